@@ -1,0 +1,76 @@
+// Command probe measures networks: for every target it runs a pipeline of
+// plugins (resolve → dial → handshakes) and reports how long each phase took.
+//
+//	probe run pipeline.hcl        run a pipeline file
+//	probe test HOST PORT [proto]  probe one host ad hoc, as a waterfall
+//	probe validate pipeline.hcl   check a file
+//	probe plugins                 list the plugins and what they accept
+//	probe demo                    run against a loopback lab
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0   // every target ok
+	exitFailed      = 1   // some target failed
+	exitUsage       = 2   // usage or configuration error
+	exitInterrupted = 130 // Ctrl-C or SIGTERM; what finished was printed
+)
+
+// exitError carries an exit code out of a command. Its message, if any, has
+// not been printed yet.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func main() {
+	os.Exit(execute(os.Args[1:]))
+}
+
+func execute(args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintln(os.Stderr, "Error:", ee.msg)
+		}
+		return ee.code
+	default:
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		return exitUsage
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "probe",
+		Short: "Measure DNS, TCP and TLS, phase by phase",
+		Long: `probe runs a pipeline of plugins for every target (resolve → dial → handshakes),
+measures each phase where the work happens, and aggregates the timings.
+
+Exit status: 0 when every target is ok, 1 when any failed, 2 for usage or
+configuration errors, 130 when interrupted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("%v\nSee '%s --help'.", err, c.CommandPath())}
+	})
+	root.AddCommand(newRunCmd(), newValidateCmd(), newTestCmd(), newPluginsCmd(), newDemoCmd())
+	return root
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/mattn/go-isatty"
+	"github.com/probe-dev/probe/core/config"
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/report"
+	"github.com/spf13/cobra"
+)
+
+// fileFlags are the flags that feed a pipeline file's variables.
+type fileFlags struct {
+	vars     []string
+	varFiles []string
+}
+
+func (f *fileFlags) register(c *cobra.Command) {
+	c.Flags().StringArrayVar(&f.vars, "var", nil, "set a variable: -var name=value (repeatable)")
+	c.Flags().StringArrayVar(&f.varFiles, "var-file", nil, "read variables from an HCL file of name = value lines (repeatable)")
+}
+
+// load loads path (or src, when not nil) with the built-in plugins and
+// prints its diagnostics on stderr. A file with errors is an exitError.
+func (f *fileFlags) load(path string, src []byte, extraVars map[string]string) (*config.File, error) {
+	vars := map[string]string{}
+	for k, v := range extraVars {
+		vars[k] = v
+	}
+	for _, kv := range f.vars {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, &exitError{code: exitUsage, msg: fmt.Sprintf("invalid -var %q: expected name=value", kv)}
+		}
+		vars[k] = v
+	}
+	l := config.NewLoader(config.Options{Plugins: builtins(), Vars: vars, VarFiles: f.varFiles})
+	var file *config.File
+	var diags hcl.Diagnostics
+	if src != nil {
+		file, diags = l.LoadSource(path, src)
+	} else {
+		file, diags = l.LoadFile(path)
+	}
+	if len(diags) > 0 {
+		color := isatty.IsTerminal(os.Stderr.Fd()) && os.Getenv("NO_COLOR") == ""
+		_ = l.WriteDiagnostics(os.Stderr, diags, 100, color)
+	}
+	if diags.HasErrors() {
+		return nil, &exitError{code: exitUsage}
+	}
+	return file, nil
+}
+
+// runFlags override a file's run block and choose the output.
+type runFlags struct {
+	output      string
+	attempts    int
+	concurrency int
+	sequential  bool
+	timeout     time.Duration
+	interval    time.Duration
+}
+
+func (r *runFlags) register(c *cobra.Command) {
+	c.Flags().StringVarP(&r.output, "output", "o", "table", "output format: table, json, jsonl or waterfall")
+	c.Flags().IntVar(&r.attempts, "attempts", 0, "attempts per target (overrides the run block)")
+	c.Flags().IntVar(&r.concurrency, "concurrency", 0, "targets probed at once (overrides the run block)")
+	c.Flags().BoolVar(&r.sequential, "sequential", false, "probe one target after another")
+	c.Flags().DurationVar(&r.timeout, "timeout", 0, "deadline of each attempt (overrides the run block)")
+	c.Flags().DurationVar(&r.interval, "interval", 0, "time between the starts of a target's attempts (overrides the run block)")
+}
+
+func (r *runFlags) options(o engine.Options) engine.Options {
+	if r.attempts > 0 {
+		o.Attempts = r.attempts
+	}
+	if r.concurrency > 0 {
+		o.Concurrency = r.concurrency
+	}
+	if r.sequential {
+		o.Mode = engine.Sequential
+	}
+	if r.timeout > 0 {
+		o.Timeout = r.timeout
+	}
+	if r.interval > 0 {
+		o.Interval = r.interval
+	}
+	return o
+}
+
+func (r *runFlags) validate() error {
+	switch r.output {
+	case "table", "json", "jsonl", "waterfall":
+		return nil
+	}
+	return &exitError{code: exitUsage, msg: fmt.Sprintf("unknown output format %q: use table, json, jsonl or waterfall", r.output)}
+}
+
+func newRunCmd() *cobra.Command {
+	var ff fileFlags
+	var rf runFlags
+	c := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run a pipeline file",
+		Long: `Run every target of a pipeline file and print the phase timings.
+
+Targets in PROBE_TARGETS ("host:port:proto,...", proto tcp, http or https) are
+added to the file's: each uses the file's pipeline named after its proto, or
+the implied one (system resolver, TCP, and TLS for https).`,
+		Example: `  probe run examples/lab.hcl
+  probe run pipeline.hcl -o json --attempts 10
+  probe run pipeline.hcl -var api_host=api.internal -o jsonl | jq .total_ms`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := rf.validate(); err != nil {
+				return err
+			}
+			file, err := ff.load(args[0], nil, nil)
+			if err != nil {
+				return err
+			}
+			defer file.Close()
+			targets, err := withEnvTargets(file, os.Getenv("PROBE_TARGETS"))
+			if err != nil {
+				return err
+			}
+			return run(c.OutOrStdout(), args[0], rf.options(file.Options), rf.output, targets)
+		},
+	}
+	ff.register(c)
+	rf.register(c)
+	return c
+}
+
+// run probes targets, renders the result in format, and returns the exit
+// status as an error (nil when every target is ok). SIGINT and SIGTERM stop
+// the run; what finished is still printed.
+func run(w io.Writer, file string, opts engine.Options, format string, targets []*engine.Target) error {
+	if len(targets) == 0 {
+		return &exitError{code: exitUsage, msg: "no targets: the file declares no target block and PROBE_TARGETS is empty"}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	eng := engine.New(opts)
+	var streamErr error
+	if format == "jsonl" {
+		jl := report.NewJSONLines(w)
+		eng.OnAttempt(func(a engine.Attempt) {
+			if err := jl.Write(&a); err != nil && streamErr == nil {
+				streamErr = err
+			}
+		})
+	}
+	res := eng.Run(ctx, targets)
+	var err error
+	switch format {
+	case "json":
+		err = report.JSON(w, file, res)
+	case "table":
+		err = report.Table(w, res)
+	case "waterfall":
+		err = report.Waterfall(w, res)
+	default:
+		err = streamErr
+	}
+	if err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	switch {
+	case res.Interrupted:
+		return &exitError{code: exitInterrupted, msg: "interrupted"}
+	case res.Summary.Failed > 0:
+		return &exitError{code: exitFailed}
+	}
+	return nil
+}
+
+func newValidateCmd() *cobra.Command {
+	var ff fileFlags
+	c := &cobra.Command{
+		Use:   "validate FILE",
+		Short: "Check a pipeline file without probing anything",
+		Long: `Check a pipeline file: syntax, references, variables, and every plugin's
+attributes against its schema. All problems are printed at once; the exit
+status is 2 when there is any.`,
+		Example: "  probe validate examples/lab.hcl",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			file, err := ff.load(args[0], nil, nil)
+			if err != nil {
+				return err
+			}
+			defer file.Close()
+			fmt.Fprintf(c.OutOrStdout(), "%s is valid: %d pipelines, %d targets.\n", args[0], len(file.Pipelines), len(file.Targets))
+			return nil
+		},
+	}
+	ff.register(c)
+	return c
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/spf13/cobra"
+)
+
+func newTestCmd() *cobra.Command {
+	var (
+		timeout  = engine.DefaultTimeout
+		attempts int
+		dns      string
+		output   string
+		tlsOpts  tlsOptions
+	)
+	c := &cobra.Command{
+		Use:   "test HOST PORT [tcp|http|https]",
+		Short: "Probe one host and draw its phases as a waterfall",
+		Long: `Probe one host with an implied pipeline: the system resolver (or --dns
+SERVER), a TCP connect, and a TLS handshake for https. The protocol defaults
+to https on port 443 and tcp elsewhere. http probes resolve and connect; the
+HTTP request phase comes with the http handshake plugin.`,
+		Example: `  probe test example.com 443
+  probe test 127.0.0.1 8443 https --ca-file lab-ca.pem --sni api.probe.test
+  probe test api.probe.test 8443 https --dns 127.0.0.1:5353 --attempts 5`,
+		Args: cobra.RangeArgs(2, 3),
+		RunE: func(c *cobra.Command, args []string) error {
+			port, err := parsePort(args[1])
+			if err != nil {
+				return &exitError{code: exitUsage, msg: err.Error()}
+			}
+			a := adHoc{host: args[0], port: port, proto: "tcp"}
+			if port == 443 {
+				a.proto = "https"
+			}
+			if len(args) == 3 {
+				a.proto = args[2]
+			}
+			if err := a.checkProto(); err != nil {
+				return &exitError{code: exitUsage, msg: err.Error()}
+			}
+			rf := runFlags{output: output}
+			if err := rf.validate(); err != nil {
+				return err
+			}
+			p, err := impliedPipeline(a.proto, tlsOpts, dns)
+			if err != nil {
+				return err
+			}
+			t := &engine.Target{Name: args[0], Host: a.host, Port: a.port, Pipeline: p}
+			return run(c.OutOrStdout(), "", engine.Options{Attempts: attempts, Timeout: timeout}, output, []*engine.Target{t})
+		},
+	}
+	c.Flags().DurationVar(&timeout, "timeout", timeout, "deadline of each attempt")
+	c.Flags().IntVarP(&attempts, "attempts", "n", 1, "attempts")
+	c.Flags().StringVar(&dns, "dns", "", "ask this DNS server (ip:port) instead of the system resolver")
+	c.Flags().StringVarP(&output, "output", "o", "waterfall", "output format: waterfall, table, json or jsonl")
+	c.Flags().StringVar(&tlsOpts.serverName, "sni", "", "TLS server name (default: HOST)")
+	c.Flags().StringVar(&tlsOpts.caFile, "ca-file", "", "PEM file of trusted roots (default: the system's)")
+	c.Flags().BoolVarP(&tlsOpts.insecure, "insecure", "k", false, "do not fail on an untrusted certificate (it is still checked and reported)")
+	c.Flags().StringSliceVar(&tlsOpts.alpn, "alpn", nil, "ALPN protocols to offer, e.g. h2,http/1.1")
+	return c
+}

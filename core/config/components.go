@@ -1,0 +1,111 @@
+package config
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// coreSchema returns the attributes the core decodes itself in a component
+// block of kind k; the rest belongs to the plugin.
+func coreSchema(k sdk.Kind) *hcl.BodySchema {
+	s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "plugin", Required: true}}}
+	if k == sdk.KindResolver {
+		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: "match"})
+	}
+	return s
+}
+
+// componentBlocks decodes the resolver, dialer or handshake blocks.
+func (d *decoder) componentBlocks(k sdk.Kind, blocks []*hcl.Block) map[string]*component {
+	out := map[string]*component{}
+	for _, b := range blocks {
+		name := b.Labels[0]
+		if prev, dup := out[name]; dup {
+			d.diags = append(d.diags, duplicate(string(k), name, b.DefRange, prev.decl))
+			continue
+		}
+		if c := d.component(k, b); c != nil {
+			out[name] = c
+		}
+	}
+	return out
+}
+
+func (d *decoder) component(k sdk.Kind, b *hcl.Block) *component {
+	content, remain, diags := b.Body.PartialContent(coreSchema(k))
+	d.diags = append(d.diags, diags...)
+	pa, ok := content.Attributes["plugin"]
+	if !ok {
+		return nil
+	}
+	pv, ok := d.eval(pa, d.ctx, cty.String)
+	if !ok {
+		return nil
+	}
+	c := &component{name: b.Labels[0], plugin: pv.AsString(), decl: b.DefRange}
+	p := d.opts.Plugins[c.plugin]
+	switch {
+	case p == nil:
+		d.attrError(pa, "Unknown plugin", fmt.Sprintf("There is no plugin named %q. Available plugins: %s.%s",
+			c.plugin, joinNames(d.pluginNames()), didYouMean(c.plugin, d.pluginNames())))
+		return nil
+	case !p.Serves(k):
+		d.attrError(pa, fmt.Sprintf("Plugin is not a %s", k),
+			fmt.Sprintf("The plugin %q serves no %s component; it serves: %v.", c.plugin, k, p.Kinds()))
+		return nil
+	}
+	if ma, ok := content.Attributes["match"]; ok {
+		if v, ok := d.eval(ma, d.ctx, cty.List(cty.String)); ok {
+			for _, e := range v.AsValueSlice() {
+				c.match = append(c.match, e.AsString())
+			}
+			if _, err := engine.NewRoute(engine.Stage[sdk.Resolver]{}, c.match); err != nil {
+				d.attrError(ma, "Invalid match", fmt.Sprintf("%s. A match entry is a CIDR prefix (\"100.64.0.0/10\") or a name glob (\"*.ts.net\").", err))
+			}
+		}
+	}
+
+	schema := p.Schema(k)
+	spec := specFor(schema)
+	cfg, diags := hcldec.Decode(remain, spec, d.ctx)
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() {
+		return nil
+	}
+	impl, err := p.New(k, cfg)
+	if err != nil {
+		diag := &hcl.Diagnostic{Severity: hcl.DiagError,
+			Summary: fmt.Sprintf("Invalid %s configuration", k),
+			Detail:  fmt.Sprintf("The plugin %q refused the configuration of %s %q: %s.", c.plugin, k, c.name, err),
+			Subject: b.DefRange.Ptr()}
+		if ae, ok := sdk.AsAttrError(err); ok {
+			diag.Summary, diag.Detail = ae.Summary, ae.Detail
+			if rng := hcldec.SourceRange(remain, &hcldec.AttrSpec{Name: ae.Attr, Type: cty.DynamicPseudoType}); rng.Filename != "" {
+				diag.Subject = rng.Ptr()
+			}
+		}
+		d.diags = append(d.diags, diag)
+		return nil
+	}
+	d.file.components = append(d.file.components, impl)
+	c.impl = impl
+	return c
+}
+
+// specFor builds the hcldec spec of a plugin schema, defaults included.
+func specFor(s *sdk.Schema) hcldec.ObjectSpec {
+	spec := hcldec.ObjectSpec{}
+	for _, a := range s.Attributes {
+		var as hcldec.Spec = &hcldec.AttrSpec{Name: a.Name, Type: a.Type, Required: a.Required}
+		if a.Default != cty.NilVal {
+			as = &hcldec.DefaultSpec{Primary: as, Default: &hcldec.LiteralSpec{Value: a.Default}}
+		}
+		spec[a.Name] = as
+	}
+	return spec
+}

@@ -1,0 +1,215 @@
+// Package config loads pipeline files: HCL with variables, functions,
+// references between blocks, and plugin attributes checked against each
+// plugin's declared schema. Every problem in a file is collected and
+// returned as HCL diagnostics with file, line and source snippet; nothing is
+// returned for probing until the whole file is valid.
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Options say where a file's surroundings come from.
+type Options struct {
+	// Plugins are the plugins a file may name, by Info.Name.
+	Plugins map[string]*sdk.Plugin
+	// Vars are -var values, "name" → raw value.
+	Vars map[string]string
+	// VarFiles are -var-file paths, HCL files of name = value lines, applied
+	// in order after PROBE_VAR_* and before Vars.
+	VarFiles []string
+	// Getenv reads the environment (env() and PROBE_VAR_*); os.Getenv when nil.
+	Getenv func(string) string
+	// Environ lists the environment as KEY=VALUE, for PROBE_VAR_*;
+	// os.Environ when nil.
+	Environ func() []string
+}
+
+// File is a loaded, valid pipeline file.
+type File struct {
+	// Path is the file's name as given.
+	Path string
+	// Options are the run block's settings; zero fields mean the engine's
+	// defaults.
+	Options engine.Options
+	// Pipelines by name.
+	Pipelines map[string]*engine.Pipeline
+	// Targets in file order, for_each instances in key order.
+	Targets []*engine.Target
+
+	components []any
+}
+
+// PipelineNames returns the names of the file's pipelines, sorted.
+func (f *File) PipelineNames() []string {
+	names := make([]string, 0, len(f.Pipelines))
+	for n := range f.Pipelines {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Close releases the components the file configured.
+func (f *File) Close() error {
+	var first error
+	for _, c := range f.components {
+		if cl, ok := c.(sdk.Closer); ok {
+			if err := cl.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// Loader loads pipeline files and keeps their sources for diagnostics.
+type Loader struct {
+	opts   Options
+	parser *hclparse.Parser
+}
+
+// NewLoader returns a loader with opts.
+func NewLoader(opts Options) *Loader {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ
+	}
+	return &Loader{opts: opts, parser: hclparse.NewParser()}
+}
+
+// LoadFile reads and loads the pipeline file at path.
+func (l *Loader) LoadFile(path string) (*File, hcl.Diagnostics) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Failed to read file",
+			Detail:   fmt.Sprintf("The pipeline file %q could not be read: %s.", path, err),
+		}}
+	}
+	return l.LoadSource(path, src)
+}
+
+// LoadSource loads a pipeline file from src; name is used in diagnostics.
+// On error diagnostics the returned File is nil and every component that was
+// configured has been closed.
+func (l *Loader) LoadSource(name string, src []byte) (*File, hcl.Diagnostics) {
+	hf, diags := l.parser.ParseHCL(src, name)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	d := &decoder{opts: l.opts, loader: l, file: &File{Path: name}}
+	d.decode(hf.Body)
+	if d.diags.HasErrors() {
+		_ = d.file.Close()
+		return nil, d.diags
+	}
+	return d.file, d.diags
+}
+
+// WriteDiagnostics prints diags the way Terraform does: severity, summary,
+// file and line, the source snippet, and the detail.
+func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, width uint, color bool) error {
+	return hcl.NewDiagnosticTextWriter(w, l.parser.Files(), width, color).WriteDiagnostics(diags)
+}
+
+// rootSchema is the top level of a pipeline file.
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "run"},
+		{Type: "plugin", LabelNames: []string{"name"}},
+		{Type: "resolver", LabelNames: []string{"name"}},
+		{Type: "dialer", LabelNames: []string{"name"}},
+		{Type: "handshake", LabelNames: []string{"name"}},
+		{Type: "pipeline", LabelNames: []string{"name"}},
+		{Type: "target", LabelNames: []string{"name"}},
+	},
+}
+
+// decoder holds the state of one file's decoding.
+type decoder struct {
+	opts   Options
+	loader *Loader
+	file   *File
+	diags  hcl.Diagnostics
+	ctx    *hcl.EvalContext
+	// components by kind, then name.
+	components map[sdk.Kind]map[string]*component
+	// blockDecls records every labelled block as "type.name", valid or not.
+	blockDecls map[string]hcl.Range
+}
+
+// component is a decoded resolver, dialer or handshake block.
+type component struct {
+	name   string
+	plugin string
+	impl   any
+	match  []string
+	decl   hcl.Range
+}
+
+func (d *decoder) decode(body hcl.Body) {
+	content, diags := body.Content(rootSchema)
+	d.diags = append(d.diags, diags...)
+	byType := map[string][]*hcl.Block{}
+	d.blockDecls = map[string]hcl.Range{}
+	for _, b := range content.Blocks {
+		byType[b.Type] = append(byType[b.Type], b)
+		if len(b.Labels) == 0 {
+			continue
+		}
+		if key := b.Type + "." + b.Labels[0]; d.blockDecls[key] == (hcl.Range{}) {
+			d.blockDecls[key] = b.DefRange
+		}
+	}
+
+	vars := d.variables(byType["variable"])
+	d.ctx = &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
+		Functions: functions(d.opts.Getenv),
+	}
+	d.run(byType["run"])
+	d.plugins(byType["plugin"])
+	d.components = map[sdk.Kind]map[string]*component{}
+	for _, k := range sdk.Kinds {
+		d.components[k] = d.componentBlocks(k, byType[string(k)])
+	}
+	d.pipelines(byType["pipeline"])
+	d.targets(byType["target"])
+}
+
+// plugins rejects plugin blocks: this build runs built-in plugins only.
+func (d *decoder) plugins(blocks []*hcl.Block) {
+	for _, b := range blocks {
+		d.diags = append(d.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "External plugins are not supported yet",
+			Detail: fmt.Sprintf("Plugin %q is declared as an external plugin binary, but this build of probe runs "+
+				"only its built-in plugins (%s). Remove the plugin block and use a built-in.",
+				b.Labels[0], joinNames(d.pluginNames())),
+			Subject: b.DefRange.Ptr(),
+		})
+	}
+}
+
+func (d *decoder) pluginNames() []string {
+	names := make([]string, 0, len(d.opts.Plugins))
+	for n := range d.opts.Plugins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,82 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/agext/levenshtein"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+// didYouMean returns ` Did you mean "x"?` for the option nearest to given,
+// or "" when none is near.
+func didYouMean(given string, options []string) string {
+	best, bestDist := "", 3
+	for _, o := range options {
+		if dist := levenshtein.Distance(given, o, nil); dist < bestDist {
+			best, bestDist = o, dist
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" Did you mean %q?", best)
+}
+
+func joinNames(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return `"` + strings.Join(names, `", "`) + `"`
+}
+
+func duplicate(kind, name string, rng, prev hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("Duplicate %s", kind),
+		Detail:   fmt.Sprintf("A %s named %q was already declared at %s. Names must be unique.", kind, name, prev),
+		Subject:  rng.Ptr(),
+	}
+}
+
+// eval evaluates attribute a in the decoder's context and converts it to ty.
+// ok is false when the value is unusable (diagnostics already recorded).
+func (d *decoder) eval(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type) (cty.Value, bool) {
+	val, diags := a.Expr.Value(ctx)
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() {
+		return cty.NilVal, false
+	}
+	if !val.IsWhollyKnown() {
+		// Unknown comes from a variable that already has an error.
+		return cty.NilVal, false
+	}
+	cv, err := convert.Convert(val, ty)
+	if err != nil {
+		d.diags = append(d.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Incorrect attribute value type",
+			Detail:   fmt.Sprintf("Inappropriate value for attribute %q: %s.", a.Name, err),
+			Subject:  a.Expr.Range().Ptr(),
+		})
+		return cty.NilVal, false
+	}
+	if cv.IsNull() {
+		d.diags = append(d.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid attribute value",
+			Detail:   fmt.Sprintf("The attribute %q must not be null.", a.Name),
+			Subject:  a.Expr.Range().Ptr(),
+		})
+		return cty.NilVal, false
+	}
+	return cv, true
+}
+
+// attrError records an error about attribute a's value.
+func (d *decoder) attrError(a *hcl.Attribute, summary, detail string) {
+	d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail,
+		Subject: a.Expr.Range().Ptr()})
+}

@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/core/stats"
+)
+
+// Engine schedules attempts. It is safe for concurrent use.
+type Engine struct {
+	opts Options
+	// mu serialises OnAttempt calls.
+	mu        sync.Mutex
+	onAttempt func(Attempt)
+}
+
+// New returns an engine with opts; zero fields take their defaults.
+func New(opts Options) *Engine {
+	return &Engine{opts: opts.withDefaults()}
+}
+
+// Options returns the engine's options with defaults applied.
+func (e *Engine) Options() Options { return e.opts }
+
+// OnAttempt registers fn to be called with every attempt as it finishes, one
+// call at a time, in completion order (for streaming output).
+func (e *Engine) OnAttempt(fn func(Attempt)) { e.onAttempt = fn }
+
+// Probe runs one attempt of t and returns it.
+func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
+	return e.attempt(ctx, t, 1)
+}
+
+// Run probes every target and aggregates the results. Targets are scheduled
+// by the engine's mode and concurrency; the attempts of one target run in
+// order. When ctx is canceled, Run stops starting attempts, drops the ones
+// the cancellation interrupted, and returns what finished with Interrupted
+// set.
+func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
+	res := &Result{Started: time.Now(), Targets: make([]*TargetResult, len(targets))}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(e.opts.Concurrency, len(targets)) {
+		wg.Go(func() {
+			for i := range next {
+				res.Targets[i] = e.runTarget(ctx, targets[i])
+			}
+		})
+	}
+feed:
+	for i := range targets {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	res.Duration = time.Since(res.Started)
+	res.Interrupted = ctx.Err() != nil
+
+	run := newAggregate()
+	res.Summary.FailuresByClass = map[sdk.Class]int{}
+	for i, tr := range res.Targets {
+		if tr == nil {
+			tr = &TargetResult{Target: targets[i], Stats: map[string]stats.Summary{}, FailuresByClass: map[sdk.Class]int{}}
+			res.Targets[i] = tr
+		}
+		for j := range tr.Attempts {
+			run.add(&tr.Attempts[j])
+		}
+		res.Summary.Targets++
+		if tr.OK {
+			res.Summary.OK++
+		} else {
+			res.Summary.Failed++
+		}
+		for c, n := range tr.FailuresByClass {
+			res.Summary.FailuresByClass[c] += n
+		}
+	}
+	res.Phases, res.Stats = run.result()
+	return res
+}
+
+// runTarget runs the attempts of one target, Interval apart.
+func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
+	attempts := e.opts.Attempts
+	if t.Attempts > 0 {
+		attempts = t.Attempts
+	}
+	tr := &TargetResult{Target: t}
+	g := newAggregate()
+	for seq := 1; seq <= attempts && ctx.Err() == nil; seq++ {
+		start := time.Now()
+		a := e.attempt(ctx, t, seq)
+		if ctx.Err() != nil && a.Failure != nil && errors.Is(ctx.Err(), context.Canceled) {
+			break // interrupted, not finished
+		}
+		tr.Attempts = append(tr.Attempts, a)
+		g.add(&a)
+		if e.onAttempt != nil {
+			e.mu.Lock()
+			e.onAttempt(a)
+			e.mu.Unlock()
+		}
+		if seq < attempts && e.opts.Interval > 0 {
+			wait := time.NewTimer(e.opts.Interval - time.Since(start))
+			select {
+			case <-wait.C:
+			case <-ctx.Done():
+				wait.Stop()
+			}
+		}
+	}
+	tr.Phases, tr.Stats = g.result()
+	tr.FailuresByClass = g.byClas
+	tr.OK = len(tr.Attempts) > 0
+	for i := range tr.Attempts {
+		tr.OK = tr.OK && tr.Attempts[i].OK
+	}
+	return tr
+}

@@ -1,0 +1,181 @@
+// Package engine runs probe pipelines: for each target, attempts of
+// resolve → dial → handshakes, scheduled in parallel under a concurrency
+// bound or one target after another, each under one deadline, and the
+// aggregation of their phases into statistics.
+//
+// The engine works on Go values: a Target names a Pipeline whose stages hold
+// sdk components. core/config builds them from a pipeline file; a Go program
+// may build them itself.
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/probe-dev/probe/core/sdk"
+)
+
+// Mode says how targets are scheduled.
+type Mode string
+
+// The scheduling modes.
+const (
+	// Parallel runs targets concurrently, at most Options.Concurrency at once.
+	Parallel Mode = "parallel"
+	// Sequential runs one target after another.
+	Sequential Mode = "sequential"
+)
+
+// Options are a run's scheduling settings.
+type Options struct {
+	// Mode is Parallel (the default) or Sequential.
+	Mode Mode
+	// Concurrency bounds how many targets run at once in Parallel mode.
+	// Default 64.
+	Concurrency int
+	// Attempts is how many attempts each target gets. Default 1.
+	Attempts int
+	// Interval is the time from the start of one attempt of a target to the
+	// start of its next; an attempt that takes longer is followed at once.
+	// Default 0.
+	Interval time.Duration
+	// Timeout is each attempt's deadline, shared by all its phases.
+	// Default 5s.
+	Timeout time.Duration
+}
+
+// Defaults for Options.
+const (
+	DefaultConcurrency = 64
+	DefaultAttempts    = 1
+	DefaultTimeout     = 5 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.Mode == "" {
+		o.Mode = Parallel
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Mode == Sequential {
+		o.Concurrency = 1
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = DefaultAttempts
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return o
+}
+
+// Target is one thing to probe.
+type Target struct {
+	// Name identifies the target in results.
+	Name string
+	// Host is a DNS name or an IP literal.
+	Host string
+	// Port is the port to connect to.
+	Port uint16
+	// Pipeline is how to probe it.
+	Pipeline *Pipeline
+	// Attempts overrides Options.Attempts when positive.
+	Attempts int
+	// Timeout overrides Options.Timeout when positive.
+	Timeout time.Duration
+}
+
+// Pipeline is a chain of components: resolvers (the first whose match fits
+// the host answers), a dialer, and handshakes in order.
+type Pipeline struct {
+	Name       string
+	Resolvers  []Route
+	Dialer     Stage[sdk.Dialer]
+	Handshakes []Stage[sdk.Handshaker]
+}
+
+// Stage is a configured component in a pipeline.
+type Stage[T any] struct {
+	// Name is the component block's name ("lab" for resolver "lab").
+	Name string
+	// Plugin is the name of the plugin that serves it; phases carry it.
+	Plugin string
+	// Component is the component itself.
+	Component T
+}
+
+// Route is a resolver stage with the hosts it answers for.
+type Route struct {
+	Stage[sdk.Resolver]
+	match []matcher
+}
+
+// matcher is one entry of a route's match list: a CIDR for IP literals or
+// a glob for names.
+type matcher struct {
+	prefix netip.Prefix
+	glob   string
+}
+
+// NewRoute returns a route for resolver r that answers the hosts match
+// describes: CIDR prefixes ("100.64.0.0/10") match IP literals, glob
+// patterns ("*.ts.net", where * matches any run of characters, dots
+// included) match names, case-insensitively. An empty match answers every
+// host.
+func NewRoute(stage Stage[sdk.Resolver], match []string) (Route, error) {
+	r := Route{Stage: stage}
+	for _, m := range match {
+		if strings.Contains(m, "/") {
+			p, err := netip.ParsePrefix(m)
+			if err != nil {
+				return Route{}, fmt.Errorf("match %q: not a CIDR prefix: %w", m, err)
+			}
+			r.match = append(r.match, matcher{prefix: p.Masked()})
+			continue
+		}
+		g := strings.TrimSuffix(strings.ToLower(m), ".")
+		if _, err := path.Match(g, ""); err != nil {
+			return Route{}, fmt.Errorf("match %q: bad glob pattern: %w", m, err)
+		}
+		r.match = append(r.match, matcher{glob: g})
+	}
+	return r, nil
+}
+
+// Matches reports whether the route answers for host.
+func (r *Route) Matches(host string) bool {
+	if len(r.match) == 0 {
+		return true
+	}
+	ip, ipErr := netip.ParseAddr(host)
+	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, m := range r.match {
+		if m.glob == "" {
+			if ipErr == nil && m.prefix.Contains(ip.Unmap()) {
+				return true
+			}
+			continue
+		}
+		if ipErr != nil {
+			if ok, _ := path.Match(m.glob, strings.ReplaceAll(name, "/", "")); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Route returns the first resolver route of the pipeline that answers for
+// host, or nil.
+func (p *Pipeline) Route(host string) *Route {
+	for i := range p.Resolvers {
+		if p.Resolvers[i].Matches(host) {
+			return &p.Resolvers[i]
+		}
+	}
+	return nil
+}

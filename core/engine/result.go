@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/core/stats"
+)
+
+// Phase is a measured phase of an attempt, as the engine reports it.
+type Phase struct {
+	Name   string
+	Plugin string
+	// Start is the offset from the attempt's start.
+	Start    time.Duration
+	Duration time.Duration
+	OK       bool
+	Attrs    map[string]any
+}
+
+// Attempt is the result of one run of a target's pipeline.
+type Attempt struct {
+	// Target is the name of the target.
+	Target string
+	// Seq numbers the target's attempts from 1.
+	Seq int
+	// Address is the address dialed; invalid when resolution failed.
+	Address netip.AddrPort
+	// Started is the wall-clock time the attempt began.
+	Started time.Time
+	// Total is the attempt's duration from its start to the end of its last
+	// phase.
+	Total time.Duration
+	// Overhead is the part of Total that no phase accounts for: the engine's
+	// own orchestration between phases.
+	Overhead time.Duration
+	// Phases in the order they ran. Phases after a failed one are absent.
+	Phases []Phase
+	// OK is true when every phase succeeded.
+	OK bool
+	// Failure says why the attempt failed; nil when OK.
+	Failure *sdk.Failure
+}
+
+// TotalPhase is the key of attempt totals in Stats maps.
+const TotalPhase = "total"
+
+// TargetResult is everything measured for one target.
+type TargetResult struct {
+	Target *Target
+	// Attempts in sequence order. An attempt interrupted by cancellation is
+	// not recorded.
+	Attempts []Attempt
+	// OK is true when the target had attempts and all of them succeeded.
+	OK bool
+	// Phases lists the phase names seen, in pipeline order, then TotalPhase.
+	Phases []string
+	// Stats per phase name and for TotalPhase.
+	Stats map[string]stats.Summary
+	// FailuresByClass counts failed attempts by failure class.
+	FailuresByClass map[sdk.Class]int
+}
+
+// Result is a whole run.
+type Result struct {
+	Started  time.Time
+	Duration time.Duration
+	Targets  []*TargetResult
+	// Interrupted is true when the run was canceled before it finished.
+	Interrupted bool
+	// Phases and Stats aggregate every attempt of every target.
+	Phases []string
+	Stats  map[string]stats.Summary
+	// Summary counts targets.
+	Summary Summary
+}
+
+// Summary counts the targets of a run by outcome.
+type Summary struct {
+	Targets         int
+	OK              int
+	Failed          int
+	FailuresByClass map[sdk.Class]int
+}
+
+// aggregate accumulates attempts into per-phase statistics.
+type aggregate struct {
+	order  []string
+	accs   map[string]*stats.Accumulator
+	byClas map[sdk.Class]int
+}
+
+func newAggregate() *aggregate {
+	return &aggregate{accs: map[string]*stats.Accumulator{}, byClas: map[sdk.Class]int{}}
+}
+
+func (g *aggregate) acc(name string) *stats.Accumulator {
+	a, ok := g.accs[name]
+	if !ok {
+		a = &stats.Accumulator{}
+		g.accs[name] = a
+		if name != TotalPhase {
+			g.order = append(g.order, name)
+		}
+	}
+	return a
+}
+
+func (g *aggregate) add(a *Attempt) {
+	for _, p := range a.Phases {
+		g.acc(p.Name).Add(p.Duration, p.OK)
+	}
+	g.acc(TotalPhase).Add(a.Total, a.OK)
+	if a.Failure != nil {
+		g.byClas[a.Failure.Class]++
+	}
+}
+
+func (g *aggregate) result() ([]string, map[string]stats.Summary) {
+	out := make(map[string]stats.Summary, len(g.accs))
+	for name, a := range g.accs {
+		out[name] = a.Summary()
+	}
+	order := g.order
+	if _, ok := g.accs[TotalPhase]; ok {
+		order = append(order, TotalPhase)
+	}
+	return order, out
+}

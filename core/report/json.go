@@ -1,0 +1,191 @@
+// Package report renders run results: a table for people, a waterfall of
+// phases per attempt, one JSON document, or a JSON line per attempt. The
+// JSON field names are a public contract (DESIGN §6).
+package report
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"time"
+
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/core/stats"
+)
+
+// Document is the -o json output.
+type Document struct {
+	File        string                 `json:"file"`
+	StartedAt   time.Time              `json:"started_at"`
+	DurationMS  float64                `json:"duration_ms"`
+	Interrupted bool                   `json:"interrupted"`
+	Targets     []TargetJSON           `json:"targets"`
+	Stats       map[string]SummaryJSON `json:"stats"`
+	Summary     SummaryCountsJSON      `json:"summary"`
+}
+
+// TargetJSON is one target in a Document.
+type TargetJSON struct {
+	Name            string                 `json:"name"`
+	Host            string                 `json:"host"`
+	Port            uint16                 `json:"port"`
+	Pipeline        string                 `json:"pipeline"`
+	OK              bool                   `json:"ok"`
+	Attempts        []AttemptJSON          `json:"attempts"`
+	Stats           map[string]SummaryJSON `json:"stats"`
+	FailuresByClass map[sdk.Class]int      `json:"failures_by_class"`
+}
+
+// AttemptJSON is one attempt. In -o jsonl, Target names its target.
+type AttemptJSON struct {
+	Target     string       `json:"target,omitempty"`
+	Seq        int          `json:"seq"`
+	OK         bool         `json:"ok"`
+	StartedAt  time.Time    `json:"started_at"`
+	Address    *string      `json:"address"`
+	TotalMS    float64      `json:"total_ms"`
+	OverheadMS float64      `json:"overhead_ms"`
+	Phases     []PhaseJSON  `json:"phases"`
+	Failure    *FailureJSON `json:"failure"`
+}
+
+// PhaseJSON is one phase of an attempt.
+type PhaseJSON struct {
+	Phase      string         `json:"phase"`
+	Plugin     string         `json:"plugin"`
+	StartMS    float64        `json:"start_ms"`
+	DurationMS float64        `json:"duration_ms"`
+	OK         bool           `json:"ok"`
+	Attrs      map[string]any `json:"attrs"`
+}
+
+// FailureJSON says why an attempt failed.
+type FailureJSON struct {
+	Phase   string    `json:"phase"`
+	Class   sdk.Class `json:"class"`
+	Message string    `json:"message"`
+}
+
+// SummaryJSON is the statistics of one phase; timings cover successful
+// samples only.
+type SummaryJSON struct {
+	Count    int     `json:"count"`
+	OK       int     `json:"ok"`
+	Failed   int     `json:"failed"`
+	MinMS    float64 `json:"min_ms"`
+	MeanMS   float64 `json:"mean_ms"`
+	StddevMS float64 `json:"stddev_ms"`
+	P50MS    float64 `json:"p50_ms"`
+	P90MS    float64 `json:"p90_ms"`
+	P99MS    float64 `json:"p99_ms"`
+	MaxMS    float64 `json:"max_ms"`
+}
+
+// SummaryCountsJSON counts a run's targets.
+type SummaryCountsJSON struct {
+	Targets         int               `json:"targets"`
+	OK              int               `json:"ok"`
+	Failed          int               `json:"failed"`
+	FailuresByClass map[sdk.Class]int `json:"failures_by_class"`
+}
+
+// ms converts to milliseconds rounded to the microsecond.
+func ms(d time.Duration) float64 {
+	return math.Round(float64(d)/1e3) / 1e3
+}
+
+// NewDocument converts a run result for file into its JSON form.
+func NewDocument(file string, res *engine.Result) *Document {
+	doc := &Document{
+		File:        file,
+		StartedAt:   res.Started.UTC(),
+		DurationMS:  ms(res.Duration),
+		Interrupted: res.Interrupted,
+		Targets:     make([]TargetJSON, 0, len(res.Targets)),
+		Stats:       summaries(res.Stats),
+		Summary: SummaryCountsJSON{Targets: res.Summary.Targets, OK: res.Summary.OK, Failed: res.Summary.Failed,
+			FailuresByClass: nonNil(res.Summary.FailuresByClass)},
+	}
+	for _, tr := range res.Targets {
+		t := TargetJSON{
+			Name: tr.Target.Name, Host: tr.Target.Host, Port: tr.Target.Port,
+			OK: tr.OK, Attempts: make([]AttemptJSON, 0, len(tr.Attempts)),
+			Stats: summaries(tr.Stats), FailuresByClass: nonNil(tr.FailuresByClass),
+		}
+		if tr.Target.Pipeline != nil {
+			t.Pipeline = tr.Target.Pipeline.Name
+		}
+		for i := range tr.Attempts {
+			t.Attempts = append(t.Attempts, NewAttempt(&tr.Attempts[i]))
+		}
+		doc.Targets = append(doc.Targets, t)
+	}
+	return doc
+}
+
+// NewAttempt converts one attempt into its JSON form.
+func NewAttempt(a *engine.Attempt) AttemptJSON {
+	out := AttemptJSON{
+		Seq: a.Seq, OK: a.OK, StartedAt: a.Started.UTC(),
+		TotalMS: ms(a.Total), OverheadMS: ms(a.Overhead),
+		Phases: make([]PhaseJSON, 0, len(a.Phases)),
+	}
+	if a.Address.IsValid() {
+		s := a.Address.String()
+		out.Address = &s
+	}
+	for _, p := range a.Phases {
+		attrs := p.Attrs
+		if attrs == nil {
+			attrs = map[string]any{}
+		}
+		out.Phases = append(out.Phases, PhaseJSON{Phase: p.Name, Plugin: p.Plugin, StartMS: ms(p.Start),
+			DurationMS: ms(p.Duration), OK: p.OK, Attrs: attrs})
+	}
+	if f := a.Failure; f != nil {
+		out.Failure = &FailureJSON{Phase: f.Phase, Class: f.Class, Message: f.Message}
+	}
+	return out
+}
+
+func summaries(in map[string]stats.Summary) map[string]SummaryJSON {
+	out := make(map[string]SummaryJSON, len(in))
+	for name, s := range in {
+		out[name] = SummaryJSON{Count: s.Count, OK: s.OK, Failed: s.Failed,
+			MinMS: ms(s.Min), MeanMS: ms(s.Mean), StddevMS: ms(s.Stddev),
+			P50MS: ms(s.P50), P90MS: ms(s.P90), P99MS: ms(s.P99), MaxMS: ms(s.Max)}
+	}
+	return out
+}
+
+func nonNil(m map[sdk.Class]int) map[sdk.Class]int {
+	if m == nil {
+		return map[sdk.Class]int{}
+	}
+	return m
+}
+
+// JSON writes the whole run as one indented JSON document.
+func JSON(w io.Writer, file string, res *engine.Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(NewDocument(file, res))
+}
+
+// JSONLines streams attempts as JSON lines, one per attempt.
+type JSONLines struct {
+	enc *json.Encoder
+}
+
+// NewJSONLines returns a streamer writing to w.
+func NewJSONLines(w io.Writer) *JSONLines {
+	return &JSONLines{enc: json.NewEncoder(w)}
+}
+
+// Write writes one attempt as a line, with its target's name.
+func (j *JSONLines) Write(a *engine.Attempt) error {
+	line := NewAttempt(a)
+	line.Target = a.Target
+	return j.enc.Encode(line)
+}

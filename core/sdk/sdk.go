@@ -1,0 +1,111 @@
+// Package sdk is the contract between probe and its plugins.
+//
+// A plugin provides up to three kinds of component: a Resolver turns a target
+// host into addresses, a Dialer connects to one address, and a Handshaker runs
+// a protocol exchange (TLS, HTTP, a banner check) over a connected socket.
+// Each component measures its own work as one or more Phases on the monotonic
+// clock of the process that does the work, and reports a probe that failed as
+// a Failure: data, not a Go error. A Go error returned by a component means
+// the probe could not be run at all.
+//
+// A plugin describes itself with a Plugin value: its Info and, for each kind
+// it serves, a config Schema and a constructor that receives the user's
+// configuration as a cty value decoded against that schema. Plugins never see
+// HCL.
+package sdk
+
+import (
+	"context"
+	"net"
+	"net/netip"
+)
+
+// Resolver turns a target's host into the addresses to dial.
+type Resolver interface {
+	Resolve(ctx context.Context, req *ResolveRequest) (*ResolveResponse, error)
+}
+
+// Dialer connects to one address.
+type Dialer interface {
+	Dial(ctx context.Context, req *DialRequest) (*DialResponse, error)
+}
+
+// Handshaker runs a protocol exchange over a connection a Dialer (or an earlier
+// Handshaker) established.
+type Handshaker interface {
+	Handshake(ctx context.Context, req *HandshakeRequest) (*HandshakeResponse, error)
+}
+
+// Closer is implemented by components that hold resources (sockets, clients)
+// to release when a run ends. Close must work after a failed setup.
+type Closer interface {
+	Close() error
+}
+
+// ResolveRequest asks a Resolver for the addresses of Host.
+type ResolveRequest struct {
+	// Host is the target's host: a DNS name or an IP literal. An IP literal
+	// is still passed to the resolver, which may answer it at once or check
+	// it (a tailnet resolver checks that the address is a peer).
+	Host string
+	// Port is the target's port, for resolvers that care (SRV, proxies).
+	Port uint16
+}
+
+// ResolveResponse is a Resolver's answer.
+type ResolveResponse struct {
+	// Addresses are the resolved addresses, in the order the resolver
+	// prefers them. Empty when Failure is set.
+	Addresses []netip.Addr
+	// Phases are the phases the resolver measured, normally one named
+	// PhaseResolve.
+	Phases []Phase
+	// Failure is set when the resolution failed.
+	Failure *Failure
+}
+
+// DialRequest asks a Dialer to connect to Address.
+type DialRequest struct {
+	// Address is the address and port to connect to.
+	Address netip.AddrPort
+	// Host is the target's host as the user wrote it, for dialers that
+	// route by name.
+	Host string
+}
+
+// DialResponse is a Dialer's answer.
+type DialResponse struct {
+	// Conn is the connected socket, nil when Failure is set. The caller owns
+	// it and closes it.
+	Conn net.Conn
+	// Phases are the phases the dialer measured, normally one named
+	// PhaseConnect.
+	Phases []Phase
+	// Failure is set when the connection failed.
+	Failure *Failure
+}
+
+// HandshakeRequest asks a Handshaker to run its exchange over Conn.
+type HandshakeRequest struct {
+	// Conn is the connection to use. The Handshaker must not close it on
+	// success; the caller owns it.
+	Conn net.Conn
+	// Host is the target's host as the user wrote it (a TLS handshake uses it
+	// as the default server name).
+	Host string
+	// Address is the address Conn is connected to.
+	Address netip.AddrPort
+}
+
+// HandshakeResponse is a Handshaker's answer.
+type HandshakeResponse struct {
+	// Conn is the connection the next handshake should use: the request's
+	// Conn, or a wrapper around it (a TLS handshake returns the *tls.Conn so
+	// that HTTP can run inside it). Nil means "unchanged".
+	Conn net.Conn
+	// Phases are the phases the handshake measured, normally one named
+	// after the protocol ("tls", "http").
+	Phases []Phase
+	// Failure is set when the handshake failed.
+	Failure *Failure
+}

@@ -1,0 +1,245 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const ttl = 60
+
+// DNSServer is an authoritative miekg/dns server on 127.0.0.1, UDP and TCP on the same port.
+//
+// Names not in the zone data and with no behavior get NXDOMAIN. A name that exists with no record of the
+// asked type gets NOERROR with an empty answer. A name outside the zone gets REFUSED.
+type DNSServer struct {
+	Addr string // "127.0.0.1:port"
+
+	zone    string
+	udp     *dns.Server
+	tcp     *dns.Server
+	served  chan error // one value per server when it stops serving
+	done    chan struct{}
+	queries atomic.Int64
+
+	mu        sync.Mutex
+	addrs     map[string][]netip.Addr
+	behaviors map[string]DNSBehavior
+}
+
+// DNSBehavior says how a DNSServer answers a name. The zero value answers normally.
+type DNSBehavior struct {
+	Delay     time.Duration // wait before answering
+	Rcode     int           // e.g. dns.RcodeServerFailure, dns.RcodeRefused; 0 = answer normally
+	Silent    bool          // never answer
+	Truncate  bool          // set TC and send no answers over UDP (TCP answers normally)
+	Malformed bool          // send bytes that do not parse as a DNS message
+}
+
+// StartDNS starts an authoritative server for zone (like "probe.test.") and returns once it serves.
+func StartDNS(zone string) (*DNSServer, error) {
+	pc, ln, err := listenDNS()
+	if err != nil {
+		return nil, err
+	}
+	s := &DNSServer{
+		Addr:      pc.LocalAddr().String(),
+		zone:      canonical(zone),
+		served:    make(chan error, 2),
+		done:      make(chan struct{}),
+		addrs:     make(map[string][]netip.Addr),
+		behaviors: make(map[string]DNSBehavior),
+	}
+	started := make(chan struct{}, 2)
+	notify := func() { started <- struct{}{} }
+	s.udp = &dns.Server{PacketConn: pc, Handler: s, NotifyStartedFunc: notify}
+	s.tcp = &dns.Server{Listener: ln, Handler: s, NotifyStartedFunc: notify}
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		go func() { s.served <- srv.ActivateAndServe() }()
+	}
+	var errs []error
+	for range 2 {
+		select {
+		case <-started:
+		case err := <-s.served:
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		s.udp.Shutdown() // the server that failed to start says so; its error is already in errs
+		s.tcp.Shutdown()
+		for range 2 - len(errs) {
+			<-s.served
+		}
+		pc.Close()
+		ln.Close()
+		return nil, fmt.Errorf("serve DNS on %s: %w", s.Addr, errors.Join(errs...))
+	}
+	return s, nil
+}
+
+// listenDNS binds UDP on a free 127.0.0.1 port, then TCP on the same port.
+func listenDNS() (net.PacketConn, net.Listener, error) {
+	var err error
+	for range 10 {
+		var pc net.PacketConn
+		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen DNS: %w", err)
+		}
+		var ln net.Listener
+		ln, err = net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+	}
+	return nil, nil, fmt.Errorf("listen DNS: %w", err)
+}
+
+// AddAddr adds A records for IPv4 and AAAA records for IPv6 addresses to name, relative ("api") or FQDN.
+func (s *DNSServer) AddAddr(name string, addrs ...netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name = s.fqdn(name)
+	for _, a := range addrs {
+		s.addrs[name] = append(s.addrs[name], a.Unmap())
+	}
+}
+
+// SetBehavior sets how name is answered; "*" sets the default for all names. A name with a behavior exists.
+func (s *DNSServer) SetBehavior(name string, b DNSBehavior) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name != "*" {
+		name = s.fqdn(name)
+	}
+	s.behaviors[name] = b
+}
+
+// Queries returns the number of queries answered or dropped so far.
+func (s *DNSServer) Queries() int64 { return s.queries.Load() }
+
+// Close stops both servers, abandoning delayed answers, and waits for their goroutines.
+func (s *DNSServer) Close() error {
+	close(s.done)
+	var errs []error
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		if err := srv.Shutdown(); err != nil {
+			errs = append(errs, fmt.Errorf("shut down DNS %s: %w", s.Addr, err))
+		}
+	}
+	for range 2 {
+		if err := <-s.served; err != nil {
+			errs = append(errs, fmt.Errorf("serve DNS %s: %w", s.Addr, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ServeDNS implements dns.Handler.
+func (s *DNSServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	defer s.queries.Add(1)
+	m := new(dns.Msg)
+	m.SetReply(req)
+	if len(req.Question) != 1 {
+		m.Rcode = dns.RcodeFormatError
+		w.WriteMsg(m)
+		return
+	}
+	q := req.Question[0]
+	name := canonical(q.Name)
+	if !dns.IsSubDomain(s.zone, name) {
+		m.Rcode = dns.RcodeRefused
+		w.WriteMsg(m)
+		return
+	}
+	s.mu.Lock()
+	b, named := s.behaviors[name]
+	if !named {
+		b = s.behaviors["*"]
+	}
+	addrs := s.addrs[name]
+	s.mu.Unlock()
+
+	if b.Delay > 0 {
+		t := time.NewTimer(b.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.done:
+			return
+		}
+	}
+	_, udp := w.LocalAddr().(*net.UDPAddr)
+	m.Authoritative = true
+	switch {
+	case b.Silent:
+		return
+	case b.Malformed:
+		w.Write(malformed(req.Id))
+		return
+	case b.Rcode != dns.RcodeSuccess:
+		m.Rcode = b.Rcode
+	case b.Truncate && udp:
+		m.Truncated = true
+	case !named && len(addrs) == 0 && name != s.zone:
+		m.Rcode = dns.RcodeNameError
+		m.Ns = []dns.RR{s.soa()}
+	default:
+		for _, a := range addrs {
+			hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: ttl}
+			switch {
+			case a.Is4() && q.Qtype == dns.TypeA:
+				hdr.Rrtype = dns.TypeA
+				m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: a.AsSlice()})
+			case a.Is6() && q.Qtype == dns.TypeAAAA:
+				hdr.Rrtype = dns.TypeAAAA
+				m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()})
+			}
+		}
+		if len(m.Answer) == 0 {
+			m.Ns = []dns.RR{s.soa()}
+		}
+	}
+	w.WriteMsg(m)
+}
+
+// soa is the zone's SOA record, sent in the authority section of negative answers.
+func (s *DNSServer) soa() dns.RR {
+	return &dns.SOA{
+		Hdr:     dns.RR_Header{Name: s.zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+		Ns:      "ns." + s.zone,
+		Mbox:    "hostmaster." + s.zone,
+		Serial:  1,
+		Refresh: 3600,
+		Retry:   600,
+		Expire:  86400,
+		Minttl:  ttl,
+	}
+}
+
+// fqdn makes name absolute in the zone unless it already is.
+func (s *DNSServer) fqdn(name string) string {
+	if dns.IsFqdn(name) {
+		return canonical(name)
+	}
+	return canonical(name + "." + s.zone)
+}
+
+func canonical(name string) string { return strings.ToLower(dns.Fqdn(name)) }
+
+// malformed is a response header with the query's ID claiming one question, followed by a compression
+// pointer past the end of the message, so no parser gets beyond the header.
+func malformed(id uint16) []byte {
+	return []byte{byte(id >> 8), byte(id), 0x84, 0x00, 0, 1, 0, 1, 0, 0, 0, 0, 0xff, 0xff}
+}
+
+var _ dns.Handler = (*DNSServer)(nil)

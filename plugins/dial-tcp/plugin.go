@@ -1,0 +1,31 @@
+// Package dialtcp is probe's built-in TCP dialer, plugin "dial-tcp": it
+// connects to one address, measures the connect phase and reports the local
+// and remote addresses and the kernel's smoothed round-trip time.
+package dialtcp
+
+import (
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/probe-dev/probe/core/sdk"
+)
+
+// Name is the plugin's name in pipeline files.
+const Name = "dial-tcp"
+
+// Plugin returns the dial-tcp plugin: a Dialer.
+func Plugin() *sdk.Plugin {
+	return &sdk.Plugin{
+		Info: sdk.Info{
+			Name:        Name,
+			Version:     "0.1.0",
+			Description: "TCP connect with local and remote address and the kernel's RTT estimate.",
+		},
+		DialerSchema: sdk.Schema{Attributes: []sdk.Attribute{
+			{Name: "source", Type: cty.String,
+				Description: "Local IP address to connect from; unset lets the kernel choose."},
+			{Name: "timeout", Type: cty.String,
+				Description: "Cap on the connect alone (\"2s\"), within the attempt's deadline; unset means the attempt's deadline only."},
+		}},
+		NewDialer: func(cfg cty.Value) (sdk.Dialer, error) { return New(cfg) },
+	}
+}

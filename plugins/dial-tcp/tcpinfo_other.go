@@ -1,0 +1,8 @@
+//go:build !linux
+
+package dialtcp
+
+import "net"
+
+// addKernelRTT adds nothing: TCP_INFO is read on Linux only.
+func addKernelRTT(*net.TCPConn, map[string]any) {}

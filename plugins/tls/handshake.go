@@ -1,0 +1,266 @@
+package tlshandshake
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/probe-dev/probe/core/sdk"
+)
+
+// Handshaker runs a TLS client handshake over a connection and reports the
+// negotiated parameters and the server certificate's facts.
+type Handshaker struct {
+	serverName string         // name to verify; "" means the request's host
+	alpn       []string       // protocols to offer, nil for none
+	roots      *x509.CertPool // trusted roots, nil for the system's
+	insecure   bool           // complete the handshake when verification fails
+	minVersion uint16         // 0 means crypto/tls's default (1.2)
+	maxVersion uint16         // 0 means crypto/tls's default (1.3)
+	timeout    time.Duration  // cap on the handshake, 0 for none
+}
+
+// versions maps the version names of the schema to crypto/tls's.
+var versions = map[string]uint16{
+	"1.0": tls.VersionTLS10,
+	"1.1": tls.VersionTLS11,
+	"1.2": tls.VersionTLS12,
+	"1.3": tls.VersionTLS13,
+}
+
+// New returns a Handshaker configured by cfg, a value of the plugin's
+// handshake schema. It reads ca_file. A bad attribute value gives an
+// *sdk.AttrError.
+func New(cfg cty.Value) (*Handshaker, error) {
+	h := &Handshaker{
+		serverName: sdk.String(cfg, "server_name"),
+		alpn:       sdk.Strings(cfg, "alpn"),
+		insecure:   sdk.Bool(cfg, "insecure_skip_verify"),
+	}
+	for _, p := range h.alpn {
+		if p == "" || len(p) > 255 {
+			return nil, sdk.AttrErrorf("alpn", "Invalid ALPN protocol",
+				"Each alpn protocol must be 1 to 255 bytes long, got %q.", p)
+		}
+	}
+	var err error
+	if h.minVersion, err = version(cfg, "min_version"); err != nil {
+		return nil, err
+	}
+	if h.maxVersion, err = version(cfg, "max_version"); err != nil {
+		return nil, err
+	}
+	if lo, hi := cmp.Or(h.minVersion, tls.VersionTLS12), cmp.Or(h.maxVersion, tls.VersionTLS13); lo > hi {
+		return nil, sdk.AttrErrorf("max_version", "Invalid TLS version range",
+			"max_version %s is below min_version %s (the default when unset is 1.2); lower min_version too.",
+			tls.VersionName(hi), tls.VersionName(lo))
+	}
+	if h.timeout, err = sdk.Duration(cfg, "timeout"); err != nil {
+		return nil, err
+	}
+	if path := sdk.String(cfg, "ca_file"); path != "" {
+		if h.roots, err = loadRoots(path); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// version returns the TLS version the attribute name of cfg asks for, 0
+// when unset.
+func version(cfg cty.Value, name string) (uint16, error) {
+	s := sdk.String(cfg, name)
+	if s == "" {
+		return 0, nil
+	}
+	v, ok := versions[s]
+	if !ok {
+		return 0, sdk.AttrErrorf(name, "Invalid TLS version",
+			"%s must be one of \"1.0\", \"1.1\", \"1.2\" or \"1.3\", got %q.", name, s)
+	}
+	return v, nil
+}
+
+// loadRoots reads a pool of root certificates from the PEM file at path.
+func loadRoots(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, sdk.AttrErrorf("ca_file", "Unreadable CA file", "Cannot read ca_file: %s.", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, sdk.AttrErrorf("ca_file", "Invalid CA file",
+			"ca_file %s holds no PEM certificate.", path)
+	}
+	return pool, nil
+}
+
+// Handshake runs the TLS handshake over req.Conn. The phase "tls" covers the
+// handshake alone. The certificate is verified by Handshake itself, so that
+// its facts are reported whether or not it verifies; a failed handshake or
+// verification is reported as a Failure with a nil error. On success the
+// response's Conn is the *tls.Conn. When ctx ends before the handshake does,
+// req.Conn is closed.
+func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (*sdk.HandshakeResponse, error) {
+	callAt := time.Now()
+	if h.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.timeout)
+		defer cancel()
+	}
+	name, sni := h.names(req)
+	var (
+		state     *tls.ConnectionState // as it was when the certificate arrived
+		verifyErr error
+	)
+	conn := tls.Client(req.Conn, &tls.Config{
+		ServerName: name, // crypto/tls sends no SNI for an IP literal
+		NextProtos: h.alpn,
+		MinVersion: h.minVersion,
+		MaxVersion: h.maxVersion,
+		// VerifyConnection verifies instead, and records what it saw.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			state = &cs
+			verifyErr = verify(cs.PeerCertificates, name, h.roots)
+			if h.insecure {
+				return nil
+			}
+			return verifyErr
+		},
+	})
+	span := sdk.StartSpan(sdk.PhaseTLS, callAt)
+	err := conn.HandshakeContext(ctx)
+	phase := span.End(err == nil, nil)
+	phase.Attrs["server_name"] = sni
+	if err == nil {
+		cs := conn.ConnectionState()
+		state = &cs
+	}
+	if state != nil {
+		addState(phase.Attrs, state, verifyErr)
+	}
+	resp := &sdk.HandshakeResponse{Phases: []sdk.Phase{phase}}
+	if err == nil {
+		resp.Conn = conn
+		return resp, nil
+	}
+	class := classify(ctx, err)
+	if verifyErr != nil && !h.insecure { // the handshake aborted on verifyErr
+		class = certClass(verifyErr)
+	}
+	resp.Failure = &sdk.Failure{Phase: sdk.PhaseTLS, Class: class,
+		Message: fmt.Sprintf("tls handshake with %s: %v", req.Address, err)}
+	return resp, nil
+}
+
+// names returns the name to verify the certificate against (server_name,
+// else the request's host, else the IP the connection goes to) and the server
+// name sent in the handshake: the same, or "" for an IP literal, which is
+// verified against the certificate's IP addresses and never sent.
+func (h *Handshaker) names(req *sdk.HandshakeRequest) (name, sni string) {
+	name = cmp.Or(h.serverName, req.Host)
+	if name == "" {
+		return req.Address.Addr().WithZone("").String(), ""
+	}
+	if ip, err := netip.ParseAddr(name); err == nil {
+		return ip.WithZone("").String(), ""
+	}
+	return name, name
+}
+
+// verify verifies the leaf of certs for name against roots, the other
+// certificates serving as intermediates, as crypto/tls would.
+func verify(certs []*x509.Certificate, name string, roots *x509.CertPool) error {
+	if len(certs) == 0 {
+		return errors.New("tls: server sent no certificate")
+	}
+	opts := x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: x509.NewCertPool()}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	_, err := certs[0].Verify(opts)
+	return err
+}
+
+// addState adds the negotiated parameters of state, the facts of its leaf
+// certificate and the verification result to attrs.
+func addState(attrs map[string]any, state *tls.ConnectionState, verifyErr error) {
+	attrs["version"] = tls.VersionName(state.Version)
+	attrs["cipher"] = tls.CipherSuiteName(state.CipherSuite)
+	attrs["alpn"] = state.NegotiatedProtocol
+	attrs["resumed"] = state.DidResume
+	attrs["verified"] = verifyErr == nil
+	if verifyErr != nil {
+		attrs["verify_error"] = verifyErr.Error()
+	}
+	if len(state.PeerCertificates) == 0 {
+		return
+	}
+	leaf := state.PeerCertificates[0]
+	sans := make([]string, 0, len(leaf.DNSNames)+len(leaf.IPAddresses))
+	sans = append(sans, leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		sans = append(sans, ip.String())
+	}
+	attrs["cert_subject"] = leaf.Subject.String()
+	attrs["cert_issuer"] = leaf.Issuer.String()
+	attrs["cert_not_before"] = leaf.NotBefore.UTC().Format(time.RFC3339)
+	attrs["cert_not_after"] = leaf.NotAfter.UTC().Format(time.RFC3339)
+	attrs["cert_days_left"] = int(math.Floor(time.Until(leaf.NotAfter).Hours() / 24))
+	attrs["cert_sans"] = sans
+}
+
+// certClass returns the failure class of a certificate verification error.
+func certClass(err error) sdk.Class {
+	var (
+		invalid  x509.CertificateInvalidError
+		hostname x509.HostnameError
+		unknown  x509.UnknownAuthorityError
+		noRoots  x509.SystemRootsError
+	)
+	switch {
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return sdk.ClassTLSCertExpired
+	case errors.As(err, &hostname):
+		return sdk.ClassTLSCertNameMismatch
+	case errors.As(err, &unknown), errors.As(err, &noRoots):
+		return sdk.ClassTLSCertUntrusted
+	default:
+		return sdk.ClassTLSCertInvalid
+	}
+}
+
+// classify returns the failure class of a handshake error other than a
+// failed verification. crypto/tls reports an alert from the server as a
+// *net.OpError whose Op is "remote error".
+func classify(ctx context.Context, err error) sdk.Class {
+	var op *net.OpError
+	switch {
+	case errors.As(err, &op) && op.Op == "remote error":
+		return sdk.ClassTLSAlert
+	case errors.Is(err, syscall.ECONNRESET):
+		return sdk.ClassTCPReset
+	}
+	if c := sdk.ContextClass(ctx, sdk.ClassTLSTimeout); c != "" {
+		return c
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return sdk.ClassTLSTimeout
+	}
+	return sdk.ClassTLSProtocol
+}
+
+var _ sdk.Handshaker = (*Handshaker)(nil)
