@@ -107,8 +107,26 @@ func call[R response, C any](r *attemptRun, ctx context.Context, phase string, s
 		}()
 		resp, err = fn(ctx)
 	}()
-	if err == nil && any(resp) == nil {
-		err = fmt.Errorf("plugin returned neither a response nor an error")
+	var phases []sdk.Phase
+	var failure *sdk.Failure
+	if err == nil {
+		switch v := any(resp).(type) {
+		case *sdk.ResolveResponse:
+			if v != nil {
+				phases, failure = v.Phases, v.Failure
+			}
+		case *sdk.DialResponse:
+			if v != nil {
+				phases, failure = v.Phases, v.Failure
+			}
+		case *sdk.HandshakeResponse:
+			if v != nil {
+				phases, failure = v.Phases, v.Failure
+			}
+		}
+		if phases == nil && failure == nil {
+			err = fmt.Errorf("plugin returned neither phases, a failure nor an error")
+		}
 	}
 	if err != nil {
 		class := sdk.ClassPluginError
@@ -119,16 +137,6 @@ func call[R response, C any](r *attemptRun, ctx context.Context, phase string, s
 			Duration: time.Since(callAt), Attrs: map[string]any{}})
 		r.fail(phase, class, fmt.Sprintf("%s %q: %v", st.Plugin, st.Name, err))
 		return resp, false
-	}
-	var phases []sdk.Phase
-	var failure *sdk.Failure
-	switch v := any(resp).(type) {
-	case *sdk.ResolveResponse:
-		phases, failure = v.Phases, v.Failure
-	case *sdk.DialResponse:
-		phases, failure = v.Phases, v.Failure
-	case *sdk.HandshakeResponse:
-		phases, failure = v.Phases, v.Failure
 	}
 	for _, p := range phases {
 		r.Phases = append(r.Phases, Phase{Name: p.Name, Plugin: st.Plugin, Start: offset + p.Start,

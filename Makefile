@@ -1,0 +1,37 @@
+# probe: the two commands are `make demo` and `make test`.
+
+GO          ?= go
+BIN         := bin
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build demo test deps lint unit bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/probe ./cmd/probe
+
+## demo: run examples/lab.hcl against the embedded loopback lab.
+demo: build
+	./$(BIN)/probe demo
+
+## deps: fetch the Go modules the build and the tests need.
+deps:
+	$(GO) mod download
+
+## lint: gofmt, go vet and staticcheck.
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## unit: the test suite with the race detector.
+unit:
+	$(GO) test -race -count=1 ./...
+
+## test: install what is missing, build everything, lint, and run the tests.
+test: deps build lint unit
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,294 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// The test plugins declare schemas like the built-ins do; configuration is
+// all the loader exercises, so their components never run.
+type nop struct{}
+
+func (nop) Resolve(context.Context, *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
+	return nil, fmt.Errorf("not for running")
+}
+func (nop) Dial(context.Context, *sdk.DialRequest) (*sdk.DialResponse, error) {
+	return nil, fmt.Errorf("not for running")
+}
+func (nop) Handshake(context.Context, *sdk.HandshakeRequest) (*sdk.HandshakeResponse, error) {
+	return nil, fmt.Errorf("not for running")
+}
+
+func testPlugins() map[string]*sdk.Plugin {
+	dns := &sdk.Plugin{
+		Info: sdk.Info{Name: "dns"},
+		ResolverSchema: sdk.Schema{Attributes: []sdk.Attribute{
+			{Name: "servers", Type: cty.List(cty.String), Required: true},
+			{Name: "transport", Type: cty.String, Default: cty.StringVal("udp")},
+		}},
+		NewResolver: func(cfg cty.Value) (sdk.Resolver, error) {
+			if tr := sdk.String(cfg, "transport"); tr != "udp" && tr != "tcp" {
+				return nil, sdk.AttrErrorf("transport", "Invalid transport", "transport must be udp or tcp, got %q.", tr)
+			}
+			return nop{}, nil
+		},
+	}
+	tcp := &sdk.Plugin{Info: sdk.Info{Name: "tcp"}, NewDialer: func(cty.Value) (sdk.Dialer, error) { return nop{}, nil }}
+	tls := &sdk.Plugin{
+		Info:            sdk.Info{Name: "tls"},
+		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{{Name: "server_name", Type: cty.String}}},
+		NewHandshaker:   func(cty.Value) (sdk.Handshaker, error) { return nop{}, nil },
+	}
+	return map[string]*sdk.Plugin{"dns": dns, "tcp": tcp, "tls": tls}
+}
+
+// TestErrorFixtures loads each file of testdata/errors, in which every line
+// that must draw an error ends in "# ERROR: <summary>", and checks that
+// exactly those errors are reported, on those lines.
+func TestErrorFixtures(t *testing.T) {
+	files, err := filepath.Glob("testdata/errors/*.hcl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			want := expectedErrors(t, path)
+			l := NewLoader(Options{Plugins: testPlugins(), Environ: func() []string { return nil }})
+			f, diags := l.LoadFile(path)
+			if f != nil {
+				t.Errorf("LoadFile returned a file despite errors")
+			}
+			var got []string
+			for _, d := range diags {
+				if d.Subject == nil {
+					t.Errorf("diagnostic %q has no source range", d.Summary)
+					continue
+				}
+				got = append(got, fmt.Sprintf("%d: %s", d.Subject.Start.Line, d.Summary))
+			}
+			sort.Strings(got)
+			if diff := cmp.Diff(want, got); diff != "" {
+				var buf bytes.Buffer
+				_ = l.WriteDiagnostics(&buf, diags, 100, false)
+				t.Errorf("errors mismatch (-want +got):\n%s\nall diagnostics:\n%s", diff, buf.String())
+			}
+		})
+	}
+}
+
+func expectedErrors(t *testing.T, path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var want []string
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		if _, summary, ok := strings.Cut(sc.Text(), "# ERROR: "); ok {
+			want = append(want, fmt.Sprintf("%d: %s", line, strings.TrimSpace(summary)))
+		}
+	}
+	sort.Strings(want)
+	return want
+}
+
+func TestDiagnosticText(t *testing.T) {
+	l := NewLoader(Options{Plugins: testPlugins()})
+	_, diags := l.LoadFile("testdata/errors/misspelt_attribute.hcl")
+	var buf bytes.Buffer
+	if err := l.WriteDiagnostics(&buf, diags, 100, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Error: Unsupported argument",
+		`on testdata/errors/misspelt_attribute.hcl line 3, in resolver "lab":`,
+		`3:   servr  = ["127.0.0.1:53"]`,
+		`An argument named "servr" is not expected here. Did you mean "servers"?`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("diagnostic text lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+const validFile = `
+variable "host" { default = "default.example" }
+variable "port" {
+  type    = number
+  default = 1
+}
+variable "region" {}
+
+run {
+  mode        = "sequential"
+  concurrency = 8
+  attempts    = 3
+  interval    = "200ms"
+  timeout     = "2s"
+}
+
+resolver "lab" {
+  plugin  = "dns"
+  servers = ["127.0.0.1:53"]
+  match   = ["*.probe.test", "127.0.0.0/8"]
+}
+resolver "any" {
+  plugin  = "dns"
+  servers = ["127.0.0.1:53"]
+}
+dialer "tcp" { plugin = "tcp" }
+handshake "tls" { plugin = "tls" }
+
+pipeline "https" {
+  resolvers  = [resolver.lab, resolver.any]
+  dialer     = dialer.tcp
+  handshakes = [handshake.tls]
+}
+
+target "main" {
+  host     = var.host
+  port     = var.port
+  pipeline = pipeline.https
+  attempts = 5
+  timeout  = "1s"
+}
+
+target "env" {
+  host     = "${env("PROBE_TEST_HOST")}.${var.region}"
+  port     = 443
+  pipeline = pipeline.https
+}
+
+target "fleet" {
+  for_each = { b = 2, a = 1 }
+  host     = "${each.key}.probe.test"
+  port     = 8000 + each.value
+  pipeline = pipeline.https
+}
+
+target "list" {
+  for_each = ["x", "y"]
+  host     = each.value
+  port     = 80
+  pipeline = pipeline.https
+}
+`
+
+func TestLoadValid(t *testing.T) {
+	dir := t.TempDir()
+	varFile := filepath.Join(dir, "vars.hcl")
+	if err := os.WriteFile(varFile, []byte("port = 3\nhost = \"file.example\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type tgt struct {
+		Name, Host string
+		Port       uint16
+		Attempts   int
+		Timeout    time.Duration
+	}
+	tests := []struct {
+		name     string
+		vars     map[string]string
+		varFiles []string
+		environ  []string
+		main     tgt
+	}{
+		{
+			name: "defaults",
+			vars: map[string]string{"region": "eu"},
+			main: tgt{"main", "default.example", 1, 5, time.Second},
+		},
+		{
+			name:    "environment over default",
+			environ: []string{"PROBE_VAR_port=2", "PROBE_VAR_region=eu", "PROBE_VAR_unknown=ignored"},
+			main:    tgt{"main", "default.example", 2, 5, time.Second},
+		},
+		{
+			name:     "var file over environment",
+			environ:  []string{"PROBE_VAR_port=2", "PROBE_VAR_region=eu"},
+			varFiles: []string{varFile},
+			main:     tgt{"main", "file.example", 3, 5, time.Second},
+		},
+		{
+			name:     "-var over var file",
+			environ:  []string{"PROBE_VAR_port=2"},
+			varFiles: []string{varFile},
+			vars:     map[string]string{"port": "4", "region": "eu"},
+			main:     tgt{"main", "file.example", 4, 5, time.Second},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewLoader(Options{
+				Plugins: testPlugins(), Vars: tt.vars, VarFiles: tt.varFiles,
+				Environ: func() []string { return tt.environ },
+				Getenv: func(k string) string {
+					if k == "PROBE_TEST_HOST" {
+						return "from-env"
+					}
+					return ""
+				},
+			})
+			f, diags := l.LoadSource("valid.hcl", []byte(validFile))
+			if diags.HasErrors() {
+				var buf bytes.Buffer
+				_ = l.WriteDiagnostics(&buf, diags, 100, false)
+				t.Fatalf("unexpected errors:\n%s", buf.String())
+			}
+			var got []tgt
+			for _, tg := range f.Targets {
+				got = append(got, tgt{tg.Name, tg.Host, tg.Port, tg.Attempts, tg.Timeout})
+				if tg.Pipeline != f.Pipelines["https"] {
+					t.Errorf("target %s: pipeline %v, want https", tg.Name, tg.Pipeline)
+				}
+			}
+			want := []tgt{
+				tt.main,
+				{"env", "from-env.eu", 443, 0, 0},
+				{"fleet[a]", "a.probe.test", 8001, 0, 0},
+				{"fleet[b]", "b.probe.test", 8002, 0, 0},
+				{"list[x]", "x", 80, 0, 0},
+				{"list[y]", "y", 80, 0, 0},
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("targets mismatch (-want +got):\n%s", diff)
+			}
+			wantOpts := engine.Options{Mode: engine.Sequential, Concurrency: 8, Attempts: 3,
+				Interval: 200 * time.Millisecond, Timeout: 2 * time.Second}
+			if diff := cmp.Diff(wantOpts, f.Options); diff != "" {
+				t.Errorf("options mismatch (-want +got):\n%s", diff)
+			}
+			p := f.Pipelines["https"]
+			if len(p.Resolvers) != 2 || p.Dialer.Plugin != "tcp" || len(p.Handshakes) != 1 || p.Handshakes[0].Name != "tls" {
+				t.Fatalf("pipeline https = %+v", p)
+			}
+			for host, want := range map[string]string{"api.probe.test": "lab", "127.0.0.9": "lab", "example.com": "any", "10.0.0.1": "any"} {
+				if got := p.Route(host).Name; got != want {
+					t.Errorf("Route(%q) = %s, want %s", host, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestUndeclaredVar(t *testing.T) {
+	l := NewLoader(Options{Plugins: testPlugins(), Vars: map[string]string{"regoin": "eu"}})
+	_, diags := l.LoadSource("v.hcl", []byte(`variable "region" { default = "x" }`))
+	if len(diags) != 1 || diags[0].Summary != "Value for undeclared variable" || !strings.Contains(diags[0].Detail, `Did you mean "region"?`) {
+		t.Errorf("diags = %v", diags)
+	}
+}

@@ -1,0 +1,3 @@
+plugin "tailscale" { # ERROR: External plugins are not supported yet
+  source = "./bin/probe-plugin-tailscale"
+}

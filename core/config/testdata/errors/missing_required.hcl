@@ -1,0 +1,3 @@
+resolver "lab" { # ERROR: Missing required argument
+  plugin = "dns"
+}

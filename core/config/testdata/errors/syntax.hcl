@@ -1,0 +1,3 @@
+resolver "lab" {
+  plugin = "dns" "extra" # ERROR: Missing newline after argument
+}

@@ -1,0 +1,3 @@
+dialer "tcp" {
+  plugin = "dail" # ERROR: Unknown plugin
+}

@@ -1,0 +1,3 @@
+dialer "tcp" {
+  plugin = "dns" # ERROR: Plugin is not a dialer
+}

@@ -1,0 +1,260 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/internal/lab"
+)
+
+// delayResolver answers every host with addr after delay, as a slow DNS
+// server would, and honours the attempt's deadline.
+type delayResolver struct {
+	addr  netip.Addr
+	delay time.Duration
+	calls atomic.Int32
+}
+
+func (r *delayResolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
+	r.calls.Add(1)
+	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
+	select {
+	case <-time.After(r.delay):
+		return &sdk.ResolveResponse{Addresses: []netip.Addr{r.addr}, Phases: []sdk.Phase{span.End(true, nil)}}, nil
+	case <-ctx.Done():
+		return &sdk.ResolveResponse{Phases: []sdk.Phase{span.End(false, nil)},
+			Failure: &sdk.Failure{Phase: sdk.PhaseResolve, Class: sdk.ContextClass(ctx, sdk.ClassDNSTimeout), Message: ctx.Err().Error()}}, nil
+	}
+}
+
+// netDialer connects with net.Dialer.
+type netDialer struct{}
+
+func (netDialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
+	span := sdk.StartSpan(sdk.PhaseConnect, time.Time{})
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", req.Address.String())
+	if err != nil {
+		return &sdk.DialResponse{Phases: []sdk.Phase{span.End(false, nil)},
+			Failure: &sdk.Failure{Phase: sdk.PhaseConnect, Class: sdk.ClassTCPError, Message: err.Error()}}, nil
+	}
+	return &sdk.DialResponse{Conn: c, Phases: []sdk.Phase{span.End(true, nil)}}, nil
+}
+
+// brokenHandshake misbehaves the way a buggy plugin can.
+type brokenHandshake struct{ panics bool }
+
+func (b brokenHandshake) Handshake(context.Context, *sdk.HandshakeRequest) (*sdk.HandshakeResponse, error) {
+	if b.panics {
+		panic("index out of range")
+	}
+	return nil, errors.New("cannot run")
+}
+
+func startTCP(t *testing.T) netip.AddrPort {
+	t.Helper()
+	s, err := lab.StartTCP("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s.Addr
+}
+
+func pipeline(t *testing.T, r sdk.Resolver, hs ...sdk.Handshaker) *engine.Pipeline {
+	t.Helper()
+	route, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: "r", Plugin: "test-resolver", Component: r}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &engine.Pipeline{Name: "p", Resolvers: []engine.Route{route},
+		Dialer: engine.Stage[sdk.Dialer]{Name: "d", Plugin: "test-dialer", Component: netDialer{}}}
+	for _, h := range hs {
+		p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: "hs", Plugin: "test-hs", Component: h})
+	}
+	return p
+}
+
+func targets(n int, addr netip.AddrPort, p *engine.Pipeline) []*engine.Target {
+	var ts []*engine.Target
+	for i := range n {
+		ts = append(ts, &engine.Target{Name: string(rune('a' + i)), Host: "host.test", Port: addr.Port(), Pipeline: p})
+	}
+	return ts
+}
+
+func TestScheduling(t *testing.T) {
+	addr := startTCP(t)
+	const delay = 40 * time.Millisecond
+	tests := []struct {
+		name     string
+		opts     engine.Options
+		min, max time.Duration
+	}{
+		{"parallel", engine.Options{Mode: engine.Parallel, Concurrency: 4}, delay, 3 * delay},
+		{"sequential", engine.Options{Mode: engine.Sequential, Concurrency: 4}, 4 * delay, 8 * delay},
+		{"concurrency 2", engine.Options{Concurrency: 2}, 2 * delay, 4 * delay},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: delay})
+			res := engine.New(tt.opts).Run(context.Background(), targets(4, addr, p))
+			if res.Summary.OK != 4 {
+				t.Fatalf("ok = %d, want 4: %+v", res.Summary.OK, res.Summary)
+			}
+			if res.Duration < tt.min || res.Duration > tt.max {
+				t.Errorf("4 targets of %v took %v, want [%v, %v]", delay, res.Duration, tt.min, tt.max)
+			}
+		})
+	}
+}
+
+func TestAttemptsAndInterval(t *testing.T) {
+	addr := startTCP(t)
+	r := &delayResolver{addr: netip.MustParseAddr("127.0.0.1")}
+	const interval = 60 * time.Millisecond
+	res := engine.New(engine.Options{Attempts: 4, Interval: interval}).Run(context.Background(), targets(1, addr, pipeline(t, r)))
+	tr := res.Targets[0]
+	if len(tr.Attempts) != 4 || r.calls.Load() != 4 {
+		t.Fatalf("%d attempts, %d resolves, want 4", len(tr.Attempts), r.calls.Load())
+	}
+	for i, a := range tr.Attempts {
+		if a.Seq != i+1 || !a.OK {
+			t.Errorf("attempt %d: seq %d ok %v", i, a.Seq, a.OK)
+		}
+		if i > 0 {
+			if gap := a.Started.Sub(tr.Attempts[i-1].Started); gap < interval || gap > interval+40*time.Millisecond {
+				t.Errorf("attempt %d started %v after the previous, want %v", a.Seq, gap, interval)
+			}
+		}
+	}
+	s := tr.Stats[sdk.PhaseResolve]
+	if s.Count != 4 || s.OK != 4 || s.Min > s.P50 || s.P50 > s.Max {
+		t.Errorf("resolve stats = %+v", s)
+	}
+}
+
+func TestAttemptTiming(t *testing.T) {
+	addr := startTCP(t)
+	const delay = 30 * time.Millisecond
+	p := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: delay})
+	a := engine.New(engine.Options{}).Probe(context.Background(), &engine.Target{Name: "t", Host: "h", Port: addr.Port(), Pipeline: p})
+	if !a.OK || len(a.Phases) != 2 {
+		t.Fatalf("attempt = %+v", a)
+	}
+	res, conn := a.Phases[0], a.Phases[1]
+	if res.Duration < delay || res.Duration > delay+20*time.Millisecond {
+		t.Errorf("resolve took %v, want %v and a little more", res.Duration, delay)
+	}
+	if res.Plugin != "test-resolver" || conn.Plugin != "test-dialer" {
+		t.Errorf("plugins = %q, %q", res.Plugin, conn.Plugin)
+	}
+	if conn.Start < res.Start+res.Duration {
+		t.Errorf("connect starts at %v, inside resolve [%v, +%v]", conn.Start, res.Start, res.Duration)
+	}
+	if sum := res.Duration + conn.Duration + a.Overhead; sum != a.Total {
+		t.Errorf("phases %v + %v + overhead %v = %v, total %v", res.Duration, conn.Duration, a.Overhead, sum, a.Total)
+	}
+	if a.Overhead > time.Millisecond {
+		t.Errorf("overhead %v, want well under a millisecond", a.Overhead)
+	}
+	if a.Address != addr {
+		t.Errorf("address = %v, want %v", a.Address, addr)
+	}
+}
+
+func TestFailures(t *testing.T) {
+	addr := startTCP(t)
+	refused, err := lab.RefusedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := &delayResolver{addr: netip.MustParseAddr("127.0.0.1")}
+	tests := []struct {
+		name     string
+		pipeline *engine.Pipeline
+		port     uint16
+		timeout  time.Duration
+		phase    string
+		class    sdk.Class
+		phases   int
+		minPhase time.Duration
+	}{
+		{"timeout in resolve", pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: time.Hour}),
+			addr.Port(), 50 * time.Millisecond, sdk.PhaseResolve, sdk.ClassDNSTimeout, 1, 50 * time.Millisecond},
+		{"connect fails", pipeline(t, fast), refused.Port(), time.Second, sdk.PhaseConnect, sdk.ClassTCPError, 2, 0},
+		{"handshake errors", pipeline(t, fast, brokenHandshake{}), addr.Port(), time.Second, "hs", sdk.ClassPluginError, 3, 0},
+		{"handshake panics", pipeline(t, fast, brokenHandshake{panics: true}), addr.Port(), time.Second, "hs", sdk.ClassPluginCrashed, 3, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := &engine.Target{Name: "t", Host: "h", Port: tt.port, Pipeline: tt.pipeline, Timeout: tt.timeout}
+			a := engine.New(engine.Options{}).Probe(context.Background(), tg)
+			if a.OK || a.Failure == nil || a.Failure.Phase != tt.phase || a.Failure.Class != tt.class {
+				t.Fatalf("failure = %+v, want %s in %s", a.Failure, tt.class, tt.phase)
+			}
+			if len(a.Phases) != tt.phases {
+				t.Fatalf("%d phases, want %d: %+v", len(a.Phases), tt.phases, a.Phases)
+			}
+			last := a.Phases[len(a.Phases)-1]
+			if last.OK || last.Name != tt.phase || last.Duration < tt.minPhase {
+				t.Errorf("failed phase = %+v, want %s failed after at least %v", last, tt.phase, tt.minPhase)
+			}
+		})
+	}
+}
+
+func TestRouting(t *testing.T) {
+	lab4 := &delayResolver{addr: netip.MustParseAddr("127.0.0.1")}
+	other := &delayResolver{addr: netip.MustParseAddr("127.0.0.2")}
+	r1, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: "tailnet", Component: lab4}, []string{"100.64.0.0/10", "*.ts.net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: "system", Component: other}, nil)
+	p := &engine.Pipeline{Resolvers: []engine.Route{r1, r2}}
+	for host, want := range map[string]string{
+		"100.64.0.10": "tailnet", "100.127.255.255": "tailnet", "100.128.0.1": "system",
+		"box.tail1234.ts.net": "tailnet", "BOX.TS.NET.": "tailnet", "ts.net": "system", "example.com": "system",
+	} {
+		if got := p.Route(host).Name; got != want {
+			t.Errorf("Route(%q) = %s, want %s", host, got, want)
+		}
+	}
+	if _, err := engine.NewRoute(engine.Stage[sdk.Resolver]{}, []string{"10.0.0.0/40"}); err == nil {
+		t.Error("NewRoute accepted a bad prefix")
+	}
+}
+
+func TestCancelKeepsFinished(t *testing.T) {
+	addr := startTCP(t)
+	fast := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1")})
+	slow := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: time.Hour})
+	ts := []*engine.Target{
+		{Name: "fast", Host: "h", Port: addr.Port(), Pipeline: fast},
+		{Name: "slow", Host: "h", Port: addr.Port(), Pipeline: slow, Timeout: time.Hour},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	res := engine.New(engine.Options{}).Run(ctx, ts)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Run took %v after cancel", took)
+	}
+	if !res.Interrupted {
+		t.Error("Interrupted = false")
+	}
+	if got := len(res.Targets[0].Attempts); got != 1 || !res.Targets[0].OK {
+		t.Errorf("fast target: %d attempts, ok %v; want its finished attempt kept", got, res.Targets[0].OK)
+	}
+	if got := len(res.Targets[1].Attempts); got != 0 {
+		t.Errorf("slow target kept %d interrupted attempts", got)
+	}
+}
