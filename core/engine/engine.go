@@ -97,7 +97,6 @@ func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
 	tr := &TargetResult{Target: t}
 	g := newAggregate()
 	for seq := 1; seq <= attempts && ctx.Err() == nil; seq++ {
-		start := time.Now()
 		a := e.attempt(ctx, t, seq)
 		if ctx.Err() != nil && a.Failure != nil && errors.Is(ctx.Err(), context.Canceled) {
 			break // interrupted, not finished
@@ -110,7 +109,7 @@ func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
 			e.mu.Unlock()
 		}
 		if seq < attempts && e.opts.Interval > 0 {
-			wait := time.NewTimer(e.opts.Interval - time.Since(start))
+			wait := time.NewTimer(e.opts.Interval - time.Since(a.Started))
 			select {
 			case <-wait.C:
 			case <-ctx.Done():

@@ -48,7 +48,10 @@ func (d *Dialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespo
 		ctx, cancel = context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 	}
-	nd := net.Dialer{LocalAddr: d.source}
+	var nd net.Dialer
+	if d.source != nil { // a typed nil in LocalAddr would print as "<nil>->" in errors
+		nd.LocalAddr = d.source
+	}
 	span := sdk.StartSpan(sdk.PhaseConnect, callAt)
 	conn, err := nd.DialContext(ctx, "tcp", req.Address.String())
 	if err != nil {

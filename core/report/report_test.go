@@ -1,0 +1,181 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/core/stats"
+)
+
+func us(n int) time.Duration { return time.Duration(n) * time.Microsecond }
+
+// result builds a run of two targets: one ok, one refused.
+func result() *engine.Result {
+	started := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	okAttempt := engine.Attempt{Target: "api", Seq: 1, OK: true, Started: started,
+		Address: netip.MustParseAddrPort("127.0.0.1:8443"), Total: us(1900), Overhead: us(100),
+		Phases: []engine.Phase{
+			{Name: "resolve", Plugin: "dns-miekg", Duration: us(210), OK: true,
+				Attrs: map[string]any{"addresses": []string{"127.0.0.1"}, "rcode": "NOERROR"}},
+			{Name: "connect", Plugin: "dial-tcp", Start: us(230), Duration: us(90), OK: true},
+			{Name: "tls", Plugin: "tls", Start: us(330), Duration: us(1500), OK: true,
+				Attrs: map[string]any{"version": "TLS 1.3"}},
+		}}
+	failure := &sdk.Failure{Phase: "connect", Class: sdk.ClassTCPRefused, Message: "connection refused"}
+	badAttempt := engine.Attempt{Target: "db", Seq: 1, Started: started,
+		Address: netip.MustParseAddrPort("127.0.0.1:1"), Total: us(300), Overhead: us(20),
+		Phases: []engine.Phase{
+			{Name: "resolve", Plugin: "dns-system", Duration: us(10), OK: true},
+			{Name: "connect", Plugin: "dial-tcp", Start: us(20), Duration: us(270)},
+		}, Failure: failure}
+	var resolve stats.Accumulator
+	resolve.Add(us(210), true)
+	return &engine.Result{
+		Started: started, Duration: 12500 * time.Microsecond,
+		Targets: []*engine.TargetResult{
+			{Target: &engine.Target{Name: "api", Host: "api.probe.test", Port: 8443, Pipeline: &engine.Pipeline{Name: "https"}},
+				Attempts: []engine.Attempt{okAttempt}, OK: true, Phases: []string{"resolve", "connect", "tls", "total"},
+				Stats: map[string]stats.Summary{"resolve": resolve.Summary(), "connect": {Count: 1, OK: 1, P50: us(90)},
+					"tls": {Count: 1, OK: 1, P50: us(1500)}, "total": {Count: 1, OK: 1, P50: us(1900)}}},
+			{Target: &engine.Target{Name: "db", Host: "127.0.0.1", Port: 1, Pipeline: &engine.Pipeline{Name: "tcp"}},
+				Attempts: []engine.Attempt{badAttempt}, Phases: []string{"resolve", "connect", "total"},
+				Stats: map[string]stats.Summary{"resolve": {Count: 1, OK: 1, P50: us(10)}, "connect": {Count: 1, Failed: 1},
+					"total": {Count: 1, Failed: 1}},
+				FailuresByClass: map[sdk.Class]int{sdk.ClassTCPRefused: 1}},
+		},
+		Phases: []string{"resolve", "connect", "tls", "total"},
+		Stats:  map[string]stats.Summary{"resolve": {Count: 2, OK: 2}, "connect": {Count: 2, OK: 1, Failed: 1}, "tls": {Count: 1, OK: 1}, "total": {Count: 2, OK: 1, Failed: 1}},
+		Summary: engine.Summary{Targets: 2, OK: 1, Failed: 1, FailuresByClass: map[sdk.Class]int{sdk.ClassTCPRefused: 1}},
+	}
+}
+
+// TestJSONContract checks the field names and values of DESIGN §6.
+func TestJSONContract(t *testing.T) {
+	var buf bytes.Buffer
+	if err := JSON(&buf, "examples/lab.hcl", result()); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	target := doc["targets"].([]any)[0].(map[string]any)
+	attempt := target["attempts"].([]any)[0].(map[string]any)
+	phase := attempt["phases"].([]any)[0].(map[string]any)
+	got := map[string]any{
+		"file": doc["file"], "started_at": doc["started_at"], "duration_ms": doc["duration_ms"],
+		"target.name": target["name"], "target.host": target["host"], "target.port": target["port"],
+		"target.pipeline": target["pipeline"], "target.ok": target["ok"],
+		"attempt.seq": attempt["seq"], "attempt.ok": attempt["ok"], "attempt.address": attempt["address"],
+		"attempt.total_ms": attempt["total_ms"], "attempt.overhead_ms": attempt["overhead_ms"], "attempt.failure": attempt["failure"],
+		"phase.phase": phase["phase"], "phase.plugin": phase["plugin"], "phase.start_ms": phase["start_ms"],
+		"phase.duration_ms": phase["duration_ms"], "phase.ok": phase["ok"], "phase.attrs": phase["attrs"],
+		"stats.resolve": target["stats"].(map[string]any)["resolve"],
+		"summary": doc["summary"],
+	}
+	want := map[string]any{
+		"file": "examples/lab.hcl", "started_at": "2026-11-22T10:00:00Z", "duration_ms": 12.5,
+		"target.name": "api", "target.host": "api.probe.test", "target.port": 8443.0,
+		"target.pipeline": "https", "target.ok": true,
+		"attempt.seq": 1.0, "attempt.ok": true, "attempt.address": "127.0.0.1:8443",
+		"attempt.total_ms": 1.9, "attempt.overhead_ms": 0.1, "attempt.failure": nil,
+		"phase.phase": "resolve", "phase.plugin": "dns-miekg", "phase.start_ms": 0.0,
+		"phase.duration_ms": 0.21, "phase.ok": true,
+		"phase.attrs": map[string]any{"addresses": []any{"127.0.0.1"}, "rcode": "NOERROR"},
+		"stats.resolve": map[string]any{"count": 1.0, "ok": 1.0, "failed": 0.0, "min_ms": 0.21, "mean_ms": 0.21,
+			"stddev_ms": 0.0, "p50_ms": 0.21, "p90_ms": 0.21, "p99_ms": 0.21, "max_ms": 0.21},
+		"summary": map[string]any{"targets": 2.0, "ok": 1.0, "failed": 1.0,
+			"failures_by_class": map[string]any{"tcp.refused": 1.0}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("JSON mismatch (-want +got):\n%s\n%s", diff, buf.String())
+	}
+	bad := doc["targets"].([]any)[1].(map[string]any)["attempts"].([]any)[0].(map[string]any)
+	wantFailure := map[string]any{"phase": "connect", "class": "tcp.refused", "message": "connection refused"}
+	if diff := cmp.Diff(wantFailure, bad["failure"]); diff != "" {
+		t.Errorf("failure mismatch (-want +got):\n%s", diff)
+	}
+	if attrs := bad["phases"].([]any)[1].(map[string]any)["attrs"]; attrs == nil {
+		t.Error("a phase without attrs must carry an empty object, not null")
+	}
+}
+
+func TestJSONLines(t *testing.T) {
+	var buf bytes.Buffer
+	jl := NewJSONLines(&buf)
+	for _, tr := range result().Targets {
+		for i := range tr.Attempts {
+			if err := jl.Write(&tr.Attempts[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2:\n%s", len(lines), buf.String())
+	}
+	for i, want := range []string{"api", "db"} {
+		var a AttemptJSON
+		if err := json.Unmarshal([]byte(lines[i]), &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.Target != want || a.Seq != 1 {
+			t.Errorf("line %d: target %q seq %d, want %q 1", i, a.Target, a.Seq, want)
+		}
+	}
+}
+
+func TestTable(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Table(&buf, result()); err != nil {
+		t.Fatal(err)
+	}
+	want := `TARGET  ADDRESS         OK   RESOLVE  CONNECT  TLS     TOTAL   FAILURE
+api     127.0.0.1:8443  1/1  0.21ms   0.09ms   1.50ms  1.90ms  
+db      127.0.0.1:1     0/1  0.01ms   -                -       tcp.refused×1
+`
+	if got := buf.String(); !strings.HasPrefix(got, want) {
+		t.Errorf("table rows:\n%s\nwant:\n%s", got, want)
+	}
+	if !strings.Contains(buf.String(), "2 targets: 1 ok, 1 failed (tcp.refused×1) in 12.5ms") {
+		t.Errorf("no summary line:\n%s", buf.String())
+	}
+}
+
+func TestWaterfall(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Waterfall(&buf, result()); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"api  api.probe.test:8443  → 127.0.0.1:8443",
+		"  resolve   dns-miekg   │████",
+		"rcode = NOERROR",
+		"  tls       tls         │      ████",
+		"  connect   dial-tcp    │",
+		"FAILED",
+		"failed in connect: tcp.refused: connection refused",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("waterfall lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		us(210): "0.21ms", 12500 * time.Microsecond: "12.5ms", 1500 * time.Millisecond: "1.50s",
+	} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
