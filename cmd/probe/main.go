@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 )
 
@@ -32,6 +33,22 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.msg }
+
+// verbosity is the number of -v flags.
+var verbosity int
+
+// logger returns the logger for stderr at the level -v asks for.
+func logger() hclog.Logger {
+	level := hclog.Warn
+	switch {
+	case verbosity >= 2:
+		level = hclog.Trace
+	case verbosity == 1:
+		level = hclog.Debug
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "probe", Level: level, Output: os.Stderr,
+		Color: hclog.AutoColor, ColorHeaderOnly: true})
+}
 
 func main() {
 	os.Exit(execute(os.Args[1:]))
@@ -68,6 +85,7 @@ configuration errors, 130 when interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().CountVarP(&verbosity, "verbose", "v", "log on stderr: -v for every attempt, -vv for more")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("%v\nSee '%s --help'.", err, c.CommandPath())}
 	})

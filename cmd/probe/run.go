@@ -152,6 +152,7 @@ func run(w io.Writer, file string, opts engine.Options, format string, targets [
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	opts.Logger = logger()
 	eng := engine.New(opts)
 	var streamErr error
 	if format == "jsonl" {

@@ -101,6 +101,13 @@ func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
 		if ctx.Err() != nil && a.Failure != nil && errors.Is(ctx.Err(), context.Canceled) {
 			break // interrupted, not finished
 		}
+		if log := e.opts.Logger; log.IsDebug() {
+			args := []any{"target", t.Name, "seq", a.Seq, "ok", a.OK, "total", a.Total, "overhead", a.Overhead}
+			if a.Failure != nil {
+				args = append(args, "phase", a.Failure.Phase, "class", a.Failure.Class, "error", a.Failure.Message)
+			}
+			log.Debug("attempt finished", args...)
+		}
 		tr.Attempts = append(tr.Attempts, a)
 		g.add(&a)
 		if e.onAttempt != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/probe-dev/probe/core/sdk"
 )
 
@@ -45,6 +46,8 @@ type Options struct {
 	// Timeout is each attempt's deadline, shared by all its phases.
 	// Default 5s.
 	Timeout time.Duration
+	// Logger receives one debug line per finished attempt. Default: none.
+	Logger hclog.Logger
 }
 
 // Defaults for Options.
@@ -69,6 +72,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
 	}
 	return o
 }

@@ -50,8 +50,8 @@ func result() *engine.Result {
 					"total": {Count: 1, Failed: 1}},
 				FailuresByClass: map[sdk.Class]int{sdk.ClassTCPRefused: 1}},
 		},
-		Phases: []string{"resolve", "connect", "tls", "total"},
-		Stats:  map[string]stats.Summary{"resolve": {Count: 2, OK: 2}, "connect": {Count: 2, OK: 1, Failed: 1}, "tls": {Count: 1, OK: 1}, "total": {Count: 2, OK: 1, Failed: 1}},
+		Phases:  []string{"resolve", "connect", "tls", "total"},
+		Stats:   map[string]stats.Summary{"resolve": {Count: 2, OK: 2}, "connect": {Count: 2, OK: 1, Failed: 1}, "tls": {Count: 1, OK: 1}, "total": {Count: 2, OK: 1, Failed: 1}},
 		Summary: engine.Summary{Targets: 2, OK: 1, Failed: 1, FailuresByClass: map[sdk.Class]int{sdk.ClassTCPRefused: 1}},
 	}
 }
@@ -78,7 +78,7 @@ func TestJSONContract(t *testing.T) {
 		"phase.phase": phase["phase"], "phase.plugin": phase["plugin"], "phase.start_ms": phase["start_ms"],
 		"phase.duration_ms": phase["duration_ms"], "phase.ok": phase["ok"], "phase.attrs": phase["attrs"],
 		"stats.resolve": target["stats"].(map[string]any)["resolve"],
-		"summary": doc["summary"],
+		"summary":       doc["summary"],
 	}
 	want := map[string]any{
 		"file": "examples/lab.hcl", "started_at": "2026-11-22T10:00:00Z", "duration_ms": 12.5,
