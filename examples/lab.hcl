@@ -10,8 +10,8 @@ variable "dns_server" {
   description = "The lab's authoritative DNS server for probe.test."
 }
 variable "ca_file" {
-  default     = "lab-ca.pem"
-  description = "The lab CA's certificate."
+  default     = ""
+  description = "The lab CA's certificate; empty means the system's roots."
 }
 variable "tls_port" {
   type    = number

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
@@ -56,7 +58,7 @@ func main() {
 
 func execute(args []string) int {
 	root := newRoot()
-	root.SetArgs(args)
+	root.SetArgs(longFlags(args))
 	err := root.Execute()
 	var ee *exitError
 	switch {
@@ -71,6 +73,21 @@ func execute(args []string) int {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		return exitUsage
 	}
+}
+
+// longFlags rewrites Terraform's single-dash -var and -var-file, which
+// pflag would read as shorthand flags, to their double-dash form.
+func longFlags(args []string) []string {
+	out := slices.Clone(args)
+	for i, a := range out {
+		if a == "--" {
+			break
+		}
+		if name, _, _ := strings.Cut(a, "="); name == "-var" || name == "-var-file" {
+			out[i] = "-" + a
+		}
+	}
+	return out
 }
 
 func newRoot() *cobra.Command {

@@ -68,6 +68,11 @@ func attrValue(v any) string {
 	switch v := v.(type) {
 	case []string:
 		return strings.Join(v, ", ")
+	case string:
+		if v == "" {
+			return "(none)"
+		}
+		return v
 	case float64:
 		return fmt.Sprintf("%.3f", v)
 	default:

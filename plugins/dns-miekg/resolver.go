@@ -142,7 +142,7 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16, first i
 			return nil, &sdk.Failure{Class: c, Message: fmt.Sprintf("%s: %v", what, err)}
 		}
 		*sent++
-		in, rtt, err := r.client.ExchangeContext(ctx, m, r.servers[i])
+		in, rtt, err := r.exchange(ctx, m, r.servers[i])
 		if err != nil {
 			if c, _ := ctxDone(ctx); c != "" {
 				return nil, &sdk.Failure{Class: c, Message: fmt.Sprintf("%s: %v", what, err)}
@@ -227,3 +227,16 @@ func rcodeString(rcode int) string {
 }
 
 var _ sdk.Resolver = (*Resolver)(nil)
+
+// exchange sends m to server and reads the reply; canceling ctx ends it at
+// once (miekg/dns honours only the deadline).
+func (r *Resolver) exchange(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, time.Duration, error) {
+	conn, err := r.client.DialContext(ctx, server)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	return r.client.ExchangeWithConnContext(ctx, m, conn)
+}

@@ -1,0 +1,2 @@
+// Package deptest checks the module's import rules (DESIGN §2).
+package deptest
