@@ -15,8 +15,9 @@ build:
 demo: build
 	./$(BIN)/probe demo
 
-## deps: fetch the Go modules the build and the tests need.
+## deps: install the Debian packages (.ci/deps) and Go modules the tests need.
 deps:
+	./.ci/deps
 	$(GO) mod download
 
 ## lint: gofmt, go vet and staticcheck.
