@@ -4,7 +4,10 @@ GO          ?= go
 BIN         := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build demo test deps lint unit bench clean
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.6
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
+
+.PHONY: all build demo test deps lint unit bench clean proto
 
 all: build
 
@@ -33,6 +36,14 @@ unit:
 
 ## test: install what is missing, build everything, lint, and run the tests.
 test: deps build lint unit
+
+## proto: regenerate core/proto/probev1 from probe.proto (needs protoc: apt-get install protobuf-compiler).
+proto:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	cd core/proto/probev1 && PATH=$(CURDIR)/$(BIN):$$PATH protoc -I. \
+	  --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative probe.proto
 
 clean:
 	rm -rf $(BIN)

@@ -66,7 +66,7 @@ func (a adHoc) checkProto() error {
 // withEnvTargets returns the file's targets plus those of PROBE_TARGETS, a
 // comma-separated list of host:port[:proto]. Each uses the file's pipeline
 // named after its proto when there is one, else the implied pipeline.
-func withEnvTargets(file *config.File, env string) ([]*engine.Target, error) {
+func withEnvTargets(file *config.File, pl *plugins, env string) ([]*engine.Target, error) {
 	targets := file.Targets
 	implied := map[string]*engine.Pipeline{}
 	for _, s := range strings.Split(env, ",") {
@@ -80,7 +80,7 @@ func withEnvTargets(file *config.File, env string) ([]*engine.Target, error) {
 		p := file.Pipelines[a.proto]
 		if p == nil {
 			if p = implied[a.proto]; p == nil {
-				if p, err = impliedPipeline(a.proto, tlsOptions{}, ""); err != nil {
+				if p, err = impliedPipeline(pl, a.proto, tlsOptions{}, ""); err != nil {
 					return nil, err
 				}
 				implied[a.proto] = p
@@ -100,11 +100,13 @@ type tlsOptions struct {
 }
 
 // impliedPipeline is the pipeline of an ad-hoc target: the system resolver
-// (or dns-miekg asking dnsServer), dial-tcp, and tls for https. The http
-// proto probes resolve and connect; the HTTP request phase comes with the
-// http handshake plugin.
-func impliedPipeline(proto string, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
-	plugins := builtins()
+// (or dns-miekg asking dnsServer), dial-tcp, then tls (offering h2 and
+// http/1.1 unless told otherwise) and http for https, http alone for http.
+func impliedPipeline(pl *plugins, proto string, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
+	plugins, err := pl.builtins()
+	if err != nil {
+		return nil, err
+	}
 	resolverPlugin := "dns-system"
 	resolverCfg := map[string]cty.Value{}
 	if dnsServer != "" {
@@ -129,7 +131,8 @@ func impliedPipeline(proto string, tlsOpts tlsOptions, dnsServer string) (*engin
 		Dialer:    engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: dial.(sdk.Dialer)},
 	}
 	if proto == "https" {
-		cfg := map[string]cty.Value{"insecure_skip_verify": cty.BoolVal(tlsOpts.insecure)}
+		cfg := map[string]cty.Value{"insecure_skip_verify": cty.BoolVal(tlsOpts.insecure),
+			"alpn": cty.ListVal([]cty.Value{cty.StringVal("h2"), cty.StringVal("http/1.1")})}
 		if tlsOpts.serverName != "" {
 			cfg["server_name"] = cty.StringVal(tlsOpts.serverName)
 		}
@@ -148,6 +151,13 @@ func impliedPipeline(proto string, tlsOpts tlsOptions, dnsServer string) (*engin
 			return nil, err
 		}
 		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "tls", Plugin: "tls", Component: hs.(sdk.Handshaker)}}
+	}
+	if proto == "http" || proto == "https" {
+		hs, err := newComponent(plugins, "http", sdk.KindHandshake, nil)
+		if err != nil {
+			return nil, err
+		}
+		p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: "http", Plugin: "http", Component: hs.(sdk.Handshaker)})
 	}
 	return p, nil
 }

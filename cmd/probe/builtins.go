@@ -5,6 +5,7 @@ import (
 	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
 	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
 	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
+	httphandshake "github.com/probe-dev/probe/plugins/http"
 	tlshandshake "github.com/probe-dev/probe/plugins/tls"
 )
 
@@ -17,6 +18,7 @@ func builtins() map[string]*sdk.Plugin {
 		dnsmiekg.Plugin(),
 		dialtcp.Plugin(),
 		tlshandshake.Plugin(),
+		httphandshake.Plugin(),
 	} {
 		out[p.Info.Name] = p
 	}

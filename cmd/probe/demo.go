@@ -15,6 +15,7 @@ const demoFile = "lab.hcl"
 
 func newDemoCmd() *cobra.Command {
 	var rf runFlags
+	var ff fileFlags
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Run examples/lab.hcl against a loopback lab, no network needed",
@@ -38,11 +39,11 @@ failure class; the demo exits 0 when the run completed.`,
 			}
 			defer l.Close()
 			fmt.Fprintf(os.Stderr, "probe demo: lab DNS on %s, TLS on %s; running examples/%s\n\n", l.DNS.Addr, l.TLS.Addr, demoFile)
-			ff := fileFlags{}
-			file, err := ff.load("examples/"+demoFile, src, l.Vars())
+			file, pl, err := ff.load("examples/"+demoFile, src, l.Vars())
 			if err != nil {
 				return err
 			}
+			defer pl.Close()
 			defer file.Close()
 			err = run(c.OutOrStdout(), "examples/"+demoFile, rf.options(file.Options), rf.output, file.Targets)
 			var ee *exitError
@@ -53,5 +54,6 @@ failure class; the demo exits 0 when the run completed.`,
 		},
 	}
 	rf.register(c)
+	c.Flags().BoolVar(&ff.isolate, "isolate", false, "run the built-in plugins out of process, over the plugin protocol")
 	return c
 }

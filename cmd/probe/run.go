@@ -22,16 +22,19 @@ import (
 type fileFlags struct {
 	vars     []string
 	varFiles []string
+	isolate  bool
 }
 
 func (f *fileFlags) register(c *cobra.Command) {
 	c.Flags().StringArrayVar(&f.vars, "var", nil, "set a variable: -var name=value (repeatable)")
 	c.Flags().StringArrayVar(&f.varFiles, "var-file", nil, "read variables from an HCL file of name = value lines (repeatable)")
+	c.Flags().BoolVar(&f.isolate, "isolate", false, "run the built-in plugins out of process, over the plugin protocol")
 }
 
-// load loads path (or src, when not nil) with the built-in plugins and
-// prints its diagnostics on stderr. A file with errors is an exitError.
-func (f *fileFlags) load(path string, src []byte, extraVars map[string]string) (*config.File, error) {
+// load loads path (or src, when not nil) and prints its diagnostics on
+// stderr. A file with errors is an exitError. The caller closes the file,
+// then the plugins, which own the plugin processes the file started.
+func (f *fileFlags) load(path string, src []byte, extraVars map[string]string) (*config.File, *plugins, error) {
 	vars := map[string]string{}
 	for k, v := range extraVars {
 		vars[k] = v
@@ -39,11 +42,17 @@ func (f *fileFlags) load(path string, src []byte, extraVars map[string]string) (
 	for _, kv := range f.vars {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, &exitError{code: exitUsage, msg: fmt.Sprintf("invalid -var %q: expected name=value", kv)}
+			return nil, nil, &exitError{code: exitUsage, msg: fmt.Sprintf("invalid -var %q: expected name=value", kv)}
 		}
 		vars[k] = v
 	}
-	l := config.NewLoader(config.Options{Plugins: builtins(), Vars: vars, VarFiles: f.varFiles})
+	pl := &plugins{log: logger(), isolate: f.isolate}
+	builtin, err := pl.builtins()
+	if err != nil {
+		_ = pl.Close()
+		return nil, nil, err
+	}
+	l := config.NewLoader(config.Options{Plugins: builtin, Loader: pl, Vars: vars, VarFiles: f.varFiles})
 	var file *config.File
 	var diags hcl.Diagnostics
 	if src != nil {
@@ -56,9 +65,10 @@ func (f *fileFlags) load(path string, src []byte, extraVars map[string]string) (
 		_ = l.WriteDiagnostics(os.Stderr, diags, 100, color)
 	}
 	if diags.HasErrors() {
-		return nil, &exitError{code: exitUsage}
+		_ = pl.Close()
+		return nil, nil, &exitError{code: exitUsage}
 	}
-	return file, nil
+	return file, pl, nil
 }
 
 // runFlags override a file's run block and choose the output.
@@ -126,12 +136,13 @@ the implied one (system resolver, TCP, and TLS for https).`,
 			if err := rf.validate(); err != nil {
 				return err
 			}
-			file, err := ff.load(args[0], nil, nil)
+			file, pl, err := ff.load(args[0], nil, nil)
 			if err != nil {
 				return err
 			}
+			defer pl.Close()
 			defer file.Close()
-			targets, err := withEnvTargets(file, os.Getenv("PROBE_TARGETS"))
+			targets, err := withEnvTargets(file, pl, os.Getenv("PROBE_TARGETS"))
 			if err != nil {
 				return err
 			}
@@ -198,10 +209,11 @@ status is 2 when there is any.`,
 		Example: "  probe validate examples/lab.hcl",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			file, err := ff.load(args[0], nil, nil)
+			file, pl, err := ff.load(args[0], nil, nil)
 			if err != nil {
 				return err
 			}
+			defer pl.Close()
 			defer file.Close()
 			fmt.Fprintf(c.OutOrStdout(), "%s is valid: %d pipelines, %d targets.\n", args[0], len(file.Pipelines), len(file.Targets))
 			return nil

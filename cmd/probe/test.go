@@ -12,6 +12,7 @@ func newTestCmd() *cobra.Command {
 		dns      string
 		output   string
 		tlsOpts  tlsOptions
+		isolate  bool
 	)
 	c := &cobra.Command{
 		Use:   "test HOST PORT [tcp|http|https]",
@@ -43,7 +44,9 @@ HTTP request phase comes with the http handshake plugin.`,
 			if err := rf.validate(); err != nil {
 				return err
 			}
-			p, err := impliedPipeline(a.proto, tlsOpts, dns)
+			pl := &plugins{log: logger(), isolate: isolate}
+			defer pl.Close()
+			p, err := impliedPipeline(pl, a.proto, tlsOpts, dns)
 			if err != nil {
 				return err
 			}
@@ -58,6 +61,7 @@ HTTP request phase comes with the http handshake plugin.`,
 	c.Flags().StringVar(&tlsOpts.serverName, "sni", "", "TLS server name (default: HOST)")
 	c.Flags().StringVar(&tlsOpts.caFile, "ca-file", "", "PEM file of trusted roots (default: the system's)")
 	c.Flags().BoolVarP(&tlsOpts.insecure, "insecure", "k", false, "do not fail on an untrusted certificate (it is still checked and reported)")
+	c.Flags().BoolVar(&isolate, "isolate", false, "run the built-in plugins out of process, over the plugin protocol")
 	c.Flags().StringSliceVar(&tlsOpts.alpn, "alpn", nil, "ALPN protocols to offer, e.g. h2,http/1.1")
 	return c
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -48,11 +49,11 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block) *component {
 		return nil
 	}
 	c := &component{name: b.Labels[0], plugin: pv.AsString(), decl: b.DefRange}
-	p := d.opts.Plugins[c.plugin]
+	p, why := d.plugin(c.plugin)
 	switch {
 	case p == nil:
-		d.attrError(pa, "Unknown plugin", fmt.Sprintf("There is no plugin named %q. Available plugins: %s.%s",
-			c.plugin, joinNames(d.pluginNames()), didYouMean(c.plugin, d.pluginNames())))
+		d.attrError(pa, "Unknown plugin", strings.TrimSpace(fmt.Sprintf("There is no plugin named %q. Available plugins: %s.%s %s",
+			c.plugin, joinNames(d.pluginNames()), didYouMean(c.plugin, d.pluginNames()), why)))
 		return nil
 	case !p.Serves(k):
 		d.attrError(pa, fmt.Sprintf("Plugin is not a %s", k),

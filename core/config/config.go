@@ -8,6 +8,7 @@ package config
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 
@@ -20,8 +21,12 @@ import (
 
 // Options say where a file's surroundings come from.
 type Options struct {
-	// Plugins are the plugins a file may name, by Info.Name.
+	// Plugins are the plugins a file may name without a plugin block, by
+	// Info.Name: the built-ins.
 	Plugins map[string]*sdk.Plugin
+	// Loader loads the plugins of plugin blocks, and those a file names that
+	// Plugins lacks. Nil: a file may name only Plugins.
+	Loader PluginLoader
 	// Vars are -var values, "name" → raw value.
 	Vars map[string]string
 	// VarFiles are -var-file paths, HCL files of name = value lines, applied
@@ -45,6 +50,8 @@ type File struct {
 	Pipelines map[string]*engine.Pipeline
 	// Targets in file order, for_each instances in key order.
 	Targets []*engine.Target
+	// Schedule is the schedule block's settings; zero without one.
+	Schedule Schedule
 
 	components []any
 }
@@ -130,6 +137,7 @@ var rootSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "run"},
+		{Type: "schedule"},
 		{Type: "plugin", LabelNames: []string{"name"}},
 		{Type: "resolver", LabelNames: []string{"name"}},
 		{Type: "dialer", LabelNames: []string{"name"}},
@@ -148,6 +156,9 @@ type decoder struct {
 	ctx    *hcl.EvalContext
 	// components by kind, then name.
 	components map[sdk.Kind]map[string]*component
+	// plugins are the plugins this file may name: Options.Plugins and those
+	// loaded for it.
+	plugins map[string]*sdk.Plugin
 	// blockDecls records every labelled block as "type.name", valid or not.
 	blockDecls map[string]hcl.Range
 }
@@ -177,12 +188,17 @@ func (d *decoder) decode(body hcl.Body) {
 	}
 
 	vars := d.variables(byType["variable"])
+	d.plugins = maps.Clone(d.opts.Plugins)
+	if d.plugins == nil {
+		d.plugins = map[string]*sdk.Plugin{}
+	}
 	d.ctx = &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
 		Functions: functions(d.opts.Getenv),
 	}
 	d.run(byType["run"])
-	d.plugins(byType["plugin"])
+	d.schedule(byType["schedule"])
+	d.pluginBlocks(byType["plugin"])
 	d.components = map[sdk.Kind]map[string]*component{}
 	for _, k := range sdk.Kinds {
 		d.components[k] = d.componentBlocks(k, byType[string(k)])
@@ -191,23 +207,9 @@ func (d *decoder) decode(body hcl.Body) {
 	d.targets(byType["target"])
 }
 
-// plugins rejects plugin blocks: this build runs built-in plugins only.
-func (d *decoder) plugins(blocks []*hcl.Block) {
-	for _, b := range blocks {
-		d.diags = append(d.diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "External plugins are not supported yet",
-			Detail: fmt.Sprintf("Plugin %q is declared as an external plugin binary, but this build of probe runs "+
-				"only its built-in plugins (%s). Remove the plugin block and use a built-in.",
-				b.Labels[0], joinNames(d.pluginNames())),
-			Subject: b.DefRange.Ptr(),
-		})
-	}
-}
-
 func (d *decoder) pluginNames() []string {
-	names := make([]string, 0, len(d.opts.Plugins))
-	for n := range d.opts.Plugins {
+	names := make([]string, 0, len(d.plugins))
+	for n := range d.plugins {
 		names = append(names, n)
 	}
 	sort.Strings(names)

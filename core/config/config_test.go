@@ -292,3 +292,44 @@ func TestUndeclaredVar(t *testing.T) {
 		t.Errorf("diags = %v", diags)
 	}
 }
+
+// recordingLoader serves plugin "banner" from any source and refuses others.
+type recordingLoader struct{ decls []PluginDecl }
+
+func (l *recordingLoader) LoadPlugin(d PluginDecl) (*sdk.Plugin, error) {
+	l.decls = append(l.decls, d)
+	if d.Name != "banner" {
+		return nil, fmt.Errorf("no probe-plugin-%s on the search path", d.Name)
+	}
+	return &sdk.Plugin{Info: sdk.Info{Name: "banner"}, NewHandshaker: func(cty.Value) (sdk.Handshaker, error) { return nop{}, nil }}, nil
+}
+
+func TestPluginBlocks(t *testing.T) {
+	src := `
+plugin "banner" {
+  source  = "bin/probe-plugin-banner"
+  sha256  = "abc"
+  isolate = false
+}
+handshake "ssh" { plugin = "banner" }
+handshake "other" {
+  plugin = "missing" # not declared: the loader searches for it
+}
+`
+	l := &recordingLoader{}
+	_, diags := NewLoader(Options{Plugins: testPlugins(), Loader: l}).LoadSource("dir/p.hcl", []byte(src))
+	want := []PluginDecl{
+		{Name: "banner", Source: "bin/probe-plugin-banner", Dir: "dir", SHA256: "abc"},
+		{Name: "missing", Dir: "dir"},
+	}
+	if diff := cmp.Diff(want, l.decls); diff != "" {
+		t.Errorf("loader calls (-want +got):\n%s", diff)
+	}
+	if got := l.decls[0].SourcePath(); got != "dir/bin/probe-plugin-banner" {
+		t.Errorf("SourcePath = %q", got)
+	}
+	if len(diags) != 1 || diags[0].Summary != "Unknown plugin" || diags[0].Subject.Start.Line != 9 ||
+		!strings.Contains(diags[0].Detail, "no probe-plugin-missing on the search path") {
+		t.Errorf("diags = %v", diags)
+	}
+}

@@ -139,6 +139,9 @@ func call[R response, C any](r *attemptRun, ctx context.Context, phase string, s
 		return resp, false
 	}
 	for _, p := range phases {
+		if p.Name == "" { // a component that left its phase to be named after its block
+			p.Name = phase
+		}
 		r.Phases = append(r.Phases, Phase{Name: p.Name, Plugin: st.Plugin, Start: offset + p.Start,
 			Duration: p.Duration, OK: p.OK, Attrs: p.Attrs})
 	}

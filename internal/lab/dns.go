@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,18 +14,25 @@ import (
 	"github.com/miekg/dns"
 )
 
-const ttl = 60
+const (
+	ttl = 60
+	// ednsSize is the UDP payload size the server advertises in its EDNS0 replies.
+	ednsSize = 1232
+)
 
-// DNSServer is an authoritative miekg/dns server on 127.0.0.1, UDP and TCP on the same port.
+// DNSServer is an authoritative miekg/dns server on 127.0.0.1, UDP and TCP on the same port, and on request
+// DNS over TLS on a port of its own (ServeTLS).
 //
 // Names not in the zone data and with no behavior get NXDOMAIN. A name that exists with no record of the
-// asked type gets NOERROR with an empty answer. A name outside the zone gets REFUSED.
+// asked type gets NOERROR with an empty answer. A name outside the zone gets REFUSED. A query with EDNS0
+// gets an EDNS0 reply echoing its DO bit; a UDP reply larger than the query's payload size (512 bytes
+// without EDNS0) is truncated as RFC 1035 and RFC 6891 say: records dropped and TC set.
 type DNSServer struct {
-	Addr string // "127.0.0.1:port"
+	Addr    string // "127.0.0.1:port", UDP and TCP
+	TLSAddr string // "127.0.0.1:port" of DNS over TLS; "" until ServeTLS
 
 	zone    string
-	udp     *dns.Server
-	tcp     *dns.Server
+	servers []*dns.Server
 	served  chan error // one value per server when it stops serving
 	done    chan struct{}
 	queries atomic.Int64
@@ -39,11 +47,14 @@ type DNSBehavior struct {
 	Delay     time.Duration // wait before answering
 	Rcode     int           // e.g. dns.RcodeServerFailure, dns.RcodeRefused; 0 = answer normally
 	Silent    bool          // never answer
+	SilentTCP bool          // never answer over TCP or TLS; UDP answers as the other fields say
 	Truncate  bool          // set TC and send no answers over UDP (TCP answers normally)
 	Malformed bool          // send bytes that do not parse as a DNS message
+	AD        bool          // set the AD bit, as a validating resolver does for secure data
 }
 
-// StartDNS starts an authoritative server for zone (like "probe.test.") and returns once it serves.
+// StartDNS starts an authoritative server for zone (like "probe.test.", or "." for the root) and returns once
+// it serves.
 func StartDNS(zone string) (*DNSServer, error) {
 	pc, ln, err := listenDNS()
 	if err != nil {
@@ -52,37 +63,50 @@ func StartDNS(zone string) (*DNSServer, error) {
 	s := &DNSServer{
 		Addr:      pc.LocalAddr().String(),
 		zone:      canonical(zone),
-		served:    make(chan error, 2),
+		served:    make(chan error, 3),
 		done:      make(chan struct{}),
 		addrs:     make(map[string][]netip.Addr),
 		behaviors: make(map[string]DNSBehavior),
 	}
-	started := make(chan struct{}, 2)
-	notify := func() { started <- struct{}{} }
-	s.udp = &dns.Server{PacketConn: pc, Handler: s, NotifyStartedFunc: notify}
-	s.tcp = &dns.Server{Listener: ln, Handler: s, NotifyStartedFunc: notify}
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
-		go func() { s.served <- srv.ActivateAndServe() }()
-	}
-	var errs []error
-	for range 2 {
-		select {
-		case <-started:
-		case err := <-s.served:
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		s.udp.Shutdown() // the server that failed to start says so; its error is already in errs
-		s.tcp.Shutdown()
-		for range 2 - len(errs) {
-			<-s.served
-		}
+	if err := s.activate(&dns.Server{PacketConn: pc, Handler: s}); err != nil {
 		pc.Close()
 		ln.Close()
-		return nil, fmt.Errorf("serve DNS on %s: %w", s.Addr, errors.Join(errs...))
+		return nil, fmt.Errorf("serve DNS on %s: %w", s.Addr, err)
+	}
+	if err := s.activate(&dns.Server{Listener: ln, Handler: s}); err != nil {
+		ln.Close()
+		return nil, errors.Join(fmt.Errorf("serve DNS on %s: %w", s.Addr, err), s.Close())
 	}
 	return s, nil
+}
+
+// ServeTLS starts serving DNS over TLS (RFC 7858) with cert on a free 127.0.0.1 port, sets TLSAddr and
+// returns it. Close stops it with the rest.
+func (s *DNSServer) ServeTLS(cert tls.Certificate) (string, error) {
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		return "", fmt.Errorf("listen DNS over TLS: %w", err)
+	}
+	if err := s.activate(&dns.Server{Listener: ln, Handler: s}); err != nil {
+		ln.Close()
+		return "", fmt.Errorf("serve DNS over TLS on %s: %w", ln.Addr(), err)
+	}
+	s.TLSAddr = ln.Addr().String()
+	return s.TLSAddr, nil
+}
+
+// activate starts srv and returns once it serves, or with the error that stopped it.
+func (s *DNSServer) activate(srv *dns.Server) error {
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { s.served <- srv.ActivateAndServe() }()
+	select {
+	case <-started:
+		s.servers = append(s.servers, srv)
+		return nil
+	case err := <-s.served:
+		return err
+	}
 }
 
 // listenDNS binds UDP on a free 127.0.0.1 port, then TCP on the same port.
@@ -127,16 +151,16 @@ func (s *DNSServer) SetBehavior(name string, b DNSBehavior) {
 // Queries returns the number of queries answered or dropped so far.
 func (s *DNSServer) Queries() int64 { return s.queries.Load() }
 
-// Close stops both servers, abandoning delayed answers, and waits for their goroutines.
+// Close stops every server, abandoning delayed answers, and waits for their goroutines.
 func (s *DNSServer) Close() error {
 	close(s.done)
 	var errs []error
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+	for _, srv := range s.servers {
 		if err := srv.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("shut down DNS %s: %w", s.Addr, err))
 		}
 	}
-	for range 2 {
+	for range s.servers {
 		if err := <-s.served; err != nil {
 			errs = append(errs, fmt.Errorf("serve DNS %s: %w", s.Addr, err))
 		}
@@ -180,8 +204,9 @@ func (s *DNSServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	_, udp := w.LocalAddr().(*net.UDPAddr)
 	m.Authoritative = true
+	m.AuthenticatedData = b.AD
 	switch {
-	case b.Silent:
+	case b.Silent, b.SilentTCP && !udp:
 		return
 	case b.Malformed:
 		w.Write(malformed(req.Id))
@@ -209,6 +234,14 @@ func (s *DNSServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 			m.Ns = []dns.RR{s.soa()}
 		}
 	}
+	size := dns.MinMsgSize
+	if opt := req.IsEdns0(); opt != nil {
+		m.SetEdns0(ednsSize, opt.Do())
+		size = max(int(opt.UDPSize()), size)
+	}
+	if udp {
+		m.Truncate(size)
+	}
 	w.WriteMsg(m)
 }
 
@@ -216,8 +249,8 @@ func (s *DNSServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 func (s *DNSServer) soa() dns.RR {
 	return &dns.SOA{
 		Hdr:     dns.RR_Header{Name: s.zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
-		Ns:      "ns." + s.zone,
-		Mbox:    "hostmaster." + s.zone,
+		Ns:      s.fqdn("ns"),
+		Mbox:    s.fqdn("hostmaster"),
 		Serial:  1,
 		Refresh: 3600,
 		Retry:   600,
@@ -231,7 +264,7 @@ func (s *DNSServer) fqdn(name string) string {
 	if dns.IsFqdn(name) {
 		return canonical(name)
 	}
-	return canonical(name + "." + s.zone)
+	return canonical(dns.Fqdn(name) + strings.TrimPrefix(s.zone, "."))
 }
 
 func canonical(name string) string { return strings.ToLower(dns.Fqdn(name)) }

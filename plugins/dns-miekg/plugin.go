@@ -1,7 +1,8 @@
 // Package dnsmiekg is the dns-miekg resolver plugin: it resolves names by
-// querying explicit DNS servers with github.com/miekg/dns, failing over from
-// one server to the next when a server does not answer, and reports the
-// server, rcode, TTL and round trip of the answer.
+// querying explicit DNS servers with github.com/miekg/dns over UDP, TCP or
+// TLS (DoT), failing over from one server to the next and retrying over TCP
+// when a UDP reply is truncated, and reports every query it sent beside the
+// facts of the reply that decided: the server, rcode, TTL, AD bit and size.
 package dnsmiekg
 
 import (
@@ -17,27 +18,67 @@ func Plugin() *sdk.Plugin {
 	return &sdk.Plugin{
 		Info: sdk.Info{
 			Name:        Name,
-			Version:     "0.1.0",
-			Description: "Resolves names by querying explicit DNS servers (miekg/dns).",
+			Version:     "0.2.0",
+			Description: "Resolves names by querying explicit DNS servers over UDP, TCP or TLS (miekg/dns).",
 		},
 		ResolverSchema: sdk.Schema{Attributes: []sdk.Attribute{
 			{
 				Name:        "servers",
 				Type:        cty.List(cty.String),
 				Required:    true,
-				Description: `The servers to query in order, as IP literals with an optional port ("9.9.9.9:53", "[2620:fe::fe]:53"); the port defaults to 53.`,
+				Description: `The servers to query in order, as IP literals with an optional port ("9.9.9.9:53", "[2620:fe::fe]:853"); the port defaults to 53, or 853 with transport "tls".`,
 			},
 			{
 				Name:        "transport",
 				Type:        cty.String,
 				Default:     cty.StringVal("udp"),
-				Description: `How to send queries: "udp" or "tcp".`,
+				Description: `How to send queries: "udp", "tcp" or "tls" (DNS over TLS, RFC 7858).`,
+			},
+			{
+				Name:        "server_name",
+				Type:        cty.String,
+				Description: `With transport "tls": the name to verify the servers' certificates against and send as SNI; unset means each server's IP address.`,
+			},
+			{
+				Name:        "ca_file",
+				Type:        cty.String,
+				Description: `With transport "tls": a PEM file of the root certificates to trust; unset means the system's roots.`,
+			},
+			{
+				Name:        "tcp_fallback",
+				Type:        cty.Bool,
+				Default:     cty.True,
+				Description: `With transport "udp": ask the same server again over TCP when a reply is truncated (TC set).`,
+			},
+			{
+				Name:        "query_types",
+				Type:        cty.List(cty.String),
+				Default:     cty.ListVal([]cty.Value{cty.StringVal("A"), cty.StringVal("AAAA")}),
+				Description: `The address record types to ask for, "A" and/or "AAAA"; the queries run at once and the addresses are listed in this order.`,
+			},
+			{
+				Name:        "edns_buffer_size",
+				Type:        cty.Number,
+				Default:     cty.NumberIntVal(1232),
+				Description: "The UDP payload size to advertise in an EDNS0 OPT record, 512 to 65535; 0 sends no EDNS0.",
+			},
+			{
+				Name:        "dnssec_ok",
+				Type:        cty.Bool,
+				Default:     cty.False,
+				Description: "Set the DNSSEC OK (DO) bit in the EDNS0 OPT record; needs edns_buffer_size.",
 			},
 			{
 				Name:        "timeout",
 				Type:        cty.String,
 				Default:     cty.StringVal("2s"),
-				Description: "How long to wait for each query's answer before failing over to the next server.",
+				Description: "How long each query waits for its reply (a connection over TCP or TLS included) before the next server is tried.",
+			},
+			{
+				Name:        "retries",
+				Type:        cty.Number,
+				Default:     cty.NumberIntVal(0),
+				Description: "How many more times to go through the server list when no server replied.",
 			},
 		}},
 		NewResolver: func(cfg cty.Value) (sdk.Resolver, error) { return New(cfg) },

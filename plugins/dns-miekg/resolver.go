@@ -1,13 +1,20 @@
 package dnsmiekg
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -18,62 +25,149 @@ import (
 // Resolver resolves names by querying its servers in order. It is safe for
 // concurrent use.
 type Resolver struct {
-	servers   []string // "addr:port", in the order they are tried
-	transport string   // "udp" or "tcp"
-	client    *dns.Client
+	servers   []server // in the order they are tried
+	transport string   // "udp", "tcp" or "tls"
+	fallback  bool     // retry a truncated UDP reply over TCP
+	qtypes    []uint16 // dns.TypeA and/or dns.TypeAAAA, in answer order
+	edns      uint16   // EDNS0 UDP payload size; 0 sends no OPT record
+	do        bool     // the DNSSEC OK bit
+	timeout   time.Duration
+	retries   int
+}
+
+// server is one server to ask.
+type server struct {
+	addr string      // "addr:port"
+	tls  *tls.Config // with transport "tls"
 }
 
 // New returns a Resolver configured by cfg, a value of the plugin's resolver
-// schema. A bad attribute is reported as an *sdk.AttrError.
+// schema. It reads ca_file. A bad attribute is reported as an
+// *sdk.AttrError.
 func New(cfg cty.Value) (*Resolver, error) {
-	servers, err := parseServers(sdk.Strings(cfg, "servers"))
+	r := &Resolver{transport: sdk.String(cfg, "transport"), fallback: sdk.Bool(cfg, "tcp_fallback"), do: sdk.Bool(cfg, "dnssec_ok")}
+	port := uint16(53)
+	switch r.transport {
+	case "udp", "tcp":
+		for _, attr := range []string{"server_name", "ca_file"} {
+			if sdk.String(cfg, attr) != "" {
+				return nil, sdk.AttrErrorf(attr, "Not used by this transport", `%s applies to transport "tls" only; transport is %q.`, attr, r.transport)
+			}
+		}
+	case "tls":
+		port = 853
+	default:
+		return nil, sdk.AttrErrorf("transport", "Invalid transport", `transport must be "udp", "tcp" or "tls", got %q.`, r.transport)
+	}
+	addrs, err := parseServers(sdk.Strings(cfg, "servers"), port)
 	if err != nil {
 		return nil, err
 	}
-	transport := sdk.String(cfg, "transport")
-	if transport != "udp" && transport != "tcp" {
-		return nil, sdk.AttrErrorf("transport", "Invalid transport", `transport must be "udp" or "tcp", got %q.`, transport)
+	var roots *x509.CertPool
+	if path := sdk.String(cfg, "ca_file"); path != "" {
+		if roots, err = loadRoots(path); err != nil {
+			return nil, err
+		}
 	}
-	timeout, err := sdk.Duration(cfg, "timeout")
+	for _, a := range addrs {
+		s := server{addr: a.String()}
+		if r.transport == "tls" {
+			name := sdk.String(cfg, "server_name")
+			if name == "" {
+				name = a.Addr().String()
+			}
+			s.tls = &tls.Config{ServerName: name, RootCAs: roots, MinVersion: tls.VersionTLS12}
+		}
+		r.servers = append(r.servers, s)
+	}
+	if r.qtypes, err = parseTypes(sdk.Strings(cfg, "query_types")); err != nil {
+		return nil, err
+	}
+	size, err := sdk.Int(cfg, "edns_buffer_size")
 	if err != nil {
 		return nil, err
 	}
-	if timeout == 0 {
+	if size != 0 && (size < dns.MinMsgSize || size > dns.MaxMsgSize) {
+		return nil, sdk.AttrErrorf("edns_buffer_size", "Invalid EDNS buffer size",
+			"edns_buffer_size must be 0 (no EDNS0) or from 512 to 65535, got %d.", size)
+	}
+	r.edns = uint16(size)
+	if r.do && r.edns == 0 {
+		return nil, sdk.AttrErrorf("dnssec_ok", "DNSSEC OK needs EDNS0",
+			"dnssec_ok is a flag of the EDNS0 OPT record, which edns_buffer_size = 0 turns off.")
+	}
+	if r.timeout, err = sdk.Duration(cfg, "timeout"); err != nil {
+		return nil, err
+	}
+	if r.timeout == 0 {
 		return nil, sdk.AttrErrorf("timeout", "Invalid duration", "timeout must be greater than zero.")
 	}
-	return &Resolver{
-		servers:   servers,
-		transport: transport,
-		client:    &dns.Client{Net: transport, Timeout: timeout},
-	}, nil
+	if r.retries, err = sdk.Int(cfg, "retries"); err != nil {
+		return nil, err
+	}
+	if r.retries < 0 {
+		return nil, sdk.AttrErrorf("retries", "Invalid retries", "retries must be 0 or more, got %d.", r.retries)
+	}
+	return r, nil
 }
 
 // parseServers checks that each server is an IP literal with an optional
-// port and returns them as "addr:port".
-func parseServers(list []string) ([]string, error) {
+// port, port by default.
+func parseServers(list []string, port uint16) ([]netip.AddrPort, error) {
 	if len(list) == 0 {
 		return nil, sdk.AttrErrorf("servers", "No servers", "servers must list at least one server.")
 	}
-	out := make([]string, len(list))
+	out := make([]netip.AddrPort, len(list))
 	for i, s := range list {
 		ap, err := netip.ParseAddrPort(s)
 		if err != nil {
 			var a netip.Addr
 			if a, err = netip.ParseAddr(s); err == nil {
-				ap = netip.AddrPortFrom(a, 53)
+				ap = netip.AddrPortFrom(a, port)
 			}
 		}
 		if err != nil || ap.Port() == 0 {
 			return nil, sdk.AttrErrorf("servers", "Invalid server",
-				`servers[%d] must be an IP address with an optional port, such as "9.9.9.9:53" or "[2620:fe::fe]:53", got %q.`, i, s)
+				`servers[%d] must be an IP address with an optional port, such as "9.9.9.9:53" or "[2620:fe::fe]:853", got %q.`, i, s)
 		}
-		out[i] = ap.String()
+		out[i] = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	return out, nil
 }
 
-// Resolve queries A records for req.Host and, when the answer holds none,
-// AAAA records. An IP literal is answered at once without a query.
+// parseTypes reads query_types: "A" and "AAAA", each at most once.
+func parseTypes(list []string) ([]uint16, error) {
+	if len(list) == 0 {
+		return nil, sdk.AttrErrorf("query_types", "No query types", `query_types must list "A", "AAAA" or both.`)
+	}
+	out := make([]uint16, 0, len(list))
+	for _, s := range list {
+		t, ok := map[string]uint16{"A": dns.TypeA, "AAAA": dns.TypeAAAA}[strings.ToUpper(s)]
+		if !ok || slices.Contains(out, t) {
+			return nil, sdk.AttrErrorf("query_types", "Invalid query type",
+				`query_types must list "A", "AAAA" or both, each once; got %q.`, list)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// loadRoots reads a PEM file of root certificates.
+func loadRoots(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, sdk.AttrErrorf("ca_file", "Unreadable CA file", "Cannot read ca_file: %s.", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, sdk.AttrErrorf("ca_file", "Invalid CA file", "ca_file %s holds no PEM certificate.", path)
+	}
+	return pool, nil
+}
+
+// Resolve queries every query type for req.Host at once and returns their
+// addresses in query_types order. An IP literal is answered at once without
+// a query.
 func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
 	callAt := time.Now()
 	span := sdk.StartSpan(sdk.PhaseResolve, callAt)
@@ -86,108 +180,295 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 	}
 
 	name := dns.Fqdn(req.Host)
-	queries := 0
-	ans, fail := r.query(ctx, name, dns.TypeA, 0, &queries)
-	if fail == nil && len(ans.addrs) == 0 {
-		ans, fail = r.query(ctx, name, dns.TypeAAAA, ans.server, &queries)
-		if fail == nil && len(ans.addrs) == 0 {
-			fail = &sdk.Failure{Class: sdk.ClassDNSNoAnswer,
-				Message: fmt.Sprintf("query %s A, AAAA @%s: no address records", name, r.servers[ans.server])}
+	lookups := make([]lookup, len(r.qtypes))
+	var wg sync.WaitGroup
+	for i := 1; i < len(lookups); i++ {
+		wg.Go(func() { lookups[i] = r.lookup(ctx, callAt, name, r.qtypes[i]) })
+	}
+	lookups[0] = r.lookup(ctx, callAt, name, r.qtypes[0])
+	wg.Wait()
+
+	var (
+		addrs []netip.Addr
+		ttl   uint32
+		tries []try
+	)
+	for i := range lookups {
+		l := &lookups[i]
+		if len(l.addrs) > 0 && (len(addrs) == 0 || l.ttl < ttl) {
+			ttl = l.ttl
 		}
+		addrs = append(addrs, l.addrs...)
+		tries = append(tries, l.tries...)
+	}
+	slices.SortStableFunc(tries, func(a, b try) int { return cmp.Compare(a.start, b.start) })
+	triesAttr := make([]any, len(tries))
+	for i := range tries {
+		triesAttr[i] = tries[i].attrs()
 	}
 
-	attrs := map[string]any{"transport": r.transport, "queries": queries}
-	if ans != nil {
-		attrs["server"] = r.servers[ans.server]
-		attrs["rcode"] = rcodeString(ans.rcode)
-		attrs["rtt_ms"] = float64(ans.rtt) / float64(time.Millisecond)
+	decisive := decide(lookups)
+	fail := decisive.fail
+	if fail == nil && len(decisive.addrs) == 0 { // every type replied NOERROR without an address
+		types := make([]string, len(r.qtypes))
+		for i, t := range r.qtypes {
+			types[i] = dns.TypeToString[t]
+		}
+		fail = &sdk.Failure{Class: sdk.ClassDNSNoAnswer,
+			Message: fmt.Sprintf("query %s %s @%s: no address records", name, strings.Join(types, ", "), decisive.reply.server)}
+	}
+
+	attrs := map[string]any{"transport": r.transport, "tries": triesAttr}
+	if rep := decisive.reply; rep != nil {
+		attrs["server"] = rep.server
+		attrs["rcode"] = rcodeString(rep.msg.Rcode)
+		attrs["rtt_ms"] = ms(rep.rtt)
+		attrs["size"] = rep.size
+		attrs["ad"] = rep.msg.AuthenticatedData
+		if r.transport == "udp" {
+			attrs["tcp_fallback"] = rep.transport == "tcp"
+		}
 	}
 	if fail != nil {
 		fail.Phase = sdk.PhaseResolve
 		return &sdk.ResolveResponse{Phases: []sdk.Phase{span.End(false, attrs)}, Failure: fail}, nil
 	}
-	addrs := make([]string, len(ans.addrs))
-	for i, a := range ans.addrs {
-		addrs[i] = a.String()
+	strs := make([]string, len(addrs))
+	for i, a := range addrs {
+		strs[i] = a.String()
 	}
-	attrs["addresses"] = addrs
-	attrs["ttl"] = int(ans.ttl)
-	return &sdk.ResolveResponse{Addresses: ans.addrs, Phases: []sdk.Phase{span.End(true, attrs)}}, nil
+	attrs["addresses"] = strs
+	attrs["ttl"] = int(ttl)
+	return &sdk.ResolveResponse{Addresses: addrs, Phases: []sdk.Phase{span.End(true, attrs)}}, nil
 }
 
-// answer is what a server replied to one query.
-type answer struct {
-	server int // index in Resolver.servers
-	rtt    time.Duration
-	rcode  int
-	addrs  []netip.Addr
-	ttl    uint32 // least TTL of the address records
+// decide returns the lookup whose outcome decides the resolution: the first
+// that the context ended (the attempt is over, whatever else came back), else
+// the first with addresses, else the first that failed, else the first.
+func decide(lookups []lookup) *lookup {
+	for _, match := range []func(*lookup) bool{
+		func(l *lookup) bool { return l.ctxFail },
+		func(l *lookup) bool { return len(l.addrs) > 0 },
+		func(l *lookup) bool { return l.fail != nil },
+	} {
+		for i := range lookups {
+			if match(&lookups[i]) {
+				return &lookups[i]
+			}
+		}
+	}
+	return &lookups[0]
 }
 
-// query asks the servers from index first on for name's records of type
-// qtype, moving on to the next server when one times out or cannot be
-// reached. A reply ends the search: its answer is returned, with a failure
-// when its rcode is not NOERROR or it cannot be used. sent counts the
-// queries sent.
-func (r *Resolver) query(ctx context.Context, name string, qtype uint16, first int, sent *int) (*answer, *sdk.Failure) {
+// lookup is the outcome of asking for one record type: every query sent,
+// and the reply that ended the search.
+type lookup struct {
+	tries   []try
+	reply   *reply       // nil when no server replied
+	addrs   []netip.Addr // of a NOERROR reply
+	ttl     uint32       // least TTL of the address records
+	fail    *sdk.Failure // nil for a NOERROR reply
+	ctxFail bool         // fail is the context's: canceled, or the attempt's deadline passed
+}
+
+// reply is a parsed reply and how it came.
+type reply struct {
+	server    string
+	transport string // "tcp" after a fallback from "udp"
+	msg       *dns.Msg
+	size      int // bytes on the wire, without the TCP length prefix
+	rtt       time.Duration
+}
+
+// try is one query sent: the sub-timing the phase reports for it.
+type try struct {
+	server    string
+	qtype     uint16
+	transport string
+	start     time.Duration // from the resolver's call
+	connect   time.Duration // TCP connect and TLS handshake; 0 over UDP
+	rtt       time.Duration // from sending to the reply, or to giving up
+	size      int           // of the reply; 0 without one
+	outcome   string        // the reply's rcode, "truncated", "timeout", "error", "malformed" or "canceled"
+}
+
+func (t *try) attrs() map[string]any {
+	m := map[string]any{"server": t.server, "type": dns.TypeToString[t.qtype], "transport": t.transport,
+		"start_ms": ms(t.start), "rtt_ms": ms(t.rtt), "outcome": t.outcome}
+	if t.transport != "udp" {
+		m["connect_ms"] = ms(t.connect)
+	}
+	if t.size > 0 {
+		m["size"] = t.size
+	}
+	return m
+}
+
+// lookup asks the servers in order, for 1+retries rounds, for name's
+// records of type qtype, moving on to the next server when one does not
+// reply. A reply ends the search: a truncated UDP reply is asked again over
+// TCP (tcp_fallback), and a reply with an error rcode, truncated or
+// malformed fails the lookup.
+func (r *Resolver) lookup(ctx context.Context, callAt time.Time, name string, qtype uint16) (l lookup) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
+	m.AuthenticatedData = true // ask for the AD bit (RFC 6840 §5.7)
+	if r.edns > 0 {
+		m.SetEdns0(r.edns, r.do)
+	}
+	fail := func(class sdk.Class, format string, args ...any) lookup {
+		l.fail = &sdk.Failure{Class: class, Message: fmt.Sprintf(format, args...)}
+		return l
+	}
 	var (
 		errs  []string
 		class sdk.Class
 	)
-	for i := first; i < len(r.servers); i++ {
-		what := fmt.Sprintf("query %s %s @%s", name, dns.TypeToString[qtype], r.servers[i])
-		if c, err := ctxDone(ctx); c != "" {
-			return nil, &sdk.Failure{Class: c, Message: fmt.Sprintf("%s: %v", what, err)}
-		}
-		*sent++
-		in, rtt, err := r.exchange(ctx, m, r.servers[i])
-		if err != nil {
-			if c, _ := ctxDone(ctx); c != "" {
-				return nil, &sdk.Failure{Class: c, Message: fmt.Sprintf("%s: %v", what, err)}
+	for range r.retries + 1 {
+		for _, s := range r.servers {
+			what := fmt.Sprintf("query %s %s @%s", name, dns.TypeToString[qtype], s.addr)
+			if c, err := ctxDone(ctx); c != "" {
+				l.ctxFail = true
+				return fail(c, "%s: %v", what, err)
 			}
-			// A reply that arrived but did not unpack ends the search.
-			if in != nil || errors.Is(err, dns.ErrShortRead) {
-				return nil, &sdk.Failure{Class: sdk.ClassDNSMalformed, Message: fmt.Sprintf("%s: malformed reply: %v", what, err)}
+			rep, err := r.send(ctx, &l, callAt, m, s, r.transport)
+			if err == nil && rep.msg.Truncated && r.transport == "udp" {
+				if !r.fallback {
+					l.reply = rep
+					return fail(sdk.ClassDNSTruncated, "%s: truncated reply (TC set) and tcp_fallback is off", what)
+				}
+				trunc := rep
+				if rep, err = r.send(ctx, &l, callAt, m, s, "tcp"); rep == nil {
+					l.reply = trunc
+					if c, _ := ctxDone(ctx); c != "" {
+						l.ctxFail = true
+						return fail(c, "%s: truncated reply (TC set); over TCP: %v", what, err)
+					}
+					return fail(sdk.ClassDNSTruncated, "%s: truncated reply (TC set); over TCP: %v", what, err)
+				}
 			}
-			errs = append(errs, fmt.Sprintf("%s: %v", what, err))
-			class = sdk.ClassDNSError
-			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-				class = sdk.ClassDNSTimeout
-			}
-			continue
-		}
-
-		ans := &answer{server: i, rtt: rtt, rcode: in.Rcode}
-		if in.Truncated && r.transport == "udp" {
-			return ans, &sdk.Failure{Class: sdk.ClassDNSTruncated, Message: what + ": truncated reply (TC set)"}
-		}
-		if in.Rcode != dns.RcodeSuccess {
-			return ans, &sdk.Failure{Class: rcodeClass(in.Rcode), Message: what + ": " + rcodeString(in.Rcode)}
-		}
-		for _, rr := range in.Answer {
-			var ip net.IP
-			switch rr := rr.(type) {
-			case *dns.A:
-				ip = rr.A
-			case *dns.AAAA:
-				ip = rr.AAAA
-			default:
+			if rep == nil {
+				if c, _ := ctxDone(ctx); c != "" {
+					l.ctxFail = true
+					return fail(c, "%s: %v", what, err)
+				}
+				errs = append(errs, fmt.Sprintf("%s: %v", what, err))
+				class = sdk.ClassDNSError
+				if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+					class = sdk.ClassDNSTimeout
+				}
 				continue
 			}
-			a, ok := netip.AddrFromSlice(ip)
-			if !ok {
-				continue
+			if err != nil {
+				return fail(sdk.ClassDNSMalformed, "%s: malformed reply: %v", what, err)
 			}
-			if ttl := rr.Header().Ttl; len(ans.addrs) == 0 || ttl < ans.ttl {
-				ans.ttl = ttl
+			l.reply = rep
+			if rep.msg.Rcode != dns.RcodeSuccess {
+				return fail(rcodeClass(rep.msg.Rcode), "%s: %s", what, rcodeString(rep.msg.Rcode))
 			}
-			ans.addrs = append(ans.addrs, a.Unmap())
+			for _, rr := range rep.msg.Answer {
+				var ip net.IP
+				switch rr := rr.(type) {
+				case *dns.A:
+					ip = rr.A
+				case *dns.AAAA:
+					ip = rr.AAAA
+				}
+				a, ok := netip.AddrFromSlice(ip)
+				if !ok || rr.Header().Rrtype != qtype {
+					continue
+				}
+				if ttl := rr.Header().Ttl; len(l.addrs) == 0 || ttl < l.ttl {
+					l.ttl = ttl
+				}
+				l.addrs = append(l.addrs, a.Unmap())
+			}
+			return l
 		}
-		return ans, nil
 	}
-	return nil, &sdk.Failure{Class: class, Message: strings.Join(errs, "; ")}
+	return fail(class, "%s", strings.Join(errs, "; "))
+}
+
+// send sends m to s over transport, records the try in l, and returns the
+// reply. The reply is nil when none came (err says why); err is set with a
+// reply whose bytes do not parse.
+func (r *Resolver) send(ctx context.Context, l *lookup, callAt time.Time, m *dns.Msg, s server, transport string) (*reply, error) {
+	begin := time.Now()
+	t := try{server: s.addr, qtype: m.Question[0].Qtype, transport: transport, start: begin.Sub(callAt)}
+	rep, err := r.exchange(ctx, &t, begin, m, s)
+	switch {
+	case rep != nil && err != nil:
+		t.size, t.outcome = rep.size, "malformed"
+	case rep != nil:
+		t.size, t.outcome = rep.size, rcodeString(rep.msg.Rcode)
+		if rep.msg.Truncated && transport == "udp" {
+			t.outcome = "truncated"
+		}
+	case errors.Is(ctx.Err(), context.Canceled):
+		t.outcome = "canceled"
+	default:
+		t.outcome = "error"
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			t.outcome = "timeout"
+		}
+	}
+	l.tries = append(l.tries, t)
+	return rep, err
+}
+
+// exchange connects to s over t.transport, sends m with a fresh ID and reads
+// the reply, within the timeout and ctx; canceling ctx ends it at once. It
+// fills in t's connect and round-trip times. A reply that arrived but does
+// not parse is returned with its error.
+func (r *Resolver) exchange(ctx context.Context, t *try, begin time.Time, m *dns.Msg, s server) (*reply, error) {
+	deadline := begin.Add(r.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	d := &net.Dialer{Deadline: deadline}
+	var (
+		conn net.Conn
+		err  error
+	)
+	if t.transport == "tls" {
+		conn, err = (&tls.Dialer{NetDialer: d, Config: s.tls}).DialContext(ctx, "tcp", s.addr)
+	} else {
+		conn, err = d.DialContext(ctx, t.transport, s.addr)
+	}
+	sent := time.Now()
+	t.connect = sent.Sub(begin)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	_ = conn.SetDeadline(deadline)
+
+	co := &dns.Conn{Conn: conn, UDPSize: r.edns}
+	m.Id = dns.Id()
+	if err := co.WriteMsg(m); err != nil {
+		t.rtt = time.Since(sent)
+		return nil, err
+	}
+	for {
+		p, err := co.ReadMsgHeader(nil)
+		t.rtt = time.Since(sent)
+		switch {
+		case err != nil && !errors.Is(err, dns.ErrShortRead):
+			return nil, err
+		case err == nil && t.transport == "udp" && binary.BigEndian.Uint16(p) != m.Id:
+			continue // a late reply to an earlier query, or a stray
+		}
+		rep := &reply{server: s.addr, transport: t.transport, msg: new(dns.Msg), size: len(p), rtt: t.rtt}
+		if err == nil {
+			err = rep.msg.Unpack(p)
+		}
+		if err == nil && rep.msg.Id != m.Id {
+			err = dns.ErrId
+		}
+		return rep, err
+	}
 }
 
 // ctxDone returns the failure class and error of a finished ctx, and "" for
@@ -203,7 +484,7 @@ func ctxDone(ctx context.Context) (sdk.Class, error) {
 	return "", nil
 }
 
-// rcodeClass returns the failure class of an answer with a failing rcode.
+// rcodeClass returns the failure class of a reply with a failing rcode.
 func rcodeClass(rcode int) sdk.Class {
 	switch rcode {
 	case dns.RcodeNameError:
@@ -226,17 +507,7 @@ func rcodeString(rcode int) string {
 	return strconv.Itoa(rcode)
 }
 
-var _ sdk.Resolver = (*Resolver)(nil)
+// ms converts d to float64 milliseconds, as attrs carry durations.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// exchange sends m to server and reads the reply; canceling ctx ends it at
-// once (miekg/dns honours only the deadline).
-func (r *Resolver) exchange(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, time.Duration, error) {
-	conn, err := r.client.DialContext(ctx, server)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	defer stop()
-	return r.client.ExchangeWithConnContext(ctx, m, conn)
-}
+var _ sdk.Resolver = (*Resolver)(nil)

@@ -1,0 +1,35 @@
+package config
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+func TestSchedule(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want time.Duration
+	}{
+		{name: "none", src: `run { attempts = 2 }`},
+		{name: "every", src: `schedule { every = "15s" }`, want: 15 * time.Second},
+		{name: "from a variable", src: `
+variable "every" { default = "250ms" }
+schedule { every = var.every }`, want: 250 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewLoader(Options{Plugins: testPlugins(), Environ: func() []string { return nil }})
+			f, diags := l.LoadSource("schedule.hcl", []byte(tt.src))
+			if diags.HasErrors() {
+				var buf bytes.Buffer
+				_ = l.WriteDiagnostics(&buf, diags, 100, false)
+				t.Fatalf("diagnostics:\n%s", &buf)
+			}
+			if f.Schedule.Every != tt.want {
+				t.Errorf("Schedule.Every = %v, want %v", f.Schedule.Every, tt.want)
+			}
+		})
+	}
+}

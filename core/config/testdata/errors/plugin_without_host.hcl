@@ -1,0 +1,3 @@
+plugin "tailscale" { # ERROR: Plugin blocks are not supported here
+  source = "./bin/probe-plugin-tailscale"
+}

@@ -1,0 +1,121 @@
+// Package pluginhost runs plugin binaries and adapts them to the sdk
+// interfaces, so that the engine cannot tell a plugin in another process
+// from one built in. It launches each binary once per run through
+// hashicorp/go-plugin (gRPC only), checks sha256 pins before a binary runs,
+// passes connected sockets over a socketpair (core/fdpass), re-logs the
+// plugin's logs under "plugin.NAME", fails only the attempts in flight when a
+// plugin crashes or hangs (plugin.crashed), restarts it with backoff, and
+// leaves no process or socket file behind.
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/probe-dev/probe/core/sdk"
+)
+
+// Binary is a plugin binary to run.
+type Binary struct {
+	// Name names the plugin in logs ("plugin.NAME") and errors.
+	Name string
+	// Path is the executable.
+	Path string
+	// Args are its arguments (none for a third-party plugin).
+	Args []string
+	// SHA256 is the hex digest the file must have, checked before it runs;
+	// empty for no pin.
+	SHA256 string
+}
+
+func (b Binary) key() string { return b.Path + "\x00" + strings.Join(b.Args, "\x00") }
+
+// Host runs plugin binaries for one run of probe. Close it when the run
+// ends, also on Ctrl-C.
+type Host struct {
+	log hclog.Logger
+	// dir holds go-plugin's unix sockets; removed by Close.
+	dir string
+
+	mu     sync.Mutex
+	procs  map[string]*process
+	closed bool
+}
+
+// New returns a host that logs through log.
+func New(log hclog.Logger) (*Host, error) {
+	dir, err := os.MkdirTemp("", "probe-plugins-")
+	if err != nil {
+		return nil, fmt.Errorf("plugin socket directory: %w", err)
+	}
+	return &Host{log: log, dir: dir, procs: map[string]*process{}}, nil
+}
+
+// Load starts b (once per host: a second Load of the same binary shares the
+// process), asks it what it serves, and returns its plugins. Their
+// constructors configure instances in the plugin process; their components
+// call it.
+func (h *Host) Load(b Binary) ([]*sdk.Plugin, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, errors.New("plugin host is closed")
+	}
+	p := h.procs[b.key()]
+	if p == nil {
+		p = &process{host: h, bin: b, log: h.log.ResetNamed("plugin." + b.Name)}
+		h.procs[b.key()] = p
+	}
+	h.mu.Unlock()
+
+	infos, err := p.describe()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*sdk.Plugin, 0, len(infos))
+	for _, info := range infos {
+		pl, err := p.plugin(info)
+		if err != nil {
+			return nil, fmt.Errorf("plugin binary %s: %w", b.Path, err)
+		}
+		out = append(out, pl)
+	}
+	return out, nil
+}
+
+// Pids returns the process ids of the running plugin processes.
+func (h *Host) Pids() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var pids []int
+	for _, p := range h.procs {
+		if pid := p.pid(); pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// Close kills every plugin process and removes the socket directory.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	procs := h.procs
+	h.procs = map[string]*process{}
+	h.mu.Unlock()
+	for _, p := range procs {
+		p.kill()
+	}
+	return os.RemoveAll(h.dir)
+}
+
+// withTimeout is the context of the host's own calls (describe, configure,
+// release), which no attempt bounds.
+func withTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), callTimeout)
+}

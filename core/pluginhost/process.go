@@ -1,0 +1,226 @@
+package pluginhost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/probe-dev/probe/core/fdpass"
+	"github.com/probe-dev/probe/core/proto/probev1"
+	"github.com/probe-dev/probe/core/sdk"
+	"google.golang.org/grpc"
+)
+
+const (
+	// callTimeout bounds the host's own calls: describe, configure, release.
+	callTimeout = 10 * time.Second
+	// hangGrace is how long past an attempt's deadline a plugin may take to
+	// answer before it counts as hung and is restarted.
+	hangGrace = 500 * time.Millisecond
+	// The restart backoff doubles from minBackoff to maxBackoff.
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// process is one plugin binary's process, restarted when it dies.
+type process struct {
+	host *Host
+	bin  Binary
+	log  hclog.Logger
+
+	mu sync.Mutex
+	// gen counts starts; a component configured under an older generation
+	// configures itself again.
+	gen     int
+	client  *plugin.Client
+	rpc     probev1.PluginClient
+	ch      *fdpass.Channel
+	infos   []*probev1.PluginInfo
+	backoff time.Duration
+	// notBefore is when the next start may happen after a crash.
+	notBefore time.Time
+	// startErr is the last start's error, repeated until notBefore.
+	startErr error
+}
+
+// live is a snapshot of a running process for one call.
+type live struct {
+	gen int
+	rpc probev1.PluginClient
+	ch  *fdpass.Channel
+}
+
+// get returns the running process, starting it if it is not running and
+// its backoff has passed.
+func (p *process) get() (live, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client != nil && !p.client.Exited() {
+		return live{p.gen, p.rpc, p.ch}, nil
+	}
+	if p.client != nil { // it died since the last call
+		p.stopLocked(fmt.Errorf("plugin %s exited", p.bin.Name))
+	}
+	if time.Now().Before(p.notBefore) {
+		return live{}, fmt.Errorf("plugin %s is restarting: %w", p.bin.Name, p.startErr)
+	}
+	if err := p.startLocked(); err != nil {
+		p.startErr = err
+		p.notBefore = time.Now().Add(p.nextBackoffLocked())
+		return live{}, err
+	}
+	return live{p.gen, p.rpc, p.ch}, nil
+}
+
+func (p *process) nextBackoffLocked() time.Duration {
+	p.backoff = min(max(2*p.backoff, minBackoff), maxBackoff)
+	return p.backoff
+}
+
+// startLocked launches the binary and opens its channels.
+func (p *process) startLocked() error {
+	local, remote, err := fdpass.Pair()
+	if err != nil {
+		return fmt.Errorf("plugin %s: socket-passing channel: %w", p.bin.Name, err)
+	}
+	defer remote.Close() // the child has its own copy once started
+	cmd := exec.Command(p.bin.Path, p.bin.Args...)
+	cmd.ExtraFiles = []*os.File{remote} // fd 3 in the plugin: sdk.FDPassFD
+	// go-plugin ignores UnixSocketConfig.TempDir when Cmd is set; the
+	// environment variable puts the plugin's socket in the host's directory.
+	cmd.Env = []string{"PLUGIN_UNIX_SOCKET_DIR=" + p.host.dir}
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          plugin.PluginSet{sdk.PluginSetKey: &clientPlugin{}},
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           namedAs{p.log},
+		StartTimeout:     callTimeout,
+	}
+	if p.bin.SHA256 != "" {
+		sum, err := hex.DecodeString(p.bin.SHA256)
+		if err != nil || len(sum) != sha256.Size {
+			_ = local.Close()
+			return fmt.Errorf("plugin %s: sha256 %q is not a hex SHA-256 digest", p.bin.Name, p.bin.SHA256)
+		}
+		// A fresh hash per client: SecureConfig never resets it.
+		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	client := plugin.NewClient(cfg)
+	rpcClient, err := client.Client()
+	if err != nil {
+		client.Kill()
+		_ = local.Close()
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return fmt.Errorf("plugin %s: %s does not match its sha256 pin %s; refusing to run it", p.bin.Name, p.bin.Path, p.bin.SHA256)
+		}
+		return fmt.Errorf("plugin %s: start %s: %w", p.bin.Name, p.bin.Path, err)
+	}
+	raw, err := rpcClient.Dispense(sdk.PluginSetKey)
+	if err != nil {
+		client.Kill()
+		_ = local.Close()
+		return fmt.Errorf("plugin %s: %s speaks no probe.v1 protocol: %w", p.bin.Name, p.bin.Path, err)
+	}
+	ch, err := fdpass.New(local)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("plugin %s: socket-passing channel: %w", p.bin.Name, err)
+	}
+	p.client, p.rpc, p.ch = client, raw.(probev1.PluginClient), ch
+	p.gen++
+	ctx, cancel := withTimeout()
+	defer cancel()
+	resp, err := p.rpc.Describe(ctx, &probev1.DescribeRequest{})
+	if err != nil {
+		p.stopLocked(err)
+		return fmt.Errorf("plugin %s: describe: %w", p.bin.Name, err)
+	}
+	p.infos = resp.Plugins
+	p.log.Debug("plugin started", "path", p.bin.Path, "pid", p.pidLocked(), "generation", p.gen)
+	return nil
+}
+
+// describe returns what the binary serves, starting it if needed.
+func (p *process) describe() ([]*probev1.PluginInfo, error) {
+	if _, err := p.get(); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.infos, nil
+}
+
+// crashed records that the call under generation gen found the process dead
+// or hung: the process is killed, to be restarted after the backoff.
+func (p *process) crashed(gen int, cause error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if gen != p.gen || p.client == nil {
+		return // already handled
+	}
+	p.log.Warn("plugin crashed; restarting it after backoff", "error", cause)
+	p.stopLocked(cause)
+	p.startErr = cause
+	p.notBefore = time.Now().Add(p.nextBackoffLocked())
+}
+
+func (p *process) stopLocked(error) {
+	if p.client != nil {
+		p.client.Kill()
+		p.client = nil
+	}
+	if p.ch != nil {
+		_ = p.ch.Close()
+		p.ch = nil
+	}
+	p.rpc = nil
+}
+
+func (p *process) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopLocked(nil)
+	p.notBefore = time.Now().Add(maxBackoff)
+	p.startErr = errors.New("plugin host closed")
+}
+
+func (p *process) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pidLocked()
+}
+
+func (p *process) pidLocked() int {
+	if p.client == nil || p.client.ReattachConfig() == nil {
+		return 0
+	}
+	return p.client.ReattachConfig().Pid
+}
+
+// clientPlugin is the host's side of the go-plugin registration.
+type clientPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+}
+
+func (clientPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
+	return errors.New("the host side serves nothing")
+}
+
+func (clientPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return probev1.NewPluginClient(c), nil
+}
+
+// namedAs makes go-plugin log under the host's "plugin.NAME" logger instead
+// of one named after the binary's file.
+type namedAs struct{ hclog.Logger }
+
+func (n namedAs) Named(string) hclog.Logger { return n.Logger }

@@ -1,0 +1,308 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/probe-dev/probe/core/fdpass"
+	"github.com/probe-dev/probe/core/proto/probev1"
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// plugin returns the sdk view of one plugin the process serves.
+func (p *process) plugin(info *probev1.PluginInfo) (*sdk.Plugin, error) {
+	pl := &sdk.Plugin{Info: sdk.Info{Name: info.Name, Version: info.Version, Description: info.Description}}
+	var err error
+	if info.Resolver != nil {
+		if pl.ResolverSchema, err = schemaFromProto(info.Resolver); err != nil {
+			return nil, err
+		}
+		pl.NewResolver = func(cfg cty.Value) (sdk.Resolver, error) {
+			c, err := p.configure(info.Name, sdk.KindResolver, &pl.ResolverSchema, cfg)
+			return &remoteResolver{c}, err
+		}
+	}
+	if info.Dialer != nil {
+		if pl.DialerSchema, err = schemaFromProto(info.Dialer); err != nil {
+			return nil, err
+		}
+		pl.NewDialer = func(cfg cty.Value) (sdk.Dialer, error) {
+			c, err := p.configure(info.Name, sdk.KindDialer, &pl.DialerSchema, cfg)
+			return &remoteDialer{c}, err
+		}
+	}
+	if info.Handshake != nil {
+		if pl.HandshakeSchema, err = schemaFromProto(info.Handshake); err != nil {
+			return nil, err
+		}
+		pl.NewHandshaker = func(cfg cty.Value) (sdk.Handshaker, error) {
+			c, err := p.configure(info.Name, sdk.KindHandshake, &pl.HandshakeSchema, cfg)
+			return &remoteHandshaker{c}, err
+		}
+	}
+	return pl, nil
+}
+
+// component is a configured component instance in a plugin process. It
+// configures itself again in a restarted process.
+type component struct {
+	proc   *process
+	plugin string
+	kind   sdk.Kind
+	cfg    []byte
+
+	mu       sync.Mutex
+	gen      int
+	instance uint64
+}
+
+// configure makes a component in the plugin process, so that the plugin's
+// own validation (an *sdk.AttrError) reaches `probe validate`.
+func (p *process) configure(name string, kind sdk.Kind, schema *sdk.Schema, cfg cty.Value) (*component, error) {
+	raw, err := ctyjson.Marshal(cfg, schema.ObjectType())
+	if err != nil {
+		return nil, fmt.Errorf("encode the configuration: %w", err)
+	}
+	c := &component{proc: p, plugin: name, kind: kind, cfg: raw}
+	if _, _, err := c.ensure(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ensure returns the live process and the component's instance in it,
+// configuring it there first if the process is new.
+func (c *component) ensure() (live, uint64, error) {
+	l, err := c.proc.get()
+	if err != nil {
+		return live{}, 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == l.gen {
+		return l, c.instance, nil
+	}
+	ctx, cancel := withTimeout()
+	defer cancel()
+	resp, err := l.rpc.Configure(ctx, &probev1.ConfigureRequest{Plugin: c.plugin, Kind: string(c.kind), Config: c.cfg})
+	if err != nil {
+		return live{}, 0, fmt.Errorf("plugin %s: configure %s: %w", c.plugin, c.kind, err)
+	}
+	if ae := resp.AttrError; ae != nil {
+		return live{}, 0, &sdk.AttrError{Attr: ae.Attr, Summary: ae.Summary, Detail: ae.Detail}
+	}
+	if resp.Error != "" {
+		return live{}, 0, errors.New(resp.Error)
+	}
+	c.gen, c.instance = l.gen, resp.Instance
+	return l, c.instance, nil
+}
+
+// call is one RPC of an attempt: it bounds the RPC by the attempt's deadline
+// plus hangGrace, and turns what went wrong into a failure of phase, or an
+// error. A plugin that died or hung is restarted later and the failure is
+// plugin.crashed; a canceled run is canceled; a Go error the plugin returned
+// stays an error (plugin.error).
+func call[R any](ctx context.Context, c *component, phase string, fn func(ctx context.Context, l live, instance uint64, deadline int64) (R, error)) (R, *sdk.Failure, error) {
+	var zero R
+	l, instance, err := c.ensure()
+	if err != nil {
+		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed, Message: err.Error()}, nil
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	rpcCtx := ctx
+	if hasDeadline {
+		var cancel context.CancelFunc
+		rpcCtx, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(hangGrace))
+		defer cancel()
+		stop := context.AfterFunc(ctx, func() {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				cancel() // Ctrl-C ends the call; a deadline leaves the plugin its grace
+			}
+		})
+		defer stop()
+	}
+	resp, err := fn(rpcCtx, l, instance, deadlineUnix(deadline, hasDeadline))
+	if err == nil {
+		return resp, nil, nil
+	}
+	st, _ := status.FromError(err)
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassCanceled, Message: err.Error()}, nil
+	case st.Code() == codes.DeadlineExceeded:
+		c.proc.crashed(l.gen, fmt.Errorf("no answer %v after the attempt's deadline", hangGrace))
+		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed,
+			Message: fmt.Sprintf("plugin %s hung: no answer %v after the attempt's deadline; it is restarted", c.plugin, hangGrace)}, nil
+	case st.Code() == codes.Unavailable || st.Code() == codes.Canceled:
+		c.proc.crashed(l.gen, err)
+		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed,
+			Message: fmt.Sprintf("plugin %s died: %s; it is restarted", c.plugin, st.Message())}, nil
+	case st.Code() == codes.Internal && strings.HasPrefix(st.Message(), "panic:"):
+		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed, Message: fmt.Sprintf("plugin %s: %s", c.plugin, st.Message())}, nil
+	default:
+		return zero, nil, fmt.Errorf("plugin %s: %s", c.plugin, st.Message())
+	}
+}
+
+// failed is a failed phase measured on the host's side of the call, for a
+// call that produced no phase of the plugin's own.
+func failed(span sdk.Span, f *sdk.Failure) []sdk.Phase {
+	p := span.End(false, map[string]any{"plugin_failure": f.Message})
+	return []sdk.Phase{p}
+}
+
+type remoteResolver struct{ c *component }
+
+func (r *remoteResolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
+	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
+	resp, f, err := call(ctx, r.c, sdk.PhaseResolve, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.ResolveResponse, error) {
+		return l.rpc.Resolve(ctx, &probev1.ResolveRequest{Instance: inst, Host: req.Host, Port: uint32(req.Port), DeadlineUnixNs: deadline})
+	})
+	if err != nil || f != nil {
+		return &sdk.ResolveResponse{Phases: failed(span, f), Failure: f}, err
+	}
+	phases, err := phasesFromProto(resp.Phases)
+	if err != nil {
+		return nil, err
+	}
+	out := &sdk.ResolveResponse{Phases: phases, Failure: failureFromProto(resp.Failure)}
+	for _, s := range resp.Addresses {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s returned a bad address %q: %w", r.c.plugin, s, err)
+		}
+		out.Addresses = append(out.Addresses, a)
+	}
+	return out, nil
+}
+
+type remoteDialer struct{ c *component }
+
+func (d *remoteDialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
+	span := sdk.StartSpan(sdk.PhaseConnect, time.Time{})
+	token := fdpass.NewToken()
+	var ch *fdpass.Channel
+	resp, f, err := call(ctx, d.c, sdk.PhaseConnect, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.DialResponse, error) {
+		ch = l.ch
+		return l.rpc.Dial(ctx, &probev1.DialRequest{Instance: inst, Address: req.Address.String(), Host: req.Host,
+			DeadlineUnixNs: deadline, Token: token})
+	})
+	if err != nil || f != nil {
+		return &sdk.DialResponse{Phases: failed(span, f), Failure: f}, err
+	}
+	phases, err := phasesFromProto(resp.Phases)
+	if err != nil {
+		return nil, err
+	}
+	out := &sdk.DialResponse{Phases: phases, Failure: failureFromProto(resp.Failure)}
+	if resp.Sent {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+		defer cancel()
+		if out.Conn, err = ch.Receive(rctx, token); err != nil {
+			return nil, fmt.Errorf("plugin %s: receive the connected socket: %w", d.c.plugin, err)
+		}
+	}
+	return out, nil
+}
+
+type remoteHandshaker struct{ c *component }
+
+func (h *remoteHandshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (*sdk.HandshakeResponse, error) {
+	// The engine names the phase after the handshake's block.
+	span := sdk.StartSpan("", time.Time{})
+	held, _ := req.Conn.(*heldConn)
+	if held != nil && held.c.proc != h.c.proc {
+		return nil, fmt.Errorf("the connection is held by plugin %s in another process; a handshake after it must be served by the same plugin binary", held.c.plugin)
+	}
+	if held == nil {
+		if _, ok := req.Conn.(syscall.Conn); !ok {
+			return nil, fmt.Errorf("the connection (%T) is wrapped in probe's process, so it cannot travel to plugin %s: run the handshake before it out of process too", req.Conn, h.c.plugin)
+		}
+	}
+	var gen int
+	resp, f, err := call(ctx, h.c, "", func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.HandshakeResponse, error) {
+		gen = l.gen
+		hreq := &probev1.HandshakeRequest{Instance: inst, Host: req.Host, Address: req.Address.String(), DeadlineUnixNs: deadline}
+		if held != nil {
+			if held.gen != l.gen {
+				return nil, status.Error(codes.Unavailable, "the plugin process holding the connection was restarted")
+			}
+			hreq.Token, hreq.Held = held.token, true
+			held.token = 0 // the plugin takes it back for this handshake
+		} else {
+			hreq.Token = fdpass.NewToken()
+			if err := l.ch.Send(hreq.Token, req.Conn); err != nil {
+				return nil, status.Errorf(codes.Unavailable, "send the socket: %v", err)
+			}
+		}
+		return l.rpc.Handshake(ctx, hreq)
+	})
+	if err != nil || f != nil {
+		return &sdk.HandshakeResponse{Phases: failed(span, f), Failure: f}, err
+	}
+	phases, err := phasesFromProto(resp.Phases)
+	if err != nil {
+		return nil, err
+	}
+	out := &sdk.HandshakeResponse{Phases: phases, Failure: failureFromProto(resp.Failure)}
+	if resp.Held != 0 {
+		out.Conn = &heldConn{c: h.c, gen: gen, token: resp.Held, local: req.Conn.LocalAddr(), remote: req.Conn.RemoteAddr()}
+	}
+	return out, nil
+}
+
+// heldConn stands for a connection a plugin process holds after a handshake
+// (a TLS session lives there). Only a later handshake of the same plugin
+// binary can use it; closing it releases it in the plugin.
+type heldConn struct {
+	c             *component
+	gen           int
+	token         uint64
+	local, remote net.Addr
+}
+
+var errHeld = errors.New("the connection is held by a plugin process; only a handshake served by the same plugin binary can use it")
+
+func (h *heldConn) Read([]byte) (int, error)         { return 0, errHeld }
+func (h *heldConn) Write([]byte) (int, error)        { return 0, errHeld }
+func (h *heldConn) LocalAddr() net.Addr              { return h.local }
+func (h *heldConn) RemoteAddr() net.Addr             { return h.remote }
+func (h *heldConn) SetDeadline(time.Time) error      { return nil }
+func (h *heldConn) SetReadDeadline(time.Time) error  { return nil }
+func (h *heldConn) SetWriteDeadline(time.Time) error { return nil }
+
+// Close releases the connection in the plugin process.
+func (h *heldConn) Close() error {
+	if h.token == 0 {
+		return nil
+	}
+	token := h.token
+	h.token = 0
+	l, err := h.c.proc.get()
+	if err != nil || l.gen != h.gen {
+		return nil // the process that held it is gone, and the connection with it
+	}
+	ctx, cancel := withTimeout()
+	defer cancel()
+	_, err = l.rpc.Release(ctx, &probev1.ReleaseRequest{Token: token})
+	return err
+}
+
+var (
+	_ sdk.Resolver   = (*remoteResolver)(nil)
+	_ sdk.Dialer     = (*remoteDialer)(nil)
+	_ sdk.Handshaker = (*remoteHandshaker)(nil)
+	_ net.Conn       = (*heldConn)(nil)
+)

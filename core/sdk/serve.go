@@ -1,0 +1,299 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/probe-dev/probe/core/fdpass"
+	"github.com/probe-dev/probe/core/proto/probev1"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// PluginSetKey is the name under which a plugin binary registers the probe
+// protocol in go-plugin's plugin set.
+const PluginSetKey = "probe"
+
+// FDPassFD is the file descriptor on which a plugin process finds its end of
+// the socket-passing channel (the first of exec.Cmd.ExtraFiles).
+const FDPassFD = 3
+
+var (
+	loggerOnce sync.Once
+	logger     hclog.Logger
+)
+
+// Logger returns the plugin's logger. In a plugin binary it writes hclog
+// JSON to the process's original stderr, which probe re-logs at the same
+// level under "plugin.NAME"; elsewhere it is hclog's default logger.
+func Logger() hclog.Logger {
+	loggerOnce.Do(func() {
+		if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
+			logger = hclog.Default()
+			return
+		}
+		logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, JSONFormat: true, Output: os.Stderr})
+	})
+	return logger
+}
+
+// Serve serves plugins from a plugin binary: call it from main with every
+// plugin the binary provides. It returns when probe ends the process's
+// session; run by hand, it says it is a plugin and exits.
+func Serve(plugins ...*Plugin) {
+	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
+		fmt.Fprintln(os.Stderr, "This binary is a probe plugin. It is started by probe, not by hand: "+
+			"name it in a pipeline file's plugin block or put it on PROBE_PLUGIN_PATH.")
+		os.Exit(1)
+	}
+	log := Logger()
+	ch, err := fdpass.New(os.NewFile(FDPassFD, "fdpass"))
+	if err != nil {
+		log.Error("no socket-passing channel on fd 3", "error", err)
+		os.Exit(1)
+	}
+	defer ch.Close()
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         plugin.PluginSet{PluginSetKey: &grpcPlugin{srv: newServer(plugins, ch, log)}},
+		GRPCServer:      plugin.DefaultGRPCServer,
+		Logger:          log,
+	})
+}
+
+// grpcPlugin registers the server with go-plugin.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	srv *server
+}
+
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	probev1.RegisterPluginServer(s, p.srv)
+	return nil
+}
+
+func (p *grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("the plugin side has no client")
+}
+
+// server serves the probe.v1 Plugin service over a set of plugins.
+type server struct {
+	probev1.UnimplementedPluginServer
+	plugins map[string]*Plugin
+	ch      *fdpass.Channel
+	log     hclog.Logger
+
+	mu        sync.Mutex
+	instances map[uint64]any
+	held      map[uint64]net.Conn
+}
+
+func newServer(plugins []*Plugin, ch *fdpass.Channel, log hclog.Logger) *server {
+	s := &server{plugins: map[string]*Plugin{}, ch: ch, log: log,
+		instances: map[uint64]any{}, held: map[uint64]net.Conn{}}
+	for _, p := range plugins {
+		s.plugins[p.Info.Name] = p
+	}
+	return s
+}
+
+func (s *server) Describe(context.Context, *probev1.DescribeRequest) (*probev1.DescribeResponse, error) {
+	resp := &probev1.DescribeResponse{}
+	for _, p := range s.plugins {
+		info := &probev1.PluginInfo{Name: p.Info.Name, Version: p.Info.Version, Description: p.Info.Description}
+		for _, k := range p.Kinds() {
+			schema, err := schemaToProto(p.Schema(k))
+			if err != nil {
+				return nil, status.Errorf(codes.Internal, "plugin %s %s schema: %v", p.Info.Name, k, err)
+			}
+			switch k {
+			case KindResolver:
+				info.Resolver = schema
+			case KindDialer:
+				info.Dialer = schema
+			case KindHandshake:
+				info.Handshake = schema
+			}
+		}
+		resp.Plugins = append(resp.Plugins, info)
+	}
+	return resp, nil
+}
+
+func (s *server) Configure(_ context.Context, req *probev1.ConfigureRequest) (*probev1.ConfigureResponse, error) {
+	p := s.plugins[req.Plugin]
+	if p == nil {
+		return nil, status.Errorf(codes.NotFound, "this binary serves no plugin %q", req.Plugin)
+	}
+	kind := Kind(req.Kind)
+	if !p.Serves(kind) {
+		return nil, status.Errorf(codes.NotFound, "plugin %q serves no %s", req.Plugin, req.Kind)
+	}
+	cfg, err := ctyjson.Unmarshal(req.Config, p.Schema(kind).ObjectType())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "decode %s configuration: %v", kind, err)
+	}
+	comp, err := p.New(kind, cfg)
+	if err != nil {
+		if ae, ok := AsAttrError(err); ok {
+			return &probev1.ConfigureResponse{AttrError: &probev1.AttrError{Attr: ae.Attr, Summary: ae.Summary, Detail: ae.Detail}}, nil
+		}
+		return &probev1.ConfigureResponse{Error: err.Error()}, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := fdpass.NewToken()
+	s.instances[id] = comp
+	return &probev1.ConfigureResponse{Instance: id}, nil
+}
+
+// instance returns the component id names, as a T.
+func instance[T any](s *server, id uint64) (T, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.instances[id].(T)
+	if !ok {
+		return c, status.Errorf(codes.NotFound, "no such component instance %d", id)
+	}
+	return c, nil
+}
+
+// withDeadline bounds ctx by the attempt's deadline, sent as Unix
+// nanoseconds (0 for none).
+func withDeadline(ctx context.Context, unixNs int64) (context.Context, context.CancelFunc) {
+	if unixNs == 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, time.Unix(0, unixNs))
+}
+
+// guard turns a component's panic into an error for its call alone.
+func guard(err *error) {
+	if v := recover(); v != nil {
+		*err = status.Errorf(codes.Internal, "panic: %v", v)
+	}
+}
+
+func (s *server) Resolve(ctx context.Context, req *probev1.ResolveRequest) (out *probev1.ResolveResponse, err error) {
+	defer guard(&err)
+	r, err := instance[Resolver](s, req.Instance)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withDeadline(ctx, req.DeadlineUnixNs)
+	defer cancel()
+	resp, err := r.Resolve(ctx, &ResolveRequest{Host: req.Host, Port: uint16(req.Port)})
+	if err != nil {
+		return nil, status.Error(codes.Unknown, err.Error())
+	}
+	phases, err := phasesToProto(resp.Phases)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	out = &probev1.ResolveResponse{Phases: phases, Failure: failureToProto(resp.Failure)}
+	for _, a := range resp.Addresses {
+		out.Addresses = append(out.Addresses, a.String())
+	}
+	return out, nil
+}
+
+func (s *server) Dial(ctx context.Context, req *probev1.DialRequest) (out *probev1.DialResponse, err error) {
+	defer guard(&err)
+	d, err := instance[Dialer](s, req.Instance)
+	if err != nil {
+		return nil, err
+	}
+	addr, err := netip.ParseAddrPort(req.Address)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "address %q: %v", req.Address, err)
+	}
+	ctx, cancel := withDeadline(ctx, req.DeadlineUnixNs)
+	defer cancel()
+	resp, err := d.Dial(ctx, &DialRequest{Address: addr, Host: req.Host})
+	if err != nil {
+		return nil, status.Error(codes.Unknown, err.Error())
+	}
+	phases, err := phasesToProto(resp.Phases)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	out = &probev1.DialResponse{Phases: phases, Failure: failureToProto(resp.Failure)}
+	if resp.Conn != nil {
+		if err := s.ch.Send(req.Token, resp.Conn); err != nil {
+			_ = resp.Conn.Close()
+			return nil, status.Errorf(codes.Internal, "send the connected socket: %v", err)
+		}
+		out.Sent = true
+	}
+	return out, nil
+}
+
+func (s *server) Handshake(ctx context.Context, req *probev1.HandshakeRequest) (out *probev1.HandshakeResponse, err error) {
+	defer guard(&err)
+	h, err := instance[Handshaker](s, req.Instance)
+	if err != nil {
+		return nil, err
+	}
+	addr, err := netip.ParseAddrPort(req.Address)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "address %q: %v", req.Address, err)
+	}
+	ctx, cancel := withDeadline(ctx, req.DeadlineUnixNs)
+	defer cancel()
+	var conn net.Conn
+	if req.Held {
+		s.mu.Lock()
+		conn = s.held[req.Token]
+		delete(s.held, req.Token)
+		s.mu.Unlock()
+		if conn == nil {
+			return nil, status.Errorf(codes.NotFound, "no held connection %d", req.Token)
+		}
+	} else if conn, err = s.ch.Receive(ctx, req.Token); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "receive the socket: %v", err)
+	}
+	resp, err := h.Handshake(ctx, &HandshakeRequest{Conn: conn, Host: req.Host, Address: addr})
+	if err != nil {
+		_ = conn.Close()
+		return nil, status.Error(codes.Unknown, err.Error())
+	}
+	phases, err := phasesToProto(resp.Phases)
+	if err != nil {
+		_ = conn.Close()
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	out = &probev1.HandshakeResponse{Phases: phases, Failure: failureToProto(resp.Failure)}
+	if resp.Conn != nil {
+		conn = resp.Conn
+	}
+	if resp.Failure != nil {
+		_ = conn.Close()
+		return out, nil
+	}
+	out.Held = fdpass.NewToken()
+	s.mu.Lock()
+	s.held[out.Held] = conn
+	s.mu.Unlock()
+	return out, nil
+}
+
+func (s *server) Release(_ context.Context, req *probev1.ReleaseRequest) (*probev1.ReleaseResponse, error) {
+	s.mu.Lock()
+	conn := s.held[req.Token]
+	delete(s.held, req.Token)
+	s.mu.Unlock()
+	if conn != nil {
+		_ = conn.Close()
+	}
+	return &probev1.ReleaseResponse{}, nil
+}

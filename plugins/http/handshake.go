@@ -1,0 +1,344 @@
+package httphandshake
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/probe-dev/probe/core/sdk"
+)
+
+const (
+	// defaultMaxBody is max_body_bytes when unset: 1 MiB.
+	defaultMaxBody = 1 << 20
+	// maxRedirects is how many redirects follow_redirects follows at most.
+	maxRedirects = 10
+)
+
+// Handshaker sends one HTTP request (and, with follow_redirects, the requests
+// its redirects lead to) over a connection and checks the response.
+type Handshaker struct {
+	method    string
+	target    *url.URL       // path and query of the request
+	host      string         // Host header; "" means the target's host and port
+	header    http.Header    // request headers
+	expect    []statusRange  // accepted status codes
+	body      *regexp.Regexp // nil means the body is not checked
+	maxBody   int64          // most body bytes read
+	follow    bool           // follow same-origin redirects
+	timeout   time.Duration  // cap on the exchange, 0 for none
+	transport *http.Transport
+}
+
+// New returns a Handshaker configured by cfg, a value of the plugin's
+// handshake schema. A bad attribute value gives an *sdk.AttrError.
+func New(cfg cty.Value) (*Handshaker, error) {
+	h := &Handshaker{
+		method:    sdk.String(cfg, "method"),
+		host:      sdk.String(cfg, "host"),
+		follow:    sdk.Bool(cfg, "follow_redirects"),
+		header:    http.Header{"User-Agent": {"probe"}},
+		transport: newTransport(),
+	}
+	if h.method == "" || strings.ContainsFunc(h.method, notTokenChar) {
+		return nil, sdk.AttrErrorf("method", "Invalid method", "The method must be an HTTP token such as \"GET\", got %q.", h.method)
+	}
+	path := sdk.String(cfg, "path")
+	target, err := url.ParseRequestURI(path)
+	if err != nil || !strings.HasPrefix(path, "/") {
+		return nil, sdk.AttrErrorf("path", "Invalid path", "The path must be an absolute path with an optional query, such as \"/healthz?full=1\", got %q.", path)
+	}
+	h.target = target
+	if strings.ContainsFunc(h.host, func(r rune) bool { return r <= ' ' || r == '/' || r == 0x7f }) {
+		return nil, sdk.AttrErrorf("host", "Invalid host", "The host must be a host name with an optional port, got %q.", h.host)
+	}
+	if err := h.headers(cfg); err != nil {
+		return nil, err
+	}
+	if h.expect, err = parseStatuses(sdk.Strings(cfg, "expect_status")); err != nil {
+		return nil, err
+	}
+	if re := sdk.String(cfg, "expect_body"); re != "" {
+		if h.body, err = regexp.Compile(re); err != nil {
+			return nil, sdk.AttrErrorf("expect_body", "Invalid regular expression", "expect_body does not compile: %s.", err)
+		}
+	}
+	n, err := sdk.Int(cfg, "max_body_bytes")
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 {
+		return nil, sdk.AttrErrorf("max_body_bytes", "Invalid number", "max_body_bytes must not be negative, got %d.", n)
+	}
+	h.maxBody = int64(n)
+	if h.timeout, err = sdk.Duration(cfg, "timeout"); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// headers reads the headers attribute of cfg into h.header.
+func (h *Handshaker) headers(cfg cty.Value) error {
+	if cfg.IsNull() || !cfg.Type().IsObjectType() || !cfg.Type().HasAttribute("headers") {
+		return nil
+	}
+	v := cfg.GetAttr("headers")
+	if v.IsNull() || !v.IsKnown() {
+		return nil
+	}
+	for it := v.ElementIterator(); it.Next(); {
+		k, val := it.Element()
+		name := k.AsString()
+		switch {
+		case name == "" || strings.ContainsFunc(name, notTokenChar):
+			return sdk.AttrErrorf("headers", "Invalid header name", "%q is not a valid header name.", name)
+		case strings.EqualFold(name, "Host"):
+			return sdk.AttrErrorf("headers", "Host header in headers", "Set the Host header with the host attribute.")
+		case val.IsNull() || strings.ContainsAny(val.AsString(), "\r\n\x00"):
+			return sdk.AttrErrorf("headers", "Invalid header value", "The value of header %q must be a string without line breaks.", name)
+		}
+		h.header.Set(name, val.AsString())
+	}
+	return nil
+}
+
+// notTokenChar reports whether r may not appear in an HTTP token (a method
+// or header name, RFC 9110 §5.6.2).
+func notTokenChar(r rune) bool {
+	return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
+}
+
+// connKey is the context key under which Handshake hands its connection to
+// the transport's dial functions.
+type connKey struct{}
+
+// newTransport returns a transport whose "dials" return the connection in
+// the context: a ClientConn made with it runs over the probed connection,
+// HTTP/2 when the TLS connection negotiated h2. It never uses a proxy and
+// never decompresses.
+func newTransport() *http.Transport {
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		if c, ok := ctx.Value(connKey{}).(net.Conn); ok {
+			return c, nil
+		}
+		return nil, errors.New("no connection to run HTTP over")
+	}
+	t := &http.Transport{DialContext: dial, DialTLSContext: dial, DisableCompression: true, Protocols: new(http.Protocols)}
+	t.Protocols.SetHTTP1(true)
+	t.Protocols.SetHTTP2(true)
+	return t
+}
+
+// Handshake sends the request over req.Conn and reads the response: the
+// http phase runs from the first byte the request writes to the last byte
+// of the body read, and reports time to first byte and transfer apart. Over
+// a TLS connection the scheme is https and the protocol is HTTP/2 when the
+// TLS handshake negotiated h2; else HTTP/1.1. A status outside
+// expect_status, a body that does not match expect_body, or a broken
+// exchange is a Failure with a nil error. The connection stays open for
+// the caller to close.
+func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (*sdk.HandshakeResponse, error) {
+	callAt := time.Now()
+	if h.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.timeout)
+		defer cancel()
+	}
+	scheme := "http"
+	if _, ok := req.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		scheme = "https"
+	}
+	u := *h.target
+	u.Scheme, u.Host = scheme, h.authority(req, scheme)
+
+	span := sdk.StartSpan(Phase, callAt)
+	start := time.Now()
+	r := h.exchange(ctx, req, &u)
+	failure := h.check(ctx, &r)
+	phase := span.End(failure == nil, map[string]any{"method": h.method, "url": r.url.String()})
+	if r.resp != nil {
+		ttfb := r.firstByte.Sub(start)
+		a := phase.Attrs
+		a["status"] = r.resp.StatusCode
+		a["version"] = r.resp.Proto
+		a["content_length"] = r.resp.ContentLength
+		a["body_bytes"] = r.bodyBytes
+		a["body_truncated"] = r.truncated
+		a["redirects"] = r.redirects
+		a["ttfb_ms"] = ms(ttfb)
+		a["transfer_ms"] = ms(max(phase.Duration-ttfb, 0))
+		if loc := r.resp.Header.Get("Location"); loc != "" && isRedirect(r.resp.StatusCode) {
+			a["location"] = loc
+		}
+	}
+	return &sdk.HandshakeResponse{Phases: []sdk.Phase{phase}, Failure: failure}, nil
+}
+
+// authority is the Host header: the host attribute, else the target's host
+// (or, lacking one, the address) with the port unless it is the scheme's
+// default.
+func (h *Handshaker) authority(req *sdk.HandshakeRequest, scheme string) string {
+	if h.host != "" {
+		return h.host
+	}
+	host := req.Host
+	if host == "" {
+		host = req.Address.Addr().WithZone("").String()
+	}
+	port := req.Address.Port()
+	if (scheme == "http" && port == 80) || (scheme == "https" && port == 443) {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, fmt.Sprint(port))
+}
+
+// exchange is what one Handshake learned.
+type exchange struct {
+	url       *url.URL       // the last request's URL
+	resp      *http.Response // the last response; nil when none arrived
+	firstByte time.Time      // when the last response's first byte arrived
+	redirects int            // redirects followed
+	body      []byte         // the body read, when expect_body is set
+	bodyBytes int64          // body bytes read, at most maxBody
+	truncated bool           // the body had more than maxBody bytes
+	err       error          // why the exchange broke off
+}
+
+// exchange sends the request over req.Conn, follows redirects when asked,
+// and reads the last response's body.
+func (h *Handshaker) exchange(ctx context.Context, req *sdk.HandshakeRequest, u *url.URL) exchange {
+	r := exchange{url: u}
+	cc, err := h.transport.NewClientConn(context.WithValue(ctx, connKey{}, req.Conn), u.Scheme, req.Address.String())
+	if err != nil {
+		r.err = err
+		return r
+	}
+	method := h.method
+	for {
+		var firstByte time.Time
+		trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { firstByte = time.Now() }}
+		hreq := &http.Request{Method: method, URL: r.url, Host: r.url.Host, Header: h.header.Clone(), Body: http.NoBody}
+		resp, err := cc.RoundTrip(hreq.WithContext(httptrace.WithClientTrace(ctx, trace)))
+		if err != nil {
+			r.err = err
+			return r
+		}
+		r.resp, r.firstByte = resp, firstByte
+		next := h.redirect(resp, r.url)
+		if next == nil || r.redirects == maxRedirects {
+			break
+		}
+		// Drain the redirect's body so that HTTP/1.1 can send the next
+		// request on the same connection.
+		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, h.maxBody))
+		if err = errors.Join(err, resp.Body.Close()); err != nil {
+			r.err = err
+			return r
+		}
+		r.url = next
+		r.redirects++
+		if resp.StatusCode <= http.StatusSeeOther && method != http.MethodHead { // 301, 302, 303
+			method = http.MethodGet
+		}
+	}
+	defer r.resp.Body.Close()
+	dst := io.Discard
+	var buf bytes.Buffer
+	if h.body != nil {
+		dst = &buf
+	}
+	// One byte beyond the limit tells whether there was more.
+	n, err := io.Copy(dst, io.LimitReader(r.resp.Body, h.maxBody+1))
+	r.truncated = n > h.maxBody
+	r.bodyBytes = min(n, h.maxBody)
+	r.body = buf.Bytes()[:min(buf.Len(), int(h.maxBody))]
+	r.err = err
+	return r
+}
+
+// redirect returns the URL a redirect response leads to when it is to be
+// followed: follow_redirects is set and the redirect stays on the
+// connection (same scheme, host and port, and the server keeps the
+// connection open). Else nil.
+func (h *Handshaker) redirect(resp *http.Response, from *url.URL) *url.URL {
+	if !h.follow || !isRedirect(resp.StatusCode) || resp.Close {
+		return nil
+	}
+	to, err := resp.Location()
+	if err != nil || origin(to) != origin(from) {
+		return nil
+	}
+	return to
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// origin is u's scheme, host and port, the port made explicit.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return u.Scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// check returns the failure of an exchange, nil when it succeeded.
+func (h *Handshaker) check(ctx context.Context, r *exchange) *sdk.Failure {
+	prefix := fmt.Sprintf("http %s %s: ", h.method, r.url)
+	switch {
+	case r.err != nil:
+		return &sdk.Failure{Phase: Phase, Class: classify(ctx, r.err), Message: prefix + r.err.Error()}
+	case !accepts(h.expect, r.resp.StatusCode):
+		return &sdk.Failure{Phase: Phase, Class: ClassStatus,
+			Message: fmt.Sprintf("%sstatus %d, want %s", prefix, r.resp.StatusCode, formatStatuses(h.expect))}
+	case h.body != nil && !h.body.Match(r.body):
+		return &sdk.Failure{Phase: Phase, Class: ClassBodyMismatch,
+			Message: fmt.Sprintf("%sthe first %d bytes of the body do not match %q", prefix, r.bodyBytes, h.body)}
+	}
+	return nil
+}
+
+// classify returns the failure class of a broken exchange.
+func classify(ctx context.Context, err error) sdk.Class {
+	if c := sdk.ContextClass(ctx, ClassTimeout); c != "" {
+		return c
+	}
+	if errors.Is(err, syscall.ECONNRESET) {
+		return sdk.ClassTCPReset
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ClassTimeout
+	}
+	return ClassProtocol
+}
+
+// ms converts to float milliseconds rounded to the microsecond.
+func ms(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1e3
+}
+
+var _ sdk.Handshaker = (*Handshaker)(nil)
