@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/probe-dev/probe/core/config"
+	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/spf13/cobra"
 	"github.com/zclconf/go-cty/cty"
@@ -17,19 +19,33 @@ import (
 func newPluginsCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "plugins",
-		Short: "List the plugins and their components",
-		Args:  cobra.NoArgs,
+		Short: "List the plugins: built in, and plugin binaries on the search path",
+		Long: `List the built-in plugins and the plugin binaries (probe-plugin-NAME) found on
+the search path: PROBE_PLUGIN_PATH, the directory of probe, ~/.probe/plugins.
+Each binary is started to ask what it serves; one that may not run says why.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			plugins := builtins()
+			pl := &plugins{log: logger()}
+			defer pl.Close()
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "PLUGIN\tVERSION\tCOMPONENTS\tSOURCE\tDESCRIPTION")
-			for _, name := range slices.Sorted(maps.Keys(plugins)) {
-				p := plugins[name]
-				var kinds []string
-				for _, k := range p.Kinds() {
-					kinds = append(kinds, string(k))
+			builtin := builtins()
+			for _, name := range slices.Sorted(maps.Keys(builtin)) {
+				p := builtin[name]
+				fmt.Fprintf(tw, "%s\t%s\t%s\tbuilt-in\t%s\n", name, p.Info.Version, kinds(p), p.Info.Description)
+			}
+			for _, cand := range pluginhost.Discover() {
+				source := fmt.Sprintf("%s (%s)", cand.Path, cand.Where)
+				if _, shadowed := builtin[cand.Name]; shadowed {
+					fmt.Fprintf(tw, "%s\t-\t-\t%s\trefused: a built-in plugin has this name\n", cand.Name, source)
+					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\tbuilt-in\t%s\n", name, p.Info.Version, strings.Join(kinds, ","), p.Info.Description)
+				p, err := pl.LoadPlugin(config.PluginDecl{Name: cand.Name, Source: cand.Path})
+				if err != nil {
+					fmt.Fprintf(tw, "%s\t-\t-\t%s\trefused: %v\n", cand.Name, source, err)
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cand.Name, p.Info.Version, kinds(p), source, p.Info.Description)
 			}
 			return tw.Flush()
 		},
@@ -40,9 +56,11 @@ func newPluginsCmd() *cobra.Command {
 		Example: "  probe plugins show dns-miekg",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			p := builtins()[args[0]]
-			if p == nil {
-				return &exitError{code: exitUsage, msg: fmt.Sprintf("no plugin named %q; see 'probe plugins'", args[0])}
+			pl := &plugins{log: logger()}
+			defer pl.Close()
+			p, err := pl.LoadPlugin(config.PluginDecl{Name: args[0]})
+			if err != nil {
+				return &exitError{code: exitUsage, msg: fmt.Sprintf("no plugin %q: %v; see 'probe plugins'", args[0], err)}
 			}
 			return showPlugin(c.OutOrStdout(), p)
 		},
@@ -50,10 +68,18 @@ func newPluginsCmd() *cobra.Command {
 	return c
 }
 
+func kinds(p *sdk.Plugin) string {
+	var ks []string
+	for _, k := range p.Kinds() {
+		ks = append(ks, string(k))
+	}
+	return strings.Join(ks, ",")
+}
+
 // showPlugin writes a plugin's description and, per component, an example
 // block and its attribute table.
 func showPlugin(w io.Writer, p *sdk.Plugin) error {
-	fmt.Fprintf(w, "%s %s (built-in)\n%s\n", p.Info.Name, p.Info.Version, p.Info.Description)
+	fmt.Fprintf(w, "%s %s\n%s\n", p.Info.Name, p.Info.Version, p.Info.Description)
 	for _, k := range p.Kinds() {
 		fmt.Fprintf(w, "\n%s \"NAME\" {\n  plugin = %q\n", k, p.Info.Name)
 		if k == sdk.KindResolver {

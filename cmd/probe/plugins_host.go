@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
-	"maps"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/probe-dev/probe/core/config"

@@ -182,7 +182,7 @@ func run(w io.Writer, file string, opts engine.Options, format string, targets [
 	case "table":
 		err = report.Table(w, res)
 	case "waterfall":
-		err = report.Waterfall(w, res)
+		err = report.Waterfall(w, res, false)
 	default:
 		err = streamErr
 	}

@@ -132,44 +132,6 @@ func TestJSONLines(t *testing.T) {
 	}
 }
 
-func TestTable(t *testing.T) {
-	var buf bytes.Buffer
-	if err := Table(&buf, result()); err != nil {
-		t.Fatal(err)
-	}
-	want := `TARGET  ADDRESS         OK   RESOLVE  CONNECT  TLS     TOTAL   FAILURE
-api     127.0.0.1:8443  1/1  0.21ms   0.09ms   1.50ms  1.90ms  
-db      127.0.0.1:1     0/1  0.01ms   -                -       tcp.refused×1
-`
-	if got := buf.String(); !strings.HasPrefix(got, want) {
-		t.Errorf("table rows:\n%s\nwant:\n%s", got, want)
-	}
-	if !strings.Contains(buf.String(), "2 targets: 1 ok, 1 failed (tcp.refused×1) in 12.5ms") {
-		t.Errorf("no summary line:\n%s", buf.String())
-	}
-}
-
-func TestWaterfall(t *testing.T) {
-	var buf bytes.Buffer
-	if err := Waterfall(&buf, result()); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
-	for _, want := range []string{
-		"api  api.probe.test:8443  → 127.0.0.1:8443",
-		"  resolve   dns-miekg   │████",
-		"rcode = NOERROR",
-		"  tls       tls         │      ████",
-		"  connect   dial-tcp    │",
-		"FAILED",
-		"failed in connect: tcp.refused: connection refused",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("waterfall lacks %q:\n%s", want, out)
-		}
-	}
-}
-
 func TestFormatDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		us(210): "0.21ms", 12500 * time.Microsecond: "12.5ms", 1500 * time.Millisecond: "1.50s",

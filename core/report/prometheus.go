@@ -1,0 +1,224 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/probe-dev/probe/core/engine"
+)
+
+// Buckets are the upper bounds, in seconds, of the duration histograms:
+// from half a millisecond (a loopback connect) to ten seconds.
+var Buckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// gauges describes the metrics of one attempt, with variable labels first
+// (none, or the target) and then each metric's own.
+type gauges struct {
+	labels                                        []string
+	success, duration, phase, failure, cert, http *prometheus.Desc
+}
+
+func newGauges(labels ...string) *gauges {
+	desc := func(name, help string, own ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, slices.Concat(labels, own), nil)
+	}
+	return &gauges{
+		labels:   labels,
+		success:  desc("probe_success", "Whether the probe succeeded: every phase of the attempt was ok."),
+		duration: desc("probe_duration_seconds", "How long the attempt took, all phases and the engine's overhead."),
+		phase: desc("probe_phase_duration_seconds",
+			"How long each phase of the attempt ran; a failed phase reports how long it ran, phases that never ran are absent.", "phase"),
+		failure: desc("probe_failure", "1 for the phase and failure class the attempt failed with.", "phase", "class"),
+		cert:    desc("probe_tls_cert_not_after_seconds", "When the server's leaf certificate expires, in seconds since the Unix epoch."),
+		http:    desc("probe_http_status_code", "The status code of the attempt's last HTTP response."),
+	}
+}
+
+func (g *gauges) describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{g.success, g.duration, g.phase, g.failure, g.cert, g.http} {
+		ch <- d
+	}
+}
+
+// collect sends the metrics of a to ch; values are the variable labels'.
+func (g *gauges) collect(ch chan<- prometheus.Metric, a *engine.Attempt, values ...string) {
+	gauge := func(d *prometheus.Desc, v float64, own ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, slices.Concat(values, own)...)
+	}
+	success := 0.0
+	if a.OK {
+		success = 1
+	}
+	gauge(g.success, success)
+	gauge(g.duration, a.Total.Seconds())
+	for _, p := range a.Phases {
+		gauge(g.phase, p.Duration.Seconds(), p.Name)
+	}
+	if f := a.Failure; f != nil {
+		gauge(g.failure, 1, f.Phase, string(f.Class))
+	}
+	if t, ok := certNotAfter(a); ok {
+		gauge(g.cert, float64(t.Unix()))
+	}
+	for _, p := range a.Phases {
+		if status, ok := p.Attrs["status"].(int); ok && p.Name == "http" {
+			gauge(g.http, float64(status))
+		}
+	}
+}
+
+// certNotAfter returns the cert_not_after attribute of the first phase
+// that reports one.
+func certNotAfter(a *engine.Attempt) (time.Time, bool) {
+	for _, p := range a.Phases {
+		if s, ok := p.Attrs["cert_not_after"].(string); ok {
+			t, err := time.Parse(time.RFC3339, s)
+			return t, err == nil
+		}
+	}
+	return time.Time{}, false
+}
+
+// probeGauges describe the metrics of /probe: the scrape names the target.
+var probeGauges = newGauges()
+
+// attemptCollector collects the metrics of one attempt.
+type attemptCollector struct{ a *engine.Attempt }
+
+// NewAttemptCollector returns a collector of the metrics of attempt a
+// without a target label, as `probe serve` answers /probe?target=...:
+// probe_success, probe_duration_seconds, probe_phase_duration_seconds{phase},
+// probe_failure{phase,class} (when it failed),
+// probe_tls_cert_not_after_seconds and probe_http_status_code (when a phase
+// reported them).
+func NewAttemptCollector(a *engine.Attempt) prometheus.Collector { return attemptCollector{a} }
+
+func (c attemptCollector) Describe(ch chan<- *prometheus.Desc) { probeGauges.describe(ch) }
+func (c attemptCollector) Collect(ch chan<- prometheus.Metric)  { probeGauges.collect(ch, c.a) }
+
+// Metrics accumulates attempts into metrics per target: the gauges of each
+// target's latest attempt, as /probe has them but with a target label, and
+// over all its attempts the counters probe_attempts_total{target} and
+// probe_attempt_failures_total{target,phase,class} and the histograms
+// probe_attempt_duration_seconds{target} (successful attempts) and
+// probe_attempt_phase_duration_seconds{target,phase} (successful phases).
+// It is a prometheus.Collector, safe for concurrent use.
+type Metrics struct {
+	gauges   *gauges
+	attempts *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	totals   *prometheus.HistogramVec
+	phases   *prometheus.HistogramVec
+
+	mu     sync.Mutex
+	latest map[string]*engine.Attempt
+}
+
+// NewMetrics returns an empty Metrics.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		gauges: newGauges("target"),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_attempts_total",
+			Help: "Attempts finished."}, []string{"target"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_attempt_failures_total",
+			Help: "Attempts failed, by the phase and class of their failure."}, []string{"target", "phase", "class"}),
+		totals: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "probe_attempt_duration_seconds",
+			Help: "How long successful attempts took.", Buckets: Buckets}, []string{"target"}),
+		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "probe_attempt_phase_duration_seconds",
+			Help: "How long successful phases ran.", Buckets: Buckets}, []string{"target", "phase"}),
+		latest: map[string]*engine.Attempt{},
+	}
+}
+
+// Add accounts for attempt a of its target.
+func (m *Metrics) Add(a *engine.Attempt) {
+	m.attempts.WithLabelValues(a.Target).Inc()
+	for _, p := range a.Phases {
+		if p.OK {
+			m.phases.WithLabelValues(a.Target, p.Name).Observe(p.Duration.Seconds())
+		}
+	}
+	if a.OK {
+		m.totals.WithLabelValues(a.Target).Observe(a.Total.Seconds())
+	}
+	if f := a.Failure; f != nil {
+		m.failures.WithLabelValues(a.Target, f.Phase, string(f.Class)).Inc()
+	}
+	latest := *a
+	m.mu.Lock()
+	if prev := m.latest[a.Target]; prev == nil || !a.Started.Before(prev.Started) {
+		m.latest[a.Target] = &latest
+	}
+	m.mu.Unlock()
+}
+
+// Retain forgets every target but those named.
+func (m *Metrics) Retain(targets []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name := range m.latest {
+		if slices.Contains(targets, name) {
+			continue
+		}
+		delete(m.latest, name)
+		l := prometheus.Labels{"target": name}
+		m.attempts.DeletePartialMatch(l)
+		m.failures.DeletePartialMatch(l)
+		m.totals.DeletePartialMatch(l)
+		m.phases.DeletePartialMatch(l)
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.gauges.describe(ch)
+	m.attempts.Describe(ch)
+	m.failures.Describe(ch)
+	m.totals.Describe(ch)
+	m.phases.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	for name, a := range m.latest {
+		m.gauges.collect(ch, a, name)
+	}
+	m.mu.Unlock()
+	m.attempts.Collect(ch)
+	m.failures.Collect(ch)
+	m.totals.Collect(ch)
+	m.phases.Collect(ch)
+}
+
+// Prometheus writes a run's Metrics in the Prometheus text format, for
+// node_exporter's textfile collector: what `probe serve` exposes on
+// /metrics for scheduled targets, for this one run.
+func Prometheus(w io.Writer, res *engine.Result) error {
+	m := NewMetrics()
+	for _, tr := range res.Targets {
+		for i := range tr.Attempts {
+			m.Add(&tr.Attempts[i])
+		}
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(m); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		return fmt.Errorf("gather metrics: %w", err)
+	}
+	for _, mf := range families {
+		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+			return err
+		}
+	}
+	return nil
+}

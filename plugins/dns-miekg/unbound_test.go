@@ -1,0 +1,289 @@
+package dnsmiekg
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/miekg/dns"
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// unbound is a running unbound (NLnet Labs' resolver, from Debian's
+// package): a DNS implementation we did not write, serving a local zone.
+type unbound struct {
+	addr    string // UDP and TCP, "127.0.0.1:port"
+	tlsAddr string // DNS over TLS
+}
+
+// unboundZone is the zone unbound serves: probe.test. and nothing else.
+// Every other name is refused, so unbound never recurses and never sends a
+// packet off the machine.
+const unboundZone = `
+	local-zone: "." refuse
+	local-zone: "probe.test." static
+	local-data: "api.probe.test. 60 IN A 127.0.0.1"
+	local-data: "api.probe.test. 60 IN A 127.0.0.2"
+	local-data: "v6.probe.test. 60 IN AAAA ::1"
+	local-data: "both.probe.test. 60 IN A 127.0.0.1"
+	local-data: "both.probe.test. 30 IN AAAA ::1"
+	local-data: "txt.probe.test. 60 IN TXT \"no address here\""
+`
+
+// startUnbound writes a configuration and a certificate from the test CA to
+// a temporary directory and runs unbound in the foreground on two free
+// loopback ports, one for UDP and TCP, one for DNS over TLS. It fails the
+// test when unbound is not installed: `make deps` installs it.
+func startUnbound(t *testing.T) *unbound {
+	t.Helper()
+	bin, err := exec.LookPath("unbound")
+	if err != nil {
+		bin = "/usr/sbin/unbound" // Debian's path, often not on a user's PATH
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("unbound is not installed (apt-get install unbound; make deps does): %v", err)
+	}
+	dir := t.TempDir()
+	cert := dotCert(t)
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for path, block := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: cert.Certificate[0]}, keyFile: {Type: "PRIVATE KEY", Bytes: key}} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var data strings.Builder
+	data.WriteString(unboundZone)
+	for _, a := range manyAddrs() {
+		fmt.Fprintf(&data, "\tlocal-data: \"many.probe.test. 60 IN A %s\"\n", a)
+	}
+	port, tlsPort := freePort(t), freePort(t)
+	conf := filepath.Join(dir, "unbound.conf")
+	err = os.WriteFile(conf, fmt.Appendf(nil, `server:
+	verbosity: 1
+	num-threads: 1
+	interface: 127.0.0.1@%[1]d
+	interface: 127.0.0.1@%[2]d
+	port: %[1]d
+	tls-port: %[2]d
+	tls-service-key: %[3]q
+	tls-service-pem: %[4]q
+	access-control: 127.0.0.0/8 allow
+	outgoing-interface: 127.0.0.1
+	do-ip6: no
+	do-not-query-localhost: yes
+	module-config: "iterator"
+	do-daemonize: no
+	use-syslog: no
+	logfile: ""
+	chroot: ""
+	username: ""
+	directory: %[5]q
+	pidfile: %[6]q
+%[7]s
+remote-control:
+	control-enable: no
+`, port, tlsPort, keyFile, certFile, dir, filepath.Join(dir, "unbound.pid"), data.String()), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "-d", "-c", conf)
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start unbound: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	u := &unbound{addr: fmt.Sprintf("127.0.0.1:%d", port), tlsAddr: fmt.Sprintf("127.0.0.1:%d", tlsPort)}
+	m := new(dns.Msg)
+	m.SetQuestion("api.probe.test.", dns.TypeA)
+	c := &dns.Client{Timeout: 100 * time.Millisecond}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		select {
+		case err := <-exited:
+			t.Fatalf("unbound exited: %v\n%s", err, stderr.String())
+		default:
+		}
+		if r, _, err := c.Exchange(m, u.addr); err == nil && r.Rcode == dns.RcodeSuccess {
+			if conn, err := net.Dial("tcp", u.tlsAddr); err == nil {
+				conn.Close()
+				return u
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unbound did not answer on %s within 10s:\n%s", u.addr, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// freePort returns a loopback port free for both UDP and TCP just now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 10 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no loopback port free for both UDP and TCP")
+	return 0
+}
+
+// TestUnbound checks the resolver against unbound, over each transport.
+func TestUnbound(t *testing.T) {
+	u := startUnbound(t)
+	type want struct {
+		addrs []netip.Addr
+		class sdk.Class
+		attrs map[string]any // without tries, rtt_ms and size
+		tries []tryView
+	}
+	cases := []struct {
+		name   string
+		host   string
+		values map[string]cty.Value
+		want   func(server, transport string) want
+	}{
+		{name: "A", host: "api.probe.test", values: map[string]cty.Value{"query_types": strs("A")},
+			want: func(server, transport string) want {
+				return want{addrs: addrs("127.0.0.1", "127.0.0.2"),
+					attrs: replyAttrs(server, transport, map[string]any{"addresses": []string{"127.0.0.1", "127.0.0.2"}, "ttl": 60}),
+					tries: []tryView{{server, "A", transport, "NOERROR"}}}
+			}},
+		{name: "A and AAAA", host: "both.probe.test",
+			want: func(server, transport string) want {
+				return want{addrs: addrs("127.0.0.1", "::1"),
+					attrs: replyAttrs(server, transport, map[string]any{"addresses": []string{"127.0.0.1", "::1"}, "ttl": 30}),
+					tries: []tryView{{server, "A", transport, "NOERROR"}, {server, "AAAA", transport, "NOERROR"}}}
+			}},
+		{name: "nxdomain", host: "nope.probe.test", values: map[string]cty.Value{"query_types": strs("A")},
+			want: func(server, transport string) want {
+				return want{class: sdk.ClassDNSNXDomain, attrs: replyAttrs(server, transport, map[string]any{"rcode": "NXDOMAIN"}),
+					tries: []tryView{{server, "A", transport, "NXDOMAIN"}}}
+			}},
+		{name: "no answer", host: "txt.probe.test",
+			want: func(server, transport string) want {
+				return want{class: sdk.ClassDNSNoAnswer, attrs: replyAttrs(server, transport, nil),
+					tries: []tryView{{server, "A", transport, "NOERROR"}, {server, "AAAA", transport, "NOERROR"}}}
+			}},
+		{name: "refused outside the zone", host: "example.com", values: map[string]cty.Value{"query_types": strs("A")},
+			want: func(server, transport string) want {
+				return want{class: sdk.ClassDNSRefused, attrs: replyAttrs(server, transport, map[string]any{"rcode": "REFUSED"}),
+					tries: []tryView{{server, "A", transport, "REFUSED"}}}
+			}},
+		{name: "too big for 512", host: "many.probe.test", values: map[string]cty.Value{"query_types": strs("A"), "edns_buffer_size": cty.NumberIntVal(0)},
+			want: func(server, transport string) want {
+				w := want{addrs: manyAddrs(), attrs: replyAttrs(server, transport, map[string]any{"addresses": addrStrings(manyAddrs()), "ttl": 60}),
+					tries: []tryView{{server, "A", transport, "NOERROR"}}}
+				if transport == "udp" { // unbound truncates; the resolver asks again over TCP
+					w.attrs["tcp_fallback"] = true
+					w.tries = []tryView{{server, "A", "udp", "truncated"}, {server, "A", "tcp", "NOERROR"}}
+				}
+				return w
+			}},
+		{name: "EDNS and DO", host: "many.probe.test", values: map[string]cty.Value{"query_types": strs("A"), "dnssec_ok": cty.True},
+			want: func(server, transport string) want {
+				return want{addrs: manyAddrs(), attrs: replyAttrs(server, transport, map[string]any{"addresses": addrStrings(manyAddrs()), "ttl": 60}),
+					tries: []tryView{{server, "A", transport, "NOERROR"}}}
+			}},
+	}
+	transports := []struct {
+		transport string
+		server    string
+		values    map[string]cty.Value
+	}{
+		{"udp", u.addr, nil},
+		{"tcp", u.addr, nil},
+		{"tls", u.tlsAddr, map[string]cty.Value{"ca_file": cty.StringVal(dotCAFile)}},
+		{"tls", u.tlsAddr, map[string]cty.Value{"ca_file": cty.StringVal(dotCAFile), "server_name": cty.StringVal("dns.probe.test")}},
+	}
+	for _, tr := range transports {
+		for _, tc := range cases {
+			name := tr.transport + "/" + tc.name
+			if tr.values["server_name"] != cty.NilVal {
+				name = tr.transport + " by name/" + tc.name
+			}
+			t.Run(name, func(t *testing.T) {
+				values := map[string]cty.Value{"servers": strs(tr.server), "transport": cty.StringVal(tr.transport)}
+				for _, m := range []map[string]cty.Value{tr.values, tc.values} {
+					for k, v := range m {
+						values[k] = v
+					}
+				}
+				w := tc.want(tr.server, tr.transport)
+				resp, ph := resolve(t, t.Context(), newResolver(t, values), tc.host)
+				// unbound rotates the records of an RRset (rrset-roundrobin),
+				// so the order within a type is not fixed.
+				sortAddrs := cmpopts.SortSlices(func(a, b netip.Addr) bool { return a.Less(b) })
+				sortStrings := cmpopts.SortSlices(func(a, b string) bool { return netip.MustParseAddr(a).Less(netip.MustParseAddr(b)) })
+				if diff := cmp.Diff(w.addrs, resp.Addresses, addrComparer, sortAddrs); diff != "" {
+					t.Errorf("addresses (-want +got):\n%s", diff)
+				}
+				var class sdk.Class
+				if resp.Failure != nil {
+					class = resp.Failure.Class
+				}
+				if class != w.class {
+					t.Errorf("class = %q, want %q (failure %v)", class, w.class, resp.Failure)
+				}
+				if diff := cmp.Diff(w.attrs, dropped(t, ph.Attrs, "tries", "rtt_ms", "size"), sortStrings); diff != "" {
+					t.Errorf("attrs (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(w.tries, triesByType(ph)); diff != "" {
+					t.Errorf("tries (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+
+	t.Run("tls untrusted", func(t *testing.T) {
+		r := newResolver(t, map[string]cty.Value{"servers": strs(u.tlsAddr), "transport": cty.StringVal("tls"), "query_types": strs("A")})
+		resp, _ := resolve(t, t.Context(), r, "api.probe.test")
+		if resp.Failure == nil || resp.Failure.Class != sdk.ClassDNSError || !strings.Contains(resp.Failure.Message, "x509: certificate signed by unknown authority") {
+			t.Errorf("failure = %v, want dns.error for an untrusted certificate", resp.Failure)
+		}
+	})
+	t.Run("failover to unbound", func(t *testing.T) {
+		r := newResolver(t, map[string]cty.Value{"servers": strs(startSilent(t), u.addr), "timeout": cty.StringVal("50ms"), "query_types": strs("A")})
+		resp, ph := resolve(t, t.Context(), r, "api.probe.test")
+		if resp.Failure != nil || ph.Attrs["server"] != u.addr {
+			t.Errorf("failure %v, server %v; want unbound's answer", resp.Failure, ph.Attrs["server"])
+		}
+	})
+}
