@@ -105,7 +105,7 @@ func Start(ctx context.Context, targets []*engine.Target, opts Options) *Pool {
 
 // StartFile loads the pipeline file at path with cfg (which names the
 // plugins it may use) and warms its targets in the background. The file's
-// run block sets the engine options, unless opts.Engine does. It returns an
+// run block sets the engine options; the fields opts.Engine sets win. It returns an
 // error only when the file is invalid; then nothing is warmed.
 func StartFile(ctx context.Context, path string, cfg config.Options, opts Options) (*Pool, error) {
 	l := config.NewLoader(cfg)
@@ -113,15 +113,37 @@ func StartFile(ctx context.Context, path string, cfg config.Options, opts Option
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("preconnect: %s", diags.Error())
 	}
-	if opts.Engine == (engine.Options{}) {
-		opts.Engine = f.Options
-	}
+	opts.Engine = fileOptions(f.Options, opts.Engine)
 	p := Start(ctx, f.Targets, opts)
 	go func() {
 		<-p.done
 		_ = f.Close()
 	}()
 	return p, nil
+}
+
+// fileOptions returns the run block's options with the fields o sets
+// taking precedence.
+func fileOptions(file, o engine.Options) engine.Options {
+	if o.Mode != "" {
+		file.Mode = o.Mode
+	}
+	if o.Concurrency > 0 {
+		file.Concurrency = o.Concurrency
+	}
+	if o.Attempts > 0 {
+		file.Attempts = o.Attempts
+	}
+	if o.Interval > 0 {
+		file.Interval = o.Interval
+	}
+	if o.Timeout > 0 {
+		file.Timeout = o.Timeout
+	}
+	if o.Logger != nil {
+		file.Logger = o.Logger
+	}
+	return file
 }
 
 // keep is the engine's Keep hook: it takes the connection of every attempt
