@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.6
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
 
-.PHONY: all build demo test deps lint unit bench clean proto
+.PHONY: all build demo test deps lint unit bench bench-dns bench-plugins clean proto
 
 all: build
 
@@ -36,6 +36,37 @@ unit:
 
 ## test: install what is missing, build everything, lint, and run the tests.
 test: deps build lint unit
+
+## bench: every benchmark figure (DESIGN §9), one "name value" line each: bench-dns's, then
+## internal/bench's: accuracy across the delay link beside blackbox_exporter and curl, throughput
+## against a plain Go loop and blackbox_exporter, 100,000 targets, start-up (docs/performance.md).
+## Needs root and /dev/net/tun.
+bench: bench-dns bench-plugins build
+	./.ci/deps bench
+	$(GO) build -o $(BIN)/probe-plugin-banner ./examples/plugins/banner
+	$(GO) build -o $(BIN)/bench ./internal/bench
+	@./$(BIN)/bench -probe $(BIN)/probe -banner $(BIN)/probe-plugin-banner
+
+## bench-dns: resolves per second through dns-miekg against the lab DNS server, as a ratio to a plain
+## miekg/dns loop doing the same queries (alternating 100 ms slices for 10 s), and dnsperf's queries per
+## second on the same server.
+bench-dns:
+	./.ci/deps bench
+	@mkdir -p $(BIN)
+	$(GO) test -run '^$$' -bench '^Benchmark(ResolveVsMiekg|Dnsperf)$$' -benchtime 1x ./plugins/dns-miekg > $(BIN)/bench-dns.txt
+	@awk '{ for (i = 2; i < NF; i++) m[$$(i + 1)] = $$i } END { \
+	  printf "dns.resolve_vs_miekg %.2f\ndns.resolve_per_s %.0f\ndns.miekg_per_s %.0f\ndns.dnsperf_qps %.0f\n", \
+	  m["ratio"], m["probe/s"], m["miekg/s"], m["qps"] }' $(BIN)/bench-dns.txt
+
+## bench-plugins: the cost of one attempt (resolve, connect and tls against the lab) with the built-ins
+## out of process, as a ratio to in process: BenchmarkAttempt's rounds of both, side by side in one run.
+bench-plugins:
+	@mkdir -p $(BIN)
+	$(GO) test -run '^$$' -bench '^BenchmarkAttempt$$' ./core/pluginhost > $(BIN)/bench-plugins.txt
+	@awk '$$1 ~ /^BenchmarkAttempt\/inprocess/ { in_ns += $$3; n++ } \
+	  $$1 ~ /^BenchmarkAttempt\/isolated/ { out_ns += $$3; m++ } \
+	  END { if (!n || !m) { print "bench-plugins: no results in $(BIN)/bench-plugins.txt" > "/dev/stderr"; exit 1 } \
+	  printf "plugins.isolated_vs_inprocess_cost %.2f\n", (out_ns / m) / (in_ns / n) }' $(BIN)/bench-plugins.txt
 
 ## proto: regenerate core/proto/probev1 from probe.proto (needs protoc: apt-get install protobuf-compiler).
 proto:

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -227,6 +228,9 @@ var labTargets = []labTarget{
 var pipelinePhases = map[string][]string{
 	"tcp":   {"resolve", "connect"},
 	"https": {"resolve", "connect", "tls"},
+	// The pipelines `probe test` implies.
+	"implied http":  {"resolve", "connect", "http"},
+	"implied https": {"resolve", "connect", "tls", "http"},
 }
 
 // labBounds are the durations in ms that the lab imposes on some phases, by
@@ -983,18 +987,23 @@ func TestTestCommand(t *testing.T) {
 			switch f := strings.Fields(line); {
 			case len(f) >= 2 && f[0] == "total":
 				durations[f[0]] = f[1]
-			case len(f) >= 4 && slices.Contains(pipelinePhases["https"], f[0]):
+			case len(f) >= 4 && slices.Contains(pipelinePhases["implied https"], f[0]):
 				durations[f[0]] = f[len(f)-1]
 			}
 		}
-		for _, phase := range []string{"resolve", "connect", "tls", "total"} {
+		for _, phase := range []string{"resolve", "connect", "tls", "http", "total"} {
 			ms, ok := strings.CutSuffix(durations[phase], "ms")
 			if _, err := strconv.ParseFloat(ms, 64); !ok || err != nil {
 				t.Errorf("no %s line with a duration in the waterfall:\n%s", phase, r.stdout)
 			}
 		}
-		if !strings.Contains(r.stdout, "verified = true") {
-			t.Errorf("waterfall lacks the tls attrs:\n%s", r.stdout)
+		for _, attr := range []string{"verified = true", "alpn = h2", "status = 200", "version = HTTP/2.0"} {
+			if !strings.Contains(r.stdout, attr) {
+				t.Errorf("waterfall lacks the attribute %q:\n%s", attr, r.stdout)
+			}
+		}
+		if strings.Contains(r.stdout, "\x1b[") {
+			t.Errorf("colour in a pipe:\n%s", r.stdout)
 		}
 	})
 	t.Run("slow tls json", func(t *testing.T) {
@@ -1007,8 +1016,9 @@ func TestTestCommand(t *testing.T) {
 			t.Fatalf("want one target with 3 attempts:\n%s", r.stdout)
 		}
 		for _, a := range doc.Targets[0].Attempts {
-			checkAttempt(t, a, pipelinePhases["https"])
+			checkAttempt(t, a, pipelinePhases["implied https"])
 			checkAttrs(t, a.Phases[0], map[string]any{"server": testLab.DNS.Addr})
+			checkAttrs(t, a.Phases[3], map[string]any{"status": 200.0, "version": "HTTP/2.0"})
 		}
 		checkBounds(t, doc.Targets[0].Attempts, "tls", 40, 40+25)
 	})
@@ -1030,12 +1040,12 @@ func TestPlugins(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
 		names = append(names, strings.Fields(line)[0])
 	}
-	if diff := cmp.Diff([]string{"dial-tcp", "dns-miekg", "dns-system", "tls"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"dial-tcp", "dns-miekg", "dns-system", "http", "tls"}, names); diff != "" {
 		t.Errorf("plugins (-want +got):\n%s", diff)
 	}
 	r = probe(t, nil, "plugins", "show", "dns-miekg")
 	wantExit(t, r, exitOK)
-	if !strings.Contains(r.stdout, "  servers = [...]") || !strings.Contains(r.stdout, "  servers    list of string  (required)") {
+	if !strings.Contains(r.stdout, "  servers = [...]") || !regexp.MustCompile(`(?m)^  servers +list of string +\(required\)`).MatchString(r.stdout) {
 		t.Errorf("show dns-miekg lacks the servers attribute:\n%s", r.stdout)
 	}
 }

@@ -6,6 +6,8 @@
 //	probe validate pipeline.hcl   check a file
 //	probe plugins                 list the plugins and what they accept
 //	probe demo                    run against a loopback lab
+//	probe serve pipeline.hcl      serve it to Prometheus (/probe, /metrics)
+//	probe completion bash         print a shell completion script
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
@@ -39,8 +42,10 @@ func (e *exitError) Error() string { return e.msg }
 // verbosity is the number of -v flags.
 var verbosity int
 
-// logger returns the logger for stderr at the level -v asks for.
-func logger() hclog.Logger {
+// logger returns the process's logger for stderr, at the level -v asks
+// for. It is one logger, so that `probe serve` counts every line written
+// (plugin restarts included) on /metrics.
+var logger = sync.OnceValue(func() hclog.Logger {
 	level := hclog.Warn
 	switch {
 	case verbosity >= 2:
@@ -48,9 +53,9 @@ func logger() hclog.Logger {
 	case verbosity == 1:
 		level = hclog.Debug
 	}
-	return hclog.New(&hclog.LoggerOptions{Name: "probe", Level: level, Output: os.Stderr,
+	return hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "probe", Level: level, Output: os.Stderr,
 		Color: hclog.AutoColor, ColorHeaderOnly: true})
-}
+})
 
 func main() {
 	os.Exit(execute(os.Args[1:]))
@@ -93,12 +98,17 @@ func longFlags(args []string) []string {
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "probe",
-		Short: "Measure DNS, TCP and TLS, phase by phase",
+		Short: "Measure DNS, TCP, TLS and HTTP, phase by phase",
 		Long: `probe runs a pipeline of plugins for every target (resolve → dial → handshakes),
 measures each phase where the work happens, and aggregates the timings.
 
 Exit status: 0 when every target is ok, 1 when any failed, 2 for usage or
 configuration errors, 130 when interrupted.`,
+		Example: `  probe demo                          # a loopback lab, no network needed
+  probe test example.com 443          # one host as a waterfall
+  probe run pipeline.hcl              # every target of a file, as a table
+  probe serve pipeline.hcl            # for Prometheus: /probe?target=NAME
+  source <(probe completion bash)     # complete commands, files and flags`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -106,6 +116,8 @@ configuration errors, 130 when interrupted.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("%v\nSee '%s --help'.", err, c.CommandPath())}
 	})
-	root.AddCommand(newRunCmd(), newValidateCmd(), newTestCmd(), newPluginsCmd(), newDemoCmd(), newServeBuiltinsCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newTestCmd(), newPluginsCmd(), newDemoCmd(), newServeCmd(),
+		newCompletionCmd(), newServeBuiltinsCmd())
+	completeArgs(root)
 	return root
 }

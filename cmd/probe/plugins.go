@@ -23,6 +23,9 @@ func newPluginsCmd() *cobra.Command {
 		Long: `List the built-in plugins and the plugin binaries (probe-plugin-NAME) found on
 the search path: PROBE_PLUGIN_PATH, the directory of probe, ~/.probe/plugins.
 Each binary is started to ask what it serves; one that may not run says why.`,
+		Example: `  probe plugins
+  PROBE_PLUGIN_PATH=./bin probe plugins
+  probe plugins show http`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			pl := &plugins{log: logger()}
@@ -53,7 +56,7 @@ Each binary is started to ask what it serves; one that may not run says why.`,
 	c.AddCommand(&cobra.Command{
 		Use:     "show NAME",
 		Short:   "Show a plugin's components and the attributes each accepts",
-		Example: "  probe plugins show dns-miekg",
+		Example: "  probe plugins show dns-miekg\n  probe plugins show http",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			pl := &plugins{log: logger()}

@@ -82,7 +82,7 @@ type runFlags struct {
 }
 
 func (r *runFlags) register(c *cobra.Command) {
-	c.Flags().StringVarP(&r.output, "output", "o", "table", "output format: table, json, jsonl or waterfall")
+	c.Flags().StringVarP(&r.output, "output", "o", "table", "output format: table, json, jsonl, waterfall or prometheus")
 	c.Flags().IntVar(&r.attempts, "attempts", 0, "attempts per target (overrides the run block)")
 	c.Flags().IntVar(&r.concurrency, "concurrency", 0, "targets probed at once (overrides the run block)")
 	c.Flags().BoolVar(&r.sequential, "sequential", false, "probe one target after another")
@@ -111,10 +111,10 @@ func (r *runFlags) options(o engine.Options) engine.Options {
 
 func (r *runFlags) validate() error {
 	switch r.output {
-	case "table", "json", "jsonl", "waterfall":
+	case "table", "json", "jsonl", "waterfall", "prometheus":
 		return nil
 	}
-	return &exitError{code: exitUsage, msg: fmt.Sprintf("unknown output format %q: use table, json, jsonl or waterfall", r.output)}
+	return &exitError{code: exitUsage, msg: fmt.Sprintf("unknown output format %q: use table, json, jsonl, waterfall or prometheus", r.output)}
 }
 
 func newRunCmd() *cobra.Command {
@@ -127,10 +127,18 @@ func newRunCmd() *cobra.Command {
 
 Targets in PROBE_TARGETS ("host:port:proto,...", proto tcp, http or https) are
 added to the file's: each uses the file's pipeline named after its proto, or
-the implied one (system resolver, TCP, and TLS for https).`,
+the implied one (system resolver and TCP, then TLS and HTTP for https, HTTP
+for http).
+
+Outputs: table (the default), waterfall (every attempt's phases on one time
+axis), json (one document), jsonl (one line per attempt, as they finish) and
+prometheus (the text format, for node_exporter's textfile collector). A run
+longer than a second draws a progress bar on stderr when it is a terminal.`,
 		Example: `  probe run examples/lab.hcl
   probe run pipeline.hcl -o json --attempts 10
-  probe run pipeline.hcl -var api_host=api.internal -o jsonl | jq .total_ms`,
+  probe run pipeline.hcl -var api_host=api.internal -o jsonl | jq .total_ms
+  probe run pipeline.hcl -o prometheus > probe.prom.tmp && mv probe.prom.tmp /var/lib/node_exporter/textfile/probe.prom
+  PROBE_TARGETS="example.com:443:https,db.internal:5432" probe run pipeline.hcl`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := rf.validate(); err != nil {
@@ -174,7 +182,9 @@ func run(w io.Writer, file string, opts engine.Options, format string, targets [
 			}
 		})
 	}
+	stopProgress := progressFor(format, eng)
 	res := eng.Run(ctx, targets)
+	stopProgress()
 	var err error
 	switch format {
 	case "json":
@@ -182,7 +192,9 @@ func run(w io.Writer, file string, opts engine.Options, format string, targets [
 	case "table":
 		err = report.Table(w, res)
 	case "waterfall":
-		err = report.Waterfall(w, res, false)
+		err = report.Waterfall(w, res, colorful(w))
+	case "prometheus":
+		err = report.Prometheus(w, res)
 	default:
 		err = streamErr
 	}
@@ -206,7 +218,7 @@ func newValidateCmd() *cobra.Command {
 		Long: `Check a pipeline file: syntax, references, variables, and every plugin's
 attributes against its schema. All problems are printed at once; the exit
 status is 2 when there is any.`,
-		Example: "  probe validate examples/lab.hcl",
+		Example: "  probe validate examples/lab.hcl\n  probe validate pipeline.hcl -var-file prod.hcl",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			file, pl, err := ff.load(args[0], nil, nil)

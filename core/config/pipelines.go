@@ -2,11 +2,13 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
+	"github.com/zclconf/go-cty/cty"
 )
 
 var pipelineSchema = &hcl.BodySchema{
@@ -14,6 +16,7 @@ var pipelineSchema = &hcl.BodySchema{
 		{Name: "resolvers", Required: true},
 		{Name: "dialer", Required: true},
 		{Name: "handshakes"},
+		{Name: "address_policy"},
 	},
 }
 
@@ -66,10 +69,33 @@ func (d *decoder) pipelines(blocks []*hcl.Block) {
 				p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Handshaker)})
 			}
 		}
+		p.AddressPolicy = engine.AddressFirst
+		if a, ok := content.Attributes["address_policy"]; ok && !d.addressPolicy(a, p) {
+			valid = false
+		}
 		if valid {
 			d.file.Pipelines[name] = p
 		}
 	}
+}
+
+// addressPolicy reads a pipeline's address_policy into p.
+func (d *decoder) addressPolicy(a *hcl.Attribute, p *engine.Pipeline) bool {
+	v, ok := d.eval(a, d.ctx, cty.String)
+	if !ok {
+		return false
+	}
+	p.AddressPolicy = engine.AddressPolicy(v.AsString())
+	if slices.Contains(engine.AddressPolicies, p.AddressPolicy) {
+		return true
+	}
+	names := make([]string, len(engine.AddressPolicies))
+	for i, ap := range engine.AddressPolicies {
+		names[i] = string(ap)
+	}
+	d.attrError(a, "Invalid address policy", fmt.Sprintf("The address_policy must be one of %s; got %q.%s",
+		quoteJoin(names), v.AsString(), didYouMean(v.AsString(), names)))
+	return false
 }
 
 // refList resolves a list of references such as [resolver.a, resolver.b].

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/probe-dev/probe/core/engine"
@@ -52,6 +54,10 @@ func (d *decoder) targets(blocks []*hcl.Block) {
 				}
 				ok = false
 			}
+			if pipeline != nil && t.Host != "" && pipeline.Route(t.Host) == nil {
+				d.noRoute(content.Attributes["host"], t.Host, pipeline)
+				ok = false
+			}
 			if p, good := d.port(content.Attributes["port"], inst.ctx); good {
 				t.Port = p
 			} else {
@@ -73,6 +79,29 @@ func (d *decoder) targets(blocks []*hcl.Block) {
 			}
 		}
 	}
+}
+
+// noRoute reports a host that no resolver of pipeline p matches: each has a
+// match list, and none fits.
+func (d *decoder) noRoute(a *hcl.Attribute, host string, p *engine.Pipeline) {
+	routes := make([]string, len(p.Resolvers))
+	for i := range p.Resolvers {
+		r := &p.Resolvers[i]
+		routes[i] = fmt.Sprintf("resolver.%s (match = [%s])", r.Name, quoteJoin(r.Match()))
+	}
+	d.attrError(a, "No resolver matches the host", fmt.Sprintf(
+		"The host %q matches none of the resolvers of pipeline %q: %s. Add a resolver without match, which answers "+
+			"every host, to the pipeline's resolvers, or a match entry that fits this host.",
+		host, p.Name, strings.Join(routes, ", ")))
+}
+
+// quoteJoin quotes each string and joins them with ", ".
+func quoteJoin(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
 }
 
 // instance is one target of a block: the block itself, or one for_each

@@ -5,38 +5,46 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/probe-dev/probe/core/sdk"
 )
 
-// attempt runs one attempt of t's pipeline under its own deadline. The
-// connection it opens is closed before it returns, after Total is taken.
-func (e *Engine) attempt(ctx context.Context, t *Target, seq int) Attempt {
+// round runs one round of t's pipeline, numbered seq, and appends its
+// attempts to out: one attempt, or under AddressAll one per resolved
+// address. Every attempt has its own deadline; the connection each opens is
+// closed before round returns, after its Total is taken.
+func (e *Engine) round(ctx context.Context, t *Target, seq int, out []Attempt) []Attempt {
 	timeout := e.opts.Timeout
 	if t.Timeout > 0 {
 		timeout = t.Timeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
 	r := attemptRun{Attempt: Attempt{Target: t.Name, Seq: seq, Started: time.Now()}}
 	r.t0 = r.Started
-	conn := r.pipeline(ctx, t)
-	r.Total = time.Since(r.t0)
-	if conn != nil {
-		// Closing is not part of the probe: a TLS close_notify must not
-		// hang on a peer that stopped reading.
-		_ = conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
-		_ = conn.Close()
+	actx, cancel := context.WithDeadline(ctx, r.t0.Add(timeout))
+	defer cancel()
+	addrs := r.resolve(actx, t)
+	if len(addrs) == 0 || t.Pipeline.AddressPolicy != AddressAll {
+		return append(out, r.finish(t, r.connect(actx, t, addrs), e.opts.Keep))
 	}
-	var sum time.Duration
-	for _, p := range r.Phases {
-		sum += p.Duration
+
+	// Each address's attempt reuses the resolution: its own phases are placed
+	// as if they had followed it at once, and its deadline runs from there.
+	resolved, phases := time.Since(r.t0), r.Phases
+	for i := range addrs {
+		row := attemptRun{Attempt: r.Attempt, t0: r.t0}
+		if i > 0 {
+			row.t0 = time.Now().Add(-resolved)
+			row.Started = row.t0
+			row.Phases = slices.Clone(phases)
+		}
+		rctx, cancel := context.WithDeadline(ctx, row.t0.Add(timeout))
+		out = append(out, row.finish(t, row.connect(rctx, t, addrs[i:i+1]), e.opts.Keep))
+		cancel()
 	}
-	r.Overhead = max(r.Total-sum, 0)
-	r.OK = r.Failure == nil
-	return r.Attempt
+	return out
 }
 
 // attemptRun is an attempt under construction.
@@ -45,8 +53,29 @@ type attemptRun struct {
 	t0 time.Time
 }
 
-// pipeline runs the stages in order and returns the open connection, if any.
-func (r *attemptRun) pipeline(ctx context.Context, t *Target) net.Conn {
+// finish completes the attempt: it takes its Total, then offers conn, if
+// any, to keep when the attempt succeeded, and closes it unless keep took
+// it.
+func (r *attemptRun) finish(t *Target, conn net.Conn, keep func(*Target, *Attempt, net.Conn) bool) Attempt {
+	r.Total = time.Since(r.t0)
+	var sum time.Duration
+	for _, p := range r.Phases {
+		sum += p.Duration
+	}
+	r.Overhead = max(r.Total-sum, 0)
+	r.OK = r.Failure == nil
+	if conn != nil && !(r.OK && keep != nil && keep(t, &r.Attempt, conn)) {
+		// Closing is not part of the probe: a TLS close_notify must not
+		// hang on a peer that stopped reading.
+		_ = conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		_ = conn.Close()
+	}
+	return r.Attempt
+}
+
+// resolve runs the resolver whose match fits t's host and returns the
+// addresses, or nil when the resolution failed.
+func (r *attemptRun) resolve(ctx context.Context, t *Target) []netip.Addr {
 	p := t.Pipeline
 	route := p.Route(t.Host)
 	if route == nil {
@@ -63,15 +92,31 @@ func (r *attemptRun) pipeline(ctx context.Context, t *Target) net.Conn {
 		r.fail(sdk.PhaseResolve, sdk.ClassDNSNoAnswer, fmt.Sprintf("resolver %q returned no address for %q", route.Name, t.Host))
 		return nil
 	}
-	r.Address = netip.AddrPortFrom(res.Addresses[0], t.Port)
+	return res.Addresses
+}
 
-	dial, ok := call(r, ctx, sdk.PhaseConnect, p.Dialer, func(ctx context.Context) (*sdk.DialResponse, error) {
-		return p.Dialer.Component.Dial(ctx, &sdk.DialRequest{Address: r.Address, Host: t.Host})
-	})
-	if !ok {
+// connect dials addrs[0], or races addrs under AddressHappyEyeballs, runs the
+// handshakes over the connection, and returns it. With no addrs (a failed
+// resolution) it does nothing.
+func (r *attemptRun) connect(ctx context.Context, t *Target, addrs []netip.Addr) net.Conn {
+	if len(addrs) == 0 {
 		return nil
 	}
-	conn := dial.Conn
+	p := t.Pipeline
+	var conn net.Conn
+	if p.AddressPolicy == AddressHappyEyeballs {
+		conn = r.race(ctx, t, addrs)
+	} else {
+		r.Address = netip.AddrPortFrom(addrs[0], t.Port)
+		if dial, ok := call(r, ctx, sdk.PhaseConnect, p.Dialer, func(ctx context.Context) (*sdk.DialResponse, error) {
+			return p.Dialer.Component.Dial(ctx, &sdk.DialRequest{Address: r.Address, Host: t.Host})
+		}); ok {
+			conn = dial.Conn
+		}
+	}
+	if conn == nil {
+		return nil
+	}
 	for _, h := range p.Handshakes {
 		hs, ok := call(r, ctx, h.Name, h, func(ctx context.Context) (*sdk.HandshakeResponse, error) {
 			return h.Component.Handshake(ctx, &sdk.HandshakeRequest{Conn: conn, Host: t.Host, Address: r.Address})
@@ -86,9 +131,167 @@ func (r *attemptRun) pipeline(ctx context.Context, t *Target) net.Conn {
 	return conn
 }
 
+// dialed is the outcome of one connection attempt of a race.
+type dialed struct {
+	addr       netip.AddrPort
+	resp       *sdk.DialResponse
+	err        error         // a Go error or panic from the dialer
+	start, end time.Duration // from the attempt's start
+}
+
+// failure returns why the connection attempt failed, nil when it connected.
+func (d *dialed) failure(plugin, name string) *sdk.Failure {
+	switch {
+	case d.err != nil:
+		class := sdk.ClassPluginError
+		if _, crashed := d.err.(*panicError); crashed {
+			class = sdk.ClassPluginCrashed
+		}
+		return &sdk.Failure{Phase: sdk.PhaseConnect, Class: class, Message: fmt.Sprintf("%s %q: %v", plugin, name, d.err)}
+	case d.resp != nil && d.resp.Failure != nil:
+		return d.resp.Failure
+	case d.resp == nil || d.resp.Conn == nil:
+		return &sdk.Failure{Phase: sdk.PhaseConnect, Class: sdk.ClassPluginError,
+			Message: fmt.Sprintf("%s %q: dial returned neither a connection nor a failure", plugin, name)}
+	}
+	return nil
+}
+
+// race connects to addrs as Happy Eyeballs does (RFC 8305 §4-5) and returns
+// the winner's connection, nil when every attempt failed. It records one
+// connect phase from the first attempt's start to the winner's connection
+// (or the last failure), with the winner's attrs (or the first attempt's)
+// and "happy_eyeballs", a list of every attempt: address, start_ms from the
+// phase's start, duration_ms, and outcome ("won", "lost" when it connected
+// after the winner and was closed, "canceled", or its failure class).
+func (r *attemptRun) race(ctx context.Context, t *Target, addrs []netip.Addr) net.Conn {
+	st := t.Pipeline.Dialer
+	order := interleave(addrs)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan int, len(order))
+	attempts := make([]dialed, 0, len(order))
+	start := func() {
+		i := len(attempts)
+		attempts = append(attempts, dialed{addr: netip.AddrPortFrom(order[i], t.Port), start: time.Since(r.t0)})
+		d := &attempts[i]
+		go func() {
+			d.resp, d.err = protect(ctx, func(ctx context.Context) (*sdk.DialResponse, error) {
+				return st.Component.Dial(ctx, &sdk.DialRequest{Address: d.addr, Host: t.Host})
+			})
+			d.end = time.Since(r.t0)
+			results <- i
+		}()
+	}
+	start()
+	delay := time.NewTimer(ConnectionAttemptDelay)
+	defer delay.Stop()
+	winner, outcomes := -1, make([]string, len(order))
+	for running := 1; running > 0; {
+		next := false
+		select {
+		case i := <-results:
+			running--
+			d := &attempts[i]
+			f := d.failure(st.Plugin, st.Name)
+			switch {
+			case f == nil && winner < 0:
+				winner, outcomes[i] = i, "won"
+				cancel()
+			case f == nil:
+				outcomes[i] = "lost"
+				_ = d.resp.Conn.Close()
+			default:
+				outcomes[i] = string(f.Class)
+				next = winner < 0 && running == 0
+			}
+		case <-delay.C:
+			next = winner < 0
+		}
+		if next && len(attempts) < len(order) && ctx.Err() == nil {
+			start()
+			running++
+			delay.Reset(ConnectionAttemptDelay)
+		}
+	}
+
+	first, last := attempts[0].start, attempts[0].end
+	list := make([]any, len(attempts))
+	for i, d := range attempts {
+		last = max(last, d.end)
+		list[i] = map[string]any{"address": d.addr.String(), "start_ms": ms(d.start - first),
+			"duration_ms": ms(d.end - d.start), "outcome": outcomes[i]}
+	}
+	ph := Phase{Name: sdk.PhaseConnect, Plugin: st.Plugin, Start: first, Duration: last - first}
+	lead := &attempts[0]
+	if winner >= 0 {
+		lead = &attempts[winner]
+		ph.OK, ph.Duration = true, lead.end-first
+	}
+	r.Address = lead.addr
+	if lead.resp != nil && len(lead.resp.Phases) > 0 {
+		ph.Attrs = lead.resp.Phases[0].Attrs
+	}
+	if ph.Attrs == nil {
+		ph.Attrs = map[string]any{}
+	}
+	ph.Attrs["happy_eyeballs"] = list
+	r.Phases = append(r.Phases, ph)
+	if winner >= 0 {
+		return lead.resp.Conn
+	}
+	f := *lead.failure(st.Plugin, st.Name)
+	if len(attempts) > 1 {
+		msgs := make([]string, len(attempts))
+		for i := range attempts {
+			msgs[i] = attempts[i].addr.String() + ": " + attempts[i].failure(st.Plugin, st.Name).Message
+		}
+		f.Message = strings.Join(msgs, "; ")
+	}
+	f.Phase = sdk.PhaseConnect
+	r.Failure = &f
+	return nil
+}
+
+// interleave orders addrs for Happy Eyeballs: IPv6 and IPv4 alternating,
+// IPv6 first, each family in the resolver's order (RFC 8305 §4).
+func interleave(addrs []netip.Addr) []netip.Addr {
+	var v6, v4 []netip.Addr
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
+		}
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for i := 0; len(out) < len(addrs); i++ {
+		if i < len(v6) {
+			out = append(out, v6[i])
+		}
+		if i < len(v4) {
+			out = append(out, v4[i])
+		}
+	}
+	return out
+}
+
+// ms converts d to float64 milliseconds, as attrs carry durations.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 // response is what every component returns: phases and maybe a failure.
 type response interface {
 	*sdk.ResolveResponse | *sdk.DialResponse | *sdk.HandshakeResponse
+}
+
+// protect runs fn(ctx), turning a panic into a *panicError.
+func protect[R any](ctx context.Context, fn func(context.Context) (R, error)) (resp R, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicError{v}
+		}
+	}()
+	return fn(ctx)
 }
 
 // call runs one component, records its phases rebased onto the attempt's
@@ -98,15 +301,7 @@ type response interface {
 func call[R response, C any](r *attemptRun, ctx context.Context, phase string, st Stage[C], fn func(context.Context) (R, error)) (resp R, ok bool) {
 	callAt := time.Now()
 	offset := callAt.Sub(r.t0)
-	var err error
-	func() {
-		defer func() {
-			if v := recover(); v != nil {
-				err = &panicError{v}
-			}
-		}()
-		resp, err = fn(ctx)
-	}()
+	resp, err := protect(ctx, fn)
 	var phases []sdk.Phase
 	var failure *sdk.Failure
 	if err == nil {

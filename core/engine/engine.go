@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/probe-dev/probe/core/sdk"
@@ -16,6 +17,8 @@ type Engine struct {
 	// mu serialises OnAttempt calls.
 	mu        sync.Mutex
 	onAttempt func(Attempt)
+	// done and planned count rounds for Progress.
+	done, planned atomic.Int64
 }
 
 // New returns an engine with opts; zero fields take their defaults.
@@ -30,9 +33,11 @@ func (e *Engine) Options() Options { return e.opts }
 // call at a time, in completion order (for streaming output).
 func (e *Engine) OnAttempt(fn func(Attempt)) { e.onAttempt = fn }
 
-// Probe runs one attempt of t and returns it.
+// Probe runs one attempt of t and returns it. Under AddressAll, where a
+// round makes one attempt per resolved address, it probes every address and
+// returns the first one's attempt; Run reports them all.
 func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
-	return e.attempt(ctx, t, 1)
+	return e.round(ctx, t, 1, nil)[0]
 }
 
 // Run probes every target and aggregates the results. Targets are scheduled
@@ -42,6 +47,7 @@ func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
 // set.
 func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
 	res := &Result{Started: time.Now(), Targets: make([]*TargetResult, len(targets))}
+	e.plan(targets)
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(e.opts.Concurrency, len(targets)) {
@@ -96,27 +102,40 @@ func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
 	}
 	tr := &TargetResult{Target: t}
 	g := newAggregate()
+	var byAddr *addressAggregates
+	if t.Pipeline.AddressPolicy == AddressAll {
+		byAddr = &addressAggregates{}
+	}
 	for seq := 1; seq <= attempts && ctx.Err() == nil; seq++ {
-		a := e.attempt(ctx, t, seq)
-		if ctx.Err() != nil && a.Failure != nil && errors.Is(ctx.Err(), context.Canceled) {
-			break // interrupted, not finished
-		}
-		if log := e.opts.Logger; log.IsDebug() {
-			args := []any{"target", t.Name, "seq", a.Seq, "ok", a.OK, "total", a.Total, "overhead", a.Overhead}
-			if a.Failure != nil {
-				args = append(args, "phase", a.Failure.Phase, "class", a.Failure.Class, "error", a.Failure.Message)
+		n := len(tr.Attempts)
+		tr.Attempts = e.round(ctx, t, seq, tr.Attempts)
+		started := tr.Attempts[n].Started
+		kept := n
+		for _, a := range tr.Attempts[n:] {
+			if ctx.Err() != nil && a.Failure != nil && errors.Is(ctx.Err(), context.Canceled) {
+				continue // interrupted, not finished
 			}
-			log.Debug("attempt finished", args...)
+			if log := e.opts.Logger; log.IsDebug() {
+				args := []any{"target", t.Name, "seq", a.Seq, "address", a.Address, "ok", a.OK, "total", a.Total, "overhead", a.Overhead}
+				if a.Failure != nil {
+					args = append(args, "phase", a.Failure.Phase, "class", a.Failure.Class, "error", a.Failure.Message)
+				}
+				log.Debug("attempt finished", args...)
+			}
+			tr.Attempts[kept] = a
+			kept++
+			g.add(&a)
+			byAddr.add(&a)
+			if e.onAttempt != nil {
+				e.mu.Lock()
+				e.onAttempt(a)
+				e.mu.Unlock()
+			}
 		}
-		tr.Attempts = append(tr.Attempts, a)
-		g.add(&a)
-		if e.onAttempt != nil {
-			e.mu.Lock()
-			e.onAttempt(a)
-			e.mu.Unlock()
-		}
+		tr.Attempts = tr.Attempts[:kept]
+		e.done.Add(1)
 		if seq < attempts && e.opts.Interval > 0 {
-			wait := time.NewTimer(e.opts.Interval - time.Since(a.Started))
+			wait := time.NewTimer(e.opts.Interval - time.Since(started))
 			select {
 			case <-wait.C:
 			case <-ctx.Done():
@@ -124,6 +143,7 @@ func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
 			}
 		}
 	}
+	tr.ByAddress = byAddr.result()
 	tr.Phases, tr.Stats = g.result()
 	tr.FailuresByClass = g.byClas
 	tr.OK = len(tr.Attempts) > 0

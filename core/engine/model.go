@@ -10,6 +10,7 @@ package engine
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"path"
 	"strings"
@@ -48,6 +49,12 @@ type Options struct {
 	Timeout time.Duration
 	// Logger receives one debug line per finished attempt. Default: none.
 	Logger hclog.Logger
+	// Keep, when set, is offered the connection of every attempt that
+	// succeeded, once its Total is taken; returning true takes it over, and
+	// the engine does not close it. core/preconnect keeps warm connections
+	// this way. It must be safe for concurrent use. Default: none, every
+	// connection is closed.
+	Keep func(t *Target, a *Attempt, conn net.Conn) bool
 }
 
 // Defaults for Options.
@@ -102,7 +109,41 @@ type Pipeline struct {
 	Resolvers  []Route
 	Dialer     Stage[sdk.Dialer]
 	Handshakes []Stage[sdk.Handshaker]
+	// AddressPolicy says which resolved addresses an attempt dials. Default
+	// AddressFirst.
+	AddressPolicy AddressPolicy
 }
+
+// AddressPolicy says which of the addresses a resolver returned an attempt
+// dials.
+type AddressPolicy string
+
+// The address policies.
+const (
+	// AddressFirst dials the first address.
+	AddressFirst AddressPolicy = "first"
+	// AddressAll probes every address, each as an attempt of its own: a
+	// round resolves once, then dials each address in turn and runs the
+	// handshakes over it. Each address's attempt carries the round's resolve
+	// phase, followed by its own phases as if they had run right after the
+	// resolution, and has its own deadline.
+	AddressAll AddressPolicy = "all"
+	// AddressHappyEyeballs races connections as RFC 8305 says: addresses
+	// interleaved by family, IPv6 first, each connection attempt started
+	// ConnectionAttemptDelay after the previous one (at once when every
+	// running one has failed); the first to connect wins, the others are
+	// canceled and closed. The connect phase runs from the first connection
+	// attempt's start to the winner's connection and lists every attempt in
+	// its attribute "happy_eyeballs".
+	AddressHappyEyeballs AddressPolicy = "happy-eyeballs"
+)
+
+// AddressPolicies lists the address policies, the default first.
+var AddressPolicies = []AddressPolicy{AddressFirst, AddressAll, AddressHappyEyeballs}
+
+// ConnectionAttemptDelay is the Connection Attempt Delay of Happy Eyeballs,
+// the value RFC 8305 §8 recommends.
+const ConnectionAttemptDelay = 250 * time.Millisecond
 
 // Stage is a configured component in a pipeline.
 type Stage[T any] struct {
@@ -117,7 +158,8 @@ type Stage[T any] struct {
 // Route is a resolver stage with the hosts it answers for.
 type Route struct {
 	Stage[sdk.Resolver]
-	match []matcher
+	patterns []string
+	match    []matcher
 }
 
 // matcher is one entry of a route's match list: a CIDR for IP literals or
@@ -133,7 +175,7 @@ type matcher struct {
 // included) match names, case-insensitively. An empty match answers every
 // host.
 func NewRoute(stage Stage[sdk.Resolver], match []string) (Route, error) {
-	r := Route{Stage: stage}
+	r := Route{Stage: stage, patterns: match}
 	for _, m := range match {
 		if strings.Contains(m, "/") {
 			p, err := netip.ParsePrefix(m)
@@ -151,6 +193,10 @@ func NewRoute(stage Stage[sdk.Resolver], match []string) (Route, error) {
 	}
 	return r, nil
 }
+
+// Match returns the route's match list as given to NewRoute; empty for a
+// route that answers every host.
+func (r *Route) Match() []string { return r.patterns }
 
 // Matches reports whether the route answers for host.
 func (r *Route) Matches(host string) bool {

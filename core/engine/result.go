@@ -60,6 +60,26 @@ type TargetResult struct {
 	Stats map[string]stats.Summary
 	// FailuresByClass counts failed attempts by failure class.
 	FailuresByClass map[sdk.Class]int
+	// ByAddress breaks the attempts down by the address they dialed, in the
+	// order the addresses first appeared; set under AddressAll only. The
+	// attempts that failed before they had an address (in resolve) are under
+	// the invalid address.
+	ByAddress []AddressResult
+}
+
+// AddressResult is what a target's attempts at one address measured.
+type AddressResult struct {
+	// Address is the address dialed; invalid for attempts that failed
+	// before they had one.
+	Address netip.AddrPort
+	// OK is true when every attempt at the address succeeded.
+	OK bool
+	// Phases lists the phase names seen, in pipeline order, then TotalPhase.
+	Phases []string
+	// Stats per phase name and for TotalPhase.
+	Stats map[string]stats.Summary
+	// FailuresByClass counts failed attempts by failure class.
+	FailuresByClass map[sdk.Class]int
 }
 
 // Result is a whole run.
@@ -127,4 +147,42 @@ func (g *aggregate) result() ([]string, map[string]stats.Summary) {
 		order = append(order, TotalPhase)
 	}
 	return order, out
+}
+
+// addressAggregates accumulates attempts per address; a nil one ignores
+// them.
+type addressAggregates struct {
+	order []netip.AddrPort
+	aggs  map[netip.AddrPort]*aggregate
+	bad   map[netip.AddrPort]bool // some attempt at the address failed
+}
+
+func (b *addressAggregates) add(a *Attempt) {
+	if b == nil {
+		return
+	}
+	g, ok := b.aggs[a.Address]
+	if !ok {
+		if b.aggs == nil {
+			b.aggs, b.bad = map[netip.AddrPort]*aggregate{}, map[netip.AddrPort]bool{}
+		}
+		g = newAggregate()
+		b.aggs[a.Address] = g
+		b.order = append(b.order, a.Address)
+	}
+	g.add(a)
+	b.bad[a.Address] = b.bad[a.Address] || !a.OK
+}
+
+func (b *addressAggregates) result() []AddressResult {
+	if b == nil {
+		return nil
+	}
+	out := make([]AddressResult, len(b.order))
+	for i, addr := range b.order {
+		g := b.aggs[addr]
+		out[i] = AddressResult{Address: addr, OK: !b.bad[addr], FailuresByClass: g.byClas}
+		out[i].Phases, out[i].Stats = g.result()
+	}
+	return out
 }

@@ -199,6 +199,10 @@ func (c *Channel) Receive(ctx context.Context, token uint64) (net.Conn, error) {
 	}
 }
 
+// Done returns a channel that is closed when the channel closes: by Close,
+// or because the peer went away (its process exited).
+func (c *Channel) Done() <-chan struct{} { return c.closing }
+
 // Close stops the receive loop, closes the channel and every socket received
 // but not claimed; pending Receives return ErrClosed. Close is idempotent.
 func (c *Channel) Close() error {

@@ -469,6 +469,11 @@ func TestPeerGone(t *testing.T) {
 			case <-time.After(2 * time.Second):
 				t.Fatal("pending Receive still waiting 2s after the peer went away")
 			}
+			select {
+			case <-ch.Done():
+			default:
+				t.Error("Done is not closed after the peer went away")
+			}
 			client, _ := tcpPair(t, listen(t))
 			if err := ch.Send(NewToken(), client); !errors.Is(err, ErrClosed) {
 				t.Errorf("Send = %v, want ErrClosed", err)

@@ -33,7 +33,11 @@ type Binary struct {
 	SHA256 string
 }
 
-func (b Binary) key() string { return b.Path + "\x00" + strings.Join(b.Args, "\x00") }
+// key identifies the process that runs b. The pin is part of it, so that a
+// pinned Load never reuses a process started without that pin.
+func (b Binary) key() string {
+	return strings.Join(append([]string{b.Path, strings.ToLower(b.SHA256)}, b.Args...), "\x00")
+}
 
 // Host runs plugin binaries for one run of probe. Close it when the run
 // ends, also on Ctrl-C.
@@ -56,8 +60,9 @@ func New(log hclog.Logger) (*Host, error) {
 	return &Host{log: log, dir: dir, procs: map[string]*process{}}, nil
 }
 
-// Load starts b (once per host: a second Load of the same binary shares the
-// process), asks it what it serves, and returns its plugins. Their
+// Load starts b (once per host: a second Load of the same binary with the
+// same pin shares the process), asks it what it serves, and returns its
+// plugins. Their
 // constructors configure instances in the plugin process; their components
 // call it.
 func (h *Host) Load(b Binary) ([]*sdk.Plugin, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,10 @@ type process struct {
 	notBefore time.Time
 	// startErr is the last start's error, repeated until notBefore.
 	startErr error
+	// started is when the running process started.
+	started time.Time
+	// closed is set by kill: the process is never started again.
+	closed bool
 }
 
 // live is a snapshot of a running process for one call.
@@ -69,6 +74,9 @@ func (p *process) get() (live, error) {
 	if p.client != nil { // it died since the last call
 		p.stopLocked(fmt.Errorf("plugin %s exited", p.bin.Name))
 	}
+	if p.closed {
+		return live{}, fmt.Errorf("plugin %s: the plugin host is closed", p.bin.Name)
+	}
 	if time.Now().Before(p.notBefore) {
 		return live{}, fmt.Errorf("plugin %s is restarting: %w", p.bin.Name, p.startErr)
 	}
@@ -80,7 +88,12 @@ func (p *process) get() (live, error) {
 	return live{p.gen, p.rpc, p.ch}, nil
 }
 
+// nextBackoffLocked returns the time to wait before the next start: double
+// the last, or minBackoff again after a process that ran for maxBackoff.
 func (p *process) nextBackoffLocked() time.Duration {
+	if p.client != nil && time.Since(p.started) > maxBackoff {
+		p.backoff = 0
+	}
 	p.backoff = min(max(2*p.backoff, minBackoff), maxBackoff)
 	return p.backoff
 }
@@ -115,20 +128,24 @@ func (p *process) startLocked() error {
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
 	client := plugin.NewClient(cfg)
-	rpcClient, err := client.Client()
-	if err != nil {
-		client.Kill()
+	// A failed Start has killed the process already; Kill would only log
+	// that it did not exit gracefully.
+	if _, err := client.Start(); err != nil {
 		_ = local.Close()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			return fmt.Errorf("plugin %s: %s does not match its sha256 pin %s; refusing to run it", p.bin.Name, p.bin.Path, p.bin.SHA256)
 		}
-		return fmt.Errorf("plugin %s: start %s: %w", p.bin.Name, p.bin.Path, err)
+		return fmt.Errorf("plugin %s: start %s: %w", p.bin.Name, p.bin.Path, firstLine{err})
 	}
-	raw, err := rpcClient.Dispense(sdk.PluginSetKey)
+	var raw any
+	rpcClient, err := client.Client()
+	if err == nil {
+		raw, err = rpcClient.Dispense(sdk.PluginSetKey)
+	}
 	if err != nil {
 		client.Kill()
 		_ = local.Close()
-		return fmt.Errorf("plugin %s: %s speaks no probe.v1 protocol: %w", p.bin.Name, p.bin.Path, err)
+		return fmt.Errorf("plugin %s: connect to %s: %w", p.bin.Name, p.bin.Path, err)
 	}
 	ch, err := fdpass.New(local)
 	if err != nil {
@@ -137,6 +154,7 @@ func (p *process) startLocked() error {
 	}
 	p.client, p.rpc, p.ch = client, raw.(probev1.PluginClient), ch
 	p.gen++
+	p.started = time.Now()
 	ctx, cancel := withTimeout()
 	defer cancel()
 	resp, err := p.rpc.Describe(ctx, &probev1.DescribeRequest{})
@@ -147,6 +165,16 @@ func (p *process) startLocked() error {
 	p.infos = resp.Plugins
 	p.log.Debug("plugin started", "path", p.bin.Path, "pid", p.pidLocked(), "generation", p.gen)
 	return nil
+}
+
+// running returns the process if it runs, without starting it.
+func (p *process) running() (live, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client == nil || p.client.Exited() {
+		return live{}, false
+	}
+	return live{p.gen, p.rpc, p.ch}, true
 }
 
 // describe returns what the binary serves, starting it if needed.
@@ -168,9 +196,9 @@ func (p *process) crashed(gen int, cause error) {
 		return // already handled
 	}
 	p.log.Warn("plugin crashed; restarting it after backoff", "error", cause)
+	p.notBefore = time.Now().Add(p.nextBackoffLocked())
 	p.stopLocked(cause)
 	p.startErr = cause
-	p.notBefore = time.Now().Add(p.nextBackoffLocked())
 }
 
 func (p *process) stopLocked(error) {
@@ -189,8 +217,7 @@ func (p *process) kill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stopLocked(nil)
-	p.notBefore = time.Now().Add(maxBackoff)
-	p.startErr = errors.New("plugin host closed")
+	p.closed = true
 }
 
 func (p *process) pid() int {
@@ -205,6 +232,18 @@ func (p *process) pidLocked() int {
 	}
 	return p.client.ReattachConfig().Pid
 }
+
+// firstLine is an error cut to its first line: go-plugin follows a failed
+// start with a paragraph of advice that would break probe's one-line
+// reports (`probe plugins`, diagnostics).
+type firstLine struct{ err error }
+
+func (e firstLine) Error() string {
+	line, _, _ := strings.Cut(e.err.Error(), "\n")
+	return line
+}
+
+func (e firstLine) Unwrap() error { return e.err }
 
 // clientPlugin is the host's side of the go-plugin registration.
 type clientPlugin struct {

@@ -139,6 +139,8 @@ func call[R any](ctx context.Context, c *component, phase string, fn func(ctx co
 	}
 	st, _ := status.FromError(err)
 	switch {
+	case errors.Is(err, errRestarted): // l is a new process, and a healthy one
+		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed, Message: fmt.Sprintf("plugin %s: %v", c.plugin, err)}, nil
 	case errors.Is(ctx.Err(), context.Canceled):
 		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassCanceled, Message: err.Error()}, nil
 	case st.Code() == codes.DeadlineExceeded:
@@ -155,6 +157,10 @@ func call[R any](ctx context.Context, c *component, phase string, fn func(ctx co
 		return zero, nil, fmt.Errorf("plugin %s: %s", c.plugin, st.Message())
 	}
 }
+
+// errRestarted fails a handshake over a connection that a plugin process
+// held before it was restarted.
+var errRestarted = errors.New("the plugin process that held the connection was restarted, and the connection is gone with it")
 
 // failed is a failed phase measured on the host's side of the call, for a
 // call that produced no phase of the plugin's own.
@@ -237,7 +243,7 @@ func (h *remoteHandshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequ
 		hreq := &probev1.HandshakeRequest{Instance: inst, Host: req.Host, Address: req.Address.String(), DeadlineUnixNs: deadline}
 		if held != nil {
 			if held.gen != l.gen {
-				return nil, status.Error(codes.Unavailable, "the plugin process holding the connection was restarted")
+				return nil, errRestarted
 			}
 			hreq.Token, hreq.Held = held.token, true
 			held.token = 0 // the plugin takes it back for this handshake
@@ -290,13 +296,13 @@ func (h *heldConn) Close() error {
 	}
 	token := h.token
 	h.token = 0
-	l, err := h.c.proc.get()
-	if err != nil || l.gen != h.gen {
+	l, ok := h.c.proc.running()
+	if !ok || l.gen != h.gen {
 		return nil // the process that held it is gone, and the connection with it
 	}
 	ctx, cancel := withTimeout()
 	defer cancel()
-	_, err = l.rpc.Release(ctx, &probev1.ReleaseRequest{Token: token})
+	_, err := l.rpc.Release(ctx, &probev1.ReleaseRequest{Token: token})
 	return err
 }
 

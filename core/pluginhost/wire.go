@@ -31,14 +31,14 @@ func schemaFromProto(s *probev1.Schema) (sdk.Schema, error) {
 	return out, nil
 }
 
-// phasesFromProto decodes phases. Attribute values come back as JSON
-// decodes them: numbers as float64, lists as []any.
+// phasesFromProto decodes phases.
 func phasesFromProto(phases []*probev1.Phase) ([]sdk.Phase, error) {
 	out := make([]sdk.Phase, 0, len(phases))
 	for _, p := range phases {
 		var attrs map[string]any
 		if len(p.Attrs) > 0 {
-			if err := json.Unmarshal(p.Attrs, &attrs); err != nil {
+			var err error
+			if attrs, err = decodeAs(p.Attrs, untypedMap); err != nil {
 				return nil, fmt.Errorf("phase %s: decode attrs: %w", p.Name, err)
 			}
 		}
@@ -46,6 +46,86 @@ func phasesFromProto(phases []*probev1.Phase) ([]sdk.Phase, error) {
 			attrs = map[string]any{}
 		}
 		out = append(out, sdk.Phase{Name: p.Name, Start: time.Duration(p.StartNs), Duration: time.Duration(p.DurationNs), OK: p.Ok, Attrs: attrs})
+	}
+	return out, nil
+}
+
+// typedValue is an attribute value as core/sdk puts it on the wire: its Go
+// type and its JSON.
+type typedValue struct {
+	Type  string          `json:"t"`
+	Value json.RawMessage `json:"v"`
+}
+
+// untyped decodes v to the Go type it names.
+func untyped(v typedValue) (any, error) {
+	switch v.Type {
+	case "string":
+		return plain[string](v.Value)
+	case "bool":
+		return plain[bool](v.Value)
+	case "int":
+		return plain[int](v.Value)
+	case "int64":
+		return plain[int64](v.Value)
+	case "float64":
+		return plain[float64](v.Value)
+	case "[]string":
+		return plain[[]string](v.Value)
+	case "map":
+		return decodeAs(v.Value, untypedMap)
+	case "[]any":
+		return decodeAs(v.Value, func(l []typedValue) ([]any, error) { return untypedList(l, untyped) })
+	case "[]map":
+		return decodeAs(v.Value, func(l []map[string]typedValue) ([]map[string]any, error) {
+			return untypedList(l, untypedMap)
+		})
+	default: // "json", or a type of a later protocol revision
+		return plain[any](v.Value)
+	}
+}
+
+// plain unmarshals raw as a T.
+func plain[T any](raw []byte) (any, error) {
+	var v T
+	err := json.Unmarshal(raw, &v)
+	return v, err
+}
+
+// decodeAs unmarshals raw as a W and converts that with conv.
+func decodeAs[W, T any](raw []byte, conv func(W) (T, error)) (T, error) {
+	var w W
+	if err := json.Unmarshal(raw, &w); err != nil {
+		var zero T
+		return zero, err
+	}
+	return conv(w)
+}
+
+func untypedMap(m map[string]typedValue) (map[string]any, error) {
+	if m == nil {
+		return nil, nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		var err error
+		if out[k], err = untyped(v); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return out, nil
+}
+
+func untypedList[W, T any](list []W, dec func(W) (T, error)) ([]T, error) {
+	if list == nil {
+		return nil, nil
+	}
+	out := make([]T, len(list))
+	for i, w := range list {
+		var err error
+		if out[i], err = dec(w); err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
 	}
 	return out, nil
 }

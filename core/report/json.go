@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"net/netip"
 	"time"
 
 	"github.com/probe-dev/probe/core/engine"
@@ -33,6 +34,18 @@ type TargetJSON struct {
 	Pipeline        string                 `json:"pipeline"`
 	OK              bool                   `json:"ok"`
 	Attempts        []AttemptJSON          `json:"attempts"`
+	Stats           map[string]SummaryJSON `json:"stats"`
+	FailuresByClass map[sdk.Class]int      `json:"failures_by_class"`
+	// ByAddress breaks the target down by the address its attempts dialed,
+	// under address_policy "all" only.
+	ByAddress []AddressJSON `json:"by_address,omitempty"`
+}
+
+// AddressJSON is what a target's attempts at one address measured; Address
+// is null for attempts that failed before they had one.
+type AddressJSON struct {
+	Address         *string                `json:"address"`
+	OK              bool                   `json:"ok"`
 	Stats           map[string]SummaryJSON `json:"stats"`
 	FailuresByClass map[sdk.Class]int      `json:"failures_by_class"`
 }
@@ -119,6 +132,10 @@ func NewDocument(file string, res *engine.Result) *Document {
 		for i := range tr.Attempts {
 			t.Attempts = append(t.Attempts, NewAttempt(&tr.Attempts[i]))
 		}
+		for _, ar := range tr.ByAddress {
+			t.ByAddress = append(t.ByAddress, AddressJSON{Address: addrJSON(ar.Address), OK: ar.OK,
+				Stats: summaries(ar.Stats), FailuresByClass: nonNil(ar.FailuresByClass)})
+		}
 		doc.Targets = append(doc.Targets, t)
 	}
 	return doc
@@ -131,10 +148,7 @@ func NewAttempt(a *engine.Attempt) AttemptJSON {
 		TotalMS: ms(a.Total), OverheadMS: ms(a.Overhead),
 		Phases: make([]PhaseJSON, 0, len(a.Phases)),
 	}
-	if a.Address.IsValid() {
-		s := a.Address.String()
-		out.Address = &s
-	}
+	out.Address = addrJSON(a.Address)
 	for _, p := range a.Phases {
 		attrs := p.Attrs
 		if attrs == nil {
@@ -147,6 +161,15 @@ func NewAttempt(a *engine.Attempt) AttemptJSON {
 		out.Failure = &FailureJSON{Phase: f.Phase, Class: f.Class, Message: f.Message}
 	}
 	return out
+}
+
+// addrJSON is addr as a string, nil when it is not valid.
+func addrJSON(addr netip.AddrPort) *string {
+	if !addr.IsValid() {
+		return nil
+	}
+	s := addr.String()
+	return &s
 }
 
 func summaries(in map[string]stats.Summary) map[string]SummaryJSON {

@@ -100,7 +100,7 @@ type attemptCollector struct{ a *engine.Attempt }
 func NewAttemptCollector(a *engine.Attempt) prometheus.Collector { return attemptCollector{a} }
 
 func (c attemptCollector) Describe(ch chan<- *prometheus.Desc) { probeGauges.describe(ch) }
-func (c attemptCollector) Collect(ch chan<- prometheus.Metric)  { probeGauges.collect(ch, c.a) }
+func (c attemptCollector) Collect(ch chan<- prometheus.Metric) { probeGauges.collect(ch, c.a) }
 
 // Metrics accumulates attempts into metrics per target: the gauges of each
 // target's latest attempt, as /probe has them but with a target label, and

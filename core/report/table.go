@@ -11,6 +11,7 @@ import (
 
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/core/stats"
 )
 
 // FormatDuration prints a duration for people: two decimals of a
@@ -40,26 +41,17 @@ func Table(w io.Writer, res *engine.Result) error {
 	head = append(head, "TOTAL", "FAILURE")
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, tr := range res.Targets {
-		ok := 0
-		for _, a := range tr.Attempts {
-			if a.OK {
-				ok++
+		if len(tr.ByAddress) > 0 { // address_policy "all": a row per address
+			for _, ar := range tr.ByAddress {
+				addr := "-"
+				if ar.Address.IsValid() {
+					addr = ar.Address.String()
+				}
+				fmt.Fprintln(tw, strings.Join(tableRow(tr.Target.Name, addr, phases, ar.Stats, ar.FailuresByClass), "\t"))
 			}
+			continue
 		}
-		row := []string{tr.Target.Name, address(tr), fmt.Sprintf("%d/%d", ok, len(tr.Attempts))}
-		for _, p := range append(phases, engine.TotalPhase) {
-			s, seen := tr.Stats[p]
-			switch {
-			case !seen:
-				row = append(row, "")
-			case s.OK == 0:
-				row = append(row, "-")
-			default:
-				row = append(row, FormatDuration(s.P50))
-			}
-		}
-		row = append(row, classes(tr.FailuresByClass))
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
+		fmt.Fprintln(tw, strings.Join(tableRow(tr.Target.Name, address(tr), phases, tr.Stats, tr.FailuresByClass), "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -91,6 +83,26 @@ func Table(w io.Writer, res *engine.Result) error {
 	}
 	_, err := fmt.Fprintln(w, line)
 	return err
+}
+
+// tableRow is a row of the target table: name, address, attempts ok out of
+// run, the median of each phase over the successful attempts, the failure
+// classes.
+func tableRow(name, addr string, phases []string, st map[string]stats.Summary, failures map[sdk.Class]int) []string {
+	total := st[engine.TotalPhase]
+	row := []string{name, addr, fmt.Sprintf("%d/%d", total.OK, total.Count)}
+	for _, p := range append(phases, engine.TotalPhase) {
+		s, seen := st[p]
+		switch {
+		case !seen:
+			row = append(row, "")
+		case s.OK == 0:
+			row = append(row, "-")
+		default:
+			row = append(row, FormatDuration(s.P50))
+		}
+	}
+	return append(row, classes(failures))
 }
 
 // address is the addresses a target's attempts used, most recent first

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -109,6 +110,12 @@ func attrValue(v any) string {
 		return v
 	case float64:
 		return fmt.Sprintf("%.3f", v)
+	case []any, map[string]any: // nested facts, such as dns-miekg's tries
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Sprint(v)
+		}
+		return string(b)
 	default:
 		return fmt.Sprint(v)
 	}

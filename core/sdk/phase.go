@@ -28,7 +28,8 @@ type Phase struct {
 	// OK is false when the phase failed.
 	OK bool
 	// Attrs are small facts the phase learned. Values must be JSON-friendly:
-	// string, bool, int, int64, float64, []string, or nested map[string]any.
+	// string, bool, int, int64, float64, []string, and for nested facts
+	// map[string]any and []any of these (dns-miekg's tries).
 	Attrs map[string]any
 }
 

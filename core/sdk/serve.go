@@ -63,6 +63,12 @@ func Serve(plugins ...*Plugin) {
 		os.Exit(1)
 	}
 	defer ch.Close()
+	// A plugin never outlives probe: probe's end of the channel closes when
+	// probe exits, even when it is killed and cannot stop its plugins.
+	go func() {
+		<-ch.Done()
+		os.Exit(0)
+	}()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{PluginSetKey: &grpcPlugin{srv: newServer(plugins, ch, log)}},

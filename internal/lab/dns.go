@@ -28,7 +28,7 @@ const (
 // gets an EDNS0 reply echoing its DO bit; a UDP reply larger than the query's payload size (512 bytes
 // without EDNS0) is truncated as RFC 1035 and RFC 6891 say: records dropped and TC set.
 type DNSServer struct {
-	Addr    string // "127.0.0.1:port", UDP and TCP
+	Addr    string // "127.0.0.1:port" (the address StartDNSOn was given), UDP and TCP
 	TLSAddr string // "127.0.0.1:port" of DNS over TLS; "" until ServeTLS
 
 	zone    string
@@ -53,10 +53,16 @@ type DNSBehavior struct {
 	AD        bool          // set the AD bit, as a validating resolver does for secure data
 }
 
-// StartDNS starts an authoritative server for zone (like "probe.test.", or "." for the root) and returns once
-// it serves.
+// StartDNS starts an authoritative server for zone (like "probe.test.", or "." for the root) on a free 127.0.0.1
+// port and returns once it serves.
 func StartDNS(zone string) (*DNSServer, error) {
-	pc, ln, err := listenDNS()
+	return StartDNSOn(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0), zone)
+}
+
+// StartDNSOn is StartDNS on addr, UDP and TCP; port 0 picks a free port. The delay link (internal/lab/netlab)
+// serves on its far side's address, port 53.
+func StartDNSOn(addr netip.AddrPort, zone string) (*DNSServer, error) {
+	pc, ln, err := listenDNS(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -109,12 +115,12 @@ func (s *DNSServer) activate(srv *dns.Server) error {
 	}
 }
 
-// listenDNS binds UDP on a free 127.0.0.1 port, then TCP on the same port.
-func listenDNS() (net.PacketConn, net.Listener, error) {
+// listenDNS binds UDP on addr, then TCP on the same port.
+func listenDNS(addr netip.AddrPort) (net.PacketConn, net.Listener, error) {
 	var err error
 	for range 10 {
 		var pc net.PacketConn
-		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+		pc, err = net.ListenPacket("udp", addr.String())
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen DNS: %w", err)
 		}
@@ -129,6 +135,7 @@ func listenDNS() (net.PacketConn, net.Listener, error) {
 }
 
 // AddAddr adds A records for IPv4 and AAAA records for IPv6 addresses to name, relative ("api") or FQDN.
+// Name "*" is the zone's wildcard: it answers every name that has no records or behavior of its own.
 func (s *DNSServer) AddAddr(name string, addrs ...netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,7 +155,7 @@ func (s *DNSServer) SetBehavior(name string, b DNSBehavior) {
 	s.behaviors[name] = b
 }
 
-// Queries returns the number of queries answered or dropped so far.
+// Queries returns the number of queries received so far, answered or not.
 func (s *DNSServer) Queries() int64 { return s.queries.Load() }
 
 // Close stops every server, abandoning delayed answers, and waits for their goroutines.
@@ -170,7 +177,7 @@ func (s *DNSServer) Close() error {
 
 // ServeDNS implements dns.Handler.
 func (s *DNSServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	defer s.queries.Add(1)
+	s.queries.Add(1) // before any reply, so that a client that got one sees it counted
 	m := new(dns.Msg)
 	m.SetReply(req)
 	if len(req.Question) != 1 {
@@ -191,6 +198,9 @@ func (s *DNSServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		b = s.behaviors["*"]
 	}
 	addrs := s.addrs[name]
+	if len(addrs) == 0 && !named {
+		addrs = s.addrs[s.fqdn("*")]
+	}
 	s.mu.Unlock()
 
 	if b.Delay > 0 {

@@ -34,10 +34,11 @@ func TestDNSRootZone(t *testing.T) {
 	}
 }
 
-// query sends m to addr over network ("udp", "tcp" or "tcp-tls" with cfg) and returns the reply.
-func query(t *testing.T, network, addr string, cfg *tls.Config, m *dns.Msg) (*dns.Msg, error) {
+// query sends m to addr over network ("udp", "tcp" or "tcp-tls" with cfg) and returns the reply, waiting
+// at most timeout.
+func query(t *testing.T, network, addr string, cfg *tls.Config, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
 	t.Helper()
-	c := &dns.Client{Net: network, Timeout: 300 * time.Millisecond, TLSConfig: cfg}
+	c := &dns.Client{Net: network, Timeout: timeout, TLSConfig: cfg}
 	r, _, err := c.Exchange(m, addr)
 	return r, err
 }
@@ -111,7 +112,11 @@ func TestDNSTransportsAndEDNS(t *testing.T) {
 			if tt.network == "tcp-tls" {
 				addr = dot
 			}
-			r, err := query(t, tt.network, addr, tlsCfg, m)
+			timeout := 5 * time.Second
+			if tt.timeout {
+				timeout = 300 * time.Millisecond
+			}
+			r, err := query(t, tt.network, addr, tlsCfg, m, timeout)
 			if tt.timeout {
 				var ne net.Error
 				if !errors.As(err, &ne) || !ne.Timeout() {
@@ -138,7 +143,7 @@ func TestDNSTransportsAndEDNS(t *testing.T) {
 	t.Run("untrusted", func(t *testing.T) {
 		m := new(dns.Msg)
 		m.SetQuestion("secure.lab.test.", dns.TypeA)
-		_, err := query(t, "tcp-tls", dot, &tls.Config{ServerName: "dns.lab.test"}, m)
+		_, err := query(t, "tcp-tls", dot, &tls.Config{ServerName: "dns.lab.test"}, m, 5*time.Second)
 		if err == nil {
 			t.Fatal("a DoT query verified against the system roots succeeded")
 		}

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// TLSServer is a TLS server on 127.0.0.1 that serves HTTP/1.1 (and h2 via ALPN) after the handshake,
+// TLSServer is a TLS server (on 127.0.0.1 unless TLSOptions.Addr says otherwise) that serves HTTP/1.1 (and h2 via ALPN) after the handshake,
 // answering every request 200 "ok\n".
 type TLSServer struct {
 	Addr netip.AddrPort
@@ -30,18 +30,25 @@ type TLSOptions struct {
 	Cert  tls.Certificate
 	Delay time.Duration // hold the server's first flight (after reading the ClientHello) this long; default 0
 	Reset bool          // read the ClientHello, then reset the connection (SO_LINGER 0) instead of answering
+	// Addr is the address to listen on; default 127.0.0.1 on a free port (port 0 picks one). The delay link
+	// (internal/lab/netlab) listens on its far side's address.
+	Addr netip.AddrPort
 }
 
-// StartTLS starts a TLS server on a free 127.0.0.1 port.
+// StartTLS starts a TLS server on opts.Addr, by default a free 127.0.0.1 port.
 func StartTLS(opts TLSOptions) (*TLSServer, error) {
+	addr := "127.0.0.1:0"
+	if opts.Addr.IsValid() {
+		addr = opts.Addr.String()
+	}
 	if opts.Reset {
-		a, err := listen(resetAfterRead)
+		a, err := listen(addr, resetAfterRead)
 		if err != nil {
 			return nil, err
 		}
 		return &TLSServer{Addr: a.addr, reset: a}, nil
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen TLS: %w", err)
 	}
@@ -135,7 +142,7 @@ type TCPServer struct {
 
 // StartTCP starts a TCP server on a free 127.0.0.1 port that writes banner, if not empty, to each connection.
 func StartTCP(banner string) (*TCPServer, error) {
-	a, err := listen(func(c net.Conn) {
+	a, err := listen("127.0.0.1:0", func(c net.Conn) {
 		if banner != "" {
 			if _, err := io.WriteString(c, banner); err != nil {
 				return
@@ -165,7 +172,7 @@ func RefusedAddr() (netip.AddrPort, error) {
 	return addr, nil
 }
 
-// acceptor runs serve on each connection accepted on a 127.0.0.1 port, closing the connection after,
+// acceptor runs serve on each connection accepted on a port, closing the connection after,
 // and keeps track of them so close can end them all.
 type acceptor struct {
 	addr  netip.AddrPort
@@ -178,8 +185,8 @@ type acceptor struct {
 	closed bool
 }
 
-func listen(serve func(net.Conn)) (*acceptor, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func listen(addr string, serve func(net.Conn)) (*acceptor, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen TCP: %w", err)
 	}

@@ -142,8 +142,8 @@ func parseTypes(list []string) ([]uint16, error) {
 	}
 	out := make([]uint16, 0, len(list))
 	for _, s := range list {
-		t, ok := map[string]uint16{"A": dns.TypeA, "AAAA": dns.TypeAAAA}[strings.ToUpper(s)]
-		if !ok || slices.Contains(out, t) {
+		t := dns.StringToType[strings.ToUpper(s)]
+		if (t != dns.TypeA && t != dns.TypeAAAA) || slices.Contains(out, t) {
 			return nil, sdk.AttrErrorf("query_types", "Invalid query type",
 				`query_types must list "A", "AAAA" or both, each once; got %q.`, list)
 		}
@@ -309,62 +309,57 @@ func (t *try) attrs() map[string]any {
 // reply. A reply ends the search: a truncated UDP reply is asked again over
 // TCP (tcp_fallback), and a reply with an error rcode, truncated or
 // malformed fails the lookup.
-func (r *Resolver) lookup(ctx context.Context, callAt time.Time, name string, qtype uint16) (l lookup) {
+func (r *Resolver) lookup(ctx context.Context, callAt time.Time, name string, qtype uint16) lookup {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.AuthenticatedData = true // ask for the AD bit (RFC 6840 §5.7)
 	if r.edns > 0 {
 		m.SetEdns0(r.edns, r.do)
 	}
-	fail := func(class sdk.Class, format string, args ...any) lookup {
-		l.fail = &sdk.Failure{Class: class, Message: fmt.Sprintf(format, args...)}
-		return l
-	}
 	var (
+		l     lookup
 		errs  []string
 		class sdk.Class
 	)
 	for range r.retries + 1 {
 		for _, s := range r.servers {
-			what := fmt.Sprintf("query %s %s @%s", name, dns.TypeToString[qtype], s.addr)
 			if c, err := ctxDone(ctx); c != "" {
-				l.ctxFail = true
-				return fail(c, "%s: %v", what, err)
+				return l.failed(c, true, fmt.Sprintf("%s: %v", what(name, qtype, s), err))
 			}
 			rep, err := r.send(ctx, &l, callAt, m, s, r.transport)
 			if err == nil && rep.msg.Truncated && r.transport == "udp" {
 				if !r.fallback {
 					l.reply = rep
-					return fail(sdk.ClassDNSTruncated, "%s: truncated reply (TC set) and tcp_fallback is off", what)
+					return l.failed(sdk.ClassDNSTruncated, false, what(name, qtype, s)+": truncated reply (TC set) and tcp_fallback is off")
 				}
 				trunc := rep
 				if rep, err = r.send(ctx, &l, callAt, m, s, "tcp"); rep == nil {
 					l.reply = trunc
+					msg := fmt.Sprintf("%s: truncated reply (TC set); over TCP: %v", what(name, qtype, s), err)
 					if c, _ := ctxDone(ctx); c != "" {
-						l.ctxFail = true
-						return fail(c, "%s: truncated reply (TC set); over TCP: %v", what, err)
+						return l.failed(c, true, msg)
 					}
-					return fail(sdk.ClassDNSTruncated, "%s: truncated reply (TC set); over TCP: %v", what, err)
+					return l.failed(sdk.ClassDNSTruncated, false, msg)
 				}
 			}
-			if rep == nil {
+			switch {
+			case rep == nil:
+				msg := fmt.Sprintf("%s: %v", what(name, qtype, s), err)
 				if c, _ := ctxDone(ctx); c != "" {
-					l.ctxFail = true
-					return fail(c, "%s: %v", what, err)
+					return l.failed(c, true, msg)
 				}
-				errs = append(errs, fmt.Sprintf("%s: %v", what, err))
+				errs = append(errs, msg)
 				class = sdk.ClassDNSError
 				if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 					class = sdk.ClassDNSTimeout
 				}
 				continue
-			}
-			if err != nil {
-				return fail(sdk.ClassDNSMalformed, "%s: malformed reply: %v", what, err)
+			case err != nil:
+				return l.failed(sdk.ClassDNSMalformed, false, fmt.Sprintf("%s: malformed reply: %v", what(name, qtype, s), err))
 			}
 			l.reply = rep
 			if rep.msg.Rcode != dns.RcodeSuccess {
-				return fail(rcodeClass(rep.msg.Rcode), "%s: %s", what, rcodeString(rep.msg.Rcode))
+				return l.failed(rcodeClass(rep.msg.Rcode), false, what(name, qtype, s)+": "+rcodeString(rep.msg.Rcode))
 			}
 			for _, rr := range rep.msg.Answer {
 				var ip net.IP
@@ -386,7 +381,18 @@ func (r *Resolver) lookup(ctx context.Context, callAt time.Time, name string, qt
 			return l
 		}
 	}
-	return fail(class, "%s", strings.Join(errs, "; "))
+	return l.failed(class, false, strings.Join(errs, "; "))
+}
+
+// failed ends the lookup with a failure; byCtx says the context caused it.
+func (l *lookup) failed(class sdk.Class, byCtx bool, msg string) lookup {
+	l.fail, l.ctxFail = &sdk.Failure{Class: class, Message: msg}, byCtx
+	return *l
+}
+
+// what names a query in failure messages: "query NAME TYPE @SERVER".
+func what(name string, qtype uint16, s server) string {
+	return "query " + name + " " + dns.TypeToString[qtype] + " @" + s.addr
 }
 
 // send sends m to s over transport, records the try in l, and returns the

@@ -1,7 +1,7 @@
 // Package dnssystem is the dns-system resolver plugin: it resolves names the
-// way the operating system does, through Go's net.Resolver, with either the
-// platform's resolver (getaddrinfo, honouring nsswitch and the like) or Go's
-// own.
+// way the operating system does, with the C library's getaddrinfo(3)
+// (honouring nsswitch and the like) or with Go's built-in resolver, and says
+// which one answered.
 package dnssystem
 
 import (
@@ -31,7 +31,7 @@ func Plugin() *sdk.Plugin {
 				Name:        "prefer_go",
 				Type:        cty.Bool,
 				Default:     cty.False,
-				Description: "Use Go's built-in DNS resolver instead of the platform's.",
+				Description: "Use Go's built-in DNS resolver instead of the C library's getaddrinfo(3).",
 			},
 			{
 				Name:        "timeout",

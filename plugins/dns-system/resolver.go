@@ -16,7 +16,7 @@ import (
 // for concurrent use.
 type Resolver struct {
 	network  string        // "ip", "ip4" or "ip6"
-	preferGo bool          // Go's resolver rather than the platform's
+	preferGo bool          // Go's resolver rather than getaddrinfo(3)
 	timeout  time.Duration // 0: only the caller's deadline applies
 
 	// dial, when set, is the dialer Go's resolver uses to reach DNS servers.
@@ -57,14 +57,12 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 		ctx, cancel = context.WithTimeout(ctx, r.timeout)
 		defer cancel()
 	}
-	// A fresh net.Resolver per lookup: a shared one merges concurrent lookups
-	// of the same name into one, and each probe must measure its own.
-	res := &net.Resolver{PreferGo: r.preferGo, Dial: r.dial}
-	addrs, err := res.LookupNetIP(ctx, r.network, req.Host)
-	attrs := map[string]any{"resolver": "system", "network": r.network}
-	if r.preferGo {
-		attrs["resolver"] = "go"
+	name, lookup := "go", r.lookupGo
+	if !r.preferGo {
+		name, lookup = platformResolver, r.lookupPlatform
 	}
+	addrs, err := lookup(ctx, req.Host)
+	attrs := map[string]any{"resolver": name, "network": r.network}
 	if err != nil {
 		return &sdk.ResolveResponse{
 			Phases:  []sdk.Phase{span.End(false, attrs)},
@@ -78,6 +76,15 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 	}
 	attrs["addresses"] = strs
 	return &sdk.ResolveResponse{Addresses: addrs, Phases: []sdk.Phase{span.End(true, attrs)}}, nil
+}
+
+// lookupGo looks host up with Go's own resolver, which reads /etc/hosts and
+// /etc/resolv.conf and sends the queries itself.
+func (r *Resolver) lookupGo(ctx context.Context, host string) ([]netip.Addr, error) {
+	// A fresh net.Resolver per lookup: a shared one merges concurrent lookups
+	// of the same name into one, and each probe must measure its own.
+	res := &net.Resolver{PreferGo: true, Dial: r.dial}
+	return res.LookupNetIP(ctx, r.network, host)
 }
 
 // failureClass classifies an error of a lookup run under ctx.

@@ -92,10 +92,10 @@ var addrComparer = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 func TestResolveLocalhost(t *testing.T) {
 	s := startDNS(t)
 	for _, preferGo := range []bool{false, true} {
-		name := map[bool]string{false: "system", true: "go"}[preferGo]
+		name := map[bool]string{false: platformResolver, true: "go"}[preferGo]
 		t.Run(name, func(t *testing.T) {
-			// The platform's resolver cannot be redirected; localhost comes
-			// from /etc/hosts (or nss-myhostname) without a DNS query.
+			// getaddrinfo cannot be redirected; localhost comes from
+			// /etc/hosts (or nss-myhostname) without a DNS query.
 			var lab *lab.DNSServer
 			if preferGo {
 				lab = s

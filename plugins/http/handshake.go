@@ -166,7 +166,7 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 
 	span := sdk.StartSpan(Phase, callAt)
 	start := time.Now()
-	r := h.exchange(ctx, req, &u)
+	r := h.roundTrips(ctx, req, &u)
 	failure := h.check(ctx, &r)
 	phase := span.End(failure == nil, map[string]any{"method": h.method, "url": r.url.String()})
 	if r.resp != nil {
@@ -220,9 +220,9 @@ type exchange struct {
 	err       error          // why the exchange broke off
 }
 
-// exchange sends the request over req.Conn, follows redirects when asked,
-// and reads the last response's body.
-func (h *Handshaker) exchange(ctx context.Context, req *sdk.HandshakeRequest, u *url.URL) exchange {
+// roundTrips sends the request over req.Conn, follows redirects when
+// asked, and reads the last response's body.
+func (h *Handshaker) roundTrips(ctx context.Context, req *sdk.HandshakeRequest, u *url.URL) exchange {
 	r := exchange{url: u}
 	cc, err := h.transport.NewClientConn(context.WithValue(ctx, connKey{}, req.Conn), u.Scheme, req.Address.String())
 	if err != nil {
@@ -246,7 +246,7 @@ func (h *Handshaker) exchange(ctx context.Context, req *sdk.HandshakeRequest, u 
 		}
 		// Drain the redirect's body so that HTTP/1.1 can send the next
 		// request on the same connection.
-		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, h.maxBody))
+		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, defaultMaxBody))
 		if err = errors.Join(err, resp.Body.Close()); err != nil {
 			r.err = err
 			return r

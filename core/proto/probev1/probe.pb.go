@@ -505,7 +505,9 @@ type Phase struct {
 	StartNs    int64 `protobuf:"varint,2,opt,name=start_ns,json=startNs,proto3" json:"start_ns,omitempty"`
 	DurationNs int64 `protobuf:"varint,3,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
 	Ok         bool  `protobuf:"varint,4,opt,name=ok,proto3" json:"ok,omitempty"`
-	// attrs is a JSON object.
+	// attrs is a JSON object of the phase's attributes, each value as
+	// {"t": its Go type, "v": its JSON}, so that probe gets back the types the
+	// plugin reported; core/sdk/wire.go lists the types.
 	Attrs         []byte `protobuf:"bytes,5,opt,name=attrs,proto3" json:"attrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/probe-dev/probe/core/config"
+	"github.com/probe-dev/probe/core/exporter"
+	"github.com/spf13/cobra"
+)
+
+// shutdownGrace is how long `probe serve` waits for probes in flight when
+// told to stop.
+const shutdownGrace = 10 * time.Second
+
+func newServeCmd() *cobra.Command {
+	var ff fileFlags
+	listen := "127.0.0.1:9115"
+	c := &cobra.Command{
+		Use:   "serve FILE",
+		Short: "Serve a pipeline file to Prometheus: /probe?target=NAME and /metrics",
+		Long: `Serve a pipeline file over HTTP as a multi-target exporter, like
+blackbox_exporter: Prometheus asks /probe?target=NAME for a target of the file
+(for_each names URL-encoded: broken%5Bexpired%5D), or
+/probe?target=HOST:PORT&pipeline=NAME for any host probed with a pipeline of
+the file, and gets the metrics of one attempt made then: probe_success,
+probe_duration_seconds, probe_phase_duration_seconds{phase},
+probe_failure{phase,class}, probe_tls_cert_not_after_seconds and
+probe_http_status_code. The target is not a label: the scrape names it. The
+attempt's deadline is the file's timeout or Prometheus's scrape timeout
+(X-Prometheus-Scrape-Timeout-Seconds, less a tenth, at most 0.5s), whichever
+comes first.
+
+/metrics has probe's own health (Go runtime and process, probes by result,
+reloads, log lines by level) and, when the file has a schedule block
+(schedule { every = "15s" }), the targets probed on that schedule:
+histograms per target and phase and the latest attempt's gauges with a
+target label.
+
+SIGHUP (or POST /-/reload) reloads the file; probes in flight finish on the
+old one. A file with errors is reported and the old one kept. SIGINT and
+SIGTERM stop the server after the probes in flight (at most 10s).
+
+Anyone who can reach the listener can make probe connect to any host with
+the ad-hoc form: it listens on loopback unless told otherwise.`,
+		Example: `  probe serve pipeline.hcl
+  probe serve pipeline.hcl --listen :9115 -var env=prod
+  curl 'http://127.0.0.1:9115/probe?target=api'
+  curl 'http://127.0.0.1:9115/probe?target=example.com:443&pipeline=https'
+  kill -HUP $(pidof probe)   # reload pipeline.hcl
+
+  # prometheus.yml
+  scrape_configs:
+    - job_name: probe
+      metrics_path: /probe
+      static_configs:
+        - targets: [api, "broken[expired]"]
+      relabel_configs:
+        - source_labels: [__address__]
+          target_label: __param_target
+        - source_labels: [__param_target]
+          target_label: instance
+        - target_label: __address__
+          replacement: 127.0.0.1:9115`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return serve(args[0], listen, &ff)
+		},
+	}
+	c.Flags().StringVar(&listen, "listen", listen, "address to listen on, host:port")
+	ff.register(c)
+	return c
+}
+
+// serve runs the exporter for the pipeline file at path on listen until
+// SIGINT or SIGTERM.
+func serve(path, listen string, ff *fileFlags) error {
+	log := logger()
+	if verbosity == 0 {
+		log.SetLevel(hclog.Info)
+	}
+	load := func() (*config.File, io.Closer, error) {
+		file, pl, err := ff.load(path, nil, nil)
+		if err == nil {
+			return file, pl, nil
+		}
+		if ee := (*exitError)(nil); errors.As(err, &ee) && ee.msg == "" {
+			err = &exitError{code: ee.code, msg: path + " did not load; see above"}
+		}
+		return nil, nil, err
+	}
+	exp, err := exporter.New(exporter.Options{Load: load, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer exp.Close()
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("listen on %s: %v", listen, err)}
+	}
+	srv := &http.Server{Handler: exp.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	fmt.Fprintf(os.Stderr, "probe serve: %s on http://%s (/probe?target=NAME, /metrics)\n", path, ln.Addr())
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGHUP, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	for {
+		select {
+		case err := <-served:
+			return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				_ = exp.Reload() // the exporter logs the outcome
+				continue
+			}
+			log.Info("stopping", "signal", sig)
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				return fmt.Errorf("stop serving on %s: %w", ln.Addr(), err)
+			}
+			return nil
+		}
+	}
+}

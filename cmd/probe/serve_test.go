@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// server is a running `probe serve`.
+type server struct {
+	cmd  *exec.Cmd
+	addr string // host:port it listens on
+	mu   sync.Mutex
+	logs strings.Builder // its stderr
+	done chan struct{}   // closed when stderr is drained
+}
+
+func (s *server) stderr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
+}
+
+var listeningRE = regexp.MustCompile(`on http://(\S+) `)
+
+// startServe starts `probe serve file` on a free loopback port and waits
+// until it listens. It is stopped with SIGTERM at the end of the test and
+// must then exit 0.
+func startServe(t *testing.T, file string) *server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	s := &server{cmd: exec.CommandContext(ctx, probeBin, "serve", file, "--listen", "127.0.0.1:0"), done: make(chan struct{})}
+	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	listening := make(chan string, 1)
+	go func() {
+		defer close(s.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.logs.WriteString(sc.Text() + "\n")
+			s.mu.Unlock()
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				listening <- m[1]
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		defer cancel()
+		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Errorf("stop probe serve: %v", err)
+		}
+		<-s.done
+		if err := s.cmd.Wait(); err != nil {
+			t.Errorf("probe serve exited with %v after SIGTERM, want 0; stderr:\n%s", err, s.stderr())
+		}
+	})
+	select {
+	case s.addr = <-listening:
+	case <-s.done:
+		t.Fatalf("probe serve exited before listening; stderr:\n%s", s.stderr())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("probe serve not listening after 20s; stderr:\n%s", s.stderr())
+	}
+	return s
+}
+
+// get fetches url and returns its status and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// freePort returns a loopback port nothing listens on (for programs that
+// cannot listen on port 0 and say where they went).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// serveFile is a pipeline file for `probe serve` against the lab: api and
+// broken[expired] over HTTPS (tls, then http), probed every 500ms too.
+func serveFile(t *testing.T, extra string) string {
+	t.Helper()
+	return writeFile(t, "serve.hcl", labHeader("1s")+fmt.Sprintf(`
+handshake "http" { plugin = "http" }
+
+pipeline "web" {
+  resolvers  = [resolver.lab]
+  dialer     = dialer.tcp
+  handshakes = [handshake.tls, handshake.http]
+}
+
+schedule { every = "500ms" }
+
+target "api" {
+  host     = "api.probe.test"
+  port     = %d
+  pipeline = pipeline.web
+}
+
+target "broken" {
+  for_each = { expired = %d }
+  host     = "expired.probe.test"
+  port     = each.value
+  pipeline = pipeline.web
+}
+`, testLab.TLS.Addr.Port(), testLab.Expired.Addr.Port())+extra)
+}
+
+// TestServePrometheus runs a real Prometheus server (Debian's package)
+// against `probe serve` in the multi-target exporter pattern and asks its
+// API what it scraped.
+func TestServePrometheus(t *testing.T) {
+	t.Parallel()
+	promBin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatalf("this test needs Prometheus: %v (install the Debian package prometheus; make test does, see .ci/deps)", err)
+	}
+	srv := startServe(t, serveFile(t, ""))
+
+	dir := t.TempDir()
+	config := filepath.Join(dir, "prometheus.yml")
+	relabel := fmt.Sprintf(`
+    relabel_configs:
+      - source_labels: [__address__]
+        target_label: __param_target
+      - source_labels: [__param_target]
+        target_label: instance
+      - target_label: __address__
+        replacement: %s`, srv.addr)
+	adhoc := net.JoinHostPort("api.probe.test", strconv.Itoa(int(testLab.TLS.Addr.Port())))
+	yml := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: probe
+    metrics_path: /probe
+    static_configs:
+      - targets: [api, "broken[expired]"]%[1]s
+  - job_name: adhoc
+    metrics_path: /probe
+    params:
+      pipeline: [web]
+    static_configs:
+      - targets: [%[2]q]%[1]s
+  - job_name: self
+    static_configs:
+      - targets: [%[3]q]
+`, relabel, adhoc, srv.addr)
+	if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	prom := exec.CommandContext(ctx, promBin, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr, "--log.level=warn")
+	promLog, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom.Stdout, prom.Stderr = promLog, promLog
+	if err := prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = prom.Wait()
+		promLog.Close()
+		if t.Failed() {
+			out, _ := os.ReadFile(promLog.Name())
+			t.Logf("prometheus log:\n%s\nprobe serve stderr:\n%s", out, srv.stderr())
+		}
+	})
+
+	// query asks Prometheus for the instant vector of q: labels → value.
+	query := func(q string) []sample {
+		resp, err := http.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			return nil // not up yet
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Status string
+			Data   struct {
+				Result []struct {
+					Metric map[string]string
+					Value  [2]any
+				}
+			}
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Status != "success" {
+			return nil
+		}
+		var samples []sample
+		for _, r := range out.Data.Result {
+			v, _ := strconv.ParseFloat(fmt.Sprint(r.Value[1]), 64)
+			samples = append(samples, sample{r.Metric, v})
+		}
+		return samples
+	}
+	// until waits until the samples of q satisfy ok.
+	until := func(q, want string, ok func([]sample) bool) []sample {
+		deadline := time.Now().Add(45 * time.Second)
+		for {
+			s := query(q)
+			if ok(s) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Prometheus has %v for %s after 45s, want %s", s, q, want)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	// eventually waits until q has want samples.
+	eventually := func(q string, want int) []sample {
+		return until(q, fmt.Sprintf("%d samples", want), func(s []sample) bool { return len(s) >= want })
+	}
+
+	success := map[string]float64{}
+	for _, s := range eventually(`probe_success{job=~"probe|adhoc"}`, 3) {
+		success[s.labels["instance"]] = s.value
+	}
+	if want := map[string]float64{"api": 1, "broken[expired]": 0, adhoc: 1}; fmt.Sprint(success) != fmt.Sprint(want) {
+		t.Errorf("probe_success by instance = %v, want %v", success, want)
+	}
+
+	phases := map[string]float64{}
+	for _, s := range eventually(`probe_phase_duration_seconds{instance="api"}`, 4) {
+		phases[s.labels["phase"]] = s.value
+		if _, ok := s.labels["target"]; ok {
+			t.Errorf("%v: /probe metrics carry no target label, the scrape names it", s.labels)
+		}
+	}
+	var sum float64
+	for _, phase := range []string{"resolve", "connect", "tls", "http"} {
+		d := phases[phase]
+		if d <= 0 || d > 1 {
+			t.Errorf("probe_phase_duration_seconds{phase=%q} = %v, want a measured duration under the 1s timeout", phase, d)
+		}
+		sum += d
+	}
+	total := eventually(`probe_duration_seconds{instance="api"}`, 1)[0].value
+	if total < sum || total > sum+0.01 {
+		t.Errorf("probe_duration_seconds %v, phases sum to %v: the phases must add up to the total", total, sum)
+	}
+
+	failure := eventually(`probe_failure{instance="broken[expired]"}`, 1)[0]
+	if failure.labels["phase"] != "tls" || failure.labels["class"] != "tls.cert_expired" || failure.value != 1 {
+		t.Errorf("probe_failure of broken[expired] = %v", failure)
+	}
+	notAfter := eventually(`probe_tls_cert_not_after_seconds{instance="api"}`, 1)[0].value
+	if until := time.Until(time.Unix(int64(notAfter), 0)); until < 22*time.Hour || until > 25*time.Hour {
+		t.Errorf("probe_tls_cert_not_after_seconds is %v from now, want the lab's 24h", until)
+	}
+	if code := eventually(`probe_http_status_code{instance="api"}`, 1)[0].value; code != 200 {
+		t.Errorf("probe_http_status_code = %v, want 200", code)
+	}
+
+	// The scheduled probing, scraped from /metrics.
+	counts := eventually(`probe_attempt_phase_duration_seconds_count{job="self",target="api"}`, 4)
+	for _, s := range counts {
+		if s.value < 1 {
+			t.Errorf("%v: %v scheduled samples, want some", s.labels, s.value)
+		}
+	}
+	if s := eventually(`probe_attempt_failures_total{job="self",target="broken[expired]",class="tls.cert_expired"}`, 1); s[0].value < 1 {
+		t.Errorf("scheduled failures of broken[expired]: %v", s)
+	}
+	until(`probe_exporter_probes_total{job="self",trigger="scrape",result="success"}`, "2 or more",
+		func(s []sample) bool { return len(s) == 1 && s[0].value >= 2 })
+	eventually(`go_goroutines{job="self"}`, 1)
+}
+
+type sample struct {
+	labels map[string]string
+	value  float64
+}
+
+// TestServeReload reloads the file on SIGHUP: a new target is served, a
+// broken file is reported and the last good one kept.
+func TestServeReload(t *testing.T) {
+	t.Parallel()
+	file := serveFile(t, "")
+	srv := startServe(t, file)
+	base := "http://" + srv.addr
+	if status, body := get(t, base+"/probe?target=fresh"); status != http.StatusBadRequest || !strings.Contains(body, `no target named "fresh"`) {
+		t.Fatalf("before reload: %d %s", status, body)
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := fmt.Sprintf(`
+target "fresh" {
+  host     = "api.probe.test"
+  port     = %d
+  pipeline = pipeline.https
+}
+`, testLab.TLS.Addr.Port())
+	reload := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload(string(src) + fresh)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, body := get(t, base+"/probe?target=fresh")
+		if status == http.StatusOK {
+			if !strings.Contains(body, "probe_success 1") || !strings.Contains(body, `probe_phase_duration_seconds{phase="tls"}`) {
+				t.Errorf("fresh after reload:\n%s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fresh not served 10s after SIGHUP: %d %s\nstderr:\n%s", status, body, srv.stderr())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	reload(string(src) + fresh + `target "half" {`)
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(srv.stderr(), "reload failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload failure logged 10s after SIGHUP with a broken file; stderr:\n%s", srv.stderr())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(srv.stderr(), "Error: Unclosed configuration block") {
+		t.Errorf("the broken file's diagnostics are not on stderr:\n%s", srv.stderr())
+	}
+	if status, body := get(t, base+"/probe?target=fresh"); status != http.StatusOK || !strings.Contains(body, "probe_success 1") {
+		t.Errorf("after a failed reload: %d %s; want the last good file served", status, body)
+	}
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "probe_exporter_config_last_reload_successful 0") {
+		t.Errorf("/metrics does not say the last reload failed:\n%s", body)
+	}
+}

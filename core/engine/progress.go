@@ -1,0 +1,22 @@
+package engine
+
+// Progress reports how far the engine's runs have come, over every Run call
+// so far: the rounds finished and the rounds planned, where a round is one
+// attempt of a target (one per resolved address under AddressAll). It is
+// safe to call while Run runs, for a progress display.
+func (e *Engine) Progress() (done, planned int64) {
+	return e.done.Load(), e.planned.Load()
+}
+
+// plan adds the rounds of targets to the planned count.
+func (e *Engine) plan(targets []*Target) {
+	var n int64
+	for _, t := range targets {
+		if t.Attempts > 0 {
+			n += int64(t.Attempts)
+		} else {
+			n += int64(e.opts.Attempts)
+		}
+	}
+	e.planned.Add(n)
+}

@@ -1,0 +1,399 @@
+// Package exporter is the Prometheus side of probe: an HTTP handler in the
+// multi-target exporter pattern of blackbox_exporter, where Prometheus asks
+// /probe?target=NAME and gets the metrics of one attempt probed there and
+// then, plus /metrics with the exporter's own health and, when the pipeline
+// file has a schedule block, the histograms of the targets it probes on its
+// own. The file can be swapped while probes run (Reload).
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/probe-dev/probe/core/config"
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/report"
+)
+
+// ScrapeTimeoutHeader is the header in which Prometheus sends its scrape
+// timeout, in seconds.
+const ScrapeTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
+
+// Options configure an Exporter.
+type Options struct {
+	// Load loads the pipeline file: New calls it once, Reload again. It
+	// reports a file with errors as an error (its diagnostics are its own
+	// business). The exporter closes the file once no probe uses it, then
+	// release, when not nil: what the file needed (plugin processes).
+	Load func() (file *config.File, release io.Closer, err error)
+	// Logger receives the exporter's logs and is the engine's logger. When
+	// it is an hclog.InterceptLogger, /metrics counts the lines it writes,
+	// by level. Default: none.
+	Logger hclog.Logger
+}
+
+// Exporter serves /probe, /metrics and /-/reload. It owns the files Load
+// returns and closes each once no probe uses it any more.
+type Exporter struct {
+	load     func() (*config.File, io.Closer, error)
+	log      hclog.Logger
+	unsink   func() // deregisters the log line counter
+	registry *prometheus.Registry
+	metrics  *report.Metrics // scheduled probing
+	probes   *prometheus.CounterVec
+	reloads  *prometheus.CounterVec
+	reloaded prometheus.Gauge
+	reloadAt prometheus.Gauge
+
+	reloadMu sync.Mutex // one Reload or Close at a time; guards state.stop
+	mu       sync.Mutex // guards cur and closed
+	cur      *state
+	closed   bool
+}
+
+// state is one loaded file and what runs on it.
+type state struct {
+	file    *config.File
+	release io.Closer // nil for nothing
+	engine  *engine.Engine
+	targets map[string]*engine.Target
+	// inflight counts the probes using the state; the file is closed when
+	// the state is retired and they are done.
+	inflight sync.WaitGroup
+	// stop ends scheduled probing and waits for it; nil without a schedule.
+	stop func()
+}
+
+// New loads the file with opts.Load and returns an exporter serving it,
+// probing on the file's schedule if it has one.
+func New(opts Options) (*Exporter, error) {
+	e := &Exporter{
+		load:     opts.Load,
+		log:      opts.Logger,
+		unsink:   func() {},
+		registry: prometheus.NewRegistry(),
+		metrics:  report.NewMetrics(),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_probes_total",
+			Help: "Attempts probed, by what asked for them (scrape or schedule) and their result."}, []string{"trigger", "result"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_config_reloads_total",
+			Help: "Reloads of the pipeline file, by result."}, []string{"result"}),
+		reloaded: prometheus.NewGauge(prometheus.GaugeOpts{Name: "probe_exporter_config_last_reload_successful",
+			Help: "Whether the last load of the pipeline file succeeded."}),
+		reloadAt: prometheus.NewGauge(prometheus.GaugeOpts{Name: "probe_exporter_config_last_reload_success_timestamp_seconds",
+			Help: "When the pipeline file was last loaded successfully, in seconds since the Unix epoch."}),
+	}
+	e.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt)
+	if e.log == nil {
+		e.log = hclog.NewNullLogger()
+	}
+	if il, ok := e.log.(hclog.InterceptLogger); ok {
+		lines := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_log_messages_total",
+			Help: "Log lines written, by level."}, []string{"level"})
+		e.registry.MustRegister(lines)
+		sink := &logCounter{lines: lines, level: il.GetLevel}
+		il.RegisterSink(sink)
+		e.unsink = func() { il.DeregisterSink(sink) }
+	}
+	file, release, err := e.load()
+	if err != nil {
+		e.unsink()
+		return nil, err
+	}
+	e.loaded()
+	e.cur = e.newState(file, release)
+	e.startSchedule(e.cur)
+	return e, nil
+}
+
+// newState makes the state of file. Its scheduled attempts feed the
+// exporter's metrics.
+func (e *Exporter) newState(file *config.File, release io.Closer) *state {
+	opts := file.Options
+	opts.Logger = e.log
+	s := &state{file: file, release: release, engine: engine.New(opts), targets: make(map[string]*engine.Target, len(file.Targets))}
+	for _, t := range file.Targets {
+		s.targets[t.Name] = t
+	}
+	s.engine.OnAttempt(func(a engine.Attempt) {
+		e.metrics.Add(&a)
+		e.probes.WithLabelValues("schedule", result(a.OK)).Inc()
+	})
+	return s
+}
+
+// startSchedule starts probing s's targets on the file's schedule, if it
+// has one.
+func (e *Exporter) startSchedule(s *state) {
+	every := s.file.Schedule.Every
+	if every <= 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.schedule(ctx, s, every)
+	}()
+	s.stop = func() { cancel(); <-done }
+}
+
+// stopSchedule stops s's scheduled probing and waits for it: attempts in
+// flight are canceled and not recorded.
+func (s *state) stopSchedule() {
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+}
+
+// schedule probes every target of s, every apart, until ctx ends.
+func (e *Exporter) schedule(ctx context.Context, s *state, every time.Duration) {
+	e.log.Info("scheduled probing", "targets", len(s.file.Targets), "every", every)
+	for {
+		start := time.Now()
+		s.engine.Run(ctx, s.file.Targets)
+		wait := time.NewTimer(every - time.Since(start))
+		select {
+		case <-wait.C:
+		case <-ctx.Done():
+			wait.Stop()
+			return
+		}
+	}
+}
+
+// Reload loads the file again and swaps it in: probes in flight finish on
+// the old one, which is closed after them; new probes use the new one.
+// Scheduled probing restarts on the new file, and the metrics of targets it
+// no longer has are dropped. When the file does not load, the exporter keeps
+// the old one and Reload returns the error.
+func (e *Exporter) Reload() error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	file, release, err := e.load()
+	if err != nil {
+		e.reloads.WithLabelValues("failure").Inc()
+		e.reloaded.Set(0)
+		e.log.Warn("reload failed; still serving the previous file", "error", err)
+		return err
+	}
+	next := e.newState(file, release)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		e.retire(next)
+		return errors.New("exporter closed")
+	}
+	old := e.cur
+	e.cur = next
+	e.mu.Unlock()
+	old.stopSchedule()
+	names := make([]string, len(file.Targets))
+	for i, t := range file.Targets {
+		names[i] = t.Name
+	}
+	e.metrics.Retain(names)
+	e.startSchedule(next)
+	go e.retire(old)
+	e.reloads.WithLabelValues("success").Inc()
+	e.loaded()
+	e.log.Info("reloaded", "targets", len(file.Targets), "pipelines", len(file.Pipelines))
+	return nil
+}
+
+func (e *Exporter) loaded() {
+	e.reloaded.Set(1)
+	e.reloadAt.SetToCurrentTime()
+}
+
+// retire stops s's schedule, waits for its probes and closes its file.
+func (e *Exporter) retire(s *state) {
+	s.stopSchedule()
+	s.inflight.Wait()
+	err := s.file.Close()
+	if s.release != nil {
+		err = errors.Join(err, s.release.Close())
+	}
+	if err != nil {
+		e.log.Warn("close pipeline file", "file", s.file.Path, "error", err)
+	}
+}
+
+// Close stops scheduled probing, waits for the probes in flight, closes the
+// file and stops counting the logger's lines. The handler answers 503
+// afterwards.
+func (e *Exporter) Close() error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	e.mu.Lock()
+	s, closed := e.cur, e.closed
+	e.closed = true
+	e.mu.Unlock()
+	if !closed {
+		e.retire(s)
+		e.unsink()
+	}
+	return nil
+}
+
+// acquire returns the current state, counted in flight; nil once closed.
+func (e *Exporter) acquire() *state {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.cur.inflight.Add(1)
+	return e.cur
+}
+
+// Handler returns the exporter's HTTP handler: /probe, /metrics, /-/reload
+// (POST) and a short index at /.
+func (e *Exporter) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/probe", e.probe)
+	mux.Handle("/metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{Registry: e.registry}))
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		if err := e.Reload(); err != nil {
+			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
+		}
+	})
+	mux.HandleFunc("/{$}", e.index)
+	return mux
+}
+
+// probe answers /probe?target=NAME, or /probe?target=HOST:PORT&pipeline=NAME
+// for a target that is not in the file, with the metrics of one attempt.
+func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
+	s := e.acquire()
+	if s == nil {
+		http.Error(w, "probe is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.inflight.Done()
+	q := r.URL.Query()
+	t, err := s.target(q.Get("target"), q.Get("pipeline"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ctx := r.Context()
+	if timeout, ok, err := scrapeTimeout(r.Header); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	} else if ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	a := s.engine.Probe(ctx, t)
+	e.probes.WithLabelValues("scrape", result(a.OK)).Inc()
+	if e.log.IsDebug() {
+		args := []any{"target", t.Name, "ok", a.OK, "total", a.Total}
+		if f := a.Failure; f != nil {
+			args = append(args, "phase", f.Phase, "class", f.Class, "error", f.Message)
+		}
+		e.log.Debug("probed", args...)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(report.NewAttemptCollector(&a))
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+// target returns the file's target name, or with pipeline a target for the
+// host:port name probed with the file's pipeline of that name.
+func (s *state) target(name, pipeline string) (*engine.Target, error) {
+	if name == "" {
+		return nil, errors.New("missing parameter target: /probe?target=NAME, or /probe?target=HOST:PORT&pipeline=NAME")
+	}
+	if pipeline == "" {
+		t := s.targets[name]
+		if t == nil {
+			return nil, fmt.Errorf("no target named %q in %s; for another host, add &pipeline=NAME (pipelines: %s)",
+				name, s.file.Path, strings.Join(s.file.PipelineNames(), ", "))
+		}
+		return t, nil
+	}
+	p := s.file.Pipelines[pipeline]
+	if p == nil {
+		return nil, fmt.Errorf("no pipeline named %q in %s (pipelines: %s)", pipeline, s.file.Path, strings.Join(s.file.PipelineNames(), ", "))
+	}
+	host, portStr, err := net.SplitHostPort(name)
+	if err != nil {
+		return nil, fmt.Errorf("target %q with a pipeline: expected HOST:PORT: %w", name, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || port == 0 || host == "" {
+		return nil, fmt.Errorf("target %q: expected HOST:PORT with a port from 1 to 65535", name)
+	}
+	return &engine.Target{Name: name, Host: host, Port: uint16(port), Pipeline: p}, nil
+}
+
+// scrapeTimeout returns the deadline a probe has within Prometheus's scrape
+// timeout: the header's value less a tenth, at most half a second, left to
+// answer. ok is false without the header.
+func scrapeTimeout(h http.Header) (timeout time.Duration, ok bool, err error) {
+	v := h.Get(ScrapeTimeoutHeader)
+	if v == "" {
+		return 0, false, nil
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil || secs <= 0 {
+		return 0, false, fmt.Errorf("header %s: %q is not a positive number of seconds", ScrapeTimeoutHeader, v)
+	}
+	d := time.Duration(secs * float64(time.Second))
+	return d - min(d/10, 500*time.Millisecond), true, nil
+}
+
+// index lists the endpoints and the file's targets.
+func (e *Exporter) index(w http.ResponseWriter, _ *http.Request) {
+	s := e.acquire()
+	if s == nil {
+		http.Error(w, "probe is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.inflight.Done()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "probe exporter for %s\n\n", s.file.Path)
+	fmt.Fprintln(w, "/probe?target=NAME                    probe a target of the file once")
+	fmt.Fprintln(w, "/probe?target=HOST:PORT&pipeline=NAME probe another host with a pipeline of the file")
+	fmt.Fprintln(w, "/metrics                              the exporter's own metrics and scheduled probing")
+	fmt.Fprintln(w, "\ntargets:")
+	for _, t := range s.file.Targets {
+		fmt.Fprintf(w, "  %s (%s:%d, pipeline %s)\n", t.Name, t.Host, t.Port, t.Pipeline.Name)
+	}
+	fmt.Fprintln(w, "pipelines:", strings.Join(s.file.PipelineNames(), ", "))
+}
+
+func result(ok bool) string {
+	if ok {
+		return "success"
+	}
+	return "failure"
+}
+
+// logCounter counts log lines by level, those the logger writes.
+type logCounter struct {
+	lines *prometheus.CounterVec
+	level func() hclog.Level
+}
+
+func (c *logCounter) Accept(_ string, level hclog.Level, _ string, _ ...any) {
+	if level >= c.level() {
+		c.lines.WithLabelValues(level.String()).Inc()
+	}
+}

@@ -1,0 +1,469 @@
+package exporter
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/probe-dev/probe/core/config"
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/internal/lab"
+)
+
+// The test plugins: a resolver that answers 127.0.0.1, a TCP dialer, and a
+// handshake that waits its delay (or until the attempt's deadline) and
+// counts how many of its instances were closed.
+type loopback struct{}
+
+func (loopback) Resolve(_ context.Context, _ *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
+	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
+	return &sdk.ResolveResponse{Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+		Phases: []sdk.Phase{span.End(true, nil)}}, nil
+}
+
+type tcpDialer struct{}
+
+func (tcpDialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
+	span := sdk.StartSpan(sdk.PhaseConnect, time.Time{})
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", req.Address.String())
+	if err != nil {
+		return &sdk.DialResponse{Phases: []sdk.Phase{span.End(false, nil)},
+			Failure: &sdk.Failure{Phase: sdk.PhaseConnect, Class: sdk.ClassTCPRefused, Message: err.Error()}}, nil
+	}
+	return &sdk.DialResponse{Conn: c, Phases: []sdk.Phase{span.End(true, nil)}}, nil
+}
+
+type wait struct {
+	delay  time.Duration
+	closed *atomic.Int32
+}
+
+func (w wait) Handshake(ctx context.Context, _ *sdk.HandshakeRequest) (*sdk.HandshakeResponse, error) {
+	span := sdk.StartSpan("wait", time.Time{})
+	select {
+	case <-time.After(w.delay):
+		return &sdk.HandshakeResponse{Phases: []sdk.Phase{span.End(true, nil)}}, nil
+	case <-ctx.Done():
+		return &sdk.HandshakeResponse{Phases: []sdk.Phase{span.End(false, nil)},
+			Failure: &sdk.Failure{Phase: "wait", Class: sdk.ContextClass(ctx, "wait.timeout"), Message: ctx.Err().Error()}}, nil
+	}
+}
+
+func (w wait) Close() error {
+	w.closed.Add(1)
+	return nil
+}
+
+// fixture is a pipeline file served by an exporter on a loopback server.
+type fixture struct {
+	srv    *httptest.Server
+	exp    *Exporter
+	src    atomic.Pointer[string]
+	closed atomic.Int32 // wait handshakes closed
+	tcp    netip.AddrPort
+	ports  *strings.Replacer
+}
+
+// header declares the test components and pipelines: tcp, and slow (tcp,
+// then a wait of 300ms).
+const header = `
+resolver "lo" { plugin = "loopback" }
+dialer "tcp" { plugin = "tcp" }
+handshake "wait" {
+  plugin = "wait"
+  delay  = "300ms"
+}
+pipeline "tcp" {
+  resolvers = [resolver.lo]
+  dialer    = dialer.tcp
+}
+pipeline "slow" {
+  resolvers  = [resolver.lo]
+  dialer     = dialer.tcp
+  handshakes = [handshake.wait]
+}
+`
+
+// start serves header+body, in which TCP and REFUSED stand for the ports of
+// a loopback TCP server and of a port where nothing listens.
+func start(t *testing.T, body string) *fixture {
+	t.Helper()
+	tcp, err := lab.StartTCP("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tcp.Close() })
+	refused, err := lab.RefusedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{tcp: tcp.Addr,
+		ports: strings.NewReplacer("TCP", fmt.Sprint(tcp.Addr.Port()), "REFUSED", fmt.Sprint(refused.Port()))}
+	f.set(body)
+	waitPlugin := &sdk.Plugin{
+		Info:            sdk.Info{Name: "wait"},
+		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{{Name: "delay", Type: cty.String, Required: true}}},
+		NewHandshaker: func(cfg cty.Value) (sdk.Handshaker, error) {
+			d, err := sdk.Duration(cfg, "delay")
+			return wait{delay: d, closed: &f.closed}, err
+		},
+	}
+	plugins := map[string]*sdk.Plugin{
+		"loopback": {Info: sdk.Info{Name: "loopback"}, NewResolver: func(cty.Value) (sdk.Resolver, error) { return loopback{}, nil }},
+		"tcp":      {Info: sdk.Info{Name: "tcp"}, NewDialer: func(cty.Value) (sdk.Dialer, error) { return tcpDialer{}, nil }},
+		"wait":     waitPlugin,
+	}
+	load := func() (*config.File, io.Closer, error) {
+		l := config.NewLoader(config.Options{Plugins: plugins, Environ: func() []string { return nil }})
+		file, diags := l.LoadSource("test.hcl", []byte(header+*f.src.Load()))
+		if diags.HasErrors() {
+			return nil, nil, diags
+		}
+		return file, nil, nil
+	}
+	logger := hclog.NewInterceptLogger(&hclog.LoggerOptions{Level: hclog.Info, Output: io.Discard})
+	if f.exp, err = New(Options{Load: load, Logger: logger}); err != nil {
+		t.Fatal(err)
+	}
+	f.srv = httptest.NewServer(f.exp.Handler())
+	t.Cleanup(func() {
+		f.srv.Close()
+		f.exp.Close()
+	})
+	return f
+}
+
+// set makes src, with TCP and REFUSED replaced, the file's next content.
+func (f *fixture) set(src string) {
+	src = f.ports.Replace(src)
+	f.src.Store(&src)
+}
+
+// fetch fetches path with header h and returns the status and body.
+func (f *fixture) fetch(ctx context.Context, path string, h http.Header) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header = h
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+func (f *fixture) get(t *testing.T, path string, h http.Header) (int, string) {
+	t.Helper()
+	status, body, err := f.fetch(t.Context(), path, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, body
+}
+
+// metrics fetches path and parses its metrics: name → label set → value,
+// the label set written as {a="x",b="y"} in name order.
+func (f *fixture) metrics(t *testing.T, path string, h http.Header) map[string]map[string]float64 {
+	t.Helper()
+	status, body := f.get(t, path, h)
+	return parse(t, path, status, body)
+}
+
+// parse parses the metrics a GET of path answered.
+func parse(t *testing.T, path string, status int, body string) map[string]map[string]float64 {
+	t.Helper()
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, status, body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse %s: %v\n%s", path, err, body)
+	}
+	out := map[string]map[string]float64{}
+	for name, mf := range families {
+		out[name] = map[string]float64{}
+		for _, m := range mf.Metric {
+			out[name][labels(m)] = value(mf.GetType(), m)
+		}
+	}
+	return out
+}
+
+func labels(m *dto.Metric) string {
+	var parts []string
+	for _, l := range m.Label {
+		parts = append(parts, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// value is a gauge's or counter's value, or a histogram's count.
+func value(t dto.MetricType, m *dto.Metric) float64 {
+	switch t {
+	case dto.MetricType_COUNTER:
+		return m.Counter.GetValue()
+	case dto.MetricType_HISTOGRAM:
+		return float64(m.Histogram.GetSampleCount())
+	default:
+		return m.Gauge.GetValue()
+	}
+}
+
+const targets = `
+target "api" {
+  host     = "127.0.0.1"
+  port     = TCP
+  pipeline = pipeline.tcp
+}
+target "broken" {
+  for_each = { refused = REFUSED }
+  host     = "127.0.0.1"
+  port     = each.value
+  pipeline = pipeline.tcp
+}
+target "slow" {
+  host     = "127.0.0.1"
+  port     = TCP
+  pipeline = pipeline.slow
+}
+`
+
+func TestProbe(t *testing.T) {
+	f := start(t, targets)
+	tests := []struct {
+		name  string
+		query string
+		want  map[string]map[string]float64 // exact values; durations are checked apart
+	}{
+		{
+			name: "file target", query: "target=api",
+			want: map[string]map[string]float64{"probe_success": {"{}": 1}},
+		},
+		{
+			name: "for_each target", query: "target=" + url.QueryEscape("broken[refused]"),
+			want: map[string]map[string]float64{"probe_success": {"{}": 0},
+				"probe_failure": {`{class="tcp.refused",phase="connect"}`: 1}},
+		},
+		{
+			name: "ad hoc target", query: "target=" + f.tcp.String() + "&pipeline=tcp",
+			want: map[string]map[string]float64{"probe_success": {"{}": 1}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := f.metrics(t, "/probe?"+tt.query, nil)
+			for name, want := range tt.want {
+				if fmt.Sprint(got[name]) != fmt.Sprint(want) {
+					t.Errorf("%s = %v, want %v", name, got[name], want)
+				}
+			}
+			phases := got["probe_phase_duration_seconds"]
+			var sum float64
+			for _, phase := range []string{"resolve", "connect"} {
+				d, ok := phases[fmt.Sprintf("{phase=%q}", phase)]
+				if !ok || d <= 0 || d > 0.1 {
+					t.Errorf("probe_phase_duration_seconds{phase=%q} = %v (present %v), want 0 to 0.1", phase, d, ok)
+				}
+				sum += d
+			}
+			total := got["probe_duration_seconds"]["{}"]
+			if total < sum || total > sum+0.01 {
+				t.Errorf("probe_duration_seconds = %v, phases sum to %v: the total must cover them", total, sum)
+			}
+		})
+	}
+}
+
+func TestProbeErrors(t *testing.T) {
+	f := start(t, targets)
+	tests := []struct{ query, want string }{
+		{"", "missing parameter target"},
+		{"target=nope", `no target named "nope" in test.hcl; for another host, add &pipeline=NAME (pipelines: slow, tcp)`},
+		{"target=127.0.0.1:1&pipeline=nope", `no pipeline named "nope"`},
+		{"target=127.0.0.1&pipeline=tcp", "expected HOST:PORT"},
+		{"target=127.0.0.1:0&pipeline=tcp", "port from 1 to 65535"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			status, body := f.get(t, "/probe?"+tt.query, nil)
+			if status != http.StatusBadRequest || !strings.Contains(body, tt.want) {
+				t.Errorf("%d %q, want 400 with %q", status, body, tt.want)
+			}
+		})
+	}
+	status, body := f.get(t, "/probe?target=api", http.Header{ScrapeTimeoutHeader: {"soon"}})
+	if status != http.StatusBadRequest || !strings.Contains(body, ScrapeTimeoutHeader) {
+		t.Errorf("bad timeout header: %d %q, want 400 naming the header", status, body)
+	}
+}
+
+// TestScrapeTimeout probes a target slower than Prometheus's timeout: the
+// attempt ends a tenth of the timeout before it.
+func TestScrapeTimeout(t *testing.T) {
+	f := start(t, targets)
+	got := f.metrics(t, "/probe?target=slow", http.Header{ScrapeTimeoutHeader: {"0.2"}})
+	if got["probe_success"]["{}"] != 0 || got["probe_failure"][`{class="wait.timeout",phase="wait"}`] != 1 {
+		t.Errorf("probe_success %v, probe_failure %v; want a wait.timeout", got["probe_success"], got["probe_failure"])
+	}
+	if total := got["probe_duration_seconds"]["{}"]; total < 0.18 || total > 0.18+0.03 {
+		t.Errorf("probe_duration_seconds = %v, want 0.18 (0.2 less a tenth)", total)
+	}
+	// Without the header the file's timeout (5s) holds: the wait finishes.
+	if got := f.metrics(t, "/probe?target=slow", nil); got["probe_success"]["{}"] != 1 {
+		t.Errorf("probe_success %v without a timeout header, want 1", got["probe_success"])
+	}
+	for header, want := range map[string]time.Duration{"10": 9500 * time.Millisecond, "1": 900 * time.Millisecond} {
+		if got, ok, err := scrapeTimeout(http.Header{ScrapeTimeoutHeader: {header}}); got != want || !ok || err != nil {
+			t.Errorf("scrapeTimeout(%s) = %v, %v, %v; want %v", header, got, ok, err, want)
+		}
+	}
+}
+
+func TestOwnMetrics(t *testing.T) {
+	f := start(t, targets)
+	f.get(t, "/probe?target=api", nil)
+	f.get(t, "/probe?target="+url.QueryEscape("broken[refused]"), nil)
+	got := f.metrics(t, "/metrics", nil)
+	for name, want := range map[string]map[string]float64{
+		"probe_exporter_probes_total":                  {`{result="failure",trigger="scrape"}`: 1, `{result="success",trigger="scrape"}`: 1},
+		"probe_exporter_config_last_reload_successful": {"{}": 1},
+	} {
+		if fmt.Sprint(got[name]) != fmt.Sprint(want) {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "probe_exporter_config_last_reload_success_timestamp_seconds"} {
+		if len(got[name]) == 0 {
+			t.Errorf("no %s in /metrics", name)
+		}
+	}
+	if _, ok := got["probe_attempts_total"]; ok {
+		t.Error("probe_attempts_total without a schedule block")
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	f := start(t, `schedule { every = "50ms" }`+targets)
+	deadline := time.Now().Add(5 * time.Second)
+	var got map[string]map[string]float64
+	for time.Now().Before(deadline) {
+		got = f.metrics(t, "/metrics", nil)
+		if got["probe_attempt_phase_duration_seconds"][`{phase="wait",target="slow"}`] >= 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := got["probe_attempt_phase_duration_seconds"][`{phase="wait",target="slow"}`]; n < 2 {
+		t.Fatalf("%v wait phases of slow observed in 5s, want 2 or more:\n%v", n, got)
+	}
+	for name, key := range map[string]string{
+		"probe_attempt_phase_duration_seconds": `{phase="connect",target="api"}`,
+		"probe_attempt_duration_seconds":       `{target="api"}`,
+		"probe_attempts_total":                 `{target="broken[refused]"}`,
+		"probe_attempt_failures_total":         `{class="tcp.refused",phase="connect",target="broken[refused]"}`,
+		"probe_success":                        `{target="api"}`,
+	} {
+		if got[name][key] < 1 {
+			t.Errorf("%s%s = %v, want at least 1", name, key, got[name][key])
+		}
+	}
+	if n := got["probe_exporter_probes_total"][`{result="failure",trigger="schedule"}`]; n < 2 {
+		t.Errorf("probe_exporter_probes_total of failed scheduled probes = %v, want 2 or more", n)
+	}
+}
+
+// TestReload reloads the file while a probe waits in its handshake: the
+// probe finishes on the old file, which is closed after it; new probes see
+// the new file; a file with errors leaves the last good one in place.
+func TestReload(t *testing.T) {
+	f := start(t, `schedule { every = "50ms" }`+targets)
+	var (
+		wg           sync.WaitGroup
+		status       int
+		body         string
+		inflightErr  error
+		inflightPath = "/probe?target=slow"
+	)
+	wg.Go(func() { status, body, inflightErr = f.fetch(t.Context(), inflightPath, nil) })
+	time.Sleep(100 * time.Millisecond) // the probe is in its 300ms wait
+	f.set(`
+target "fresh" {
+  host     = "127.0.0.1"
+  port     = TCP
+  pipeline = pipeline.tcp
+}
+`)
+	if err := f.exp.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.closed.Load(); n != 0 {
+		t.Errorf("%d wait handshakes closed while a probe used one", n)
+	}
+	if got := f.metrics(t, "/probe?target=fresh", nil); got["probe_success"]["{}"] != 1 {
+		t.Errorf("new target: probe_success %v, want 1", got["probe_success"])
+	}
+	if status, _ := f.get(t, "/probe?target=api", nil); status != http.StatusBadRequest {
+		t.Errorf("old target after reload: status %d, want 400", status)
+	}
+	wg.Wait()
+	if inflightErr != nil {
+		t.Fatal(inflightErr)
+	}
+	inflight := parse(t, inflightPath, status, body)
+	if inflight["probe_success"]["{}"] != 1 || inflight["probe_phase_duration_seconds"][`{phase="wait"}`] < 0.3 {
+		t.Errorf("the probe in flight: %v, want it finished with its 300ms wait", inflight)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for f.closed.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := f.closed.Load(); n != 1 {
+		t.Errorf("%d wait handshakes closed after the probe ended, want the old file's one", n)
+	}
+	got := f.metrics(t, "/metrics", nil)
+	if _, ok := got["probe_success"][`{target="api"}`]; ok {
+		t.Errorf("metrics of a target the new file lacks are still exported: %v", got["probe_success"])
+	}
+
+	f.set(`target "broken" {`)
+	if err := f.exp.Reload(); err == nil {
+		t.Error("Reload of a broken file succeeded")
+	}
+	if got := f.metrics(t, "/probe?target=fresh", nil); got["probe_success"]["{}"] != 1 {
+		t.Errorf("after a failed reload: probe_success %v, want the last good file still served", got["probe_success"])
+	}
+	got = f.metrics(t, "/metrics", nil)
+	for name, want := range map[string]map[string]float64{
+		"probe_exporter_config_reloads_total":          {`{result="failure"}`: 1, `{result="success"}`: 1},
+		"probe_exporter_config_last_reload_successful": {"{}": 0},
+		"probe_exporter_log_messages_total":            {`{level="info"}`: got["probe_exporter_log_messages_total"][`{level="info"}`], `{level="warn"}`: 1},
+	} {
+		if fmt.Sprint(got[name]) != fmt.Sprint(want) {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+	if got["probe_exporter_log_messages_total"][`{level="info"}`] < 2 {
+		t.Errorf("info lines %v, want at least the schedule's and the reload's", got["probe_exporter_log_messages_total"])
+	}
+}

@@ -1,0 +1,977 @@
+package pluginhost_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/go-hclog"
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/pluginhost"
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/internal/lab"
+	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
+	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
+	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
+	httphandshake "github.com/probe-dev/probe/plugins/http"
+	tlshandshake "github.com/probe-dev/probe/plugins/tls"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// The tests run real plugin binaries, built once by TestMain, against one
+// loopback lab shared by the whole package.
+var (
+	// probeBin serves the built-ins as `probe serve-builtin-plugins`.
+	probeBin string
+	// bannerBin is the third-party example plugin, examples/plugins/banner.
+	bannerBin string
+	// crashBin serves handshake "crash", which exits on host crash.test.
+	crashBin string
+	// hangBin serves handshake "hang", which never answers on host hang.test.
+	hangBin string
+	testLab *lab.Lab
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "pluginhost-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	// One go build for all four, each named after its package's directory.
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"../../cmd/probe", "../../examples/plugins/banner", "./testdata/crashplugin", "./testdata/hangplugin")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n%s", build, err, out)
+		return 1
+	}
+	probeBin, bannerBin = filepath.Join(dir, "probe"), filepath.Join(dir, "banner")
+	crashBin, hangBin = filepath.Join(dir, "crashplugin"), filepath.Join(dir, "hangplugin")
+	if testLab, err = lab.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer testLab.Close()
+	return m.Run()
+}
+
+// builtins are the built-in plugins in process, by name.
+func builtins() map[string]*sdk.Plugin {
+	out := map[string]*sdk.Plugin{}
+	for _, p := range []*sdk.Plugin{dnssystem.Plugin(), dnsmiekg.Plugin(), dialtcp.Plugin(), tlshandshake.Plugin(), httphandshake.Plugin()} {
+		out[p.Info.Name] = p
+	}
+	return out
+}
+
+// builtinBinary is probe serving its built-ins to itself, as --isolate runs it.
+func builtinBinary() pluginhost.Binary {
+	return pluginhost.Binary{Name: "builtin", Path: probeBin, Args: []string{"serve-builtin-plugins"}}
+}
+
+// newHost returns a plugin host that is closed when the test ends.
+func newHost(tb testing.TB) *pluginhost.Host {
+	tb.Helper()
+	h, err := pluginhost.New(hclog.NewNullLogger())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			tb.Errorf("close the plugin host: %v", err)
+		}
+	})
+	return h
+}
+
+// load loads b into h and returns its plugins by name.
+func load(tb testing.TB, h *pluginhost.Host, b pluginhost.Binary) map[string]*sdk.Plugin {
+	tb.Helper()
+	served, err := h.Load(b)
+	if err != nil {
+		tb.Fatalf("load %s: %v", b.Path, err)
+	}
+	out := map[string]*sdk.Plugin{}
+	for _, p := range served {
+		out[p.Info.Name] = p
+	}
+	return out
+}
+
+// comp is a component of a pipeline: the plugin that serves it and the
+// attributes of its block.
+type comp struct {
+	plugin string
+	attrs  map[string]cty.Value
+}
+
+// config builds the component's configuration against its schema in p.
+func (c comp) config(tb testing.TB, p *sdk.Plugin, k sdk.Kind) cty.Value {
+	tb.Helper()
+	cfg, err := p.Schema(k).Config(c.attrs)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", c.plugin, k, err)
+	}
+	return cfg
+}
+
+// spec describes a pipeline: a resolver, dial-tcp, and handshakes, each
+// named after its plugin.
+type spec struct {
+	resolver   comp
+	handshakes []comp
+}
+
+// placement says which kinds of component run out of process.
+type placement struct {
+	name   string
+	remote map[sdk.Kind]bool
+}
+
+var placements = []placement{
+	{"in process", nil},
+	{"out of process", map[sdk.Kind]bool{sdk.KindResolver: true, sdk.KindDialer: true, sdk.KindHandshake: true}},
+	{"dialer in process", map[sdk.Kind]bool{sdk.KindResolver: true, sdk.KindHandshake: true}},
+	{"dialer out of process", map[sdk.Kind]bool{sdk.KindDialer: true}},
+}
+
+// build builds s's pipeline from the built-ins in process and the remote
+// ones where pl says so.
+func (s spec) build(tb testing.TB, pl placement, remote map[string]*sdk.Plugin) *engine.Pipeline {
+	tb.Helper()
+	local := builtins()
+	plugin := func(name string, k sdk.Kind) *sdk.Plugin {
+		set := local
+		if pl.remote[k] {
+			set = remote
+		}
+		p := set[name]
+		if p == nil {
+			tb.Fatalf("no plugin %s", name)
+		}
+		return p
+	}
+	p := &engine.Pipeline{Name: "conformance"}
+	rp := plugin(s.resolver.plugin, sdk.KindResolver)
+	r, err := rp.NewResolver(s.resolver.config(tb, rp, sdk.KindResolver))
+	if err != nil {
+		tb.Fatalf("%s: %v", s.resolver.plugin, err)
+	}
+	route, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: s.resolver.plugin, Plugin: s.resolver.plugin, Component: r}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.Resolvers = []engine.Route{route}
+	dp := plugin(dialtcp.Name, sdk.KindDialer)
+	d, err := dp.NewDialer(comp{}.config(tb, dp, sdk.KindDialer))
+	if err != nil {
+		tb.Fatalf("dial-tcp: %v", err)
+	}
+	p.Dialer = engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: dialtcp.Name, Component: d}
+	for _, c := range s.handshakes {
+		hp := plugin(c.plugin, sdk.KindHandshake)
+		h, err := hp.NewHandshaker(c.config(tb, hp, sdk.KindHandshake))
+		if err != nil {
+			tb.Fatalf("%s: %v", c.plugin, err)
+		}
+		p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: c.plugin, Plugin: c.plugin, Component: h})
+	}
+	return p
+}
+
+// outcome is what must be the same in and out of process.
+type outcome struct {
+	OK     bool
+	Class  sdk.Class
+	Phase  string   // the failed phase
+	Phases []string // in order
+	// Attrs are each phase's attrs without the values that differ from
+	// one attempt to the next (timings, the local port).
+	Attrs map[string]map[string]any
+	// Keys are each phase's attribute names, all of them.
+	Keys map[string][]string
+}
+
+func outcomeOf(a engine.Attempt) outcome {
+	o := outcome{OK: a.OK, Attrs: map[string]map[string]any{}, Keys: map[string][]string{}}
+	if a.Failure != nil {
+		o.Class, o.Phase = a.Failure.Class, a.Failure.Phase
+	}
+	for _, p := range a.Phases {
+		o.Phases = append(o.Phases, p.Name)
+		o.Attrs[p.Name] = stable(p.Attrs)
+		o.Keys[p.Name] = slices.Sorted(maps.Keys(p.Attrs))
+	}
+	return o
+}
+
+// stable returns attrs without the entries that vary between attempts:
+// durations ("*_ms") and the local address, also in nested maps, and lists
+// sorted.
+func stable(attrs map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range attrs {
+		if strings.HasSuffix(k, "_ms") || k == "local" {
+			continue
+		}
+		switch v := v.(type) {
+		case map[string]any:
+			out[k] = stable(v)
+		case []any:
+			var list []any
+			for _, e := range v {
+				if m, ok := e.(map[string]any); ok {
+					e = stable(m)
+				}
+				list = append(list, e)
+			}
+			// In the order of the values: concurrent queries (dns-miekg's
+			// tries) list in the order they finished.
+			slices.SortFunc(list, func(a, b any) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+			out[k] = list
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// checkAttempt checks what holds for every attempt: phases in order and
+// not overlapping, their durations plus the overhead make the total, a
+// failure only in the last phase.
+func checkAttempt(t *testing.T, a engine.Attempt) {
+	t.Helper()
+	var sum time.Duration
+	var end time.Duration
+	for i, p := range a.Phases {
+		if p.Start < end || p.Duration < 0 {
+			t.Errorf("phase %s starts at %v, lasts %v; the previous ended at %v", p.Name, p.Start, p.Duration, end)
+		}
+		if last := i == len(a.Phases)-1; p.OK != (!last || a.OK) {
+			t.Errorf("phase %s ok %v, want %v", p.Name, p.OK, !last || a.OK)
+		}
+		sum += p.Duration
+		end = p.Start + p.Duration
+	}
+	if end > a.Total || sum+a.Overhead != a.Total {
+		t.Errorf("phases %v + overhead %v != total %v (last phase ends at %v)", sum, a.Overhead, a.Total, end)
+	}
+	if a.OK != (a.Failure == nil) {
+		t.Errorf("ok %v with failure %+v", a.OK, a.Failure)
+	}
+}
+
+func probeOnce(t testing.TB, p *engine.Pipeline, host string, port uint16, timeout time.Duration) engine.Attempt {
+	t.Helper()
+	eng := engine.New(engine.Options{Timeout: timeout})
+	return eng.Probe(t.Context(), &engine.Target{Name: host, Host: host, Port: port, Pipeline: p})
+}
+
+// TestConformance runs each case with every built-in in process, out of
+// process (the probe binary serving them over go-plugin), and mixed, and
+// wants the same outcome from all.
+func TestConformance(t *testing.T) {
+	remote := load(t, newHost(t), builtinBinary())
+	miekg := comp{dnsmiekg.Name, map[string]cty.Value{
+		"servers": cty.ListVal([]cty.Value{cty.StringVal(testLab.DNS.Addr)}), "timeout": cty.StringVal("2s")}}
+	system := comp{plugin: dnssystem.Name}
+	tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	http := comp{plugin: httphandshake.Name}
+	tests := []struct {
+		name string
+		spec spec
+		host string
+		port uint16
+		want outcome // OK, Class, Phase and Phases
+		// attrs are attribute values the in-process run must report, by phase.
+		attrs map[string]map[string]any
+	}{
+		{
+			name: "dns-miekg resolves", spec: spec{resolver: miekg}, host: "api.probe.test", port: testLab.TCP.Addr.Port(),
+			want:  outcome{OK: true, Phases: []string{"resolve", "connect"}},
+			attrs: map[string]map[string]any{"resolve": {"addresses": []string{"127.0.0.1"}, "rcode": "NOERROR", "server": testLab.DNS.Addr}},
+		},
+		{
+			name: "dns-miekg nxdomain", spec: spec{resolver: miekg}, host: "nope.probe.test", port: testLab.TCP.Addr.Port(),
+			want:  outcome{Class: sdk.ClassDNSNXDomain, Phase: "resolve", Phases: []string{"resolve"}},
+			attrs: map[string]map[string]any{"resolve": {"rcode": "NXDOMAIN"}},
+		},
+		{
+			name: "dns-system literal", spec: spec{resolver: system}, host: "127.0.0.1", port: testLab.TCP.Addr.Port(),
+			want: outcome{OK: true, Phases: []string{"resolve", "connect"}},
+			attrs: map[string]map[string]any{
+				"resolve": {"addresses": []string{"127.0.0.1"}, "literal": true},
+				"connect": {"remote": testLab.TCP.Addr.String()},
+			},
+		},
+		{
+			name: "dial-tcp refused", spec: spec{resolver: system}, host: "127.0.0.1", port: testLab.Refused.Port(),
+			want: outcome{Class: sdk.ClassTCPRefused, Phase: "connect", Phases: []string{"resolve", "connect"}},
+		},
+		{
+			name: "tls verified", spec: spec{resolver: miekg, handshakes: []comp{tls}}, host: "api.probe.test", port: testLab.TLS.Addr.Port(),
+			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "tls"}},
+			attrs: map[string]map[string]any{"tls": {"version": "TLS 1.3", "verified": true}},
+		},
+		{
+			name: "tls expired", spec: spec{resolver: miekg, handshakes: []comp{tls}}, host: "expired.probe.test", port: testLab.Expired.Addr.Port(),
+			want: outcome{Class: sdk.ClassTLSCertExpired, Phase: "tls", Phases: []string{"resolve", "connect", "tls"}},
+		},
+		{
+			name: "http over tls", spec: spec{resolver: miekg, handshakes: []comp{tls, http}}, host: "api.probe.test", port: testLab.TLS.Addr.Port(),
+			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "tls", "http"}},
+			attrs: map[string]map[string]any{"http": {"status": 200}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ref outcome
+			for i, pl := range placements {
+				t.Run(pl.name, func(t *testing.T) {
+					a := probeOnce(t, tt.spec.build(t, pl, remote), tt.host, tt.port, 5*time.Second)
+					checkAttempt(t, a)
+					got := outcomeOf(a)
+					if i == 0 {
+						ref = got
+						want := tt.want
+						want.Attrs, want.Keys = got.Attrs, got.Keys
+						if diff := cmp.Diff(want, got); diff != "" {
+							t.Fatalf("outcome (-want +got):\n%s\nfailure: %+v", diff, a.Failure)
+						}
+						for phase, attrs := range tt.attrs {
+							for k, v := range attrs {
+								if diff := cmp.Diff(v, got.Attrs[phase][k]); diff != "" {
+									t.Errorf("%s attr %s (-want +got):\n%s", phase, k, diff)
+								}
+							}
+						}
+						return
+					}
+					if diff := cmp.Diff(ref, got); diff != "" {
+						t.Errorf("outcome differs from in process (-in process +%s):\n%s\nfailure: %+v", pl.name, diff, a.Failure)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestTLSTiming checks that a TLS handshake out of process is measured on
+// the handed-off socket: the lab's SlowTLS server holds its first flight
+// 40 ms, and the median handshake takes no longer than in process (a byte
+// proxy would add its round trips). It may take less: under -race the
+// handshake in this process is instrumented, the plugin binary's is not.
+func TestTLSTiming(t *testing.T) {
+	remote := load(t, newHost(t), builtinBinary())
+	tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	s := spec{resolver: comp{plugin: dnssystem.Name}, handshakes: []comp{tls}}
+	in, out := s.build(t, placements[0], remote), s.build(t, placements[1], remote)
+	const n = 5
+	var inMS, outMS []float64
+	tlsMS := func(p *engine.Pipeline) float64 {
+		a := probeOnce(t, p, "127.0.0.1", testLab.SlowTLS.Addr.Port(), 5*time.Second)
+		if !a.OK || len(a.Phases) != 3 {
+			t.Fatalf("attempt failed: %+v", a.Failure)
+		}
+		return float64(a.Phases[2].Duration) / float64(time.Millisecond)
+	}
+	for range n { // interleaved, so that both see the same load
+		inMS = append(inMS, tlsMS(in))
+		outMS = append(outMS, tlsMS(out))
+	}
+	slices.Sort(inMS)
+	slices.Sort(outMS)
+	medIn, medOut := inMS[n/2], outMS[n/2]
+	if outMS[0] < 40 || inMS[0] < 40 {
+		t.Errorf("tls took %v ms in process, %v ms out of process; want each >= 40 ms", inMS, outMS)
+	}
+	if medOut >= 40+25 || medOut > medIn+3 {
+		t.Errorf("median tls %.3f ms out of process, %.3f ms in process; want it under 65 ms and at most 3 ms more (in %v, out %v)",
+			medOut, medIn, inMS, outMS)
+	}
+}
+
+// ctyComparer compares cty types and values, nil included.
+var ctyComparer = cmp.Options{
+	cmp.Comparer(func(a, b cty.Type) bool {
+		if a == cty.NilType || b == cty.NilType {
+			return a == b
+		}
+		return a.Equals(b)
+	}),
+	cmp.Comparer(func(a, b cty.Value) bool {
+		if a.Type() == cty.NilType || b.Type() == cty.NilType {
+			return a.Type() == b.Type()
+		}
+		return a.RawEquals(b)
+	}),
+}
+
+// TestSchemaAcrossTheWire checks that every built-in's info and schemas come
+// back from the plugin binary as they are in process, and that a
+// constructor's validation error reaches the host as an *sdk.AttrError.
+func TestSchemaAcrossTheWire(t *testing.T) {
+	remote := load(t, newHost(t), builtinBinary())
+	local := builtins()
+	if diff := cmp.Diff(slices.Sorted(maps.Keys(local)), slices.Sorted(maps.Keys(remote))); diff != "" {
+		t.Fatalf("plugins served (-in process +out of process):\n%s", diff)
+	}
+	for name, lp := range local {
+		rp := remote[name]
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(lp.Info, rp.Info); diff != "" {
+				t.Errorf("info (-in process +out of process):\n%s", diff)
+			}
+			if diff := cmp.Diff(lp.Kinds(), rp.Kinds()); diff != "" {
+				t.Errorf("kinds (-in process +out of process):\n%s", diff)
+			}
+			for _, k := range lp.Kinds() {
+				if diff := cmp.Diff(lp.Schema(k), rp.Schema(k), ctyComparer); diff != "" {
+					t.Errorf("%s schema (-in process +out of process):\n%s", k, diff)
+				}
+			}
+		})
+	}
+	t.Run("attribute error", func(t *testing.T) {
+		attrs := map[string]cty.Value{
+			"servers":   cty.ListVal([]cty.Value{cty.StringVal(testLab.DNS.Addr)}),
+			"transport": cty.StringVal("carrier-pigeon"),
+		}
+		errOf := func(p *sdk.Plugin) error {
+			_, err := p.NewResolver(comp{dnsmiekg.Name, attrs}.config(t, p, sdk.KindResolver))
+			return err
+		}
+		want, got := errOf(local[dnsmiekg.Name]), errOf(remote[dnsmiekg.Name])
+		ae, ok := got.(*sdk.AttrError)
+		if !ok || ae.Attr != "transport" {
+			t.Fatalf("remote constructor returned %T %v, want an *sdk.AttrError for transport", got, got)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("error (-in process +out of process):\n%s", diff)
+		}
+	})
+}
+
+// staticResolver answers 127.0.0.1 for every host, so that the crash and
+// hang tests can use names no DNS server knows.
+type staticResolver struct{}
+
+func (staticResolver) Resolve(context.Context, *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
+	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
+	return &sdk.ResolveResponse{Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+		Phases: []sdk.Phase{span.End(true, nil)}}, nil
+}
+
+// misbehaving loads the plugin binary path, which serves one handshake
+// plugin called name, and returns a pipeline of a static resolver,
+// dial-tcp in process and that handshake out of process.
+func misbehaving(t *testing.T, h *pluginhost.Host, path, name string) *engine.Pipeline {
+	t.Helper()
+	pl := load(t, h, pluginhost.Binary{Name: name, Path: path})[name]
+	if pl == nil {
+		t.Fatalf("%s serves no plugin %s", path, name)
+	}
+	hs, err := pl.NewHandshaker(cty.EmptyObjectVal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dialtcp.Plugin().NewDialer(comp{}.config(t, dialtcp.Plugin(), sdk.KindDialer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	route, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: "static", Plugin: "static", Component: staticResolver{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &engine.Pipeline{
+		Name:       name,
+		Resolvers:  []engine.Route{route},
+		Dialer:     engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: dialtcp.Name, Component: d},
+		Handshakes: []engine.Stage[sdk.Handshaker]{{Name: name, Plugin: name, Component: hs}},
+	}
+}
+
+// onePid returns the pid of h's only plugin process.
+func onePid(t *testing.T, h *pluginhost.Host) int {
+	t.Helper()
+	pids := h.Pids()
+	if len(pids) != 1 {
+		t.Fatalf("plugin processes %v, want one", pids)
+	}
+	return pids[0]
+}
+
+// wantOK checks that a succeeded, and that the handshake's process (which
+// reports its pid) is pid.
+func wantOK(t *testing.T, a engine.Attempt, pid int) {
+	t.Helper()
+	checkAttempt(t, a)
+	if !a.OK {
+		t.Fatalf("attempt failed: %+v", a.Failure)
+	}
+	if got := a.Phases[2].Attrs["pid"]; got != pid {
+		t.Errorf("handshake ran in process %v (%T), want %d", got, got, pid)
+	}
+}
+
+// wantCrashed checks that a failed as plugin.crashed in phase.
+func wantCrashed(t *testing.T, a engine.Attempt, phase string) {
+	t.Helper()
+	checkAttempt(t, a)
+	if a.Failure == nil || a.Failure.Class != sdk.ClassPluginCrashed || a.Failure.Phase != phase {
+		t.Fatalf("failure %+v, want %s in phase %s", a.Failure, sdk.ClassPluginCrashed, phase)
+	}
+}
+
+// recovers probes ok.test until an attempt succeeds in a new plugin
+// process, and returns how long that took. Attempts before it must fail as
+// plugin.crashed (the plugin is restarting).
+func recovers(t *testing.T, h *pluginhost.Host, p *engine.Pipeline, phase string, old int) time.Duration {
+	t.Helper()
+	port := testLab.TCP.Addr.Port()
+	start := time.Now()
+	for {
+		a := probeOnce(t, p, "ok.test", port, 2*time.Second)
+		if a.OK {
+			pid := onePid(t, h)
+			if pid == old {
+				t.Fatalf("plugin process %d still runs, want a new one", pid)
+			}
+			wantOK(t, a, pid)
+			return time.Since(start)
+		}
+		wantCrashed(t, a, phase)
+		if time.Since(start) > 2*time.Second {
+			t.Fatalf("the plugin did not come back within 2 s: %+v", a.Failure)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCrash(t *testing.T) {
+	h := newHost(t)
+	p := misbehaving(t, h, crashBin, "crash")
+	port := testLab.TCP.Addr.Port()
+	wantOK(t, probeOnce(t, p, "ok.test", port, 2*time.Second), onePid(t, h))
+	pid := onePid(t, h)
+
+	wantCrashed(t, probeOnce(t, p, "crash.test", port, 2*time.Second), "crash")
+	if d := recovers(t, h, p, "crash", pid); d > 500*time.Millisecond {
+		t.Errorf("the plugin came back after %v, want within its 100 ms backoff and a start", d)
+	}
+
+	// A second crash is handled the same way: the backoff is not spent.
+	pid = onePid(t, h)
+	wantCrashed(t, probeOnce(t, p, "crash.test", port, 2*time.Second), "crash")
+	if d := recovers(t, h, p, "crash", pid); d > 500*time.Millisecond {
+		t.Errorf("after a second crash the plugin came back after %v, want within 500 ms", d)
+	}
+}
+
+// TestKilled SIGKILLs the plugin between attempts of a run: the attempt
+// that finds it dead fails as plugin.crashed, the later ones succeed in a
+// new process.
+func TestKilled(t *testing.T) {
+	h := newHost(t)
+	p := misbehaving(t, h, crashBin, "crash")
+	port := testLab.TCP.Addr.Port()
+	const n, killAt = 8, 3
+	var pid int
+	var outcomes []string
+	for i := range n {
+		if i == killAt {
+			pid = onePid(t, h)
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := probeOnce(t, p, "ok.test", port, 2*time.Second)
+		checkAttempt(t, a)
+		switch {
+		case a.OK:
+			outcomes = append(outcomes, "ok")
+		case a.Failure.Class == sdk.ClassPluginCrashed && a.Failure.Phase == "crash":
+			outcomes = append(outcomes, string(a.Failure.Class))
+		default:
+			t.Fatalf("attempt %d: failure %+v, want none or %s", i, a.Failure, sdk.ClassPluginCrashed)
+		}
+		time.Sleep(150 * time.Millisecond) // longer than the first restart backoff
+	}
+	want := slices.Repeat([]string{"ok"}, n)
+	if outcomes[killAt] != "ok" { // the kill was not noticed before the attempt
+		want[killAt] = string(sdk.ClassPluginCrashed)
+	}
+	if diff := cmp.Diff(want, outcomes); diff != "" {
+		t.Errorf("attempts (-want +got):\n%s", diff)
+	}
+	if now := onePid(t, h); now == pid {
+		t.Errorf("plugin process %d was killed, yet it is still the plugin's", pid)
+	}
+}
+
+func TestHang(t *testing.T) {
+	h := newHost(t)
+	p := misbehaving(t, h, hangBin, "hang")
+	port := testLab.TCP.Addr.Port()
+	pid := onePid(t, h)
+	wantOK(t, probeOnce(t, p, "ok.test", port, 2*time.Second), pid)
+
+	start := time.Now()
+	a := probeOnce(t, p, "hang.test", port, 300*time.Millisecond)
+	elapsed := time.Since(start)
+	wantCrashed(t, a, "hang")
+	if elapsed < 300*time.Millisecond || elapsed > 2*time.Second {
+		t.Errorf("the hung attempt ended after %v, want the 300 ms timeout plus the hang grace, under 2 s", elapsed)
+	}
+	if d := recovers(t, h, p, "hang", pid); d > time.Second {
+		t.Errorf("the plugin came back after %v, want within 1 s", d)
+	}
+}
+
+// killFirst SIGKILLs a plugin process, waits until it is gone, and then
+// runs its handshake.
+type killFirst struct {
+	pid  int
+	next sdk.Handshaker
+}
+
+func (k killFirst) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (*sdk.HandshakeResponse, error) {
+	if err := syscall.Kill(k.pid, syscall.SIGKILL); err != nil {
+		return nil, err
+	}
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", k.pid)); os.IsNotExist(err) {
+			break // reaped: the host can tell it exited
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	return k.next.Handshake(ctx, req)
+}
+
+// TestRestartBetweenHandshakes kills the process that holds a TLS
+// connection before the HTTP handshake that would run in it: that attempt
+// fails as plugin.crashed, and the new process is left alone.
+func TestRestartBetweenHandshakes(t *testing.T) {
+	h := newHost(t)
+	remote := load(t, h, builtinBinary())
+	tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	s := spec{resolver: comp{plugin: dnssystem.Name}, handshakes: []comp{tls, {plugin: httphandshake.Name}}}
+	p := s.build(t, placements[2], remote)
+	port := testLab.TLS.Addr.Port()
+	killed := onePid(t, h)
+	killing := *p
+	killing.Handshakes = slices.Clone(p.Handshakes)
+	killing.Handshakes[1].Component = killFirst{pid: killed, next: p.Handshakes[1].Component}
+
+	a := probeOnce(t, &killing, "127.0.0.1", port, 5*time.Second)
+	wantCrashed(t, a, "http")
+	if !strings.Contains(a.Failure.Message, "restarted") {
+		t.Errorf("failure %q, want it to say the plugin was restarted", a.Failure.Message)
+	}
+	restarted := onePid(t, h)
+	if restarted == killed {
+		t.Fatalf("plugin process %d was killed, yet it is still the plugin's", killed)
+	}
+	if a := probeOnce(t, p, "127.0.0.1", port, 5*time.Second); !a.OK {
+		t.Fatalf("attempt after the restart failed: %+v", a.Failure)
+	}
+	if pid := onePid(t, h); pid != restarted {
+		t.Errorf("plugin process %d replaced by %d, want the restarted one kept", restarted, pid)
+	}
+}
+
+// sha256File returns the hex SHA-256 of the file at path.
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeExe writes a shell script that does nothing to path, with mode.
+func writeExe(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil { // past the umask
+		t.Fatal(err)
+	}
+}
+
+func TestChecksum(t *testing.T) {
+	right := sha256File(t, bannerBin)
+	wrong := strings.Repeat("0", 64)
+	t.Run("wrong pin", func(t *testing.T) {
+		// A script that would leave a mark if it ran.
+		dir := t.TempDir()
+		script, mark := filepath.Join(dir, "probe-plugin-mark"), filepath.Join(dir, "ran")
+		if err := os.WriteFile(script, []byte("#!/bin/sh\ntouch "+mark+"\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		h := newHost(t)
+		for _, b := range []pluginhost.Binary{
+			{Name: "banner", Path: bannerBin, SHA256: wrong},
+			{Name: "mark", Path: script, SHA256: wrong},
+		} {
+			_, err := h.Load(b)
+			if err == nil || !strings.Contains(err.Error(), "sha256 pin "+wrong) {
+				t.Errorf("load %s with a wrong pin: error %v, want one naming the pin", b.Name, err)
+			}
+		}
+		if pids := h.Pids(); len(pids) != 0 {
+			t.Errorf("plugin processes %v, want none", pids)
+		}
+		if _, err := os.Stat(mark); !os.IsNotExist(err) {
+			t.Errorf("the pinned script ran (stat %s: %v)", mark, err)
+		}
+	})
+	t.Run("right pin", func(t *testing.T) {
+		h := newHost(t)
+		pl := load(t, h, pluginhost.Binary{Name: "banner", Path: bannerBin, SHA256: right})["banner"]
+		if pl == nil || pl.Info.Version != "1.0.0" || !pl.Serves(sdk.KindHandshake) {
+			t.Fatalf("banner: %+v, want version 1.0.0 serving a handshake", pl)
+		}
+		onePid(t, h)
+	})
+	t.Run("uppercase pin", func(t *testing.T) {
+		load(t, newHost(t), pluginhost.Binary{Name: "banner", Path: bannerBin, SHA256: strings.ToUpper(right)})
+	})
+	t.Run("pin after an unpinned load", func(t *testing.T) {
+		// A pin must be checked even when the same binary already runs
+		// without one.
+		h := newHost(t)
+		load(t, h, pluginhost.Binary{Name: "banner", Path: bannerBin})
+		if _, err := h.Load(pluginhost.Binary{Name: "banner", Path: bannerBin, SHA256: wrong}); err == nil {
+			t.Error("a wrong pin was accepted for a binary already running")
+		}
+		load(t, h, pluginhost.Binary{Name: "banner", Path: bannerBin, SHA256: right})
+	})
+	t.Run("malformed pin", func(t *testing.T) {
+		_, err := newHost(t).Load(pluginhost.Binary{Name: "banner", Path: bannerBin, SHA256: "abc"})
+		if err == nil || !strings.Contains(err.Error(), `"abc" is not a hex SHA-256 digest`) {
+			t.Errorf("error %v, want one saying the pin is malformed", err)
+		}
+	})
+}
+
+func TestCheckBinary(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		mode    os.FileMode
+		problem string // "" when it may run
+	}{
+		{"owner only", 0o700, ""},
+		{"world readable", 0o755, ""},
+		{"writable by others", 0o777, "is writable by group or others (mode -rwxrwxrwx); refusing to run it"},
+		{"writable by group", 0o775, "is writable by group or others (mode -rwxrwxr-x); refusing to run it"},
+		{"not executable", 0o644, "is not executable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-"))
+			writeExe(t, path, tt.mode)
+			err := pluginhost.CheckBinary(path)
+			switch {
+			case tt.problem == "" && err != nil:
+				t.Errorf("CheckBinary: %v, want nil", err)
+			case tt.problem != "" && (err == nil || !strings.Contains(err.Error(), path+" "+tt.problem)):
+				t.Errorf("CheckBinary: %v, want %q", err, tt.problem)
+			}
+		})
+	}
+	if err := pluginhost.CheckBinary(dir); err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+		t.Errorf("CheckBinary(a directory): %v, want not a regular file", err)
+	}
+	if err := pluginhost.CheckBinary(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
+		t.Errorf("CheckBinary(a missing file): %v, want not exist", err)
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	dir := t.TempDir()
+	banner, noexec := filepath.Join(dir, "probe-plugin-banner"), filepath.Join(dir, "probe-plugin-noexec")
+	writeExe(t, banner, 0o755)
+	writeExe(t, noexec, 0o644)
+	writeExe(t, filepath.Join(dir, "not-a-plugin"), 0o755)
+	t.Setenv(pluginhost.PathEnv, dir)
+
+	if got, err := pluginhost.Find("banner"); err != nil || got != banner {
+		t.Errorf("Find(banner) = %q, %v; want %q", got, err, banner)
+	}
+	if _, err := pluginhost.Find("noexec"); err == nil || !strings.Contains(err.Error(), noexec+" is not executable") {
+		t.Errorf("Find(noexec): %v, want not executable", err)
+	}
+	if _, err := pluginhost.Find("missing"); err == nil || !strings.Contains(err.Error(), "no probe-plugin-missing in "+dir) ||
+		!strings.Contains(err.Error(), pluginhost.PathEnv) {
+		t.Errorf("Find(missing): %v, want one naming the directories searched and %s", err, pluginhost.PathEnv)
+	}
+	var got []pluginhost.Candidate
+	for _, c := range pluginhost.Discover() {
+		if filepath.Dir(c.Path) == dir {
+			got = append(got, c)
+		}
+	}
+	want := []pluginhost.Candidate{
+		{Name: "banner", Path: banner, Where: pluginhost.PathEnv},
+		{Name: "noexec", Path: noexec, Where: pluginhost.PathEnv, Problem: "plugin binary " + noexec + " is not executable"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Discover (-want +got):\n%s", diff)
+	}
+}
+
+// TestNoLeftovers checks that Close leaves no plugin process, no socket
+// directory and no goroutine behind, and that nothing starts a plugin again.
+func TestNoLeftovers(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the host makes its socket directory
+	run := func() ([]int, *engine.Pipeline) {
+		h, err := pluginhost.New(hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := h.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		}()
+		remote := load(t, h, builtinBinary())
+		tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+		s := spec{resolver: comp{plugin: dnssystem.Name}, handshakes: []comp{tls}}
+		if a := probeOnce(t, s.build(t, placements[1], remote), "127.0.0.1", testLab.TLS.Addr.Port(), 5*time.Second); !a.OK {
+			t.Errorf("attempt failed: %+v", a.Failure)
+		}
+		p := misbehaving(t, h, crashBin, "crash")
+		if a := probeOnce(t, p, "ok.test", testLab.TCP.Addr.Port(), 2*time.Second); !a.OK {
+			t.Errorf("attempt failed: %+v", a.Failure)
+		}
+		if dirs, _ := filepath.Glob(filepath.Join(tmp, "probe-plugins-*")); len(dirs) != 1 {
+			t.Errorf("socket directories %v while running, want one", dirs)
+		}
+		return h.Pids(), p
+	}
+	run() // once for what stays up for good (the lab's accepted connections, gRPC's globals)
+	base := runtime.NumGoroutine()
+	pids, p := run()
+	if len(pids) != 2 {
+		t.Errorf("plugin processes %v while running, want two", pids)
+	}
+	waitFor(t, "the plugin processes to go", func() string {
+		var alive []int
+		for _, pid := range pids {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+				alive = append(alive, pid)
+			}
+		}
+		return fmt.Sprint(alive)
+	}, "[]")
+	if dirs, _ := filepath.Glob(filepath.Join(tmp, "probe-plugins-*")); len(dirs) != 0 {
+		t.Errorf("socket directories %v after Close, want none", dirs)
+	}
+	// A component that outlives its host fails, and starts no process.
+	a := probeOnce(t, p, "ok.test", testLab.TCP.Addr.Port(), 2*time.Second)
+	wantCrashed(t, a, "crash")
+	if !strings.Contains(a.Failure.Message, "closed") {
+		t.Errorf("failure %q, want it to say the host is closed", a.Failure.Message)
+	}
+	if procs := processesOf(t, crashBin); len(procs) > 0 {
+		t.Errorf("plugin processes after Close: %v", procs)
+	}
+	waitFor(t, "the goroutines to end", func() string {
+		if n := runtime.NumGoroutine(); n > base {
+			return fmt.Sprintf("%d goroutines, %d before", n, base)
+		}
+		return ""
+	}, "")
+}
+
+// processesOf returns the pids of the running processes of the executable
+// path.
+func processesOf(t *testing.T, path string) []string {
+	t.Helper()
+	cmdlines, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, c := range cmdlines {
+		if b, err := os.ReadFile(c); err == nil && strings.HasPrefix(string(b), path+"\x00") {
+			pids = append(pids, filepath.Base(filepath.Dir(c)))
+		}
+	}
+	return pids
+}
+
+// waitFor polls cond for 3 s until it returns want.
+func waitFor(t *testing.T, what string, cond func() string, want string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		got := cond()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("waited 3 s for %s: %s", what, got)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// BenchmarkAttempt measures one attempt of resolve (dns-miekg against the
+// lab's DNS server), connect and tls against the lab's TLS server, with the
+// built-ins in process and out of process, side by side: three rounds of
+// both, so that both see the same machine (`make bench-plugins` prints the
+// ratio).
+func BenchmarkAttempt(b *testing.B) {
+	remote := load(b, newHost(b), builtinBinary())
+	miekg := comp{dnsmiekg.Name, map[string]cty.Value{"servers": cty.ListVal([]cty.Value{cty.StringVal(testLab.DNS.Addr)})}}
+	tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	s := spec{resolver: miekg, handshakes: []comp{tls}}
+	eng := engine.New(engine.Options{Timeout: 5 * time.Second})
+	targets := map[string]*engine.Target{}
+	for _, pl := range []placement{{"inprocess", nil}, {"isolated", placements[1].remote}} {
+		targets[pl.name] = &engine.Target{Name: "api", Host: "api.probe.test", Port: testLab.TLS.Addr.Port(), Pipeline: s.build(b, pl, remote)}
+	}
+	for range 3 {
+		for _, name := range []string{"inprocess", "isolated"} {
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					if a := eng.Probe(b.Context(), targets[name]); !a.OK {
+						b.Fatalf("attempt failed: %+v", a.Failure)
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,374 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/probe-dev/probe/internal/lab/netlab"
+)
+
+// The phases compared. connect+tls is the sum, the only figure
+// blackbox_exporter's tcp prober has for them.
+const (
+	phaseResolve    = "resolve"
+	phaseConnect    = "connect"
+	phaseTLS        = "tls"
+	phaseConnectTLS = "connect+tls"
+)
+
+// The tools measured against the plain loop.
+const (
+	toolPlain       = "plain"
+	toolProbe       = "probe"
+	toolBlackbox    = "blackbox"     // its http prober's phases
+	toolBlackboxTCP = "blackbox_tcp" // its tcp prober with TLS
+	toolCurl        = "curl"
+)
+
+// accuracyHCL is the pipeline probe runs across the link: the far lab's DNS
+// server asked for the A record only, as the plain loop does, TCP, and TLS
+// trusting the far lab's CA in %[2]q; %[1]d attempts one after another.
+const accuracyHCL = `
+run {
+  mode     = "sequential"
+  attempts = %[1]d
+  timeout  = "5s"
+}
+
+resolver "far" {
+  plugin      = "dns-miekg"
+  servers     = ["%[3]s:53"]
+  query_types = ["A"]
+}
+
+dialer "tcp" { plugin = "dial-tcp" }
+
+handshake "tls" {
+  plugin  = "tls"
+  ca_file = %[2]q
+}
+
+pipeline "https" {
+  resolvers  = [resolver.far]
+  dialer     = dialer.tcp
+  handshakes = [handshake.tls]
+}
+
+target "api" {
+  host     = %[4]q
+  port     = 443
+  pipeline = pipeline.https
+}
+`
+
+// accuracyOptions size an accuracy run.
+type accuracyOptions struct {
+	Delay    time.Duration // one-way delay of the link
+	Rounds   int           // rounds kept
+	PerRound int           // samples per tool per round
+	Probe    string        // the probe binary
+	// Self is a binary of this command, built without the race detector:
+	// it serves the far lab, and runs the plain loop in a process of its
+	// own as probe runs in its own.
+	Self  string
+	Tools bool // measure blackbox_exporter and curl too
+	// MaxLate is the link lateness (p99) past which a round counts as
+	// disturbed and is run again, at most Repeats times in all.
+	MaxLate time.Duration
+	Repeats int
+}
+
+// accuracyResult is what an accuracy run measured, in milliseconds.
+type accuracyResult struct {
+	// True is the plain loop's median per phase: the reference.
+	True map[string]float64
+	// Err is, per tool and phase, the median of |measured − True|.
+	Err map[string]map[string]float64
+	// Lateness is the largest p99 link lateness of the rounds kept.
+	Lateness time.Duration
+	// Repeated counts the rounds run again because they were disturbed.
+	Repeated int
+}
+
+// samples are measured durations in ms, by tool and phase.
+type samples map[string]map[string][]float64
+
+func (s samples) add(tool, phase string, d float64) {
+	if s[tool] == nil {
+		s[tool] = map[string][]float64{}
+	}
+	s[tool][phase] = append(s[tool][phase], d)
+}
+
+func (s samples) merge(o samples) {
+	for tool, phases := range o {
+		for phase, v := range phases {
+			for _, d := range v {
+				s.add(tool, phase, d)
+			}
+		}
+	}
+}
+
+// accuracy is an accuracy run in progress: a link, its far lab, and the
+// tools started on the near side.
+type accuracy struct {
+	opts       accuracyOptions
+	link       *netlab.Link
+	far        *farLab
+	dir        string // the pipeline file and resolv.conf
+	pipeline   string
+	resolvConf string
+	bb         *blackbox
+}
+
+// measureAccuracy builds a link with opts.Delay each way, starts the far
+// lab, and runs rounds of the plain loop, probe, and when asked
+// blackbox_exporter and curl, each PerRound times in turn, from the near
+// side.
+func measureAccuracy(ctx context.Context, opts accuracyOptions) (res accuracyResult, err error) {
+	a := &accuracy{opts: opts}
+	defer func() { err = errors.Join(err, a.close()) }()
+	if a.link, err = netlab.Start(opts.Delay); err != nil {
+		return res, err
+	}
+	if a.far, err = startFarLab(a.link, opts.Self); err != nil {
+		return res, err
+	}
+	if a.dir, err = os.MkdirTemp("", "probe-bench-accuracy-"); err != nil {
+		return res, err
+	}
+	a.pipeline = filepath.Join(a.dir, "accuracy.hcl")
+	src := fmt.Sprintf(accuracyHCL, opts.PerRound, a.far.caFile, netlab.FarAddr, netlab.Host)
+	if err := os.WriteFile(a.pipeline, []byte(src), 0o644); err != nil {
+		return res, err
+	}
+	a.resolvConf = filepath.Join(a.dir, "resolv.conf")
+	conf := "nameserver " + netlab.FarAddr.String() + "\noptions attempts:1 timeout:2\n"
+	if err := os.WriteFile(a.resolvConf, []byte(conf), 0o644); err != nil {
+		return res, err
+	}
+	if opts.Tools {
+		if a.bb, err = startBlackbox(a.link.Near, a.resolvConf, a.far.caFile, netlab.Host); err != nil {
+			return res, err
+		}
+	}
+
+	all := samples{}
+	for kept := 0; kept < opts.Rounds; {
+		a.link.ResetLateness()
+		s, err := a.round(ctx)
+		if err != nil {
+			return res, err
+		}
+		late := a.link.Lateness().P99
+		if late > opts.MaxLate && res.Repeated < opts.Repeats {
+			res.Repeated++
+			continue
+		}
+		res.Lateness = max(res.Lateness, late)
+		all.merge(s)
+		kept++
+	}
+	res.True = map[string]float64{}
+	for phase, v := range all[toolPlain] {
+		res.True[phase] = medianOf(v)
+	}
+	res.Err = map[string]map[string]float64{}
+	for tool, phases := range all {
+		res.Err[tool] = map[string]float64{}
+		for phase, v := range phases {
+			dev := make([]float64, len(v))
+			for i, d := range v {
+				dev[i] = math.Abs(d - res.True[phase])
+			}
+			res.Err[tool][phase] = medianOf(dev)
+		}
+	}
+	return res, nil
+}
+
+// round takes PerRound samples of each tool, one tool after another.
+func (a *accuracy) round(ctx context.Context) (samples, error) {
+	s := samples{}
+	n := a.opts.PerRound
+	if err := a.plain(s); err != nil {
+		return nil, err
+	}
+	if err := a.probe(s); err != nil {
+		return nil, err
+	}
+	if a.opts.Tools {
+		for range n {
+			if err := a.blackbox(ctx, s); err != nil {
+				return nil, err
+			}
+		}
+		for range n {
+			if err := a.curl(s); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s, nil
+}
+
+// plain runs the plain loop on the near side for PerRound attempts.
+func (a *accuracy) plain(s samples) error {
+	cmd := exec.Command(a.opts.Self, plainLoopCmd, "-server", netip.AddrPortFrom(netlab.FarAddr, 53).String(),
+		"-host", netlab.Host, "-port", "443", "-ca", a.far.caFile, "-n", strconv.Itoa(a.opts.PerRound))
+	out, err := a.output(cmd)
+	if err != nil {
+		return err
+	}
+	var times []plainTimes
+	if err := json.Unmarshal(out, &times); err != nil {
+		return fmt.Errorf("%s output: %w", plainLoopCmd, err)
+	}
+	for _, t := range times {
+		s.add(toolPlain, phaseResolve, t.Resolve)
+		s.add(toolPlain, phaseConnect, t.Connect)
+		s.add(toolPlain, phaseTLS, t.TLS)
+		s.add(toolPlain, phaseConnectTLS, t.Connect+t.TLS)
+	}
+	return nil
+}
+
+// output runs cmd on the near side and returns its standard output.
+func (a *accuracy) output(cmd *exec.Cmd) ([]byte, error) {
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := a.link.Near.StartRealTime(cmd); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cmd, err)
+	}
+	if err := cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("%s: %w\n%s", cmd, err, &stderr)
+	}
+	return out.Bytes(), nil
+}
+
+// probeJSON is the part of `probe run -o json` read here.
+type probeJSON struct {
+	Targets []struct {
+		Attempts []struct {
+			OK     bool `json:"ok"`
+			Phases []struct {
+				Phase      string  `json:"phase"`
+				DurationMS float64 `json:"duration_ms"`
+			} `json:"phases"`
+		} `json:"attempts"`
+	} `json:"targets"`
+}
+
+// probe runs the probe binary on the near side for PerRound attempts.
+func (a *accuracy) probe(s samples) error {
+	out, err := a.output(exec.Command(a.opts.Probe, "run", a.pipeline, "-o", "json"))
+	if err != nil {
+		return err
+	}
+	var doc probeJSON
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return fmt.Errorf("probe run -o json: %w", err)
+	}
+	for _, t := range doc.Targets {
+		for _, at := range t.Attempts {
+			var sum float64
+			for _, p := range at.Phases {
+				s.add(toolProbe, p.Phase, p.DurationMS)
+				if p.Phase == phaseConnect || p.Phase == phaseTLS {
+					sum += p.DurationMS
+				}
+			}
+			s.add(toolProbe, phaseConnectTLS, sum)
+		}
+	}
+	return nil
+}
+
+// blackbox asks blackbox_exporter for one http probe and one tcp_tls probe
+// of the far lab's server.
+func (a *accuracy) blackbox(ctx context.Context, s samples) error {
+	m, err := a.bb.probe(ctx, "http", "https://"+netlab.Host+"/")
+	if err != nil {
+		return err
+	}
+	if m["probe_success"] != 1 {
+		return fmt.Errorf("blackbox_exporter: http probe of %s failed", netlab.Host)
+	}
+	for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
+		s.add(toolBlackbox, phase, 1000*m[`probe_http_duration_seconds{phase="`+phase+`"}`])
+	}
+	m, err = a.bb.probe(ctx, "tcp_tls", netlab.Host+":443")
+	if err != nil {
+		return err
+	}
+	if m["probe_success"] != 1 {
+		return fmt.Errorf("blackbox_exporter: tcp_tls probe of %s failed", netlab.Host)
+	}
+	s.add(toolBlackboxTCP, phaseResolve, 1000*m["probe_dns_lookup_time_seconds"])
+	s.add(toolBlackboxTCP, phaseConnectTLS, 1000*(m["probe_duration_seconds"]-m["probe_dns_lookup_time_seconds"]))
+	return nil
+}
+
+// curl runs curl once on the near side, its system resolver asking the far
+// lab's DNS server, and reads its -w timings.
+func (a *accuracy) curl(s samples) error {
+	cmd := exec.Command("curl", "-4", "-sS", "-o", "/dev/null", "--cacert", a.far.caFile,
+		"-w", "%{time_namelookup} %{time_connect} %{time_appconnect}", "https://"+netlab.Host+"/")
+	netlab.WithResolvConf(cmd, a.resolvConf)
+	out, err := a.output(cmd)
+	if err != nil {
+		return err
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 3 {
+		return fmt.Errorf("curl -w printed %q, want three times", out)
+	}
+	var t [3]float64
+	for i, v := range f {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("curl -w printed %q: %w", out, err)
+		}
+		t[i] = 1000 * x
+	}
+	s.add(toolCurl, phaseResolve, t[0])
+	s.add(toolCurl, phaseConnect, t[1]-t[0])
+	s.add(toolCurl, phaseTLS, t[2]-t[1])
+	s.add(toolCurl, phaseConnectTLS, t[2]-t[0])
+	return nil
+}
+
+// close stops everything the run started.
+func (a *accuracy) close() error {
+	var errs []error
+	if a.bb != nil {
+		errs = append(errs, a.bb.close())
+	}
+	if a.far != nil {
+		errs = append(errs, a.far.close())
+	}
+	if a.link != nil {
+		errs = append(errs, a.link.Close())
+	}
+	if a.dir != "" {
+		errs = append(errs, os.RemoveAll(a.dir))
+	}
+	return errors.Join(errs...)
+}
+
+// ms returns d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

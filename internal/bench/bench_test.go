@@ -1,0 +1,166 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/probe-dev/probe/internal/lab/netlab"
+)
+
+// The benchmarks at small sizes: each measurement runs and gives sane
+// numbers. Performance is measured by `make bench`, not asserted here; the
+// one bound asserted is probe's accuracy against the plain loop, the reason
+// probe exists, with disturbed runs repeated.
+
+// The binaries the benchmarks run, built by TestMain without the race
+// detector: probe, the banner example plugin, and this command (the plain
+// loop and the far lab).
+var probeBin, bannerBin, selfBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "probe-bench-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	probeBin, bannerBin, selfBin = filepath.Join(dir, "probe"), filepath.Join(dir, "probe-plugin-banner"), filepath.Join(dir, "bench")
+	for bin, pkg := range map[string]string{probeBin: "../../cmd/probe", bannerBin: "../../examples/plugins/banner", selfBin: "."} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// requireLink skips the test where the delay link cannot be built, unless
+// netlab.RequireEnv is "1" (CI): then it fails.
+func requireLink(t *testing.T) {
+	t.Helper()
+	if err := netlab.Available(); err != nil {
+		if os.Getenv(netlab.RequireEnv) == "1" {
+			t.Fatalf("%v, and %s=1", err, netlab.RequireEnv)
+		}
+		t.Skipf("%v (set %s=1 to make this a failure)", err, netlab.RequireEnv)
+	}
+}
+
+// TestAccuracy checks that probe's resolve, connect and tls phases across
+// a 20 ms link are within 0.3 ms (median) of the plain loop's, and that
+// blackbox_exporter and curl are measured beside it. A failing run is
+// repeated twice: a busy machine (go test runs packages in parallel)
+// disturbs timings.
+func TestAccuracy(t *testing.T) {
+	requireLink(t)
+	const bound = 0.3 // ms
+	for try := 1; ; try++ {
+		res, err := measureAccuracy(t.Context(), accuracyOptions{
+			Delay: 20 * time.Millisecond, Rounds: 3, PerRound: 6, Probe: probeBin, Self: selfBin, Tools: try == 1,
+			MaxLate: 300 * time.Microsecond, Repeats: 12,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("try %d: true %v; errors %v; lateness p99 %v, %d rounds repeated", try, res.True, res.Err, res.Lateness, res.Repeated)
+		for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
+			if got := res.True[phase]; got < 40 || got > 50 {
+				t.Errorf("plain %s took %.3f ms across a 20 ms link, want 40 to 50 ms", phase, got)
+			}
+		}
+		if try == 1 {
+			for _, tool := range []string{toolBlackbox, toolCurl} {
+				for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
+					if e, ok := res.Err[tool][phase]; !ok || e < 0 || e > 40 {
+						t.Errorf("%s %s error %.3f ms (measured: %v), want a figure from 0 to 40 ms", tool, phase, e, ok)
+					}
+				}
+			}
+			if _, ok := res.Err[toolBlackboxTCP][phaseConnectTLS]; !ok {
+				t.Errorf("no connect+tls figure for blackbox_exporter's tcp prober")
+			}
+		}
+		var over []string
+		for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
+			if e := res.Err[toolProbe][phase]; e > bound {
+				over = append(over, fmt.Sprintf("%s %.3f ms", phase, e))
+			}
+		}
+		if len(over) == 0 {
+			return
+		}
+		if try == 3 {
+			t.Fatalf("probe's median error over %.1f ms: %s", bound, strings.Join(over, ", "))
+		}
+		t.Logf("probe's median error over %.1f ms (%s): repeating", bound, strings.Join(over, ", "))
+	}
+}
+
+func TestThroughput(t *testing.T) {
+	res, err := measureThroughput(t.Context(), throughputOptions{Attempts: 64, Rounds: 1, Concurrency: 8, Probe: probeBin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("attempts/s: %+v", res)
+	for name, rate := range map[string]float64{"raw": res.Raw, "builtin": res.Builtin, "isolated": res.Isolated, "blackbox": res.Blackbox} {
+		if rate < 10 || rate > 1e6 {
+			t.Errorf("%s: %.0f attempts/s, want a sane rate (10 to 1e6)", name, rate)
+		}
+	}
+}
+
+func TestScale(t *testing.T) {
+	const targets, concurrency = 2000, 256
+	res, err := measureScale(t.Context(), scaleOptions{Targets: targets, Concurrency: concurrency, Probe: probeBin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d targets: %v, peak RSS %.1f MB, at most %d fds", targets, res.Wall, float64(res.RSS)/(1<<20), res.MaxFDs)
+	if res.RSS <= 0 || res.MaxFDs <= 0 {
+		t.Errorf("RSS %d, fds %d: not measured", res.RSS, res.MaxFDs)
+	}
+	// Each attempt in flight holds a UDP socket or a TCP connection; the
+	// rest is the runtime's and the plugins'.
+	if limit := 2*concurrency + 64; res.MaxFDs > limit {
+		t.Errorf("probe had %d file descriptors open, want at most %d for concurrency %d", res.MaxFDs, limit, concurrency)
+	}
+}
+
+func TestStartup(t *testing.T) {
+	res, err := measureStartup(context.Background(), probeBin, bannerBin, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("start-up: built-ins %v, external plugin %v", res.Builtin, res.External)
+	for name, d := range map[string]time.Duration{"built-ins": res.Builtin, "external": res.External} {
+		if d <= 0 || d > 10*time.Second {
+			t.Errorf("%s: %v, want a sane wall time", name, d)
+		}
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	got, err := parseMetrics(strings.NewReader(`# HELP probe_success Displays whether or not the probe was a success
+# TYPE probe_success gauge
+probe_success 1
+probe_http_duration_seconds{phase="tls"} 0.041234
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["probe_success"] != 1 || got[`probe_http_duration_seconds{phase="tls"}`] != 0.041234 || len(got) != 2 {
+		t.Errorf("parseMetrics = %v", got)
+	}
+}

@@ -1,0 +1,79 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/probe-dev/probe/internal/lab/netlab"
+)
+
+// farLabCmd is the hidden first argument under which this command serves
+// the far lab (farLabMain), started in a link's far namespace, so that the
+// servers do not share a process (nor a test binary's race detector) with
+// the link and the measurements.
+const farLabCmd = "far-lab"
+
+// farLabMain serves the far lab in this process's network namespace,
+// prints the path of its CA file, and stops when its standard input closes.
+func farLabMain() int {
+	f, err := netlab.StartFarLab()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, farLabCmd+":", err)
+		return 1
+	}
+	fmt.Println(f.CAFile)
+	io.Copy(io.Discard, os.Stdin)
+	if err := f.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, farLabCmd+":", err)
+		return 1
+	}
+	return 0
+}
+
+// farLab is a running far-lab process.
+type farLab struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	caFile string
+	stderr strings.Builder
+}
+
+// startFarLab starts self's far-lab in link's far namespace and returns
+// once it serves.
+func startFarLab(link *netlab.Link, self string) (*farLab, error) {
+	f := &farLab{cmd: exec.Command(self, farLabCmd)}
+	f.cmd.Stderr = &f.stderr
+	var err error
+	if f.stdin, err = f.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	stdout, err := f.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := link.Far.StartRealTime(f.cmd); err != nil {
+		return nil, fmt.Errorf("start %s: %w", farLabCmd, err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("%s: %w; stderr: %s", farLabCmd, err, &f.stderr), f.close())
+	}
+	f.caFile = strings.TrimSpace(line)
+	return f, nil
+}
+
+// close stops the far lab and waits for it.
+func (f *farLab) close() error {
+	f.stdin.Close()
+	if err := f.cmd.Wait(); err != nil {
+		return fmt.Errorf("%s: %w; stderr: %s", farLabCmd, err, &f.stderr)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+//go:build linux
+
+// Command bench measures probe side by side with a plain Go loop,
+// blackbox_exporter and curl (DESIGN §9; docs/performance.md): timing
+// accuracy across the delay link, throughput on loopback with the plugins in
+// and out of process, a run of 100,000 targets, and start-up. It prints one
+// line per figure, "name value", last. `make bench` runs it; it needs root
+// and /dev/net/tun for the delay link, prometheus-blackbox-exporter and curl.
+//
+//	bench -probe bin/probe -banner bin/probe-plugin-banner
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case plainLoopCmd:
+			os.Exit(plainLoopMain(os.Args[2:]))
+		case farLabCmd:
+			os.Exit(farLabMain())
+		}
+	}
+	probe := flag.String("probe", "bin/probe", "the probe binary")
+	banner := flag.String("banner", "bin/probe-plugin-banner", "the banner example plugin's binary")
+	targets := flag.Int("targets", 100_000, "targets of the scale run")
+	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, throughput, scale, startup")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	var stageNames []string
+	if *only != "" {
+		stageNames = strings.Split(*only, ",")
+	}
+	figs, err := run(ctx, os.Stderr, benchBins{probe: *probe, banner: *banner, self: self}, *targets, stageNames)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	for _, f := range figs {
+		fmt.Println(f)
+	}
+}
+
+// figure is one measured number.
+type figure struct {
+	name     string
+	value    float64
+	decimals int
+}
+
+func (f figure) String() string {
+	return f.name + " " + strconv.FormatFloat(f.value, 'f', f.decimals, 64)
+}
+
+// benchBins are the binaries a benchmark runs.
+type benchBins struct {
+	probe  string // the probe binary
+	banner string // the banner example plugin
+	self   string // a binary of this command: the plain loop (plainLoopCmd), the far lab (farLabCmd)
+}
+
+// stage is one measurement; it adds its figures with add.
+type stage struct {
+	name string
+	run  func(ctx context.Context, bins benchBins, add func(name string, v float64, decimals int)) error
+}
+
+// stages are the measurements in the order they run: accuracy first, while
+// the machine is quiet.
+func stages(targets int) []stage {
+	return []stage{
+		{"accuracy", func(ctx context.Context, bins benchBins, add func(string, float64, int)) error {
+			acc, err := measureAccuracy(ctx, accuracyOptions{
+				Delay: 20 * time.Millisecond, Rounds: 5, PerRound: 10, Probe: bins.probe, Self: bins.self,
+				Tools: true, MaxLate: 300 * time.Microsecond, Repeats: 10,
+			})
+			if err != nil {
+				return err
+			}
+			for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
+				add("accuracy.true_"+phase+"_ms", acc.True[phase], 3)
+			}
+			for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
+				add("accuracy."+phase+"_err_ms", acc.Err[toolProbe][phase], 3)
+				add("accuracy.blackbox_"+phase+"_err_ms", acc.Err[toolBlackbox][phase], 3)
+				add("accuracy.curl_"+phase+"_err_ms", acc.Err[toolCurl][phase], 3)
+			}
+			add("accuracy.connect_tls_err_ms", acc.Err[toolProbe][phaseConnectTLS], 3)
+			add("accuracy.blackbox_tcp_connect_tls_err_ms", acc.Err[toolBlackboxTCP][phaseConnectTLS], 3)
+			add("accuracy.plain_self_err_ms", medianOf([]float64{
+				acc.Err[toolPlain][phaseResolve], acc.Err[toolPlain][phaseConnect], acc.Err[toolPlain][phaseTLS]}), 3)
+			add("accuracy.link_lateness_p99_us", float64(acc.Lateness)/float64(time.Microsecond), 0)
+			add("accuracy.repeated_rounds", float64(acc.Repeated), 0)
+			return nil
+		}},
+		{"throughput", func(ctx context.Context, bins benchBins, add func(string, float64, int)) error {
+			tp, err := measureThroughput(ctx, throughputOptions{Attempts: 3200, Rounds: 3, Concurrency: 32, Probe: bins.probe})
+			if err != nil {
+				return err
+			}
+			add("throughput.raw_per_s", tp.Raw, 0)
+			add("throughput.builtin_per_s", tp.Builtin, 0)
+			add("throughput.isolated_per_s", tp.Isolated, 0)
+			add("throughput.blackbox_per_s", tp.Blackbox, 0)
+			add("throughput.builtin_vs_raw", tp.Builtin/tp.Raw, 2)
+			add("throughput.isolated_vs_raw", tp.Isolated/tp.Raw, 2)
+			add("throughput.probe_vs_blackbox", tp.Builtin/tp.Blackbox, 2)
+			return nil
+		}},
+		{"scale", func(ctx context.Context, bins benchBins, add func(string, float64, int)) error {
+			sc, err := measureScale(ctx, scaleOptions{Targets: targets, Concurrency: 256, Probe: bins.probe})
+			if err != nil {
+				return err
+			}
+			prefix := fmt.Sprintf("scale.targets_%dk_", targets/1000)
+			add(prefix+"wall_s", sc.Wall.Seconds(), 1)
+			add(prefix+"rss_mb", float64(sc.RSS)/(1<<20), 0)
+			add(prefix+"max_fds", float64(sc.MaxFDs), 0)
+			return nil
+		}},
+		{"startup", func(ctx context.Context, bins benchBins, add func(string, float64, int)) error {
+			st, err := measureStartup(ctx, bins.probe, bins.banner, 10)
+			if err != nil {
+				return err
+			}
+			add("startup.builtin_ms", ms(st.Builtin), 1)
+			add("startup.external_ms", ms(st.External), 1)
+			return nil
+		}},
+	}
+}
+
+// run runs the stages named in only (all when empty) and logs progress on
+// log.
+func run(ctx context.Context, log io.Writer, bins benchBins, targets int, only []string) ([]figure, error) {
+	var figs []figure
+	add := func(name string, v float64, decimals int) { figs = append(figs, figure{name, v, decimals}) }
+	for _, st := range stages(targets) {
+		if len(only) > 0 && !slices.Contains(only, st.name) {
+			continue
+		}
+		fmt.Fprintf(log, "bench: %s\n", st.name)
+		start := time.Now()
+		if err := st.run(ctx, bins, add); err != nil {
+			return nil, fmt.Errorf("%s: %w", st.name, err)
+		}
+		fmt.Fprintf(log, "bench: %s took %.1fs\n", st.name, time.Since(start).Seconds())
+	}
+	return figs, nil
+}

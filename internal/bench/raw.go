@@ -1,0 +1,149 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// The reference: what a plain Go program does for the same work, with net,
+// crypto/tls and miekg/dns's message packing, nothing else.
+
+// rawTimes are one plain attempt's phase durations.
+type rawTimes struct{ resolve, connect, tls time.Duration }
+
+// rawAttempt resolves host's A record by one UDP exchange with server,
+// connects to the address on port and runs a TLS handshake verifying host
+// against roots, timing each step. Sockets are created on the calling
+// thread, so in the network namespace it is in.
+func rawAttempt(ctx context.Context, server netip.AddrPort, host string, port uint16, roots *x509.CertPool) (rawTimes, error) {
+	var t rawTimes
+	start := time.Now()
+	addr, err := exchangeA(ctx, server, host)
+	t.resolve = time.Since(start)
+	if err != nil {
+		return t, err
+	}
+	var d net.Dialer
+	start = time.Now()
+	c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(addr, port).String())
+	t.connect = time.Since(start)
+	if err != nil {
+		return t, err
+	}
+	defer c.Close()
+	tc := tls.Client(c, &tls.Config{ServerName: host, RootCAs: roots})
+	start = time.Now()
+	err = tc.HandshakeContext(ctx)
+	t.tls = time.Since(start)
+	if err != nil {
+		return t, fmt.Errorf("tls handshake with %s: %w", c.RemoteAddr(), err)
+	}
+	return t, nil
+}
+
+// exchangeA asks server for the A record of host over UDP and returns the
+// first address of the answer.
+func exchangeA(ctx context.Context, server netip.AddrPort, host string) (netip.Addr, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "udp", server.String())
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	q, err := new(dns.Msg).SetQuestion(dns.Fqdn(host), dns.TypeA).Pack()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("pack query for %s: %w", host, err)
+	}
+	if _, err := c.Write(q); err != nil {
+		return netip.Addr{}, fmt.Errorf("query %s: %w", server, err)
+	}
+	buf := make([]byte, dns.MinMsgSize)
+	n, err := c.Read(buf)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("query %s: %w", server, err)
+	}
+	var r dns.Msg
+	if err := r.Unpack(buf[:n]); err != nil {
+		return netip.Addr{}, fmt.Errorf("answer from %s: %w", server, err)
+	}
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			addr, _ := netip.AddrFromSlice(a.A.To4())
+			return addr, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("answer from %s for %s: no A record (rcode %s)", server, host, dns.RcodeToString[r.Rcode])
+}
+
+// plainLoopCmd is the hidden first argument under which this command runs
+// the plain loop in a process of its own (plainLoopMain), so that it is
+// compared with probe process for process, and never built with the race
+// detector of a test binary.
+const plainLoopCmd = "plain-loop"
+
+// plainTimes are one plain attempt's phase durations in milliseconds, as
+// plainLoopMain prints them.
+type plainTimes struct {
+	Resolve float64 `json:"resolve_ms"`
+	Connect float64 `json:"connect_ms"`
+	TLS     float64 `json:"tls_ms"`
+}
+
+// plainLoopMain runs n plain attempts one after another and prints their
+// times as a JSON list.
+func plainLoopMain(args []string) int {
+	fs := flag.NewFlagSet(plainLoopCmd, flag.ContinueOnError)
+	server := fs.String("server", "", "the DNS server to ask, address:port")
+	host := fs.String("host", "", "the name to resolve and verify")
+	port := fs.Uint("port", 443, "the TLS server's port")
+	ca := fs.String("ca", "", "PEM file of the CA to trust")
+	n := fs.Int("n", 1, "attempts")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	err := func() error {
+		dnsAddr, err := netip.ParseAddrPort(*server)
+		if err != nil {
+			return fmt.Errorf("-server: %w", err)
+		}
+		pem, err := os.ReadFile(*ca)
+		if err != nil {
+			return err
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s holds no PEM certificate", *ca)
+		}
+		times := make([]plainTimes, 0, *n)
+		for range *n {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			t, err := rawAttempt(ctx, dnsAddr, *host, uint16(*port), roots)
+			cancel()
+			if err != nil {
+				return err
+			}
+			times = append(times, plainTimes{ms(t.resolve), ms(t.connect), ms(t.tls)})
+		}
+		return json.NewEncoder(os.Stdout).Encode(times)
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, plainLoopCmd+":", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,13 @@
+// Command probe-plugin-tailscale serves probe's tailscale plugin: a resolver
+// and a dialer for tailnet addresses and MagicDNS names. probe starts it;
+// see plugins/tailscale/README.md.
+package main
+
+import (
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/plugins/tailscale"
+)
+
+func main() {
+	sdk.Serve(tailscale.Plugin())
+}
