@@ -377,15 +377,17 @@ func TestConformance(t *testing.T) {
 
 // TestTLSTiming checks that a TLS handshake out of process is measured on
 // the handed-off socket: the lab's SlowTLS server holds its first flight
-// 40 ms, and the median handshake takes no longer than in process (a byte
-// proxy would add its round trips). It may take less: under -race the
-// handshake in this process is instrumented, the plugin binary's is not.
+// 40 ms, and the handshakes take no longer than in process (a byte proxy
+// would add its round trips). They may take less: under -race the handshake
+// in this process is instrumented, the plugin binary's is not. The fastest
+// handshakes are compared as well as the medians: a busy machine delays
+// some attempts of either kind.
 func TestTLSTiming(t *testing.T) {
 	remote := load(t, newHost(t), builtinBinary())
 	tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
 	s := spec{resolver: comp{plugin: dnssystem.Name}, handshakes: []comp{tls}}
 	in, out := s.build(t, placements[0], remote), s.build(t, placements[1], remote)
-	const n = 5
+	const n = 7
 	var inMS, outMS []float64
 	tlsMS := func(p *engine.Pipeline) float64 {
 		a := probeOnce(t, p, "127.0.0.1", testLab.SlowTLS.Addr.Port(), 5*time.Second)
@@ -400,13 +402,12 @@ func TestTLSTiming(t *testing.T) {
 	}
 	slices.Sort(inMS)
 	slices.Sort(outMS)
-	medIn, medOut := inMS[n/2], outMS[n/2]
 	if outMS[0] < 40 || inMS[0] < 40 {
 		t.Errorf("tls took %v ms in process, %v ms out of process; want each >= 40 ms", inMS, outMS)
 	}
-	if medOut >= 40+25 || medOut > medIn+3 {
-		t.Errorf("median tls %.3f ms out of process, %.3f ms in process; want it under 65 ms and at most 3 ms more (in %v, out %v)",
-			medOut, medIn, inMS, outMS)
+	if med := outMS[n/2]; med >= 40+25 || med > inMS[n/2]+5 || outMS[0] > inMS[0]+3 {
+		t.Errorf("tls took %v ms out of process, %v ms in process; want the median under 65 ms and at most 5 ms "+
+			"over the median in process, the fastest at most 3 ms over the fastest in process", outMS, inMS)
 	}
 }
 
