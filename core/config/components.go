@@ -78,6 +78,7 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block) *component {
 	if diags.HasErrors() {
 		return nil
 	}
+	cfg, _ = cfg.UnmarkDeep() // plugins get plain values; sensitive strings are in File.Options.Secrets
 	impl, err := p.New(k, cfg)
 	if err != nil {
 		diag := &hcl.Diagnostic{Severity: hcl.DiagError,

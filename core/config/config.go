@@ -44,7 +44,8 @@ type File struct {
 	// Path is the file's name as given.
 	Path string
 	// Options are the run block's settings; zero fields mean the engine's
-	// defaults.
+	// defaults. Options.Secrets holds the strings of the variables declared
+	// sensitive, which outputs and diagnostics redact.
 	Options engine.Options
 	// Pipelines by name.
 	Pipelines map[string]*engine.Pipeline
@@ -119,6 +120,7 @@ func (l *Loader) LoadSource(name string, src []byte) (*File, hcl.Diagnostics) {
 	}
 	d := &decoder{opts: l.opts, loader: l, file: &File{Path: name}}
 	d.decode(hf.Body)
+	redactDiags(d.diags, d.file.Options.Secrets)
 	if d.diags.HasErrors() {
 		_ = d.file.Close()
 		return nil, d.diags
@@ -214,4 +216,16 @@ func (d *decoder) pluginNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// redactDiags replaces the secrets in the diagnostics' texts, which may
+// quote values (a plugin's validation message, say).
+func redactDiags(diags hcl.Diagnostics, secrets []string) {
+	if len(secrets) == 0 {
+		return
+	}
+	r := engine.NewRedactor(secrets)
+	for _, d := range diags {
+		d.Summary, d.Detail = r.Redact(d.Summary), r.Redact(d.Detail)
+	}
 }

@@ -333,3 +333,52 @@ handshake "other" {
 		t.Errorf("diags = %v", diags)
 	}
 }
+
+func TestSensitiveVariables(t *testing.T) {
+	src := `
+variable "token" {
+  sensitive = true
+  default   = "hunter2-secret"
+}
+resolver "lab" {
+  plugin    = "dns"
+  servers   = ["127.0.0.1:53"]
+  transport = var.token
+}
+target "t" {
+  host     = "a.example"
+  port     = var.token
+  pipeline = pipeline.p
+}
+`
+	l := NewLoader(Options{Plugins: testPlugins(), Environ: func() []string { return nil }})
+	_, diags := l.LoadSource("s.hcl", []byte(src))
+	var buf bytes.Buffer
+	_ = l.WriteDiagnostics(&buf, diags, 100, false)
+	out := buf.String()
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("diagnostics show the sensitive value:\n%s", out)
+	}
+	for _, want := range []string{"Invalid transport", "(sensitive)", "Incorrect attribute value type"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diagnostics lack %q:\n%s", want, out)
+		}
+	}
+
+	ok := `
+variable "token" {
+  sensitive = true
+  default   = "hunter2-secret"
+}
+variable "short" {
+  sensitive = true
+  default   = "ab"
+}`
+	f, diags := NewLoader(Options{Plugins: testPlugins()}).LoadSource("ok.hcl", []byte(ok))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if diff := cmp.Diff([]string{"hunter2-secret"}, f.Options.Secrets); diff != "" {
+		t.Errorf("secrets (-want +got):\n%s", diff)
+	}
+}

@@ -49,6 +49,7 @@ func (d *decoder) eval(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type) (cty
 	if diags.HasErrors() {
 		return cty.NilVal, false
 	}
+	val, _ = val.UnmarkDeep() // sensitive strings are in File.Options.Secrets
 	if !val.IsWhollyKnown() {
 		// Unknown comes from a variable that already has an error.
 		return cty.NilVal, false

@@ -121,6 +121,7 @@ func (d *decoder) instances(b *hcl.Block, forEach *hcl.Attribute) []instance {
 	}
 	val, diags := forEach.Expr.Value(d.ctx)
 	d.diags = append(d.diags, diags...)
+	val, _ = val.UnmarkDeep() // sensitive strings are in File.Options.Secrets
 	if diags.HasErrors() || !val.IsWhollyKnown() {
 		return nil
 	}

@@ -21,15 +21,21 @@ var variableSchema = &hcl.BodySchema{
 		{Name: "default"},
 		{Name: "type"},
 		{Name: "description"},
+		{Name: "sensitive"},
 	},
 }
 
+// sensitiveMark marks the values of variables declared sensitive, so that
+// HCL's diagnostics never print them.
+const sensitiveMark = "sensitive"
+
 // variable is a declared variable.
 type variable struct {
-	name  string
-	typ   cty.Type
-	value cty.Value
-	decl  hcl.Range
+	name      string
+	typ       cty.Type
+	value     cty.Value
+	sensitive bool
+	decl      hcl.Range
 }
 
 // variables decodes the variable blocks and assigns their values, in rising
@@ -57,6 +63,15 @@ func (d *decoder) variables(blocks []*hcl.Block) map[string]cty.Value {
 			d.diags = append(d.diags, diags...)
 			if !diags.HasErrors() {
 				v.typ = ty
+			}
+		}
+		if a, ok := content.Attributes["sensitive"]; ok {
+			val, diags := a.Expr.Value(nil)
+			d.diags = append(d.diags, diags...)
+			if val, err := convert.Convert(val, cty.Bool); err != nil || val.IsNull() {
+				d.attrError(a, "Invalid sensitive flag", "sensitive must be true or false.")
+			} else {
+				v.sensitive = val.True()
 			}
 		}
 		if a, ok := content.Attributes["default"]; ok {
@@ -110,9 +125,27 @@ func (d *decoder) variables(blocks []*hcl.Block) map[string]cty.Value {
 			out[name] = cty.DynamicVal
 			continue
 		}
+		if v.sensitive {
+			d.addSecrets(v.value)
+			out[name] = v.value.Mark(sensitiveMark)
+			continue
+		}
 		out[name] = v.value
 	}
 	return out
+}
+
+// addSecrets records the strings of a sensitive value, so that outputs and
+// diagnostics can redact them. Strings shorter than minSecret are not
+// redacted: replacing every "on" or "80" would garble output and hide little.
+func (d *decoder) addSecrets(v cty.Value) {
+	const minSecret = 4
+	_ = cty.Walk(v, func(_ cty.Path, leaf cty.Value) (bool, error) {
+		if leaf.IsKnown() && !leaf.IsNull() && leaf.Type() == cty.String && len(leaf.AsString()) >= minSecret {
+			d.file.Options.Secrets = append(d.file.Options.Secrets, leaf.AsString())
+		}
+		return true, nil
+	})
 }
 
 // varFile applies a -var-file: an HCL file of name = value attributes.
@@ -155,8 +188,12 @@ func (d *decoder) parseRawVar(v *variable, raw, from string) cty.Value {
 			return d.convertVar(v, val, v.decl)
 		}
 	}
+	shown := fmt.Sprintf("%q", raw)
+	if v.sensitive {
+		shown = "(sensitive value)"
+	}
 	d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",
-		Detail:  fmt.Sprintf("The value %q from %s is not a valid %s: %s", raw, from, v.typ.FriendlyName(), diags.Error()),
+		Detail:  fmt.Sprintf("The value %s from %s is not a valid %s: %s", shown, from, v.typ.FriendlyName(), diags.Error()),
 		Subject: v.decl.Ptr()})
 	return cty.DynamicVal
 }

@@ -13,7 +13,8 @@ import (
 
 // Engine schedules attempts. It is safe for concurrent use.
 type Engine struct {
-	opts Options
+	opts     Options
+	redactor *Redactor
 	// mu serialises OnAttempt calls.
 	mu        sync.Mutex
 	onAttempt func(Attempt)
@@ -23,7 +24,7 @@ type Engine struct {
 
 // New returns an engine with opts; zero fields take their defaults.
 func New(opts Options) *Engine {
-	return &Engine{opts: opts.withDefaults()}
+	return &Engine{opts: opts.withDefaults(), redactor: NewRedactor(opts.Secrets)}
 }
 
 // Options returns the engine's options with defaults applied.
@@ -37,7 +38,9 @@ func (e *Engine) OnAttempt(fn func(Attempt)) { e.onAttempt = fn }
 // round makes one attempt per resolved address, it probes every address and
 // returns the first one's attempt; Run reports them all.
 func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
-	return e.round(ctx, t, 1, nil)[0]
+	a := e.round(ctx, t, 1, nil)[0]
+	e.redactor.attempt(&a)
+	return a
 }
 
 // Run probes every target and aggregates the results. Targets are scheduled
@@ -46,7 +49,7 @@ func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
 // the cancellation interrupted, and returns what finished with Interrupted
 // set.
 func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
-	res := &Result{Started: time.Now(), Targets: make([]*TargetResult, len(targets))}
+	res := &Result{Started: time.Now(), Targets: make([]*TargetResult, len(targets)), redactor: e.redactor}
 	e.plan(targets)
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -115,6 +118,7 @@ func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
 			if ctx.Err() != nil && a.Failure != nil && errors.Is(ctx.Err(), context.Canceled) {
 				continue // interrupted, not finished
 			}
+			e.redactor.attempt(&a)
 			if log := e.opts.Logger; log.IsDebug() {
 				args := []any{"target", t.Name, "seq", a.Seq, "address", a.Address, "ok", a.OK, "total", a.Total, "overhead", a.Overhead}
 				if a.Failure != nil {

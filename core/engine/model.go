@@ -55,6 +55,11 @@ type Options struct {
 	// this way. It must be safe for concurrent use. Default: none, every
 	// connection is closed.
 	Keep func(t *Target, a *Attempt, conn net.Conn) bool
+	// Secrets are strings no output may show (sensitive variables): the
+	// engine replaces them in failure messages and attributes before anyone
+	// sees an attempt, logs included, and Result.Redact does the same for
+	// target names and hosts.
+	Secrets []string
 }
 
 // Defaults for Options.

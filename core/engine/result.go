@@ -94,7 +94,13 @@ type Result struct {
 	Stats  map[string]stats.Summary
 	// Summary counts targets.
 	Summary Summary
+
+	redactor *Redactor
 }
+
+// Redact returns s with the run's secrets (Options.Secrets) replaced: for
+// target names and hosts, which renderers print.
+func (r *Result) Redact(s string) string { return r.redactor.Redact(s) }
 
 // Summary counts the targets of a run by outcome.
 type Summary struct {

@@ -122,7 +122,7 @@ func NewDocument(file string, res *engine.Result) *Document {
 	}
 	for _, tr := range res.Targets {
 		t := TargetJSON{
-			Name: tr.Target.Name, Host: tr.Target.Host, Port: tr.Target.Port,
+			Name: res.Redact(tr.Target.Name), Host: res.Redact(tr.Target.Host), Port: tr.Target.Port,
 			OK: tr.OK, Attempts: make([]AttemptJSON, 0, len(tr.Attempts)),
 			Stats: summaries(tr.Stats), FailuresByClass: nonNil(tr.FailuresByClass),
 		}

@@ -47,11 +47,11 @@ func Table(w io.Writer, res *engine.Result) error {
 				if ar.Address.IsValid() {
 					addr = ar.Address.String()
 				}
-				fmt.Fprintln(tw, strings.Join(tableRow(tr.Target.Name, addr, phases, ar.Stats, ar.FailuresByClass), "\t"))
+				fmt.Fprintln(tw, strings.Join(tableRow(res.Redact(tr.Target.Name), addr, phases, ar.Stats, ar.FailuresByClass), "\t"))
 			}
 			continue
 		}
-		fmt.Fprintln(tw, strings.Join(tableRow(tr.Target.Name, address(tr), phases, tr.Stats, tr.FailuresByClass), "\t"))
+		fmt.Fprintln(tw, strings.Join(tableRow(res.Redact(tr.Target.Name), address(tr), phases, tr.Stats, tr.FailuresByClass), "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

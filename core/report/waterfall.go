@@ -26,7 +26,7 @@ func Waterfall(w io.Writer, res *engine.Result, color bool) error {
 		t := tr.Target
 		for i := range tr.Attempts {
 			a := &tr.Attempts[i]
-			head := fmt.Sprintf("%s  %s:%d", t.Name, t.Host, t.Port)
+			head := fmt.Sprintf("%s  %s:%d", res.Redact(t.Name), res.Redact(t.Host), t.Port)
 			if a.Address.IsValid() {
 				head += "  → " + a.Address.String()
 			}
@@ -38,7 +38,7 @@ func Waterfall(w io.Writer, res *engine.Result, color bool) error {
 			fmt.Fprintln(w)
 		}
 		if len(tr.Attempts) == 0 {
-			fmt.Fprintf(w, "%s  %s:%d  no attempt finished\n\n", t.Name, t.Host, t.Port)
+			fmt.Fprintf(w, "%s  %s:%d  no attempt finished\n\n", res.Redact(t.Name), res.Redact(t.Host), t.Port)
 		}
 	}
 	return nil
