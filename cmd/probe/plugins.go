@@ -63,7 +63,7 @@ Each binary is started to ask what it serves; one that may not run says why.`,
 			defer pl.Close()
 			p, err := pl.LoadPlugin(config.PluginDecl{Name: args[0]})
 			if err != nil {
-				return &exitError{code: exitUsage, msg: fmt.Sprintf("no plugin %q: %v; see 'probe plugins'", args[0], err)}
+				return &exitError{code: exitUsage, msg: fmt.Sprintf("no plugin named %q: %v; see 'probe plugins'", args[0], err)}
 			}
 			return showPlugin(c.OutOrStdout(), p)
 		},

@@ -49,8 +49,10 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block) *component {
 		return nil
 	}
 	c := &component{name: b.Labels[0], plugin: pv.AsString(), decl: b.DefRange}
-	p, why := d.plugin(c.plugin)
+	p, why, ok := d.plugin(c.plugin)
 	switch {
+	case !ok:
+		return nil // its plugin block failed to load, and said so
 	case p == nil:
 		d.attrError(pa, "Unknown plugin", strings.TrimSpace(fmt.Sprintf("There is no plugin named %q. Available plugins: %s.%s %s",
 			c.plugin, joinNames(d.pluginNames()), didYouMean(c.plugin, d.pluginNames()), why)))

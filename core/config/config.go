@@ -161,6 +161,8 @@ type decoder struct {
 	// plugins are the plugins this file may name: Options.Plugins and those
 	// loaded for it.
 	plugins map[string]*sdk.Plugin
+	// unloaded are the plugins whose plugin block failed to load.
+	unloaded map[string]bool
 	// blockDecls records every labelled block as "type.name", valid or not.
 	blockDecls map[string]hcl.Range
 }
@@ -190,6 +192,7 @@ func (d *decoder) decode(body hcl.Body) {
 	}
 
 	vars := d.variables(byType["variable"])
+	d.unloaded = map[string]bool{}
 	d.plugins = maps.Clone(d.opts.Plugins)
 	if d.plugins == nil {
 		d.plugins = map[string]*sdk.Plugin{}

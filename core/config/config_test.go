@@ -293,12 +293,13 @@ func TestUndeclaredVar(t *testing.T) {
 	}
 }
 
-// recordingLoader serves plugin "banner" from any source and refuses others.
+// recordingLoader serves plugin "banner" from any source but "broken", and
+// refuses others.
 type recordingLoader struct{ decls []PluginDecl }
 
 func (l *recordingLoader) LoadPlugin(d PluginDecl) (*sdk.Plugin, error) {
 	l.decls = append(l.decls, d)
-	if d.Name != "banner" {
+	if d.Name != "banner" || d.Source == "broken" {
 		return nil, fmt.Errorf("no probe-plugin-%s on the search path", d.Name)
 	}
 	return &sdk.Plugin{Info: sdk.Info{Name: "banner"}, NewHandshaker: func(cty.Value) (sdk.Handshaker, error) { return nop{}, nil }}, nil
@@ -380,5 +381,18 @@ variable "short" {
 	}
 	if diff := cmp.Diff([]string{"hunter2-secret"}, f.Options.Secrets); diff != "" {
 		t.Errorf("secrets (-want +got):\n%s", diff)
+	}
+}
+
+func TestFailedPluginBlockReportedOnce(t *testing.T) {
+	src := `
+plugin "banner" {
+  source = "broken"
+}
+handshake "ssh" { plugin = "banner" }
+`
+	_, diags := NewLoader(Options{Plugins: testPlugins(), Loader: &recordingLoader{}}).LoadSource("p.hcl", []byte(src))
+	if len(diags) != 1 || diags[0].Summary != "Failed to load plugin" {
+		t.Errorf("diags = %v, want only the plugin block's error", diags)
 	}
 }

@@ -95,6 +95,7 @@ func (d *decoder) pluginBlocks(blocks []*hcl.Block) {
 		}
 		p, err := d.opts.Loader.LoadPlugin(decl)
 		if err != nil {
+			d.unloaded[name] = true
 			d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Failed to load plugin",
 				Detail: fmt.Sprintf("Plugin %q could not be loaded: %s.", name, err), Subject: subject.Ptr()})
 			continue
@@ -105,14 +106,19 @@ func (d *decoder) pluginBlocks(blocks []*hcl.Block) {
 
 // plugin returns the plugin name names: one the file may already name, else
 // one the loader finds. When there is none, why says why, if the loader said.
-func (d *decoder) plugin(name string) (p *sdk.Plugin, why string) {
+// A plugin whose block failed to load is not searched for again: ok is false
+// and its error is already reported.
+func (d *decoder) plugin(name string) (p *sdk.Plugin, why string, ok bool) {
+	if d.unloaded[name] {
+		return nil, "", false
+	}
 	if p := d.plugins[name]; p != nil || d.opts.Loader == nil {
-		return p, ""
+		return p, "", true
 	}
 	p, err := d.opts.Loader.LoadPlugin(PluginDecl{Name: name, Dir: filepath.Dir(d.file.Path)})
 	if err != nil {
-		return nil, err.Error() + "."
+		return nil, err.Error() + ".", true
 	}
 	d.plugins[name] = p
-	return p, ""
+	return p, "", true
 }

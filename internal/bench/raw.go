@@ -25,7 +25,7 @@ type rawTimes struct{ resolve, connect, tls time.Duration }
 
 // rawAttempt resolves host's A record by one UDP exchange with server,
 // connects to the address on port and runs a TLS handshake verifying host
-// against roots, timing each step. Sockets are created on the calling
+// against roots, timing each step, then closes the connection. Sockets are created on the calling
 // thread, so in the network namespace it is in.
 func rawAttempt(ctx context.Context, server netip.AddrPort, host string, port uint16, roots *x509.CertPool) (rawTimes, error) {
 	var t rawTimes
@@ -42,15 +42,15 @@ func rawAttempt(ctx context.Context, server netip.AddrPort, host string, port ui
 	if err != nil {
 		return t, err
 	}
-	defer c.Close()
 	tc := tls.Client(c, &tls.Config{ServerName: host, RootCAs: roots})
 	start = time.Now()
 	err = tc.HandshakeContext(ctx)
 	t.tls = time.Since(start)
 	if err != nil {
+		c.Close()
 		return t, fmt.Errorf("tls handshake with %s: %w", c.RemoteAddr(), err)
 	}
-	return t, nil
+	return t, tc.Close() // with a close_notify, as probe closes its connections
 }
 
 // exchangeA asks server for the A record of host over UDP and returns the

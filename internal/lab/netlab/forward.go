@@ -61,13 +61,11 @@ func startForwarder(from, to int, delay time.Duration, late *recorder) (*forward
 // close stops both threads, waits for them and returns what went wrong.
 func (f *forwarder) close() error {
 	close(f.done)
-	_, err := unix.Write(f.stop, []byte{1, 0, 0, 0, 0, 0, 0, 0})
-	if err != nil {
-		err = fmt.Errorf("stop forwarder: %w", err)
-	} else {
-		f.wg.Wait()
+	if _, err := unix.Write(f.stop, []byte{1, 0, 0, 0, 0, 0, 0, 0}); err != nil {
+		return fmt.Errorf("stop forwarder: %w", err) // its reader runs on, polling the eventfd
 	}
-	return errors.Join(err, f.errs[0], f.errs[1], unix.Close(f.stop))
+	f.wg.Wait()
+	return errors.Join(f.errs[0], f.errs[1], unix.Close(f.stop))
 }
 
 // read reads packets as they arrive and queues them with their due time.
