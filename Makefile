@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.6
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
 
-.PHONY: all build demo test deps lint unit bench bench-dns bench-plugins clean proto
+.PHONY: all build demo test deps lint unit test-tailscale fuzz bench bench-dns bench-plugins clean proto
 
 all: build
 
@@ -34,8 +34,23 @@ lint:
 unit:
 	$(GO) test -race -count=1 ./...
 
-## test: install what is missing, build everything, lint, and run the tests.
-test: deps build lint unit
+## fuzz: run each fuzzer for FUZZTIME (docs/reliability.md): the pipeline loader, dns-miekg's handling of
+## replies, the socket-handoff channel. A failing input is saved under the package's testdata/fuzz.
+FUZZTIME ?= 10s
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./core/config
+	$(GO) test -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(FUZZTIME) ./plugins/dns-miekg
+	$(GO) test -run '^$$' -fuzz '^FuzzChannel$$' -fuzztime $(FUZZTIME) ./core/fdpass
+
+## test-tailscale: vet, staticcheck and test plugins/tailscale, a module of its own that ./... does not
+## reach. Its tests run a tailnet in a network namespace (unshare, from util-linux). Without -race: that
+## would compile tailscale.com a second time, with instrumentation.
+test-tailscale:
+	cd plugins/tailscale && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./... && $(GO) test -count=1 -timeout 20m ./...
+
+## test: install what is missing, build everything, lint, and run the tests and the fuzzers.
+test: deps build lint test-tailscale unit fuzz
 
 ## bench: every benchmark figure (DESIGN §9), one "name value" line each: bench-dns's, then
 ## internal/bench's: accuracy across the delay link beside blackbox_exporter and curl, throughput

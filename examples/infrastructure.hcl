@@ -29,6 +29,18 @@ handshake "tls" {
   alpn   = ["h2", "http/1.1"]
 }
 
+# Tailnet hosts go through the tailscale plugin (probe-plugin-tailscale, see
+# examples/tailnet.hcl): the local tailscaled confirms the address is a peer,
+# and the dial goes through the tailnet.
+resolver "tailnet" {
+  plugin = "tailscale"
+  match  = ["100.64.0.0/10", "fd7a:115c:a1e0::/48", "*.ts.net"]
+}
+
+dialer "tailnet" {
+  plugin = "tailscale"
+}
+
 pipeline "tcp" {
   resolvers = [resolver.system]
   dialer    = dialer.tcp
@@ -38,6 +50,11 @@ pipeline "https" {
   resolvers  = [resolver.system]
   dialer     = dialer.tcp
   handshakes = [handshake.tls]
+}
+
+pipeline "tailnet" {
+  resolvers = [resolver.tailnet]
+  dialer    = dialer.tailnet
 }
 
 target "local" {
@@ -58,11 +75,10 @@ target "api" {
   pipeline = pipeline.https
 }
 
-# A Tailscale CGNAT address. Until the tailscale plugin lands, the system
-# resolver passes the literal through and the kernel routes it (over the
-# tailscale0 interface when tailscaled runs with a TUN device).
+# A Tailscale CGNAT address: a peer of the local tailscaled's tailnet, or a
+# tailscale.not_a_peer failure without any dial.
 target "tailscale-headscale" {
   host     = "100.64.0.10"
   port     = 8080
-  pipeline = pipeline.tcp
+  pipeline = pipeline.tailnet
 }

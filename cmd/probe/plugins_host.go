@@ -45,7 +45,7 @@ func (p *plugins) builtins() (map[string]*sdk.Plugin, error) {
 	if !p.isolate {
 		return builtins(), nil
 	}
-	remote, err := p.loadBuiltins()
+	remote, err := p.loadBuiltins(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,9 @@ func (p *plugins) builtins() (map[string]*sdk.Plugin, error) {
 	return out, nil
 }
 
-func (p *plugins) loadBuiltins() ([]*sdk.Plugin, error) {
+// loadBuiltins starts probe serving its built-ins, with the variables env
+// names in its environment beside pluginhost.BaseEnv.
+func (p *plugins) loadBuiltins(env []string) ([]*sdk.Plugin, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find probe's own binary: %w", err)
@@ -65,7 +67,7 @@ func (p *plugins) loadBuiltins() ([]*sdk.Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.Load(pluginhost.Binary{Name: "builtin", Path: self, Args: []string{serveBuiltinsCmd}})
+	return h.Load(pluginhost.Binary{Name: "builtin", Path: self, Args: []string{serveBuiltinsCmd}, Env: env})
 }
 
 func (p *plugins) hostStarted() (*pluginhost.Host, error) {
@@ -87,7 +89,7 @@ func (p *plugins) LoadPlugin(d config.PluginDecl) (*sdk.Plugin, error) {
 		if !d.Isolate && !p.isolate {
 			return builtins()[d.Name], nil
 		}
-		remote, err := p.loadBuiltins()
+		remote, err := p.loadBuiltins(d.Env)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +109,7 @@ func (p *plugins) LoadPlugin(d config.PluginDecl) (*sdk.Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	served, err := h.Load(pluginhost.Binary{Name: d.Name, Path: path, SHA256: d.SHA256})
+	served, err := h.Load(pluginhost.Binary{Name: d.Name, Path: path, SHA256: d.SHA256, Env: d.Env})
 	if err != nil {
 		return nil, err
 	}

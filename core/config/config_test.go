@@ -311,6 +311,7 @@ plugin "banner" {
   source  = "bin/probe-plugin-banner"
   sha256  = "abc"
   isolate = false
+  env     = ["TS_AUTHKEY", "https_proxy"]
 }
 handshake "ssh" { plugin = "banner" }
 handshake "other" {
@@ -320,7 +321,7 @@ handshake "other" {
 	l := &recordingLoader{}
 	_, diags := NewLoader(Options{Plugins: testPlugins(), Loader: l}).LoadSource("dir/p.hcl", []byte(src))
 	want := []PluginDecl{
-		{Name: "banner", Source: "bin/probe-plugin-banner", Dir: "dir", SHA256: "abc"},
+		{Name: "banner", Source: "bin/probe-plugin-banner", Dir: "dir", SHA256: "abc", Env: []string{"TS_AUTHKEY", "https_proxy"}},
 		{Name: "missing", Dir: "dir"},
 	}
 	if diff := cmp.Diff(want, l.decls); diff != "" {
@@ -329,9 +330,34 @@ handshake "other" {
 	if got := l.decls[0].SourcePath(); got != "dir/bin/probe-plugin-banner" {
 		t.Errorf("SourcePath = %q", got)
 	}
-	if len(diags) != 1 || diags[0].Summary != "Unknown plugin" || diags[0].Subject.Start.Line != 9 ||
+	if len(diags) != 1 || diags[0].Summary != "Unknown plugin" || diags[0].Subject.Start.Line != 10 ||
 		!strings.Contains(diags[0].Detail, "no probe-plugin-missing on the search path") {
 		t.Errorf("diags = %v", diags)
+	}
+}
+
+func TestPluginEnv(t *testing.T) {
+	tests := []struct {
+		env, summary string
+	}{
+		{`["A=B"]`, "Invalid environment variable name"},
+		{`["1PASSWORD"]`, "Invalid environment variable name"},
+		{`[""]`, "Invalid environment variable name"},
+		{`[null]`, "Invalid environment variable name"},
+		{`"TS_AUTHKEY"`, "Incorrect attribute value type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			src := "plugin \"banner\" {\n  env = " + tt.env + "\n}\n"
+			l := &recordingLoader{}
+			_, diags := NewLoader(Options{Plugins: testPlugins(), Loader: l}).LoadSource("p.hcl", []byte(src))
+			if len(diags) != 1 || diags[0].Summary != tt.summary || diags[0].Subject.Start.Line != 2 {
+				t.Errorf("diags = %v, want one %q on line 2", diags, tt.summary)
+			}
+			if len(l.decls) != 0 {
+				t.Errorf("loaded %+v despite the error", l.decls)
+			}
+		})
 	}
 }
 

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
+	"strconv"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/probe-dev/probe/core/sdk"
@@ -30,6 +32,9 @@ type PluginDecl struct {
 	SHA256 string
 	// Isolate asks for a built-in plugin to run out of process.
 	Isolate bool
+	// Env names the variables of probe's environment that the plugin
+	// process gets besides the few every plugin gets (PATH, HOME, ...).
+	Env []string
 }
 
 // SourcePath returns Source resolved against Dir, "" when Source is unset.
@@ -45,8 +50,12 @@ var pluginSchema = &hcl.BodySchema{
 		{Name: "source"},
 		{Name: "sha256"},
 		{Name: "isolate"},
+		{Name: "env"},
 	},
 }
+
+// envName is what a variable name of a plugin block's env may be.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // pluginBlocks loads the plugins of the plugin blocks before any component
 // names them.
@@ -86,6 +95,28 @@ func (d *decoder) pluginBlocks(blocks []*hcl.Block) {
 				continue
 			}
 			decl.Isolate = v.True()
+		}
+		if a := content.Attributes["env"]; a != nil {
+			v, ok := d.eval(a, d.ctx, cty.List(cty.String))
+			if !ok {
+				continue
+			}
+			for _, name := range v.AsValueSlice() {
+				if name.IsNull() || !envName.MatchString(name.AsString()) {
+					got := "null"
+					if !name.IsNull() {
+						got = strconv.Quote(name.AsString())
+					}
+					d.attrError(a, "Invalid environment variable name", fmt.Sprintf(
+						"env lists the names of environment variables to pass to the plugin, such as \"TS_AUTHKEY\"; got %s.", got))
+					ok = false
+					break
+				}
+				decl.Env = append(decl.Env, name.AsString())
+			}
+			if !ok {
+				continue
+			}
 		}
 		if d.opts.Loader == nil {
 			d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Plugin blocks are not supported here",

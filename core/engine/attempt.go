@@ -17,10 +17,7 @@ import (
 // address. Every attempt has its own deadline; the connection each opens is
 // closed before round returns, after its Total is taken.
 func (e *Engine) round(ctx context.Context, t *Target, seq int, out []Attempt) []Attempt {
-	timeout := e.opts.Timeout
-	if t.Timeout > 0 {
-		timeout = t.Timeout
-	}
+	timeout := e.timeout(t)
 	r := attemptRun{Attempt: Attempt{Target: t.Name, Seq: seq, Started: time.Now()}}
 	r.t0 = r.Started
 	actx, cancel := context.WithDeadline(ctx, r.t0.Add(timeout))
@@ -45,6 +42,14 @@ func (e *Engine) round(ctx context.Context, t *Target, seq int, out []Attempt) [
 		cancel()
 	}
 	return out
+}
+
+// timeout returns the deadline of each of t's attempts.
+func (e *Engine) timeout(t *Target) time.Duration {
+	if t.Timeout > 0 {
+		return t.Timeout
+	}
+	return e.opts.Timeout
 }
 
 // attemptRun is an attempt under construction.

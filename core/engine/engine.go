@@ -38,7 +38,7 @@ func (e *Engine) OnAttempt(fn func(Attempt)) { e.onAttempt = fn }
 // round makes one attempt per resolved address, it probes every address and
 // returns the first one's attempt; Run reports them all.
 func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
-	a := e.round(ctx, t, 1, nil)[0]
+	a := e.fedRound(ctx, t, 1, nil)[0]
 	e.redactor.attempt(&a)
 	return a
 }
@@ -48,12 +48,17 @@ func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
 // order. When ctx is canceled, Run stops starting attempts, drops the ones
 // the cancellation interrupted, and returns what finished with Interrupted
 // set.
+//
+// An attempt that fails because the process ran out of file descriptors
+// (sdk.ClassFDLimit) says nothing of its target: Run and Probe run it again,
+// with backoff, for up to the attempt's timeout, and report it as it ends
+// then.
 func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
 	res := &Result{Started: time.Now(), Targets: make([]*TargetResult, len(targets)), redactor: e.redactor}
 	e.plan(targets)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(e.opts.Concurrency, len(targets)) {
+	for range e.workers(len(targets)) {
 		wg.Go(func() {
 			for i := range next {
 				res.Targets[i] = e.runTarget(ctx, targets[i])
@@ -97,6 +102,18 @@ feed:
 	return res
 }
 
+// workers returns how many targets to run at once: Concurrency, at most
+// one per target, and no more than the file descriptors left allow.
+func (e *Engine) workers(targets int) int {
+	n := min(e.opts.Concurrency, targets)
+	if fit, limit, open, ok := fdConcurrency(); ok && fit < n {
+		e.opts.Logger.Debug("concurrency capped by the file descriptor limit", "concurrency", e.opts.Concurrency,
+			"capped", fit, "nofile", limit, "open", open)
+		n = fit
+	}
+	return n
+}
+
 // runTarget runs the attempts of one target, Interval apart.
 func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
 	attempts := e.opts.Attempts
@@ -111,7 +128,7 @@ func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
 	}
 	for seq := 1; seq <= attempts && ctx.Err() == nil; seq++ {
 		n := len(tr.Attempts)
-		tr.Attempts = e.round(ctx, t, seq, tr.Attempts)
+		tr.Attempts = e.fedRound(ctx, t, seq, tr.Attempts)
 		started := tr.Attempts[n].Started
 		kept := n
 		for _, a := range tr.Attempts[n:] {

@@ -12,6 +12,7 @@ import (
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/internal/leakcheck"
 )
 
 // delayResolver answers every host with addr after delay, as a slow DNS
@@ -92,6 +93,8 @@ func targets(n int, addr netip.AddrPort, p *engine.Pipeline) []*engine.Target {
 
 func TestScheduling(t *testing.T) {
 	addr := startTCP(t)
+	leakcheck.Goroutines(t)
+	leakcheck.FDs(t)
 	const delay = 40 * time.Millisecond
 	tests := []struct {
 		name     string
@@ -235,6 +238,8 @@ func TestRouting(t *testing.T) {
 
 func TestCancelKeepsFinished(t *testing.T) {
 	addr := startTCP(t)
+	leakcheck.Goroutines(t)
+	leakcheck.FDs(t)
 	fast := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1")})
 	slow := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: time.Hour})
 	ts := []*engine.Target{

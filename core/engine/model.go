@@ -36,7 +36,8 @@ type Options struct {
 	// Mode is Parallel (the default) or Sequential.
 	Mode Mode
 	// Concurrency bounds how many targets run at once in Parallel mode.
-	// Default 64.
+	// Run lowers it to what the process's file descriptor limit
+	// (RLIMIT_NOFILE) leaves room for, about four per attempt. Default 64.
 	Concurrency int
 	// Attempts is how many attempts each target gets. Default 1.
 	Attempts int

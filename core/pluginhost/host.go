@@ -1,7 +1,8 @@
 // Package pluginhost runs plugin binaries and adapts them to the sdk
 // interfaces, so that the engine cannot tell a plugin in another process
 // from one built in. It launches each binary once per run through
-// hashicorp/go-plugin (gRPC only), checks sha256 pins before a binary runs,
+// hashicorp/go-plugin (gRPC only) with a minimal environment (BaseEnv and
+// the variables its block names), checks sha256 pins before a binary runs,
 // passes connected sockets over a socketpair (core/fdpass), re-logs the
 // plugin's logs under "plugin.NAME", fails only the attempts in flight when a
 // plugin crashes or hangs (plugin.crashed), restarts it with backoff, and
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -31,12 +33,38 @@ type Binary struct {
 	// SHA256 is the hex digest the file must have, checked before it runs;
 	// empty for no pin.
 	SHA256 string
+	// Env names the variables of probe's environment the process gets
+	// besides those of BaseEnv (a plugin block's env, such as TS_AUTHKEY).
+	Env []string
 }
 
-// key identifies the process that runs b. The pin is part of it, so that a
-// pinned Load never reuses a process started without that pin.
+// BaseEnv lists the variables of probe's environment that every plugin
+// process gets, when they are set: what any program needs to find files,
+// speak the user's language and tell the time, and where Go finds the system's
+// root certificates, so that a TLS handshake out of process trusts what one
+// in process does. Nothing else of probe's environment reaches a plugin:
+// not credentials, not PROBE_VAR_ variables.
+var BaseEnv = []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+
+// key identifies the process that runs b. The pin and the environment are
+// part of it, so that a pinned Load never reuses a process started without
+// that pin, nor one Load's variables reach another's plugin.
 func (b Binary) key() string {
-	return strings.Join(append([]string{b.Path, strings.ToLower(b.SHA256)}, b.Args...), "\x00")
+	return strings.Join(slices.Concat([]string{b.Path, strings.ToLower(b.SHA256)}, b.Args, []string{"env"}, b.Env), "\x00")
+}
+
+// environ returns the environment of b's process: the variables of BaseEnv
+// and Env that are set in probe's, each once.
+func (b Binary) environ() []string {
+	var env []string
+	seen := map[string]bool{}
+	for _, name := range slices.Concat(BaseEnv, b.Env) {
+		if v, ok := os.LookupEnv(name); ok && !seen[name] {
+			seen[name] = true
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
 }
 
 // Host runs plugin binaries for one run of probe. Close it when the run

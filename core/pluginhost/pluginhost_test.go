@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -24,6 +23,7 @@ import (
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/internal/leakcheck"
 	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
 	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
 	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
@@ -43,6 +43,8 @@ var (
 	crashBin string
 	// hangBin serves handshake "hang", which never answers on host hang.test.
 	hangBin string
+	// envBin serves handshake "env", which reports its process's environment.
+	envBin  string
 	testLab *lab.Lab
 )
 
@@ -57,15 +59,17 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// One go build for all four, each named after its package's directory.
+	// One go build for all five, each named after its package's directory.
 	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"../../cmd/probe", "../../examples/plugins/banner", "./testdata/crashplugin", "./testdata/hangplugin")
+		"../../cmd/probe", "../../examples/plugins/banner", "./testdata/crashplugin", "./testdata/hangplugin",
+		"./testdata/envplugin")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n%s", build, err, out)
 		return 1
 	}
 	probeBin, bannerBin = filepath.Join(dir, "probe"), filepath.Join(dir, "banner")
 	crashBin, hangBin = filepath.Join(dir, "crashplugin"), filepath.Join(dir, "hangplugin")
+	envBin = filepath.Join(dir, "envplugin")
 	if testLab, err = lab.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -487,9 +491,18 @@ func (staticResolver) Resolve(context.Context, *sdk.ResolveRequest) (*sdk.Resolv
 // dial-tcp in process and that handshake out of process.
 func misbehaving(t *testing.T, h *pluginhost.Host, path, name string) *engine.Pipeline {
 	t.Helper()
-	pl := load(t, h, pluginhost.Binary{Name: name, Path: path})[name]
+	return handshakePipeline(t, h, pluginhost.Binary{Name: name, Path: path})
+}
+
+// handshakePipeline loads b, which serves one handshake plugin called
+// b.Name, and returns a pipeline of a static resolver, dial-tcp in process
+// and that handshake out of process.
+func handshakePipeline(t *testing.T, h *pluginhost.Host, b pluginhost.Binary) *engine.Pipeline {
+	t.Helper()
+	name := b.Name
+	pl := load(t, h, b)[name]
 	if pl == nil {
-		t.Fatalf("%s serves no plugin %s", path, name)
+		t.Fatalf("%s serves no plugin %s", b.Path, name)
 	}
 	hs, err := pl.NewHandshaker(cty.EmptyObjectVal)
 	if err != nil {
@@ -851,7 +864,8 @@ func TestDiscovery(t *testing.T) {
 }
 
 // TestNoLeftovers checks that Close leaves no plugin process, no socket
-// directory and no goroutine behind, and that nothing starts a plugin again.
+// directory, no goroutine and no file descriptor behind, and that nothing
+// starts a plugin again.
 func TestNoLeftovers(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp) // where the host makes its socket directory
@@ -881,7 +895,8 @@ func TestNoLeftovers(t *testing.T) {
 		return h.Pids(), p
 	}
 	run() // once for what stays up for good (the lab's accepted connections, gRPC's globals)
-	base := runtime.NumGoroutine()
+	leakcheck.Goroutines(t)
+	leakcheck.FDs(t)
 	pids, p := run()
 	if len(pids) != 2 {
 		t.Errorf("plugin processes %v while running, want two", pids)
@@ -907,12 +922,6 @@ func TestNoLeftovers(t *testing.T) {
 	if procs := processesOf(t, crashBin); len(procs) > 0 {
 		t.Errorf("plugin processes after Close: %v", procs)
 	}
-	waitFor(t, "the goroutines to end", func() string {
-		if n := runtime.NumGoroutine(); n > base {
-			return fmt.Sprintf("%d goroutines, %d before", n, base)
-		}
-		return ""
-	}, "")
 }
 
 // processesOf returns the pids of the running processes of the executable

@@ -109,8 +109,10 @@ func (p *process) startLocked() error {
 	cmd.ExtraFiles = []*os.File{remote} // fd 3 in the plugin: sdk.FDPassFD
 	// go-plugin ignores UnixSocketConfig.TempDir when Cmd is set; the
 	// environment variable puts the plugin's socket in the host's directory.
-	cmd.Env = []string{"PLUGIN_UNIX_SOCKET_DIR=" + p.host.dir}
+	// SkipHostEnv keeps go-plugin from adding all of probe's environment.
+	cmd.Env = append(p.bin.environ(), "PLUGIN_UNIX_SOCKET_DIR="+p.host.dir)
 	cfg := &plugin.ClientConfig{
+		SkipHostEnv:      true,
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          plugin.PluginSet{sdk.PluginSetKey: &clientPlugin{}},
 		Cmd:              cmd,

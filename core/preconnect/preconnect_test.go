@@ -17,6 +17,7 @@ import (
 	"github.com/probe-dev/probe/core/preconnect"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/internal/leakcheck"
 	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
 	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
 	tlshandshake "github.com/probe-dev/probe/plugins/tls"
@@ -100,6 +101,8 @@ func get(t *testing.T, c *http.Client, url string) string {
 }
 
 func TestWarmConnectionServesFirstRequest(t *testing.T) {
+	leakcheck.Goroutines(t)
+	leakcheck.FDs(t)
 	l := startLab(t)
 	port := l.TLS.Addr.Port()
 	pool, err := preconnect.StartFile(context.Background(), mustPipelineFile(t, l, "api.probe.test", port, true), plugins(),
@@ -134,6 +137,8 @@ func TestWarmConnectionServesFirstRequest(t *testing.T) {
 }
 
 func TestStaleConnectionsAreNotHandedOut(t *testing.T) {
+	leakcheck.Goroutines(t)
+	leakcheck.FDs(t)
 	l := startLab(t)
 	t.Run("older than MaxIdle", func(t *testing.T) {
 		pool, err := preconnect.StartFile(context.Background(), mustPipelineFile(t, l, "api.probe.test", l.TLS.Addr.Port(), true), plugins(),
@@ -188,6 +193,8 @@ func TestStaleConnectionsAreNotHandedOut(t *testing.T) {
 }
 
 func TestStartReturnsAtOnce(t *testing.T) {
+	leakcheck.Goroutines(t)
+	leakcheck.FDs(t)
 	l := startLab(t)
 	// silent.probe.test never answers: the warm-up takes its whole timeout.
 	path := mustPipelineFile(t, l, "silent.probe.test", l.TLS.Addr.Port(), true)

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"syscall"
 	"time"
 )
 
@@ -100,7 +101,20 @@ const (
 	ClassPluginCrashed Class = "plugin.crashed" // the plugin process died or hung
 	ClassPluginError   Class = "plugin.error"   // the plugin returned an error instead of a result
 	ClassCanceled      Class = "canceled"       // the run was canceled (Ctrl-C) during the phase
+
+	// ClassFDLimit says that the process doing the work ran out of file
+	// descriptors (EMFILE, ENFILE): nothing is known of the target. The
+	// engine runs such an attempt again once descriptors are free; see
+	// FDLimit.
+	ClassFDLimit Class = "local.fd_limit"
 )
+
+// FDLimit reports whether err is the process's or the system's file
+// descriptor limit (EMFILE, ENFILE). A component that opens sockets reports
+// such an error as ClassFDLimit, not as a failure of the target.
+func FDLimit(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
 
 // Failure says why an attempt failed: in which phase, of what class, and a
 // human-readable message.

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,7 +88,7 @@ type accuracyOptions struct {
 	Self  string
 	Tools bool // measure blackbox_exporter and curl too
 	// MaxLate is the link lateness (p99) past which a round counts as
-	// disturbed and is run again, at most Repeats times in all.
+	// disturbed and another is run, at most Repeats more in all.
 	MaxLate time.Duration
 	Repeats int
 }
@@ -97,9 +99,13 @@ type accuracyResult struct {
 	True map[string]float64
 	// Err is, per tool and phase, the median of |measured − True|.
 	Err map[string]map[string]float64
+	// Bias is, per tool and phase, median(measured) − True: the part of
+	// the error that is systematic.
+	Bias map[string]map[string]float64
 	// Lateness is the largest p99 link lateness of the rounds kept.
 	Lateness time.Duration
-	// Repeated counts the rounds run again because they were disturbed.
+	// Repeated counts the rounds run again because they were disturbed;
+	// the least disturbed are kept.
 	Repeated int
 }
 
@@ -167,30 +173,41 @@ func measureAccuracy(ctx context.Context, opts accuracyOptions) (res accuracyRes
 		}
 	}
 
-	all := samples{}
-	for kept := 0; kept < opts.Rounds; {
+	// Run rounds until Rounds of them were undisturbed, or Repeats more
+	// were run; then keep the Rounds least disturbed.
+	type taken struct {
+		s    samples
+		late time.Duration
+	}
+	var rounds []taken
+	for good := 0; good < opts.Rounds && len(rounds) < opts.Rounds+opts.Repeats; {
 		a.link.ResetLateness()
 		s, err := a.round(ctx)
 		if err != nil {
 			return res, err
 		}
-		late := a.link.Lateness().P99
-		if late > opts.MaxLate && res.Repeated < opts.Repeats {
-			res.Repeated++
-			continue
+		r := taken{s, a.link.Lateness().P99}
+		if r.late <= opts.MaxLate {
+			good++
 		}
-		res.Lateness = max(res.Lateness, late)
-		all.merge(s)
-		kept++
+		rounds = append(rounds, r)
+	}
+	slices.SortStableFunc(rounds, func(x, y taken) int { return cmp.Compare(x.late, y.late) })
+	res.Repeated = len(rounds) - opts.Rounds
+	all := samples{}
+	for _, r := range rounds[:opts.Rounds] {
+		res.Lateness = max(res.Lateness, r.late)
+		all.merge(r.s)
 	}
 	res.True = map[string]float64{}
 	for phase, v := range all[toolPlain] {
 		res.True[phase] = medianOf(v)
 	}
-	res.Err = map[string]map[string]float64{}
+	res.Err, res.Bias = map[string]map[string]float64{}, map[string]map[string]float64{}
 	for tool, phases := range all {
-		res.Err[tool] = map[string]float64{}
+		res.Err[tool], res.Bias[tool] = map[string]float64{}, map[string]float64{}
 		for phase, v := range phases {
+			res.Bias[tool][phase] = medianOf(v) - res.True[phase]
 			dev := make([]float64, len(v))
 			for i, d := range v {
 				dev[i] = math.Abs(d - res.True[phase])

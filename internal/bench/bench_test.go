@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,22 +60,24 @@ func requireLink(t *testing.T) {
 }
 
 // TestAccuracy checks that probe's resolve, connect and tls phases across
-// a 20 ms link are within 0.3 ms (median) of the plain loop's, and that
-// blackbox_exporter and curl are measured beside it. A failing run is
-// repeated twice: a busy machine (go test runs packages in parallel)
-// disturbs timings.
+// a 20 ms link are within 0.3 ms of the plain loop's (median against
+// median: the figure a busy machine's scatter, which hits the reference as
+// much as probe, does not blur), and that blackbox_exporter and curl are
+// measured beside it. Rounds the link forwarded late are repeated, and a
+// failing run twice more: go test runs packages in parallel.
 func TestAccuracy(t *testing.T) {
 	requireLink(t)
 	const bound = 0.3 // ms
 	for try := 1; ; try++ {
 		res, err := measureAccuracy(t.Context(), accuracyOptions{
 			Delay: 20 * time.Millisecond, Rounds: 3, PerRound: 6, Probe: probeBin, Self: selfBin, Tools: try == 1,
-			MaxLate: 300 * time.Microsecond, Repeats: 12,
+			MaxLate: 300 * time.Microsecond, Repeats: 4,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("try %d: true %v; errors %v; lateness p99 %v, %d rounds repeated", try, res.True, res.Err, res.Lateness, res.Repeated)
+		t.Logf("try %d: true %v; bias %v; errors %v; lateness p99 %v, %d rounds repeated",
+			try, res.True, res.Bias, res.Err, res.Lateness, res.Repeated)
 		for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
 			if got := res.True[phase]; got < 40 || got > 50 {
 				t.Errorf("plain %s took %.3f ms across a 20 ms link, want 40 to 50 ms", phase, got)
@@ -83,8 +86,8 @@ func TestAccuracy(t *testing.T) {
 		if try == 1 {
 			for _, tool := range []string{toolBlackbox, toolCurl} {
 				for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
-					if e, ok := res.Err[tool][phase]; !ok || e < 0 || e > 40 {
-						t.Errorf("%s %s error %.3f ms (measured: %v), want a figure from 0 to 40 ms", tool, phase, e, ok)
+					if e, ok := res.Err[tool][phase]; !ok || e > 40 {
+						t.Errorf("%s %s error %.3f ms (measured: %v), want a figure below 40 ms", tool, phase, e, ok)
 					}
 				}
 			}
@@ -94,17 +97,17 @@ func TestAccuracy(t *testing.T) {
 		}
 		var over []string
 		for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
-			if e := res.Err[toolProbe][phase]; e > bound {
-				over = append(over, fmt.Sprintf("%s %.3f ms", phase, e))
+			if b := res.Bias[toolProbe][phase]; math.Abs(b) > bound {
+				over = append(over, fmt.Sprintf("%s %+.3f ms", phase, b))
 			}
 		}
 		if len(over) == 0 {
 			return
 		}
 		if try == 3 {
-			t.Fatalf("probe's median error over %.1f ms: %s", bound, strings.Join(over, ", "))
+			t.Fatalf("probe's median is off the plain loop's by more than %.1f ms: %s", bound, strings.Join(over, ", "))
 		}
-		t.Logf("probe's median error over %.1f ms (%s): repeating", bound, strings.Join(over, ", "))
+		t.Logf("probe's median is off by more than %.1f ms (%s): repeating", bound, strings.Join(over, ", "))
 	}
 }
 

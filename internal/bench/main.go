@@ -102,6 +102,11 @@ func stages(targets int) []stage {
 				add("accuracy.blackbox_"+phase+"_err_ms", acc.Err[toolBlackbox][phase], 3)
 				add("accuracy.curl_"+phase+"_err_ms", acc.Err[toolCurl][phase], 3)
 			}
+			for _, tool := range []string{toolProbe, toolBlackbox, toolCurl} {
+				for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
+					add("accuracy."+tool+"_"+phase+"_bias_ms", acc.Bias[tool][phase], 3)
+				}
+			}
 			add("accuracy.connect_tls_err_ms", acc.Err[toolProbe][phaseConnectTLS], 3)
 			add("accuracy.blackbox_tcp_connect_tls_err_ms", acc.Err[toolBlackboxTCP][phaseConnectTLS], 3)
 			add("accuracy.plain_self_err_ms", medianOf([]float64{

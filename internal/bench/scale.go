@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -22,7 +23,7 @@ import (
 
 // scaleHCL is the pipeline of the scale run: every target a name of its own
 // under probe.test, which the lab's DNS server answers by its wildcard;
-// resolve (A), connect, TLS against the lab's server. %[5]s is the list of
+// resolve (A) and connect to the lab's TCP server. %[4]s is the list of
 // names.
 const scaleHCL = `
 run {
@@ -38,22 +39,16 @@ resolver "lab" {
 
 dialer "tcp" { plugin = "dial-tcp" }
 
-handshake "tls" {
-  plugin  = "tls"
-  ca_file = %[3]q
-}
-
-pipeline "https" {
-  resolvers  = [resolver.lab]
-  dialer     = dialer.tcp
-  handshakes = [handshake.tls]
+pipeline "tcp" {
+  resolvers = [resolver.lab]
+  dialer    = dialer.tcp
 }
 
 target "t" {
-  for_each = toset(%[5]s)
+  for_each = %[4]s
   host     = "${each.value}.probe.test"
-  port     = %[4]d
-  pipeline = pipeline.https
+  port     = %[3]d
+  pipeline = pipeline.tcp
 }
 `
 
@@ -94,14 +89,19 @@ func measureScale(ctx context.Context, o scaleOptions) (res scaleResult, err err
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "scale.hcl")
-	src := fmt.Sprintf(scaleHCL, o.Concurrency, l.DNS.Addr, l.CAFile, l.TLS.Addr.Port(), names.String())
+	src := fmt.Sprintf(scaleHCL, o.Concurrency, l.DNS.Addr, l.TCP.Addr.Port(), names.String())
 	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 		return res, err
 	}
 
+	out, err := os.Create(filepath.Join(dir, "attempts.jsonl"))
+	if err != nil {
+		return res, err
+	}
+	defer out.Close()
 	cmd := exec.CommandContext(ctx, o.Probe, "run", file, "-o", "jsonl")
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr // stdout: /dev/null
+	cmd.Stdout, cmd.Stderr = out, &stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("start probe: %w", err)
@@ -127,7 +127,7 @@ func measureScale(ctx context.Context, o scaleOptions) (res scaleResult, err err
 	close(done)
 	wg.Wait()
 	if err != nil {
-		return res, fmt.Errorf("probe run of %d targets: %w\n%s", o.Targets, err, lastLines(stderr.String(), 10))
+		return res, fmt.Errorf("probe run of %d targets: %w: failures %v\n%s", o.Targets, err, failures(out.Name()), lastLines(stderr.String(), 10))
 	}
 	res.RSS = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
 	return res, nil
@@ -143,4 +143,25 @@ func countFDs(pid int) (int, error) {
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// failures counts the failed attempts of a jsonl output file by class.
+func failures(path string) map[string]int {
+	out := map[string]int{}
+	f, err := os.Open(path)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	for dec := json.NewDecoder(f); ; {
+		var a struct {
+			Failure *struct{ Class string } `json:"failure"`
+		}
+		if dec.Decode(&a) != nil {
+			return out
+		}
+		if a.Failure != nil {
+			out[a.Failure.Class]++
+		}
+	}
 }

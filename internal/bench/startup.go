@@ -74,6 +74,9 @@ func measureStartup(ctx context.Context, probe, banner string, runs int) (res st
 		return res, err
 	}
 	defer func() { err = errors.Join(err, srv.Close()) }()
+	if banner, err = filepath.Abs(banner); err != nil { // the pipeline file is elsewhere
+		return res, err
+	}
 	dir, err := os.MkdirTemp("", "probe-bench-startup-")
 	if err != nil {
 		return res, err

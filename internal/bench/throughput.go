@@ -136,7 +136,9 @@ func measureThroughput(ctx context.Context, o throughputOptions) (res throughput
 	}
 	rates := make([][]float64, len(contenders))
 	for round := 0; round <= o.Rounds; round++ { // round 0 warms up
-		for i, c := range contenders {
+		for k := range contenders {
+			i := (k + round) % len(contenders) // each round starts with another, so none always follows the same
+			c := contenders[i]
 			start := time.Now()
 			if err := c.run(o.Attempts); err != nil {
 				return res, err

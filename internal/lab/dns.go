@@ -124,6 +124,9 @@ func listenDNS(addr netip.AddrPort) (net.PacketConn, net.Listener, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen DNS: %w", err)
 		}
+		// Hundreds of queries at once (the scale benchmark) overflow the default buffer; the kernel caps
+		// the size at net.core.rmem_max.
+		_ = pc.(*net.UDPConn).SetReadBuffer(4 << 20)
 		var ln net.Listener
 		ln, err = net.Listen("tcp", pc.LocalAddr().String())
 		if err == nil {

@@ -74,6 +74,8 @@ func (d *Dialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespo
 func classify(ctx context.Context, err error) sdk.Class {
 	var ne net.Error
 	switch {
+	case sdk.FDLimit(err): // probe's own limit, not the target's doing
+		return sdk.ClassFDLimit
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return sdk.ClassTCPRefused
 	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH),

@@ -243,11 +243,12 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 }
 
 // decide returns the lookup whose outcome decides the resolution: the first
-// that the context ended (the attempt is over, whatever else came back), else
-// the first with addresses, else the first that failed, else the first.
+// that the context ended (the attempt is over, whatever else came back) or
+// that found no file descriptor (its answer is unknown), else the first with
+// addresses, else the first that failed, else the first.
 func decide(lookups []lookup) *lookup {
 	for _, match := range []func(*lookup) bool{
-		func(l *lookup) bool { return l.ctxFail },
+		func(l *lookup) bool { return l.ctxFail || (l.fail != nil && l.fail.Class == sdk.ClassFDLimit) },
 		func(l *lookup) bool { return len(l.addrs) > 0 },
 		func(l *lookup) bool { return l.fail != nil },
 	} {
@@ -339,6 +340,9 @@ func (r *Resolver) lookup(ctx context.Context, callAt time.Time, name string, qt
 					if c, _ := ctxDone(ctx); c != "" {
 						return l.failed(c, true, msg)
 					}
+					if sdk.FDLimit(err) {
+						return l.failed(sdk.ClassFDLimit, false, msg)
+					}
 					return l.failed(sdk.ClassDNSTruncated, false, msg)
 				}
 			}
@@ -347,6 +351,9 @@ func (r *Resolver) lookup(ctx context.Context, callAt time.Time, name string, qt
 				msg := fmt.Sprintf("%s: %v", what(name, qtype, s), err)
 				if c, _ := ctxDone(ctx); c != "" {
 					return l.failed(c, true, msg)
+				}
+				if sdk.FDLimit(err) { // probe's own limit: another server would fare no better
+					return l.failed(sdk.ClassFDLimit, false, msg)
 				}
 				errs = append(errs, msg)
 				class = sdk.ClassDNSError
@@ -473,8 +480,27 @@ func (r *Resolver) exchange(ctx context.Context, t *try, begin time.Time, m *dns
 		if err == nil && rep.msg.Id != m.Id {
 			err = dns.ErrId
 		}
+		if err == nil {
+			err = sameQuestion(rep.msg, m)
+		}
 		return rep, err
 	}
+}
+
+// sameQuestion checks that reply answers query's question. A reply without
+// a question section passes (some servers send none with an error rcode).
+func sameQuestion(reply, query *dns.Msg) error {
+	q := query.Question[0]
+	switch {
+	case len(reply.Question) == 0:
+		return nil
+	case len(reply.Question) > 1:
+		return fmt.Errorf("%d questions in the reply", len(reply.Question))
+	}
+	if r := reply.Question[0]; r.Qtype != q.Qtype || r.Qclass != q.Qclass || !strings.EqualFold(r.Name, q.Name) {
+		return fmt.Errorf("reply to another question: %s %s", r.Name, dns.TypeToString[r.Qtype])
+	}
+	return nil
 }
 
 // ctxDone returns the failure class and error of a finished ctx, and "" for

@@ -136,4 +136,7 @@ require (
 
 replace github.com/probe-dev/probe => ../..
 
-tool tailscale.com/cmd/tailscaled
+tool (
+	github.com/probe-dev/probe/plugins/tailscale/cmd/probe-plugin-tailscale
+	tailscale.com/cmd/tailscaled
+)

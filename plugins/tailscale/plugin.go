@@ -7,6 +7,8 @@
 package tailscale
 
 import (
+	"slices"
+
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/probe-dev/probe/core/sdk"
@@ -67,8 +69,8 @@ func Plugin() *sdk.Plugin {
 			{Name: "ping", Type: cty.Bool, Default: cty.False,
 				Description: "Send a disco ping to the peer after resolving, measured as its own phase \"ping\": latency and the path it took."},
 		}, backendAttrs...)},
-		NewResolver: func(cfg cty.Value) (sdk.Resolver, error) { return NewResolver(cfg) },
-		DialerSchema: sdk.Schema{Attributes: backendAttrs},
+		NewResolver:  func(cfg cty.Value) (sdk.Resolver, error) { return NewResolver(cfg) },
+		DialerSchema: sdk.Schema{Attributes: slices.Clone(backendAttrs)},
 		NewDialer:    func(cfg cty.Value) (sdk.Dialer, error) { return NewDialer(cfg) },
 	}
 }

@@ -140,8 +140,8 @@ func find(st *ipnstate.Status, host string) (*match, *sdk.Failure) {
 			Message: fmt.Sprintf("%s is not the address of a node of tailnet %s; it is not dialed", ip, tailnetName(st))}
 	}
 	name := strings.ToLower(strings.TrimSuffix(host, "."))
-	if !strings.Contains(name, ".") && st.MagicDNSSuffix != "" {
-		name += "." + st.MagicDNSSuffix
+	if suffix := magicDNSSuffix(st); !strings.Contains(name, ".") && suffix != "" {
+		name += "." + suffix
 	}
 	for _, p := range nodesOf(st) {
 		if strings.EqualFold(strings.TrimSuffix(p.DNSName, "."), name) {
@@ -191,12 +191,21 @@ func nodesOf(st *ipnstate.Status) []*ipnstate.PeerStatus {
 	return out
 }
 
+// magicDNSSuffix returns the MagicDNS suffix of the tailnet of st, "" when
+// it has none.
+func magicDNSSuffix(st *ipnstate.Status) string {
+	if st.CurrentTailnet == nil {
+		return ""
+	}
+	return st.CurrentTailnet.MagicDNSSuffix
+}
+
 // tailnetName names the tailnet of st for messages.
 func tailnetName(st *ipnstate.Status) string {
 	if st.CurrentTailnet != nil && st.CurrentTailnet.Name != "" {
 		return st.CurrentTailnet.Name
 	}
-	return st.MagicDNSSuffix
+	return magicDNSSuffix(st)
 }
 
 // ping sends a disco ping to ip and measures it as the phase "ping": the

@@ -2,12 +2,13 @@ package tailscale
 
 import (
 	"bytes"
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,10 +16,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/sys/unix"
 	"tailscale.com/client/local"
 	"tailscale.com/derp/derpserver"
@@ -32,6 +35,8 @@ import (
 	"tailscale.com/tstest/integration/testcontrol"
 	"tailscale.com/types/key"
 	"tailscale.com/types/logger"
+
+	"github.com/probe-dev/probe/core/sdk"
 )
 
 // The tests run a whole tailnet offline, inside a network namespace that has
@@ -123,20 +128,27 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// buildBinaries builds tailscaled (a tool of this module), the plugin binary
-// and probe (in its own module) into dir.
+// buildBinaries puts tailscaled and probe-plugin-tailscale (tools of this
+// module, which go tool caches once built) and probe (built in its own
+// module) into dir.
 func buildBinaries(dir string) error {
-	builds := []struct{ dir, out, pkg string }{
-		{".", "tailscaled", "tailscale.com/cmd/tailscaled"},
-		{".", "probe-plugin-tailscale", "./cmd/probe-plugin-tailscale"},
-		{"../..", "probe", "./cmd/probe"},
-	}
-	for _, b := range builds {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
-		cmd.Dir = b.dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
+	for _, tool := range []string{"tailscaled", "probe-plugin-tailscale"} {
+		out, err := exec.Command("go", "tool", "-n", tool).Output()
+		if err != nil {
+			return fmt.Errorf("go tool -n %s: %w", tool, err)
 		}
+		bin, err := os.ReadFile(strings.TrimSpace(string(out)))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, tool), bin, 0o755); err != nil {
+			return err
+		}
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "probe"), "./cmd/probe")
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/probe: %w\n%s", err, out)
 	}
 	return nil
 }
@@ -265,6 +277,10 @@ func startTailnet(bin string) (*tailnet, error) {
 		return t, fmt.Errorf("listen on web:80: %w", err)
 	}
 	t.serveHTTP(ln, "web")
+	t.control.AddDNSRecords(
+		tailcfg.DNSRecord{Name: "db." + suffix, Value: t.web.String()},
+		tailcfg.DNSRecord{Name: "outside." + suffix + ".", Value: "192.0.2.1"},
+	)
 
 	gone, err := t.startNode(ctx, "gone")
 	if err != nil {
@@ -307,7 +323,35 @@ func startTailnet(bin string) (*tailnet, error) {
 			return t, err
 		}
 	}
+	// The embedded node of the tests' tsnet backend stays up between tests.
+	nc, err := parseNodeConfig(t.config(sdk.KindDialer, backendTSNet, nil))
+	if err != nil {
+		return t, err
+	}
+	t.closers = append(t.closers, func() { _ = acquire(nc).release() })
 	return t, nil
+}
+
+// config returns the configuration of a component of kind k that speaks
+// through backend on the test tailnet, with more values.
+func (t *tailnet) config(k sdk.Kind, backend string, more map[string]cty.Value) cty.Value {
+	values := map[string]cty.Value{"socket": cty.StringVal(t.socket)}
+	if backend == backendTSNet {
+		values = map[string]cty.Value{
+			"backend":      cty.StringVal(backendTSNet),
+			"control_url":  cty.StringVal(t.controlURL),
+			"auth_key_env": cty.StringVal(authKeyEnv),
+			"state_dir":    cty.StringVal(filepath.Join(t.dir, "probe-test")),
+			"hostname":     cty.StringVal("probe-test"),
+			"ephemeral":    cty.True,
+		}
+	}
+	maps.Copy(values, more)
+	cfg, err := Plugin().Schema(k).Config(values)
+	if err != nil {
+		panic(err)
+	}
+	return cfg
 }
 
 // close stops the tailnet, last started first.

@@ -9,9 +9,10 @@
 // to check probe's timings against.
 //
 // The namespaces hold only the link and their loopback: nothing can route
-// out of them. Lab servers listen on the far side (StartLab); probe, the
-// reference loops and the tools compared with it run on the near side,
-// started by Namespace.Do or Namespace.Start. A link needs root and
+// out of them. Lab servers listen on the far side (StartLab, or
+// StartFarLab in a process started there); probe, the reference loops and
+// the tools compared with it run on the near side, by Namespace.Do,
+// Namespace.Start or Namespace.StartRealTime. A link needs root and
 // /dev/net/tun (Available); the namespaces have no name and vanish with the
 // process, so a killed run leaves nothing behind.
 package netlab

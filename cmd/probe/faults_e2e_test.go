@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/probe-dev/probe/core/report"
+	"github.com/probe-dev/probe/internal/lab"
+)
+
+// TestTerminate sends SIGTERM, as a service manager stops a service, to an
+// --isolate run while one target waits on the silent DNS server: probe
+// stops at once, prints what finished in the format asked for, exits
+// non-zero, and leaves no plugin process, socket file or directory behind.
+func TestTerminate(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "stuck.hcl", labHeader("10s")+fmt.Sprintf(`
+run {
+  timeout = "10s"
+}
+
+target "fast" {
+  host     = "api.probe.test"
+  port     = %[1]d
+  pipeline = pipeline.https
+}
+
+target "stuck" {
+  host     = "silent.probe.test"
+  port     = %[1]d
+  pipeline = pipeline.https
+}
+`, testLab.TLS.Addr.Port()))
+	for _, format := range []string{"table", "json"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			bin, tmp := copyExe(t, probeBin, "probe", 0o755), t.TempDir()
+			p := startOwn(t, bin, []string{"TMPDIR=" + tmp}, "run", file, "-o", format, "--isolate")
+			deadline := time.Now().Add(5 * time.Second)
+			for len(processesOf(t, bin)) < 2 {
+				if time.Now().After(deadline) {
+					t.Fatalf("no plugin process after 5 s: %v", processesOf(t, bin))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(300 * time.Millisecond) // "fast" finishes, "stuck" waits
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			r := p.wait(t)
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("probe took %v to stop", d)
+			}
+			wantExit(t, r, exitInterrupted)
+			switch format {
+			case "json":
+				doc := decodeDoc(t, r.stdout)
+				if !doc.Interrupted || len(doc.Targets) != 2 {
+					t.Fatalf("interrupted %v with %d targets, want true with 2", doc.Interrupted, len(doc.Targets))
+				}
+				if fast := doc.Targets[0]; !fast.OK || len(fast.Attempts) != 1 {
+					t.Errorf("fast: ok %v with %d attempts, want its finished attempt", fast.OK, len(fast.Attempts))
+				}
+				if stuck := doc.Targets[1]; stuck.OK || len(stuck.Attempts) != 0 {
+					t.Errorf("stuck: ok %v with %d attempts, want its interrupted attempt dropped", stuck.OK, len(stuck.Attempts))
+				}
+			case "table":
+				for _, row := range []string{`(?m)^fast\s+127\.0\.0\.1:\d+\s+1/1\s`, `(?m)^stuck\s+-\s+0/0\s`} {
+					if !regexp.MustCompile(row).MatchString(r.stdout) {
+						t.Errorf("table lacks a row matching %s:\n%s", row, r.stdout)
+					}
+				}
+			}
+			if !strings.Contains(r.stderr, "interrupted") {
+				t.Errorf("stderr %q, want it to say interrupted", r.stderr)
+			}
+			wantNoProcesses(t, bin)
+			if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+				t.Errorf("left in TMPDIR: %v %v", left, err)
+			}
+		})
+	}
+}
+
+// TestFDLimit runs 20,000 targets with a concurrency of 1,000 under
+// `ulimit -n 256`: probe fits its concurrency in the descriptors it has,
+// says so at debug level, and every attempt succeeds (none fails for want
+// of a descriptor: no local.fd_limit, no tcp.error). It keeps both cores
+// busy for seconds, so it does not run in parallel with the tests that
+// measure timings.
+func TestFDLimit(t *testing.T) {
+	const n = 20000
+	// Four servers, so that the connections (and their TIME_WAIT) spread
+	// over four times the loopback port space.
+	ports := make([]string, 4)
+	for i := range ports {
+		s, err := lab.StartTCP("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		ports[i] = strconv.Itoa(int(s.Addr.Port()))
+	}
+	file := writeFile(t, "many.hcl", fmt.Sprintf(`
+run {
+  concurrency = 1000
+  timeout     = "10s"
+}
+
+resolver "system" { plugin = "dns-system" }
+dialer "tcp" { plugin = "dial-tcp" }
+
+pipeline "tcp" {
+  resolvers = [resolver.system]
+  dialer    = dialer.tcp
+}
+
+target "t" {
+  # range makes at most 1024 values: 20 × 1000.
+  for_each = flatten([for i in range(%d) : [for j in range(1000) : i * 1000 + j]])
+  host     = "127.0.0.1"
+  port     = [%s][each.value %% 4]
+  pipeline = pipeline.tcp
+}
+`, n/1000, strings.Join(ports, ", ")))
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", `ulimit -n 256 && exec "$0" "$@"`, probeBin, "run", file, "-o", "jsonl", "-v")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ok, failures := 0, map[string]int{}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		var a report.AttemptJSON
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			t.Fatalf("decode %q: %v", sc.Text(), err)
+		}
+		if a.OK {
+			ok++
+		} else {
+			failures[string(a.Failure.Class)+": "+a.Failure.Message]++
+		}
+	}
+	err = cmd.Wait()
+	took := time.Since(start)
+	if ctx.Err() != nil || err != nil {
+		t.Fatalf("probe: %v (%v)\nstderr tail:\n%s", err, ctx.Err(), tail(stderr.String(), 20))
+	}
+	if ok != n || len(failures) > 0 {
+		t.Errorf("%d ok of %d; failures: %v", ok, n, failures)
+	}
+	capped := regexp.MustCompile(`concurrency capped by the file descriptor limit: concurrency=1000 capped=(\d+) nofile=256 open=\d+`).
+		FindStringSubmatch(stderr.String())
+	if capped == nil {
+		t.Fatalf("stderr does not say concurrency was capped:\n%s", tail(stderr.String(), 20))
+	}
+	if c, _ := strconv.Atoi(capped[1]); c < 8 || c > 64 {
+		t.Errorf("concurrency capped to %d under 256 descriptors, want from 8 to 64", c)
+	}
+	if strings.Contains(stderr.String(), "too many open files") {
+		t.Errorf("stderr mentions EMFILE:\n%s", tail(stderr.String(), 20))
+	}
+	t.Logf("%d targets in %v, concurrency %s", n, took, capped[1])
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// TestSecretsNeverPrinted sends a sensitive variable as an HTTP header to a
+// server that hands it back in every way a response can: a 401 body, a
+// redirect's Location (reported as an attribute), a broken status line (in
+// the failure message). The secret must appear in no output format and no
+// log line, also with the built-ins out of process, whose logs probe
+// re-logs.
+func TestSecretsNeverPrinted(t *testing.T) {
+	t.Parallel()
+	const secret = "hunter2-e2e-secret"
+	var seen atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("X-Api-Key")
+		if key == secret {
+			seen.Add(1)
+		}
+		switch r.URL.Path {
+		case "/echo":
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, "invalid key "+key)
+		case "/redirect":
+			http.Redirect(w, r, "/login?key="+key, http.StatusFound)
+		case "/garbage":
+			c, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			buf.WriteString("HTTP/1.1 " + key + " OK\r\n\r\n")
+			buf.Flush()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	var src strings.Builder
+	src.WriteString(`
+variable "api_key" {
+  sensitive = true
+}
+
+resolver "system" { plugin = "dns-system" }
+dialer "tcp" { plugin = "dial-tcp" }
+`)
+	for _, path := range []string{"echo", "redirect", "garbage"} {
+		fmt.Fprintf(&src, `
+handshake %[1]q {
+  plugin      = "http"
+  path        = "/%[1]s"
+  headers     = { "X-Api-Key" = var.api_key }
+  expect_body = "valid"
+}
+
+pipeline %[1]q {
+  resolvers  = [resolver.system]
+  dialer     = dialer.tcp
+  handshakes = [handshake.%[1]s]
+}
+
+target %[1]q {
+  host     = "127.0.0.1"
+  port     = %[2]d
+  pipeline = pipeline.%[1]s
+}
+`, path, port)
+	}
+	file := writeFile(t, "secret.hcl", src.String())
+	env := []string{"PROBE_VAR_api_key=" + secret}
+	runs := [][]string{
+		{"-o", "table", "-vv"}, {"-o", "json", "-vv"}, {"-o", "jsonl", "-vv"}, {"-o", "waterfall", "-vv"},
+		{"-o", "prometheus", "-vv"}, {"-o", "json", "-vv", "--isolate"},
+	}
+	for _, args := range runs {
+		t.Run(strings.Join(args, " "), func(t *testing.T) { // one after another: seen counts each run's requests
+			before := seen.Load()
+			r := probe(t, env, slices.Concat([]string{"run", file}, args)...)
+			wantExit(t, r, exitFailed)
+			if seen.Load()-before != 3 {
+				t.Fatalf("the server saw the secret %d times, want 3 (once per target)", seen.Load()-before)
+			}
+			for name, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr} {
+				if strings.Contains(out, secret) || strings.Contains(out, "hunter2") {
+					t.Errorf("%s shows the secret:\n%s", name, out)
+				}
+			}
+			if args[1] == "json" {
+				// The secret was there to show: it shows redacted.
+				for _, want := range []string{`"location": "/login?key=(sensitive)"`, `malformed HTTP status code \"(sensitive)\"`} {
+					if !strings.Contains(r.stdout, want) {
+						t.Errorf("JSON lacks %s:\n%s", want, r.stdout)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestPluginEnvAttribute runs a plugin binary whose handshake reports its
+// environment, with a plugin block listing TS_AUTHKEY in env: the plugin
+// sees it, PATH and HOME, and nothing else of probe's environment.
+func TestPluginEnvAttribute(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "probe-plugin-env")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../core/pluginhost/testdata/envplugin").CombinedOutput(); err != nil {
+		t.Fatalf("go build envplugin: %v\n%s", err, out)
+	}
+	file := writeFile(t, "env.hcl", fmt.Sprintf(`
+plugin "env" {
+  source = %q
+  env    = ["TS_AUTHKEY"]
+}
+
+resolver "system" { plugin = "dns-system" }
+dialer "tcp" { plugin = "dial-tcp" }
+handshake "env" { plugin = "env" }
+
+pipeline "env" {
+  resolvers  = [resolver.system]
+  dialer     = dialer.tcp
+  handshakes = [handshake.env]
+}
+
+target "env" {
+  host     = "127.0.0.1"
+  port     = %d
+  pipeline = pipeline.env
+}
+`, bin, testLab.TCP.Addr.Port()))
+	r := probe(t, []string{"TS_AUTHKEY=tskey-auth-e2e", "GITHUB_TOKEN=not-for-plugins", "LANG=C.UTF-8"}, "run", file, "-o", "json")
+	wantExit(t, r, exitOK)
+	doc := decodeDoc(t, r.stdout)
+	p := findPhase(doc.Targets[0].Attempts[0], "env")
+	if p == nil {
+		t.Fatalf("no env phase: %s", r.stdout)
+	}
+	got := map[string]string{}
+	for _, kv := range p.Attrs["environ"].([]any) {
+		k, v, _ := strings.Cut(kv.(string), "=")
+		if !strings.HasPrefix(k, "PLUGIN_") && k != "PROBE_PLUGIN_MAGIC_COOKIE" { // go-plugin's own
+			got[k] = v
+		}
+	}
+	want := map[string]string{"PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME"), "LANG": "C.UTF-8", "TS_AUTHKEY": "tskey-auth-e2e"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the plugin's environment is %v, want %v", got, want)
+	}
+}
