@@ -33,6 +33,8 @@ failure class; the demo exits 0 when the run completed.`,
 			if err != nil {
 				return fmt.Errorf("read embedded %s: %w", demoFile, err)
 			}
+			ctx, stop := interruptible()
+			defer stop()
 			l, err := lab.Start()
 			if err != nil {
 				return err
@@ -45,7 +47,7 @@ failure class; the demo exits 0 when the run completed.`,
 			}
 			defer pl.Close()
 			defer file.Close()
-			err = run(c.OutOrStdout(), "examples/"+demoFile, rf.options(file.Options), rf.output, file.Targets)
+			err = run(ctx, c.OutOrStdout(), "examples/"+demoFile, rf.options(file.Options), rf.output, file.Targets)
 			var ee *exitError
 			if errors.As(err, &ee) && ee.code == exitFailed {
 				return nil // the broken targets fail by design

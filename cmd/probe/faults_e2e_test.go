@@ -26,12 +26,18 @@ import (
 	"github.com/probe-dev/probe/internal/lab"
 )
 
+// The tests of this file and hostile_e2e_test.go are not t.Parallel: they
+// run before the package's parallel tests, one at a time, because they start
+// many processes (or 20,000 connections) that would disturb the tests that
+// measure timings.
+
 // TestTerminate sends SIGTERM, as a service manager stops a service, to an
-// --isolate run while one target waits on the silent DNS server: probe
-// stops at once, prints what finished in the format asked for, exits
-// non-zero, and leaves no plugin process, socket file or directory behind.
+// --isolate run once one target has finished and another waits on the
+// silent DNS server: probe stops at once, prints what finished in the
+// format asked for, exits non-zero, and leaves no plugin process, socket
+// file or directory behind. The same holds when SIGTERM comes as soon as
+// the plugin process runs, while probe may still be loading the file.
 func TestTerminate(t *testing.T) {
-	t.Parallel()
 	file := writeFile(t, "stuck.hcl", labHeader("10s")+fmt.Sprintf(`
 run {
   timeout = "10s"
@@ -49,19 +55,40 @@ target "stuck" {
   pipeline = pipeline.https
 }
 `, testLab.TLS.Addr.Port()))
-	for _, format := range []string{"table", "json"} {
-		t.Run(format, func(t *testing.T) {
+	for _, tc := range []struct {
+		name, format string
+		starting     bool // signal when the plugin process runs, not when "fast" has finished
+	}{
+		{"table", "table", false},
+		{"json", "json", false},
+		{"starting", "json", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			bin, tmp := copyExe(t, probeBin, "probe", 0o755), t.TempDir()
-			p := startOwn(t, bin, []string{"TMPDIR=" + tmp}, "run", file, "-o", format, "--isolate")
-			deadline := time.Now().Add(5 * time.Second)
-			for len(processesOf(t, bin)) < 2 {
-				if time.Now().After(deadline) {
-					t.Fatalf("no plugin process after 5 s: %v", processesOf(t, bin))
-				}
-				time.Sleep(20 * time.Millisecond)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			t.Cleanup(cancel)
+			p := &proc{cmd: exec.CommandContext(ctx, bin, "run", file, "-o", tc.format, "--isolate", "-v"), ctx: ctx}
+			p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + tmp}
+			// -v logs each attempt as it finishes; "fast" is done when its line comes.
+			finished := make(chan struct{})
+			p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &signalWriter{w: &p.stderr, signal: "attempt finished: target=fast", found: finished}
+			if err := p.cmd.Start(); err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(300 * time.Millisecond) // "fast" finishes, "stuck" waits
+			if tc.starting {
+				for deadline := time.Now().Add(10 * time.Second); len(processesOf(t, bin)) < 2; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("no plugin process within 10 s")
+					}
+				}
+			} else {
+				select {
+				case <-finished:
+				case <-time.After(10 * time.Second):
+					t.Fatal("target fast did not finish within 10 s")
+				}
+			}
 			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -71,19 +98,19 @@ target "stuck" {
 				t.Errorf("probe took %v to stop", d)
 			}
 			wantExit(t, r, exitInterrupted)
-			switch format {
-			case "json":
+			switch {
+			case tc.format == "json":
 				doc := decodeDoc(t, r.stdout)
 				if !doc.Interrupted || len(doc.Targets) != 2 {
 					t.Fatalf("interrupted %v with %d targets, want true with 2", doc.Interrupted, len(doc.Targets))
 				}
-				if fast := doc.Targets[0]; !fast.OK || len(fast.Attempts) != 1 {
+				if fast := doc.Targets[0]; !tc.starting && (!fast.OK || len(fast.Attempts) != 1) {
 					t.Errorf("fast: ok %v with %d attempts, want its finished attempt", fast.OK, len(fast.Attempts))
 				}
 				if stuck := doc.Targets[1]; stuck.OK || len(stuck.Attempts) != 0 {
 					t.Errorf("stuck: ok %v with %d attempts, want its interrupted attempt dropped", stuck.OK, len(stuck.Attempts))
 				}
-			case "table":
+			case tc.format == "table":
 				for _, row := range []string{`(?m)^fast\s+127\.0\.0\.1:\d+\s+1/1\s`, `(?m)^stuck\s+-\s+0/0\s`} {
 					if !regexp.MustCompile(row).MatchString(r.stdout) {
 						t.Errorf("table lacks a row matching %s:\n%s", row, r.stdout)
@@ -101,12 +128,37 @@ target "stuck" {
 	}
 }
 
+// signalWriter writes to w and closes found once what it wrote contains
+// signal (on one line).
+type signalWriter struct {
+	w      io.Writer
+	signal string
+	found  chan struct{}
+	line   []byte
+}
+
+func (s *signalWriter) Write(b []byte) (int, error) {
+	if s.found != nil {
+		for _, c := range b {
+			if c != '\n' {
+				s.line = append(s.line, c)
+				continue
+			}
+			if strings.Contains(string(s.line), s.signal) {
+				close(s.found)
+				s.found = nil
+				break
+			}
+			s.line = s.line[:0]
+		}
+	}
+	return s.w.Write(b)
+}
+
 // TestFDLimit runs 20,000 targets with a concurrency of 1,000 under
 // `ulimit -n 256`: probe fits its concurrency in the descriptors it has,
 // says so at debug level, and every attempt succeeds (none fails for want
-// of a descriptor: no local.fd_limit, no tcp.error). It keeps both cores
-// busy for seconds, so it does not run in parallel with the tests that
-// measure timings.
+// of a descriptor: no local.fd_limit, no tcp.error).
 func TestFDLimit(t *testing.T) {
 	const n = 20000
 	// Four servers, so that the connections (and their TIME_WAIT) spread
@@ -144,7 +196,9 @@ target "t" {
 `, n/1000, strings.Join(ports, ", ")))
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-c", `ulimit -n 256 && exec "$0" "$@"`, probeBin, "run", file, "-o", "jsonl", "-v")
+	// At the lowest priority, so as not to slow the other packages' tests
+	// that measure timings while this one runs.
+	cmd := exec.CommandContext(ctx, "sh", "-c", `ulimit -n 256 && exec nice -n 19 "$0" "$@"`, probeBin, "run", file, "-o", "jsonl", "-v")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -204,7 +258,6 @@ func tail(s string, n int) string {
 // log line, also with the built-ins out of process, whose logs probe
 // re-logs.
 func TestSecretsNeverPrinted(t *testing.T) {
-	t.Parallel()
 	const secret = "hunter2-e2e-secret"
 	var seen atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -296,7 +349,6 @@ target %[1]q {
 // environment, with a plugin block listing TS_AUTHKEY in env: the plugin
 // sees it, PATH and HOME, and nothing else of probe's environment.
 func TestPluginEnvAttribute(t *testing.T) {
-	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "probe-plugin-env")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../core/pluginhost/testdata/envplugin").CombinedOutput(); err != nil {
 		t.Fatalf("go build envplugin: %v\n%s", err, out)

@@ -144,6 +144,8 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
 			if err := rf.validate(); err != nil {
 				return err
 			}
+			ctx, stop := interruptible()
+			defer stop()
 			file, pl, err := ff.load(args[0], nil, nil)
 			if err != nil {
 				return err
@@ -154,7 +156,7 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
 			if err != nil {
 				return err
 			}
-			return run(c.OutOrStdout(), args[0], rf.options(file.Options), rf.output, targets)
+			return run(ctx, c.OutOrStdout(), args[0], rf.options(file.Options), rf.output, targets)
 		},
 	}
 	ff.register(c)
@@ -162,15 +164,21 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
 	return c
 }
 
-// run probes targets, renders the result in format, and returns the exit
-// status as an error (nil when every target is ok). SIGINT and SIGTERM stop
-// the run; what finished is still printed.
-func run(w io.Writer, file string, opts engine.Options, format string, targets []*engine.Target) error {
+// interruptible returns a context that SIGINT and SIGTERM cancel. A command
+// that probes takes it before it starts anything (plugin processes, the
+// lab), so that a signal never kills probe before it has stopped them and
+// removed their files: the run stops at once instead.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// run probes targets until ctx (interruptible's) ends, renders the result
+// in format, and returns the exit status as an error (nil when every target
+// is ok). When ctx ends, what finished is still printed.
+func run(ctx context.Context, w io.Writer, file string, opts engine.Options, format string, targets []*engine.Target) error {
 	if len(targets) == 0 {
 		return &exitError{code: exitUsage, msg: "no targets: the file declares no target block and PROBE_TARGETS is empty"}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	opts.Logger = logger()
 	eng := engine.New(opts)
 	var streamErr error

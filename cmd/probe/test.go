@@ -50,6 +50,8 @@ turns colour off), with what each phase learned below it.`,
 			if err := rf.validate(); err != nil {
 				return err
 			}
+			ctx, stop := interruptible()
+			defer stop()
 			pl := &plugins{log: logger(), isolate: isolate}
 			defer pl.Close()
 			p, err := impliedPipeline(pl, a.proto, tlsOpts, dns)
@@ -57,7 +59,7 @@ turns colour off), with what each phase learned below it.`,
 				return err
 			}
 			t := &engine.Target{Name: args[0], Host: a.host, Port: a.port, Pipeline: p}
-			return run(c.OutOrStdout(), "", engine.Options{Attempts: attempts, Timeout: timeout}, output, []*engine.Target{t})
+			return run(ctx, c.OutOrStdout(), "", engine.Options{Attempts: attempts, Timeout: timeout}, output, []*engine.Target{t})
 		},
 	}
 	c.Flags().DurationVar(&timeout, "timeout", timeout, "deadline of each attempt")

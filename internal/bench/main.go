@@ -79,14 +79,14 @@ type benchBins struct {
 // stage is one measurement; it adds its figures with add.
 type stage struct {
 	name string
-	run  func(ctx context.Context, bins benchBins, add func(name string, v float64, decimals int)) error
+	run  func(ctx context.Context, log io.Writer, bins benchBins, add func(name string, v float64, decimals int)) error
 }
 
 // stages are the measurements in the order they run: accuracy first, while
 // the machine is quiet.
 func stages(targets int) []stage {
 	return []stage{
-		{"accuracy", func(ctx context.Context, bins benchBins, add func(string, float64, int)) error {
+		{"accuracy", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
 			acc, err := measureAccuracy(ctx, accuracyOptions{
 				Delay: 20 * time.Millisecond, Rounds: 5, PerRound: 10, Probe: bins.probe, Self: bins.self,
 				Tools: true, MaxLate: 300 * time.Microsecond, Repeats: 10,
@@ -115,8 +115,8 @@ func stages(targets int) []stage {
 			add("accuracy.repeated_rounds", float64(acc.Repeated), 0)
 			return nil
 		}},
-		{"throughput", func(ctx context.Context, bins benchBins, add func(string, float64, int)) error {
-			tp, err := measureThroughput(ctx, throughputOptions{Attempts: 3200, Rounds: 3, Concurrency: 32, Probe: bins.probe})
+		{"throughput", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
+			tp, err := measureThroughput(ctx, throughputOptions{Attempts: 960, Rounds: 9, Concurrency: 32, Probe: bins.probe, Log: log})
 			if err != nil {
 				return err
 			}
@@ -124,12 +124,12 @@ func stages(targets int) []stage {
 			add("throughput.builtin_per_s", tp.Builtin, 0)
 			add("throughput.isolated_per_s", tp.Isolated, 0)
 			add("throughput.blackbox_per_s", tp.Blackbox, 0)
-			add("throughput.builtin_vs_raw", tp.Builtin/tp.Raw, 2)
-			add("throughput.isolated_vs_raw", tp.Isolated/tp.Raw, 2)
-			add("throughput.probe_vs_blackbox", tp.Builtin/tp.Blackbox, 2)
+			add("throughput.builtin_vs_raw", tp.BuiltinVsRaw, 2)
+			add("throughput.isolated_vs_raw", tp.IsolatedVsRaw, 2)
+			add("throughput.probe_vs_blackbox", tp.BuiltinVsBlackbox, 2)
 			return nil
 		}},
-		{"scale", func(ctx context.Context, bins benchBins, add func(string, float64, int)) error {
+		{"scale", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
 			sc, err := measureScale(ctx, scaleOptions{Targets: targets, Concurrency: 256, Probe: bins.probe})
 			if err != nil {
 				return err
@@ -140,7 +140,7 @@ func stages(targets int) []stage {
 			add(prefix+"max_fds", float64(sc.MaxFDs), 0)
 			return nil
 		}},
-		{"startup", func(ctx context.Context, bins benchBins, add func(string, float64, int)) error {
+		{"startup", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
 			st, err := measureStartup(ctx, bins.probe, bins.banner, 10)
 			if err != nil {
 				return err
@@ -155,15 +155,21 @@ func stages(targets int) []stage {
 // run runs the stages named in only (all when empty) and logs progress on
 // log.
 func run(ctx context.Context, log io.Writer, bins benchBins, targets int, only []string) ([]figure, error) {
+	all := stages(targets)
+	for _, name := range only {
+		if !slices.ContainsFunc(all, func(st stage) bool { return st.name == name }) {
+			return nil, fmt.Errorf("no stage %q: the stages are accuracy, throughput, scale and startup", name)
+		}
+	}
 	var figs []figure
 	add := func(name string, v float64, decimals int) { figs = append(figs, figure{name, v, decimals}) }
-	for _, st := range stages(targets) {
+	for _, st := range all {
 		if len(only) > 0 && !slices.Contains(only, st.name) {
 			continue
 		}
 		fmt.Fprintf(log, "bench: %s\n", st.name)
 		start := time.Now()
-		if err := st.run(ctx, bins, add); err != nil {
+		if err := st.run(ctx, log, bins, add); err != nil {
 			return nil, fmt.Errorf("%s: %w", st.name, err)
 		}
 		fmt.Fprintf(log, "bench: %s took %.1fs\n", st.name, time.Since(start).Seconds())

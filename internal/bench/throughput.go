@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -68,16 +69,21 @@ target "api" {
 
 // throughputOptions size a throughput run.
 type throughputOptions struct {
-	Attempts    int    // attempts per contender per round, a multiple of Concurrency
-	Rounds      int    // rounds; each contender's figure is its median
-	Concurrency int    // attempts at once
-	Probe       string // the probe binary, which serves the built-ins out of process for --isolate
+	Attempts    int       // attempts per contender per round, a multiple of Concurrency
+	Rounds      int       // rounds; each contender's figure is its median
+	Concurrency int       // attempts at once
+	Probe       string    // the probe binary, which serves the built-ins out of process for --isolate
+	Log         io.Writer // each round's rates; nil for none
 }
 
 // throughputResult is attempts per second of resolve+connect+tls on
-// loopback, each the median of its rounds.
+// loopback, each the median of its rounds, and the ratios, each the median
+// of the rounds' own ratios: contenders of one round ran moments apart, on
+// the same machine load.
 type throughputResult struct {
 	Raw, Builtin, Isolated, Blackbox float64
+
+	BuiltinVsRaw, IsolatedVsRaw, BuiltinVsBlackbox float64
 }
 
 // measureThroughput runs the plain loop, probe's engine with built-in
@@ -124,13 +130,14 @@ func measureThroughput(ctx context.Context, o throughputOptions) (res throughput
 	dnsAddr := netip.MustParseAddrPort(l.DNS.Addr)
 	roots := l.CA.Pool()
 	contenders := []struct {
+		name string
 		rate *float64
 		run  func(n int) error
 	}{
-		{&res.Raw, func(n int) error { return rawLoop(ctx, n, o.Concurrency, dnsAddr, l.TLS.Addr.Port(), roots) }},
-		{&res.Builtin, func(int) error { return runEngine(ctx, builtin) }},
-		{&res.Isolated, func(int) error { return runEngine(ctx, isolated) }},
-		{&res.Blackbox, func(n int) error {
+		{"raw", &res.Raw, func(n int) error { return rawLoop(ctx, n, o.Concurrency, dnsAddr, l.TLS.Addr.Port(), roots) }},
+		{"builtin", &res.Builtin, func(int) error { return runEngine(ctx, builtin) }},
+		{"isolated", &res.Isolated, func(int) error { return runEngine(ctx, isolated) }},
+		{"blackbox", &res.Blackbox, func(n int) error {
 			return blackboxLoop(ctx, bb, n, o.Concurrency, l.TLS.Addr.String())
 		}},
 	}
@@ -147,10 +154,28 @@ func measureThroughput(ctx context.Context, o throughputOptions) (res throughput
 				rates[i] = append(rates[i], float64(o.Attempts)/time.Since(start).Seconds())
 			}
 		}
+		if round > 0 && o.Log != nil {
+			fmt.Fprintf(o.Log, "throughput round %d, attempts/s:", round)
+			for i, c := range contenders {
+				fmt.Fprintf(o.Log, " %s %.0f", c.name, rates[i][round-1])
+			}
+			fmt.Fprintln(o.Log)
+		}
 	}
 	for i, c := range contenders {
 		*c.rate = medianOf(rates[i])
 	}
+	ratio := func(a, b []float64) float64 {
+		r := make([]float64, len(a))
+		for i := range a {
+			r[i] = a[i] / b[i]
+		}
+		return medianOf(r)
+	}
+	// rates are in the contenders' order: raw, builtin, isolated, blackbox.
+	res.BuiltinVsRaw = ratio(rates[1], rates[0])
+	res.IsolatedVsRaw = ratio(rates[2], rates[0])
+	res.BuiltinVsBlackbox = ratio(rates[1], rates[3])
 	return res, nil
 }
 

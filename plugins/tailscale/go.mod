@@ -3,6 +3,7 @@ module github.com/probe-dev/probe/plugins/tailscale
 go 1.26.6
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/probe-dev/probe v0.0.0
 	github.com/zclconf/go-cty v1.20.0
 	golang.org/x/sys v0.49.0
@@ -60,7 +61,6 @@ require (
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/google/btree v1.1.3 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/go-tpm v0.9.4 // indirect
 	github.com/google/nftables v0.2.1-0.20240414091927-5e242ec57806 // indirect
 	github.com/google/uuid v1.6.0 // indirect
@@ -136,6 +136,9 @@ require (
 
 replace github.com/probe-dev/probe => ../..
 
+// The tests run tailscaled; the plugin is a tool too so that `go tool -n
+// probe-plugin-tailscale` prints a build the Go cache keeps, which the tests
+// and cmd/probe's examples test use.
 tool (
 	github.com/probe-dev/probe/plugins/tailscale/cmd/probe-plugin-tailscale
 	tailscale.com/cmd/tailscaled
