@@ -238,7 +238,7 @@ var pipelinePhases = map[string][]string{
 // median attempt less than the second (on a busy machine a single cold
 // attempt may take longer).
 var labBounds = map[string]map[string][2]float64{
-	"api":            {"resolve": {0, 10}},
+	"api":            {"resolve": {0, 30}},
 	"slow-dns":       {"resolve": {30, 30 + 25}},    // the DNS server's delay
 	"slow-tls":       {"tls": {40, 40 + 25}},        // the TLS server's delay
 	"broken[silent]": {"resolve": {300, 300 + 200}}, // the lab resolver's timeout

@@ -116,7 +116,7 @@ func TestConcurrencyFitsFDLimit(t *testing.T) {
 		t.Fatalf("ok = %d, want 10: %+v", res.Summary.OK, res.Summary)
 	}
 	// Three at a time: four waves of 40 ms; all at once would be one.
-	if took < 4*delay || took > 4*delay+100*time.Millisecond {
+	if took < 4*delay {
 		t.Errorf("10 targets of %v took %v, want four waves (%v)", delay, took, 4*delay)
 	}
 	if !strings.Contains(log.String(), "concurrency capped by the file descriptor limit") || !strings.Contains(log.String(), "capped=3") {

@@ -181,12 +181,11 @@ func measureAccuracy(ctx context.Context, opts accuracyOptions) (res accuracyRes
 	}
 	var rounds []taken
 	for good := 0; good < opts.Rounds && len(rounds) < opts.Rounds+opts.Repeats; {
-		a.link.ResetLateness()
-		s, err := a.round(ctx)
+		s, late, err := a.round(ctx)
 		if err != nil {
 			return res, err
 		}
-		r := taken{s, a.link.Lateness().P99}
+		r := taken{s, late}
 		if r.late <= opts.MaxLate {
 			good++
 		}
@@ -218,29 +217,30 @@ func measureAccuracy(ctx context.Context, opts accuracyOptions) (res accuracyRes
 	return res, nil
 }
 
-// round takes PerRound samples of each tool, one tool after another.
-func (a *accuracy) round(ctx context.Context) (samples, error) {
+// round takes PerRound samples of each tool, one tool after another, and
+// returns them with the link's lateness (p99) meanwhile.
+func (a *accuracy) round(ctx context.Context) (samples, time.Duration, error) {
 	s := samples{}
-	n := a.opts.PerRound
+	a.link.ResetLateness()
 	if err := a.plain(s); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := a.probe(s); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if a.opts.Tools {
-		for range n {
+		for range a.opts.PerRound {
 			if err := a.blackbox(ctx, s); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		}
-		for range n {
+		for range a.opts.PerRound {
 			if err := a.curl(s); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		}
 	}
-	return s, nil
+	return s, a.link.Lateness().P99, nil
 }
 
 // plain runs the plain loop on the near side for PerRound attempts.
