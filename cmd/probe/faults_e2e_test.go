@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,7 +24,6 @@ import (
 	"time"
 
 	"github.com/probe-dev/probe/core/report"
-	"github.com/probe-dev/probe/internal/lab"
 )
 
 // The tests of this file and hostile_e2e_test.go are not t.Parallel: they
@@ -161,16 +161,11 @@ func (s *signalWriter) Write(b []byte) (int, error) {
 // of a descriptor: no local.fd_limit, no tcp.error).
 func TestFDLimit(t *testing.T) {
 	const n = 20000
-	// Four servers, so that the connections (and their TIME_WAIT) spread
-	// over four times the loopback port space.
+	// Four servers, so that the connections spread over four times the
+	// loopback port space.
 	ports := make([]string, 4)
 	for i := range ports {
-		s, err := lab.StartTCP("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		ports[i] = strconv.Itoa(int(s.Addr.Port()))
+		ports[i] = strconv.Itoa(int(closer(t)))
 	}
 	file := writeFile(t, "many.hcl", fmt.Sprintf(`
 run {
@@ -196,7 +191,7 @@ target "t" {
 `, n/1000, strings.Join(ports, ", ")))
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	// At the lowest priority, so as not to slow the other packages' tests
+	// At the lowest priority, so as not to slow the tests of other packages
 	// that measure timings while this one runs.
 	cmd := exec.CommandContext(ctx, "sh", "-c", `ulimit -n 256 && exec nice -n 19 "$0" "$@"`, probeBin, "run", file, "-o", "jsonl", "-v")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
@@ -213,7 +208,10 @@ target "t" {
 	ok, failures := 0, map[string]int{}
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
-		var a report.AttemptJSON
+		var a struct {
+			OK      bool                `json:"ok"`
+			Failure *report.FailureJSON `json:"failure"`
+		}
 		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
 			t.Fatalf("decode %q: %v", sc.Text(), err)
 		}
@@ -243,6 +241,38 @@ target "t" {
 		t.Errorf("stderr mentions EMFILE:\n%s", tail(stderr.String(), 20))
 	}
 	t.Logf("%d targets in %v, concurrency %s", n, took, capped[1])
+}
+
+// closer accepts connections on 127.0.0.1 and closes them at once, until
+// the test ends, and returns its port: the cheapest server a connect
+// succeeds against, so that a run of many targets costs little but probe's
+// own work.
+func closer(t *testing.T) uint16 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			switch {
+			case errors.Is(err, net.ErrClosed):
+				return
+			case err != nil:
+				time.Sleep(time.Millisecond)
+			default:
+				c.Close()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // tail returns the last n lines of s.
