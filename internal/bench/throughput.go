@@ -67,6 +67,9 @@ target "api" {
 }
 `
 
+// settle is the pause before each contender's turn.
+const settle = 300 * time.Millisecond
+
 // throughputOptions size a throughput run.
 type throughputOptions struct {
 	Attempts    int       // attempts per contender per round, a multiple of Concurrency
@@ -135,8 +138,8 @@ func measureThroughput(ctx context.Context, o throughputOptions) (res throughput
 		run  func(n int) error
 	}{
 		{"raw", &res.Raw, func(n int) error { return rawLoop(ctx, n, o.Concurrency, dnsAddr, l.TLS.Addr.Port(), roots) }},
-		{"builtin", &res.Builtin, func(int) error { return runEngine(ctx, builtin) }},
-		{"isolated", &res.Isolated, func(int) error { return runEngine(ctx, isolated) }},
+		{"builtin", &res.Builtin, func(n int) error { return runEngine(ctx, builtin, n) }},
+		{"isolated", &res.Isolated, func(n int) error { return runEngine(ctx, isolated, n) }},
 		{"blackbox", &res.Blackbox, func(n int) error {
 			return blackboxLoop(ctx, bb, n, o.Concurrency, l.TLS.Addr.String())
 		}},
@@ -144,8 +147,16 @@ func measureThroughput(ctx context.Context, o throughputOptions) (res throughput
 	rates := make([][]float64, len(contenders))
 	for round := 0; round <= o.Rounds; round++ { // round 0 warms up
 		for k := range contenders {
-			i := (k + round) % len(contenders) // each round starts with another, so none always follows the same
+			// Each round starts with another contender, every other round in
+			// reverse, so that none always follows the same one (whose
+			// process may still be busy cleaning up); and each starts after
+			// a pause.
+			i := (k + round) % len(contenders)
+			if round%2 == 1 {
+				i = len(contenders) - 1 - i
+			}
 			c := contenders[i]
+			time.Sleep(settle)
 			start := time.Now()
 			if err := c.run(o.Attempts); err != nil {
 				return res, err
@@ -200,12 +211,15 @@ func loadPipeline(src string, plugins map[string]*sdk.Plugin) (*config.File, err
 	return f, nil
 }
 
-// runEngine runs every target of f in probe's engine; every attempt must
-// succeed.
-func runEngine(ctx context.Context, f *config.File) error {
+// runEngine runs every target of f in probe's engine; it must make n
+// attempts, all successful.
+func runEngine(ctx context.Context, f *config.File, n int) error {
 	res := engine.New(f.Options).Run(ctx, f.Targets)
 	if res.Summary.Failed > 0 {
 		return fmt.Errorf("probe: %d of %d targets failed: %v", res.Summary.Failed, res.Summary.Targets, res.Summary.FailuresByClass)
+	}
+	if got := res.Stats[engine.TotalPhase].Count; got != n {
+		return fmt.Errorf("probe made %d attempts, want %d", got, n)
 	}
 	return nil
 }
