@@ -229,12 +229,13 @@ func outcomeOf(a engine.Attempt) outcome {
 }
 
 // stable returns attrs without the entries that vary between attempts:
-// durations ("*_ms") and the local address, also in nested maps, and lists
-// sorted.
+// durations ("*_ms"), the local address and verify_error (an expired
+// certificate's error quotes the current time), also in nested maps, and
+// lists sorted.
 func stable(attrs map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range attrs {
-		if strings.HasSuffix(k, "_ms") || k == "local" {
+		if strings.HasSuffix(k, "_ms") || k == "local" || k == "verify_error" {
 			continue
 		}
 		switch v := v.(type) {
