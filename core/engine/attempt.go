@@ -24,7 +24,7 @@ func (e *Engine) round(ctx context.Context, t *Target, seq int, out []Attempt) [
 	defer cancel()
 	addrs := r.resolve(actx, t)
 	if len(addrs) == 0 || t.Pipeline.AddressPolicy != AddressAll {
-		return append(out, r.finish(t, r.connect(actx, t, addrs), e.opts.Keep))
+		return append(out, r.finish(t, r.connect(actx, t, addrs, e.opts.Keep != nil), e.opts.Keep))
 	}
 
 	// Each address's attempt reuses the resolution: its own phases are placed
@@ -38,7 +38,7 @@ func (e *Engine) round(ctx context.Context, t *Target, seq int, out []Attempt) [
 			row.Phases = slices.Clone(phases)
 		}
 		rctx, cancel := context.WithDeadline(ctx, row.t0.Add(timeout))
-		out = append(out, row.finish(t, row.connect(rctx, t, addrs[i:i+1]), e.opts.Keep))
+		out = append(out, row.finish(t, row.connect(rctx, t, addrs[i:i+1], e.opts.Keep != nil), e.opts.Keep))
 		cancel()
 	}
 	return out
@@ -102,19 +102,24 @@ func (r *attemptRun) resolve(ctx context.Context, t *Target) []netip.Addr {
 
 // connect dials addrs[0], or races addrs under AddressHappyEyeballs, runs the
 // handshakes over the connection, and returns it. With no addrs (a failed
-// resolution) it does nothing.
-func (r *attemptRun) connect(ctx context.Context, t *Target, addrs []netip.Addr) net.Conn {
+// resolution) it does nothing. keeping says whether the connection may be
+// kept after the attempt (Options.Keep).
+func (r *attemptRun) connect(ctx context.Context, t *Target, addrs []netip.Addr, keeping bool) net.Conn {
 	if len(addrs) == 0 {
 		return nil
 	}
 	p := t.Pipeline
+	var next sdk.Handshaker
+	if len(p.Handshakes) > 0 {
+		next = p.Handshakes[0].Component
+	}
 	var conn net.Conn
 	if p.AddressPolicy == AddressHappyEyeballs {
-		conn = r.race(ctx, t, addrs)
+		conn = r.race(ctx, t, addrs, next)
 	} else {
 		r.Address = netip.AddrPortFrom(addrs[0], t.Port)
 		if dial, ok := call(r, ctx, sdk.PhaseConnect, p.Dialer, func(ctx context.Context) (*sdk.DialResponse, error) {
-			return p.Dialer.Component.Dial(ctx, &sdk.DialRequest{Address: r.Address, Host: t.Host})
+			return p.Dialer.Component.Dial(ctx, &sdk.DialRequest{Address: r.Address, Host: t.Host, Next: next})
 		}); ok {
 			conn = dial.Conn
 		}
@@ -122,9 +127,12 @@ func (r *attemptRun) connect(ctx context.Context, t *Target, addrs []netip.Addr)
 	if conn == nil {
 		return nil
 	}
-	for _, h := range p.Handshakes {
+	for i, h := range p.Handshakes {
+		// After the last handshake the connection is only closed, unless
+		// keep may take it.
+		last := i == len(p.Handshakes)-1 && !keeping
 		hs, ok := call(r, ctx, h.Name, h, func(ctx context.Context) (*sdk.HandshakeResponse, error) {
-			return h.Component.Handshake(ctx, &sdk.HandshakeRequest{Conn: conn, Host: t.Host, Address: r.Address})
+			return h.Component.Handshake(ctx, &sdk.HandshakeRequest{Conn: conn, Host: t.Host, Address: r.Address, Last: last})
 		})
 		if hs != nil && hs.Conn != nil {
 			conn = hs.Conn
@@ -169,7 +177,7 @@ func (d *dialed) failure(plugin, name string) *sdk.Failure {
 // and "happy_eyeballs", a list of every attempt: address, start_ms from the
 // phase's start, duration_ms, and outcome ("won", "lost" when it connected
 // after the winner and was closed, "canceled", or its failure class).
-func (r *attemptRun) race(ctx context.Context, t *Target, addrs []netip.Addr) net.Conn {
+func (r *attemptRun) race(ctx context.Context, t *Target, addrs []netip.Addr, next sdk.Handshaker) net.Conn {
 	st := t.Pipeline.Dialer
 	order := interleave(addrs)
 	ctx, cancel := context.WithCancel(ctx)
@@ -182,7 +190,7 @@ func (r *attemptRun) race(ctx context.Context, t *Target, addrs []netip.Addr) ne
 		d := &attempts[i]
 		go func() {
 			d.resp, d.err = protect(ctx, func(ctx context.Context) (*sdk.DialResponse, error) {
-				return st.Component.Dial(ctx, &sdk.DialRequest{Address: d.addr, Host: t.Host})
+				return st.Component.Dial(ctx, &sdk.DialRequest{Address: d.addr, Host: t.Host, Next: next})
 			})
 			d.end = time.Since(r.t0)
 			results <- i

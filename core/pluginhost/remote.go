@@ -199,11 +199,18 @@ type remoteDialer struct{ c *component }
 func (d *remoteDialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
 	span := sdk.StartSpan(sdk.PhaseConnect, time.Time{})
 	token := fdpass.NewToken()
-	var ch *fdpass.Channel
+	// The socket stays in the plugin process when the handshake after the
+	// dial runs there too.
+	next, _ := req.Next.(*remoteHandshaker)
+	hold := next != nil && next.c.proc == d.c.proc
+	var (
+		ch  *fdpass.Channel
+		gen int
+	)
 	resp, f, err := call(ctx, d.c, sdk.PhaseConnect, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.DialResponse, error) {
-		ch = l.ch
+		ch, gen = l.ch, l.gen
 		return l.rpc.Dial(ctx, &probev1.DialRequest{Instance: inst, Address: req.Address.String(), Host: req.Host,
-			DeadlineUnixNs: deadline, Token: token})
+			DeadlineUnixNs: deadline, Token: token, Hold: hold})
 	})
 	if err != nil || f != nil {
 		return &sdk.DialResponse{Phases: failed(span, f), Failure: f}, err
@@ -213,6 +220,14 @@ func (d *remoteDialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.Dia
 		return nil, err
 	}
 	out := &sdk.DialResponse{Phases: phases, Failure: failureFromProto(resp.Failure)}
+	if resp.Held != 0 {
+		var local net.Addr // none for a socket of another kind: informative only
+		if a, err := netip.ParseAddrPort(resp.LocalAddress); err == nil {
+			local = net.TCPAddrFromAddrPort(a)
+		}
+		out.Conn = &heldConn{c: d.c, gen: gen, token: resp.Held, local: local, remote: net.TCPAddrFromAddrPort(req.Address)}
+		return out, nil
+	}
 	if resp.Sent {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
 		defer cancel()
@@ -240,7 +255,7 @@ func (h *remoteHandshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequ
 	var gen int
 	resp, f, err := call(ctx, h.c, "", func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.HandshakeResponse, error) {
 		gen = l.gen
-		hreq := &probev1.HandshakeRequest{Instance: inst, Host: req.Host, Address: req.Address.String(), DeadlineUnixNs: deadline}
+		hreq := &probev1.HandshakeRequest{Instance: inst, Host: req.Host, Address: req.Address.String(), DeadlineUnixNs: deadline, Last: req.Last}
 		if held != nil {
 			if held.gen != l.gen {
 				return nil, errRestarted

@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/probe-dev/probe/core/proto/probev1"
@@ -35,91 +36,61 @@ func schemaFromProto(s *probev1.Schema) (sdk.Schema, error) {
 func phasesFromProto(phases []*probev1.Phase) ([]sdk.Phase, error) {
 	out := make([]sdk.Phase, 0, len(phases))
 	for _, p := range phases {
-		var attrs map[string]any
-		if len(p.Attrs) > 0 {
-			var err error
-			if attrs, err = decodeAs(p.Attrs, untypedMap); err != nil {
-				return nil, fmt.Errorf("phase %s: decode attrs: %w", p.Name, err)
-			}
-		}
-		if attrs == nil {
-			attrs = map[string]any{}
+		attrs, err := valueMap(p.Attrs)
+		if err != nil {
+			return nil, fmt.Errorf("phase %s: decode attrs: %w", p.Name, err)
 		}
 		out = append(out, sdk.Phase{Name: p.Name, Start: time.Duration(p.StartNs), Duration: time.Duration(p.DurationNs), OK: p.Ok, Attrs: attrs})
 	}
 	return out, nil
 }
 
-// typedValue is an attribute value as core/sdk puts it on the wire: its Go
-// type and its JSON.
-type typedValue struct {
-	Type  string          `json:"t"`
-	Value json.RawMessage `json:"v"`
-}
-
-// untyped decodes v to the Go type it names.
-func untyped(v typedValue) (any, error) {
-	switch v.Type {
-	case "string":
-		return plain[string](v.Value)
-	case "bool":
-		return plain[bool](v.Value)
-	case "int":
-		return plain[int](v.Value)
-	case "int64":
-		return plain[int64](v.Value)
-	case "float64":
-		return plain[float64](v.Value)
-	case "[]string":
-		return plain[[]string](v.Value)
-	case "map":
-		return decodeAs(v.Value, untypedMap)
-	case "[]any":
-		return decodeAs(v.Value, func(l []typedValue) ([]any, error) { return untypedList(l, untyped) })
-	case "[]map":
-		return decodeAs(v.Value, func(l []map[string]typedValue) ([]map[string]any, error) {
-			return untypedList(l, untypedMap)
-		})
-	default: // "json", or a type of a later protocol revision
-		return plain[any](v.Value)
+// value decodes an attribute value to the Go type it was sent as.
+func value(v *probev1.Value) (any, error) {
+	switch k := v.GetKind().(type) {
+	case *probev1.Value_String_:
+		return k.String_, nil
+	case *probev1.Value_Bool:
+		return k.Bool, nil
+	case *probev1.Value_Int:
+		return int(k.Int), nil
+	case *probev1.Value_Int64:
+		return k.Int64, nil
+	case *probev1.Value_Float64:
+		return k.Float64, nil
+	case *probev1.Value_Strings:
+		return slices.Clip(k.Strings.GetValues()), nil
+	case *probev1.Value_Map:
+		return valueMap(k.Map.GetValues())
+	case *probev1.Value_List:
+		return valueList(k.List.GetValues(), value)
+	case *probev1.Value_Maps:
+		return valueList(k.Maps.GetValues(), func(m *probev1.Map) (map[string]any, error) { return valueMap(m.GetValues()) })
+	case *probev1.Value_Json:
+		var out any
+		if err := json.Unmarshal(k.Json, &out); err != nil {
+			return nil, fmt.Errorf("decode JSON value: %w", err)
+		}
+		return out, nil
+	default: // nil, or a kind of a later protocol revision
+		return nil, fmt.Errorf("value of an unknown kind %T", k)
 	}
 }
 
-// plain unmarshals raw as a T.
-func plain[T any](raw []byte) (any, error) {
-	var v T
-	err := json.Unmarshal(raw, &v)
-	return v, err
-}
-
-// decodeAs unmarshals raw as a W and converts that with conv.
-func decodeAs[W, T any](raw []byte, conv func(W) (T, error)) (T, error) {
-	var w W
-	if err := json.Unmarshal(raw, &w); err != nil {
-		var zero T
-		return zero, err
-	}
-	return conv(w)
-}
-
-func untypedMap(m map[string]typedValue) (map[string]any, error) {
-	if m == nil {
-		return nil, nil
-	}
+// valueMap decodes each value of m; never nil.
+func valueMap(m map[string]*probev1.Value) (map[string]any, error) {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
 		var err error
-		if out[k], err = untyped(v); err != nil {
+		if out[k], err = value(v); err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
 	}
 	return out, nil
 }
 
-func untypedList[W, T any](list []W, dec func(W) (T, error)) ([]T, error) {
-	if list == nil {
-		return nil, nil
-	}
+// valueList decodes each element of list with dec.
+func valueList[W, T any](list []W, dec func(W) (T, error)) ([]T, error) {
 	out := make([]T, len(list))
 	for i, w := range list {
 		var err error

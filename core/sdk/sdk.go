@@ -71,6 +71,11 @@ type DialRequest struct {
 	// Host is the target's host as the user wrote it, for dialers that
 	// route by name.
 	Host string
+	// Next is the handshaker that will run first over the connection, nil
+	// when none will. A dialer in a plugin process keeps the socket there
+	// when Next is served by the same process, so that it need not travel;
+	// other dialers ignore it.
+	Next Handshaker
 }
 
 // DialResponse is a Dialer's answer.
@@ -95,6 +100,10 @@ type HandshakeRequest struct {
 	Host string
 	// Address is the address Conn is connected to.
 	Address netip.AddrPort
+	// Last is true when no handshake follows and the caller will only
+	// close the connection: a handshaker in a plugin process then closes it
+	// there instead of holding it for the caller. Others may ignore it.
+	Last bool
 }
 
 // HandshakeResponse is a Handshaker's answer.

@@ -234,7 +234,10 @@ func (s *server) Dial(ctx context.Context, req *probev1.DialRequest) (out *probe
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	out = &probev1.DialResponse{Phases: phases, Failure: failureToProto(resp.Failure)}
-	if resp.Conn != nil {
+	switch {
+	case resp.Conn != nil && req.Hold:
+		out.Held, out.LocalAddress = s.hold(resp.Conn), resp.Conn.LocalAddr().String()
+	case resp.Conn != nil:
 		if err := s.ch.Send(req.Token, resp.Conn); err != nil {
 			_ = resp.Conn.Close()
 			return nil, status.Errorf(codes.Internal, "send the connected socket: %v", err)
@@ -282,15 +285,29 @@ func (s *server) Handshake(ctx context.Context, req *probev1.HandshakeRequest) (
 	if resp.Conn != nil {
 		conn = resp.Conn
 	}
-	if resp.Failure != nil {
+	switch {
+	case resp.Failure != nil:
 		_ = conn.Close()
-		return out, nil
+	case req.Last:
+		// Closing is not part of the probe: after the answer, and bounded,
+		// as probe closes a connection in process.
+		go func() {
+			_ = conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
+			_ = conn.Close()
+		}()
+	default:
+		out.Held = s.hold(conn)
 	}
-	out.Held = fdpass.NewToken()
-	s.mu.Lock()
-	s.held[out.Held] = conn
-	s.mu.Unlock()
 	return out, nil
+}
+
+// hold keeps conn for a later handshake or Release and returns its token.
+func (s *server) hold(conn net.Conn) uint64 {
+	token := fdpass.NewToken()
+	s.mu.Lock()
+	s.held[token] = conn
+	s.mu.Unlock()
+	return token
 }
 
 func (s *server) Release(_ context.Context, req *probev1.ReleaseRequest) (*probev1.ReleaseResponse, error) {

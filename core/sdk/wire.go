@@ -44,11 +44,7 @@ func (s *Schema) ObjectType() cty.Type {
 func phasesToProto(phases []Phase) ([]*probev1.Phase, error) {
 	out := make([]*probev1.Phase, 0, len(phases))
 	for _, p := range phases {
-		m, err := typedMap(p.Attrs)
-		var attrs []byte
-		if err == nil {
-			attrs, err = json.Marshal(m)
-		}
+		attrs, err := valueMap(p.Attrs)
 		if err != nil {
 			return nil, fmt.Errorf("phase %s: encode attrs: %w", p.Name, err)
 		}
@@ -57,78 +53,60 @@ func phasesToProto(phases []Phase) ([]*probev1.Phase, error) {
 	return out, nil
 }
 
-// typedValue is an attribute value on the wire: the JSON of the value and
-// its Go type, so that probe decodes it to the type the plugin reported
-// (JSON alone turns an int into a float64 and a []string into a []any).
-// The types are "string", "bool", "int", "int64", "float64", "[]string",
-// "map" (a map[string]any, as an object of typed values), "[]any" and
-// "[]map" (a []map[string]any), as arrays of typed values; any other value
-// travels as "json" and comes back as encoding/json decodes it.
-type typedValue struct {
-	Type  string          `json:"t"`
-	Value json.RawMessage `json:"v"`
-}
-
-// typed encodes v as a typedValue.
-func typed(v any) (typedValue, error) {
-	var (
-		ty    string
-		inner any = v
-		err   error
-	)
+// value encodes an attribute value with its Go type, so that probe decodes
+// it to the type the plugin reported. The types kept are string, bool, int,
+// int64, float64, []string, map[string]any, []any and []map[string]any; any
+// other value travels as JSON and comes back as encoding/json decodes it.
+func value(v any) (*probev1.Value, error) {
 	switch v := v.(type) {
 	case string:
-		ty = "string"
+		return &probev1.Value{Kind: &probev1.Value_String_{String_: v}}, nil
 	case bool:
-		ty = "bool"
+		return &probev1.Value{Kind: &probev1.Value_Bool{Bool: v}}, nil
 	case int:
-		ty = "int"
+		return &probev1.Value{Kind: &probev1.Value_Int{Int: int64(v)}}, nil
 	case int64:
-		ty = "int64"
+		return &probev1.Value{Kind: &probev1.Value_Int64{Int64: v}}, nil
 	case float64:
-		ty = "float64"
+		return &probev1.Value{Kind: &probev1.Value_Float64{Float64: v}}, nil
 	case []string:
-		ty = "[]string"
+		return &probev1.Value{Kind: &probev1.Value_Strings{Strings: &probev1.StringList{Values: v}}}, nil
 	case map[string]any:
-		ty = "map"
-		inner, err = typedMap(v)
+		m, err := valueMap(v)
+		return &probev1.Value{Kind: &probev1.Value_Map{Map: &probev1.Map{Values: m}}}, err
 	case []any:
-		ty = "[]any"
-		inner, err = typedList(v, typed)
+		l, err := valueList(v, value)
+		return &probev1.Value{Kind: &probev1.Value_List{List: &probev1.List{Values: l}}}, err
 	case []map[string]any:
-		ty = "[]map"
-		inner, err = typedList(v, typedMap)
+		l, err := valueList(v, func(m map[string]any) (*probev1.Map, error) {
+			vm, err := valueMap(m)
+			return &probev1.Map{Values: vm}, err
+		})
+		return &probev1.Value{Kind: &probev1.Value_Maps{Maps: &probev1.MapList{Values: l}}}, err
 	default:
-		ty = "json"
+		raw, err := json.Marshal(v)
+		return &probev1.Value{Kind: &probev1.Value_Json{Json: raw}}, err
 	}
-	if err != nil {
-		return typedValue{}, err
-	}
-	raw, err := json.Marshal(inner)
-	return typedValue{Type: ty, Value: raw}, err
 }
 
-// typedMap encodes each value of m as a typedValue.
-func typedMap(m map[string]any) (map[string]typedValue, error) {
-	if m == nil {
+// valueMap encodes each value of m.
+func valueMap(m map[string]any) (map[string]*probev1.Value, error) {
+	if len(m) == 0 {
 		return nil, nil
 	}
-	out := make(map[string]typedValue, len(m))
+	out := make(map[string]*probev1.Value, len(m))
 	for k, v := range m {
-		tv, err := typed(v)
+		pv, err := value(v)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
-		out[k] = tv
+		out[k] = pv
 	}
 	return out, nil
 }
 
-// typedList encodes each element of list with enc.
-func typedList[E, T any](list []E, enc func(E) (T, error)) ([]T, error) {
-	if list == nil {
-		return nil, nil
-	}
+// valueList encodes each element of list with enc.
+func valueList[E, T any](list []E, enc func(E) (T, error)) ([]T, error) {
 	out := make([]T, len(list))
 	for i, e := range list {
 		var err error

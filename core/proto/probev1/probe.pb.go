@@ -505,10 +505,9 @@ type Phase struct {
 	StartNs    int64 `protobuf:"varint,2,opt,name=start_ns,json=startNs,proto3" json:"start_ns,omitempty"`
 	DurationNs int64 `protobuf:"varint,3,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
 	Ok         bool  `protobuf:"varint,4,opt,name=ok,proto3" json:"ok,omitempty"`
-	// attrs is a JSON object of the phase's attributes, each value as
-	// {"t": its Go type, "v": its JSON}, so that probe gets back the types the
-	// plugin reported; core/sdk/wire.go lists the types.
-	Attrs         []byte `protobuf:"bytes,5,opt,name=attrs,proto3" json:"attrs,omitempty"`
+	// attrs are the phase's attributes, each value with the Go type the plugin
+	// reported, so that probe gets back what a built-in in process gives.
+	Attrs         map[string]*Value `protobuf:"bytes,6,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -571,9 +570,403 @@ func (x *Phase) GetOk() bool {
 	return false
 }
 
-func (x *Phase) GetAttrs() []byte {
+func (x *Phase) GetAttrs() map[string]*Value {
 	if x != nil {
 		return x.Attrs
+	}
+	return nil
+}
+
+// Value is an attribute value: one of the Go types core/sdk/wire.go lists.
+type Value struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Value_String_
+	//	*Value_Bool
+	//	*Value_Int
+	//	*Value_Int64
+	//	*Value_Float64
+	//	*Value_Strings
+	//	*Value_Map
+	//	*Value_List
+	//	*Value_Maps
+	//	*Value_Json
+	Kind          isValue_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Value) Reset() {
+	*x = Value{}
+	mi := &file_probe_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Value) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Value) ProtoMessage() {}
+
+func (x *Value) ProtoReflect() protoreflect.Message {
+	mi := &file_probe_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Value.ProtoReflect.Descriptor instead.
+func (*Value) Descriptor() ([]byte, []int) {
+	return file_probe_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Value) GetKind() isValue_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Value) GetString_() string {
+	if x != nil {
+		if x, ok := x.Kind.(*Value_String_); ok {
+			return x.String_
+		}
+	}
+	return ""
+}
+
+func (x *Value) GetBool() bool {
+	if x != nil {
+		if x, ok := x.Kind.(*Value_Bool); ok {
+			return x.Bool
+		}
+	}
+	return false
+}
+
+func (x *Value) GetInt() int64 {
+	if x != nil {
+		if x, ok := x.Kind.(*Value_Int); ok {
+			return x.Int
+		}
+	}
+	return 0
+}
+
+func (x *Value) GetInt64() int64 {
+	if x != nil {
+		if x, ok := x.Kind.(*Value_Int64); ok {
+			return x.Int64
+		}
+	}
+	return 0
+}
+
+func (x *Value) GetFloat64() float64 {
+	if x != nil {
+		if x, ok := x.Kind.(*Value_Float64); ok {
+			return x.Float64
+		}
+	}
+	return 0
+}
+
+func (x *Value) GetStrings() *StringList {
+	if x != nil {
+		if x, ok := x.Kind.(*Value_Strings); ok {
+			return x.Strings
+		}
+	}
+	return nil
+}
+
+func (x *Value) GetMap() *Map {
+	if x != nil {
+		if x, ok := x.Kind.(*Value_Map); ok {
+			return x.Map
+		}
+	}
+	return nil
+}
+
+func (x *Value) GetList() *List {
+	if x != nil {
+		if x, ok := x.Kind.(*Value_List); ok {
+			return x.List
+		}
+	}
+	return nil
+}
+
+func (x *Value) GetMaps() *MapList {
+	if x != nil {
+		if x, ok := x.Kind.(*Value_Maps); ok {
+			return x.Maps
+		}
+	}
+	return nil
+}
+
+func (x *Value) GetJson() []byte {
+	if x != nil {
+		if x, ok := x.Kind.(*Value_Json); ok {
+			return x.Json
+		}
+	}
+	return nil
+}
+
+type isValue_Kind interface {
+	isValue_Kind()
+}
+
+type Value_String_ struct {
+	String_ string `protobuf:"bytes,1,opt,name=string,proto3,oneof"`
+}
+
+type Value_Bool struct {
+	Bool bool `protobuf:"varint,2,opt,name=bool,proto3,oneof"`
+}
+
+type Value_Int struct {
+	// int is a Go int; int64 a Go int64.
+	Int int64 `protobuf:"zigzag64,3,opt,name=int,proto3,oneof"`
+}
+
+type Value_Int64 struct {
+	Int64 int64 `protobuf:"zigzag64,4,opt,name=int64,proto3,oneof"`
+}
+
+type Value_Float64 struct {
+	Float64 float64 `protobuf:"fixed64,5,opt,name=float64,proto3,oneof"`
+}
+
+type Value_Strings struct {
+	// strings is a []string.
+	Strings *StringList `protobuf:"bytes,6,opt,name=strings,proto3,oneof"`
+}
+
+type Value_Map struct {
+	// map is a map[string]any.
+	Map *Map `protobuf:"bytes,7,opt,name=map,proto3,oneof"`
+}
+
+type Value_List struct {
+	// list is a []any.
+	List *List `protobuf:"bytes,8,opt,name=list,proto3,oneof"`
+}
+
+type Value_Maps struct {
+	// maps is a []map[string]any.
+	Maps *MapList `protobuf:"bytes,9,opt,name=maps,proto3,oneof"`
+}
+
+type Value_Json struct {
+	// json is any other value, as encoding/json encodes it; probe gets back
+	// what encoding/json decodes.
+	Json []byte `protobuf:"bytes,10,opt,name=json,proto3,oneof"`
+}
+
+func (*Value_String_) isValue_Kind() {}
+
+func (*Value_Bool) isValue_Kind() {}
+
+func (*Value_Int) isValue_Kind() {}
+
+func (*Value_Int64) isValue_Kind() {}
+
+func (*Value_Float64) isValue_Kind() {}
+
+func (*Value_Strings) isValue_Kind() {}
+
+func (*Value_Map) isValue_Kind() {}
+
+func (*Value_List) isValue_Kind() {}
+
+func (*Value_Maps) isValue_Kind() {}
+
+func (*Value_Json) isValue_Kind() {}
+
+type StringList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        []string               `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StringList) Reset() {
+	*x = StringList{}
+	mi := &file_probe_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StringList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StringList) ProtoMessage() {}
+
+func (x *StringList) ProtoReflect() protoreflect.Message {
+	mi := &file_probe_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StringList.ProtoReflect.Descriptor instead.
+func (*StringList) Descriptor() ([]byte, []int) {
+	return file_probe_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *StringList) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type Map struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        map[string]*Value      `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Map) Reset() {
+	*x = Map{}
+	mi := &file_probe_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Map) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Map) ProtoMessage() {}
+
+func (x *Map) ProtoReflect() protoreflect.Message {
+	mi := &file_probe_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Map.ProtoReflect.Descriptor instead.
+func (*Map) Descriptor() ([]byte, []int) {
+	return file_probe_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Map) GetValues() map[string]*Value {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type List struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        []*Value               `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *List) Reset() {
+	*x = List{}
+	mi := &file_probe_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *List) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*List) ProtoMessage() {}
+
+func (x *List) ProtoReflect() protoreflect.Message {
+	mi := &file_probe_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use List.ProtoReflect.Descriptor instead.
+func (*List) Descriptor() ([]byte, []int) {
+	return file_probe_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *List) GetValues() []*Value {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type MapList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        []*Map                 `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MapList) Reset() {
+	*x = MapList{}
+	mi := &file_probe_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MapList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MapList) ProtoMessage() {}
+
+func (x *MapList) ProtoReflect() protoreflect.Message {
+	mi := &file_probe_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MapList.ProtoReflect.Descriptor instead.
+func (*MapList) Descriptor() ([]byte, []int) {
+	return file_probe_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MapList) GetValues() []*Map {
+	if x != nil {
+		return x.Values
 	}
 	return nil
 }
@@ -589,7 +982,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_probe_proto_msgTypes[9]
+	mi := &file_probe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +994,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[9]
+	mi := &file_probe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +1007,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{9}
+	return file_probe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Failure) GetPhase() string {
@@ -651,7 +1044,7 @@ type ResolveRequest struct {
 
 func (x *ResolveRequest) Reset() {
 	*x = ResolveRequest{}
-	mi := &file_probe_proto_msgTypes[10]
+	mi := &file_probe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +1056,7 @@ func (x *ResolveRequest) String() string {
 func (*ResolveRequest) ProtoMessage() {}
 
 func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[10]
+	mi := &file_probe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +1069,7 @@ func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRequest) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{10}
+	return file_probe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResolveRequest) GetInstance() uint64 {
@@ -718,7 +1111,7 @@ type ResolveResponse struct {
 
 func (x *ResolveResponse) Reset() {
 	*x = ResolveResponse{}
-	mi := &file_probe_proto_msgTypes[11]
+	mi := &file_probe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +1123,7 @@ func (x *ResolveResponse) String() string {
 func (*ResolveResponse) ProtoMessage() {}
 
 func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[11]
+	mi := &file_probe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +1136,7 @@ func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveResponse.ProtoReflect.Descriptor instead.
 func (*ResolveResponse) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{11}
+	return file_probe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResolveResponse) GetAddresses() []string {
@@ -774,14 +1167,18 @@ type DialRequest struct {
 	Host           string                 `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
 	DeadlineUnixNs int64                  `protobuf:"varint,4,opt,name=deadline_unix_ns,json=deadlineUnixNs,proto3" json:"deadline_unix_ns,omitempty"`
 	// token tags the connected socket the plugin sends back.
-	Token         uint64 `protobuf:"varint,5,opt,name=token,proto3" json:"token,omitempty"`
+	Token uint64 `protobuf:"varint,5,opt,name=token,proto3" json:"token,omitempty"`
+	// hold asks the plugin to keep the connected socket for a handshake it
+	// serves too (the next one of the pipeline), instead of sending it: no
+	// socket travels when the dialer and the handshake share a process.
+	Hold          bool `protobuf:"varint,6,opt,name=hold,proto3" json:"hold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DialRequest) Reset() {
 	*x = DialRequest{}
-	mi := &file_probe_proto_msgTypes[12]
+	mi := &file_probe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +1190,7 @@ func (x *DialRequest) String() string {
 func (*DialRequest) ProtoMessage() {}
 
 func (x *DialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[12]
+	mi := &file_probe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +1203,7 @@ func (x *DialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialRequest.ProtoReflect.Descriptor instead.
 func (*DialRequest) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{12}
+	return file_probe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DialRequest) GetInstance() uint64 {
@@ -844,19 +1241,31 @@ func (x *DialRequest) GetToken() uint64 {
 	return 0
 }
 
+func (x *DialRequest) GetHold() bool {
+	if x != nil {
+		return x.Hold
+	}
+	return false
+}
+
 type DialResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// sent is true when the socket was sent under the request's token.
-	Sent          bool     `protobuf:"varint,1,opt,name=sent,proto3" json:"sent,omitempty"`
-	Phases        []*Phase `protobuf:"bytes,2,rep,name=phases,proto3" json:"phases,omitempty"`
-	Failure       *Failure `protobuf:"bytes,3,opt,name=failure,proto3" json:"failure,omitempty"`
+	Sent    bool     `protobuf:"varint,1,opt,name=sent,proto3" json:"sent,omitempty"`
+	Phases  []*Phase `protobuf:"bytes,2,rep,name=phases,proto3" json:"phases,omitempty"`
+	Failure *Failure `protobuf:"bytes,3,opt,name=failure,proto3" json:"failure,omitempty"`
+	// held, when not zero, names the connection the plugin kept, as asked by
+	// hold, for a handshake or Release.
+	Held uint64 `protobuf:"varint,4,opt,name=held,proto3" json:"held,omitempty"`
+	// local_address is the held connection's local address, host:port.
+	LocalAddress  string `protobuf:"bytes,5,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DialResponse) Reset() {
 	*x = DialResponse{}
-	mi := &file_probe_proto_msgTypes[13]
+	mi := &file_probe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +1277,7 @@ func (x *DialResponse) String() string {
 func (*DialResponse) ProtoMessage() {}
 
 func (x *DialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[13]
+	mi := &file_probe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +1290,7 @@ func (x *DialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialResponse.ProtoReflect.Descriptor instead.
 func (*DialResponse) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{13}
+	return file_probe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DialResponse) GetSent() bool {
@@ -905,6 +1314,20 @@ func (x *DialResponse) GetFailure() *Failure {
 	return nil
 }
 
+func (x *DialResponse) GetHeld() uint64 {
+	if x != nil {
+		return x.Held
+	}
+	return 0
+}
+
+func (x *DialResponse) GetLocalAddress() string {
+	if x != nil {
+		return x.LocalAddress
+	}
+	return ""
+}
+
 type HandshakeRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Instance       uint64                 `protobuf:"varint,1,opt,name=instance,proto3" json:"instance,omitempty"`
@@ -913,15 +1336,19 @@ type HandshakeRequest struct {
 	DeadlineUnixNs int64                  `protobuf:"varint,4,opt,name=deadline_unix_ns,json=deadlineUnixNs,proto3" json:"deadline_unix_ns,omitempty"`
 	// token tags the socket the host sent for this handshake, or, when held is
 	// true, names a connection the plugin holds from an earlier handshake.
-	Token         uint64 `protobuf:"varint,5,opt,name=token,proto3" json:"token,omitempty"`
-	Held          bool   `protobuf:"varint,6,opt,name=held,proto3" json:"held,omitempty"`
+	Token uint64 `protobuf:"varint,5,opt,name=token,proto3" json:"token,omitempty"`
+	Held  bool   `protobuf:"varint,6,opt,name=held,proto3" json:"held,omitempty"`
+	// last is true when no handshake follows and probe will not use the
+	// connection: the plugin closes it after the handshake instead of holding
+	// it, and answers held = 0.
+	Last          bool `protobuf:"varint,7,opt,name=last,proto3" json:"last,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HandshakeRequest) Reset() {
 	*x = HandshakeRequest{}
-	mi := &file_probe_proto_msgTypes[14]
+	mi := &file_probe_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1360,7 @@ func (x *HandshakeRequest) String() string {
 func (*HandshakeRequest) ProtoMessage() {}
 
 func (x *HandshakeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[14]
+	mi := &file_probe_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1373,7 @@ func (x *HandshakeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandshakeRequest.ProtoReflect.Descriptor instead.
 func (*HandshakeRequest) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{14}
+	return file_probe_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HandshakeRequest) GetInstance() uint64 {
@@ -991,6 +1418,13 @@ func (x *HandshakeRequest) GetHeld() bool {
 	return false
 }
 
+func (x *HandshakeRequest) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
 type HandshakeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// held, when not zero, names the connection (possibly wrapped, as by TLS)
@@ -1004,7 +1438,7 @@ type HandshakeResponse struct {
 
 func (x *HandshakeResponse) Reset() {
 	*x = HandshakeResponse{}
-	mi := &file_probe_proto_msgTypes[15]
+	mi := &file_probe_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1450,7 @@ func (x *HandshakeResponse) String() string {
 func (*HandshakeResponse) ProtoMessage() {}
 
 func (x *HandshakeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[15]
+	mi := &file_probe_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1463,7 @@ func (x *HandshakeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandshakeResponse.ProtoReflect.Descriptor instead.
 func (*HandshakeResponse) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{15}
+	return file_probe_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HandshakeResponse) GetHeld() uint64 {
@@ -1062,7 +1496,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_probe_proto_msgTypes[16]
+	mi := &file_probe_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1508,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[16]
+	mi := &file_probe_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1521,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{16}
+	return file_probe_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReleaseRequest) GetToken() uint64 {
@@ -1105,7 +1539,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_probe_proto_msgTypes[17]
+	mi := &file_probe_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1117,7 +1551,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[17]
+	mi := &file_probe_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1130,7 +1564,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{17}
+	return file_probe_proto_rawDescGZIP(), []int{22}
 }
 
 var File_probe_proto protoreflect.FileDescriptor
@@ -1171,14 +1605,43 @@ const file_probe_proto_rawDesc = "" +
 	"\tAttrError\x12\x12\n" +
 	"\x04attr\x18\x01 \x01(\tR\x04attr\x12\x18\n" +
 	"\asummary\x18\x02 \x01(\tR\asummary\x12\x16\n" +
-	"\x06detail\x18\x03 \x01(\tR\x06detail\"}\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\xea\x01\n" +
 	"\x05Phase\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bstart_ns\x18\x02 \x01(\x03R\astartNs\x12\x1f\n" +
 	"\vduration_ns\x18\x03 \x01(\x03R\n" +
 	"durationNs\x12\x0e\n" +
-	"\x02ok\x18\x04 \x01(\bR\x02ok\x12\x14\n" +
-	"\x05attrs\x18\x05 \x01(\fR\x05attrs\"O\n" +
+	"\x02ok\x18\x04 \x01(\bR\x02ok\x120\n" +
+	"\x05attrs\x18\x06 \x03(\v2\x1a.probe.v1.Phase.AttrsEntryR\x05attrs\x1aI\n" +
+	"\n" +
+	"AttrsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12%\n" +
+	"\x05value\x18\x02 \x01(\v2\x0f.probe.v1.ValueR\x05value:\x028\x01J\x04\b\x05\x10\x06\"\xc1\x02\n" +
+	"\x05Value\x12\x18\n" +
+	"\x06string\x18\x01 \x01(\tH\x00R\x06string\x12\x14\n" +
+	"\x04bool\x18\x02 \x01(\bH\x00R\x04bool\x12\x12\n" +
+	"\x03int\x18\x03 \x01(\x12H\x00R\x03int\x12\x16\n" +
+	"\x05int64\x18\x04 \x01(\x12H\x00R\x05int64\x12\x1a\n" +
+	"\afloat64\x18\x05 \x01(\x01H\x00R\afloat64\x120\n" +
+	"\astrings\x18\x06 \x01(\v2\x14.probe.v1.StringListH\x00R\astrings\x12!\n" +
+	"\x03map\x18\a \x01(\v2\r.probe.v1.MapH\x00R\x03map\x12$\n" +
+	"\x04list\x18\b \x01(\v2\x0e.probe.v1.ListH\x00R\x04list\x12'\n" +
+	"\x04maps\x18\t \x01(\v2\x11.probe.v1.MapListH\x00R\x04maps\x12\x14\n" +
+	"\x04json\x18\n" +
+	" \x01(\fH\x00R\x04jsonB\x06\n" +
+	"\x04kind\"$\n" +
+	"\n" +
+	"StringList\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\x84\x01\n" +
+	"\x03Map\x121\n" +
+	"\x06values\x18\x01 \x03(\v2\x19.probe.v1.Map.ValuesEntryR\x06values\x1aJ\n" +
+	"\vValuesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12%\n" +
+	"\x05value\x18\x02 \x01(\v2\x0f.probe.v1.ValueR\x05value:\x028\x01\"/\n" +
+	"\x04List\x12'\n" +
+	"\x06values\x18\x01 \x03(\v2\x0f.probe.v1.ValueR\x06values\"0\n" +
+	"\aMapList\x12%\n" +
+	"\x06values\x18\x01 \x03(\v2\r.probe.v1.MapR\x06values\"O\n" +
 	"\aFailure\x12\x14\n" +
 	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\x14\n" +
 	"\x05class\x18\x02 \x01(\tR\x05class\x12\x18\n" +
@@ -1191,24 +1654,28 @@ const file_probe_proto_rawDesc = "" +
 	"\x0fResolveResponse\x12\x1c\n" +
 	"\taddresses\x18\x01 \x03(\tR\taddresses\x12'\n" +
 	"\x06phases\x18\x02 \x03(\v2\x0f.probe.v1.PhaseR\x06phases\x12+\n" +
-	"\afailure\x18\x03 \x01(\v2\x11.probe.v1.FailureR\afailure\"\x97\x01\n" +
+	"\afailure\x18\x03 \x01(\v2\x11.probe.v1.FailureR\afailure\"\xab\x01\n" +
 	"\vDialRequest\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\x04R\binstance\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04host\x18\x03 \x01(\tR\x04host\x12(\n" +
 	"\x10deadline_unix_ns\x18\x04 \x01(\x03R\x0edeadlineUnixNs\x12\x14\n" +
-	"\x05token\x18\x05 \x01(\x04R\x05token\"x\n" +
+	"\x05token\x18\x05 \x01(\x04R\x05token\x12\x12\n" +
+	"\x04hold\x18\x06 \x01(\bR\x04hold\"\xb1\x01\n" +
 	"\fDialResponse\x12\x12\n" +
 	"\x04sent\x18\x01 \x01(\bR\x04sent\x12'\n" +
 	"\x06phases\x18\x02 \x03(\v2\x0f.probe.v1.PhaseR\x06phases\x12+\n" +
-	"\afailure\x18\x03 \x01(\v2\x11.probe.v1.FailureR\afailure\"\xb0\x01\n" +
+	"\afailure\x18\x03 \x01(\v2\x11.probe.v1.FailureR\afailure\x12\x12\n" +
+	"\x04held\x18\x04 \x01(\x04R\x04held\x12#\n" +
+	"\rlocal_address\x18\x05 \x01(\tR\flocalAddress\"\xc4\x01\n" +
 	"\x10HandshakeRequest\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\x04R\binstance\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x18\n" +
 	"\aaddress\x18\x03 \x01(\tR\aaddress\x12(\n" +
 	"\x10deadline_unix_ns\x18\x04 \x01(\x03R\x0edeadlineUnixNs\x12\x14\n" +
 	"\x05token\x18\x05 \x01(\x04R\x05token\x12\x12\n" +
-	"\x04held\x18\x06 \x01(\bR\x04held\"}\n" +
+	"\x04held\x18\x06 \x01(\bR\x04held\x12\x12\n" +
+	"\x04last\x18\a \x01(\bR\x04last\"}\n" +
 	"\x11HandshakeResponse\x12\x12\n" +
 	"\x04held\x18\x01 \x01(\x04R\x04held\x12'\n" +
 	"\x06phases\x18\x02 \x03(\v2\x0f.probe.v1.PhaseR\x06phases\x12+\n" +
@@ -1236,7 +1703,7 @@ func file_probe_proto_rawDescGZIP() []byte {
 	return file_probe_proto_rawDescData
 }
 
-var file_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_probe_proto_goTypes = []any{
 	(*DescribeRequest)(nil),   // 0: probe.v1.DescribeRequest
 	(*DescribeResponse)(nil),  // 1: probe.v1.DescribeResponse
@@ -1247,15 +1714,22 @@ var file_probe_proto_goTypes = []any{
 	(*ConfigureResponse)(nil), // 6: probe.v1.ConfigureResponse
 	(*AttrError)(nil),         // 7: probe.v1.AttrError
 	(*Phase)(nil),             // 8: probe.v1.Phase
-	(*Failure)(nil),           // 9: probe.v1.Failure
-	(*ResolveRequest)(nil),    // 10: probe.v1.ResolveRequest
-	(*ResolveResponse)(nil),   // 11: probe.v1.ResolveResponse
-	(*DialRequest)(nil),       // 12: probe.v1.DialRequest
-	(*DialResponse)(nil),      // 13: probe.v1.DialResponse
-	(*HandshakeRequest)(nil),  // 14: probe.v1.HandshakeRequest
-	(*HandshakeResponse)(nil), // 15: probe.v1.HandshakeResponse
-	(*ReleaseRequest)(nil),    // 16: probe.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),   // 17: probe.v1.ReleaseResponse
+	(*Value)(nil),             // 9: probe.v1.Value
+	(*StringList)(nil),        // 10: probe.v1.StringList
+	(*Map)(nil),               // 11: probe.v1.Map
+	(*List)(nil),              // 12: probe.v1.List
+	(*MapList)(nil),           // 13: probe.v1.MapList
+	(*Failure)(nil),           // 14: probe.v1.Failure
+	(*ResolveRequest)(nil),    // 15: probe.v1.ResolveRequest
+	(*ResolveResponse)(nil),   // 16: probe.v1.ResolveResponse
+	(*DialRequest)(nil),       // 17: probe.v1.DialRequest
+	(*DialResponse)(nil),      // 18: probe.v1.DialResponse
+	(*HandshakeRequest)(nil),  // 19: probe.v1.HandshakeRequest
+	(*HandshakeResponse)(nil), // 20: probe.v1.HandshakeResponse
+	(*ReleaseRequest)(nil),    // 21: probe.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),   // 22: probe.v1.ReleaseResponse
+	nil,                       // 23: probe.v1.Phase.AttrsEntry
+	nil,                       // 24: probe.v1.Map.ValuesEntry
 }
 var file_probe_proto_depIdxs = []int32{
 	2,  // 0: probe.v1.DescribeResponse.plugins:type_name -> probe.v1.PluginInfo
@@ -1264,29 +1738,39 @@ var file_probe_proto_depIdxs = []int32{
 	3,  // 3: probe.v1.PluginInfo.handshake:type_name -> probe.v1.Schema
 	4,  // 4: probe.v1.Schema.attributes:type_name -> probe.v1.Attribute
 	7,  // 5: probe.v1.ConfigureResponse.attr_error:type_name -> probe.v1.AttrError
-	8,  // 6: probe.v1.ResolveResponse.phases:type_name -> probe.v1.Phase
-	9,  // 7: probe.v1.ResolveResponse.failure:type_name -> probe.v1.Failure
-	8,  // 8: probe.v1.DialResponse.phases:type_name -> probe.v1.Phase
-	9,  // 9: probe.v1.DialResponse.failure:type_name -> probe.v1.Failure
-	8,  // 10: probe.v1.HandshakeResponse.phases:type_name -> probe.v1.Phase
-	9,  // 11: probe.v1.HandshakeResponse.failure:type_name -> probe.v1.Failure
-	0,  // 12: probe.v1.Plugin.Describe:input_type -> probe.v1.DescribeRequest
-	5,  // 13: probe.v1.Plugin.Configure:input_type -> probe.v1.ConfigureRequest
-	10, // 14: probe.v1.Plugin.Resolve:input_type -> probe.v1.ResolveRequest
-	12, // 15: probe.v1.Plugin.Dial:input_type -> probe.v1.DialRequest
-	14, // 16: probe.v1.Plugin.Handshake:input_type -> probe.v1.HandshakeRequest
-	16, // 17: probe.v1.Plugin.Release:input_type -> probe.v1.ReleaseRequest
-	1,  // 18: probe.v1.Plugin.Describe:output_type -> probe.v1.DescribeResponse
-	6,  // 19: probe.v1.Plugin.Configure:output_type -> probe.v1.ConfigureResponse
-	11, // 20: probe.v1.Plugin.Resolve:output_type -> probe.v1.ResolveResponse
-	13, // 21: probe.v1.Plugin.Dial:output_type -> probe.v1.DialResponse
-	15, // 22: probe.v1.Plugin.Handshake:output_type -> probe.v1.HandshakeResponse
-	17, // 23: probe.v1.Plugin.Release:output_type -> probe.v1.ReleaseResponse
-	18, // [18:24] is the sub-list for method output_type
-	12, // [12:18] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	23, // 6: probe.v1.Phase.attrs:type_name -> probe.v1.Phase.AttrsEntry
+	10, // 7: probe.v1.Value.strings:type_name -> probe.v1.StringList
+	11, // 8: probe.v1.Value.map:type_name -> probe.v1.Map
+	12, // 9: probe.v1.Value.list:type_name -> probe.v1.List
+	13, // 10: probe.v1.Value.maps:type_name -> probe.v1.MapList
+	24, // 11: probe.v1.Map.values:type_name -> probe.v1.Map.ValuesEntry
+	9,  // 12: probe.v1.List.values:type_name -> probe.v1.Value
+	11, // 13: probe.v1.MapList.values:type_name -> probe.v1.Map
+	8,  // 14: probe.v1.ResolveResponse.phases:type_name -> probe.v1.Phase
+	14, // 15: probe.v1.ResolveResponse.failure:type_name -> probe.v1.Failure
+	8,  // 16: probe.v1.DialResponse.phases:type_name -> probe.v1.Phase
+	14, // 17: probe.v1.DialResponse.failure:type_name -> probe.v1.Failure
+	8,  // 18: probe.v1.HandshakeResponse.phases:type_name -> probe.v1.Phase
+	14, // 19: probe.v1.HandshakeResponse.failure:type_name -> probe.v1.Failure
+	9,  // 20: probe.v1.Phase.AttrsEntry.value:type_name -> probe.v1.Value
+	9,  // 21: probe.v1.Map.ValuesEntry.value:type_name -> probe.v1.Value
+	0,  // 22: probe.v1.Plugin.Describe:input_type -> probe.v1.DescribeRequest
+	5,  // 23: probe.v1.Plugin.Configure:input_type -> probe.v1.ConfigureRequest
+	15, // 24: probe.v1.Plugin.Resolve:input_type -> probe.v1.ResolveRequest
+	17, // 25: probe.v1.Plugin.Dial:input_type -> probe.v1.DialRequest
+	19, // 26: probe.v1.Plugin.Handshake:input_type -> probe.v1.HandshakeRequest
+	21, // 27: probe.v1.Plugin.Release:input_type -> probe.v1.ReleaseRequest
+	1,  // 28: probe.v1.Plugin.Describe:output_type -> probe.v1.DescribeResponse
+	6,  // 29: probe.v1.Plugin.Configure:output_type -> probe.v1.ConfigureResponse
+	16, // 30: probe.v1.Plugin.Resolve:output_type -> probe.v1.ResolveResponse
+	18, // 31: probe.v1.Plugin.Dial:output_type -> probe.v1.DialResponse
+	20, // 32: probe.v1.Plugin.Handshake:output_type -> probe.v1.HandshakeResponse
+	22, // 33: probe.v1.Plugin.Release:output_type -> probe.v1.ReleaseResponse
+	28, // [28:34] is the sub-list for method output_type
+	22, // [22:28] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_probe_proto_init() }
@@ -1294,13 +1778,25 @@ func file_probe_proto_init() {
 	if File_probe_proto != nil {
 		return
 	}
+	file_probe_proto_msgTypes[9].OneofWrappers = []any{
+		(*Value_String_)(nil),
+		(*Value_Bool)(nil),
+		(*Value_Int)(nil),
+		(*Value_Int64)(nil),
+		(*Value_Float64)(nil),
+		(*Value_Strings)(nil),
+		(*Value_Map)(nil),
+		(*Value_List)(nil),
+		(*Value_Maps)(nil),
+		(*Value_Json)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_probe_proto_rawDesc), len(file_probe_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
