@@ -265,10 +265,13 @@ func (a *accuracy) plain(s samples) error {
 }
 
 // output runs cmd on the near side and returns its standard output.
-func (a *accuracy) output(cmd *exec.Cmd) ([]byte, error) {
+func (a *accuracy) output(cmd *exec.Cmd) ([]byte, error) { return nearOutput(a.link, cmd) }
+
+// nearOutput runs cmd on link's near side and returns its standard output.
+func nearOutput(link *netlab.Link, cmd *exec.Cmd) ([]byte, error) {
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := a.link.Near.StartRealTime(cmd); err != nil {
+	if err := link.Near.StartRealTime(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd, err)
 	}
 	if err := cmd.Wait(); err != nil {

@@ -111,6 +111,37 @@ func TestAccuracy(t *testing.T) {
 	}
 }
 
+// TestPreconnect checks, across a 20 ms link, what physics guarantees and
+// what a service relies on: every cold first request pays four round trips
+// (DNS, TCP, TLS, the request), every warm one at least the request's, and
+// by the median less than two: the warm connection saved DNS, TCP and TLS.
+// No upper bound on cold: that would measure the machine's load.
+func TestPreconnect(t *testing.T) {
+	requireLink(t)
+	const delay = 20 * time.Millisecond
+	rtt := ms(2 * delay)
+	res, err := measurePreconnect(t.Context(), preconnectOptions{Delay: delay, Rounds: 3, Self: selfBin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cold %.1f ms, warm %.1f ms, ratio %.2f, measured rtt %.3f ms, link lateness p99 %v; rounds %+v",
+		res.Cold, res.Warm, res.Ratio, res.RTT, res.Lateness, res.Rounds)
+	for i, r := range res.Rounds {
+		if r.Cold < 4*rtt {
+			t.Errorf("round %d: cold request took %.1f ms, less than the four round trips (%.0f ms) it needs", i+1, r.Cold, 4*rtt)
+		}
+		if r.Warm < rtt {
+			t.Errorf("round %d: warm request took %.1f ms, less than the round trip (%.0f ms) it needs", i+1, r.Warm, rtt)
+		}
+	}
+	if res.Warm >= 2*rtt {
+		t.Errorf("warm requests took %.1f ms by the median, want less than two round trips (%.0f ms)", res.Warm, 2*rtt)
+	}
+	if res.Ratio < 3 {
+		t.Errorf("cold/warm ratio %.2f by the median, want at least 3", res.Ratio)
+	}
+}
+
 func TestThroughput(t *testing.T) {
 	res, err := measureThroughput(t.Context(), throughputOptions{Attempts: 64, Rounds: 1, Concurrency: 8, Probe: probeBin})
 	if err != nil {

@@ -2,8 +2,9 @@
 
 // Command bench measures probe side by side with a plain Go loop,
 // blackbox_exporter and curl (DESIGN §9; docs/performance.md): timing
-// accuracy across the delay link, throughput on loopback with the plugins in
-// and out of process, a run of 100,000 targets, and start-up. It prints one
+// accuracy across the delay link, preconnect's first request cold and warm
+// across it, throughput on loopback with the plugins in and out of process,
+// a run of 100,000 targets, and start-up. It prints one
 // line per figure, "name value", last. `make bench` runs it; it needs root
 // and /dev/net/tun for the delay link, prometheus-blackbox-exporter and curl.
 //
@@ -30,12 +31,14 @@ func main() {
 			os.Exit(plainLoopMain(os.Args[2:]))
 		case farLabCmd:
 			os.Exit(farLabMain())
+		case preconnectCmd:
+			os.Exit(preconnectMain(os.Args[2:]))
 		}
 	}
 	probe := flag.String("probe", "bin/probe", "the probe binary")
 	banner := flag.String("banner", "bin/probe-plugin-banner", "the banner example plugin's binary")
 	targets := flag.Int("targets", 100_000, "targets of the scale run")
-	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, throughput, scale, startup")
+	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, scale, startup")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -82,8 +85,8 @@ type stage struct {
 	run  func(ctx context.Context, log io.Writer, bins benchBins, add func(name string, v float64, decimals int)) error
 }
 
-// stages are the measurements in the order they run: accuracy first, while
-// the machine is quiet.
+// stages are the measurements in the order they run: those across the delay
+// link first, while the machine is quiet.
 func stages(targets int) []stage {
 	return []stage{
 		{"accuracy", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
@@ -113,6 +116,17 @@ func stages(targets int) []stage {
 				acc.Err[toolPlain][phaseResolve], acc.Err[toolPlain][phaseConnect], acc.Err[toolPlain][phaseTLS]}), 3)
 			add("accuracy.link_lateness_p99_us", float64(acc.Lateness)/float64(time.Microsecond), 0)
 			add("accuracy.repeated_rounds", float64(acc.Repeated), 0)
+			return nil
+		}},
+		{"preconnect", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
+			pc, err := measurePreconnect(ctx, preconnectOptions{Delay: 20 * time.Millisecond, Rounds: 15, Self: bins.self, Log: log})
+			if err != nil {
+				return err
+			}
+			add("preconnect.cold_ms", pc.Cold, 1)
+			add("preconnect.warm_ms", pc.Warm, 1)
+			add("preconnect.ratio", pc.Ratio, 2)
+			add("preconnect.rtt_ms", pc.RTT, 3) // measured: the cold requests' median TCP connect
 			return nil
 		}},
 		{"throughput", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
@@ -158,7 +172,7 @@ func run(ctx context.Context, log io.Writer, bins benchBins, targets int, only [
 	all := stages(targets)
 	for _, name := range only {
 		if !slices.ContainsFunc(all, func(st stage) bool { return st.name == name }) {
-			return nil, fmt.Errorf("no stage %q: the stages are accuracy, throughput, scale and startup", name)
+			return nil, fmt.Errorf("no stage %q: the stages are accuracy, preconnect, throughput, scale and startup", name)
 		}
 	}
 	var figs []figure
