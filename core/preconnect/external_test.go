@@ -2,7 +2,6 @@ package preconnect_test
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/probe-dev/probe/core/pluginhost"
-	"github.com/probe-dev/probe/core/preconnect"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/leakcheck"
 	"github.com/zclconf/go-cty/cty"
@@ -74,16 +72,7 @@ func TestWarmConnectionFromExternalDialer(t *testing.T) {
 
 	l := startLab(t)
 	port := l.TLS.Addr.Port()
-	pool, err := preconnect.StartFile(context.Background(), mustPipelineFile(t, l, "api.probe.test", port, true), cfg,
-		preconnect.Options{TLSConfig: &tls.Config{RootCAs: l.CA.Pool(), NextProtos: []string{"h2", "http/1.1"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	res, err := pool.Wait(context.Background())
-	if err != nil || res.Summary.OK != 1 {
-		t.Fatalf("warm-up: %+v %v", res.Summary, err)
-	}
+	pool, _ := warmUp(t, l, cfg)
 	if n := counted.dials.Load(); n != 1 {
 		t.Fatalf("the plugin process dialed %d times, want once", n)
 	}

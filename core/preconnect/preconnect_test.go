@@ -100,21 +100,30 @@ func get(t *testing.T, c *http.Client, url string) string {
 	return resp.Proto
 }
 
+// warmUp warms the lab's TLS server as api.probe.test with the plugins of
+// cfg, offering h2, and waits for the warm-up to succeed. The pool is closed
+// when the test ends.
+func warmUp(t *testing.T, l *lab.Lab, cfg config.Options) (*preconnect.Pool, *engine.Result) {
+	t.Helper()
+	pool, err := preconnect.StartFile(context.Background(), mustPipelineFile(t, l, "api.probe.test", l.TLS.Addr.Port(), true), cfg,
+		preconnect.Options{TLSConfig: &tls.Config{RootCAs: l.CA.Pool(), NextProtos: []string{"h2", "http/1.1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	res, err := pool.Wait(context.Background())
+	if err != nil || res.Summary.OK != 1 {
+		t.Fatalf("warm-up: %+v %v", res.Summary, err)
+	}
+	return pool, res
+}
+
 func TestWarmConnectionServesFirstRequest(t *testing.T) {
 	leakcheck.Goroutines(t)
 	leakcheck.FDs(t)
 	l := startLab(t)
 	port := l.TLS.Addr.Port()
-	pool, err := preconnect.StartFile(context.Background(), mustPipelineFile(t, l, "api.probe.test", port, true), plugins(),
-		preconnect.Options{TLSConfig: &tls.Config{RootCAs: l.CA.Pool(), NextProtos: []string{"h2", "http/1.1"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	res, err := pool.Wait(context.Background())
-	if err != nil || res.Summary.OK != 1 {
-		t.Fatalf("warm-up: %+v %v", res.Summary, err)
-	}
+	pool, res := warmUp(t, l, plugins())
 	if got := res.Targets[0].Phases; len(got) != 4 { // resolve connect tls total
 		t.Errorf("phases = %v", got)
 	}

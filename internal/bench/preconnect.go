@@ -184,13 +184,9 @@ func preconnectMain(args []string) int {
 		return 2
 	}
 	err := func() error {
-		pem, err := os.ReadFile(*ca)
+		roots, err := readRoots(*ca)
 		if err != nil {
 			return err
-		}
-		roots := x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("%s holds no PEM certificate", *ca)
 		}
 		dir, err := os.MkdirTemp("", "probe-bench-preconnect-")
 		if err != nil {

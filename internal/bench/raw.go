@@ -121,13 +121,9 @@ func plainLoopMain(args []string) int {
 		if err != nil {
 			return fmt.Errorf("-server: %w", err)
 		}
-		pem, err := os.ReadFile(*ca)
+		roots, err := readRoots(*ca)
 		if err != nil {
 			return err
-		}
-		roots := x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("%s holds no PEM certificate", *ca)
 		}
 		times := make([]plainTimes, 0, *n)
 		for range *n {
@@ -146,4 +142,17 @@ func plainLoopMain(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// readRoots reads the PEM certificates of path into a pool.
+func readRoots(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return roots, nil
 }
