@@ -188,13 +188,38 @@ func instance[T any](s *server, id uint64) (T, error) {
 	return c, nil
 }
 
-// withDeadline bounds ctx by the attempt's deadline, sent as Unix
-// nanoseconds (0 for none).
-func withDeadline(ctx context.Context, unixNs int64) (context.Context, context.CancelFunc) {
-	if unixNs == 0 {
-		return context.WithCancel(ctx)
+// begin starts serving a call: it returns the component id names, as a T,
+// and ctx bounded by the attempt's deadline, sent as Unix nanoseconds (0 for
+// none).
+func begin[T any](ctx context.Context, s *server, id uint64, deadlineUnixNs int64) (T, context.Context, context.CancelFunc, error) {
+	c, err := instance[T](s, id)
+	if err != nil {
+		return c, nil, nil, err
 	}
-	return context.WithDeadline(ctx, time.Unix(0, unixNs))
+	if deadlineUnixNs == 0 {
+		ctx, cancel := context.WithCancel(ctx)
+		return c, ctx, cancel, nil
+	}
+	ctx, cancel := context.WithDeadline(ctx, time.Unix(0, deadlineUnixNs))
+	return c, ctx, cancel, nil
+}
+
+// address parses a request's address.
+func address(s string) (netip.AddrPort, error) {
+	addr, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return addr, status.Errorf(codes.InvalidArgument, "address %q: %v", s, err)
+	}
+	return addr, nil
+}
+
+// encodePhases encodes a component's phases for its answer.
+func encodePhases(phases []Phase) ([]*probev1.Phase, error) {
+	out, err := phasesToProto(phases)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return out, nil
 }
 
 // guard turns a component's panic into an error for its call alone.
@@ -206,19 +231,18 @@ func guard(err *error) {
 
 func (s *server) Resolve(ctx context.Context, req *probev1.ResolveRequest) (out *probev1.ResolveResponse, err error) {
 	defer guard(&err)
-	r, err := instance[Resolver](s, req.Instance)
+	r, ctx, cancel, err := begin[Resolver](ctx, s, req.Instance, req.DeadlineUnixNs)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := withDeadline(ctx, req.DeadlineUnixNs)
 	defer cancel()
 	resp, err := r.Resolve(ctx, &ResolveRequest{Host: req.Host, Port: uint16(req.Port)})
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
-	phases, err := phasesToProto(resp.Phases)
+	phases, err := encodePhases(resp.Phases)
 	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
+		return nil, err
 	}
 	out = &probev1.ResolveResponse{Phases: phases, Failure: failureToProto(resp.Failure)}
 	for _, a := range resp.Addresses {
@@ -229,23 +253,22 @@ func (s *server) Resolve(ctx context.Context, req *probev1.ResolveRequest) (out 
 
 func (s *server) Dial(ctx context.Context, req *probev1.DialRequest) (out *probev1.DialResponse, err error) {
 	defer guard(&err)
-	d, err := instance[Dialer](s, req.Instance)
+	addr, err := address(req.Address)
 	if err != nil {
 		return nil, err
 	}
-	addr, err := netip.ParseAddrPort(req.Address)
+	d, ctx, cancel, err := begin[Dialer](ctx, s, req.Instance, req.DeadlineUnixNs)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "address %q: %v", req.Address, err)
+		return nil, err
 	}
-	ctx, cancel := withDeadline(ctx, req.DeadlineUnixNs)
 	defer cancel()
 	resp, err := d.Dial(ctx, &DialRequest{Address: addr, Host: req.Host})
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
-	phases, err := phasesToProto(resp.Phases)
+	phases, err := encodePhases(resp.Phases)
 	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
+		return nil, err
 	}
 	out = &probev1.DialResponse{Phases: phases, Failure: failureToProto(resp.Failure)}
 	switch {
@@ -263,15 +286,14 @@ func (s *server) Dial(ctx context.Context, req *probev1.DialRequest) (out *probe
 
 func (s *server) Handshake(ctx context.Context, req *probev1.HandshakeRequest) (out *probev1.HandshakeResponse, err error) {
 	defer guard(&err)
-	h, err := instance[Handshaker](s, req.Instance)
+	addr, err := address(req.Address)
 	if err != nil {
 		return nil, err
 	}
-	addr, err := netip.ParseAddrPort(req.Address)
+	h, ctx, cancel, err := begin[Handshaker](ctx, s, req.Instance, req.DeadlineUnixNs)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "address %q: %v", req.Address, err)
+		return nil, err
 	}
-	ctx, cancel := withDeadline(ctx, req.DeadlineUnixNs)
 	defer cancel()
 	var conn net.Conn
 	if req.Held {
@@ -290,10 +312,10 @@ func (s *server) Handshake(ctx context.Context, req *probev1.HandshakeRequest) (
 		_ = conn.Close()
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
-	phases, err := phasesToProto(resp.Phases)
+	phases, err := encodePhases(resp.Phases)
 	if err != nil {
 		_ = conn.Close()
-		return nil, status.Error(codes.Internal, err.Error())
+		return nil, err
 	}
 	out = &probev1.HandshakeResponse{Phases: phases, Failure: failureToProto(resp.Failure)}
 	if resp.Conn != nil {
