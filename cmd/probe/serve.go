@@ -88,6 +88,12 @@ func serve(path, listen string, ff *fileFlags) error {
 	if verbosity == 0 {
 		log.SetLevel(hclog.Info)
 	}
+	// Signals are caught from the start: one that comes while the file and
+	// its plugins load is handled once the exporter runs, and the plugins
+	// started so far are stopped, not orphaned.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGHUP, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
 	load := func() (*config.File, io.Closer, error) {
 		file, pl, err := ff.load(path, nil, nil)
 		if err == nil {
@@ -111,9 +117,6 @@ func serve(path, listen string, ff *fileFlags) error {
 		ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	fmt.Fprintf(os.Stderr, "probe serve: %s on http://%s (/probe?target=NAME, /metrics)\n", path, ln.Addr())
 
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGHUP, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(signals)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	for {
