@@ -20,6 +20,8 @@ import (
 	"net"
 	"net/netip"
 	"unsafe"
+
+	"github.com/probe-dev/probe/core/sdk"
 )
 
 // platformResolver names the resolver lookupPlatform uses.
@@ -68,6 +70,12 @@ func getaddrinfo(host, network string) ([]netip.Addr, error) {
 	if rc != 0 {
 		de := &net.DNSError{Name: host, Err: C.GoString(C.gai_strerror(rc))}
 		switch {
+		case sdk.FDLimit(errno):
+			// A file or socket getaddrinfo could not open for want of a
+			// descriptor: glibc then says "Name or service not known", but
+			// the answer says nothing of the name. (cgo clears errno before
+			// the call.)
+			de.Err, de.UnwrapErr = errno.Error(), errno
 		case rc == C.EAI_SYSTEM && errno != nil:
 			de.Err = errno.Error()
 		case rc == C.EAI_NONAME || rc == C.EAI_NODATA:

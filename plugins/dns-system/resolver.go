@@ -3,9 +3,11 @@ package dnssystem
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/probe-dev/probe/core/sdk"
@@ -81,10 +83,35 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 // lookupGo looks host up with Go's own resolver, which reads /etc/hosts and
 // /etc/resolv.conf and sends the queries itself.
 func (r *Resolver) lookupGo(ctx context.Context, host string) ([]netip.Addr, error) {
+	dial := r.dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext // what Go's resolver uses when Dial is nil
+	}
+	// Go's resolver reports a socket it could not open as text only; the
+	// dial records it, so that a lookup starved of descriptors is
+	// local.fd_limit, not a failure of the name.
+	var (
+		mu      sync.Mutex
+		starved error
+	)
 	// A fresh net.Resolver per lookup: a shared one merges concurrent lookups
 	// of the same name into one, and each probe must measure its own.
-	res := &net.Resolver{PreferGo: true, Dial: r.dial}
-	return res.LookupNetIP(ctx, r.network, host)
+	res := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dial(ctx, network, address)
+		if sdk.FDLimit(err) {
+			mu.Lock()
+			starved = err
+			mu.Unlock()
+		}
+		return c, err
+	}}
+	addrs, err := res.LookupNetIP(ctx, r.network, host)
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil && starved != nil {
+		return nil, fmt.Errorf("%w (%w)", err, starved)
+	}
+	return addrs, err
 }
 
 // failureClass classifies an error of a lookup run under ctx.
@@ -94,6 +121,8 @@ func failureClass(ctx context.Context, err error) sdk.Class {
 	}
 	de, ok := errors.AsType[*net.DNSError](err)
 	switch {
+	case sdk.FDLimit(err): // probe's own limit, not the name's fault
+		return sdk.ClassFDLimit
 	case !ok:
 		return sdk.ClassDNSError
 	case de.IsNotFound:
