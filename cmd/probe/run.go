@@ -180,6 +180,9 @@ func run(ctx context.Context, w io.Writer, file string, opts engine.Options, for
 		return &exitError{code: exitUsage, msg: "no targets: the file declares no target block and PROBE_TARGETS is empty"}
 	}
 	opts.Logger = logger()
+	// jsonl prints each attempt as it finishes and nothing at the end, so
+	// the result needs none of them.
+	opts.DiscardAttempts = format == "jsonl"
 	eng := engine.New(opts)
 	var streamErr error
 	if format == "jsonl" {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"iter"
 	"math/big"
 	"sort"
 	"strconv"
@@ -43,7 +44,7 @@ func (d *decoder) targets(blocks []*hcl.Block) {
 					Subject: pa.Expr.Range().Ptr()})
 			}
 		}
-		for _, inst := range d.instances(b, content.Attributes["for_each"]) {
+		for inst := range d.instances(b, content.Attributes["for_each"]) {
 			t := &engine.Target{Name: inst.name, Pipeline: pipeline}
 			ok := pipeline != nil
 			if v, good := d.eval(content.Attributes["host"], inst.ctx, cty.String); good && v.AsString() != "" {
@@ -113,53 +114,58 @@ type instance struct {
 
 // instances expands a target block's for_each, Terraform-style: a map or
 // object gives one instance per key; a list, tuple or set of strings one
-// per string (each.key = each.value); another list one per index.
-func (d *decoder) instances(b *hcl.Block, forEach *hcl.Attribute) []instance {
-	name := b.Labels[0]
-	if forEach == nil {
-		return []instance{{name: name, ctx: d.ctx}}
-	}
-	val, diags := forEach.Expr.Value(d.ctx)
-	d.diags = append(d.diags, diags...)
-	val, _ = val.UnmarkDeep() // sensitive strings are in File.Options.Secrets
-	if diags.HasErrors() || !val.IsWhollyKnown() {
-		return nil
-	}
-	ty := val.Type()
-	if val.IsNull() || !(ty.IsMapType() || ty.IsObjectType() || ty.IsListType() || ty.IsTupleType() || ty.IsSetType()) {
-		d.attrError(forEach, "Invalid for_each argument",
-			fmt.Sprintf("The for_each argument must be a map, an object, a list or a set, not %s.", ty.FriendlyName()))
-		return nil
-	}
-	type kv struct {
-		key string
-		val cty.Value
-	}
-	var elems []kv
-	for it := val.ElementIterator(); it.Next(); {
-		k, v := it.Element()
-		switch {
-		case ty.IsMapType() || ty.IsObjectType():
-			elems = append(elems, kv{k.AsString(), v})
-		case !v.IsNull() && v.Type() == cty.String:
-			elems = append(elems, kv{v.AsString(), v})
-		default:
-			idx, _ := k.AsBigFloat().Int64()
-			elems = append(elems, kv{fmt.Sprint(idx), v})
+// per string (each.key = each.value); another list one per index. Each
+// instance's context is made as it is yielded, so that a for_each of many
+// elements does not hold every element's context at once (about 1 KB each).
+func (d *decoder) instances(b *hcl.Block, forEach *hcl.Attribute) iter.Seq[instance] {
+	return func(yield func(instance) bool) {
+		name := b.Labels[0]
+		if forEach == nil {
+			yield(instance{name: name, ctx: d.ctx})
+			return
+		}
+		val, diags := forEach.Expr.Value(d.ctx)
+		d.diags = append(d.diags, diags...)
+		val, _ = val.UnmarkDeep() // sensitive strings are in File.Options.Secrets
+		if diags.HasErrors() || !val.IsWhollyKnown() {
+			return
+		}
+		ty := val.Type()
+		if val.IsNull() || !(ty.IsMapType() || ty.IsObjectType() || ty.IsListType() || ty.IsTupleType() || ty.IsSetType()) {
+			d.attrError(forEach, "Invalid for_each argument",
+				fmt.Sprintf("The for_each argument must be a map, an object, a list or a set, not %s.", ty.FriendlyName()))
+			return
+		}
+		type kv struct {
+			key string
+			val cty.Value
+		}
+		var elems []kv
+		for it := val.ElementIterator(); it.Next(); {
+			k, v := it.Element()
+			switch {
+			case ty.IsMapType() || ty.IsObjectType():
+				elems = append(elems, kv{k.AsString(), v})
+			case !v.IsNull() && v.Type() == cty.String:
+				elems = append(elems, kv{v.AsString(), v})
+			default:
+				idx, _ := k.AsBigFloat().Int64()
+				elems = append(elems, kv{fmt.Sprint(idx), v})
+			}
+		}
+		if ty.IsMapType() || ty.IsObjectType() {
+			sort.Slice(elems, func(i, j int) bool { return elems[i].key < elems[j].key })
+		}
+		for _, e := range elems {
+			ctx := d.ctx.NewChild()
+			ctx.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{
+				"key": cty.StringVal(e.key), "value": e.val,
+			})}
+			if !yield(instance{name: fmt.Sprintf("%s[%s]", name, e.key), ctx: ctx}) {
+				return
+			}
 		}
 	}
-	if ty.IsMapType() || ty.IsObjectType() {
-		sort.Slice(elems, func(i, j int) bool { return elems[i].key < elems[j].key })
-	}
-	out := make([]instance, 0, len(elems))
-	for _, e := range elems {
-		ctx := d.ctx.NewChild()
-		ctx.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{
-			"key": cty.StringVal(e.key), "value": e.val,
-		})}
-		out = append(out, instance{name: fmt.Sprintf("%s[%s]", name, e.key), ctx: ctx})
-	}
-	return out
 }
 
 // port evaluates a port number, 1 to 65535.

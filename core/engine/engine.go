@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,12 +57,13 @@ func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
 func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
 	res := &Result{Started: time.Now(), Targets: make([]*TargetResult, len(targets)), redactor: e.redactor}
 	e.plan(targets)
+	run := &runAggregate{g: newAggregate()}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range e.workers(len(targets)) {
 		wg.Go(func() {
 			for i := range next {
-				res.Targets[i] = e.runTarget(ctx, targets[i])
+				res.Targets[i] = e.runTarget(ctx, targets[i], run)
 			}
 		})
 	}
@@ -78,15 +80,10 @@ feed:
 	res.Duration = time.Since(res.Started)
 	res.Interrupted = ctx.Err() != nil
 
-	run := newAggregate()
-	res.Summary.FailuresByClass = map[sdk.Class]int{}
 	for i, tr := range res.Targets {
 		if tr == nil {
-			tr = &TargetResult{Target: targets[i], Stats: map[string]stats.Summary{}, FailuresByClass: map[sdk.Class]int{}}
+			tr = &TargetResult{Target: targets[i], Stats: map[string]stats.Summary{}}
 			res.Targets[i] = tr
-		}
-		for j := range tr.Attempts {
-			run.add(&tr.Attempts[j])
 		}
 		res.Summary.Targets++
 		if tr.OK {
@@ -94,11 +91,10 @@ feed:
 		} else {
 			res.Summary.Failed++
 		}
-		for c, n := range tr.FailuresByClass {
-			res.Summary.FailuresByClass[c] += n
-		}
 	}
-	res.Phases, res.Stats = run.result()
+	res.Phases, res.Stats = run.result(res.Targets)
+	res.Summary.FailuresByClass = map[sdk.Class]int{}
+	maps.Copy(res.Summary.FailuresByClass, run.g.byClas)
 	return res
 }
 
@@ -114,11 +110,12 @@ func (e *Engine) workers(targets int) int {
 	return n
 }
 
-// runTarget runs the attempts of one target, Interval apart.
-func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
-	attempts := e.opts.Attempts
+// runTarget runs the attempts of one target, Interval apart, and adds each
+// finished one to run.
+func (e *Engine) runTarget(ctx context.Context, t *Target, run *runAggregate) *TargetResult {
+	rounds := e.opts.Attempts
 	if t.Attempts > 0 {
-		attempts = t.Attempts
+		rounds = t.Attempts
 	}
 	tr := &TargetResult{Target: t}
 	g := newAggregate()
@@ -126,12 +123,18 @@ func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
 	if t.Pipeline.AddressPolicy == AddressAll {
 		byAddr = &addressAggregates{}
 	}
-	for seq := 1; seq <= attempts && ctx.Err() == nil; seq++ {
-		n := len(tr.Attempts)
-		tr.Attempts = e.fedRound(ctx, t, seq, tr.Attempts)
-		started := tr.Attempts[n].Started
+	// finished holds the target's finished attempts; under DiscardAttempts
+	// only the last round's, whose slots the next round reuses.
+	var finished []Attempt
+	for seq := 1; seq <= rounds && ctx.Err() == nil; seq++ {
+		if e.opts.DiscardAttempts {
+			finished = finished[:0]
+		}
+		n := len(finished)
+		finished = e.fedRound(ctx, t, seq, finished)
+		started := finished[n].Started
 		kept := n
-		for _, a := range tr.Attempts[n:] {
+		for _, a := range finished[n:] {
 			if ctx.Err() != nil && a.Failure != nil && errors.Is(ctx.Err(), context.Canceled) {
 				continue // interrupted, not finished
 			}
@@ -143,19 +146,20 @@ func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
 				}
 				log.Debug("attempt finished", args...)
 			}
-			tr.Attempts[kept] = a
+			finished[kept] = a
 			kept++
 			g.add(&a)
 			byAddr.add(&a)
+			run.add(&a)
 			if e.onAttempt != nil {
 				e.mu.Lock()
 				e.onAttempt(a)
 				e.mu.Unlock()
 			}
 		}
-		tr.Attempts = tr.Attempts[:kept]
+		finished = finished[:kept]
 		e.done.Add(1)
-		if seq < attempts && e.opts.Interval > 0 {
+		if seq < rounds && e.opts.Interval > 0 {
 			wait := time.NewTimer(e.opts.Interval - time.Since(started))
 			select {
 			case <-wait.C:
@@ -164,12 +168,13 @@ func (e *Engine) runTarget(ctx context.Context, t *Target) *TargetResult {
 			}
 		}
 	}
+	if !e.opts.DiscardAttempts {
+		tr.Attempts = finished
+	}
 	tr.ByAddress = byAddr.result()
 	tr.Phases, tr.Stats = g.result()
 	tr.FailuresByClass = g.byClas
-	tr.OK = len(tr.Attempts) > 0
-	for i := range tr.Attempts {
-		tr.OK = tr.OK && tr.Attempts[i].OK
-	}
+	total := tr.Stats[TotalPhase]
+	tr.OK = total.Count > 0 && total.Failed == 0
 	return tr
 }

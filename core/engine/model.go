@@ -56,6 +56,17 @@ type Options struct {
 	// this way. It must be safe for concurrent use. Default: none, every
 	// connection is closed.
 	Keep func(t *Target, a *Attempt, conn net.Conn) bool
+	// DiscardAttempts, when set, leaves the attempts out of the Result: Run
+	// hands each to OnAttempt as it finishes and computes every statistic
+	// from it as ever (a TargetResult has its OK, Phases, Stats,
+	// FailuresByClass and ByAddress; the Result its Phases, Stats and
+	// Summary), but TargetResult.Attempts stays empty, and Run holds at most
+	// the last round's attempts of each target running. For a caller that
+	// streams the attempts and needs only the aggregates at the end: a run
+	// then holds about 1 KB per target, its statistics, rather than that and
+	// every attempt's phases and attributes. Default false: every attempt is
+	// kept.
+	DiscardAttempts bool
 	// Secrets are strings no output may show (sensitive variables): the
 	// engine replaces them in failure messages and attributes before anyone
 	// sees an attempt, logs included, and Result.Redact does the same for

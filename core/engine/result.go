@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/probe-dev/probe/core/sdk"
@@ -49,8 +50,8 @@ const TotalPhase = "total"
 // TargetResult is everything measured for one target.
 type TargetResult struct {
 	Target *Target
-	// Attempts in sequence order. An attempt interrupted by cancellation is
-	// not recorded.
+	// Attempts in sequence order; none under Options.DiscardAttempts. An
+	// attempt interrupted by cancellation is not recorded.
 	Attempts []Attempt
 	// OK is true when the target had attempts and all of them succeeded.
 	OK bool
@@ -58,7 +59,8 @@ type TargetResult struct {
 	Phases []string
 	// Stats per phase name and for TotalPhase.
 	Stats map[string]stats.Summary
-	// FailuresByClass counts failed attempts by failure class.
+	// FailuresByClass counts failed attempts by failure class; nil when
+	// none failed.
 	FailuresByClass map[sdk.Class]int
 	// ByAddress breaks the attempts down by the address they dialed, in the
 	// order the addresses first appeared; set under AddressAll only. The
@@ -78,7 +80,8 @@ type AddressResult struct {
 	Phases []string
 	// Stats per phase name and for TotalPhase.
 	Stats map[string]stats.Summary
-	// FailuresByClass counts failed attempts by failure class.
+	// FailuresByClass counts failed attempts by failure class; nil when
+	// none failed.
 	FailuresByClass map[sdk.Class]int
 }
 
@@ -114,11 +117,11 @@ type Summary struct {
 type aggregate struct {
 	order  []string
 	accs   map[string]*stats.Accumulator
-	byClas map[sdk.Class]int
+	byClas map[sdk.Class]int // nil until an attempt fails
 }
 
 func newAggregate() *aggregate {
-	return &aggregate{accs: map[string]*stats.Accumulator{}, byClas: map[sdk.Class]int{}}
+	return &aggregate{accs: map[string]*stats.Accumulator{}}
 }
 
 func (g *aggregate) acc(name string) *stats.Accumulator {
@@ -139,6 +142,9 @@ func (g *aggregate) add(a *Attempt) {
 	}
 	g.acc(TotalPhase).Add(a.Total, a.OK)
 	if a.Failure != nil {
+		if g.byClas == nil {
+			g.byClas = map[sdk.Class]int{}
+		}
 		g.byClas[a.Failure.Class]++
 	}
 }
@@ -153,6 +159,37 @@ func (g *aggregate) result() ([]string, map[string]stats.Summary) {
 		order = append(order, TotalPhase)
 	}
 	return order, out
+}
+
+// runAggregate is the aggregate of a whole run, which every worker feeds as
+// its target's attempts finish.
+type runAggregate struct {
+	mu sync.Mutex
+	g  *aggregate
+}
+
+func (r *runAggregate) add(a *Attempt) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.g.add(a)
+}
+
+// result returns the run's phases and statistics once targets, the run's
+// target results, are complete. The phases are in the order they first
+// appear in targets, as if the targets had run one after another, not in
+// the order the workers happened to finish them.
+func (r *runAggregate) result(targets []*TargetResult) ([]string, map[string]stats.Summary) {
+	r.g.order = r.g.order[:0]
+	seen := map[string]bool{TotalPhase: true}
+	for _, tr := range targets {
+		for _, name := range tr.Phases {
+			if !seen[name] {
+				seen[name] = true
+				r.g.order = append(r.g.order, name)
+			}
+		}
+	}
+	return r.g.result()
 }
 
 // addressAggregates accumulates attempts per address; a nil one ignores

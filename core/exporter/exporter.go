@@ -120,10 +120,11 @@ func New(opts Options) (*Exporter, error) {
 }
 
 // newState makes the state of file. Its scheduled attempts feed the
-// exporter's metrics.
+// exporter's metrics, and nothing else: the runs keep none of them.
 func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	opts := file.Options
 	opts.Logger = e.log
+	opts.DiscardAttempts = true
 	s := &state{file: file, release: release, engine: engine.New(opts), targets: make(map[string]*engine.Target, len(file.Targets))}
 	for _, t := range file.Targets {
 		s.targets[t.Name] = t
