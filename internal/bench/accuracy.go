@@ -181,7 +181,7 @@ func measureAccuracy(ctx context.Context, opts accuracyOptions) (res accuracyRes
 	}
 	var rounds []taken
 	for good := 0; good < opts.Rounds && len(rounds) < opts.Rounds+opts.Repeats; {
-		s, late, err := a.round(ctx)
+		s, late, err := a.round(ctx, len(rounds))
 		if err != nil {
 			return res, err
 		}
@@ -218,29 +218,33 @@ func measureAccuracy(ctx context.Context, opts accuracyOptions) (res accuracyRes
 }
 
 // round takes PerRound samples of each tool, one tool after another, and
-// returns them with the link's lateness (p99) meanwhile.
-func (a *accuracy) round(ctx context.Context) (samples, time.Duration, error) {
+// returns them with the link's lateness (p99) meanwhile. Round n starts with
+// the n-th tool, so that none always runs first (after a pause of the
+// servers) or right after the same other tool.
+func (a *accuracy) round(ctx context.Context, n int) (samples, time.Duration, error) {
 	s := samples{}
-	a.link.ResetLateness()
-	if err := a.plain(s); err != nil {
-		return nil, 0, err
-	}
-	if err := a.probe(s); err != nil {
-		return nil, 0, err
-	}
+	steps := []func() error{func() error { return a.plain(s) }, func() error { return a.probe(s) }}
 	if a.opts.Tools {
-		for range a.opts.PerRound {
-			if err := a.blackbox(ctx, s); err != nil {
-				return nil, 0, err
-			}
-		}
-		for range a.opts.PerRound {
-			if err := a.curl(s); err != nil {
-				return nil, 0, err
-			}
+		steps = append(steps, func() error { return a.repeat(func() error { return a.blackbox(ctx, s) }) },
+			func() error { return a.repeat(func() error { return a.curl(s) }) })
+	}
+	a.link.ResetLateness()
+	for i := range steps {
+		if err := steps[(n+i)%len(steps)](); err != nil {
+			return nil, 0, err
 		}
 	}
 	return s, a.link.Lateness().P99, nil
+}
+
+// repeat calls sample PerRound times.
+func (a *accuracy) repeat(sample func() error) error {
+	for range a.opts.PerRound {
+		if err := sample(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // plain runs the plain loop on the near side for PerRound attempts.
