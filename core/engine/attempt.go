@@ -22,6 +22,9 @@ func (e *Engine) round(ctx context.Context, t *Target, seq int, out []Attempt) [
 	r.t0 = r.Started
 	actx, cancel := context.WithDeadline(ctx, r.t0.Add(timeout))
 	defer cancel()
+	if r.sequence(actx, t, e.opts.Keep != nil) {
+		return append(out, r.finish(t, nil, e.opts.Keep))
+	}
 	addrs := r.resolve(actx, t)
 	if len(addrs) == 0 || t.Pipeline.AddressPolicy != AddressAll {
 		return append(out, r.finish(t, r.connect(actx, t, addrs, e.opts.Keep != nil), e.opts.Keep))
@@ -93,11 +96,79 @@ func (r *attemptRun) resolve(ctx context.Context, t *Target) []netip.Addr {
 	if !ok {
 		return nil
 	}
+	return r.addresses(route, t, res)
+}
+
+// addresses returns the addresses of a resolution that succeeded, and
+// fails the attempt when it found none.
+func (r *attemptRun) addresses(route *Route, t *Target, res *sdk.ResolveResponse) []netip.Addr {
 	if len(res.Addresses) == 0 {
 		r.fail(sdk.PhaseResolve, sdk.ClassDNSNoAnswer, fmt.Sprintf("resolver %q returned no address for %q", route.Name, t.Host))
 		return nil
 	}
 	return res.Addresses
+}
+
+// sequence runs the attempt in one call when its resolver can run the
+// whole pipeline (sdk.Sequencer: a plugin process serving every component)
+// and the pipeline allows: it dials the first address, and nothing keeps
+// the connection. It reports whether it ran the attempt; if not, the
+// components are called one by one.
+func (r *attemptRun) sequence(ctx context.Context, t *Target, keeping bool) bool {
+	p := t.Pipeline
+	if keeping || p.AddressPolicy == AddressAll || p.AddressPolicy == AddressHappyEyeballs {
+		return false
+	}
+	route := p.Route(t.Host)
+	if route == nil {
+		return false
+	}
+	s, ok := route.Component.(sdk.Sequencer)
+	if !ok {
+		return false
+	}
+	hs := make([]sdk.Handshaker, len(p.Handshakes))
+	for i, h := range p.Handshakes {
+		hs[i] = h.Component
+	}
+	callAt := time.Now()
+	handled := false
+	resp, err := protect(ctx, func(ctx context.Context) (*sdk.SequenceResponse, error) {
+		resp, ok, err := s.Sequence(ctx, &sdk.SequenceRequest{Host: t.Host, Port: t.Port, Dialer: p.Dialer.Component, Handshakers: hs})
+		handled = ok
+		return resp, err
+	})
+	switch {
+	case err == nil && !handled:
+		return false
+	case err == nil && (resp == nil || resp.Resolve == nil):
+		err = fmt.Errorf("the sequence returned no resolution")
+	}
+	if err != nil {
+		record(r, sdk.PhaseResolve, route.Stage, callAt, (*sdk.ResolveResponse)(nil), err)
+		return true
+	}
+	if !record(r, sdk.PhaseResolve, route.Stage, callAt, resp.Resolve, nil) {
+		return true
+	}
+	addrs := r.addresses(route, t, resp.Resolve)
+	if addrs == nil {
+		return true
+	}
+	r.Address = netip.AddrPortFrom(addrs[0], t.Port)
+	if !record(r, sdk.PhaseConnect, p.Dialer, callAt, resp.Dial, nil) {
+		return true
+	}
+	for i, h := range p.Handshakes {
+		var hr *sdk.HandshakeResponse
+		if i < len(resp.Handshakes) {
+			hr = resp.Handshakes[i]
+		}
+		if !record(r, h.Name, h, callAt, hr, nil) {
+			return true
+		}
+	}
+	return true
 }
 
 // connect dials addrs[0], or races addrs under AddressHappyEyeballs, runs the
@@ -313,8 +384,14 @@ func protect[R any](ctx context.Context, fn func(context.Context) (R, error)) (r
 // phase, with the time the call took.
 func call[R response, C any](r *attemptRun, ctx context.Context, phase string, st Stage[C], fn func(context.Context) (R, error)) (resp R, ok bool) {
 	callAt := time.Now()
-	offset := callAt.Sub(r.t0)
 	resp, err := protect(ctx, fn)
+	return resp, record(r, phase, st, callAt, resp, err)
+}
+
+// record records the answer of a component called at callAt, or its
+// error, as call does, and reports whether the pipeline may go on.
+func record[R response, C any](r *attemptRun, phase string, st Stage[C], callAt time.Time, resp R, err error) bool {
+	offset := callAt.Sub(r.t0)
 	var phases []sdk.Phase
 	var failure *sdk.Failure
 	if err == nil {
@@ -344,7 +421,7 @@ func call[R response, C any](r *attemptRun, ctx context.Context, phase string, s
 		r.Phases = append(r.Phases, Phase{Name: phase, Plugin: st.Plugin, Start: offset,
 			Duration: time.Since(callAt), Attrs: map[string]any{}})
 		r.fail(phase, class, fmt.Sprintf("%s %q: %v", st.Plugin, st.Name, err))
-		return resp, false
+		return false
 	}
 	for _, p := range phases {
 		if p.Name == "" { // a component that left its phase to be named after its block
@@ -358,9 +435,9 @@ func call[R response, C any](r *attemptRun, ctx context.Context, phase string, s
 			failure.Phase = phase
 		}
 		r.Failure = failure
-		return resp, false
+		return false
 	}
-	return resp, true
+	return true
 }
 
 func (r *attemptRun) fail(phase string, class sdk.Class, msg string) {

@@ -2,16 +2,21 @@ package pluginhost_test
 
 import (
 	"cmp"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
 	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
+	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
 	tlshandshake "github.com/probe-dev/probe/plugins/tls"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -132,6 +137,122 @@ func TestSocketStaysInPlugin(t *testing.T) {
 			}
 			if !p.waitClosed(t, 5*time.Second) {
 				t.Fatal("the connection stayed open after probe closed it")
+			}
+		})
+	}
+}
+
+// TestSequence runs a whole attempt in one call to the plugin process
+// serving its resolver, dialer and handshake: the three answers come back
+// with their phases in order, each starting after the previous ended, and
+// the connection is closed in the plugin. With the handshake in process the
+// resolver declines, and the engine calls the components one by one.
+func TestSequence(t *testing.T) {
+	remote := load(t, newHost(t), builtinBinary())
+	tlsCfg := map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile), "server_name": cty.StringVal("peer.probe.test")}
+	rp, dp := remote[dnssystem.Name], remote[dialtcp.Name]
+	r, err := rp.NewResolver(comp{}.config(t, rp, sdk.KindResolver))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dp.NewDialer(comp{}.config(t, dp, sdk.KindDialer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newTLS := func(p *sdk.Plugin) sdk.Handshaker {
+		h, err := p.NewHandshaker(comp{tlshandshake.Name, tlsCfg}.config(t, p, sdk.KindHandshake))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	seq, ok := r.(sdk.Sequencer)
+	if !ok {
+		t.Fatalf("a resolver out of process (%T) is no sdk.Sequencer", r)
+	}
+
+	p := startPeer(t)
+	req := &sdk.SequenceRequest{Host: p.addr.Addr().String(), Port: p.addr.Port(), Dialer: d,
+		Handshakers: []sdk.Handshaker{newTLS(remote[tlshandshake.Name])}}
+	resp, ran, err := seq.Sequence(t.Context(), req)
+	if err != nil || !ran {
+		t.Fatalf("Sequence = %v, %v; want it run", ran, err)
+	}
+	if resp.Resolve.Failure != nil || resp.Dial == nil || resp.Dial.Failure != nil || len(resp.Handshakes) != 1 || resp.Handshakes[0].Failure != nil {
+		t.Fatalf("Sequence answered %+v", resp)
+	}
+	var end time.Duration
+	for i, phases := range [][]sdk.Phase{resp.Resolve.Phases, resp.Dial.Phases, resp.Handshakes[0].Phases} {
+		if len(phases) != 1 || !phases[0].OK {
+			t.Fatalf("stage %d: phases %+v, want one that succeeded", i, phases)
+		}
+		if ph := phases[0]; ph.Start < end || ph.Duration <= 0 {
+			t.Errorf("stage %d: phase %s starts at %v, lasts %v; the previous ended at %v", i, ph.Name, ph.Start, ph.Duration, end)
+		} else {
+			end = ph.Start + ph.Duration
+		}
+	}
+	if got := resp.Resolve.Addresses; len(got) != 1 || got[0] != p.addr.Addr() {
+		t.Errorf("addresses %v, want %v", got, p.addr.Addr())
+	}
+	if !p.waitClosed(t, 5*time.Second) {
+		t.Error("the plugin did not close the connection after the sequence")
+	}
+
+	req.Handshakers = []sdk.Handshaker{newTLS(tlshandshake.Plugin())}
+	if _, ran, err := seq.Sequence(t.Context(), req); ran || err != nil {
+		t.Errorf("Sequence with the handshake in process = %v, %v; want it declined", ran, err)
+	}
+}
+
+// countingSequencer counts the attempts a resolver ran in one call.
+type countingSequencer struct {
+	sdk.Resolver
+	calls atomic.Int32
+}
+
+func (c *countingSequencer) Sequence(ctx context.Context, req *sdk.SequenceRequest) (*sdk.SequenceResponse, bool, error) {
+	c.calls.Add(1)
+	return c.Resolver.(sdk.Sequencer).Sequence(ctx, req)
+}
+
+// TestEngineSequences checks when the engine runs an attempt in one call:
+// with every component in one plugin process and the first address dialed,
+// yes; when a Keep hook may take the connection, or Happy Eyeballs races
+// the addresses, no. The attempts succeed either way.
+func TestEngineSequences(t *testing.T) {
+	remote := load(t, newHost(t), builtinBinary())
+	tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	p := spec{resolver: comp{plugin: dnssystem.Name}, handshakes: []comp{tls}}.build(t, placements[1], remote)
+	counted := &countingSequencer{Resolver: p.Resolvers[0].Component}
+	route, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: "system", Plugin: dnssystem.Name, Component: counted}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Resolvers = []engine.Route{route}
+	keep := func(*engine.Target, *engine.Attempt, net.Conn) bool { return false }
+	for _, tc := range []struct {
+		name   string
+		policy engine.AddressPolicy
+		keep   func(*engine.Target, *engine.Attempt, net.Conn) bool
+		calls  int32
+	}{
+		{"first address", engine.AddressFirst, nil, 1},
+		{"a keep hook", engine.AddressFirst, keep, 0},
+		{"happy eyeballs", engine.AddressHappyEyeballs, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			counted.calls.Store(0)
+			pl := *p
+			pl.AddressPolicy = tc.policy
+			eng := engine.New(engine.Options{Timeout: 5 * time.Second, Keep: tc.keep})
+			a := eng.Probe(t.Context(), &engine.Target{Name: "api", Host: "127.0.0.1", Port: testLab.TLS.Addr.Port(), Pipeline: &pl})
+			checkAttempt(t, a)
+			if !a.OK || len(a.Phases) != 3 {
+				t.Fatalf("attempt ok %v, phases %+v, failure %+v", a.OK, a.Phases, a.Failure)
+			}
+			if got := counted.calls.Load(); got != tc.calls {
+				t.Errorf("%d attempts in one call, want %d", got, tc.calls)
 			}
 		})
 	}

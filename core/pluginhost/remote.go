@@ -109,6 +109,19 @@ func (c *component) ensure() (live, uint64, error) {
 	return l, c.instance, nil
 }
 
+// instanceIn returns c's instance in the live process l, configuring it
+// there first if need be.
+func (c *component) instanceIn(l live) (uint64, error) {
+	now, id, err := c.ensure()
+	switch {
+	case err != nil:
+		return 0, err
+	case now.gen != l.gen: // restarted in between
+		return 0, errRestarted
+	}
+	return id, nil
+}
+
 // call is one RPC of an attempt: it bounds the RPC by the attempt's deadline
 // plus hangGrace, and turns what went wrong into a failure of phase, or an
 // error. A plugin that died or hung is restarted later and the failure is
@@ -323,7 +336,74 @@ func (h *heldConn) Close() error {
 
 var (
 	_ sdk.Resolver   = (*remoteResolver)(nil)
+	_ sdk.Sequencer  = (*remoteResolver)(nil)
 	_ sdk.Dialer     = (*remoteDialer)(nil)
 	_ sdk.Handshaker = (*remoteHandshaker)(nil)
 	_ net.Conn       = (*heldConn)(nil)
 )
+
+// Sequence runs a whole attempt in the plugin process in one call, when the
+// dialer and every handshake are components of that process too.
+func (r *remoteResolver) Sequence(ctx context.Context, req *sdk.SequenceRequest) (*sdk.SequenceResponse, bool, error) {
+	d, ok := req.Dialer.(*remoteDialer)
+	if !ok || d.c.proc != r.c.proc {
+		return nil, false, nil
+	}
+	hs := make([]*component, len(req.Handshakers))
+	for i, h := range req.Handshakers {
+		rh, ok := h.(*remoteHandshaker)
+		if !ok || rh.c.proc != r.c.proc {
+			return nil, false, nil
+		}
+		hs[i] = rh.c
+	}
+	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
+	resp, f, err := call(ctx, r.c, sdk.PhaseResolve, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.SequenceResponse, error) {
+		sreq := &probev1.SequenceRequest{Resolver: inst, Host: req.Host, Port: uint32(req.Port), DeadlineUnixNs: deadline}
+		// The other components' instances in this live process.
+		var err error
+		if sreq.Dialer, err = d.c.instanceIn(l); err != nil {
+			return nil, err
+		}
+		for _, c := range hs {
+			id, err := c.instanceIn(l)
+			if err != nil {
+				return nil, err
+			}
+			sreq.Handshakes = append(sreq.Handshakes, id)
+		}
+		return l.rpc.Sequence(ctx, sreq)
+	})
+	if err != nil || f != nil {
+		if f != nil {
+			f.Message += " (the whole attempt ran in one call to the plugin)"
+		}
+		return &sdk.SequenceResponse{Resolve: &sdk.ResolveResponse{Phases: failed(span, f), Failure: f}}, true, err
+	}
+	out := &sdk.SequenceResponse{}
+	var phases []sdk.Phase
+	if phases, err = phasesFromProto(resp.Resolve.GetPhases()); err != nil {
+		return nil, true, err
+	}
+	out.Resolve = &sdk.ResolveResponse{Phases: phases, Failure: failureFromProto(resp.Resolve.GetFailure())}
+	for _, s := range resp.Addresses {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, true, fmt.Errorf("plugin %s returned a bad address %q: %w", r.c.plugin, s, err)
+		}
+		out.Resolve.Addresses = append(out.Resolve.Addresses, a)
+	}
+	if resp.Dial != nil {
+		if phases, err = phasesFromProto(resp.Dial.Phases); err != nil {
+			return nil, true, err
+		}
+		out.Dial = &sdk.DialResponse{Phases: phases, Failure: failureFromProto(resp.Dial.Failure)}
+	}
+	for _, st := range resp.Handshakes {
+		if phases, err = phasesFromProto(st.Phases); err != nil {
+			return nil, true, err
+		}
+		out.Handshakes = append(out.Handshakes, &sdk.HandshakeResponse{Phases: phases, Failure: failureFromProto(st.Failure)})
+	}
+	return out, true, nil
+}

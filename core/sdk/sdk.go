@@ -118,3 +118,33 @@ type HandshakeResponse struct {
 	// Failure is set when the handshake failed.
 	Failure *Failure
 }
+
+// Sequencer is implemented by a Resolver that can run a whole attempt in
+// one call: its resolution, the dial of the first address it found, and the
+// handshakes in order, when the dialer and the handshakes live where it does
+// (a plugin process serving them all). The engine uses it, where a pipeline
+// allows, instead of three calls or more; ok is false when this pipeline's
+// components cannot run together, and the engine calls them one by one.
+// Built-ins in process need not implement it.
+type Sequencer interface {
+	Sequence(ctx context.Context, req *SequenceRequest) (resp *SequenceResponse, ok bool, err error)
+}
+
+// SequenceRequest asks a Sequencer for one attempt at Host:Port.
+type SequenceRequest struct {
+	Host        string
+	Port        uint16
+	Dialer      Dialer
+	Handshakers []Handshaker
+}
+
+// SequenceResponse is each component's answer, as far as the attempt went:
+// Dial is nil when the resolution failed or found no address, and the
+// Handshakes stop after the first that failed. The connection is closed.
+// Every phase's Start is relative to the Sequence call, not to the
+// component's own.
+type SequenceResponse struct {
+	Resolve    *ResolveResponse
+	Dial       *DialResponse
+	Handshakes []*HandshakeResponse
+}

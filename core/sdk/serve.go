@@ -325,12 +325,7 @@ func (s *server) Handshake(ctx context.Context, req *probev1.HandshakeRequest) (
 	case resp.Failure != nil:
 		_ = conn.Close()
 	case req.Last:
-		// Closing is not part of the probe: after the answer, and bounded,
-		// as probe closes a connection in process.
-		go func() {
-			_ = conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
-			_ = conn.Close()
-		}()
+		closeLater(conn)
 	default:
 		out.Held = s.hold(conn)
 	}
@@ -355,4 +350,147 @@ func (s *server) Release(_ context.Context, req *probev1.ReleaseRequest) (*probe
 		_ = conn.Close()
 	}
 	return &probev1.ReleaseResponse{}, nil
+}
+
+func (s *server) Sequence(ctx context.Context, req *probev1.SequenceRequest) (out *probev1.SequenceResponse, err error) {
+	defer guard(&err)
+	r, ctx, cancel, err := begin[Resolver](ctx, s, req.Resolver, req.DeadlineUnixNs)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	d, err := instance[Dialer](s, req.Dialer)
+	if err != nil {
+		return nil, err
+	}
+	hs := make([]Handshaker, len(req.Handshakes))
+	for i, id := range req.Handshakes {
+		if hs[i], err = instance[Handshaker](s, id); err != nil {
+			return nil, err
+		}
+	}
+	seq := sequence{start: time.Now(), out: &probev1.SequenceResponse{}}
+	var rr *ResolveResponse
+	if seq.out.Resolve, rr = stage(&seq, func() (*ResolveResponse, error) {
+		return r.Resolve(ctx, &ResolveRequest{Host: req.Host, Port: uint16(req.Port)})
+	}); rr == nil || len(rr.Addresses) == 0 {
+		return seq.result()
+	}
+	for _, a := range rr.Addresses {
+		seq.out.Addresses = append(seq.out.Addresses, a.String())
+	}
+	addr := netip.AddrPortFrom(rr.Addresses[0], uint16(req.Port))
+	var dr *DialResponse
+	if seq.out.Dial, dr = stage(&seq, func() (*DialResponse, error) {
+		return d.Dial(ctx, &DialRequest{Address: addr, Host: req.Host})
+	}); dr == nil {
+		return seq.result()
+	}
+	conn := dr.Conn
+	defer func() { closeLater(conn) }()
+	for i, h := range hs {
+		st, hr := stage(&seq, func() (*HandshakeResponse, error) {
+			return h.Handshake(ctx, &HandshakeRequest{Conn: conn, Host: req.Host, Address: addr, Last: i == len(hs)-1})
+		})
+		seq.out.Handshakes = append(seq.out.Handshakes, st)
+		if hr == nil {
+			break
+		}
+		if hr.Conn != nil {
+			conn = hr.Conn
+		}
+	}
+	return seq.result()
+}
+
+// sequence is a Sequence call in progress.
+type sequence struct {
+	start time.Time
+	out   *probev1.SequenceResponse
+	err   error // encoding the phases failed
+}
+
+func (q *sequence) result() (*probev1.SequenceResponse, error) {
+	if q.err != nil {
+		return nil, status.Error(codes.Internal, q.err.Error())
+	}
+	return q.out, nil
+}
+
+// stage runs one component of a sequence and encodes its answer, its phases
+// placed from the sequence's start. It returns the answer only when the
+// attempt may go on: no failure, and a connection after a dial. A Go error
+// or a panic of the component fails the stage, as plugin.error or
+// plugin.crashed, as the engine fails a component in process.
+func stage[R interface {
+	*ResolveResponse | *DialResponse | *HandshakeResponse
+}](q *sequence, fn func() (R, error)) (*probev1.Stage, R) {
+	at := time.Now()
+	resp, err := func() (resp R, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = panicked{v}
+			}
+		}()
+		return fn()
+	}()
+	var (
+		phases []Phase
+		f      *Failure
+		goOn   bool
+	)
+	switch v := any(resp).(type) {
+	case *ResolveResponse:
+		if v != nil {
+			phases, f, goOn = v.Phases, v.Failure, true
+		}
+	case *DialResponse:
+		if v != nil {
+			phases, f, goOn = v.Phases, v.Failure, v.Conn != nil
+		}
+	case *HandshakeResponse:
+		if v != nil {
+			phases, f, goOn = v.Phases, v.Failure, true
+		}
+	}
+	if err == nil && phases == nil && f == nil {
+		err = errors.New("plugin returned neither phases, a failure nor an error")
+	}
+	if err != nil {
+		class := ClassPluginError
+		if _, ok := err.(panicked); ok {
+			class = ClassPluginCrashed
+		}
+		phases = []Phase{{Start: 0, Duration: time.Since(at), Attrs: map[string]any{}}}
+		f = &Failure{Class: class, Message: err.Error()}
+	}
+	offset := at.Sub(q.start)
+	for i := range phases {
+		phases[i].Start += offset
+	}
+	enc, encErr := phasesToProto(phases)
+	if encErr != nil && q.err == nil {
+		q.err = encErr
+	}
+	st := &probev1.Stage{Phases: enc, Failure: failureToProto(f)}
+	if err != nil || f != nil || !goOn {
+		var zero R
+		return st, zero
+	}
+	return st, resp
+}
+
+// panicked is a component's panic in a sequence.
+type panicked struct{ v any }
+
+func (p panicked) Error() string { return fmt.Sprintf("panic: %v", p.v) }
+
+// closeLater closes conn after the answer, bounded: closing is not part of
+// the probe, and a TLS close_notify must not hang on a peer that stopped
+// reading.
+func closeLater(conn net.Conn) {
+	go func() {
+		_ = conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		_ = conn.Close()
+	}()
 }

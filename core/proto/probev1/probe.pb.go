@@ -1567,6 +1567,216 @@ func (*ReleaseResponse) Descriptor() ([]byte, []int) {
 	return file_probe_proto_rawDescGZIP(), []int{22}
 }
 
+type SequenceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The component instances: the resolver, the dialer and the handshakes in
+	// order.
+	Resolver       uint64   `protobuf:"varint,1,opt,name=resolver,proto3" json:"resolver,omitempty"`
+	Dialer         uint64   `protobuf:"varint,2,opt,name=dialer,proto3" json:"dialer,omitempty"`
+	Handshakes     []uint64 `protobuf:"varint,3,rep,packed,name=handshakes,proto3" json:"handshakes,omitempty"`
+	Host           string   `protobuf:"bytes,4,opt,name=host,proto3" json:"host,omitempty"`
+	Port           uint32   `protobuf:"varint,5,opt,name=port,proto3" json:"port,omitempty"`
+	DeadlineUnixNs int64    `protobuf:"varint,6,opt,name=deadline_unix_ns,json=deadlineUnixNs,proto3" json:"deadline_unix_ns,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SequenceRequest) Reset() {
+	*x = SequenceRequest{}
+	mi := &file_probe_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SequenceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SequenceRequest) ProtoMessage() {}
+
+func (x *SequenceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_probe_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SequenceRequest.ProtoReflect.Descriptor instead.
+func (*SequenceRequest) Descriptor() ([]byte, []int) {
+	return file_probe_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SequenceRequest) GetResolver() uint64 {
+	if x != nil {
+		return x.Resolver
+	}
+	return 0
+}
+
+func (x *SequenceRequest) GetDialer() uint64 {
+	if x != nil {
+		return x.Dialer
+	}
+	return 0
+}
+
+func (x *SequenceRequest) GetHandshakes() []uint64 {
+	if x != nil {
+		return x.Handshakes
+	}
+	return nil
+}
+
+func (x *SequenceRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *SequenceRequest) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *SequenceRequest) GetDeadlineUnixNs() int64 {
+	if x != nil {
+		return x.DeadlineUnixNs
+	}
+	return 0
+}
+
+// Stage is one component's part of a sequence. Its phases start from the
+// moment the plugin took the Sequence call, not the component's own call.
+type Stage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Phases        []*Phase               `protobuf:"bytes,1,rep,name=phases,proto3" json:"phases,omitempty"`
+	Failure       *Failure               `protobuf:"bytes,2,opt,name=failure,proto3" json:"failure,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Stage) Reset() {
+	*x = Stage{}
+	mi := &file_probe_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stage) ProtoMessage() {}
+
+func (x *Stage) ProtoReflect() protoreflect.Message {
+	mi := &file_probe_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stage.ProtoReflect.Descriptor instead.
+func (*Stage) Descriptor() ([]byte, []int) {
+	return file_probe_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Stage) GetPhases() []*Phase {
+	if x != nil {
+		return x.Phases
+	}
+	return nil
+}
+
+func (x *Stage) GetFailure() *Failure {
+	if x != nil {
+		return x.Failure
+	}
+	return nil
+}
+
+type SequenceResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Resolve   *Stage                 `protobuf:"bytes,1,opt,name=resolve,proto3" json:"resolve,omitempty"`
+	Addresses []string               `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	// dial is absent when the resolution failed or found no address; the
+	// handshakes stop after the first that failed.
+	Dial          *Stage   `protobuf:"bytes,3,opt,name=dial,proto3" json:"dial,omitempty"`
+	Handshakes    []*Stage `protobuf:"bytes,4,rep,name=handshakes,proto3" json:"handshakes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SequenceResponse) Reset() {
+	*x = SequenceResponse{}
+	mi := &file_probe_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SequenceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SequenceResponse) ProtoMessage() {}
+
+func (x *SequenceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_probe_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SequenceResponse.ProtoReflect.Descriptor instead.
+func (*SequenceResponse) Descriptor() ([]byte, []int) {
+	return file_probe_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SequenceResponse) GetResolve() *Stage {
+	if x != nil {
+		return x.Resolve
+	}
+	return nil
+}
+
+func (x *SequenceResponse) GetAddresses() []string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
+func (x *SequenceResponse) GetDial() *Stage {
+	if x != nil {
+		return x.Dial
+	}
+	return nil
+}
+
+func (x *SequenceResponse) GetHandshakes() []*Stage {
+	if x != nil {
+		return x.Handshakes
+	}
+	return nil
+}
+
 var File_probe_proto protoreflect.FileDescriptor
 
 const file_probe_proto_rawDesc = "" +
@@ -1682,14 +1892,34 @@ const file_probe_proto_rawDesc = "" +
 	"\afailure\x18\x03 \x01(\v2\x11.probe.v1.FailureR\afailure\"&\n" +
 	"\x0eReleaseRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\x04R\x05token\"\x11\n" +
-	"\x0fReleaseResponse2\x8e\x03\n" +
+	"\x0fReleaseResponse\"\xb7\x01\n" +
+	"\x0fSequenceRequest\x12\x1a\n" +
+	"\bresolver\x18\x01 \x01(\x04R\bresolver\x12\x16\n" +
+	"\x06dialer\x18\x02 \x01(\x04R\x06dialer\x12\x1e\n" +
+	"\n" +
+	"handshakes\x18\x03 \x03(\x04R\n" +
+	"handshakes\x12\x12\n" +
+	"\x04host\x18\x04 \x01(\tR\x04host\x12\x12\n" +
+	"\x04port\x18\x05 \x01(\rR\x04port\x12(\n" +
+	"\x10deadline_unix_ns\x18\x06 \x01(\x03R\x0edeadlineUnixNs\"]\n" +
+	"\x05Stage\x12'\n" +
+	"\x06phases\x18\x01 \x03(\v2\x0f.probe.v1.PhaseR\x06phases\x12+\n" +
+	"\afailure\x18\x02 \x01(\v2\x11.probe.v1.FailureR\afailure\"\xb1\x01\n" +
+	"\x10SequenceResponse\x12)\n" +
+	"\aresolve\x18\x01 \x01(\v2\x0f.probe.v1.StageR\aresolve\x12\x1c\n" +
+	"\taddresses\x18\x02 \x03(\tR\taddresses\x12#\n" +
+	"\x04dial\x18\x03 \x01(\v2\x0f.probe.v1.StageR\x04dial\x12/\n" +
+	"\n" +
+	"handshakes\x18\x04 \x03(\v2\x0f.probe.v1.StageR\n" +
+	"handshakes2\xd1\x03\n" +
 	"\x06Plugin\x12A\n" +
 	"\bDescribe\x12\x19.probe.v1.DescribeRequest\x1a\x1a.probe.v1.DescribeResponse\x12D\n" +
 	"\tConfigure\x12\x1a.probe.v1.ConfigureRequest\x1a\x1b.probe.v1.ConfigureResponse\x12>\n" +
 	"\aResolve\x12\x18.probe.v1.ResolveRequest\x1a\x19.probe.v1.ResolveResponse\x125\n" +
 	"\x04Dial\x12\x15.probe.v1.DialRequest\x1a\x16.probe.v1.DialResponse\x12D\n" +
 	"\tHandshake\x12\x1a.probe.v1.HandshakeRequest\x1a\x1b.probe.v1.HandshakeResponse\x12>\n" +
-	"\aRelease\x12\x18.probe.v1.ReleaseRequest\x1a\x19.probe.v1.ReleaseResponseB/Z-github.com/probe-dev/probe/core/proto/probev1b\x06proto3"
+	"\aRelease\x12\x18.probe.v1.ReleaseRequest\x1a\x19.probe.v1.ReleaseResponse\x12A\n" +
+	"\bSequence\x12\x19.probe.v1.SequenceRequest\x1a\x1a.probe.v1.SequenceResponseB/Z-github.com/probe-dev/probe/core/proto/probev1b\x06proto3"
 
 var (
 	file_probe_proto_rawDescOnce sync.Once
@@ -1703,7 +1933,7 @@ func file_probe_proto_rawDescGZIP() []byte {
 	return file_probe_proto_rawDescData
 }
 
-var file_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_probe_proto_goTypes = []any{
 	(*DescribeRequest)(nil),   // 0: probe.v1.DescribeRequest
 	(*DescribeResponse)(nil),  // 1: probe.v1.DescribeResponse
@@ -1728,8 +1958,11 @@ var file_probe_proto_goTypes = []any{
 	(*HandshakeResponse)(nil), // 20: probe.v1.HandshakeResponse
 	(*ReleaseRequest)(nil),    // 21: probe.v1.ReleaseRequest
 	(*ReleaseResponse)(nil),   // 22: probe.v1.ReleaseResponse
-	nil,                       // 23: probe.v1.Phase.AttrsEntry
-	nil,                       // 24: probe.v1.Map.ValuesEntry
+	(*SequenceRequest)(nil),   // 23: probe.v1.SequenceRequest
+	(*Stage)(nil),             // 24: probe.v1.Stage
+	(*SequenceResponse)(nil),  // 25: probe.v1.SequenceResponse
+	nil,                       // 26: probe.v1.Phase.AttrsEntry
+	nil,                       // 27: probe.v1.Map.ValuesEntry
 }
 var file_probe_proto_depIdxs = []int32{
 	2,  // 0: probe.v1.DescribeResponse.plugins:type_name -> probe.v1.PluginInfo
@@ -1738,12 +1971,12 @@ var file_probe_proto_depIdxs = []int32{
 	3,  // 3: probe.v1.PluginInfo.handshake:type_name -> probe.v1.Schema
 	4,  // 4: probe.v1.Schema.attributes:type_name -> probe.v1.Attribute
 	7,  // 5: probe.v1.ConfigureResponse.attr_error:type_name -> probe.v1.AttrError
-	23, // 6: probe.v1.Phase.attrs:type_name -> probe.v1.Phase.AttrsEntry
+	26, // 6: probe.v1.Phase.attrs:type_name -> probe.v1.Phase.AttrsEntry
 	10, // 7: probe.v1.Value.strings:type_name -> probe.v1.StringList
 	11, // 8: probe.v1.Value.map:type_name -> probe.v1.Map
 	12, // 9: probe.v1.Value.list:type_name -> probe.v1.List
 	13, // 10: probe.v1.Value.maps:type_name -> probe.v1.MapList
-	24, // 11: probe.v1.Map.values:type_name -> probe.v1.Map.ValuesEntry
+	27, // 11: probe.v1.Map.values:type_name -> probe.v1.Map.ValuesEntry
 	9,  // 12: probe.v1.List.values:type_name -> probe.v1.Value
 	11, // 13: probe.v1.MapList.values:type_name -> probe.v1.Map
 	8,  // 14: probe.v1.ResolveResponse.phases:type_name -> probe.v1.Phase
@@ -1752,25 +1985,32 @@ var file_probe_proto_depIdxs = []int32{
 	14, // 17: probe.v1.DialResponse.failure:type_name -> probe.v1.Failure
 	8,  // 18: probe.v1.HandshakeResponse.phases:type_name -> probe.v1.Phase
 	14, // 19: probe.v1.HandshakeResponse.failure:type_name -> probe.v1.Failure
-	9,  // 20: probe.v1.Phase.AttrsEntry.value:type_name -> probe.v1.Value
-	9,  // 21: probe.v1.Map.ValuesEntry.value:type_name -> probe.v1.Value
-	0,  // 22: probe.v1.Plugin.Describe:input_type -> probe.v1.DescribeRequest
-	5,  // 23: probe.v1.Plugin.Configure:input_type -> probe.v1.ConfigureRequest
-	15, // 24: probe.v1.Plugin.Resolve:input_type -> probe.v1.ResolveRequest
-	17, // 25: probe.v1.Plugin.Dial:input_type -> probe.v1.DialRequest
-	19, // 26: probe.v1.Plugin.Handshake:input_type -> probe.v1.HandshakeRequest
-	21, // 27: probe.v1.Plugin.Release:input_type -> probe.v1.ReleaseRequest
-	1,  // 28: probe.v1.Plugin.Describe:output_type -> probe.v1.DescribeResponse
-	6,  // 29: probe.v1.Plugin.Configure:output_type -> probe.v1.ConfigureResponse
-	16, // 30: probe.v1.Plugin.Resolve:output_type -> probe.v1.ResolveResponse
-	18, // 31: probe.v1.Plugin.Dial:output_type -> probe.v1.DialResponse
-	20, // 32: probe.v1.Plugin.Handshake:output_type -> probe.v1.HandshakeResponse
-	22, // 33: probe.v1.Plugin.Release:output_type -> probe.v1.ReleaseResponse
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	8,  // 20: probe.v1.Stage.phases:type_name -> probe.v1.Phase
+	14, // 21: probe.v1.Stage.failure:type_name -> probe.v1.Failure
+	24, // 22: probe.v1.SequenceResponse.resolve:type_name -> probe.v1.Stage
+	24, // 23: probe.v1.SequenceResponse.dial:type_name -> probe.v1.Stage
+	24, // 24: probe.v1.SequenceResponse.handshakes:type_name -> probe.v1.Stage
+	9,  // 25: probe.v1.Phase.AttrsEntry.value:type_name -> probe.v1.Value
+	9,  // 26: probe.v1.Map.ValuesEntry.value:type_name -> probe.v1.Value
+	0,  // 27: probe.v1.Plugin.Describe:input_type -> probe.v1.DescribeRequest
+	5,  // 28: probe.v1.Plugin.Configure:input_type -> probe.v1.ConfigureRequest
+	15, // 29: probe.v1.Plugin.Resolve:input_type -> probe.v1.ResolveRequest
+	17, // 30: probe.v1.Plugin.Dial:input_type -> probe.v1.DialRequest
+	19, // 31: probe.v1.Plugin.Handshake:input_type -> probe.v1.HandshakeRequest
+	21, // 32: probe.v1.Plugin.Release:input_type -> probe.v1.ReleaseRequest
+	23, // 33: probe.v1.Plugin.Sequence:input_type -> probe.v1.SequenceRequest
+	1,  // 34: probe.v1.Plugin.Describe:output_type -> probe.v1.DescribeResponse
+	6,  // 35: probe.v1.Plugin.Configure:output_type -> probe.v1.ConfigureResponse
+	16, // 36: probe.v1.Plugin.Resolve:output_type -> probe.v1.ResolveResponse
+	18, // 37: probe.v1.Plugin.Dial:output_type -> probe.v1.DialResponse
+	20, // 38: probe.v1.Plugin.Handshake:output_type -> probe.v1.HandshakeResponse
+	22, // 39: probe.v1.Plugin.Release:output_type -> probe.v1.ReleaseResponse
+	25, // 40: probe.v1.Plugin.Sequence:output_type -> probe.v1.SequenceResponse
+	34, // [34:41] is the sub-list for method output_type
+	27, // [27:34] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_probe_proto_init() }
@@ -1796,7 +2036,7 @@ func file_probe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_probe_proto_rawDesc), len(file_probe_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

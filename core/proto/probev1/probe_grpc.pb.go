@@ -30,6 +30,7 @@ const (
 	Plugin_Dial_FullMethodName      = "/probe.v1.Plugin/Dial"
 	Plugin_Handshake_FullMethodName = "/probe.v1.Plugin/Handshake"
 	Plugin_Release_FullMethodName   = "/probe.v1.Plugin/Release"
+	Plugin_Sequence_FullMethodName  = "/probe.v1.Plugin/Sequence"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -48,6 +49,11 @@ type PluginClient interface {
 	Handshake(ctx context.Context, in *HandshakeRequest, opts ...grpc.CallOption) (*HandshakeResponse, error)
 	// Release closes a connection the plugin holds.
 	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
+	// Sequence runs a whole attempt in one call, when the resolver, the
+	// dialer and every handshake of a pipeline are components of this
+	// process: the resolution, the dial of the first address, the handshakes
+	// in order, stopping at the first failure; then it closes the connection.
+	Sequence(ctx context.Context, in *SequenceRequest, opts ...grpc.CallOption) (*SequenceResponse, error)
 }
 
 type pluginClient struct {
@@ -112,6 +118,15 @@ func (c *pluginClient) Release(ctx context.Context, in *ReleaseRequest, opts ...
 	return out, nil
 }
 
+func (c *pluginClient) Sequence(ctx context.Context, in *SequenceRequest, opts ...grpc.CallOption) (*SequenceResponse, error) {
+	out := new(SequenceResponse)
+	err := c.cc.Invoke(ctx, Plugin_Sequence_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility
@@ -128,6 +143,11 @@ type PluginServer interface {
 	Handshake(context.Context, *HandshakeRequest) (*HandshakeResponse, error)
 	// Release closes a connection the plugin holds.
 	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
+	// Sequence runs a whole attempt in one call, when the resolver, the
+	// dialer and every handshake of a pipeline are components of this
+	// process: the resolution, the dial of the first address, the handshakes
+	// in order, stopping at the first failure; then it closes the connection.
+	Sequence(context.Context, *SequenceRequest) (*SequenceResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -152,6 +172,9 @@ func (UnimplementedPluginServer) Handshake(context.Context, *HandshakeRequest) (
 }
 func (UnimplementedPluginServer) Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Release not implemented")
+}
+func (UnimplementedPluginServer) Sequence(context.Context, *SequenceRequest) (*SequenceResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Sequence not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 
@@ -274,6 +297,24 @@ func _Plugin_Release_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_Sequence_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SequenceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).Sequence(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_Sequence_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).Sequence(ctx, req.(*SequenceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -304,6 +345,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Release",
 			Handler:    _Plugin_Release_Handler,
+		},
+		{
+			MethodName: "Sequence",
+			Handler:    _Plugin_Sequence_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
