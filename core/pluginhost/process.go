@@ -40,12 +40,14 @@ type process struct {
 	mu sync.Mutex
 	// gen counts starts; a component configured under an older generation
 	// configures itself again.
-	gen     int
-	client  *plugin.Client
-	rpc     probev1.PluginClient
-	ch      *fdpass.Channel
-	infos   []*probev1.PluginInfo
-	backoff time.Duration
+	gen    int
+	client *plugin.Client
+	rpc    probev1.PluginClient
+	ch     *fdpass.Channel
+	infos  []*probev1.PluginInfo
+	// sequence says the running binary serves Sequence.
+	sequence bool
+	backoff  time.Duration
 	// notBefore is when the next start may happen after a crash.
 	notBefore time.Time
 	// startErr is the last start's error, repeated until notBefore.
@@ -58,10 +60,14 @@ type process struct {
 
 // live is a snapshot of a running process for one call.
 type live struct {
-	gen int
-	rpc probev1.PluginClient
-	ch  *fdpass.Channel
+	gen      int
+	rpc      probev1.PluginClient
+	ch       *fdpass.Channel
+	sequence bool // the binary serves Sequence
 }
+
+// liveLocked returns the snapshot of the running process.
+func (p *process) liveLocked() live { return live{p.gen, p.rpc, p.ch, p.sequence} }
 
 // get returns the running process, starting it if it is not running and
 // its backoff has passed.
@@ -69,7 +75,7 @@ func (p *process) get() (live, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.client != nil && !p.client.Exited() {
-		return live{p.gen, p.rpc, p.ch}, nil
+		return p.liveLocked(), nil
 	}
 	if p.client != nil { // it died since the last call
 		p.stopLocked(fmt.Errorf("plugin %s exited", p.bin.Name))
@@ -85,7 +91,7 @@ func (p *process) get() (live, error) {
 		p.notBefore = time.Now().Add(p.nextBackoffLocked())
 		return live{}, err
 	}
-	return live{p.gen, p.rpc, p.ch}, nil
+	return p.liveLocked(), nil
 }
 
 // nextBackoffLocked returns the time to wait before the next start: double
@@ -164,7 +170,7 @@ func (p *process) startLocked() error {
 		p.stopLocked(err)
 		return fmt.Errorf("plugin %s: describe: %w", p.bin.Name, err)
 	}
-	p.infos = resp.Plugins
+	p.infos, p.sequence = resp.Plugins, resp.Sequence
 	p.log.Debug("plugin started", "path", p.bin.Path, "pid", p.pidLocked(), "generation", p.gen)
 	return nil
 }
@@ -176,7 +182,7 @@ func (p *process) running() (live, bool) {
 	if p.client == nil || p.client.Exited() {
 		return live{}, false
 	}
-	return live{p.gen, p.rpc, p.ch}, true
+	return p.liveLocked(), true
 }
 
 // describe returns what the binary serves, starting it if needed.

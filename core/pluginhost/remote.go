@@ -357,6 +357,9 @@ func (r *remoteResolver) Sequence(ctx context.Context, req *sdk.SequenceRequest)
 		}
 		hs[i] = rh.c
 	}
+	if l, _, err := r.c.ensure(); err == nil && !l.sequence {
+		return nil, false, nil // a binary built before Sequence existed
+	}
 	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
 	resp, f, err := call(ctx, r.c, sdk.PhaseResolve, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.SequenceResponse, error) {
 		sreq := &probev1.SequenceRequest{Resolver: inst, Host: req.Host, Port: uint32(req.Port), DeadlineUnixNs: deadline}

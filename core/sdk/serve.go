@@ -128,7 +128,7 @@ func newServer(plugins []*Plugin, ch *fdpass.Channel, log hclog.Logger) *server 
 }
 
 func (s *server) Describe(context.Context, *probev1.DescribeRequest) (*probev1.DescribeResponse, error) {
-	resp := &probev1.DescribeResponse{}
+	resp := &probev1.DescribeResponse{Sequence: true}
 	for _, p := range s.plugins {
 		info := &probev1.PluginInfo{Name: p.Info.Name, Version: p.Info.Version, Description: p.Info.Description}
 		for _, k := range p.Kinds() {

@@ -63,8 +63,11 @@ func (*DescribeRequest) Descriptor() ([]byte, []int) {
 }
 
 type DescribeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Plugins       []*PluginInfo          `protobuf:"bytes,1,rep,name=plugins,proto3" json:"plugins,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Plugins []*PluginInfo          `protobuf:"bytes,1,rep,name=plugins,proto3" json:"plugins,omitempty"`
+	// sequence is true when the binary serves Sequence; a binary built before
+	// it existed leaves it false, and probe calls its components one by one.
+	Sequence      bool `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -104,6 +107,13 @@ func (x *DescribeResponse) GetPlugins() []*PluginInfo {
 		return x.Plugins
 	}
 	return nil
+}
+
+func (x *DescribeResponse) GetSequence() bool {
+	if x != nil {
+		return x.Sequence
+	}
+	return false
 }
 
 type PluginInfo struct {
@@ -1782,9 +1792,10 @@ var File_probe_proto protoreflect.FileDescriptor
 const file_probe_proto_rawDesc = "" +
 	"\n" +
 	"\vprobe.proto\x12\bprobe.v1\"\x11\n" +
-	"\x0fDescribeRequest\"B\n" +
+	"\x0fDescribeRequest\"^\n" +
 	"\x10DescribeResponse\x12.\n" +
-	"\aplugins\x18\x01 \x03(\v2\x14.probe.v1.PluginInfoR\aplugins\"\xe4\x01\n" +
+	"\aplugins\x18\x01 \x03(\v2\x14.probe.v1.PluginInfoR\aplugins\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\bR\bsequence\"\xe4\x01\n" +
 	"\n" +
 	"PluginInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
