@@ -35,6 +35,7 @@ import (
 	"tailscale.com/tstest/integration/testcontrol"
 	"tailscale.com/types/key"
 	"tailscale.com/types/logger"
+	"tailscale.com/types/preftype"
 
 	"github.com/probe-dev/probe/core/sdk"
 )
@@ -171,7 +172,9 @@ func loopbackOnly() bool {
 // in a new network namespace (and, when not root, a user namespace that
 // maps the user to root in it), and returns its exit code.
 func inNetworkNamespace(bin string) int {
-	args := []string{"--net"}
+	// A mount namespace too: a tailscaled on a TUN device (TestDialThroughTUN)
+	// gets a resolv.conf of its own, bind-mounted there.
+	args := []string{"--net", "--mount"}
 	if os.Geteuid() != 0 {
 		args = append(args, "--map-root-user")
 	}
@@ -402,9 +405,10 @@ func (t *tailnet) startDERP() (*tailcfg.DERPMap, error) {
 
 // testNode is a node of the test tailnet.
 type testNode struct {
-	srv          *tsnet.Server
+	srv          *tsnet.Server // a tsnet node's
 	TailscaleIPs []netip.Addr
 	PublicKey    key.NodePublic
+	socket       string // a tailscaled's LocalAPI socket
 }
 
 // startNode joins a tsnet node named name and waits until its home DERP
@@ -441,55 +445,78 @@ func (t *tailnet) startNode(ctx context.Context, name string) (*testNode, error)
 // startDaemon starts tailscaled in userspace networking, never using direct
 // UDP, and joins it to the tailnet as "daemon".
 func (t *tailnet) startDaemon(ctx context.Context) (*testNode, error) {
-	dir := filepath.Join(t.dir, "daemon")
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	n, stop, err := t.startTailscaled(ctx, "daemon", userspaceTUN)
+	if err != nil {
 		return nil, err
 	}
-	t.socket = filepath.Join(dir, "tailscaled.sock")
+	t.closers = append(t.closers, stop)
+	t.socket = n.socket
+	return n, nil
+}
+
+// userspaceTUN is tailscaled's --tun value for userspace networking.
+const userspaceTUN = "userspace-networking"
+
+// startTailscaled starts a tailscaled named name with the --tun value given,
+// never using direct UDP, and joins it to the tailnet. stop kills it. On a
+// TUN device it installs its routes but manages neither DNS nor netfilter.
+func (t *tailnet) startTailscaled(ctx context.Context, name, tun string) (n *testNode, stop func(), err error) {
+	dir := filepath.Join(t.dir, name)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	socket := filepath.Join(dir, "tailscaled.sock")
 	var logs bytes.Buffer
-	cmd := exec.Command(filepath.Join(t.bin, "tailscaled"), "--tun=userspace-networking", "--statedir="+dir,
-		"--socket="+t.socket, "--port=0", "--no-logs-no-support")
+	cmd := exec.Command(filepath.Join(t.bin, "tailscaled"), "--tun="+tun, "--statedir="+dir,
+		"--socket="+socket, "--port=0", "--no-logs-no-support")
 	cmd.Env = append(os.Environ(), "TS_NO_LOGS_NO_SUPPORT=true", "TS_DISABLE_PORTMAPPER=1", "TS_DEBUG_ALWAYS_USE_DERP=1")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start tailscaled: %w", err)
+		return nil, nil, fmt.Errorf("start tailscaled: %w", err)
 	}
-	t.closers = append(t.closers, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	fail := func(err error) (*testNode, error) {
-		return nil, fmt.Errorf("tailscaled: %w; its logs:\n%s", err, logs.String())
-	}
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	defer func() {
+		if err != nil {
+			stop()
+			err = fmt.Errorf("tailscaled %s: %w; its logs:\n%s", name, err, logs.String())
+		}
+	}()
 
-	lc := &local.Client{Socket: t.socket, UseSocketOnly: true}
+	lc := &local.Client{Socket: socket, UseSocketOnly: true}
 	for {
 		if _, err := lc.StatusWithoutPeers(ctx); err == nil {
 			break
 		} else if ctx.Err() != nil {
-			return fail(err)
+			return nil, nil, err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	w, err := lc.WatchIPNBus(ctx, 0)
 	if err != nil {
-		return fail(err)
+		return nil, nil, err
 	}
 	defer w.Close()
 	prefs := ipn.NewPrefs()
 	prefs.ControlURL = t.controlURL
 	prefs.WantRunning = true
-	prefs.Hostname = "daemon"
+	prefs.Hostname = name
+	if tun != userspaceTUN {
+		prefs.CorpDNS = false                       // never the machine's resolv.conf
+		prefs.NetfilterMode = preftype.NetfilterOff // nor its firewall
+	}
 	if err := lc.Start(ctx, ipn.Options{AuthKey: authKey, UpdatePrefs: prefs}); err != nil {
-		return fail(err)
+		return nil, nil, err
 	}
 	if err := lc.StartLoginInteractive(ctx); err != nil {
-		return fail(err)
+		return nil, nil, err
 	}
 	for {
 		n, err := w.Next()
 		if err != nil {
-			return fail(err)
+			return nil, nil, err
 		}
 		if n.ErrMessage != nil {
-			return fail(errors.New(*n.ErrMessage))
+			return nil, nil, errors.New(*n.ErrMessage)
 		}
 		if n.State != nil && *n.State == ipn.Running {
 			break
@@ -497,9 +524,9 @@ func (t *tailnet) startDaemon(ctx context.Context) (*testNode, error) {
 	}
 	st, err := lc.Status(ctx)
 	if err != nil {
-		return fail(err)
+		return nil, nil, err
 	}
-	return &testNode{TailscaleIPs: st.TailscaleIPs, PublicKey: st.Self.PublicKey}, nil
+	return &testNode{TailscaleIPs: st.TailscaleIPs, PublicKey: st.Self.PublicKey, socket: socket}, stop, nil
 }
 
 // pingUntil disco-pings to from lc until a pong comes back.
