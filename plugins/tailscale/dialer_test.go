@@ -41,6 +41,20 @@ func dial(t *testing.T, d *Dialer, addr netip.AddrPort) *sdk.DialResponse {
 	return resp
 }
 
+// connected checks that resp is a connection with one phase, which it
+// returns; the connection is closed when the test ends.
+func connected(t *testing.T, resp *sdk.DialResponse) sdk.Phase {
+	t.Helper()
+	if resp.Failure != nil {
+		t.Fatalf("Failure = %v, want none", resp.Failure)
+	}
+	t.Cleanup(func() { resp.Conn.Close() })
+	if len(resp.Phases) != 1 {
+		t.Fatalf("got %d phases, want 1", len(resp.Phases))
+	}
+	return resp.Phases[0]
+}
+
 // get sends an HTTP/1.0 request over conn and returns the response body.
 func get(t *testing.T, conn net.Conn) string {
 	t.Helper()
@@ -72,17 +86,10 @@ func TestDialPeers(t *testing.T) {
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
 					resp := dial(t, d, tc.addr)
-					if resp.Failure != nil {
-						t.Fatalf("Failure = %v, want none", resp.Failure)
-					}
-					defer resp.Conn.Close()
+					p := connected(t, resp)
 					if _, ok := resp.Conn.(syscall.Conn); !ok {
 						t.Errorf("conn %T has no kernel socket to send to probe", resp.Conn)
 					}
-					if len(resp.Phases) != 1 {
-						t.Fatalf("got %d phases, want 1", len(resp.Phases))
-					}
-					p := resp.Phases[0]
 					if p.Name != sdk.PhaseConnect || !p.OK || p.Start <= 0 || p.Duration <= 0 || p.Duration > 5*time.Second {
 						t.Errorf("phase = %s ok=%v start=%v duration=%v, want an ok connect after the status check, within 5s", p.Name, p.OK, p.Start, p.Duration)
 					}

@@ -57,14 +57,7 @@ func TestDialThroughTUN(t *testing.T) {
 	d := newDialer(t, tn.config(sdk.KindDialer, backendLocal, map[string]cty.Value{"socket": cty.StringVal(node.socket)}))
 	addr := netip.AddrPortFrom(tn.web, 80)
 	resp := dial(t, d, addr)
-	if resp.Failure != nil {
-		t.Fatalf("Failure = %v, want none", resp.Failure)
-	}
-	defer resp.Conn.Close()
-	if len(resp.Phases) != 1 {
-		t.Fatalf("got %d phases, want 1", len(resp.Phases))
-	}
-	p := resp.Phases[0]
+	p := connected(t, resp)
 	if p.Name != sdk.PhaseConnect || !p.OK || p.Duration <= 0 {
 		t.Errorf("phase = %s ok=%v duration=%v, want an ok connect", p.Name, p.OK, p.Duration)
 	}
