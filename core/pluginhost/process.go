@@ -45,7 +45,7 @@ type process struct {
 	rpc    probev1.PluginClient
 	ch     *fdpass.Channel
 	infos  []*probev1.PluginInfo
-	// sequence says the running binary serves Sequence.
+	// sequence says the binary serves Sequence.
 	sequence bool
 	backoff  time.Duration
 	// notBefore is when the next start may happen after a crash.
@@ -60,14 +60,13 @@ type process struct {
 
 // live is a snapshot of a running process for one call.
 type live struct {
-	gen      int
-	rpc      probev1.PluginClient
-	ch       *fdpass.Channel
-	sequence bool // the binary serves Sequence
+	gen int
+	rpc probev1.PluginClient
+	ch  *fdpass.Channel
 }
 
 // liveLocked returns the snapshot of the running process.
-func (p *process) liveLocked() live { return live{p.gen, p.rpc, p.ch, p.sequence} }
+func (p *process) liveLocked() live { return live{p.gen, p.rpc, p.ch} }
 
 // get returns the running process, starting it if it is not running and
 // its backoff has passed.

@@ -23,6 +23,9 @@ import (
 // plugin returns the sdk view of one plugin the process serves.
 func (p *process) plugin(info *probev1.PluginInfo) (*sdk.Plugin, error) {
 	pl := &sdk.Plugin{Info: sdk.Info{Name: info.Name, Version: info.Version, Description: info.Description}}
+	p.mu.Lock()
+	sequence := p.sequence // what the binary said when it described itself
+	p.mu.Unlock()
 	var err error
 	if info.Resolver != nil {
 		if pl.ResolverSchema, err = schemaFromProto(info.Resolver); err != nil {
@@ -30,7 +33,7 @@ func (p *process) plugin(info *probev1.PluginInfo) (*sdk.Plugin, error) {
 		}
 		pl.NewResolver = func(cfg cty.Value) (sdk.Resolver, error) {
 			c, err := p.configure(info.Name, sdk.KindResolver, &pl.ResolverSchema, cfg)
-			return &remoteResolver{c}, err
+			return &remoteResolver{c: c, sequence: sequence}, err
 		}
 	}
 	if info.Dialer != nil {
@@ -182,7 +185,10 @@ func failed(span sdk.Span, f *sdk.Failure) []sdk.Phase {
 	return []sdk.Phase{p}
 }
 
-type remoteResolver struct{ c *component }
+type remoteResolver struct {
+	c        *component
+	sequence bool // its binary serves Sequence
+}
 
 func (r *remoteResolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
 	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
@@ -357,7 +363,7 @@ func (r *remoteResolver) Sequence(ctx context.Context, req *sdk.SequenceRequest)
 		}
 		hs[i] = rh.c
 	}
-	if l, _, err := r.c.ensure(); err == nil && !l.sequence {
+	if !r.sequence {
 		return nil, false, nil // a binary built before Sequence existed
 	}
 	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
