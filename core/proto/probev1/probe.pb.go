@@ -515,9 +515,12 @@ type Phase struct {
 	StartNs    int64 `protobuf:"varint,2,opt,name=start_ns,json=startNs,proto3" json:"start_ns,omitempty"`
 	DurationNs int64 `protobuf:"varint,3,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
 	Ok         bool  `protobuf:"varint,4,opt,name=ok,proto3" json:"ok,omitempty"`
-	// attrs are the phase's attributes, each value with the Go type the plugin
-	// reported, so that probe gets back what a built-in in process gives.
-	Attrs         map[string]*Value `protobuf:"bytes,6,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// attrs holds an encoded Attrs message: the phase's attributes, each value
+	// with the Go type the plugin reported, so that probe gets back what a
+	// built-in in process gives. It is bytes rather than a field of type Attrs
+	// so that Go encodes and decodes it straight from and to a map
+	// (attrs.go); a plugin in another language serializes an Attrs message.
+	Attrs         []byte `protobuf:"bytes,7,opt,name=attrs,proto3" json:"attrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -580,14 +583,112 @@ func (x *Phase) GetOk() bool {
 	return false
 }
 
-func (x *Phase) GetAttrs() map[string]*Value {
+func (x *Phase) GetAttrs() []byte {
 	if x != nil {
 		return x.Attrs
 	}
 	return nil
 }
 
-// Value is an attribute value: one of the Go types core/sdk/wire.go lists.
+// Attrs are a phase's attributes.
+type Attrs struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attrs         []*Attr                `protobuf:"bytes,1,rep,name=attrs,proto3" json:"attrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attrs) Reset() {
+	*x = Attrs{}
+	mi := &file_probe_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attrs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attrs) ProtoMessage() {}
+
+func (x *Attrs) ProtoReflect() protoreflect.Message {
+	mi := &file_probe_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attrs.ProtoReflect.Descriptor instead.
+func (*Attrs) Descriptor() ([]byte, []int) {
+	return file_probe_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Attrs) GetAttrs() []*Attr {
+	if x != nil {
+		return x.Attrs
+	}
+	return nil
+}
+
+// Attr is one attribute, or one entry of a Map.
+type Attr struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         *Value                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attr) Reset() {
+	*x = Attr{}
+	mi := &file_probe_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attr) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attr) ProtoMessage() {}
+
+func (x *Attr) ProtoReflect() protoreflect.Message {
+	mi := &file_probe_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attr.ProtoReflect.Descriptor instead.
+func (*Attr) Descriptor() ([]byte, []int) {
+	return file_probe_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Attr) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Attr) GetValue() *Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+// Value is an attribute value: one of the Go types attrs.go lists.
 type Value struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -609,7 +710,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_probe_proto_msgTypes[9]
+	mi := &file_probe_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +722,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[9]
+	mi := &file_probe_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +735,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{9}
+	return file_probe_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Value) GetKind() isValue_Kind {
@@ -814,7 +915,7 @@ type StringList struct {
 
 func (x *StringList) Reset() {
 	*x = StringList{}
-	mi := &file_probe_proto_msgTypes[10]
+	mi := &file_probe_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -826,7 +927,7 @@ func (x *StringList) String() string {
 func (*StringList) ProtoMessage() {}
 
 func (x *StringList) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[10]
+	mi := &file_probe_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -839,7 +940,7 @@ func (x *StringList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StringList.ProtoReflect.Descriptor instead.
 func (*StringList) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{10}
+	return file_probe_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StringList) GetValues() []string {
@@ -849,16 +950,17 @@ func (x *StringList) GetValues() []string {
 	return nil
 }
 
+// Map is a map[string]any. The same bytes as a map<string, Value> field.
 type Map struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Values        map[string]*Value      `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Values        []*Attr                `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Map) Reset() {
 	*x = Map{}
-	mi := &file_probe_proto_msgTypes[11]
+	mi := &file_probe_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +972,7 @@ func (x *Map) String() string {
 func (*Map) ProtoMessage() {}
 
 func (x *Map) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[11]
+	mi := &file_probe_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,10 +985,10 @@ func (x *Map) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Map.ProtoReflect.Descriptor instead.
 func (*Map) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{11}
+	return file_probe_proto_rawDescGZIP(), []int{13}
 }
 
-func (x *Map) GetValues() map[string]*Value {
+func (x *Map) GetValues() []*Attr {
 	if x != nil {
 		return x.Values
 	}
@@ -902,7 +1004,7 @@ type List struct {
 
 func (x *List) Reset() {
 	*x = List{}
-	mi := &file_probe_proto_msgTypes[12]
+	mi := &file_probe_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -914,7 +1016,7 @@ func (x *List) String() string {
 func (*List) ProtoMessage() {}
 
 func (x *List) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[12]
+	mi := &file_probe_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -927,7 +1029,7 @@ func (x *List) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use List.ProtoReflect.Descriptor instead.
 func (*List) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{12}
+	return file_probe_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *List) GetValues() []*Value {
@@ -946,7 +1048,7 @@ type MapList struct {
 
 func (x *MapList) Reset() {
 	*x = MapList{}
-	mi := &file_probe_proto_msgTypes[13]
+	mi := &file_probe_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1060,7 @@ func (x *MapList) String() string {
 func (*MapList) ProtoMessage() {}
 
 func (x *MapList) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[13]
+	mi := &file_probe_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1073,7 @@ func (x *MapList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapList.ProtoReflect.Descriptor instead.
 func (*MapList) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{13}
+	return file_probe_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MapList) GetValues() []*Map {
@@ -992,7 +1094,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_probe_proto_msgTypes[14]
+	mi := &file_probe_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1106,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[14]
+	mi := &file_probe_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1119,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{14}
+	return file_probe_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Failure) GetPhase() string {
@@ -1054,7 +1156,7 @@ type ResolveRequest struct {
 
 func (x *ResolveRequest) Reset() {
 	*x = ResolveRequest{}
-	mi := &file_probe_proto_msgTypes[15]
+	mi := &file_probe_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1168,7 @@ func (x *ResolveRequest) String() string {
 func (*ResolveRequest) ProtoMessage() {}
 
 func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[15]
+	mi := &file_probe_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1181,7 @@ func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRequest) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{15}
+	return file_probe_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResolveRequest) GetInstance() uint64 {
@@ -1121,7 +1223,7 @@ type ResolveResponse struct {
 
 func (x *ResolveResponse) Reset() {
 	*x = ResolveResponse{}
-	mi := &file_probe_proto_msgTypes[16]
+	mi := &file_probe_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1235,7 @@ func (x *ResolveResponse) String() string {
 func (*ResolveResponse) ProtoMessage() {}
 
 func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[16]
+	mi := &file_probe_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1248,7 @@ func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveResponse.ProtoReflect.Descriptor instead.
 func (*ResolveResponse) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{16}
+	return file_probe_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ResolveResponse) GetAddresses() []string {
@@ -1188,7 +1290,7 @@ type DialRequest struct {
 
 func (x *DialRequest) Reset() {
 	*x = DialRequest{}
-	mi := &file_probe_proto_msgTypes[17]
+	mi := &file_probe_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1200,7 +1302,7 @@ func (x *DialRequest) String() string {
 func (*DialRequest) ProtoMessage() {}
 
 func (x *DialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[17]
+	mi := &file_probe_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1213,7 +1315,7 @@ func (x *DialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialRequest.ProtoReflect.Descriptor instead.
 func (*DialRequest) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{17}
+	return file_probe_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DialRequest) GetInstance() uint64 {
@@ -1275,7 +1377,7 @@ type DialResponse struct {
 
 func (x *DialResponse) Reset() {
 	*x = DialResponse{}
-	mi := &file_probe_proto_msgTypes[18]
+	mi := &file_probe_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1389,7 @@ func (x *DialResponse) String() string {
 func (*DialResponse) ProtoMessage() {}
 
 func (x *DialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[18]
+	mi := &file_probe_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1402,7 @@ func (x *DialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialResponse.ProtoReflect.Descriptor instead.
 func (*DialResponse) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{18}
+	return file_probe_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DialResponse) GetSent() bool {
@@ -1358,7 +1460,7 @@ type HandshakeRequest struct {
 
 func (x *HandshakeRequest) Reset() {
 	*x = HandshakeRequest{}
-	mi := &file_probe_proto_msgTypes[19]
+	mi := &file_probe_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1472,7 @@ func (x *HandshakeRequest) String() string {
 func (*HandshakeRequest) ProtoMessage() {}
 
 func (x *HandshakeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[19]
+	mi := &file_probe_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1485,7 @@ func (x *HandshakeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandshakeRequest.ProtoReflect.Descriptor instead.
 func (*HandshakeRequest) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{19}
+	return file_probe_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HandshakeRequest) GetInstance() uint64 {
@@ -1448,7 +1550,7 @@ type HandshakeResponse struct {
 
 func (x *HandshakeResponse) Reset() {
 	*x = HandshakeResponse{}
-	mi := &file_probe_proto_msgTypes[20]
+	mi := &file_probe_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1562,7 @@ func (x *HandshakeResponse) String() string {
 func (*HandshakeResponse) ProtoMessage() {}
 
 func (x *HandshakeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[20]
+	mi := &file_probe_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1575,7 @@ func (x *HandshakeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandshakeResponse.ProtoReflect.Descriptor instead.
 func (*HandshakeResponse) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{20}
+	return file_probe_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HandshakeResponse) GetHeld() uint64 {
@@ -1506,7 +1608,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_probe_proto_msgTypes[21]
+	mi := &file_probe_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1620,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[21]
+	mi := &file_probe_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1633,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{21}
+	return file_probe_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReleaseRequest) GetToken() uint64 {
@@ -1549,7 +1651,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_probe_proto_msgTypes[22]
+	mi := &file_probe_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1663,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[22]
+	mi := &file_probe_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1676,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{22}
+	return file_probe_proto_rawDescGZIP(), []int{24}
 }
 
 type SequenceRequest struct {
@@ -1593,7 +1695,7 @@ type SequenceRequest struct {
 
 func (x *SequenceRequest) Reset() {
 	*x = SequenceRequest{}
-	mi := &file_probe_proto_msgTypes[23]
+	mi := &file_probe_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1707,7 @@ func (x *SequenceRequest) String() string {
 func (*SequenceRequest) ProtoMessage() {}
 
 func (x *SequenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[23]
+	mi := &file_probe_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1720,7 @@ func (x *SequenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SequenceRequest.ProtoReflect.Descriptor instead.
 func (*SequenceRequest) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{23}
+	return file_probe_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SequenceRequest) GetResolver() uint64 {
@@ -1675,7 +1777,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_probe_proto_msgTypes[24]
+	mi := &file_probe_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1789,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[24]
+	mi := &file_probe_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1802,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{24}
+	return file_probe_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Stage) GetPhases() []*Phase {
@@ -1731,7 +1833,7 @@ type SequenceResponse struct {
 
 func (x *SequenceResponse) Reset() {
 	*x = SequenceResponse{}
-	mi := &file_probe_proto_msgTypes[25]
+	mi := &file_probe_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1845,7 @@ func (x *SequenceResponse) String() string {
 func (*SequenceResponse) ProtoMessage() {}
 
 func (x *SequenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_probe_proto_msgTypes[25]
+	mi := &file_probe_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1858,7 @@ func (x *SequenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SequenceResponse.ProtoReflect.Descriptor instead.
 func (*SequenceResponse) Descriptor() ([]byte, []int) {
-	return file_probe_proto_rawDescGZIP(), []int{25}
+	return file_probe_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SequenceResponse) GetResolve() *Stage {
@@ -1826,18 +1928,19 @@ const file_probe_proto_rawDesc = "" +
 	"\tAttrError\x12\x12\n" +
 	"\x04attr\x18\x01 \x01(\tR\x04attr\x12\x18\n" +
 	"\asummary\x18\x02 \x01(\tR\asummary\x12\x16\n" +
-	"\x06detail\x18\x03 \x01(\tR\x06detail\"\xea\x01\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\x89\x01\n" +
 	"\x05Phase\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bstart_ns\x18\x02 \x01(\x03R\astartNs\x12\x1f\n" +
 	"\vduration_ns\x18\x03 \x01(\x03R\n" +
 	"durationNs\x12\x0e\n" +
-	"\x02ok\x18\x04 \x01(\bR\x02ok\x120\n" +
-	"\x05attrs\x18\x06 \x03(\v2\x1a.probe.v1.Phase.AttrsEntryR\x05attrs\x1aI\n" +
-	"\n" +
-	"AttrsEntry\x12\x10\n" +
+	"\x02ok\x18\x04 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05attrs\x18\a \x01(\fR\x05attrsJ\x04\b\x05\x10\x06J\x04\b\x06\x10\a\"-\n" +
+	"\x05Attrs\x12$\n" +
+	"\x05attrs\x18\x01 \x03(\v2\x0e.probe.v1.AttrR\x05attrs\"?\n" +
+	"\x04Attr\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12%\n" +
-	"\x05value\x18\x02 \x01(\v2\x0f.probe.v1.ValueR\x05value:\x028\x01J\x04\b\x05\x10\x06\"\xc1\x02\n" +
+	"\x05value\x18\x02 \x01(\v2\x0f.probe.v1.ValueR\x05value\"\xc1\x02\n" +
 	"\x05Value\x12\x18\n" +
 	"\x06string\x18\x01 \x01(\tH\x00R\x06string\x12\x14\n" +
 	"\x04bool\x18\x02 \x01(\bH\x00R\x04bool\x12\x12\n" +
@@ -1853,12 +1956,9 @@ const file_probe_proto_rawDesc = "" +
 	"\x04kind\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\x84\x01\n" +
-	"\x03Map\x121\n" +
-	"\x06values\x18\x01 \x03(\v2\x19.probe.v1.Map.ValuesEntryR\x06values\x1aJ\n" +
-	"\vValuesEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12%\n" +
-	"\x05value\x18\x02 \x01(\v2\x0f.probe.v1.ValueR\x05value:\x028\x01\"/\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"-\n" +
+	"\x03Map\x12&\n" +
+	"\x06values\x18\x01 \x03(\v2\x0e.probe.v1.AttrR\x06values\"/\n" +
 	"\x04List\x12'\n" +
 	"\x06values\x18\x01 \x03(\v2\x0f.probe.v1.ValueR\x06values\"0\n" +
 	"\aMapList\x12%\n" +
@@ -1955,25 +2055,25 @@ var file_probe_proto_goTypes = []any{
 	(*ConfigureResponse)(nil), // 6: probe.v1.ConfigureResponse
 	(*AttrError)(nil),         // 7: probe.v1.AttrError
 	(*Phase)(nil),             // 8: probe.v1.Phase
-	(*Value)(nil),             // 9: probe.v1.Value
-	(*StringList)(nil),        // 10: probe.v1.StringList
-	(*Map)(nil),               // 11: probe.v1.Map
-	(*List)(nil),              // 12: probe.v1.List
-	(*MapList)(nil),           // 13: probe.v1.MapList
-	(*Failure)(nil),           // 14: probe.v1.Failure
-	(*ResolveRequest)(nil),    // 15: probe.v1.ResolveRequest
-	(*ResolveResponse)(nil),   // 16: probe.v1.ResolveResponse
-	(*DialRequest)(nil),       // 17: probe.v1.DialRequest
-	(*DialResponse)(nil),      // 18: probe.v1.DialResponse
-	(*HandshakeRequest)(nil),  // 19: probe.v1.HandshakeRequest
-	(*HandshakeResponse)(nil), // 20: probe.v1.HandshakeResponse
-	(*ReleaseRequest)(nil),    // 21: probe.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),   // 22: probe.v1.ReleaseResponse
-	(*SequenceRequest)(nil),   // 23: probe.v1.SequenceRequest
-	(*Stage)(nil),             // 24: probe.v1.Stage
-	(*SequenceResponse)(nil),  // 25: probe.v1.SequenceResponse
-	nil,                       // 26: probe.v1.Phase.AttrsEntry
-	nil,                       // 27: probe.v1.Map.ValuesEntry
+	(*Attrs)(nil),             // 9: probe.v1.Attrs
+	(*Attr)(nil),              // 10: probe.v1.Attr
+	(*Value)(nil),             // 11: probe.v1.Value
+	(*StringList)(nil),        // 12: probe.v1.StringList
+	(*Map)(nil),               // 13: probe.v1.Map
+	(*List)(nil),              // 14: probe.v1.List
+	(*MapList)(nil),           // 15: probe.v1.MapList
+	(*Failure)(nil),           // 16: probe.v1.Failure
+	(*ResolveRequest)(nil),    // 17: probe.v1.ResolveRequest
+	(*ResolveResponse)(nil),   // 18: probe.v1.ResolveResponse
+	(*DialRequest)(nil),       // 19: probe.v1.DialRequest
+	(*DialResponse)(nil),      // 20: probe.v1.DialResponse
+	(*HandshakeRequest)(nil),  // 21: probe.v1.HandshakeRequest
+	(*HandshakeResponse)(nil), // 22: probe.v1.HandshakeResponse
+	(*ReleaseRequest)(nil),    // 23: probe.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),   // 24: probe.v1.ReleaseResponse
+	(*SequenceRequest)(nil),   // 25: probe.v1.SequenceRequest
+	(*Stage)(nil),             // 26: probe.v1.Stage
+	(*SequenceResponse)(nil),  // 27: probe.v1.SequenceResponse
 }
 var file_probe_proto_depIdxs = []int32{
 	2,  // 0: probe.v1.DescribeResponse.plugins:type_name -> probe.v1.PluginInfo
@@ -1982,46 +2082,45 @@ var file_probe_proto_depIdxs = []int32{
 	3,  // 3: probe.v1.PluginInfo.handshake:type_name -> probe.v1.Schema
 	4,  // 4: probe.v1.Schema.attributes:type_name -> probe.v1.Attribute
 	7,  // 5: probe.v1.ConfigureResponse.attr_error:type_name -> probe.v1.AttrError
-	26, // 6: probe.v1.Phase.attrs:type_name -> probe.v1.Phase.AttrsEntry
-	10, // 7: probe.v1.Value.strings:type_name -> probe.v1.StringList
-	11, // 8: probe.v1.Value.map:type_name -> probe.v1.Map
-	12, // 9: probe.v1.Value.list:type_name -> probe.v1.List
-	13, // 10: probe.v1.Value.maps:type_name -> probe.v1.MapList
-	27, // 11: probe.v1.Map.values:type_name -> probe.v1.Map.ValuesEntry
-	9,  // 12: probe.v1.List.values:type_name -> probe.v1.Value
-	11, // 13: probe.v1.MapList.values:type_name -> probe.v1.Map
-	8,  // 14: probe.v1.ResolveResponse.phases:type_name -> probe.v1.Phase
-	14, // 15: probe.v1.ResolveResponse.failure:type_name -> probe.v1.Failure
-	8,  // 16: probe.v1.DialResponse.phases:type_name -> probe.v1.Phase
-	14, // 17: probe.v1.DialResponse.failure:type_name -> probe.v1.Failure
-	8,  // 18: probe.v1.HandshakeResponse.phases:type_name -> probe.v1.Phase
-	14, // 19: probe.v1.HandshakeResponse.failure:type_name -> probe.v1.Failure
-	8,  // 20: probe.v1.Stage.phases:type_name -> probe.v1.Phase
-	14, // 21: probe.v1.Stage.failure:type_name -> probe.v1.Failure
-	24, // 22: probe.v1.SequenceResponse.resolve:type_name -> probe.v1.Stage
-	24, // 23: probe.v1.SequenceResponse.dial:type_name -> probe.v1.Stage
-	24, // 24: probe.v1.SequenceResponse.handshakes:type_name -> probe.v1.Stage
-	9,  // 25: probe.v1.Phase.AttrsEntry.value:type_name -> probe.v1.Value
-	9,  // 26: probe.v1.Map.ValuesEntry.value:type_name -> probe.v1.Value
-	0,  // 27: probe.v1.Plugin.Describe:input_type -> probe.v1.DescribeRequest
-	5,  // 28: probe.v1.Plugin.Configure:input_type -> probe.v1.ConfigureRequest
-	15, // 29: probe.v1.Plugin.Resolve:input_type -> probe.v1.ResolveRequest
-	17, // 30: probe.v1.Plugin.Dial:input_type -> probe.v1.DialRequest
-	19, // 31: probe.v1.Plugin.Handshake:input_type -> probe.v1.HandshakeRequest
-	21, // 32: probe.v1.Plugin.Release:input_type -> probe.v1.ReleaseRequest
-	23, // 33: probe.v1.Plugin.Sequence:input_type -> probe.v1.SequenceRequest
-	1,  // 34: probe.v1.Plugin.Describe:output_type -> probe.v1.DescribeResponse
-	6,  // 35: probe.v1.Plugin.Configure:output_type -> probe.v1.ConfigureResponse
-	16, // 36: probe.v1.Plugin.Resolve:output_type -> probe.v1.ResolveResponse
-	18, // 37: probe.v1.Plugin.Dial:output_type -> probe.v1.DialResponse
-	20, // 38: probe.v1.Plugin.Handshake:output_type -> probe.v1.HandshakeResponse
-	22, // 39: probe.v1.Plugin.Release:output_type -> probe.v1.ReleaseResponse
-	25, // 40: probe.v1.Plugin.Sequence:output_type -> probe.v1.SequenceResponse
-	34, // [34:41] is the sub-list for method output_type
-	27, // [27:34] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	10, // 6: probe.v1.Attrs.attrs:type_name -> probe.v1.Attr
+	11, // 7: probe.v1.Attr.value:type_name -> probe.v1.Value
+	12, // 8: probe.v1.Value.strings:type_name -> probe.v1.StringList
+	13, // 9: probe.v1.Value.map:type_name -> probe.v1.Map
+	14, // 10: probe.v1.Value.list:type_name -> probe.v1.List
+	15, // 11: probe.v1.Value.maps:type_name -> probe.v1.MapList
+	10, // 12: probe.v1.Map.values:type_name -> probe.v1.Attr
+	11, // 13: probe.v1.List.values:type_name -> probe.v1.Value
+	13, // 14: probe.v1.MapList.values:type_name -> probe.v1.Map
+	8,  // 15: probe.v1.ResolveResponse.phases:type_name -> probe.v1.Phase
+	16, // 16: probe.v1.ResolveResponse.failure:type_name -> probe.v1.Failure
+	8,  // 17: probe.v1.DialResponse.phases:type_name -> probe.v1.Phase
+	16, // 18: probe.v1.DialResponse.failure:type_name -> probe.v1.Failure
+	8,  // 19: probe.v1.HandshakeResponse.phases:type_name -> probe.v1.Phase
+	16, // 20: probe.v1.HandshakeResponse.failure:type_name -> probe.v1.Failure
+	8,  // 21: probe.v1.Stage.phases:type_name -> probe.v1.Phase
+	16, // 22: probe.v1.Stage.failure:type_name -> probe.v1.Failure
+	26, // 23: probe.v1.SequenceResponse.resolve:type_name -> probe.v1.Stage
+	26, // 24: probe.v1.SequenceResponse.dial:type_name -> probe.v1.Stage
+	26, // 25: probe.v1.SequenceResponse.handshakes:type_name -> probe.v1.Stage
+	0,  // 26: probe.v1.Plugin.Describe:input_type -> probe.v1.DescribeRequest
+	5,  // 27: probe.v1.Plugin.Configure:input_type -> probe.v1.ConfigureRequest
+	17, // 28: probe.v1.Plugin.Resolve:input_type -> probe.v1.ResolveRequest
+	19, // 29: probe.v1.Plugin.Dial:input_type -> probe.v1.DialRequest
+	21, // 30: probe.v1.Plugin.Handshake:input_type -> probe.v1.HandshakeRequest
+	23, // 31: probe.v1.Plugin.Release:input_type -> probe.v1.ReleaseRequest
+	25, // 32: probe.v1.Plugin.Sequence:input_type -> probe.v1.SequenceRequest
+	1,  // 33: probe.v1.Plugin.Describe:output_type -> probe.v1.DescribeResponse
+	6,  // 34: probe.v1.Plugin.Configure:output_type -> probe.v1.ConfigureResponse
+	18, // 35: probe.v1.Plugin.Resolve:output_type -> probe.v1.ResolveResponse
+	20, // 36: probe.v1.Plugin.Dial:output_type -> probe.v1.DialResponse
+	22, // 37: probe.v1.Plugin.Handshake:output_type -> probe.v1.HandshakeResponse
+	24, // 38: probe.v1.Plugin.Release:output_type -> probe.v1.ReleaseResponse
+	27, // 39: probe.v1.Plugin.Sequence:output_type -> probe.v1.SequenceResponse
+	33, // [33:40] is the sub-list for method output_type
+	26, // [26:33] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_probe_proto_init() }
@@ -2029,7 +2128,7 @@ func file_probe_proto_init() {
 	if File_probe_proto != nil {
 		return
 	}
-	file_probe_proto_msgTypes[9].OneofWrappers = []any{
+	file_probe_proto_msgTypes[11].OneofWrappers = []any{
 		(*Value_String_)(nil),
 		(*Value_Bool)(nil),
 		(*Value_Int)(nil),
