@@ -45,9 +45,11 @@ type process struct {
 	rpc    probev1.PluginClient
 	ch     *fdpass.Channel
 	infos  []*probev1.PluginInfo
-	// sequence says the binary serves Sequence.
+	// sequence says the binary serves Sequences.
 	sequence bool
-	backoff  time.Duration
+	// streams are the running process's idle Sequences streams.
+	streams *streams
+	backoff time.Duration
 	// notBefore is when the next start may happen after a crash.
 	notBefore time.Time
 	// startErr is the last start's error, repeated until notBefore.
@@ -60,13 +62,14 @@ type process struct {
 
 // live is a snapshot of a running process for one call.
 type live struct {
-	gen int
-	rpc probev1.PluginClient
-	ch  *fdpass.Channel
+	gen     int
+	rpc     probev1.PluginClient
+	ch      *fdpass.Channel
+	streams *streams
 }
 
 // liveLocked returns the snapshot of the running process.
-func (p *process) liveLocked() live { return live{p.gen, p.rpc, p.ch} }
+func (p *process) liveLocked() live { return live{p.gen, p.rpc, p.ch, p.streams} }
 
 // get returns the running process, starting it if it is not running and
 // its backoff has passed.
@@ -160,6 +163,7 @@ func (p *process) startLocked() error {
 		return fmt.Errorf("plugin %s: socket-passing channel: %w", p.bin.Name, err)
 	}
 	p.client, p.rpc, p.ch = client, raw.(probev1.PluginClient), ch
+	p.streams = &streams{}
 	p.gen++
 	p.started = time.Now()
 	ctx, cancel := withTimeout()
@@ -169,7 +173,7 @@ func (p *process) startLocked() error {
 		p.stopLocked(err)
 		return fmt.Errorf("plugin %s: describe: %w", p.bin.Name, err)
 	}
-	p.infos, p.sequence = resp.Plugins, resp.Sequence
+	p.infos, p.sequence = resp.Plugins, resp.Sequences
 	p.log.Debug("plugin started", "path", p.bin.Path, "pid", p.pidLocked(), "generation", p.gen)
 	return nil
 }
@@ -216,6 +220,10 @@ func (p *process) stopLocked(error) {
 	if p.ch != nil {
 		_ = p.ch.Close()
 		p.ch = nil
+	}
+	if p.streams != nil {
+		p.streams.close()
+		p.streams = nil
 	}
 	p.rpc = nil
 }

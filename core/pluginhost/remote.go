@@ -187,7 +187,7 @@ func failed(span sdk.Span, f *sdk.Failure) []sdk.Phase {
 
 type remoteResolver struct {
 	c        *component
-	sequence bool // its binary serves Sequence
+	sequence bool // its binary serves Sequences
 }
 
 func (r *remoteResolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
@@ -348,8 +348,9 @@ var (
 	_ net.Conn       = (*heldConn)(nil)
 )
 
-// Sequence runs a whole attempt in the plugin process in one call, when the
-// dialer and every handshake are components of that process too.
+// Sequence runs a whole attempt in the plugin process as one request on a
+// Sequences stream, when the dialer and every handshake are components of
+// that process too.
 func (r *remoteResolver) Sequence(ctx context.Context, req *sdk.SequenceRequest) (*sdk.SequenceResponse, bool, error) {
 	d, ok := req.Dialer.(*remoteDialer)
 	if !ok || d.c.proc != r.c.proc {
@@ -364,7 +365,7 @@ func (r *remoteResolver) Sequence(ctx context.Context, req *sdk.SequenceRequest)
 		hs[i] = rh.c
 	}
 	if !r.sequence {
-		return nil, false, nil // a binary built before Sequence existed
+		return nil, false, nil // a binary built before Sequences existed
 	}
 	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
 	resp, f, err := call(ctx, r.c, sdk.PhaseResolve, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.SequenceResponse, error) {
@@ -381,11 +382,11 @@ func (r *remoteResolver) Sequence(ctx context.Context, req *sdk.SequenceRequest)
 			}
 			sreq.Handshakes = append(sreq.Handshakes, id)
 		}
-		return l.rpc.Sequence(ctx, sreq)
+		return l.streams.sequence(ctx, l.rpc, sreq)
 	})
 	if err != nil || f != nil {
 		if f != nil {
-			f.Message += " (the whole attempt ran in one call to the plugin)"
+			f.Message += " (the whole attempt ran as one request to the plugin)"
 		}
 		return &sdk.SequenceResponse{Resolve: &sdk.ResolveResponse{Phases: failed(span, f), Failure: f}}, true, err
 	}

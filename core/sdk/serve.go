@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -128,7 +129,7 @@ func newServer(plugins []*Plugin, ch *fdpass.Channel, log hclog.Logger) *server 
 }
 
 func (s *server) Describe(context.Context, *probev1.DescribeRequest) (*probev1.DescribeResponse, error) {
-	resp := &probev1.DescribeResponse{Sequence: true}
+	resp := &probev1.DescribeResponse{Sequences: true}
 	for _, p := range s.plugins {
 		info := &probev1.PluginInfo{Name: p.Info.Name, Version: p.Info.Version, Description: p.Info.Description}
 		for _, k := range p.Kinds() {
@@ -352,7 +353,31 @@ func (s *server) Release(_ context.Context, req *probev1.ReleaseRequest) (*probe
 	return &probev1.ReleaseResponse{}, nil
 }
 
-func (s *server) Sequence(ctx context.Context, req *probev1.SequenceRequest) (out *probev1.SequenceResponse, err error) {
+// Sequences runs the stream's requests one after another on the stream's
+// goroutine, which keeps the stack the attempts grew. A request that fails
+// with a Go error ends the stream with that error's status, as a unary call
+// would have ended.
+func (s *server) Sequences(stream probev1.Plugin_SequencesServer) error {
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil // probe closed the stream
+		}
+		if err != nil {
+			return err
+		}
+		resp, err := s.sequence(stream.Context(), req)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// sequence runs one attempt of a Sequences stream.
+func (s *server) sequence(ctx context.Context, req *probev1.SequenceRequest) (out *probev1.SequenceResponse, err error) {
 	defer guard(&err)
 	r, ctx, cancel, err := begin[Resolver](ctx, s, req.Resolver, req.DeadlineUnixNs)
 	if err != nil {
@@ -403,7 +428,7 @@ func (s *server) Sequence(ctx context.Context, req *probev1.SequenceRequest) (ou
 	return seq.result()
 }
 
-// sequence is a Sequence call in progress.
+// sequence is an attempt of a Sequences stream in progress.
 type sequence struct {
 	start time.Time
 	out   *probev1.SequenceResponse

@@ -65,9 +65,10 @@ func (*DescribeRequest) Descriptor() ([]byte, []int) {
 type DescribeResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Plugins []*PluginInfo          `protobuf:"bytes,1,rep,name=plugins,proto3" json:"plugins,omitempty"`
-	// sequence is true when the binary serves Sequence; a binary built before
-	// it existed leaves it false, and probe calls its components one by one.
-	Sequence      bool `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// sequences is true when the binary serves Sequences; a binary built
+	// before it existed leaves it false, and probe calls its components one by
+	// one.
+	Sequences     bool `protobuf:"varint,3,opt,name=sequences,proto3" json:"sequences,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -109,9 +110,9 @@ func (x *DescribeResponse) GetPlugins() []*PluginInfo {
 	return nil
 }
 
-func (x *DescribeResponse) GetSequence() bool {
+func (x *DescribeResponse) GetSequences() bool {
 	if x != nil {
-		return x.Sequence
+		return x.Sequences
 	}
 	return false
 }
@@ -1766,7 +1767,7 @@ func (x *SequenceRequest) GetDeadlineUnixNs() int64 {
 }
 
 // Stage is one component's part of a sequence. Its phases start from the
-// moment the plugin took the Sequence call, not the component's own call.
+// moment the plugin took the request, not the component's own call.
 type Stage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Phases        []*Phase               `protobuf:"bytes,1,rep,name=phases,proto3" json:"phases,omitempty"`
@@ -1894,10 +1895,10 @@ var File_probe_proto protoreflect.FileDescriptor
 const file_probe_proto_rawDesc = "" +
 	"\n" +
 	"\vprobe.proto\x12\bprobe.v1\"\x11\n" +
-	"\x0fDescribeRequest\"^\n" +
+	"\x0fDescribeRequest\"f\n" +
 	"\x10DescribeResponse\x12.\n" +
-	"\aplugins\x18\x01 \x03(\v2\x14.probe.v1.PluginInfoR\aplugins\x12\x1a\n" +
-	"\bsequence\x18\x02 \x01(\bR\bsequence\"\xe4\x01\n" +
+	"\aplugins\x18\x01 \x03(\v2\x14.probe.v1.PluginInfoR\aplugins\x12\x1c\n" +
+	"\tsequences\x18\x03 \x01(\bR\tsequencesJ\x04\b\x02\x10\x03\"\xe4\x01\n" +
 	"\n" +
 	"PluginInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -2022,15 +2023,15 @@ const file_probe_proto_rawDesc = "" +
 	"\x04dial\x18\x03 \x01(\v2\x0f.probe.v1.StageR\x04dial\x12/\n" +
 	"\n" +
 	"handshakes\x18\x04 \x03(\v2\x0f.probe.v1.StageR\n" +
-	"handshakes2\xd1\x03\n" +
+	"handshakes2\xd6\x03\n" +
 	"\x06Plugin\x12A\n" +
 	"\bDescribe\x12\x19.probe.v1.DescribeRequest\x1a\x1a.probe.v1.DescribeResponse\x12D\n" +
 	"\tConfigure\x12\x1a.probe.v1.ConfigureRequest\x1a\x1b.probe.v1.ConfigureResponse\x12>\n" +
 	"\aResolve\x12\x18.probe.v1.ResolveRequest\x1a\x19.probe.v1.ResolveResponse\x125\n" +
 	"\x04Dial\x12\x15.probe.v1.DialRequest\x1a\x16.probe.v1.DialResponse\x12D\n" +
 	"\tHandshake\x12\x1a.probe.v1.HandshakeRequest\x1a\x1b.probe.v1.HandshakeResponse\x12>\n" +
-	"\aRelease\x12\x18.probe.v1.ReleaseRequest\x1a\x19.probe.v1.ReleaseResponse\x12A\n" +
-	"\bSequence\x12\x19.probe.v1.SequenceRequest\x1a\x1a.probe.v1.SequenceResponseB/Z-github.com/probe-dev/probe/core/proto/probev1b\x06proto3"
+	"\aRelease\x12\x18.probe.v1.ReleaseRequest\x1a\x19.probe.v1.ReleaseResponse\x12F\n" +
+	"\tSequences\x12\x19.probe.v1.SequenceRequest\x1a\x1a.probe.v1.SequenceResponse(\x010\x01B/Z-github.com/probe-dev/probe/core/proto/probev1b\x06proto3"
 
 var (
 	file_probe_proto_rawDescOnce sync.Once
@@ -2108,14 +2109,14 @@ var file_probe_proto_depIdxs = []int32{
 	19, // 29: probe.v1.Plugin.Dial:input_type -> probe.v1.DialRequest
 	21, // 30: probe.v1.Plugin.Handshake:input_type -> probe.v1.HandshakeRequest
 	23, // 31: probe.v1.Plugin.Release:input_type -> probe.v1.ReleaseRequest
-	25, // 32: probe.v1.Plugin.Sequence:input_type -> probe.v1.SequenceRequest
+	25, // 32: probe.v1.Plugin.Sequences:input_type -> probe.v1.SequenceRequest
 	1,  // 33: probe.v1.Plugin.Describe:output_type -> probe.v1.DescribeResponse
 	6,  // 34: probe.v1.Plugin.Configure:output_type -> probe.v1.ConfigureResponse
 	18, // 35: probe.v1.Plugin.Resolve:output_type -> probe.v1.ResolveResponse
 	20, // 36: probe.v1.Plugin.Dial:output_type -> probe.v1.DialResponse
 	22, // 37: probe.v1.Plugin.Handshake:output_type -> probe.v1.HandshakeResponse
 	24, // 38: probe.v1.Plugin.Release:output_type -> probe.v1.ReleaseResponse
-	27, // 39: probe.v1.Plugin.Sequence:output_type -> probe.v1.SequenceResponse
+	27, // 39: probe.v1.Plugin.Sequences:output_type -> probe.v1.SequenceResponse
 	33, // [33:40] is the sub-list for method output_type
 	26, // [26:33] is the sub-list for method input_type
 	26, // [26:26] is the sub-list for extension type_name

@@ -30,7 +30,7 @@ const (
 	Plugin_Dial_FullMethodName      = "/probe.v1.Plugin/Dial"
 	Plugin_Handshake_FullMethodName = "/probe.v1.Plugin/Handshake"
 	Plugin_Release_FullMethodName   = "/probe.v1.Plugin/Release"
-	Plugin_Sequence_FullMethodName  = "/probe.v1.Plugin/Sequence"
+	Plugin_Sequences_FullMethodName = "/probe.v1.Plugin/Sequences"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -49,11 +49,15 @@ type PluginClient interface {
 	Handshake(ctx context.Context, in *HandshakeRequest, opts ...grpc.CallOption) (*HandshakeResponse, error)
 	// Release closes a connection the plugin holds.
 	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
-	// Sequence runs a whole attempt in one call, when the resolver, the
-	// dialer and every handshake of a pipeline are components of this
-	// process: the resolution, the dial of the first address, the handshakes
-	// in order, stopping at the first failure; then it closes the connection.
-	Sequence(ctx context.Context, in *SequenceRequest, opts ...grpc.CallOption) (*SequenceResponse, error)
+	// Sequences runs whole attempts, when the resolver, the dialer and every
+	// handshake of a pipeline are components of this process. For each
+	// request: the resolution, the dial of the first address, the handshakes
+	// in order, stopping at the first failure; then it closes the connection
+	// and answers. Requests on one stream run one after another, each
+	// answered before the next is sent; probe keeps a stream for each attempt
+	// in flight and reuses it, so that an attempt costs one message each way,
+	// not a call. A Go error ends the stream with its status.
+	Sequences(ctx context.Context, opts ...grpc.CallOption) (Plugin_SequencesClient, error)
 }
 
 type pluginClient struct {
@@ -118,13 +122,35 @@ func (c *pluginClient) Release(ctx context.Context, in *ReleaseRequest, opts ...
 	return out, nil
 }
 
-func (c *pluginClient) Sequence(ctx context.Context, in *SequenceRequest, opts ...grpc.CallOption) (*SequenceResponse, error) {
-	out := new(SequenceResponse)
-	err := c.cc.Invoke(ctx, Plugin_Sequence_FullMethodName, in, out, opts...)
+func (c *pluginClient) Sequences(ctx context.Context, opts ...grpc.CallOption) (Plugin_SequencesClient, error) {
+	stream, err := c.cc.NewStream(ctx, &Plugin_ServiceDesc.Streams[0], Plugin_Sequences_FullMethodName, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	x := &pluginSequencesClient{stream}
+	return x, nil
+}
+
+type Plugin_SequencesClient interface {
+	Send(*SequenceRequest) error
+	Recv() (*SequenceResponse, error)
+	grpc.ClientStream
+}
+
+type pluginSequencesClient struct {
+	grpc.ClientStream
+}
+
+func (x *pluginSequencesClient) Send(m *SequenceRequest) error {
+	return x.ClientStream.SendMsg(m)
+}
+
+func (x *pluginSequencesClient) Recv() (*SequenceResponse, error) {
+	m := new(SequenceResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // PluginServer is the server API for Plugin service.
@@ -143,11 +169,15 @@ type PluginServer interface {
 	Handshake(context.Context, *HandshakeRequest) (*HandshakeResponse, error)
 	// Release closes a connection the plugin holds.
 	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
-	// Sequence runs a whole attempt in one call, when the resolver, the
-	// dialer and every handshake of a pipeline are components of this
-	// process: the resolution, the dial of the first address, the handshakes
-	// in order, stopping at the first failure; then it closes the connection.
-	Sequence(context.Context, *SequenceRequest) (*SequenceResponse, error)
+	// Sequences runs whole attempts, when the resolver, the dialer and every
+	// handshake of a pipeline are components of this process. For each
+	// request: the resolution, the dial of the first address, the handshakes
+	// in order, stopping at the first failure; then it closes the connection
+	// and answers. Requests on one stream run one after another, each
+	// answered before the next is sent; probe keeps a stream for each attempt
+	// in flight and reuses it, so that an attempt costs one message each way,
+	// not a call. A Go error ends the stream with its status.
+	Sequences(Plugin_SequencesServer) error
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -173,8 +203,8 @@ func (UnimplementedPluginServer) Handshake(context.Context, *HandshakeRequest) (
 func (UnimplementedPluginServer) Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Release not implemented")
 }
-func (UnimplementedPluginServer) Sequence(context.Context, *SequenceRequest) (*SequenceResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method Sequence not implemented")
+func (UnimplementedPluginServer) Sequences(Plugin_SequencesServer) error {
+	return status.Errorf(codes.Unimplemented, "method Sequences not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 
@@ -297,22 +327,30 @@ func _Plugin_Release_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Plugin_Sequence_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(SequenceRequest)
-	if err := dec(in); err != nil {
+func _Plugin_Sequences_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(PluginServer).Sequences(&pluginSequencesServer{stream})
+}
+
+type Plugin_SequencesServer interface {
+	Send(*SequenceResponse) error
+	Recv() (*SequenceRequest, error)
+	grpc.ServerStream
+}
+
+type pluginSequencesServer struct {
+	grpc.ServerStream
+}
+
+func (x *pluginSequencesServer) Send(m *SequenceResponse) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func (x *pluginSequencesServer) Recv() (*SequenceRequest, error) {
+	m := new(SequenceRequest)
+	if err := x.ServerStream.RecvMsg(m); err != nil {
 		return nil, err
 	}
-	if interceptor == nil {
-		return srv.(PluginServer).Sequence(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Plugin_Sequence_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PluginServer).Sequence(ctx, req.(*SequenceRequest))
-	}
-	return interceptor(ctx, in, info, handler)
+	return m, nil
 }
 
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
@@ -346,11 +384,14 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Release",
 			Handler:    _Plugin_Release_Handler,
 		},
+	},
+	Streams: []grpc.StreamDesc{
 		{
-			MethodName: "Sequence",
-			Handler:    _Plugin_Sequence_Handler,
+			StreamName:    "Sequences",
+			Handler:       _Plugin_Sequences_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
 	Metadata: "probe.proto",
 }

@@ -1,6 +1,7 @@
 // Command crashplugin is a test plugin binary for core/pluginhost: its
 // handshake "crash" exits the process when the target's host is crash.test
-// and succeeds at once for any other host.
+// and succeeds at once for any other host. It serves the resolver "static"
+// and dial-tcp too (testplugin).
 package main
 
 import (
@@ -8,16 +9,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/probe-dev/probe/core/pluginhost/testdata/testplugin"
 	"github.com/probe-dev/probe/core/sdk"
-	"github.com/zclconf/go-cty/cty"
 )
 
-func main() {
-	sdk.Serve(&sdk.Plugin{
-		Info:          sdk.Info{Name: "crash", Version: "0.0.1", Description: "Dies on crash.test."},
-		NewHandshaker: func(cty.Value) (sdk.Handshaker, error) { return crasher{}, nil },
-	})
-}
+func main() { testplugin.Serve("crash", "Dies on crash.test.", crasher{}) }
 
 type crasher struct{}
 
@@ -26,7 +22,7 @@ func (crasher) Handshake(_ context.Context, req *sdk.HandshakeRequest) (*sdk.Han
 	if req.Host == "crash.test" {
 		os.Exit(2)
 	}
-	return &sdk.HandshakeResponse{Phases: []sdk.Phase{span.End(true, map[string]any{"pid": os.Getpid()})}}, nil
+	return testplugin.Done(span), nil
 }
 
 var _ sdk.Handshaker = crasher{}

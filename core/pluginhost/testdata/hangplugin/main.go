@@ -1,24 +1,19 @@
 // Command hangplugin is a test plugin binary for core/pluginhost: its
 // handshake "hang" never answers when the target's host is hang.test (it
 // ignores its context, as a wedged plugin would) and succeeds at once for
-// any other host.
+// any other host. It serves the resolver "static" and dial-tcp too
+// (testplugin).
 package main
 
 import (
 	"context"
-	"os"
 	"time"
 
+	"github.com/probe-dev/probe/core/pluginhost/testdata/testplugin"
 	"github.com/probe-dev/probe/core/sdk"
-	"github.com/zclconf/go-cty/cty"
 )
 
-func main() {
-	sdk.Serve(&sdk.Plugin{
-		Info:          sdk.Info{Name: "hang", Version: "0.0.1", Description: "Hangs on hang.test."},
-		NewHandshaker: func(cty.Value) (sdk.Handshaker, error) { return hanger{}, nil },
-	})
-}
+func main() { testplugin.Serve("hang", "Hangs on hang.test.", hanger{}) }
 
 type hanger struct{}
 
@@ -27,7 +22,7 @@ func (hanger) Handshake(_ context.Context, req *sdk.HandshakeRequest) (*sdk.Hand
 	if req.Host == "hang.test" {
 		select {}
 	}
-	return &sdk.HandshakeResponse{Phases: []sdk.Phase{span.End(true, map[string]any{"pid": os.Getpid()})}}, nil
+	return testplugin.Done(span), nil
 }
 
 var _ sdk.Handshaker = hanger{}

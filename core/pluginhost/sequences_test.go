@@ -1,0 +1,177 @@
+package pluginhost_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/pluginhost"
+	"github.com/probe-dev/probe/core/sdk"
+	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// sequencePipeline loads the test binary path, which serves the handshake
+// plugin name beside the resolver "static" and dial-tcp (testdata/testplugin),
+// and returns a pipeline of the three, all in that process: the engine runs
+// each attempt as one request on a Sequences stream.
+func sequencePipeline(t *testing.T, h *pluginhost.Host, path, name string) *engine.Pipeline {
+	t.Helper()
+	served := load(t, h, pluginhost.Binary{Name: name, Path: path})
+	r, err := served["static"].NewResolver(cty.EmptyObjectVal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := served[dialtcp.Name]
+	d, err := dp.NewDialer(comp{}.config(t, dp, sdk.KindDialer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := served[name].NewHandshaker(cty.EmptyObjectVal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	route, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: "static", Plugin: "static", Component: r}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &engine.Pipeline{
+		Name:       name,
+		Resolvers:  []engine.Route{route},
+		Dialer:     engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: dialtcp.Name, Component: d},
+		Handshakes: []engine.Stage[sdk.Handshaker]{{Name: name, Plugin: name, Component: hs}},
+	}
+}
+
+// goroutine is the plugin goroutine that ran a's handshake.
+func goroutine(t *testing.T, a engine.Attempt) int {
+	t.Helper()
+	g, ok := a.Phases[2].Attrs["goroutine"].(int)
+	if !ok || g <= 0 {
+		t.Fatalf("handshake attrs %v: no goroutine", a.Phases[2].Attrs)
+	}
+	return g
+}
+
+// wantWholeAttempt checks that a failed as plugin.crashed in its resolve
+// phase, and says why there, the way an attempt that ran as one request
+// fails.
+func wantWholeAttempt(t *testing.T, a engine.Attempt) {
+	t.Helper()
+	wantCrashed(t, a, sdk.PhaseResolve)
+	if !strings.Contains(a.Failure.Message, "the whole attempt ran as one request") {
+		t.Errorf("failure message %q does not say the attempt ran as one request", a.Failure.Message)
+	}
+}
+
+// TestSequenceStreams checks that attempts reuse their streams: one after
+// another they run on one stream, so on one goroutine of the plugin's; four
+// at once run on at most four.
+func TestSequenceStreams(t *testing.T) {
+	h := newHost(t)
+	p := sequencePipeline(t, h, crashBin, "crash")
+	port := testLab.TCP.Addr.Port()
+	pid := onePid(t, h)
+	seen := map[int]int{}
+	for range 10 {
+		a := probeOnce(t, p, "ok.test", port, 2*time.Second)
+		wantOK(t, a, pid)
+		seen[goroutine(t, a)]++
+	}
+	if len(seen) != 1 {
+		t.Errorf("10 attempts one after another ran on the plugin's goroutines %v, want one stream's", seen)
+	}
+
+	targets := make([]*engine.Target, 4)
+	for i := range targets {
+		targets[i] = &engine.Target{Name: fmt.Sprint("t", i), Host: "ok.test", Port: port, Pipeline: p}
+	}
+	res := engine.New(engine.Options{Timeout: 2 * time.Second, Attempts: 10, Concurrency: 4}).Run(t.Context(), targets)
+	for _, tr := range res.Targets {
+		if len(tr.Attempts) != 10 {
+			t.Fatalf("target %s: %d attempts, want 10", tr.Target.Name, len(tr.Attempts))
+		}
+		for _, a := range tr.Attempts {
+			wantOK(t, a, pid)
+			seen[goroutine(t, a)]++
+		}
+	}
+	if len(seen) > 4 {
+		t.Errorf("50 attempts, at most four at once, ran on the plugin's goroutines %v, want at most four streams'", seen)
+	}
+}
+
+// TestSequenceCrash: a plugin process that exits during a request fails
+// that attempt as plugin.crashed, and the next attempts run in a new
+// process, on new streams.
+func TestSequenceCrash(t *testing.T) {
+	h := newHost(t)
+	p := sequencePipeline(t, h, crashBin, "crash")
+	port := testLab.TCP.Addr.Port()
+	pid := onePid(t, h)
+	wantOK(t, probeOnce(t, p, "ok.test", port, 2*time.Second), pid)
+
+	wantWholeAttempt(t, probeOnce(t, p, "crash.test", port, 2*time.Second))
+	if d := recovers(t, h, p, sdk.PhaseResolve, pid); d > 500*time.Millisecond {
+		t.Errorf("the plugin came back after %v, want within its 100 ms backoff and a start", d)
+	}
+}
+
+// TestSequenceHang: a request that never gets an answer fails as
+// plugin.crashed once the attempt's timeout and the hang grace have passed,
+// and the process is restarted.
+func TestSequenceHang(t *testing.T) {
+	h := newHost(t)
+	p := sequencePipeline(t, h, hangBin, "hang")
+	port := testLab.TCP.Addr.Port()
+	pid := onePid(t, h)
+	wantOK(t, probeOnce(t, p, "ok.test", port, 2*time.Second), pid)
+
+	start := time.Now()
+	a := probeOnce(t, p, "hang.test", port, 300*time.Millisecond)
+	elapsed := time.Since(start)
+	wantWholeAttempt(t, a)
+	if !strings.Contains(a.Failure.Message, "hung") {
+		t.Errorf("failure message %q does not say the plugin hung", a.Failure.Message)
+	}
+	if elapsed < 300*time.Millisecond || elapsed > 2*time.Second {
+		t.Errorf("the hung attempt ended after %v, want the 300 ms timeout plus the hang grace, under 2 s", elapsed)
+	}
+	if d := recovers(t, h, p, sdk.PhaseResolve, pid); d > time.Second {
+		t.Errorf("the plugin came back after %v, want within 1 s", d)
+	}
+}
+
+// TestSequenceCanceled: Ctrl-C during a request ends the attempt at once as
+// canceled. The process keeps running, and the next attempt runs on a new
+// stream: the canceled one is dropped, not reused behind its stuck request.
+func TestSequenceCanceled(t *testing.T) {
+	h := newHost(t)
+	p := sequencePipeline(t, h, hangBin, "hang")
+	port := testLab.TCP.Addr.Port()
+	pid := onePid(t, h)
+	first := probeOnce(t, p, "ok.test", port, 2*time.Second)
+	wantOK(t, first, pid)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	a := engine.New(engine.Options{Timeout: 5 * time.Second}).Probe(ctx, &engine.Target{Name: "hang", Host: "hang.test", Port: port, Pipeline: p})
+	elapsed := time.Since(start)
+	if a.Failure == nil || a.Failure.Class != sdk.ClassCanceled {
+		t.Fatalf("failure %+v, want %s", a.Failure, sdk.ClassCanceled)
+	}
+	if elapsed > time.Second {
+		t.Errorf("the canceled attempt ended after %v, want soon after the cancel at 100 ms", elapsed)
+	}
+
+	next := probeOnce(t, p, "ok.test", port, 2*time.Second)
+	wantOK(t, next, pid)
+	if goroutine(t, next) == goroutine(t, first) {
+		t.Errorf("the attempt after the canceled one ran on the canceled stream's goroutine %d", goroutine(t, first))
+	}
+}
