@@ -163,6 +163,7 @@ func stages(targets int) []stage {
 			}
 			add("startup.builtin_ms", ms(st.Builtin), 1)
 			add("startup.external_ms", ms(st.External), 1)
+			add("startup.first_tls_excess_ms", ms(st.FirstTLSExcess), 2)
 			return nil
 		}},
 	}
