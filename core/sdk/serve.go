@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -83,12 +82,8 @@ func Serve(plugins ...*Plugin) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{PluginSetKey: &grpcPlugin{srv: newServer(plugins, ch, log)}},
-		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			// Workers that live across calls keep their grown stacks: a
-			// goroutine per call grew its stack anew for every handshake.
-			return grpc.NewServer(append(opts, grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))...)
-		},
-		Logger: log,
+		GRPCServer:      plugin.DefaultGRPCServer,
+		Logger:          log,
 	})
 }
 
