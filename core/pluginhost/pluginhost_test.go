@@ -582,23 +582,60 @@ func recovers(t *testing.T, h *pluginhost.Host, p *engine.Pipeline, phase string
 	}
 }
 
-func TestCrash(t *testing.T) {
-	h := newHost(t)
-	p := misbehaving(t, h, crashBin, "crash")
-	port := testLab.TCP.Addr.Port()
-	wantOK(t, probeOnce(t, p, "ok.test", port, 2*time.Second), onePid(t, h))
-	pid := onePid(t, h)
+// outOfProcess are the two ways a misbehaving test handshake runs out of
+// process: alone, with the resolver and dialer in probe, so that it fails in
+// its own phase; or with them in its process, the attempt one request on a
+// Sequences stream, failing in resolve with a message that says so.
+var outOfProcess = []struct {
+	name  string
+	build func(t *testing.T, h *pluginhost.Host, path, name string) *engine.Pipeline
+	whole bool
+}{
+	{"handshake", misbehaving, false},
+	{"whole attempt", sequencePipeline, true},
+}
 
-	wantCrashed(t, probeOnce(t, p, "crash.test", port, 2*time.Second), "crash")
-	if d := recovers(t, h, p, "crash", pid); d > 500*time.Millisecond {
-		t.Errorf("the plugin came back after %v, want within its 100 ms backoff and a start", d)
+// failedPhase is where an attempt of the handshake name fails when its
+// plugin process crashes or hangs.
+func failedPhase(name string, whole bool) string {
+	if whole {
+		return sdk.PhaseResolve
 	}
+	return name
+}
 
-	// A second crash right after the restart doubles the backoff, to 200 ms.
-	pid = onePid(t, h)
-	wantCrashed(t, probeOnce(t, p, "crash.test", port, 2*time.Second), "crash")
-	if d := recovers(t, h, p, "crash", pid); d > 500*time.Millisecond {
-		t.Errorf("after a second crash the plugin came back after %v, want within its 200 ms backoff and a start", d)
+// wantFailedIn checks that a failed as plugin.crashed in phase and, for a
+// whole attempt in one request, that its message says so.
+func wantFailedIn(t *testing.T, a engine.Attempt, phase string, whole bool) {
+	t.Helper()
+	wantCrashed(t, a, phase)
+	if whole && !strings.Contains(a.Failure.Message, "the whole attempt ran as one request") {
+		t.Errorf("failure message %q does not say the attempt ran as one request", a.Failure.Message)
+	}
+}
+
+func TestCrash(t *testing.T) {
+	for _, o := range outOfProcess {
+		t.Run(o.name, func(t *testing.T) {
+			h := newHost(t)
+			p := o.build(t, h, crashBin, "crash")
+			phase := failedPhase("crash", o.whole)
+			port := testLab.TCP.Addr.Port()
+			wantOK(t, probeOnce(t, p, "ok.test", port, 2*time.Second), onePid(t, h))
+			pid := onePid(t, h)
+
+			wantFailedIn(t, probeOnce(t, p, "crash.test", port, 2*time.Second), phase, o.whole)
+			if d := recovers(t, h, p, phase, pid); d > 500*time.Millisecond {
+				t.Errorf("the plugin came back after %v, want within its 100 ms backoff and a start", d)
+			}
+
+			// A second crash right after the restart doubles the backoff, to 200 ms.
+			pid = onePid(t, h)
+			wantFailedIn(t, probeOnce(t, p, "crash.test", port, 2*time.Second), phase, o.whole)
+			if d := recovers(t, h, p, phase, pid); d > 500*time.Millisecond {
+				t.Errorf("after a second crash the plugin came back after %v, want within its 200 ms backoff and a start", d)
+			}
+		})
 	}
 }
 
@@ -644,21 +681,29 @@ func TestKilled(t *testing.T) {
 }
 
 func TestHang(t *testing.T) {
-	h := newHost(t)
-	p := misbehaving(t, h, hangBin, "hang")
-	port := testLab.TCP.Addr.Port()
-	pid := onePid(t, h)
-	wantOK(t, probeOnce(t, p, "ok.test", port, 2*time.Second), pid)
+	for _, o := range outOfProcess {
+		t.Run(o.name, func(t *testing.T) {
+			h := newHost(t)
+			p := o.build(t, h, hangBin, "hang")
+			phase := failedPhase("hang", o.whole)
+			port := testLab.TCP.Addr.Port()
+			pid := onePid(t, h)
+			wantOK(t, probeOnce(t, p, "ok.test", port, 2*time.Second), pid)
 
-	start := time.Now()
-	a := probeOnce(t, p, "hang.test", port, 300*time.Millisecond)
-	elapsed := time.Since(start)
-	wantCrashed(t, a, "hang")
-	if elapsed < 300*time.Millisecond || elapsed > 2*time.Second {
-		t.Errorf("the hung attempt ended after %v, want the 300 ms timeout plus the hang grace, under 2 s", elapsed)
-	}
-	if d := recovers(t, h, p, "hang", pid); d > time.Second {
-		t.Errorf("the plugin came back after %v, want within 1 s", d)
+			start := time.Now()
+			a := probeOnce(t, p, "hang.test", port, 300*time.Millisecond)
+			elapsed := time.Since(start)
+			wantFailedIn(t, a, phase, o.whole)
+			if !strings.Contains(a.Failure.Message, "hung") {
+				t.Errorf("failure message %q does not say the plugin hung", a.Failure.Message)
+			}
+			if elapsed < 300*time.Millisecond || elapsed > 2*time.Second {
+				t.Errorf("the hung attempt ended after %v, want the 300 ms timeout plus the hang grace, under 2 s", elapsed)
+			}
+			if d := recovers(t, h, p, phase, pid); d > time.Second {
+				t.Errorf("the plugin came back after %v, want within 1 s", d)
+			}
+		})
 	}
 }
 

@@ -3,7 +3,6 @@ package pluginhost_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -56,17 +55,6 @@ func goroutine(t *testing.T, a engine.Attempt) int {
 	return g
 }
 
-// wantWholeAttempt checks that a failed as plugin.crashed in its resolve
-// phase, and says why there, the way an attempt that ran as one request
-// fails.
-func wantWholeAttempt(t *testing.T, a engine.Attempt) {
-	t.Helper()
-	wantCrashed(t, a, sdk.PhaseResolve)
-	if !strings.Contains(a.Failure.Message, "the whole attempt ran as one request") {
-		t.Errorf("failure message %q does not say the attempt ran as one request", a.Failure.Message)
-	}
-}
-
 // TestSequenceStreams checks that attempts reuse their streams: one after
 // another they run on one stream, so on one goroutine of the plugin's; four
 // at once run on at most four.
@@ -101,47 +89,6 @@ func TestSequenceStreams(t *testing.T) {
 	}
 	if len(seen) > 4 {
 		t.Errorf("50 attempts, at most four at once, ran on the plugin's goroutines %v, want at most four streams'", seen)
-	}
-}
-
-// TestSequenceCrash: a plugin process that exits during a request fails
-// that attempt as plugin.crashed, and the next attempts run in a new
-// process, on new streams.
-func TestSequenceCrash(t *testing.T) {
-	h := newHost(t)
-	p := sequencePipeline(t, h, crashBin, "crash")
-	port := testLab.TCP.Addr.Port()
-	pid := onePid(t, h)
-	wantOK(t, probeOnce(t, p, "ok.test", port, 2*time.Second), pid)
-
-	wantWholeAttempt(t, probeOnce(t, p, "crash.test", port, 2*time.Second))
-	if d := recovers(t, h, p, sdk.PhaseResolve, pid); d > 500*time.Millisecond {
-		t.Errorf("the plugin came back after %v, want within its 100 ms backoff and a start", d)
-	}
-}
-
-// TestSequenceHang: a request that never gets an answer fails as
-// plugin.crashed once the attempt's timeout and the hang grace have passed,
-// and the process is restarted.
-func TestSequenceHang(t *testing.T) {
-	h := newHost(t)
-	p := sequencePipeline(t, h, hangBin, "hang")
-	port := testLab.TCP.Addr.Port()
-	pid := onePid(t, h)
-	wantOK(t, probeOnce(t, p, "ok.test", port, 2*time.Second), pid)
-
-	start := time.Now()
-	a := probeOnce(t, p, "hang.test", port, 300*time.Millisecond)
-	elapsed := time.Since(start)
-	wantWholeAttempt(t, a)
-	if !strings.Contains(a.Failure.Message, "hung") {
-		t.Errorf("failure message %q does not say the plugin hung", a.Failure.Message)
-	}
-	if elapsed < 300*time.Millisecond || elapsed > 2*time.Second {
-		t.Errorf("the hung attempt ended after %v, want the 300 ms timeout plus the hang grace, under 2 s", elapsed)
-	}
-	if d := recovers(t, h, p, sdk.PhaseResolve, pid); d > time.Second {
-		t.Errorf("the plugin came back after %v, want within 1 s", d)
 	}
 }
 
