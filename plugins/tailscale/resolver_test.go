@@ -173,8 +173,15 @@ func TestResolvePing(t *testing.T) {
 				rounds = 20
 			}
 			var p sdk.Phase
+			lost := 0
 			for range rounds {
 				resp := resolve(t, r, tc.host)
+				// While the direct path comes up, a disco ping can go
+				// unanswered (UDP); one such loss is tolerated there.
+				if f := resp.Failure; f != nil && tc.path == "direct" && f.Class == ClassTimeout && lost == 0 {
+					lost++
+					continue
+				}
 				if resp.Failure != nil {
 					t.Fatalf("Failure = %v, want none", resp.Failure)
 				}
