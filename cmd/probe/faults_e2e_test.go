@@ -23,7 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/probe-dev/probe/core/report"
+	"github.com/probe-dev/probe/core/sdk"
 )
 
 // The tests of this file and hostile_e2e_test.go are not t.Parallel: they
@@ -34,9 +36,10 @@ import (
 // TestTerminate sends SIGTERM, as a service manager stops a service, to an
 // --isolate run once one target has finished and another waits on the
 // silent DNS server: probe stops at once, prints what finished in the
-// format asked for, exits non-zero, and leaves no plugin process, socket
-// file or directory behind. The same holds when SIGTERM comes as soon as
-// the plugin process runs, while probe may still be loading the file.
+// format asked for, counts the waiting target as interrupted (not failed),
+// exits 130, and leaves no plugin process, socket file or directory behind.
+// The same holds when SIGTERM comes as soon as the plugin process runs,
+// while probe may still be loading the file.
 func TestTerminate(t *testing.T) {
 	file := writeFile(t, "stuck.hcl", labHeader("10s")+fmt.Sprintf(`
 run {
@@ -107,11 +110,22 @@ target "stuck" {
 				if fast := doc.Targets[0]; !tc.starting && (!fast.OK || len(fast.Attempts) != 1) {
 					t.Errorf("fast: ok %v with %d attempts, want its finished attempt", fast.OK, len(fast.Attempts))
 				}
-				if stuck := doc.Targets[1]; stuck.OK || len(stuck.Attempts) != 0 {
-					t.Errorf("stuck: ok %v with %d attempts, want its interrupted attempt dropped", stuck.OK, len(stuck.Attempts))
+				if stuck := doc.Targets[1]; stuck.OK || !stuck.Interrupted || len(stuck.Attempts) != 0 {
+					t.Errorf("stuck: ok %v, interrupted %v with %d attempts, want it interrupted and its attempt dropped",
+						stuck.OK, stuck.Interrupted, len(stuck.Attempts))
+				}
+				// A target none of whose attempts finished is interrupted,
+				// not failed: "fast" too when the signal came at the start.
+				want := report.SummaryCountsJSON{Targets: 2, OK: 1, Interrupted: 1, FailuresByClass: map[sdk.Class]int{}}
+				if fast := doc.Targets[0]; tc.starting && !fast.OK {
+					want.OK, want.Interrupted = 0, 2
+				}
+				if diff := cmp.Diff(want, doc.Summary); diff != "" {
+					t.Errorf("summary (-want +got):\n%s", diff)
 				}
 			case tc.format == "table":
-				for _, row := range []string{`(?m)^fast\s+127\.0\.0\.1:\d+\s+1/1\s`, `(?m)^stuck\s+-\s+0/0\s`} {
+				for _, row := range []string{`(?m)^fast\s+127\.0\.0\.1:\d+\s+1/1\s`, `(?m)^stuck\s+-\s+0/0\s+interrupted$`,
+					`(?m)^2 targets: 1 ok, 0 failed, 1 interrupted in `} {
 					if !regexp.MustCompile(row).MatchString(r.stdout) {
 						t.Errorf("table lacks a row matching %s:\n%s", row, r.stdout)
 					}

@@ -48,7 +48,8 @@ func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
 // by the engine's mode and concurrency; the attempts of one target run in
 // order. When ctx is canceled, Run stops starting attempts, drops the ones
 // the cancellation interrupted, and returns what finished with Interrupted
-// set.
+// set; a target none of whose attempts finished is then counted as
+// interrupted, neither ok nor failed.
 //
 // An attempt that fails because the process ran out of file descriptors
 // (sdk.ClassFDLimit) says nothing of its target: Run and Probe run it again,
@@ -86,9 +87,13 @@ feed:
 			res.Targets[i] = tr
 		}
 		res.Summary.Targets++
-		if tr.OK {
+		switch {
+		case tr.OK:
 			res.Summary.OK++
-		} else {
+		case res.Interrupted && tr.Stats[TotalPhase].Count == 0:
+			tr.Interrupted = true
+			res.Summary.Interrupted++
+		default:
 			res.Summary.Failed++
 		}
 	}

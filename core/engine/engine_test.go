@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
@@ -242,14 +243,16 @@ func TestCancelKeepsFinished(t *testing.T) {
 	leakcheck.FDs(t)
 	fast := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1")})
 	slow := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: time.Hour})
+	// One target after another: "queued" never starts.
 	ts := []*engine.Target{
 		{Name: "fast", Host: "h", Port: addr.Port(), Pipeline: fast},
 		{Name: "slow", Host: "h", Port: addr.Port(), Pipeline: slow, Timeout: time.Hour},
+		{Name: "queued", Host: "h", Port: addr.Port(), Pipeline: fast},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	res := engine.New(engine.Options{}).Run(ctx, ts)
+	res := engine.New(engine.Options{Mode: engine.Sequential}).Run(ctx, ts)
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("Run took %v after cancel", took)
 	}
@@ -261,5 +264,18 @@ func TestCancelKeepsFinished(t *testing.T) {
 	}
 	if got := len(res.Targets[1].Attempts); got != 0 {
 		t.Errorf("slow target kept %d interrupted attempts", got)
+	}
+	// The slow target's attempt and the queued target were cut short: they
+	// are interrupted, not failed.
+	var interrupted []bool
+	for _, tr := range res.Targets {
+		interrupted = append(interrupted, tr.Interrupted)
+	}
+	if diff := cmp.Diff([]bool{false, true, true}, interrupted); diff != "" {
+		t.Errorf("targets' Interrupted (-want +got):\n%s", diff)
+	}
+	want := engine.Summary{Targets: 3, OK: 1, Failed: 0, Interrupted: 2, FailuresByClass: map[sdk.Class]int{}}
+	if diff := cmp.Diff(want, res.Summary); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
 	}
 }

@@ -55,6 +55,9 @@ type TargetResult struct {
 	Attempts []Attempt
 	// OK is true when the target had attempts and all of them succeeded.
 	OK bool
+	// Interrupted is true when the run was canceled before any attempt of
+	// the target finished: it is neither ok nor failed.
+	Interrupted bool
 	// Phases lists the phase names seen, in pipeline order, then TotalPhase.
 	Phases []string
 	// Stats per phase name and for TotalPhase.
@@ -105,11 +108,15 @@ type Result struct {
 // target names and hosts, which renderers print.
 func (r *Result) Redact(s string) string { return r.redactor.Redact(s) }
 
-// Summary counts the targets of a run by outcome.
+// Summary counts the targets of a run by outcome: Targets = OK + Failed +
+// Interrupted.
 type Summary struct {
-	Targets         int
-	OK              int
-	Failed          int
+	Targets int
+	OK      int
+	Failed  int
+	// Interrupted counts the targets none of whose attempts finished before
+	// the run was canceled (TargetResult.Interrupted).
+	Interrupted     int
 	FailuresByClass map[sdk.Class]int
 }
 

@@ -33,6 +33,7 @@ type TargetJSON struct {
 	Port            uint16                 `json:"port"`
 	Pipeline        string                 `json:"pipeline"`
 	OK              bool                   `json:"ok"`
+	Interrupted     bool                   `json:"interrupted"`
 	Attempts        []AttemptJSON          `json:"attempts"`
 	Stats           map[string]SummaryJSON `json:"stats"`
 	FailuresByClass map[sdk.Class]int      `json:"failures_by_class"`
@@ -95,11 +96,13 @@ type SummaryJSON struct {
 	MaxMS    float64 `json:"max_ms"`
 }
 
-// SummaryCountsJSON counts a run's targets.
+// SummaryCountsJSON counts a run's targets: targets = ok + failed +
+// interrupted.
 type SummaryCountsJSON struct {
 	Targets         int               `json:"targets"`
 	OK              int               `json:"ok"`
 	Failed          int               `json:"failed"`
+	Interrupted     int               `json:"interrupted"`
 	FailuresByClass map[sdk.Class]int `json:"failures_by_class"`
 }
 
@@ -118,12 +121,12 @@ func NewDocument(file string, res *engine.Result) *Document {
 		Targets:     make([]TargetJSON, 0, len(res.Targets)),
 		Stats:       summaries(res.Stats),
 		Summary: SummaryCountsJSON{Targets: res.Summary.Targets, OK: res.Summary.OK, Failed: res.Summary.Failed,
-			FailuresByClass: nonNil(res.Summary.FailuresByClass)},
+			Interrupted: res.Summary.Interrupted, FailuresByClass: nonNil(res.Summary.FailuresByClass)},
 	}
 	for _, tr := range res.Targets {
 		t := TargetJSON{
 			Name: res.Redact(tr.Target.Name), Host: res.Redact(tr.Target.Host), Port: tr.Target.Port,
-			OK: tr.OK, Attempts: make([]AttemptJSON, 0, len(tr.Attempts)),
+			OK: tr.OK, Interrupted: tr.Interrupted, Attempts: make([]AttemptJSON, 0, len(tr.Attempts)),
 			Stats: summaries(tr.Stats), FailuresByClass: nonNil(tr.FailuresByClass),
 		}
 		if tr.Target.Pipeline != nil {

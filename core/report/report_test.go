@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func TestJSONContract(t *testing.T) {
 	got := map[string]any{
 		"file": doc["file"], "started_at": doc["started_at"], "duration_ms": doc["duration_ms"],
 		"target.name": target["name"], "target.host": target["host"], "target.port": target["port"],
-		"target.pipeline": target["pipeline"], "target.ok": target["ok"],
+		"target.pipeline": target["pipeline"], "target.ok": target["ok"], "target.interrupted": target["interrupted"],
 		"attempt.seq": attempt["seq"], "attempt.ok": attempt["ok"], "attempt.address": attempt["address"],
 		"attempt.total_ms": attempt["total_ms"], "attempt.overhead_ms": attempt["overhead_ms"], "attempt.failure": attempt["failure"],
 		"phase.phase": phase["phase"], "phase.plugin": phase["plugin"], "phase.start_ms": phase["start_ms"],
@@ -83,7 +84,7 @@ func TestJSONContract(t *testing.T) {
 	want := map[string]any{
 		"file": "examples/lab.hcl", "started_at": "2026-11-22T10:00:00Z", "duration_ms": 12.5,
 		"target.name": "api", "target.host": "api.probe.test", "target.port": 8443.0,
-		"target.pipeline": "https", "target.ok": true,
+		"target.pipeline": "https", "target.ok": true, "target.interrupted": false,
 		"attempt.seq": 1.0, "attempt.ok": true, "attempt.address": "127.0.0.1:8443",
 		"attempt.total_ms": 1.9, "attempt.overhead_ms": 0.1, "attempt.failure": nil,
 		"phase.phase": "resolve", "phase.plugin": "dns-miekg", "phase.start_ms": 0.0,
@@ -91,7 +92,7 @@ func TestJSONContract(t *testing.T) {
 		"phase.attrs": map[string]any{"addresses": []any{"127.0.0.1"}, "rcode": "NOERROR"},
 		"stats.resolve": map[string]any{"count": 1.0, "ok": 1.0, "failed": 0.0, "min_ms": 0.21, "mean_ms": 0.21,
 			"stddev_ms": 0.0, "p50_ms": 0.21, "p90_ms": 0.21, "p99_ms": 0.21, "max_ms": 0.21},
-		"summary": map[string]any{"targets": 2.0, "ok": 1.0, "failed": 1.0,
+		"summary": map[string]any{"targets": 2.0, "ok": 1.0, "failed": 1.0, "interrupted": 0.0,
 			"failures_by_class": map[string]any{"tcp.refused": 1.0}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -104,6 +105,56 @@ func TestJSONContract(t *testing.T) {
 	}
 	if attrs := bad["phases"].([]any)[1].(map[string]any)["attrs"]; attrs == nil {
 		t.Error("a phase without attrs must carry an empty object, not null")
+	}
+}
+
+// interruptedResult is result() cut short: a third target, "queued", had
+// no attempt finished when the run was canceled.
+func interruptedResult() *engine.Result {
+	res := result()
+	res.Interrupted = true
+	res.Targets = append(res.Targets, &engine.TargetResult{
+		Target:      &engine.Target{Name: "queued", Host: "queued.probe.test", Port: 443, Pipeline: &engine.Pipeline{Name: "https"}},
+		Interrupted: true, Stats: map[string]stats.Summary{},
+	})
+	res.Summary.Targets, res.Summary.Interrupted = 3, 1
+	return res
+}
+
+// TestInterrupted checks that a target cut short before any attempt
+// finished is counted as interrupted, not failed, in every output that
+// counts targets.
+func TestInterrupted(t *testing.T) {
+	doc := NewDocument("f.hcl", interruptedResult())
+	want := SummaryCountsJSON{Targets: 3, OK: 1, Failed: 1, Interrupted: 1, FailuresByClass: map[sdk.Class]int{sdk.ClassTCPRefused: 1}}
+	if diff := cmp.Diff(want, doc.Summary); diff != "" {
+		t.Errorf("JSON summary (-want +got):\n%s", diff)
+	}
+	var interrupted []bool
+	for _, tj := range doc.Targets {
+		interrupted = append(interrupted, tj.Interrupted)
+	}
+	if diff := cmp.Diff([]bool{false, false, true}, interrupted); diff != "" {
+		t.Errorf("targets' interrupted (-want +got):\n%s", diff)
+	}
+
+	var buf bytes.Buffer
+	if err := Table(&buf, interruptedResult()); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{`(?m)^queued +- +0/0 +interrupted$`,
+		`(?m)^3 targets: 1 ok, 1 failed \(tcp\.refused×1\), 1 interrupted in 12\.5ms$`} {
+		if !regexp.MustCompile(line).MatchString(buf.String()) {
+			t.Errorf("table lacks a line matching %s:\n%s", line, buf.String())
+		}
+	}
+
+	buf.Reset()
+	if err := Waterfall(&buf, interruptedResult(), false); err != nil {
+		t.Fatal(err)
+	}
+	if line := "queued  queued.probe.test:443  interrupted before any attempt finished\n"; !strings.Contains(buf.String(), line) {
+		t.Errorf("waterfall lacks %q:\n%s", line, buf.String())
 	}
 }
 

@@ -29,8 +29,9 @@ func FormatDuration(d time.Duration) string {
 }
 
 // Table writes one row per target with the median of each phase over its
-// successful attempts, its attempts ok out of run, and its failure classes;
-// then the statistics of every phase over the whole run, and a summary line.
+// successful attempts, its attempts ok out of run, and its failure classes
+// ("interrupted" for a target none of whose attempts finished); then the
+// statistics of every phase over the whole run, and a summary line.
 func Table(w io.Writer, res *engine.Result) error {
 	phases := slices.DeleteFunc(slices.Clone(res.Phases), func(p string) bool { return p == engine.TotalPhase })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -51,7 +52,11 @@ func Table(w io.Writer, res *engine.Result) error {
 			}
 			continue
 		}
-		fmt.Fprintln(tw, strings.Join(tableRow(res.Redact(tr.Target.Name), address(tr), phases, tr.Stats, tr.FailuresByClass), "\t"))
+		row := tableRow(res.Redact(tr.Target.Name), address(tr), phases, tr.Stats, tr.FailuresByClass)
+		if tr.Interrupted {
+			row[len(row)-1] = "interrupted"
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -77,10 +82,10 @@ func Table(w io.Writer, res *engine.Result) error {
 	if c := classes(sum.FailuresByClass); c != "" {
 		line += " (" + c + ")"
 	}
-	line += " in " + FormatDuration(res.Duration)
-	if res.Interrupted {
-		line += ", interrupted"
+	if res.Interrupted { // even 0: the line says the run was cut short
+		line += fmt.Sprintf(", %d interrupted", sum.Interrupted)
 	}
+	line += " in " + FormatDuration(res.Duration)
 	_, err := fmt.Fprintln(w, line)
 	return err
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +28,7 @@ func Waterfall(w io.Writer, res *engine.Result, color bool) error {
 		t := tr.Target
 		for i := range tr.Attempts {
 			a := &tr.Attempts[i]
-			head := fmt.Sprintf("%s  %s:%d", res.Redact(t.Name), res.Redact(t.Host), t.Port)
+			head := res.Redact(t.Name) + "  " + hostPort(res, t)
 			if a.Address.IsValid() {
 				head += "  → " + a.Address.String()
 			}
@@ -38,10 +40,20 @@ func Waterfall(w io.Writer, res *engine.Result, color bool) error {
 			fmt.Fprintln(w)
 		}
 		if len(tr.Attempts) == 0 {
-			fmt.Fprintf(w, "%s  %s:%d  no attempt finished\n\n", res.Redact(t.Name), res.Redact(t.Host), t.Port)
+			why := "no attempt finished"
+			if tr.Interrupted {
+				why = "interrupted before any attempt finished"
+			}
+			fmt.Fprintf(w, "%s  %s  %s\n\n", res.Redact(t.Name), hostPort(res, t), why)
 		}
 	}
 	return nil
+}
+
+// hostPort is t's host and port, the host redacted, an IPv6 address in
+// brackets.
+func hostPort(res *engine.Result, t *engine.Target) string {
+	return net.JoinHostPort(res.Redact(t.Host), strconv.Itoa(int(t.Port)))
 }
 
 func attempt(w io.Writer, a *engine.Attempt, pen pen) {
