@@ -66,7 +66,7 @@ func completeArgs(root *cobra.Command) {
 				}
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
-		case "probe demo", "probe plugins":
+		case "probe demo", "probe plugins", "probe version":
 			c.ValidArgsFunction = cobra.NoFileCompletions
 		}
 		if c.Flags().Lookup("output") != nil {

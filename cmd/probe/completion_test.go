@@ -44,6 +44,7 @@ func TestCompletionScripts(t *testing.T) {
 	}{
 		{"probe se", []string{"serve"}},
 		{"probe comp", []string{"completion"}},
+		{"probe vers", []string{"version"}},
 		{"probe completion ", []string{"bash", "zsh", "fish"}},
 		{"probe plugins show ", []string{"dial-tcp", "dns-miekg", "dns-system", "http", "tls"}},
 		{"probe plugins show d", []string{"dial-tcp", "dns-miekg", "dns-system"}},

@@ -1,13 +1,14 @@
 // Command probe measures networks: for every target it runs a pipeline of
 // plugins (resolve → dial → handshakes) and reports how long each phase took.
 //
-//	probe run pipeline.hcl        run a pipeline file
-//	probe test HOST PORT [proto]  probe one host ad hoc, as a waterfall
+//	probe run pipeline.hcl        run a pipeline file (or PROBE_TARGETS without one)
+//	probe test URL                probe one host ad hoc, as a waterfall (or HOST:PORT, HOST PORT [proto])
 //	probe validate pipeline.hcl   check a file
 //	probe plugins                 list the plugins and what they accept
 //	probe demo                    run against a loopback lab
 //	probe serve pipeline.hcl      serve it to Prometheus (/probe, /metrics)
 //	probe completion bash         print a shell completion script
+//	probe version                 print the version, commit, Go version and built-in plugins
 package main
 
 import (
@@ -106,18 +107,21 @@ Exit status: 0 when every target is ok, 1 when any failed, 2 for usage or
 configuration errors, 130 when interrupted.`,
 		Example: `  probe demo                          # a loopback lab, no network needed
   probe test example.com 443          # one host as a waterfall
+  probe test https://example.com/up   # the same for a URL, its port and path
   probe run pipeline.hcl              # every target of a file, as a table
   probe serve pipeline.hcl            # for Prometheus: /probe?target=NAME
   source <(probe completion bash)     # complete commands, files and flags`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionText(buildInfo()),
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.PersistentFlags().CountVarP(&verbosity, "verbose", "v", "log on stderr: -v for every attempt, -vv for more")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("%v\nSee '%s --help'.", err, c.CommandPath())}
 	})
 	root.AddCommand(newRunCmd(), newValidateCmd(), newTestCmd(), newPluginsCmd(), newDemoCmd(), newServeCmd(),
-		newCompletionCmd(), newServeBuiltinsCmd())
+		newCompletionCmd(), newVersionCmd(), newServeBuiltinsCmd())
 	completeArgs(root)
 	return root
 }
