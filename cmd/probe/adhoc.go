@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 
-	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/zclconf/go-cty/cty"
@@ -14,18 +14,23 @@ import (
 
 // adHoc is a target given on the command line or in PROBE_TARGETS.
 type adHoc struct {
+	// name is the target's name in the results: the text it was given as.
+	name  string
 	host  string
 	port  uint16
 	proto string
+	// path is the http request target of a URL ("/healthz?full=1"); empty
+	// means the http plugin's default, "/".
+	path string
 }
 
 // protos are the protocols an ad-hoc target may name.
 var protos = []string{"tcp", "http", "https"}
 
-// parseAdHoc parses "host:port[:proto]"; IPv6 hosts are bracketed
-// ("[::1]:443:https"). The proto defaults to tcp.
-func parseAdHoc(s string) (adHoc, error) {
-	hostport, proto := s, "tcp"
+// parseHostPort parses "host:port[:proto]"; IPv6 hosts are bracketed
+// ("[::1]:443:https"). The proto is empty when s names none.
+func parseHostPort(s string) (adHoc, error) {
+	hostport, proto := s, ""
 	if i := strings.LastIndex(s, ":"); i >= 0 {
 		if last := s[i+1:]; strings.Trim(last, "0123456789") != "" {
 			hostport, proto = s[:i], last
@@ -39,11 +44,90 @@ func parseAdHoc(s string) (adHoc, error) {
 	if err != nil {
 		return adHoc{}, fmt.Errorf("target %q: %w", s, err)
 	}
-	t := adHoc{host: host, port: port, proto: proto}
-	if err := t.checkProto(); err != nil {
-		return adHoc{}, fmt.Errorf("target %q: %w", s, err)
+	t := adHoc{name: s, host: host, port: port, proto: proto}
+	if proto != "" {
+		if err := t.checkProto(); err != nil {
+			return adHoc{}, fmt.Errorf("target %q: %w", s, err)
+		}
 	}
 	return t, nil
+}
+
+// parseAdHoc parses a PROBE_TARGETS entry, "host:port[:proto]", whose
+// proto defaults to tcp.
+func parseAdHoc(s string) (adHoc, error) {
+	t, err := parseHostPort(s)
+	if t.proto == "" {
+		t.proto = "tcp"
+	}
+	return t, err
+}
+
+// parseURL parses an http or https URL as `probe test` takes it: the
+// port defaults to the scheme's, and the path and query are the http
+// request's.
+func parseURL(s string) (adHoc, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return adHoc{}, fmt.Errorf("target %q: %w", s, err)
+	}
+	t := adHoc{name: s, host: u.Hostname(), proto: u.Scheme, path: u.RequestURI()}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return adHoc{}, fmt.Errorf("target %q: unknown URL scheme %q: use http:// or https://, or host:port for tcp", s, u.Scheme)
+	case u.User != nil:
+		u.User = nil // the error names no password
+		return adHoc{}, fmt.Errorf("target %q: probe sends no credentials from a URL: remove the user:password@ part", u.String())
+	case t.host == "":
+		return adHoc{}, fmt.Errorf("target %q: the URL names no host", s)
+	case u.Port() == "" && u.Scheme == "http":
+		t.port = 80
+	case u.Port() == "":
+		t.port = 443
+	default:
+		if t.port, err = parsePort(u.Port()); err != nil {
+			return adHoc{}, fmt.Errorf("target %q: %w", s, err)
+		}
+	}
+	return t, nil
+}
+
+// parseTestArgs parses the target of `probe test`: a URL
+// ("https://host:8443/path?q"), host:port[:proto], or HOST PORT [PROTO].
+// Without a protocol, port 443 is https and any other port tcp; guessed
+// says the protocol was chosen so.
+func parseTestArgs(args []string) (t adHoc, guessed bool, err error) {
+	switch {
+	case len(args) == 1 && strings.Contains(args[0], "://"):
+		t, err = parseURL(args[0])
+		return t, false, err
+	case len(args) == 1:
+		if t, err = parseHostPort(args[0]); err != nil {
+			return adHoc{}, false, fmt.Errorf("%w; or give HOST PORT, or a URL such as https://%s/", err, args[0])
+		}
+	default:
+		host := args[0]
+		if strings.Contains(host, "://") {
+			return adHoc{}, false, fmt.Errorf("target %q: a URL names its own port and protocol: probe test URL", host)
+		}
+		if h, ok := strings.CutPrefix(host, "["); ok { // [::1], as in a URL
+			host, _ = strings.CutSuffix(h, "]")
+		}
+		t = adHoc{name: args[0], host: host}
+		if t.port, err = parsePort(args[1]); err != nil {
+			return adHoc{}, false, err
+		}
+		if len(args) == 3 {
+			t.proto = args[2]
+		}
+	}
+	if t.proto == "" {
+		guessed, t.proto = true, "tcp"
+		if t.port == 443 {
+			t.proto = "https"
+		}
+	}
+	return t, guessed, t.checkProto()
 }
 
 func parsePort(s string) (uint16, error) {
@@ -63,12 +147,16 @@ func (a adHoc) checkProto() error {
 	return fmt.Errorf("unknown protocol %q: use %s", a.proto, strings.Join(protos, ", "))
 }
 
-// withEnvTargets returns the file's targets plus those of PROBE_TARGETS, a
-// comma-separated list of host:port[:proto]. Each uses the file's pipeline
-// named after its proto when there is one, else the implied pipeline.
-func withEnvTargets(file *config.File, pl *plugins, env string) ([]*engine.Target, error) {
-	targets := file.Targets
-	implied := map[string]*engine.Pipeline{}
+// tlsHint is the line that tells how to probe a with TLS and HTTP, when it
+// was probed as tcp because its command line named no protocol.
+func (a adHoc) tlsHint() string {
+	return fmt.Sprintf("hint: probed as TCP only; for TLS and HTTP: probe test https://%s/", net.JoinHostPort(a.host, strconv.Itoa(int(a.port))))
+}
+
+// parseEnvTargets parses PROBE_TARGETS, a comma-separated list of
+// host:port[:proto].
+func parseEnvTargets(env string) ([]adHoc, error) {
+	var out []adHoc
 	for _, s := range strings.Split(env, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
@@ -77,16 +165,29 @@ func withEnvTargets(file *config.File, pl *plugins, env string) ([]*engine.Targe
 		if err != nil {
 			return nil, &exitError{code: exitUsage, msg: "PROBE_TARGETS: " + err.Error()}
 		}
-		p := file.Pipelines[a.proto]
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// adHocTargets returns the targets of ads. Each uses the pipeline of
+// pipelines (a file's, or nil) named after its proto when there is one, else
+// the implied pipeline.
+func adHocTargets(ads []adHoc, pipelines map[string]*engine.Pipeline, pl *plugins) ([]*engine.Target, error) {
+	var targets []*engine.Target
+	implied := map[string]*engine.Pipeline{}
+	for _, a := range ads {
+		p := pipelines[a.proto]
 		if p == nil {
 			if p = implied[a.proto]; p == nil {
-				if p, err = impliedPipeline(pl, a.proto, tlsOptions{}, ""); err != nil {
+				var err error
+				if p, err = impliedPipeline(pl, a, tlsOptions{}, ""); err != nil {
 					return nil, err
 				}
 				implied[a.proto] = p
 			}
 		}
-		targets = append(targets, &engine.Target{Name: s, Host: a.host, Port: a.port, Pipeline: p})
+		targets = append(targets, &engine.Target{Name: a.name, Host: a.host, Port: a.port, Pipeline: p})
 	}
 	return targets, nil
 }
@@ -101,8 +202,10 @@ type tlsOptions struct {
 
 // impliedPipeline is the pipeline of an ad-hoc target: the system resolver
 // (or dns-miekg asking dnsServer), dial-tcp, then tls (offering h2 and
-// http/1.1 unless told otherwise) and http for https, http alone for http.
-func impliedPipeline(pl *plugins, proto string, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
+// http/1.1 unless told otherwise) and http for https, http alone for http;
+// the http handshake asks for the target's path.
+func impliedPipeline(pl *plugins, a adHoc, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
+	proto := a.proto
 	plugins, err := pl.builtins()
 	if err != nil {
 		return nil, err
@@ -153,7 +256,11 @@ func impliedPipeline(pl *plugins, proto string, tlsOpts tlsOptions, dnsServer st
 		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "tls", Plugin: "tls", Component: hs.(sdk.Handshaker)}}
 	}
 	if proto == "http" || proto == "https" {
-		hs, err := newComponent(plugins, "http", sdk.KindHandshake, nil)
+		cfg := map[string]cty.Value{}
+		if a.path != "" {
+			cfg["path"] = cty.StringVal(a.path)
+		}
+		hs, err := newComponent(plugins, "http", sdk.KindHandshake, cfg)
 		if err != nil {
 			return nil, err
 		}

@@ -26,7 +26,7 @@ failure class; the demo exits 0 when the run completed.`,
 		Example: "  probe demo\n  probe demo -o json --attempts 20",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := rf.validate(); err != nil {
+			if err := rf.validate(c); err != nil {
 				return err
 			}
 			src, err := examples.FS.ReadFile(demoFile)
@@ -47,7 +47,7 @@ failure class; the demo exits 0 when the run completed.`,
 			}
 			defer pl.Close()
 			defer file.Close()
-			err = run(ctx, c.OutOrStdout(), "examples/"+demoFile, rf.options(file.Options), rf.output, file.Targets)
+			err = run(ctx, c.OutOrStdout(), "examples/"+demoFile, rf.options(file.Options, file.Targets), rf.output, file.Targets)
 			var ee *exitError
 			if errors.As(err, &ee) && ee.code == exitFailed {
 				return nil // the broken targets fail by design

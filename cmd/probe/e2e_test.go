@@ -1066,7 +1066,7 @@ func TestUsageErrors(t *testing.T) {
 		args   []string
 		stderr string
 	}{
-		{"run without file", []string{"run"}, "accepts 1 arg(s), received 0"},
+		{"run without file", []string{"run"}, "no targets: give a pipeline FILE, or set PROBE_TARGETS"},
 		{"unknown output", labArgs("-o", "yaml"), `unknown output format "yaml"`},
 		{"unknown flag", []string{"run", labFile, "--bogus"}, "unknown flag: --bogus"},
 		{"missing file", []string{"run", "nonexistent.hcl"}, "Error: Failed to read file"},
@@ -1088,7 +1088,8 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // TestInterrupt sends SIGINT while one target waits on a silent DNS server:
-// probe stops at once, prints what finished, and exits 130.
+// probe stops at once, prints what finished, counts the waiting target as
+// interrupted, and exits 130.
 func TestInterrupt(t *testing.T) {
 	t.Parallel()
 	file := writeFile(t, "stuck.hcl", labHeader("10s")+fmt.Sprintf(`
@@ -1131,8 +1132,14 @@ target "stuck" {
 	} else {
 		checkAttempt(t, fast.Attempts[0], pipelinePhases["https"])
 	}
-	if stuck.OK || len(stuck.Attempts) != 0 {
-		t.Errorf("stuck: ok %v with %d attempts, want its interrupted attempt dropped", stuck.OK, len(stuck.Attempts))
+	if stuck.OK || !stuck.Interrupted || len(stuck.Attempts) != 0 {
+		t.Errorf("stuck: ok %v, interrupted %v with %d attempts, want it interrupted and its attempt dropped",
+			stuck.OK, stuck.Interrupted, len(stuck.Attempts))
+	}
+	// The stuck target is interrupted, not failed.
+	want := report.SummaryCountsJSON{Targets: 2, OK: 1, Failed: 0, Interrupted: 1, FailuresByClass: map[sdk.Class]int{}}
+	if diff := cmp.Diff(want, doc.Summary); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(r.stderr, "interrupted") {
 		t.Errorf("stderr %q, want it to say interrupted", r.stderr)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -71,7 +72,8 @@ func (f *fileFlags) load(path string, src []byte, extraVars map[string]string) (
 	return file, pl, nil
 }
 
-// runFlags override a file's run block and choose the output.
+// runFlags override a file's run block and its targets' own attempts and
+// timeout, and choose the output.
 type runFlags struct {
 	output      string
 	attempts    int
@@ -83,14 +85,16 @@ type runFlags struct {
 
 func (r *runFlags) register(c *cobra.Command) {
 	c.Flags().StringVarP(&r.output, "output", "o", "table", "output format: table, json, jsonl, waterfall or prometheus")
-	c.Flags().IntVar(&r.attempts, "attempts", 0, "attempts per target (overrides the run block)")
+	c.Flags().IntVar(&r.attempts, "attempts", 0, "attempts per target (overrides the run block and the targets' own)")
 	c.Flags().IntVar(&r.concurrency, "concurrency", 0, "targets probed at once (overrides the run block)")
 	c.Flags().BoolVar(&r.sequential, "sequential", false, "probe one target after another")
-	c.Flags().DurationVar(&r.timeout, "timeout", 0, "deadline of each attempt (overrides the run block)")
+	c.Flags().DurationVar(&r.timeout, "timeout", 0, "deadline of each attempt (overrides the run block and the targets' own)")
 	c.Flags().DurationVar(&r.interval, "interval", 0, "time between the starts of a target's attempts (overrides the run block)")
 }
 
-func (r *runFlags) options(o engine.Options) engine.Options {
+// options returns o with the flags given applied, and sets the attempts and
+// timeout of targets (a file's) that the flags override.
+func (r *runFlags) options(o engine.Options, targets []*engine.Target) engine.Options {
 	if r.attempts > 0 {
 		o.Attempts = r.attempts
 	}
@@ -106,29 +110,60 @@ func (r *runFlags) options(o engine.Options) engine.Options {
 	if r.interval > 0 {
 		o.Interval = r.interval
 	}
+	for _, t := range targets {
+		if r.attempts > 0 {
+			t.Attempts = r.attempts
+		}
+		if r.timeout > 0 {
+			t.Timeout = r.timeout
+		}
+	}
 	return o
 }
 
-func (r *runFlags) validate() error {
+// validate checks the output format and the values of the flags c was
+// given: a value out of range is a usage error, not ignored.
+func (r *runFlags) validate(c *cobra.Command) error {
 	switch r.output {
 	case "table", "json", "jsonl", "waterfall", "prometheus":
-		return nil
+	default:
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("unknown output format %q: use table, json, jsonl, waterfall or prometheus", r.output)}
 	}
-	return &exitError{code: exitUsage, msg: fmt.Sprintf("unknown output format %q: use table, json, jsonl, waterfall or prometheus", r.output)}
+	for _, f := range []struct {
+		name string
+		ok   bool
+		want string
+	}{
+		{"attempts", r.attempts >= 1, "a whole number of at least 1"},
+		{"concurrency", r.concurrency >= 1, "a whole number of at least 1"},
+		{"timeout", r.timeout > 0, "a duration above zero, such as 5s or 500ms"},
+		{"interval", r.interval >= 0, "a duration of zero or more, such as 1s"},
+	} {
+		if c.Flags().Changed(f.name) && !f.ok {
+			return &exitError{code: exitUsage, msg: fmt.Sprintf("invalid value %q for --%s: want %s",
+				c.Flags().Lookup(f.name).Value, f.name, f.want)}
+		}
+	}
+	return nil
 }
 
 func newRunCmd() *cobra.Command {
 	var ff fileFlags
 	var rf runFlags
 	c := &cobra.Command{
-		Use:   "run FILE",
-		Short: "Run a pipeline file",
+		Use:   "run [FILE]",
+		Short: "Run a pipeline file, or the targets of PROBE_TARGETS",
 		Long: `Run every target of a pipeline file and print the phase timings.
 
-Targets in PROBE_TARGETS ("host:port:proto,...", proto tcp, http or https) are
-added to the file's: each uses the file's pipeline named after its proto, or
-the implied one (system resolver and TCP, then TLS and HTTP for https, HTTP
-for http).
+Targets in PROBE_TARGETS ("host:port[:proto],...", proto tcp (the default),
+http or https) are added to the file's: each uses the file's pipeline named
+after its proto, or the implied one, as probe test builds it (system resolver
+and TCP, then TLS and HTTP for https, HTTP for http). Without a FILE, probe
+run runs the targets of PROBE_TARGETS alone, with the implied pipelines.
+
+--attempts and --timeout override the file's run block and the targets' own
+attempts and timeout; --concurrency, --sequential and --interval the run
+block.
 
 Outputs: table (the default), waterfall (every attempt's phases on one time
 axis), json (one document), jsonl (one line per attempt, as they finish) and
@@ -138,25 +173,48 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
   probe run pipeline.hcl -o json --attempts 10
   probe run pipeline.hcl -var api_host=api.internal -o jsonl | jq .total_ms
   probe run pipeline.hcl -o prometheus > probe.prom.tmp && mv probe.prom.tmp /var/lib/node_exporter/textfile/probe.prom
-  PROBE_TARGETS="example.com:443:https,db.internal:5432" probe run pipeline.hcl`,
-		Args: cobra.ExactArgs(1),
+  PROBE_TARGETS="example.com:443:https,db.internal:5432" probe run pipeline.hcl
+  PROBE_TARGETS="example.com:443:https,db.internal:5432" probe run --attempts 5`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := rf.validate(); err != nil {
+			if err := rf.validate(c); err != nil {
 				return err
+			}
+			ads, err := parseEnvTargets(os.Getenv("PROBE_TARGETS"))
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				switch {
+				case len(ads) == 0:
+					return &exitError{code: exitUsage, msg: "no targets: give a pipeline FILE, or set PROBE_TARGETS=\"host:port[:proto],...\"\nSee 'probe run --help'."}
+				case len(ff.vars) > 0 || len(ff.varFiles) > 0:
+					return &exitError{code: exitUsage, msg: "-var and -var-file set a FILE's variables: give the FILE"}
+				}
 			}
 			ctx, stop := interruptible()
 			defer stop()
-			file, pl, err := ff.load(args[0], nil, nil)
-			if err != nil {
-				return err
+			var (
+				file = &config.File{}
+				pl   *plugins
+				name string
+			)
+			if len(args) == 1 {
+				name = args[0]
+				if file, pl, err = ff.load(name, nil, nil); err != nil {
+					return err
+				}
+			} else {
+				pl = &plugins{log: logger(), isolate: ff.isolate}
 			}
 			defer pl.Close()
 			defer file.Close()
-			targets, err := withEnvTargets(file, pl, os.Getenv("PROBE_TARGETS"))
+			env, err := adHocTargets(ads, file.Pipelines, pl)
 			if err != nil {
 				return err
 			}
-			return run(ctx, c.OutOrStdout(), args[0], rf.options(file.Options), rf.output, targets)
+			targets := slices.Concat(file.Targets, env)
+			return run(ctx, c.OutOrStdout(), name, rf.options(file.Options, targets), rf.output, targets)
 		},
 	}
 	ff.register(c)
