@@ -141,9 +141,12 @@ func (h *Host) Close() error {
 	procs := h.procs
 	h.procs = map[string]*process{}
 	h.mu.Unlock()
+	// At once: each may wait its grace for a plugin that does not exit.
+	var wg sync.WaitGroup
 	for _, p := range procs {
-		p.kill()
+		wg.Go(p.kill)
 	}
+	wg.Wait()
 	return os.RemoveAll(h.dir)
 }
 

@@ -44,8 +44,12 @@ var (
 	// hangBin serves handshake "hang", which never answers on host hang.test.
 	hangBin string
 	// envBin serves handshake "env", which reports its process's environment.
-	envBin  string
-	testLab *lab.Lab
+	envBin string
+	// errBin's components return Go errors (testdata/errplugin).
+	errBin string
+	// spawnBin starts a helper process that shares its output.
+	spawnBin string
+	testLab  *lab.Lab
 )
 
 func TestMain(m *testing.M) {
@@ -59,10 +63,10 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// One go build for all five, each named after its package's directory.
+	// One go build for all seven, each named after its package's directory.
 	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
 		"../../cmd/probe", "../../examples/plugins/banner", "./testdata/crashplugin", "./testdata/hangplugin",
-		"./testdata/envplugin")
+		"./testdata/envplugin", "./testdata/errplugin", "./testdata/spawnplugin")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n%s", build, err, out)
 		return 1
@@ -70,6 +74,7 @@ func testMain(m *testing.M) int {
 	probeBin, bannerBin = filepath.Join(dir, "probe"), filepath.Join(dir, "banner")
 	crashBin, hangBin = filepath.Join(dir, "crashplugin"), filepath.Join(dir, "hangplugin")
 	envBin = filepath.Join(dir, "envplugin")
+	errBin, spawnBin = filepath.Join(dir, "errplugin"), filepath.Join(dir, "spawnplugin")
 	if testLab, err = lab.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -557,29 +562,23 @@ func wantCrashed(t *testing.T, a engine.Attempt, phase string) {
 	}
 }
 
-// recovers probes ok.test until an attempt succeeds in a new plugin
-// process, and returns how long that took. Attempts before it must fail as
-// plugin.crashed (the plugin is restarting).
-func recovers(t *testing.T, h *pluginhost.Host, p *engine.Pipeline, phase string, old int) time.Duration {
+// recovers probes ok.test right after the plugin crashed or hung: the
+// attempt waits for the restart backoff and succeeds in a new process. It
+// returns how long the attempt took.
+func recovers(t *testing.T, h *pluginhost.Host, p *engine.Pipeline, old int) time.Duration {
 	t.Helper()
-	port := testLab.TCP.Addr.Port()
 	start := time.Now()
-	for {
-		a := probeOnce(t, p, "ok.test", port, 2*time.Second)
-		if a.OK {
-			pid := onePid(t, h)
-			if pid == old {
-				t.Fatalf("plugin process %d still runs, want a new one", pid)
-			}
-			wantOK(t, a, pid)
-			return time.Since(start)
-		}
-		wantCrashed(t, a, phase)
-		if time.Since(start) > 2*time.Second {
-			t.Fatalf("the plugin did not come back within 2 s: %+v", a.Failure)
-		}
-		time.Sleep(10 * time.Millisecond)
+	a := probeOnce(t, p, "ok.test", testLab.TCP.Addr.Port(), 2*time.Second)
+	took := time.Since(start)
+	if !a.OK {
+		t.Fatalf("the attempt after the crash failed: %+v", a.Failure)
 	}
+	pid := onePid(t, h)
+	if pid == old {
+		t.Fatalf("plugin process %d still runs, want a new one", pid)
+	}
+	wantOK(t, a, pid)
+	return took
 }
 
 // outOfProcess are the two ways a misbehaving test handshake runs out of
@@ -625,15 +624,15 @@ func TestCrash(t *testing.T) {
 			pid := onePid(t, h)
 
 			wantFailedIn(t, probeOnce(t, p, "crash.test", port, 2*time.Second), phase, o.whole)
-			if d := recovers(t, h, p, phase, pid); d > 500*time.Millisecond {
-				t.Errorf("the plugin came back after %v, want within its 100 ms backoff and a start", d)
+			if d := recovers(t, h, p, pid); d < 50*time.Millisecond || d > 500*time.Millisecond {
+				t.Errorf("the attempt after the crash took %v, want its 100 ms backoff and a start", d)
 			}
 
 			// A second crash right after the restart doubles the backoff, to 200 ms.
 			pid = onePid(t, h)
 			wantFailedIn(t, probeOnce(t, p, "crash.test", port, 2*time.Second), phase, o.whole)
-			if d := recovers(t, h, p, phase, pid); d > 500*time.Millisecond {
-				t.Errorf("after a second crash the plugin came back after %v, want within its 200 ms backoff and a start", d)
+			if d := recovers(t, h, p, pid); d < 150*time.Millisecond || d > 600*time.Millisecond {
+				t.Errorf("the attempt after a second crash took %v, want its 200 ms backoff and a start", d)
 			}
 		})
 	}
@@ -700,7 +699,7 @@ func TestHang(t *testing.T) {
 			if elapsed < 300*time.Millisecond || elapsed > 2*time.Second {
 				t.Errorf("the hung attempt ended after %v, want the 300 ms timeout plus the hang grace, under 2 s", elapsed)
 			}
-			if d := recovers(t, h, p, phase, pid); d > time.Second {
+			if d := recovers(t, h, p, pid); d > time.Second {
 				t.Errorf("the plugin came back after %v, want within 1 s", d)
 			}
 		})

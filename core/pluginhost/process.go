@@ -1,13 +1,14 @@
 package pluginhost
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,9 @@ import (
 const (
 	// callTimeout bounds the host's own calls: describe, configure, release.
 	callTimeout = 10 * time.Second
+	// shutdownGrace is how long a plugin asked to exit has to do so before
+	// it is killed (go-plugin's own wait).
+	shutdownGrace = 2 * time.Second
 	// hangGrace is how long past an attempt's deadline a plugin may take to
 	// answer before it counts as hung and is restarted.
 	hangGrace = 500 * time.Millisecond
@@ -52,10 +56,16 @@ type process struct {
 	backoff time.Duration
 	// notBefore is when the next start may happen after a crash.
 	notBefore time.Time
-	// startErr is the last start's error, repeated until notBefore.
+	// startErr is why the process is down until notBefore: the last
+	// start's error, or the crash's cause.
 	startErr error
+	// startFailed says the last start failed: calls fail at once with
+	// startErr until notBefore, rather than wait for a start that failed.
+	startFailed bool
 	// started is when the running process started.
 	started time.Time
+	// pgid is the running process's process group: its pid.
+	pgid int
 	// closed is set by kill: the process is never started again.
 	closed bool
 }
@@ -71,28 +81,49 @@ type live struct {
 // liveLocked returns the snapshot of the running process.
 func (p *process) liveLocked() live { return live{p.gen, p.rpc, p.ch, p.streams} }
 
-// get returns the running process, starting it if it is not running and
-// its backoff has passed.
-func (p *process) get() (live, error) {
+// get returns the running process, starting it if it is not running. After
+// a crash it waits for the restart backoff to pass, within ctx: an attempt
+// that starts while the plugin restarts waits for it rather than fail, so
+// that a crash fails only the attempts in flight. After a failed start it
+// fails at once until the backoff has passed.
+func (p *process) get(ctx context.Context) (live, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.client != nil && !p.client.Exited() {
-		return p.liveLocked(), nil
-	}
-	if p.client != nil { // it died since the last call
-		p.stopLocked(fmt.Errorf("plugin %s exited", p.bin.Name))
-	}
-	if p.closed {
-		return live{}, fmt.Errorf("plugin %s: the plugin host is closed", p.bin.Name)
-	}
-	if time.Now().Before(p.notBefore) {
-		return live{}, fmt.Errorf("plugin %s is restarting: %w", p.bin.Name, p.startErr)
+	for {
+		if p.client != nil && !p.client.Exited() {
+			return p.liveLocked(), nil
+		}
+		if p.client != nil { // it died since the last call
+			p.stopLocked(false)
+		}
+		if p.closed {
+			return live{}, fmt.Errorf("plugin %s: the plugin host is closed", p.bin.Name)
+		}
+		wait := time.Until(p.notBefore)
+		if wait <= 0 {
+			break
+		}
+		if p.startFailed {
+			return live{}, fmt.Errorf("plugin %s is restarting: %w", p.bin.Name, p.startErr)
+		}
+		p.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			p.mu.Lock()
+			return live{}, fmt.Errorf("plugin %s is restarting after a crash (%v), and the attempt's deadline came first: %w",
+				p.bin.Name, p.startErr, ctx.Err())
+		}
+		p.mu.Lock()
 	}
 	if err := p.startLocked(); err != nil {
-		p.startErr = err
+		p.startErr, p.startFailed = err, true
 		p.notBefore = time.Now().Add(p.nextBackoffLocked())
 		return live{}, err
 	}
+	p.startFailed = false
 	return p.liveLocked(), nil
 }
 
@@ -106,15 +137,26 @@ func (p *process) nextBackoffLocked() time.Duration {
 	return p.backoff
 }
 
-// startLocked launches the binary and opens its channels.
+// startLocked launches the binary and opens its channels. The binary is
+// opened once: its pin is checked on that open file, and the same file is
+// executed (command), so that renaming another file into its place after
+// the check changes nothing. The process runs in a process group of its
+// own, so that stopLocked ends whatever it started too.
 func (p *process) startLocked() error {
+	exe, err := os.Open(p.bin.Path)
+	if err != nil {
+		return fmt.Errorf("plugin %s: %w", p.bin.Name, err)
+	}
+	defer exe.Close() // the child has its own copy once started
+	if err := p.checkPin(exe); err != nil {
+		return err
+	}
 	local, remote, err := fdpass.Pair()
 	if err != nil {
 		return fmt.Errorf("plugin %s: socket-passing channel: %w", p.bin.Name, err)
 	}
-	defer remote.Close() // the child has its own copy once started
-	cmd := exec.Command(p.bin.Path, p.bin.Args...)
-	cmd.ExtraFiles = []*os.File{remote} // fd 3 in the plugin: sdk.FDPassFD
+	defer remote.Close()                                // the child has its own copy once started
+	cmd := command(exe, p.bin.Path, p.bin.Args, remote) // remote is fd 3 in the plugin: sdk.FDPassFD
 	// go-plugin ignores UnixSocketConfig.TempDir when Cmd is set; the
 	// environment variable puts the plugin's socket in the host's directory.
 	// SkipHostEnv keeps go-plugin from adding all of probe's environment.
@@ -128,41 +170,33 @@ func (p *process) startLocked() error {
 		Logger:           namedAs{p.log},
 		StartTimeout:     callTimeout,
 	}
-	if p.bin.SHA256 != "" {
-		sum, err := hex.DecodeString(p.bin.SHA256)
-		if err != nil || len(sum) != sha256.Size {
-			_ = local.Close()
-			return fmt.Errorf("plugin %s: sha256 %q is not a hex SHA-256 digest", p.bin.Name, p.bin.SHA256)
-		}
-		// A fresh hash per client: SecureConfig never resets it.
-		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
-	}
 	client := plugin.NewClient(cfg)
 	// A failed Start has killed the process already; Kill would only log
 	// that it did not exit gracefully.
 	if _, err := client.Start(); err != nil {
 		_ = local.Close()
-		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
-			return fmt.Errorf("plugin %s: %s does not match its sha256 pin %s; refusing to run it", p.bin.Name, p.bin.Path, p.bin.SHA256)
+		if cmd.Process != nil {
+			killGroup(cmd.Process.Pid) // what it started before it failed
 		}
 		return fmt.Errorf("plugin %s: start %s: %w", p.bin.Name, p.bin.Path, firstLine{err})
 	}
+	p.client, p.pgid = client, cmd.Process.Pid
 	var raw any
 	rpcClient, err := client.Client()
 	if err == nil {
 		raw, err = rpcClient.Dispense(sdk.PluginSetKey)
 	}
 	if err != nil {
-		client.Kill()
+		p.stopLocked(false)
 		_ = local.Close()
 		return fmt.Errorf("plugin %s: connect to %s: %w", p.bin.Name, p.bin.Path, err)
 	}
 	ch, err := fdpass.New(local)
 	if err != nil {
-		client.Kill()
+		p.stopLocked(false)
 		return fmt.Errorf("plugin %s: socket-passing channel: %w", p.bin.Name, err)
 	}
-	p.client, p.rpc, p.ch = client, raw.(probev1.PluginClient), ch
+	p.rpc, p.ch = raw.(probev1.PluginClient), ch
 	p.streams = &streams{}
 	p.gen++
 	p.started = time.Now()
@@ -170,7 +204,7 @@ func (p *process) startLocked() error {
 	defer cancel()
 	resp, err := p.rpc.Describe(ctx, &probev1.DescribeRequest{})
 	if err != nil {
-		p.stopLocked(err)
+		p.stopLocked(false)
 		return fmt.Errorf("plugin %s: describe: %w", p.bin.Name, err)
 	}
 	p.infos, p.sequence = resp.Plugins, resp.Sequences
@@ -188,9 +222,34 @@ func (p *process) running() (live, bool) {
 	return p.liveLocked(), true
 }
 
+// checkPin checks exe, the open binary, against its sha256 pin, if it has
+// one, and leaves exe at its start.
+func (p *process) checkPin(exe *os.File) error {
+	if p.bin.SHA256 == "" {
+		return nil
+	}
+	want, err := hex.DecodeString(p.bin.SHA256)
+	if err != nil || len(want) != sha256.Size {
+		return fmt.Errorf("plugin %s: sha256 %q is not a hex SHA-256 digest", p.bin.Name, p.bin.SHA256)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, exe); err != nil {
+		return fmt.Errorf("plugin %s: hash %s: %w", p.bin.Name, p.bin.Path, err)
+	}
+	if !bytes.Equal(h.Sum(nil), want) {
+		return fmt.Errorf("plugin %s: %s does not match its sha256 pin %s; refusing to run it", p.bin.Name, p.bin.Path, p.bin.SHA256)
+	}
+	if _, err := exe.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("plugin %s: %w", p.bin.Name, err)
+	}
+	return nil
+}
+
 // describe returns what the binary serves, starting it if needed.
 func (p *process) describe() ([]*probev1.PluginInfo, error) {
-	if _, err := p.get(); err != nil {
+	ctx, cancel := withTimeout()
+	defer cancel()
+	if _, err := p.get(ctx); err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
@@ -199,7 +258,9 @@ func (p *process) describe() ([]*probev1.PluginInfo, error) {
 }
 
 // crashed records that the call under generation gen found the process dead
-// or hung: the process is killed, to be restarted after the backoff.
+// or hung: the process is killed at once, without asking it to exit (a hung
+// or stopped process would never answer), to be restarted after the
+// backoff.
 func (p *process) crashed(gen int, cause error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -208,14 +269,37 @@ func (p *process) crashed(gen int, cause error) {
 	}
 	p.log.Warn("plugin crashed; restarting it after backoff", "error", cause)
 	p.notBefore = time.Now().Add(p.nextBackoffLocked())
-	p.stopLocked(cause)
-	p.startErr = cause
+	p.stopLocked(false)
+	p.startErr, p.startFailed = cause, false
 }
 
-func (p *process) stopLocked(error) {
+// stopLocked ends the process and its process group. Gracefully, it first
+// asks the plugin to exit (go-plugin's Kill) and gives it shutdownGrace to
+// do so; then, or at once when not graceful, it SIGKILLs the group: the
+// plugin if it still runs, and any helper it started. go-plugin's Kill
+// returns only once every holder of the plugin's stdout and stderr has let
+// go of them, so a helper left running would hold probe up for as long as
+// it lives.
+func (p *process) stopLocked(graceful bool) {
 	if p.client != nil {
-		p.client.Kill()
-		p.client = nil
+		client, pgid := p.client, p.pgid
+		done := make(chan struct{})
+		kill := func() { client.Kill(); close(done) }
+		if graceful {
+			go kill()
+			waitExit(pgid, done, shutdownGrace)
+			killGroup(pgid)
+		} else {
+			killGroup(pgid)
+			go kill()
+		}
+		select {
+		case <-done:
+		case <-time.After(shutdownGrace):
+			// A helper that left the group still holds the plugin's output.
+			p.log.Warn("plugin output still held by a process outside its group; going on without it", "pgid", pgid)
+		}
+		p.client, p.pgid = nil, 0
 	}
 	if p.ch != nil {
 		_ = p.ch.Close()
@@ -228,10 +312,11 @@ func (p *process) stopLocked(error) {
 	p.rpc = nil
 }
 
+// kill ends the process for good, gracefully.
 func (p *process) kill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stopLocked(nil)
+	p.stopLocked(true)
 	p.closed = true
 }
 
@@ -241,12 +326,7 @@ func (p *process) pid() int {
 	return p.pidLocked()
 }
 
-func (p *process) pidLocked() int {
-	if p.client == nil || p.client.ReattachConfig() == nil {
-		return 0
-	}
-	return p.client.ReattachConfig().Pid
-}
+func (p *process) pidLocked() int { return p.pgid }
 
 // firstLine is an error cut to its first line: go-plugin follows a failed
 // start with a paragraph of advice that would break probe's one-line

@@ -78,16 +78,19 @@ func (p *process) configure(name string, kind sdk.Kind, schema *sdk.Schema, cfg 
 		return nil, fmt.Errorf("encode the configuration: %w", err)
 	}
 	c := &component{proc: p, plugin: name, kind: kind, cfg: raw}
-	if _, _, err := c.ensure(); err != nil {
+	ctx, cancel := withTimeout()
+	defer cancel()
+	if _, _, err := c.ensure(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 // ensure returns the live process and the component's instance in it,
-// configuring it there first if the process is new.
-func (c *component) ensure() (live, uint64, error) {
-	l, err := c.proc.get()
+// configuring it there first if the process is new; ctx bounds the wait for
+// a restarting process.
+func (c *component) ensure(ctx context.Context) (live, uint64, error) {
+	l, err := c.proc.get(ctx)
 	if err != nil {
 		return live{}, 0, err
 	}
@@ -96,9 +99,9 @@ func (c *component) ensure() (live, uint64, error) {
 	if c.gen == l.gen {
 		return l, c.instance, nil
 	}
-	ctx, cancel := withTimeout()
+	cctx, cancel := withTimeout()
 	defer cancel()
-	resp, err := l.rpc.Configure(ctx, &probev1.ConfigureRequest{Plugin: c.plugin, Kind: string(c.kind), Config: c.cfg})
+	resp, err := l.rpc.Configure(cctx, &probev1.ConfigureRequest{Plugin: c.plugin, Kind: string(c.kind), Config: c.cfg})
 	if err != nil {
 		return live{}, 0, fmt.Errorf("plugin %s: configure %s: %w", c.plugin, c.kind, err)
 	}
@@ -114,8 +117,8 @@ func (c *component) ensure() (live, uint64, error) {
 
 // instanceIn returns c's instance in the live process l, configuring it
 // there first if need be.
-func (c *component) instanceIn(l live) (uint64, error) {
-	now, id, err := c.ensure()
+func (c *component) instanceIn(ctx context.Context, l live) (uint64, error) {
+	now, id, err := c.ensure(ctx)
 	switch {
 	case err != nil:
 		return 0, err
@@ -126,15 +129,15 @@ func (c *component) instanceIn(l live) (uint64, error) {
 }
 
 // call is one RPC of an attempt: it bounds the RPC by the attempt's deadline
-// plus hangGrace, and turns what went wrong into a failure of phase, or an
-// error. A plugin that died or hung is restarted later and the failure is
-// plugin.crashed; a canceled run is canceled; a Go error the plugin returned
-// stays an error (plugin.error).
-func call[R any](ctx context.Context, c *component, phase string, fn func(ctx context.Context, l live, instance uint64, deadline int64) (R, error)) (R, *sdk.Failure, error) {
+// plus hangGrace, and turns what went wrong into a failure of phase. A
+// plugin that died or hung is restarted later and the failure is
+// plugin.crashed; a canceled run is canceled; a Go error the plugin
+// returned is plugin.error, with the plugin's message.
+func call[R any](ctx context.Context, c *component, phase string, fn func(ctx context.Context, l live, instance uint64, deadline int64) (R, error)) (R, *sdk.Failure) {
 	var zero R
-	l, instance, err := c.ensure()
+	l, instance, err := c.ensure(ctx)
 	if err != nil {
-		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed, Message: err.Error()}, nil
+		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed, Message: err.Error()}
 	}
 	deadline, hasDeadline := ctx.Deadline()
 	rpcCtx := ctx
@@ -151,26 +154,26 @@ func call[R any](ctx context.Context, c *component, phase string, fn func(ctx co
 	}
 	resp, err := fn(rpcCtx, l, instance, deadlineUnix(deadline, hasDeadline))
 	if err == nil {
-		return resp, nil, nil
+		return resp, nil
 	}
 	st, _ := status.FromError(err)
 	switch {
 	case errors.Is(err, errRestarted): // l is a new process, and a healthy one
-		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed, Message: fmt.Sprintf("plugin %s: %v", c.plugin, err)}, nil
+		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed, Message: fmt.Sprintf("plugin %s: %v", c.plugin, err)}
 	case errors.Is(ctx.Err(), context.Canceled):
-		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassCanceled, Message: err.Error()}, nil
+		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassCanceled, Message: err.Error()}
 	case st.Code() == codes.DeadlineExceeded:
 		c.proc.crashed(l.gen, fmt.Errorf("no answer %v after the attempt's deadline", hangGrace))
 		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed,
-			Message: fmt.Sprintf("plugin %s hung: no answer %v after the attempt's deadline; it is restarted", c.plugin, hangGrace)}, nil
+			Message: fmt.Sprintf("plugin %s hung: no answer %v after the attempt's deadline; it is restarted", c.plugin, hangGrace)}
 	case st.Code() == codes.Unavailable || st.Code() == codes.Canceled:
 		c.proc.crashed(l.gen, err)
 		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed,
-			Message: fmt.Sprintf("plugin %s died: %s; it is restarted", c.plugin, st.Message())}, nil
+			Message: fmt.Sprintf("plugin %s died: %s; it is restarted", c.plugin, st.Message())}
 	case st.Code() == codes.Internal && strings.HasPrefix(st.Message(), "panic:"):
-		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed, Message: fmt.Sprintf("plugin %s: %s", c.plugin, st.Message())}, nil
+		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginCrashed, Message: fmt.Sprintf("plugin %s: %s", c.plugin, st.Message())}
 	default:
-		return zero, nil, fmt.Errorf("plugin %s: %s", c.plugin, st.Message())
+		return zero, &sdk.Failure{Phase: phase, Class: sdk.ClassPluginError, Message: fmt.Sprintf("plugin %s: %s", c.plugin, st.Message())}
 	}
 }
 
@@ -192,11 +195,11 @@ type remoteResolver struct {
 
 func (r *remoteResolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
 	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
-	resp, f, err := call(ctx, r.c, sdk.PhaseResolve, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.ResolveResponse, error) {
+	resp, f := call(ctx, r.c, sdk.PhaseResolve, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.ResolveResponse, error) {
 		return l.rpc.Resolve(ctx, &probev1.ResolveRequest{Instance: inst, Host: req.Host, Port: uint32(req.Port), DeadlineUnixNs: deadline})
 	})
-	if err != nil || f != nil {
-		return &sdk.ResolveResponse{Phases: failed(span, f), Failure: f}, err
+	if f != nil {
+		return &sdk.ResolveResponse{Phases: failed(span, f), Failure: f}, nil
 	}
 	phases, err := phasesFromProto(resp.Phases)
 	if err != nil {
@@ -226,13 +229,13 @@ func (d *remoteDialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.Dia
 		ch  *fdpass.Channel
 		gen int
 	)
-	resp, f, err := call(ctx, d.c, sdk.PhaseConnect, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.DialResponse, error) {
+	resp, f := call(ctx, d.c, sdk.PhaseConnect, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.DialResponse, error) {
 		ch, gen = l.ch, l.gen
 		return l.rpc.Dial(ctx, &probev1.DialRequest{Instance: inst, Address: req.Address.String(), Host: req.Host,
 			DeadlineUnixNs: deadline, Token: token, Hold: hold})
 	})
-	if err != nil || f != nil {
-		return &sdk.DialResponse{Phases: failed(span, f), Failure: f}, err
+	if f != nil {
+		return &sdk.DialResponse{Phases: failed(span, f), Failure: f}, nil
 	}
 	phases, err := phasesFromProto(resp.Phases)
 	if err != nil {
@@ -272,7 +275,7 @@ func (h *remoteHandshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequ
 		}
 	}
 	var gen int
-	resp, f, err := call(ctx, h.c, "", func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.HandshakeResponse, error) {
+	resp, f := call(ctx, h.c, "", func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.HandshakeResponse, error) {
 		gen = l.gen
 		hreq := &probev1.HandshakeRequest{Instance: inst, Host: req.Host, Address: req.Address.String(), DeadlineUnixNs: deadline, Last: req.Last}
 		if held != nil {
@@ -289,8 +292,8 @@ func (h *remoteHandshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequ
 		}
 		return l.rpc.Handshake(ctx, hreq)
 	})
-	if err != nil || f != nil {
-		return &sdk.HandshakeResponse{Phases: failed(span, f), Failure: f}, err
+	if f != nil {
+		return &sdk.HandshakeResponse{Phases: failed(span, f), Failure: f}, nil
 	}
 	phases, err := phasesFromProto(resp.Phases)
 	if err != nil {
@@ -368,15 +371,15 @@ func (r *remoteResolver) Sequence(ctx context.Context, req *sdk.SequenceRequest)
 		return nil, false, nil // a binary built before Sequences existed
 	}
 	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
-	resp, f, err := call(ctx, r.c, sdk.PhaseResolve, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.SequenceResponse, error) {
+	resp, f := call(ctx, r.c, sdk.PhaseResolve, func(ctx context.Context, l live, inst uint64, deadline int64) (*probev1.SequenceResponse, error) {
 		sreq := &probev1.SequenceRequest{Resolver: inst, Host: req.Host, Port: uint32(req.Port), DeadlineUnixNs: deadline}
 		// The other components' instances in this live process.
 		var err error
-		if sreq.Dialer, err = d.c.instanceIn(l); err != nil {
+		if sreq.Dialer, err = d.c.instanceIn(ctx, l); err != nil {
 			return nil, err
 		}
 		for _, c := range hs {
-			id, err := c.instanceIn(l)
+			id, err := c.instanceIn(ctx, l)
 			if err != nil {
 				return nil, err
 			}
@@ -384,15 +387,13 @@ func (r *remoteResolver) Sequence(ctx context.Context, req *sdk.SequenceRequest)
 		}
 		return l.streams.sequence(ctx, l.rpc, sreq)
 	})
-	if err != nil || f != nil {
-		if f != nil {
-			f.Message += " (the whole attempt ran as one request to the plugin)"
-		}
-		return &sdk.SequenceResponse{Resolve: &sdk.ResolveResponse{Phases: failed(span, f), Failure: f}}, true, err
+	if f != nil {
+		f.Message += " (the whole attempt ran as one request to the plugin)"
+		return &sdk.SequenceResponse{Resolve: &sdk.ResolveResponse{Phases: failed(span, f), Failure: f}}, true, nil
 	}
 	out := &sdk.SequenceResponse{}
-	var phases []sdk.Phase
-	if phases, err = phasesFromProto(resp.Resolve.GetPhases()); err != nil {
+	phases, err := phasesFromProto(resp.Resolve.GetPhases())
+	if err != nil {
 		return nil, true, err
 	}
 	out.Resolve = &sdk.ResolveResponse{Phases: phases, Failure: failureFromProto(resp.Resolve.GetFailure())}

@@ -5,6 +5,7 @@ package testplugin
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"runtime"
@@ -18,8 +19,16 @@ import (
 )
 
 // Serve serves the handshake plugin name, whose handshake is hs, the
-// resolver "static" (127.0.0.1 for every host) and dial-tcp.
+// resolver "static" (127.0.0.1 for every host) and dial-tcp. The resolver
+// returns a Go error for the host resolve-error.test, the dialer for
+// dial-error.test.
 func Serve(name, description string, hs sdk.Handshaker) {
+	dialer := dialtcp.Plugin()
+	newDialer := dialer.NewDialer
+	dialer.NewDialer = func(cfg cty.Value) (sdk.Dialer, error) {
+		d, err := newDialer(cfg)
+		return failing{d}, err
+	}
 	sdk.Serve(
 		&sdk.Plugin{
 			Info:          sdk.Info{Name: name, Version: "0.0.1", Description: description},
@@ -29,8 +38,18 @@ func Serve(name, description string, hs sdk.Handshaker) {
 			Info:        sdk.Info{Name: "static", Version: "0.0.1", Description: "Answers 127.0.0.1."},
 			NewResolver: func(cty.Value) (sdk.Resolver, error) { return static{}, nil },
 		},
-		dialtcp.Plugin(),
+		dialer,
 	)
+}
+
+// failing is a dialer that returns a Go error for the host dial-error.test.
+type failing struct{ sdk.Dialer }
+
+func (f failing) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
+	if req.Host == "dial-error.test" {
+		return nil, errors.New("the dialer's own error for dial-error.test")
+	}
+	return f.Dialer.Dial(ctx, req)
 }
 
 // Done is a handshake's answer: one phase that succeeded, with the process
@@ -53,7 +72,10 @@ func goroutine() int {
 
 type static struct{}
 
-func (static) Resolve(context.Context, *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
+func (static) Resolve(_ context.Context, req *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
+	if req.Host == "resolve-error.test" {
+		return nil, errors.New("the resolver's own error for resolve-error.test")
+	}
 	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
 	return &sdk.ResolveResponse{Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 		Phases: []sdk.Phase{span.End(true, nil)}}, nil
