@@ -441,3 +441,53 @@ target "env" {
 		t.Errorf("the plugin's environment is %v, want %v", got, want)
 	}
 }
+
+// TestValidateTerminate sends SIGTERM to `probe validate --isolate` as soon
+// as its plugin process runs: probe stops its plugins before it exits (130,
+// or 0 when the check was done before the signal came) and leaves no
+// process, socket file or directory behind.
+func TestValidateTerminate(t *testing.T) {
+	file := writeFile(t, "validate.hcl", labHeader("10s")+fmt.Sprintf(`
+target "fast" {
+  host     = "api.probe.test"
+  port     = %d
+  pipeline = pipeline.https
+}
+`, testLab.TLS.Addr.Port()))
+	bin, tmp := copyExe(t, probeBin, "probe", 0o755), t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	p := &proc{cmd: exec.CommandContext(ctx, bin, "validate", file, "--isolate"), ctx: ctx}
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + tmp}
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The load is short: watch probe's own children, not every process.
+	tasks := fmt.Sprintf("/proc/%d/task/*/children", p.cmd.Process.Pid) // each thread's own
+	started := func() bool {
+		lists, _ := filepath.Glob(tasks)
+		for _, l := range lists {
+			if b, _ := os.ReadFile(l); len(strings.TrimSpace(string(b))) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(10 * time.Second); !started(); time.Sleep(100 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no plugin process within 10 s")
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := p.wait(t)
+	if r.code != exitInterrupted && r.code != 0 {
+		t.Errorf("exit %d, want %d (or 0 when done before the signal); stderr:\n%s", r.code, exitInterrupted, r.stderr)
+	}
+	wantNoProcesses(t, bin)
+	if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+		t.Errorf("left in TMPDIR: %v %v", left, err)
+	}
+}

@@ -290,12 +290,19 @@ status is 2 when there is any.`,
 		Example: "  probe validate examples/lab.hcl\n  probe validate pipeline.hcl -var-file prod.hcl",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			// Loading starts plugin processes: a signal must not kill probe
+			// before it has stopped them.
+			ctx, stop := interruptible()
+			defer stop()
 			file, pl, err := ff.load(args[0], nil, nil)
 			if err != nil {
 				return err
 			}
 			defer pl.Close()
 			defer file.Close()
+			if ctx.Err() != nil {
+				return &exitError{code: exitInterrupted, msg: "interrupted"}
+			}
 			fmt.Fprintf(c.OutOrStdout(), "%s is valid: %d pipelines, %d targets.\n", args[0], len(file.Pipelines), len(file.Targets))
 			return nil
 		},
