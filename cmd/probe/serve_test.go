@@ -3,15 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -74,6 +71,8 @@ func startServe(t *testing.T, file string) *server {
 		<-s.done
 		if err := s.cmd.Wait(); err != nil {
 			t.Errorf("probe serve exited with %v after SIGTERM, want 0; stderr:\n%s", err, s.stderr())
+		} else if t.Failed() {
+			t.Logf("probe serve stderr:\n%s", s.stderr())
 		}
 	})
 	select {
@@ -148,14 +147,7 @@ target "broken" {
 // API what it scraped.
 func TestServePrometheus(t *testing.T) {
 	t.Parallel()
-	promBin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("this test needs Prometheus: %v (install the Debian package prometheus; make test does, see .ci/deps)", err)
-	}
 	srv := startServe(t, serveFile(t, ""))
-
-	dir := t.TempDir()
-	config := filepath.Join(dir, "prometheus.yml")
 	relabel := fmt.Sprintf(`
     relabel_configs:
       - source_labels: [__address__]
@@ -165,7 +157,7 @@ func TestServePrometheus(t *testing.T) {
       - target_label: __address__
         replacement: %s`, srv.addr)
 	adhoc := net.JoinHostPort("api.probe.test", strconv.Itoa(int(testLab.TLS.Addr.Port())))
-	yml := fmt.Sprintf(`global:
+	prom := startPrometheus(t, fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
 scrape_configs:
@@ -182,79 +174,10 @@ scrape_configs:
   - job_name: self
     static_configs:
       - targets: [%[3]q]
-`, relabel, adhoc, srv.addr)
-	if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	prom := exec.CommandContext(ctx, promBin, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+promAddr, "--log.level=warn")
-	promLog, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prom.Stdout, prom.Stderr = promLog, promLog
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = prom.Wait()
-		promLog.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(promLog.Name())
-			t.Logf("prometheus log:\n%s\nprobe serve stderr:\n%s", out, srv.stderr())
-		}
-	})
-
-	// query asks Prometheus for the instant vector of q: labels → value.
-	query := func(q string) []sample {
-		resp, err := http.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(q))
-		if err != nil {
-			return nil // not up yet
-		}
-		defer resp.Body.Close()
-		var out struct {
-			Status string
-			Data   struct {
-				Result []struct {
-					Metric map[string]string
-					Value  [2]any
-				}
-			}
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Status != "success" {
-			return nil
-		}
-		var samples []sample
-		for _, r := range out.Data.Result {
-			v, _ := strconv.ParseFloat(fmt.Sprint(r.Value[1]), 64)
-			samples = append(samples, sample{r.Metric, v})
-		}
-		return samples
-	}
-	// until waits until the samples of q satisfy ok.
-	until := func(q, want string, ok func([]sample) bool) []sample {
-		deadline := time.Now().Add(45 * time.Second)
-		for {
-			s := query(q)
-			if ok(s) {
-				return s
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("Prometheus has %v for %s after 45s, want %s", s, q, want)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-	}
-	// eventually waits until q has want samples.
-	eventually := func(q string, want int) []sample {
-		return until(q, fmt.Sprintf("%d samples", want), func(s []sample) bool { return len(s) >= want })
-	}
+`, relabel, adhoc, srv.addr), nil)
 
 	success := map[string]float64{}
-	for _, s := range eventually(`probe_success{job=~"probe|adhoc"}`, 3) {
+	for _, s := range prom.eventually(`probe_success{job=~"probe|adhoc"}`, 3) {
 		success[s.labels["instance"]] = s.value
 	}
 	if want := map[string]float64{"api": 1, "broken[expired]": 0, adhoc: 1}; fmt.Sprint(success) != fmt.Sprint(want) {
@@ -262,7 +185,7 @@ scrape_configs:
 	}
 
 	phases := map[string]float64{}
-	for _, s := range eventually(`probe_phase_duration_seconds{instance="api"}`, 4) {
+	for _, s := range prom.eventually(`probe_phase_duration_seconds{instance="api"}`, 4) {
 		phases[s.labels["phase"]] = s.value
 		if _, ok := s.labels["target"]; ok {
 			t.Errorf("%v: /probe metrics carry no target label, the scrape names it", s.labels)
@@ -276,41 +199,36 @@ scrape_configs:
 		}
 		sum += d
 	}
-	total := eventually(`probe_duration_seconds{instance="api"}`, 1)[0].value
+	total := prom.eventually(`probe_duration_seconds{instance="api"}`, 1)[0].value
 	if total < sum || total > sum+0.01 {
 		t.Errorf("probe_duration_seconds %v, phases sum to %v: the phases must add up to the total", total, sum)
 	}
 
-	failure := eventually(`probe_failure{instance="broken[expired]"}`, 1)[0]
+	failure := prom.eventually(`probe_failure{instance="broken[expired]"}`, 1)[0]
 	if failure.labels["phase"] != "tls" || failure.labels["class"] != "tls.cert_expired" || failure.value != 1 {
 		t.Errorf("probe_failure of broken[expired] = %v", failure)
 	}
-	notAfter := eventually(`probe_tls_cert_not_after_seconds{instance="api"}`, 1)[0].value
+	notAfter := prom.eventually(`probe_tls_cert_not_after_seconds{instance="api"}`, 1)[0].value
 	if until := time.Until(time.Unix(int64(notAfter), 0)); until < 22*time.Hour || until > 25*time.Hour {
 		t.Errorf("probe_tls_cert_not_after_seconds is %v from now, want the lab's 24h", until)
 	}
-	if code := eventually(`probe_http_status_code{instance="api"}`, 1)[0].value; code != 200 {
+	if code := prom.eventually(`probe_http_status_code{instance="api"}`, 1)[0].value; code != 200 {
 		t.Errorf("probe_http_status_code = %v, want 200", code)
 	}
 
 	// The scheduled probing, scraped from /metrics.
-	counts := eventually(`probe_attempt_phase_duration_seconds_count{job="self",target="api"}`, 4)
+	counts := prom.eventually(`probe_attempt_phase_duration_seconds_count{job="self",target="api"}`, 4)
 	for _, s := range counts {
 		if s.value < 1 {
 			t.Errorf("%v: %v scheduled samples, want some", s.labels, s.value)
 		}
 	}
-	if s := eventually(`probe_attempt_failures_total{job="self",target="broken[expired]",class="tls.cert_expired"}`, 1); s[0].value < 1 {
+	if s := prom.eventually(`probe_attempt_failures_total{job="self",target="broken[expired]",class="tls.cert_expired"}`, 1); s[0].value < 1 {
 		t.Errorf("scheduled failures of broken[expired]: %v", s)
 	}
-	until(`probe_exporter_probes_total{job="self",trigger="scrape",result="success"}`, "2 or more",
+	prom.until(`probe_exporter_probes_total{job="self",trigger="scrape",result="success"}`, "2 or more",
 		func(s []sample) bool { return len(s) == 1 && s[0].value >= 2 })
-	eventually(`go_goroutines{job="self"}`, 1)
-}
-
-type sample struct {
-	labels map[string]string
-	value  float64
+	prom.eventually(`go_goroutines{job="self"}`, 1)
 }
 
 // TestServeReload reloads the file on SIGHUP: a new target is served, a

@@ -382,10 +382,15 @@ func TestSchedule(t *testing.T) {
 		"probe_attempt_duration_seconds":       `{target="api"}`,
 		"probe_attempts_total":                 `{target="broken[refused]"}`,
 		"probe_attempt_failures_total":         `{class="tcp.refused",phase="connect",target="broken[refused]"}`,
-		"probe_success":                        `{target="api"}`,
+		"probe_scheduled_success":              `{target="api"}`,
 	} {
 		if got[name][key] < 1 {
 			t.Errorf("%s%s = %v, want at least 1", name, key, got[name][key])
+		}
+	}
+	for _, name := range []string{"probe_success", "probe_failure", "probe_duration_seconds", "probe_phase_duration_seconds"} {
+		if _, ok := got[name]; ok {
+			t.Errorf("/metrics has %s: a rule on /probe's %[1]s would match the scheduled series too", name)
 		}
 	}
 	if n := got["probe_exporter_probes_total"][`{result="failure",trigger="schedule"}`]; n < 2 {
@@ -442,13 +447,23 @@ target "fresh" {
 		t.Errorf("%d wait handshakes closed after the probe ended, want the old file's one", n)
 	}
 	got := f.metrics(t, "/metrics", nil)
-	if _, ok := got["probe_success"][`{target="api"}`]; ok {
-		t.Errorf("metrics of a target the new file lacks are still exported: %v", got["probe_success"])
+	if _, ok := got["probe_scheduled_success"][`{target="api"}`]; ok {
+		t.Errorf("metrics of a target the new file lacks are still exported: %v", got["probe_scheduled_success"])
 	}
 
 	f.set(`target "broken" {`)
-	if err := f.exp.Reload(); err == nil {
-		t.Error("Reload of a broken file succeeded")
+	resp, err := http.Post(f.srv.URL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "reload failed: test.hcl:"; resp.StatusCode != http.StatusInternalServerError ||
+		!strings.Contains(string(answer), want) || !strings.Contains(string(answer), "Unclosed configuration block") {
+		t.Errorf("POST /-/reload of a broken file: %d %q, want 500 with %q and the diagnostic", resp.StatusCode, answer, want)
 	}
 	if got := f.metrics(t, "/probe?target=fresh", nil); got["probe_success"]["{}"] != 1 {
 		t.Errorf("after a failed reload: probe_success %v, want the last good file still served", got["probe_success"])
