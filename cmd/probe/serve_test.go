@@ -7,9 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -293,5 +295,117 @@ target "fresh" {
 	}
 	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "probe_exporter_config_last_reload_successful 0") {
 		t.Errorf("/metrics does not say the last reload failed:\n%s", body)
+	}
+}
+
+// recorder is a loopback HTTP server that records the headers of every
+// request it gets.
+type recorder struct {
+	port    int
+	mu      sync.Mutex
+	headers []http.Header
+}
+
+func startRecorder(t *testing.T) *recorder {
+	t.Helper()
+	r := &recorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.headers = append(r.headers, req.Header.Clone())
+	}))
+	t.Cleanup(srv.Close)
+	r.port = srv.Listener.Addr().(*net.TCPAddr).Port
+	return r
+}
+
+// requests returns the headers of the requests so far.
+func (r *recorder) requests() []http.Header {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.headers)
+}
+
+// TestServeSensitiveAdHoc: a pipeline whose HTTP handshake sends a
+// sensitive variable in a header probes the file's own target, header
+// included, but the ad-hoc form does not take it to a listener a caller
+// names: the request is refused and that listener sees nothing, while a
+// pipeline without a secret does reach it.
+func TestServeSensitiveAdHoc(t *testing.T) {
+	t.Parallel()
+	const secret = "hunter2-serve-secret"
+	named, adhoc := startRecorder(t), startRecorder(t)
+	srv := startServe(t, writeFile(t, "secret.hcl", fmt.Sprintf(`
+variable "token" {
+  sensitive = true
+  default   = %q
+}
+
+resolver "system" { plugin = "dns-system" }
+dialer "tcp" { plugin = "dial-tcp" }
+
+handshake "auth" {
+  plugin  = "http"
+  headers = { Authorization = "Bearer ${var.token}" }
+}
+handshake "plain" { plugin = "http" }
+
+pipeline "auth" {
+  resolvers  = [resolver.system]
+  dialer     = dialer.tcp
+  handshakes = [handshake.auth]
+}
+pipeline "plain" {
+  resolvers  = [resolver.system]
+  dialer     = dialer.tcp
+  handshakes = [handshake.plain]
+}
+
+target "named" {
+  host     = "127.0.0.1"
+  port     = %d
+  pipeline = pipeline.auth
+}
+`, secret, named.port)))
+	base := "http://" + srv.addr
+	bearer := "Bearer " + secret
+
+	status, body := get(t, fmt.Sprintf("%s/probe?target=127.0.0.1:%d&pipeline=auth", base, adhoc.port))
+	if want := `pipeline "auth" holds a sensitive value (handshake.auth)`; status != http.StatusForbidden || !strings.Contains(body, want) {
+		t.Errorf("ad-hoc probe with the secret's pipeline: %d %q, want 403 with %q", status, body, want)
+	}
+	if n := len(adhoc.requests()); n != 0 {
+		t.Errorf("the ad-hoc listener got %d requests from a refused probe, want none", n)
+	}
+	if _, body := get(t, fmt.Sprintf("%s/probe?target=127.0.0.1:%d&pipeline=plain", base, adhoc.port)); !strings.Contains(body, "probe_success 1") {
+		t.Errorf("ad-hoc probe without a secret:\n%s", body)
+	}
+	for _, path := range []string{"/probe?target=named", fmt.Sprintf("/probe?target=127.0.0.1:%d&pipeline=auth", named.port)} {
+		if _, body := get(t, base+path); !strings.Contains(body, "probe_success 1") {
+			t.Errorf("GET %s, the file's target:\n%s", path, body)
+		}
+	}
+
+	if got := adhoc.requests(); len(got) != 1 || got[0].Get("Authorization") != "" {
+		t.Errorf("the ad-hoc listener got %v, want only the request of pipeline plain, without Authorization", got)
+	}
+	for _, h := range adhoc.requests() {
+		for name, values := range h {
+			if strings.Contains(strings.Join(values, " "), secret) {
+				t.Errorf("the ad-hoc listener got the secret in %s", name)
+			}
+		}
+	}
+	got := named.requests()
+	if len(got) != 2 {
+		t.Errorf("the file's target got %d requests, want 2", len(got))
+	}
+	for _, h := range got {
+		if h.Get("Authorization") != bearer {
+			t.Errorf("the file's target got Authorization %q, want the configured bearer token", h.Get("Authorization"))
+		}
+	}
+	if strings.Contains(srv.stderr(), secret) {
+		t.Errorf("probe serve logged the secret:\n%s", srv.stderr())
 	}
 }

@@ -118,8 +118,11 @@ func start(t *testing.T, body string) *fixture {
 		ports: strings.NewReplacer("TCP", fmt.Sprint(tcp.Addr.Port()), "REFUSED", fmt.Sprint(refused.Port()))}
 	f.set(body)
 	waitPlugin := &sdk.Plugin{
-		Info:            sdk.Info{Name: "wait"},
-		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{{Name: "delay", Type: cty.String, Required: true}}},
+		Info: sdk.Info{Name: "wait"},
+		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{
+			{Name: "delay", Type: cty.String, Required: true},
+			{Name: "token", Type: cty.String}, // unused: the configuration a secret can be in
+		}},
 		NewHandshaker: func(cfg cty.Value) (sdk.Handshaker, error) {
 			d, err := sdk.Duration(cfg, "delay")
 			return wait{delay: d, closed: &f.closed}, err
@@ -315,6 +318,53 @@ func TestProbeErrors(t *testing.T) {
 	status, body := f.get(t, "/probe?target=api", http.Header{ScrapeTimeoutHeader: {"soon"}})
 	if status != http.StatusBadRequest || !strings.Contains(body, ScrapeTimeoutHeader) {
 		t.Errorf("bad timeout header: %d %q, want 400 naming the header", status, body)
+	}
+}
+
+// TestSensitiveAdHoc: a pipeline whose handshake holds a sensitive value
+// probes the file's targets only; the ad-hoc form is refused for any other
+// host:port, before anything is probed.
+func TestSensitiveAdHoc(t *testing.T) {
+	f := start(t, `
+variable "token" {
+  sensitive = true
+  default   = "hunter2-secret"
+}
+handshake "auth" {
+  plugin = "wait"
+  delay  = "1ms"
+  token  = "Bearer ${var.token}"
+}
+pipeline "auth" {
+  resolvers  = [resolver.lo]
+  dialer     = dialer.tcp
+  handshakes = [handshake.auth]
+}
+target "secured" {
+  host     = "127.0.0.1"
+  port     = TCP
+  pipeline = pipeline.auth
+}
+`+targets)
+	refused := fmt.Sprintf(`/probe?target=127.0.0.1:%d&pipeline=auth`, f.tcp.Port()+1)
+	for _, path := range []string{refused, fmt.Sprintf("/probe?target=localhost:%d&pipeline=auth", f.tcp.Port())} {
+		status, body := f.get(t, path, nil)
+		want := `pipeline "auth" holds a sensitive value (handshake.auth), which probe sends only to the targets test.hcl names`
+		if status != http.StatusForbidden || !strings.Contains(body, want) || strings.Contains(body, "hunter2") {
+			t.Errorf("GET %s: %d %q, want 403 with %q", path, status, body, want)
+		}
+	}
+	for _, path := range []string{"/probe?target=secured", "/probe?target=" + f.tcp.String() + "&pipeline=auth", "/probe?target=" + f.tcp.String() + "&pipeline=tcp"} {
+		if got := f.metrics(t, path, nil); got["probe_success"]["{}"] != 1 {
+			t.Errorf("GET %s: probe_success %v, want 1", path, got["probe_success"])
+		}
+	}
+	got := f.metrics(t, "/metrics", nil)
+	if n := got["probe_exporter_probes_total"][`{result="success",trigger="scrape"}`]; n != 3 {
+		t.Errorf("%v scrapes probed, want the 3 allowed and none refused: %v", n, got["probe_exporter_probes_total"])
+	}
+	if _, body := f.get(t, "/", nil); !strings.Contains(body, "auth (holds a sensitive value: the file's targets only), slow, tcp") {
+		t.Errorf("the index does not say which pipeline probes the file's targets only:\n%s", body)
 	}
 }
 
