@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -38,12 +39,14 @@ func (s *server) stderr() string {
 var listeningRE = regexp.MustCompile(`on http://(\S+) `)
 
 // startServe starts `probe serve file` on a free loopback port and waits
-// until it listens. It is stopped with SIGTERM at the end of the test and
-// must then exit 0.
+// until it listens. It runs in the file's directory and is given the file's
+// base name, as an operator in that directory would type it. It is stopped
+// with SIGTERM at the end of the test and must then exit 0.
 func startServe(t *testing.T, file string) *server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s := &server{cmd: exec.CommandContext(ctx, probeBin, "serve", file, "--listen", "127.0.0.1:0"), done: make(chan struct{})}
+	s := &server{cmd: exec.CommandContext(ctx, probeBin, "serve", filepath.Base(file), "--listen", "127.0.0.1:0"), done: make(chan struct{})}
+	s.cmd.Dir = filepath.Dir(file)
 	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -289,6 +292,25 @@ target "fresh" {
 	}
 	if !strings.Contains(srv.stderr(), "Error: Unclosed configuration block") {
 		t.Errorf("the broken file's diagnostics are not on stderr:\n%s", srv.stderr())
+	}
+	resp, err := http.Post(base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The diagnostics, with the file named as probe serve was given it
+	// and no path of the server's.
+	for _, want := range []string{"reload failed: serve.hcl did not load:", "Error: Unclosed configuration block", "on serve.hcl line "} {
+		if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(answer), want) {
+			t.Errorf("POST /-/reload of a broken file: %d %s\nwant 500 with %q", resp.StatusCode, answer, want)
+		}
+	}
+	if dir := filepath.Dir(file); strings.Contains(string(answer), dir) {
+		t.Errorf("POST /-/reload answers the server's path %s:\n%s", dir, answer)
 	}
 	if status, body := get(t, base+"/probe?target=fresh"); status != http.StatusOK || !strings.Contains(body, "probe_success 1") {
 		t.Errorf("after a failed reload: %d %s; want the last good file served", status, body)

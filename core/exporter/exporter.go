@@ -35,9 +35,10 @@ const ScrapeTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
 // Options configure an Exporter.
 type Options struct {
 	// Load loads the pipeline file: New calls it once, Reload again. It
-	// reports a file with errors as an error (its diagnostics are its own
-	// business). The exporter closes the file once no probe uses it, then
-	// release, when not nil: what the file needed (plugin processes).
+	// reports a file with errors as an error whose text says why (its
+	// diagnostics): the log shows it, and so does the answer to a failed
+	// POST /-/reload. The exporter closes the file once no probe uses it,
+	// then release, when not nil: what the file needed (plugin processes).
 	Load func() (file *config.File, release io.Closer, err error)
 	// Logger receives the exporter's logs and is the engine's logger. When
 	// it is an hclog.InterceptLogger, /metrics counts the lines it writes,
