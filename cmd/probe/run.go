@@ -36,6 +36,12 @@ func (f *fileFlags) register(c *cobra.Command) {
 // stderr. A file with errors is an exitError. The caller closes the file,
 // then the plugins, which own the plugin processes the file started.
 func (f *fileFlags) load(path string, src []byte, extraVars map[string]string) (*config.File, *plugins, error) {
+	return f.loadTo(os.Stderr, path, src, extraVars)
+}
+
+// loadTo is load printing the diagnostics to w, in color when w is stderr
+// on a terminal.
+func (f *fileFlags) loadTo(w io.Writer, path string, src []byte, extraVars map[string]string) (*config.File, *plugins, error) {
 	vars := map[string]string{}
 	for k, v := range extraVars {
 		vars[k] = v
@@ -62,8 +68,8 @@ func (f *fileFlags) load(path string, src []byte, extraVars map[string]string) (
 		file, diags = l.LoadFile(path)
 	}
 	if len(diags) > 0 {
-		color := isatty.IsTerminal(os.Stderr.Fd()) && os.Getenv("NO_COLOR") == ""
-		_ = l.WriteDiagnostics(os.Stderr, diags, 100, color)
+		color := w == io.Writer(os.Stderr) && isatty.IsTerminal(os.Stderr.Fd()) && os.Getenv("NO_COLOR") == ""
+		_ = l.WriteDiagnostics(w, diags, 100, color)
 	}
 	if diags.HasErrors() {
 		_ = pl.Close()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,14 +46,18 @@ comes first.
 reloads, log lines by level) and, when the file has a schedule block
 (schedule { every = "15s" }), the targets probed on that schedule:
 histograms per target and phase and the latest attempt's gauges with a
-target label.
+target label, named probe_scheduled_success and so on so that a rule on
+/probe's probe_success matches each target once.
 
 SIGHUP (or POST /-/reload) reloads the file; probes in flight finish on the
-old one. A file with errors is reported and the old one kept. SIGINT and
-SIGTERM stop the server after the probes in flight (at most 10s).
+old one. A file with errors is logged with its diagnostics (and they are
+the answer to POST /-/reload) and the old one kept. SIGINT and SIGTERM stop
+the server after the probes in flight (at most 10s).
 
 Anyone who can reach the listener can make probe connect to any host with
-the ad-hoc form: it listens on loopback unless told otherwise.`,
+the ad-hoc form: it listens on loopback unless told otherwise. A pipeline
+that holds a sensitive value goes only to the file's own targets: the
+ad-hoc form refuses it with 403.`,
 		Example: `  probe serve pipeline.hcl
   probe serve pipeline.hcl --listen :9115 -var env=prod
   curl 'http://127.0.0.1:9115/probe?target=api'
@@ -94,13 +100,28 @@ func serve(path, listen string, ff *fileFlags) error {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGHUP, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(signals)
+	// The first load prints the file's diagnostics on stderr, as the other
+	// commands do. A reload's go into its error instead, which the log and
+	// the answer to POST /-/reload carry: whoever asked sees why.
+	reloading := false // guarded by the exporter: one load at a time
 	load := func() (*config.File, io.Closer, error) {
-		file, pl, err := ff.load(path, nil, nil)
+		var diags bytes.Buffer
+		out := io.Writer(os.Stderr)
+		if reloading {
+			out = &diags
+		}
+		reloading = true
+		file, pl, err := ff.loadTo(out, path, nil, nil)
 		if err == nil {
+			_, _ = diags.WriteTo(os.Stderr) // a reloaded file's warnings
 			return file, pl, nil
 		}
 		if ee := (*exitError)(nil); errors.As(err, &ee) && ee.msg == "" {
-			err = &exitError{code: ee.code, msg: path + " did not load; see above"}
+			msg := path + " did not load; see above"
+			if diags.Len() > 0 {
+				msg = path + " did not load:\n\n" + strings.TrimSpace(diags.String())
+			}
+			err = &exitError{code: ee.code, msg: msg}
 		}
 		return nil, nil, err
 	}

@@ -3,16 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,12 +39,14 @@ func (s *server) stderr() string {
 var listeningRE = regexp.MustCompile(`on http://(\S+) `)
 
 // startServe starts `probe serve file` on a free loopback port and waits
-// until it listens. It is stopped with SIGTERM at the end of the test and
-// must then exit 0.
+// until it listens. It runs in the file's directory and is given the file's
+// base name, as an operator in that directory would type it. It is stopped
+// with SIGTERM at the end of the test and must then exit 0.
 func startServe(t *testing.T, file string) *server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s := &server{cmd: exec.CommandContext(ctx, probeBin, "serve", file, "--listen", "127.0.0.1:0"), done: make(chan struct{})}
+	s := &server{cmd: exec.CommandContext(ctx, probeBin, "serve", filepath.Base(file), "--listen", "127.0.0.1:0"), done: make(chan struct{})}
+	s.cmd.Dir = filepath.Dir(file)
 	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -74,6 +76,8 @@ func startServe(t *testing.T, file string) *server {
 		<-s.done
 		if err := s.cmd.Wait(); err != nil {
 			t.Errorf("probe serve exited with %v after SIGTERM, want 0; stderr:\n%s", err, s.stderr())
+		} else if t.Failed() {
+			t.Logf("probe serve stderr:\n%s", s.stderr())
 		}
 	})
 	select {
@@ -148,14 +152,7 @@ target "broken" {
 // API what it scraped.
 func TestServePrometheus(t *testing.T) {
 	t.Parallel()
-	promBin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("this test needs Prometheus: %v (install the Debian package prometheus; make test does, see .ci/deps)", err)
-	}
 	srv := startServe(t, serveFile(t, ""))
-
-	dir := t.TempDir()
-	config := filepath.Join(dir, "prometheus.yml")
 	relabel := fmt.Sprintf(`
     relabel_configs:
       - source_labels: [__address__]
@@ -165,7 +162,7 @@ func TestServePrometheus(t *testing.T) {
       - target_label: __address__
         replacement: %s`, srv.addr)
 	adhoc := net.JoinHostPort("api.probe.test", strconv.Itoa(int(testLab.TLS.Addr.Port())))
-	yml := fmt.Sprintf(`global:
+	prom := startPrometheus(t, fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
 scrape_configs:
@@ -182,79 +179,10 @@ scrape_configs:
   - job_name: self
     static_configs:
       - targets: [%[3]q]
-`, relabel, adhoc, srv.addr)
-	if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	prom := exec.CommandContext(ctx, promBin, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+promAddr, "--log.level=warn")
-	promLog, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prom.Stdout, prom.Stderr = promLog, promLog
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = prom.Wait()
-		promLog.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(promLog.Name())
-			t.Logf("prometheus log:\n%s\nprobe serve stderr:\n%s", out, srv.stderr())
-		}
-	})
-
-	// query asks Prometheus for the instant vector of q: labels → value.
-	query := func(q string) []sample {
-		resp, err := http.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(q))
-		if err != nil {
-			return nil // not up yet
-		}
-		defer resp.Body.Close()
-		var out struct {
-			Status string
-			Data   struct {
-				Result []struct {
-					Metric map[string]string
-					Value  [2]any
-				}
-			}
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Status != "success" {
-			return nil
-		}
-		var samples []sample
-		for _, r := range out.Data.Result {
-			v, _ := strconv.ParseFloat(fmt.Sprint(r.Value[1]), 64)
-			samples = append(samples, sample{r.Metric, v})
-		}
-		return samples
-	}
-	// until waits until the samples of q satisfy ok.
-	until := func(q, want string, ok func([]sample) bool) []sample {
-		deadline := time.Now().Add(45 * time.Second)
-		for {
-			s := query(q)
-			if ok(s) {
-				return s
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("Prometheus has %v for %s after 45s, want %s", s, q, want)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-	}
-	// eventually waits until q has want samples.
-	eventually := func(q string, want int) []sample {
-		return until(q, fmt.Sprintf("%d samples", want), func(s []sample) bool { return len(s) >= want })
-	}
+`, relabel, adhoc, srv.addr), nil)
 
 	success := map[string]float64{}
-	for _, s := range eventually(`probe_success{job=~"probe|adhoc"}`, 3) {
+	for _, s := range prom.eventually(`probe_success{job=~"probe|adhoc"}`, 3) {
 		success[s.labels["instance"]] = s.value
 	}
 	if want := map[string]float64{"api": 1, "broken[expired]": 0, adhoc: 1}; fmt.Sprint(success) != fmt.Sprint(want) {
@@ -262,7 +190,7 @@ scrape_configs:
 	}
 
 	phases := map[string]float64{}
-	for _, s := range eventually(`probe_phase_duration_seconds{instance="api"}`, 4) {
+	for _, s := range prom.eventually(`probe_phase_duration_seconds{instance="api"}`, 4) {
 		phases[s.labels["phase"]] = s.value
 		if _, ok := s.labels["target"]; ok {
 			t.Errorf("%v: /probe metrics carry no target label, the scrape names it", s.labels)
@@ -276,41 +204,36 @@ scrape_configs:
 		}
 		sum += d
 	}
-	total := eventually(`probe_duration_seconds{instance="api"}`, 1)[0].value
+	total := prom.eventually(`probe_duration_seconds{instance="api"}`, 1)[0].value
 	if total < sum || total > sum+0.01 {
 		t.Errorf("probe_duration_seconds %v, phases sum to %v: the phases must add up to the total", total, sum)
 	}
 
-	failure := eventually(`probe_failure{instance="broken[expired]"}`, 1)[0]
+	failure := prom.eventually(`probe_failure{instance="broken[expired]"}`, 1)[0]
 	if failure.labels["phase"] != "tls" || failure.labels["class"] != "tls.cert_expired" || failure.value != 1 {
 		t.Errorf("probe_failure of broken[expired] = %v", failure)
 	}
-	notAfter := eventually(`probe_tls_cert_not_after_seconds{instance="api"}`, 1)[0].value
+	notAfter := prom.eventually(`probe_tls_cert_not_after_seconds{instance="api"}`, 1)[0].value
 	if until := time.Until(time.Unix(int64(notAfter), 0)); until < 22*time.Hour || until > 25*time.Hour {
 		t.Errorf("probe_tls_cert_not_after_seconds is %v from now, want the lab's 24h", until)
 	}
-	if code := eventually(`probe_http_status_code{instance="api"}`, 1)[0].value; code != 200 {
+	if code := prom.eventually(`probe_http_status_code{instance="api"}`, 1)[0].value; code != 200 {
 		t.Errorf("probe_http_status_code = %v, want 200", code)
 	}
 
 	// The scheduled probing, scraped from /metrics.
-	counts := eventually(`probe_attempt_phase_duration_seconds_count{job="self",target="api"}`, 4)
+	counts := prom.eventually(`probe_attempt_phase_duration_seconds_count{job="self",target="api"}`, 4)
 	for _, s := range counts {
 		if s.value < 1 {
 			t.Errorf("%v: %v scheduled samples, want some", s.labels, s.value)
 		}
 	}
-	if s := eventually(`probe_attempt_failures_total{job="self",target="broken[expired]",class="tls.cert_expired"}`, 1); s[0].value < 1 {
+	if s := prom.eventually(`probe_attempt_failures_total{job="self",target="broken[expired]",class="tls.cert_expired"}`, 1); s[0].value < 1 {
 		t.Errorf("scheduled failures of broken[expired]: %v", s)
 	}
-	until(`probe_exporter_probes_total{job="self",trigger="scrape",result="success"}`, "2 or more",
+	prom.until(`probe_exporter_probes_total{job="self",trigger="scrape",result="success"}`, "2 or more",
 		func(s []sample) bool { return len(s) == 1 && s[0].value >= 2 })
-	eventually(`go_goroutines{job="self"}`, 1)
-}
-
-type sample struct {
-	labels map[string]string
-	value  float64
+	prom.eventually(`go_goroutines{job="self"}`, 1)
 }
 
 // TestServeReload reloads the file on SIGHUP: a new target is served, a
@@ -370,10 +293,141 @@ target "fresh" {
 	if !strings.Contains(srv.stderr(), "Error: Unclosed configuration block") {
 		t.Errorf("the broken file's diagnostics are not on stderr:\n%s", srv.stderr())
 	}
+	resp, err := http.Post(base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The diagnostics, with the file named as probe serve was given it
+	// and no path of the server's.
+	for _, want := range []string{"reload failed: serve.hcl did not load:", "Error: Unclosed configuration block", "on serve.hcl line "} {
+		if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(answer), want) {
+			t.Errorf("POST /-/reload of a broken file: %d %s\nwant 500 with %q", resp.StatusCode, answer, want)
+		}
+	}
+	if dir := filepath.Dir(file); strings.Contains(string(answer), dir) {
+		t.Errorf("POST /-/reload answers the server's path %s:\n%s", dir, answer)
+	}
 	if status, body := get(t, base+"/probe?target=fresh"); status != http.StatusOK || !strings.Contains(body, "probe_success 1") {
 		t.Errorf("after a failed reload: %d %s; want the last good file served", status, body)
 	}
 	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "probe_exporter_config_last_reload_successful 0") {
 		t.Errorf("/metrics does not say the last reload failed:\n%s", body)
+	}
+}
+
+// recorder is a loopback HTTP server that records the headers of every
+// request it gets.
+type recorder struct {
+	port    int
+	mu      sync.Mutex
+	headers []http.Header
+}
+
+func startRecorder(t *testing.T) *recorder {
+	t.Helper()
+	r := &recorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.headers = append(r.headers, req.Header.Clone())
+	}))
+	t.Cleanup(srv.Close)
+	r.port = srv.Listener.Addr().(*net.TCPAddr).Port
+	return r
+}
+
+// requests returns the headers of the requests so far.
+func (r *recorder) requests() []http.Header {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.headers)
+}
+
+// TestServeSensitiveAdHoc: a pipeline whose HTTP handshake sends a
+// sensitive variable in a header probes the file's own target, header
+// included, but the ad-hoc form does not take it to a listener a caller
+// names: the request is refused and that listener sees nothing, while a
+// pipeline without a secret does reach it.
+func TestServeSensitiveAdHoc(t *testing.T) {
+	t.Parallel()
+	const secret = "hunter2-serve-secret"
+	named, adhoc := startRecorder(t), startRecorder(t)
+	srv := startServe(t, writeFile(t, "secret.hcl", fmt.Sprintf(`
+variable "token" {
+  sensitive = true
+  default   = %q
+}
+
+resolver "system" { plugin = "dns-system" }
+dialer "tcp" { plugin = "dial-tcp" }
+
+handshake "auth" {
+  plugin  = "http"
+  headers = { Authorization = "Bearer ${var.token}" }
+}
+handshake "plain" { plugin = "http" }
+
+pipeline "auth" {
+  resolvers  = [resolver.system]
+  dialer     = dialer.tcp
+  handshakes = [handshake.auth]
+}
+pipeline "plain" {
+  resolvers  = [resolver.system]
+  dialer     = dialer.tcp
+  handshakes = [handshake.plain]
+}
+
+target "named" {
+  host     = "127.0.0.1"
+  port     = %d
+  pipeline = pipeline.auth
+}
+`, secret, named.port)))
+	base := "http://" + srv.addr
+	bearer := "Bearer " + secret
+
+	status, body := get(t, fmt.Sprintf("%s/probe?target=127.0.0.1:%d&pipeline=auth", base, adhoc.port))
+	if want := `pipeline "auth" holds a sensitive value (handshake.auth)`; status != http.StatusForbidden || !strings.Contains(body, want) {
+		t.Errorf("ad-hoc probe with the secret's pipeline: %d %q, want 403 with %q", status, body, want)
+	}
+	if n := len(adhoc.requests()); n != 0 {
+		t.Errorf("the ad-hoc listener got %d requests from a refused probe, want none", n)
+	}
+	if _, body := get(t, fmt.Sprintf("%s/probe?target=127.0.0.1:%d&pipeline=plain", base, adhoc.port)); !strings.Contains(body, "probe_success 1") {
+		t.Errorf("ad-hoc probe without a secret:\n%s", body)
+	}
+	for _, path := range []string{"/probe?target=named", fmt.Sprintf("/probe?target=127.0.0.1:%d&pipeline=auth", named.port)} {
+		if _, body := get(t, base+path); !strings.Contains(body, "probe_success 1") {
+			t.Errorf("GET %s, the file's target:\n%s", path, body)
+		}
+	}
+
+	if got := adhoc.requests(); len(got) != 1 || got[0].Get("Authorization") != "" {
+		t.Errorf("the ad-hoc listener got %v, want only the request of pipeline plain, without Authorization", got)
+	}
+	for _, h := range adhoc.requests() {
+		for name, values := range h {
+			if strings.Contains(strings.Join(values, " "), secret) {
+				t.Errorf("the ad-hoc listener got the secret in %s", name)
+			}
+		}
+	}
+	got := named.requests()
+	if len(got) != 2 {
+		t.Errorf("the file's target got %d requests, want 2", len(got))
+	}
+	for _, h := range got {
+		if h.Get("Authorization") != bearer {
+			t.Errorf("the file's target got Authorization %q, want the configured bearer token", h.Get("Authorization"))
+		}
+	}
+	if strings.Contains(srv.stderr(), secret) {
+		t.Errorf("probe serve logged the secret:\n%s", srv.stderr())
 	}
 }

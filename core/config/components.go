@@ -48,7 +48,7 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block) *component {
 	if !ok {
 		return nil
 	}
-	c := &component{name: b.Labels[0], plugin: pv.AsString(), decl: b.DefRange}
+	c := &component{kind: k, name: b.Labels[0], plugin: pv.AsString(), decl: b.DefRange}
 	p, why, ok := d.plugin(c.plugin)
 	switch {
 	case !ok:
@@ -80,7 +80,8 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block) *component {
 	if diags.HasErrors() {
 		return nil
 	}
-	cfg, _ = cfg.UnmarkDeep() // plugins get plain values; sensitive strings are in File.Options.Secrets
+	// Plugins get plain values; sensitive strings are in File.Options.Secrets.
+	cfg, marks := cfg.UnmarkDeep()
 	impl, err := p.New(k, cfg)
 	if err != nil {
 		diag := &hcl.Diagnostic{Severity: hcl.DiagError,
@@ -98,6 +99,7 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block) *component {
 	}
 	d.file.components = append(d.file.components, impl)
 	c.impl = impl
+	c.sensitive = marks.Has(sensitiveMark)
 	return c
 }
 

@@ -55,6 +55,9 @@ type File struct {
 	Schedule Schedule
 
 	components []any
+	// sensitive lists, by pipeline name, the components whose configuration
+	// holds a value of a sensitive variable.
+	sensitive map[string][]string
 }
 
 // PipelineNames returns the names of the file's pipelines, sorted.
@@ -66,6 +69,13 @@ func (f *File) PipelineNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// Sensitive returns the components of the pipeline named pipeline whose
+// configuration holds a value derived from a sensitive variable, as
+// KIND.NAME ("handshake.http") in the pipeline's order; none when no
+// component does. Such a pipeline may send the secret to whatever it
+// probes.
+func (f *File) Sensitive(pipeline string) []string { return f.sensitive[pipeline] }
 
 // Close releases the components the file configured.
 func (f *File) Close() error {
@@ -169,11 +179,14 @@ type decoder struct {
 
 // component is a decoded resolver, dialer or handshake block.
 type component struct {
+	kind   sdk.Kind
 	name   string
 	plugin string
 	impl   any
 	match  []string
 	decl   hcl.Range
+	// sensitive: the configuration holds a value of a sensitive variable.
+	sensitive bool
 }
 
 func (d *decoder) decode(body hcl.Body) {

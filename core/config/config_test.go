@@ -410,6 +410,73 @@ variable "short" {
 	}
 }
 
+// TestSensitivePipelines: a pipeline whose components' configuration holds
+// a value derived from a sensitive variable (as is, in a template, through a
+// function, in a list) says which components do; others, and values of
+// variables not declared sensitive, carry nothing.
+func TestSensitivePipelines(t *testing.T) {
+	src := `
+variable "token" {
+  sensitive = true
+  default   = "hunter2-secret"
+}
+variable "server" {
+  sensitive = true
+  default   = "127.0.0.1:5353"
+}
+variable "name" { default = "plain.example" }
+resolver "public" {
+  plugin  = "dns"
+  servers = ["127.0.0.1:53"]
+}
+resolver "private" {
+  plugin  = "dns"
+  servers = [var.server]
+}
+dialer "tcp" { plugin = "tcp" }
+handshake "templated" {
+  plugin      = "tls"
+  server_name = "x-${var.token}.example"
+}
+handshake "function" {
+  plugin      = "tls"
+  server_name = upper(var.token)
+}
+handshake "plain" {
+  plugin      = "tls"
+  server_name = var.name
+}
+pipeline "secret" {
+  resolvers  = [resolver.public]
+  dialer     = dialer.tcp
+  handshakes = [handshake.plain, handshake.function, handshake.templated, handshake.function]
+}
+pipeline "dns" {
+  resolvers = [resolver.private, resolver.public]
+  dialer    = dialer.tcp
+}
+pipeline "plain" {
+  resolvers  = [resolver.public]
+  dialer     = dialer.tcp
+  handshakes = [handshake.plain]
+}
+`
+	f, diags := NewLoader(Options{Plugins: testPlugins(), Environ: func() []string { return nil }}).LoadSource("s.hcl", []byte(src))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for pipeline, want := range map[string][]string{
+		"secret": {"handshake.function", "handshake.templated"},
+		"dns":    {"resolver.private"},
+		"plain":  nil,
+		"nope":   nil,
+	} {
+		if diff := cmp.Diff(want, f.Sensitive(pipeline)); diff != "" {
+			t.Errorf("Sensitive(%q) (-want +got):\n%s", pipeline, diff)
+		}
+	}
+}
+
 func TestFailedPluginBlockReportedOnce(t *testing.T) {
 	src := `
 plugin "banner" {

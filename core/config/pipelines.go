@@ -47,6 +47,7 @@ func (d *decoder) pipelines(blocks []*hcl.Block) {
 					continue
 				}
 				p.Resolvers = append(p.Resolvers, r)
+				d.noteSensitive(name, c)
 			}
 			if valid && len(p.Resolvers) == 0 {
 				d.attrError(a, "No resolvers", "A pipeline needs at least one resolver, such as resolvers = [resolver.system].")
@@ -56,6 +57,7 @@ func (d *decoder) pipelines(blocks []*hcl.Block) {
 		if a, ok := content.Attributes["dialer"]; ok {
 			if c := d.ref(a.Expr, string(sdk.KindDialer)); c != nil {
 				p.Dialer = engine.Stage[sdk.Dialer]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Dialer)}
+				d.noteSensitive(name, c)
 			} else {
 				valid = false
 			}
@@ -67,6 +69,7 @@ func (d *decoder) pipelines(blocks []*hcl.Block) {
 					continue
 				}
 				p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Handshaker)})
+				d.noteSensitive(name, c)
 			}
 		}
 		p.AddressPolicy = engine.AddressFirst
@@ -77,6 +80,19 @@ func (d *decoder) pipelines(blocks []*hcl.Block) {
 			d.file.Pipelines[name] = p
 		}
 	}
+}
+
+// noteSensitive records that pipeline uses c, when c's configuration holds
+// a value of a sensitive variable.
+func (d *decoder) noteSensitive(pipeline string, c *component) {
+	ref := string(c.kind) + "." + c.name
+	if !c.sensitive || slices.Contains(d.file.sensitive[pipeline], ref) {
+		return
+	}
+	if d.file.sensitive == nil {
+		d.file.sensitive = map[string][]string{}
+	}
+	d.file.sensitive[pipeline] = append(d.file.sensitive[pipeline], ref)
 }
 
 // addressPolicy reads a pipeline's address_policy into p.

@@ -35,9 +35,10 @@ const ScrapeTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
 // Options configure an Exporter.
 type Options struct {
 	// Load loads the pipeline file: New calls it once, Reload again. It
-	// reports a file with errors as an error (its diagnostics are its own
-	// business). The exporter closes the file once no probe uses it, then
-	// release, when not nil: what the file needed (plugin processes).
+	// reports a file with errors as an error whose text says why (its
+	// diagnostics): the log shows it, and so does the answer to a failed
+	// POST /-/reload. The exporter closes the file once no probe uses it,
+	// then release, when not nil: what the file needed (plugin processes).
 	Load func() (file *config.File, release io.Closer, err error)
 	// Logger receives the exporter's logs and is the engine's logger. When
 	// it is an hclog.InterceptLogger, /metrics counts the lines it writes,
@@ -289,7 +290,11 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	t, err := s.target(q.Get("target"), q.Get("pipeline"))
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		status := http.StatusBadRequest
+		if errors.Is(err, errSensitive) {
+			status = http.StatusForbidden
+		}
+		http.Error(w, err.Error(), status)
 		return
 	}
 	ctx := r.Context()
@@ -315,8 +320,15 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
+// errSensitive refuses an ad-hoc probe with a pipeline that would carry a
+// secret to a host the file does not name.
+var errSensitive = errors.New("holds a sensitive value")
+
 // target returns the file's target name, or with pipeline a target for the
-// host:port name probed with the file's pipeline of that name.
+// host:port name probed with the file's pipeline of that name. A pipeline
+// whose components hold a sensitive value probes only the file's own
+// targets: host:port and pipeline must then be those of one of them, which
+// is returned, and anything else is refused with errSensitive.
 func (s *state) target(name, pipeline string) (*engine.Target, error) {
 	if name == "" {
 		return nil, errors.New("missing parameter target: /probe?target=NAME, or /probe?target=HOST:PORT&pipeline=NAME")
@@ -340,6 +352,16 @@ func (s *state) target(name, pipeline string) (*engine.Target, error) {
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil || port == 0 || host == "" {
 		return nil, fmt.Errorf("target %q: expected HOST:PORT with a port from 1 to 65535", name)
+	}
+	if secret := s.file.Sensitive(pipeline); len(secret) > 0 {
+		for _, t := range s.file.Targets {
+			if t.Pipeline == p && t.Host == host && t.Port == uint16(port) {
+				return t, nil
+			}
+		}
+		return nil, fmt.Errorf("pipeline %q %w (%s), which probe sends only to the targets %s names; "+
+			"probe one of them with /probe?target=NAME, or other hosts with a pipeline that holds none",
+			pipeline, errSensitive, strings.Join(secret, ", "), s.file.Path)
 	}
 	return &engine.Target{Name: name, Host: host, Port: uint16(port), Pipeline: p}, nil
 }
@@ -377,7 +399,13 @@ func (e *Exporter) index(w http.ResponseWriter, _ *http.Request) {
 	for _, t := range s.file.Targets {
 		fmt.Fprintf(w, "  %s (%s:%d, pipeline %s)\n", t.Name, t.Host, t.Port, t.Pipeline.Name)
 	}
-	fmt.Fprintln(w, "pipelines:", strings.Join(s.file.PipelineNames(), ", "))
+	pipelines := s.file.PipelineNames()
+	for i, p := range pipelines {
+		if len(s.file.Sensitive(p)) > 0 {
+			pipelines[i] += " (holds a sensitive value: the file's targets only)"
+		}
+	}
+	fmt.Fprintln(w, "pipelines:", strings.Join(pipelines, ", "))
 }
 
 func result(ok bool) string {

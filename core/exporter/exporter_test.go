@@ -118,8 +118,11 @@ func start(t *testing.T, body string) *fixture {
 		ports: strings.NewReplacer("TCP", fmt.Sprint(tcp.Addr.Port()), "REFUSED", fmt.Sprint(refused.Port()))}
 	f.set(body)
 	waitPlugin := &sdk.Plugin{
-		Info:            sdk.Info{Name: "wait"},
-		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{{Name: "delay", Type: cty.String, Required: true}}},
+		Info: sdk.Info{Name: "wait"},
+		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{
+			{Name: "delay", Type: cty.String, Required: true},
+			{Name: "token", Type: cty.String}, // unused: the configuration a secret can be in
+		}},
 		NewHandshaker: func(cfg cty.Value) (sdk.Handshaker, error) {
 			d, err := sdk.Duration(cfg, "delay")
 			return wait{delay: d, closed: &f.closed}, err
@@ -318,6 +321,53 @@ func TestProbeErrors(t *testing.T) {
 	}
 }
 
+// TestSensitiveAdHoc: a pipeline whose handshake holds a sensitive value
+// probes the file's targets only; the ad-hoc form is refused for any other
+// host:port, before anything is probed.
+func TestSensitiveAdHoc(t *testing.T) {
+	f := start(t, `
+variable "token" {
+  sensitive = true
+  default   = "hunter2-secret"
+}
+handshake "auth" {
+  plugin = "wait"
+  delay  = "1ms"
+  token  = "Bearer ${var.token}"
+}
+pipeline "auth" {
+  resolvers  = [resolver.lo]
+  dialer     = dialer.tcp
+  handshakes = [handshake.auth]
+}
+target "secured" {
+  host     = "127.0.0.1"
+  port     = TCP
+  pipeline = pipeline.auth
+}
+`+targets)
+	refused := fmt.Sprintf(`/probe?target=127.0.0.1:%d&pipeline=auth`, f.tcp.Port()+1)
+	for _, path := range []string{refused, fmt.Sprintf("/probe?target=localhost:%d&pipeline=auth", f.tcp.Port())} {
+		status, body := f.get(t, path, nil)
+		want := `pipeline "auth" holds a sensitive value (handshake.auth), which probe sends only to the targets test.hcl names`
+		if status != http.StatusForbidden || !strings.Contains(body, want) || strings.Contains(body, "hunter2") {
+			t.Errorf("GET %s: %d %q, want 403 with %q", path, status, body, want)
+		}
+	}
+	for _, path := range []string{"/probe?target=secured", "/probe?target=" + f.tcp.String() + "&pipeline=auth", "/probe?target=" + f.tcp.String() + "&pipeline=tcp"} {
+		if got := f.metrics(t, path, nil); got["probe_success"]["{}"] != 1 {
+			t.Errorf("GET %s: probe_success %v, want 1", path, got["probe_success"])
+		}
+	}
+	got := f.metrics(t, "/metrics", nil)
+	if n := got["probe_exporter_probes_total"][`{result="success",trigger="scrape"}`]; n != 3 {
+		t.Errorf("%v scrapes probed, want the 3 allowed and none refused: %v", n, got["probe_exporter_probes_total"])
+	}
+	if _, body := f.get(t, "/", nil); !strings.Contains(body, "auth (holds a sensitive value: the file's targets only), slow, tcp") {
+		t.Errorf("the index does not say which pipeline probes the file's targets only:\n%s", body)
+	}
+}
+
 // TestScrapeTimeout probes a target slower than Prometheus's timeout: the
 // attempt ends a tenth of the timeout before it.
 func TestScrapeTimeout(t *testing.T) {
@@ -382,10 +432,15 @@ func TestSchedule(t *testing.T) {
 		"probe_attempt_duration_seconds":       `{target="api"}`,
 		"probe_attempts_total":                 `{target="broken[refused]"}`,
 		"probe_attempt_failures_total":         `{class="tcp.refused",phase="connect",target="broken[refused]"}`,
-		"probe_success":                        `{target="api"}`,
+		"probe_scheduled_success":              `{target="api"}`,
 	} {
 		if got[name][key] < 1 {
 			t.Errorf("%s%s = %v, want at least 1", name, key, got[name][key])
+		}
+	}
+	for _, name := range []string{"probe_success", "probe_failure", "probe_duration_seconds", "probe_phase_duration_seconds"} {
+		if _, ok := got[name]; ok {
+			t.Errorf("/metrics has %s: a rule on /probe's %[1]s would match the scheduled series too", name)
 		}
 	}
 	if n := got["probe_exporter_probes_total"][`{result="failure",trigger="schedule"}`]; n < 2 {
@@ -442,13 +497,23 @@ target "fresh" {
 		t.Errorf("%d wait handshakes closed after the probe ended, want the old file's one", n)
 	}
 	got := f.metrics(t, "/metrics", nil)
-	if _, ok := got["probe_success"][`{target="api"}`]; ok {
-		t.Errorf("metrics of a target the new file lacks are still exported: %v", got["probe_success"])
+	if _, ok := got["probe_scheduled_success"][`{target="api"}`]; ok {
+		t.Errorf("metrics of a target the new file lacks are still exported: %v", got["probe_scheduled_success"])
 	}
 
 	f.set(`target "broken" {`)
-	if err := f.exp.Reload(); err == nil {
-		t.Error("Reload of a broken file succeeded")
+	resp, err := http.Post(f.srv.URL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "reload failed: test.hcl:"; resp.StatusCode != http.StatusInternalServerError ||
+		!strings.Contains(string(answer), want) || !strings.Contains(string(answer), "Unclosed configuration block") {
+		t.Errorf("POST /-/reload of a broken file: %d %q, want 500 with %q and the diagnostic", resp.StatusCode, answer, want)
 	}
 	if got := f.metrics(t, "/probe?target=fresh", nil); got["probe_success"]["{}"] != 1 {
 		t.Errorf("after a failed reload: probe_success %v, want the last good file still served", got["probe_success"])

@@ -24,19 +24,21 @@ type gauges struct {
 	success, duration, phase, failure, cert, http *prometheus.Desc
 }
 
-func newGauges(labels ...string) *gauges {
+// newGauges describes the gauges named prefix+"success" and so on, of the
+// attempt whose is, with labels.
+func newGauges(prefix, whose string, labels ...string) *gauges {
 	desc := func(name, help string, own ...string) *prometheus.Desc {
-		return prometheus.NewDesc(name, help, slices.Concat(labels, own), nil)
+		return prometheus.NewDesc(prefix+name, help, slices.Concat(labels, own), nil)
 	}
 	return &gauges{
 		labels:   labels,
-		success:  desc("probe_success", "Whether the probe succeeded: every phase of the attempt was ok."),
-		duration: desc("probe_duration_seconds", "How long the attempt took, all phases and the engine's overhead."),
-		phase: desc("probe_phase_duration_seconds",
-			"How long each phase of the attempt ran; a failed phase reports how long it ran, phases that never ran are absent.", "phase"),
-		failure: desc("probe_failure", "1 for the phase and failure class the attempt failed with.", "phase", "class"),
-		cert:    desc("probe_tls_cert_not_after_seconds", "When the server's leaf certificate expires, in seconds since the Unix epoch."),
-		http:    desc("probe_http_status_code", "The status code of the attempt's last HTTP response."),
+		success:  desc("success", "Whether "+whose+" succeeded: every phase of it was ok."),
+		duration: desc("duration_seconds", "How long "+whose+" took, all phases and the engine's overhead."),
+		phase: desc("phase_duration_seconds",
+			"How long each phase of "+whose+" ran; a failed phase reports how long it ran, phases that never ran are absent.", "phase"),
+		failure: desc("failure", "1 for the phase and failure class "+whose+" failed with.", "phase", "class"),
+		cert:    desc("tls_cert_not_after_seconds", "When the server's leaf certificate expires, in seconds since the Unix epoch, as "+whose+" saw it."),
+		http:    desc("http_status_code", "The status code of the last HTTP response of "+whose+"."),
 	}
 }
 
@@ -86,7 +88,7 @@ func certNotAfter(a *engine.Attempt) (time.Time, bool) {
 }
 
 // probeGauges describe the metrics of /probe: the scrape names the target.
-var probeGauges = newGauges()
+var probeGauges = newGauges("probe_", "the attempt")
 
 // attemptCollector collects the metrics of one attempt.
 type attemptCollector struct{ a *engine.Attempt }
@@ -103,8 +105,9 @@ func (c attemptCollector) Describe(ch chan<- *prometheus.Desc) { probeGauges.des
 func (c attemptCollector) Collect(ch chan<- prometheus.Metric) { probeGauges.collect(ch, c.a) }
 
 // Metrics accumulates attempts into metrics per target: the gauges of each
-// target's latest attempt, as /probe has them but with a target label, and
-// over all its attempts the counters probe_attempts_total{target} and
+// target's latest attempt, as /probe has them but named probe_scheduled_*
+// (probe_scheduled_success{target} ...) so that a rule on /probe's
+// probe_success does not match them too, and over all its attempts the counters probe_attempts_total{target} and
 // probe_attempt_failures_total{target,phase,class} and the histograms
 // probe_attempt_duration_seconds{target} (successful attempts) and
 // probe_attempt_phase_duration_seconds{target,phase} (successful phases).
@@ -123,7 +126,7 @@ type Metrics struct {
 // NewMetrics returns an empty Metrics.
 func NewMetrics() *Metrics {
 	return &Metrics{
-		gauges: newGauges("target"),
+		gauges: newGauges("probe_scheduled_", "the target's latest attempt", "target"),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_attempts_total",
 			Help: "Attempts finished."}, []string{"target"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_attempt_failures_total",
