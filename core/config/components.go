@@ -14,41 +14,50 @@ import (
 // coreSchema returns the attributes the core decodes itself in a component
 // block of kind k; the rest belongs to the plugin.
 func coreSchema(k sdk.Kind) *hcl.BodySchema {
-	s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "plugin", Required: true}}}
+	s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "plugin", Required: true}, {Name: "for_each"}}}
 	if k == sdk.KindResolver {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: "match"})
 	}
 	return s
 }
 
-// componentBlocks decodes the resolver, dialer or handshake blocks.
-func (d *decoder) componentBlocks(k sdk.Kind, blocks []*hcl.Block) map[string]*component {
-	out := map[string]*component{}
+// componentBlocks decodes the resolver, dialer or handshake blocks, each
+// instance of a block with for_each a component of its own.
+func (d *decoder) componentBlocks(k sdk.Kind, blocks []*hcl.Block) map[string]*block[*component] {
+	out := map[string]*block[*component]{}
 	for _, b := range blocks {
 		name := b.Labels[0]
 		if prev, dup := out[name]; dup {
 			d.diags = append(d.diags, duplicate(string(k), name, b.DefRange, prev.decl))
 			continue
 		}
-		if c := d.component(k, b); c != nil {
-			out[name] = c
+		content, remain, diags := b.Body.PartialContent(coreSchema(k))
+		d.diags = append(d.diags, diags...)
+		x, ok := d.expand(b, content.Attributes["for_each"])
+		blk := newBlock[*component](b, x, ok)
+		out[name] = blk
+		if !ok {
+			continue
+		}
+		for inst := range x.instances(d.ctx) {
+			blk.instances[inst.key] = d.component(k, b, content, remain, inst)
 		}
 	}
 	return out
 }
 
-func (d *decoder) component(k sdk.Kind, b *hcl.Block) *component {
-	content, remain, diags := b.Body.PartialContent(coreSchema(k))
-	d.diags = append(d.diags, diags...)
+// component decodes one instance of a component block, whose core
+// attributes are content and plugin attributes remain; nil after an error.
+func (d *decoder) component(k sdk.Kind, b *hcl.Block, content *hcl.BodyContent, remain hcl.Body, inst instance) *component {
 	pa, ok := content.Attributes["plugin"]
 	if !ok {
 		return nil
 	}
-	pv, ok := d.eval(pa, d.ctx, cty.String)
+	pv, ok := d.eval(pa, inst.ctx, cty.String)
 	if !ok {
 		return nil
 	}
-	c := &component{kind: k, name: b.Labels[0], plugin: pv.AsString(), decl: b.DefRange}
+	c := &component{kind: k, name: inst.name, plugin: pv.AsString()}
 	p, why, ok := d.plugin(c.plugin)
 	switch {
 	case !ok:
@@ -63,7 +72,7 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block) *component {
 		return nil
 	}
 	if ma, ok := content.Attributes["match"]; ok {
-		if v, ok := d.eval(ma, d.ctx, cty.List(cty.String)); ok {
+		if v, ok := d.eval(ma, inst.ctx, cty.List(cty.String)); ok {
 			for _, e := range v.AsValueSlice() {
 				c.match = append(c.match, e.AsString())
 			}
@@ -75,7 +84,7 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block) *component {
 
 	schema := p.Schema(k)
 	spec := specFor(schema)
-	cfg, diags := hcldec.Decode(remain, spec, d.ctx)
+	cfg, diags := hcldec.Decode(remain, spec, inst.ctx)
 	d.diags = append(d.diags, diags...)
 	if diags.HasErrors() {
 		return nil

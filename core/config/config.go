@@ -130,6 +130,7 @@ func (l *Loader) LoadSource(name string, src []byte) (*File, hcl.Diagnostics) {
 	}
 	d := &decoder{opts: l.opts, loader: l, file: &File{Path: name}}
 	d.decode(hf.Body)
+	d.diags = dedupe(d.diags)
 	redactDiags(d.diags, d.file.Options.Secrets)
 	if d.diags.HasErrors() {
 		_ = d.file.Close()
@@ -166,25 +167,25 @@ type decoder struct {
 	file   *File
 	diags  hcl.Diagnostics
 	ctx    *hcl.EvalContext
-	// components by kind, then name.
-	components map[sdk.Kind]map[string]*component
+	// components are the resolver, dialer and handshake blocks by kind, then
+	// name; pipelines the pipeline blocks by name.
+	components map[sdk.Kind]map[string]*block[*component]
+	pipelines  map[string]*block[*engine.Pipeline]
 	// plugins are the plugins this file may name: Options.Plugins and those
 	// loaded for it.
 	plugins map[string]*sdk.Plugin
 	// unloaded are the plugins whose plugin block failed to load.
 	unloaded map[string]bool
-	// blockDecls records every labelled block as "type.name", valid or not.
-	blockDecls map[string]hcl.Range
 }
 
-// component is a decoded resolver, dialer or handshake block.
+// component is a decoded resolver, dialer or handshake: a block, or one
+// instance of a block with for_each.
 type component struct {
 	kind   sdk.Kind
-	name   string
+	name   string // the block's name, NAME[KEY] for an instance
 	plugin string
 	impl   any
 	match  []string
-	decl   hcl.Range
 	// sensitive: the configuration holds a value of a sensitive variable.
 	sensitive bool
 }
@@ -193,15 +194,8 @@ func (d *decoder) decode(body hcl.Body) {
 	content, diags := body.Content(rootSchema)
 	d.diags = append(d.diags, diags...)
 	byType := map[string][]*hcl.Block{}
-	d.blockDecls = map[string]hcl.Range{}
 	for _, b := range content.Blocks {
 		byType[b.Type] = append(byType[b.Type], b)
-		if len(b.Labels) == 0 {
-			continue
-		}
-		if key := b.Type + "." + b.Labels[0]; d.blockDecls[key] == (hcl.Range{}) {
-			d.blockDecls[key] = b.DefRange
-		}
 	}
 
 	vars := d.variables(byType["variable"])
@@ -217,11 +211,11 @@ func (d *decoder) decode(body hcl.Body) {
 	d.run(byType["run"])
 	d.schedule(byType["schedule"])
 	d.pluginBlocks(byType["plugin"])
-	d.components = map[sdk.Kind]map[string]*component{}
+	d.components = map[sdk.Kind]map[string]*block[*component]{}
 	for _, k := range sdk.Kinds {
 		d.components[k] = d.componentBlocks(k, byType[string(k)])
 	}
-	d.pipelines(byType["pipeline"])
+	d.pipelineBlocks(byType["pipeline"])
 	d.targets(byType["target"])
 }
 
@@ -232,6 +226,30 @@ func (d *decoder) pluginNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// dedupe drops the diagnostics that repeat an earlier one word for word at
+// the same place: an attribute of a block with for_each that fails the same
+// way for every instance is reported once.
+func dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
+	type key struct {
+		severity        hcl.DiagnosticSeverity
+		summary, detail string
+		subject         hcl.Range
+	}
+	seen := make(map[key]bool, len(diags))
+	out := diags[:0]
+	for _, d := range diags {
+		k := key{severity: d.Severity, summary: d.Summary, detail: d.Detail}
+		if d.Subject != nil {
+			k.subject = *d.Subject
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // redactDiags replaces the secrets in the diagnostics' texts, which may

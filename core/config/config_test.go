@@ -52,7 +52,19 @@ func testPlugins() map[string]*sdk.Plugin {
 		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{{Name: "server_name", Type: cty.String}}},
 		NewHandshaker:   func(cty.Value) (sdk.Handshaker, error) { return nop{}, nil },
 	}
-	return map[string]*sdk.Plugin{"dns": dns, "tcp": tcp, "tls": tls}
+	http := &sdk.Plugin{
+		Info:            sdk.Info{Name: "http"},
+		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{{Name: "path", Type: cty.String, Default: cty.StringVal("/")}}},
+		NewHandshaker:   func(cfg cty.Value) (sdk.Handshaker, error) { return pathHandshaker{path: sdk.String(cfg, "path")}, nil },
+	}
+	return map[string]*sdk.Plugin{"dns": dns, "tcp": tcp, "tls": tls, "http": http}
+}
+
+// pathHandshaker is the test http plugin's handshake: it keeps its path, for
+// tests to check which configuration each instance got.
+type pathHandshaker struct {
+	nop
+	path string
 }
 
 // TestErrorFixtures loads each file of testdata/errors, in which every line

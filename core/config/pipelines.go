@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/probe-dev/probe/core/engine"
@@ -13,6 +12,7 @@ import (
 
 var pipelineSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
+		{Name: "for_each"},
 		{Name: "resolvers", Required: true},
 		{Name: "dialer", Required: true},
 		{Name: "handshakes"},
@@ -20,66 +20,95 @@ var pipelineSchema = &hcl.BodySchema{
 	},
 }
 
-// pipelines decodes the pipeline blocks into engine pipelines.
-func (d *decoder) pipelines(blocks []*hcl.Block) {
+// pipelineBlocks decodes the pipeline blocks into engine pipelines, one for
+// each instance of a block with for_each.
+func (d *decoder) pipelineBlocks(blocks []*hcl.Block) {
 	d.file.Pipelines = map[string]*engine.Pipeline{}
-	decls := map[string]hcl.Range{}
+	d.pipelines = map[string]*block[*engine.Pipeline]{}
+	decls := map[string]hcl.Range{} // pipeline names, instances' included
 	for _, b := range blocks {
 		name := b.Labels[0]
-		if prev, dup := decls[name]; dup {
-			d.diags = append(d.diags, duplicate("pipeline", name, b.DefRange, prev))
+		if prev, dup := d.pipelines[name]; dup {
+			d.diags = append(d.diags, duplicate("pipeline", name, b.DefRange, prev.decl))
 			continue
 		}
-		decls[name] = b.DefRange
 		content, diags := b.Body.Content(pipelineSchema)
 		d.diags = append(d.diags, diags...)
-		p := &engine.Pipeline{Name: name}
-		valid := !diags.HasErrors()
-		if a, ok := content.Attributes["resolvers"]; ok {
-			for _, c := range d.refList(a, string(sdk.KindResolver)) {
-				if c == nil {
-					valid = false
-					continue
-				}
-				r, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Resolver)}, c.match)
-				if err != nil { // reported on the resolver's match already
-					valid = false
-					continue
-				}
-				p.Resolvers = append(p.Resolvers, r)
-				d.noteSensitive(name, c)
-			}
-			if valid && len(p.Resolvers) == 0 {
-				d.attrError(a, "No resolvers", "A pipeline needs at least one resolver, such as resolvers = [resolver.system].")
-				valid = false
-			}
+		x, ok := d.expand(b, content.Attributes["for_each"])
+		blk := newBlock[*engine.Pipeline](b, x, ok)
+		d.pipelines[name] = blk
+		if !ok {
+			continue
 		}
-		if a, ok := content.Attributes["dialer"]; ok {
-			if c := d.ref(a.Expr, string(sdk.KindDialer)); c != nil {
-				p.Dialer = engine.Stage[sdk.Dialer]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Dialer)}
-				d.noteSensitive(name, c)
-			} else {
-				valid = false
+		for inst := range x.instances(d.ctx) {
+			// An instance named like another block ("a[x]") is a duplicate.
+			if prev, dup := decls[inst.name]; dup {
+				d.diags = append(d.diags, duplicate("pipeline", inst.name, b.DefRange, prev))
+				blk.instances[inst.key] = nil
+				continue
 			}
-		}
-		if a, ok := content.Attributes["handshakes"]; ok {
-			for _, c := range d.refList(a, string(sdk.KindHandshake)) {
-				if c == nil {
-					valid = false
-					continue
-				}
-				p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Handshaker)})
-				d.noteSensitive(name, c)
+			decls[inst.name] = b.DefRange
+			p := d.pipeline(content, inst)
+			if diags.HasErrors() {
+				p = nil
 			}
-		}
-		p.AddressPolicy = engine.AddressFirst
-		if a, ok := content.Attributes["address_policy"]; ok && !d.addressPolicy(a, p) {
-			valid = false
-		}
-		if valid {
-			d.file.Pipelines[name] = p
+			blk.instances[inst.key] = p
+			if p != nil {
+				d.file.Pipelines[p.Name] = p
+			}
 		}
 	}
+}
+
+// pipeline decodes one instance of a pipeline block; nil after an error.
+func (d *decoder) pipeline(content *hcl.BodyContent, inst instance) *engine.Pipeline {
+	p := &engine.Pipeline{Name: inst.name}
+	valid := true
+	if a, ok := content.Attributes["resolvers"]; ok {
+		for _, c := range d.refList(a, sdk.KindResolver, inst.ctx) {
+			if c == nil {
+				valid = false
+				continue
+			}
+			r, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Resolver)}, c.match)
+			if err != nil { // reported on the resolver's match already
+				valid = false
+				continue
+			}
+			p.Resolvers = append(p.Resolvers, r)
+			d.noteSensitive(p.Name, c)
+		}
+		if valid && len(p.Resolvers) == 0 {
+			d.attrError(a, "No resolvers", "A pipeline needs at least one resolver, such as resolvers = [resolver.system].")
+			valid = false
+		}
+	}
+	if a, ok := content.Attributes["dialer"]; ok {
+		if c, ok := resolve(d, d.components[sdk.KindDialer], a.Expr, string(sdk.KindDialer), inst.ctx); ok {
+			p.Dialer = engine.Stage[sdk.Dialer]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Dialer)}
+			d.noteSensitive(p.Name, c)
+		} else {
+			valid = false
+		}
+	}
+	if a, ok := content.Attributes["handshakes"]; ok {
+		for _, c := range d.refList(a, sdk.KindHandshake, inst.ctx) {
+			if c == nil {
+				valid = false
+				continue
+			}
+			p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Handshaker)})
+			d.noteSensitive(p.Name, c)
+		}
+	}
+	p.AddressPolicy = engine.AddressFirst
+	if a, ok := content.Attributes["address_policy"]; ok && !d.addressPolicy(a, inst.ctx, p) {
+		valid = false
+	}
+	if !valid {
+		return nil
+	}
+	return p
 }
 
 // noteSensitive records that pipeline uses c, when c's configuration holds
@@ -96,8 +125,8 @@ func (d *decoder) noteSensitive(pipeline string, c *component) {
 }
 
 // addressPolicy reads a pipeline's address_policy into p.
-func (d *decoder) addressPolicy(a *hcl.Attribute, p *engine.Pipeline) bool {
-	v, ok := d.eval(a, d.ctx, cty.String)
+func (d *decoder) addressPolicy(a *hcl.Attribute, ctx *hcl.EvalContext, p *engine.Pipeline) bool {
+	v, ok := d.eval(a, ctx, cty.String)
 	if !ok {
 		return false
 	}
@@ -114,66 +143,20 @@ func (d *decoder) addressPolicy(a *hcl.Attribute, p *engine.Pipeline) bool {
 	return false
 }
 
-// refList resolves a list of references such as [resolver.a, resolver.b].
-// An entry that does not resolve is nil (its diagnostic recorded).
-func (d *decoder) refList(a *hcl.Attribute, kind string) []*component {
+// refList resolves a list of references such as [resolver.a, resolver.b],
+// in ctx. An entry that does not resolve is nil (its diagnostic recorded).
+func (d *decoder) refList(a *hcl.Attribute, k sdk.Kind, ctx *hcl.EvalContext) []*component {
 	exprs, diags := hcl.ExprList(a.Expr)
 	if diags.HasErrors() {
 		d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid reference list",
-			Detail:  fmt.Sprintf("The attribute %q must be a list of references such as [%s.NAME].", a.Name, kind),
+			Detail:  fmt.Sprintf("The attribute %q must be a list of references such as [%s.NAME].", a.Name, k),
 			Subject: a.Expr.Range().Ptr()})
 		return []*component{nil}
 	}
 	out := make([]*component, 0, len(exprs))
 	for _, e := range exprs {
-		out = append(out, d.ref(e, kind))
+		c, _ := resolve(d, d.components[k], e, string(k), ctx)
+		out = append(out, c)
 	}
 	return out
-}
-
-// ref resolves one reference KIND.NAME to its decoded component, or
-// records why it cannot and returns nil.
-func (d *decoder) ref(e hcl.Expression, kind string) *component {
-	name, ok := d.refName(e, kind)
-	if !ok {
-		return nil
-	}
-	byName := d.components[sdk.Kind(kind)]
-	if c, ok := byName[name]; ok {
-		return c
-	}
-	if d.declared(kind, name) {
-		return nil // declared, but its own block had errors
-	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError,
-		Summary: fmt.Sprintf("Reference to undeclared %s", kind),
-		Detail:  fmt.Sprintf("There is no %s block named %q in this file.%s", kind, name, didYouMean(name, names)),
-		Subject: e.Range().Ptr()})
-	return nil
-}
-
-// refName reads a static reference KIND.NAME and returns NAME.
-func (d *decoder) refName(e hcl.Expression, kind string) (string, bool) {
-	tr, diags := hcl.AbsTraversalForExpr(e)
-	if !diags.HasErrors() && len(tr) == 2 && tr.RootName() == kind {
-		if step, ok := tr[1].(hcl.TraverseAttr); ok {
-			return step.Name, true
-		}
-	}
-	d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid reference",
-		Detail:  fmt.Sprintf("Expected a reference to a %s block, such as %s.NAME.", kind, kind),
-		Subject: e.Range().Ptr()})
-	return "", false
-}
-
-// declared reports whether a block kind "name" exists in the file, whether
-// or not it decoded without errors.
-func (d *decoder) declared(kind, name string) bool {
-	_, ok := d.blockDecls[kind+"."+name]
-	return ok
 }

@@ -2,9 +2,7 @@ package config
 
 import (
 	"fmt"
-	"iter"
 	"math/big"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -24,7 +22,8 @@ var targetSchema = &hcl.BodySchema{
 	},
 }
 
-// targets decodes the target blocks, expanding for_each.
+// targets decodes the target blocks, one target for each instance of a
+// block with for_each.
 func (d *decoder) targets(blocks []*hcl.Block) {
 	seen := map[string]hcl.Range{}
 	for _, b := range blocks {
@@ -33,20 +32,13 @@ func (d *decoder) targets(blocks []*hcl.Block) {
 		if diags.HasErrors() {
 			continue
 		}
-		var pipeline *engine.Pipeline
-		pa := content.Attributes["pipeline"]
-		if name, ok := d.refName(pa.Expr, "pipeline"); ok {
-			pipeline = d.file.Pipelines[name]
-			if pipeline == nil && !d.declared("pipeline", name) {
-				d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError,
-					Summary: "Reference to undeclared pipeline",
-					Detail:  fmt.Sprintf("There is no pipeline block named %q in this file.%s", name, didYouMean(name, d.file.PipelineNames())),
-					Subject: pa.Expr.Range().Ptr()})
-			}
+		x, good := d.expand(b, content.Attributes["for_each"])
+		if !good {
+			continue
 		}
-		for inst := range d.instances(b, content.Attributes["for_each"]) {
+		for inst := range x.instances(d.ctx) {
+			pipeline, ok := resolve(d, d.pipelines, content.Attributes["pipeline"].Expr, "pipeline", inst.ctx)
 			t := &engine.Target{Name: inst.name, Pipeline: pipeline}
-			ok := pipeline != nil
 			if v, good := d.eval(content.Attributes["host"], inst.ctx, cty.String); good && v.AsString() != "" {
 				t.Host = v.AsString()
 			} else {
@@ -103,69 +95,6 @@ func quoteJoin(ss []string) string {
 		q[i] = strconv.Quote(s)
 	}
 	return strings.Join(q, ", ")
-}
-
-// instance is one target of a block: the block itself, or one for_each
-// element with each.key and each.value in its context.
-type instance struct {
-	name string
-	ctx  *hcl.EvalContext
-}
-
-// instances expands a target block's for_each, Terraform-style: a map or
-// object gives one instance per key; a list, tuple or set of strings one
-// per string (each.key = each.value); another list one per index. Each
-// instance's context is made as it is yielded, so that a for_each of many
-// elements does not hold every element's context at once (about 1 KB each).
-func (d *decoder) instances(b *hcl.Block, forEach *hcl.Attribute) iter.Seq[instance] {
-	return func(yield func(instance) bool) {
-		name := b.Labels[0]
-		if forEach == nil {
-			yield(instance{name: name, ctx: d.ctx})
-			return
-		}
-		val, diags := forEach.Expr.Value(d.ctx)
-		d.diags = append(d.diags, diags...)
-		val, _ = val.UnmarkDeep() // sensitive strings are in File.Options.Secrets
-		if diags.HasErrors() || !val.IsWhollyKnown() {
-			return
-		}
-		ty := val.Type()
-		if val.IsNull() || !(ty.IsMapType() || ty.IsObjectType() || ty.IsListType() || ty.IsTupleType() || ty.IsSetType()) {
-			d.attrError(forEach, "Invalid for_each argument",
-				fmt.Sprintf("The for_each argument must be a map, an object, a list or a set, not %s.", ty.FriendlyName()))
-			return
-		}
-		type kv struct {
-			key string
-			val cty.Value
-		}
-		var elems []kv
-		for it := val.ElementIterator(); it.Next(); {
-			k, v := it.Element()
-			switch {
-			case ty.IsMapType() || ty.IsObjectType():
-				elems = append(elems, kv{k.AsString(), v})
-			case !v.IsNull() && v.Type() == cty.String:
-				elems = append(elems, kv{v.AsString(), v})
-			default:
-				idx, _ := k.AsBigFloat().Int64()
-				elems = append(elems, kv{fmt.Sprint(idx), v})
-			}
-		}
-		if ty.IsMapType() || ty.IsObjectType() {
-			sort.Slice(elems, func(i, j int) bool { return elems[i].key < elems[j].key })
-		}
-		for _, e := range elems {
-			ctx := d.ctx.NewChild()
-			ctx.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{
-				"key": cty.StringVal(e.key), "value": e.val,
-			})}
-			if !yield(instance{name: fmt.Sprintf("%s[%s]", name, e.key), ctx: ctx}) {
-				return
-			}
-		}
-	}
 }
 
 // port evaluates a port number, 1 to 65535.
