@@ -183,6 +183,14 @@ func TestStartup(t *testing.T) {
 			t.Errorf("%s: %v, want a sane wall time", name, d)
 		}
 	}
+	for name, excess := range map[string]map[string]time.Duration{"ca_file": res.FirstExcess, "system roots": res.SystemRootsFirstExcess} {
+		t.Logf("first attempt less the median of the next nine, %s: %v", name, excess)
+		for _, phase := range firstAttemptPhases {
+			if d, ok := excess[phase]; !ok || d.Abs() > time.Second {
+				t.Errorf("%s: first %s excess %v (measured: %v), want a sane duration", name, phase, d, ok)
+			}
+		}
+	}
 }
 
 func TestParseMetrics(t *testing.T) {

@@ -163,7 +163,12 @@ func stages(targets int) []stage {
 			}
 			add("startup.builtin_ms", ms(st.Builtin), 1)
 			add("startup.external_ms", ms(st.External), 1)
-			add("startup.first_tls_excess_ms", ms(st.FirstTLSExcess), 2)
+			for _, phase := range firstAttemptPhases {
+				add("startup.first_"+phase+"_excess_ms", ms(st.FirstExcess[phase]), 2)
+			}
+			for _, phase := range firstAttemptPhases {
+				add("startup.sysroots_first_"+phase+"_excess_ms", ms(st.SystemRootsFirstExcess[phase]), 2)
+			}
 			return nil
 		}},
 	}

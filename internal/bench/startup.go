@@ -60,43 +60,66 @@ target "local" {
 }
 `
 
-// startupTLSHCL probes the lab's TLS server twice, one attempt after the
-// other, with built-ins.
-const startupTLSHCL = `
+// firstAttemptHCL probes the lab's TLS server over HTTPS ten times, one
+// attempt after the other, with built-ins: localhost through dns-system,
+// a TCP connect, TLS (%[1]s: a ca_file, or none for the system's roots)
+// offering h2, and a GET of /.
+const firstAttemptHCL = `
 run {
   mode     = "sequential"
-  attempts = 2
+  attempts = 10
 }
 
-resolver "system" { plugin = "dns-system" }
+resolver "system" {
+  plugin  = "dns-system"
+  network = "ip4"
+}
+
 dialer "tcp" { plugin = "dial-tcp" }
 
 handshake "tls" {
   plugin      = "tls"
-  ca_file     = %q
-  server_name = %q
+  server_name = %[2]q
+  alpn        = ["h2"]
+  %[1]s
 }
+
+handshake "http" { plugin = "http" }
 
 pipeline "https" {
   resolvers  = [resolver.system]
   dialer     = dialer.tcp
-  handshakes = [handshake.tls]
+  handshakes = [handshake.tls, handshake.http]
 }
 
 target "local" {
-  host     = "127.0.0.1"
-  port     = %d
+  host     = "localhost"
+  port     = %[3]d
   pipeline = pipeline.https
 }
 `
 
+// phaseHTTP is the http handshake's phase.
+const phaseHTTP = "http"
+
+// firstAttemptPhases are the phases of firstAttemptHCL, in order.
+var firstAttemptPhases = []string{phaseResolve, phaseConnect, phaseTLS, phaseHTTP}
+
+// distroRoots is the bundle of system roots Debian's ca-certificates
+// installs (.ci/deps bench), the one Go's crypto/x509 loads first on Linux.
+const distroRoots = "/etc/ssl/certs/ca-certificates.crt"
+
 // startupResult is the median wall time of `probe run` on one loopback
-// target, and how much longer a fresh process's first TLS handshake takes
-// than its second (the medians' difference): what a run of one attempt
-// per target, probe's default, measures beyond the network and the server.
+// target, and how much longer each phase of a fresh process's first
+// attempt takes than the median of its next nine: what a run of one
+// attempt per target, probe's default, would measure beyond the network
+// and the server. FirstExcess is by phase, with the lab's CA as ca_file;
+// SystemRootsFirstExcess with no ca_file, the system's roots being
+// Debian's bundle and the lab's CA (SSL_CERT_FILE).
 type startupResult struct {
-	Builtin, External time.Duration
-	FirstTLSExcess    time.Duration
+	Builtin, External      time.Duration
+	FirstExcess            map[string]time.Duration
+	SystemRootsFirstExcess map[string]time.Duration
 }
 
 // measureStartup runs the probe binary runs times on each pipeline, in
@@ -137,47 +160,92 @@ func measureStartup(ctx context.Context, probe, banner string, runs int) (res st
 		}
 	}
 	res = startupResult{Builtin: time.Duration(medianOf(walls[0])), External: time.Duration(medianOf(walls[1]))}
-	res.FirstTLSExcess, err = firstTLSExcess(ctx, probe, dir, 3*runs)
+	res.FirstExcess, res.SystemRootsFirstExcess, err = firstAttemptExcess(ctx, probe, dir, 3*runs)
 	return res, err
 }
 
-// firstTLSExcess runs the probe binary runs times against the lab's TLS
-// server, two handshakes each, and returns the median of the first
-// handshakes less the median of the second ones.
-func firstTLSExcess(ctx context.Context, probe, dir string, runs int) (_ time.Duration, err error) {
+// firstAttemptExcess runs the probe binary runs times against the lab's
+// TLS server, ten attempts each, with ca_file and then with the system's
+// roots, and returns by phase the median over the runs of the first
+// attempt's duration less the median of the next nine.
+func firstAttemptExcess(ctx context.Context, probe, dir string, runs int) (caFile, systemRoots map[string]time.Duration, err error) {
 	l, err := lab.Start()
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	defer func() { err = errors.Join(err, l.Close()) }()
-	file := filepath.Join(dir, "tls.hcl")
-	if err := os.WriteFile(file, []byte(fmt.Sprintf(startupTLSHCL, l.CAFile, labHost, l.TLS.Addr.Port())), 0o644); err != nil {
-		return 0, err
+	distro, err := os.ReadFile(distroRoots)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the system roots' figures need Debian's bundle (apt-get install ca-certificates): %w", err)
 	}
-	var first, second []float64
-	for range runs {
-		out, err := exec.CommandContext(ctx, probe, "run", file, "-o", "json").Output()
+	bundle, certDir := filepath.Join(dir, "roots.pem"), filepath.Join(dir, "certs")
+	if err := os.WriteFile(bundle, append(distro, l.CA.CertPEM...), 0o644); err != nil {
+		return nil, nil, err
+	}
+	if err := os.Mkdir(certDir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	port := l.TLS.Addr.Port()
+	caFile, err = firstExcess(ctx, probe, filepath.Join(dir, "cafile.hcl"),
+		fmt.Sprintf(firstAttemptHCL, fmt.Sprintf("ca_file = %q", l.CAFile), labHost, port), nil, runs)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Only these roots, and no directory's: /etc/ssl/certs holds the
+	// bundle's roots again, one file each.
+	env := append(os.Environ(), "SSL_CERT_FILE="+bundle, "SSL_CERT_DIR="+certDir)
+	systemRoots, err = firstExcess(ctx, probe, filepath.Join(dir, "sysroots.hcl"),
+		fmt.Sprintf(firstAttemptHCL, "", labHost, port), env, runs)
+	return caFile, systemRoots, err
+}
+
+// firstExcess writes src to file and runs the probe binary on it runs
+// times, plus once before to warm the server up, with the environment env
+// (nil for the bench's own). It returns by phase the median over the runs
+// of the first attempt less the median of the other nine.
+func firstExcess(ctx context.Context, probe, file, src string, env []string, runs int) (map[string]time.Duration, error) {
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		return nil, err
+	}
+	excess := map[string][]float64{}
+	for i := range runs + 1 {
+		cmd := exec.CommandContext(ctx, probe, "run", file, "-o", "json")
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		if err != nil {
-			return 0, fmt.Errorf("probe run %s: %w", file, err)
+			return nil, fmt.Errorf("probe run %s: %w\n%s", file, err, &stderr)
 		}
 		var doc probeJSON
 		if err := json.Unmarshal(out, &doc); err != nil {
-			return 0, fmt.Errorf("probe run -o json: %w", err)
+			return nil, fmt.Errorf("probe run -o json: %w", err)
 		}
-		var tls []float64
+		durations := map[string][]float64{}
 		for _, t := range doc.Targets {
 			for _, a := range t.Attempts {
+				if !a.OK {
+					return nil, fmt.Errorf("probe run %s: an attempt failed", file)
+				}
 				for _, p := range a.Phases {
-					if p.Phase == phaseTLS {
-						tls = append(tls, p.DurationMS)
-					}
+					durations[p.Phase] = append(durations[p.Phase], p.DurationMS)
 				}
 			}
 		}
-		if len(tls) != 2 {
-			return 0, fmt.Errorf("probe run %s: %d tls phases, want 2", file, len(tls))
+		if i == 0 { // the server's own first handshakes
+			continue
 		}
-		first, second = append(first, tls[0]), append(second, tls[1])
+		for _, phase := range firstAttemptPhases {
+			d := durations[phase]
+			if len(d) != 10 {
+				return nil, fmt.Errorf("probe run %s: %d %s phases, want 10", file, len(d), phase)
+			}
+			excess[phase] = append(excess[phase], d[0]-medianOf(d[1:]))
+		}
 	}
-	return time.Duration((medianOf(first) - medianOf(second)) * float64(time.Millisecond)), nil
+	res := map[string]time.Duration{}
+	for phase, e := range excess {
+		res[phase] = time.Duration(medianOf(e) * float64(time.Millisecond))
+	}
+	return res, nil
 }

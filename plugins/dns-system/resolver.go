@@ -27,7 +27,8 @@ type Resolver struct {
 }
 
 // New returns a Resolver configured by cfg, a value of the plugin's resolver
-// schema. A bad attribute is reported as an *sdk.AttrError.
+// schema; the first time it is called in a process it warms the process up
+// for lookups (warm). A bad attribute is reported as an *sdk.AttrError.
 func New(cfg cty.Value) (*Resolver, error) {
 	network := sdk.String(cfg, "network")
 	switch network {
@@ -39,6 +40,7 @@ func New(cfg cty.Value) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
+	warmOnce.Do(warmUp)
 	return &Resolver{network: network, preferGo: sdk.Bool(cfg, "prefer_go"), timeout: timeout}, nil
 }
 

@@ -278,3 +278,15 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+// TestWarm checks that the warm-up New runs once per process completes,
+// localhost being in /etc/hosts as TestResolveLocalhost needs too: its
+// error is otherwise ignored, and a broken warm-up would leave the first
+// lookup cold.
+func TestWarm(t *testing.T) {
+	start := time.Now()
+	if err := warm(); err != nil {
+		t.Fatalf("warm-up lookup: %v", err)
+	}
+	t.Logf("warm-up took %v", time.Since(start))
+}

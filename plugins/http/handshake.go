@@ -31,27 +31,37 @@ const (
 // Handshaker sends one HTTP request (and, with follow_redirects, the requests
 // its redirects lead to) over a connection and checks the response.
 type Handshaker struct {
-	method    string
-	target    *url.URL       // path and query of the request
-	host      string         // Host header; "" means the target's host and port
-	header    http.Header    // request headers
-	expect    []statusRange  // accepted status codes
-	body      *regexp.Regexp // nil means the body is not checked
-	maxBody   int64          // most body bytes read
-	follow    bool           // follow same-origin redirects
-	timeout   time.Duration  // cap on the exchange, 0 for none
-	transport *http.Transport
+	method  string
+	target  *url.URL       // path and query of the request
+	host    string         // Host header; "" means the target's host and port
+	header  http.Header    // request headers
+	expect  []statusRange  // accepted status codes
+	body    *regexp.Regexp // nil means the body is not checked
+	maxBody int64          // most body bytes read
+	follow  bool           // follow same-origin redirects
+	timeout time.Duration  // cap on the exchange, 0 for none
 }
 
 // New returns a Handshaker configured by cfg, a value of the plugin's
-// handshake schema. A bad attribute value gives an *sdk.AttrError.
+// handshake schema; the first time it is called in a process it warms the
+// process up for exchanges (warm). A bad attribute value gives an
+// *sdk.AttrError.
 func New(cfg cty.Value) (*Handshaker, error) {
+	h, err := configure(cfg)
+	if err != nil {
+		return nil, err
+	}
+	warmOnce.Do(warmUp)
+	return h, nil
+}
+
+// configure is New without the warm-up.
+func configure(cfg cty.Value) (*Handshaker, error) {
 	h := &Handshaker{
-		method:    sdk.String(cfg, "method"),
-		host:      sdk.String(cfg, "host"),
-		follow:    sdk.Bool(cfg, "follow_redirects"),
-		header:    http.Header{"User-Agent": {"probe"}},
-		transport: newTransport(),
+		method: sdk.String(cfg, "method"),
+		host:   sdk.String(cfg, "host"),
+		follow: sdk.Bool(cfg, "follow_redirects"),
+		header: http.Header{"User-Agent": {"probe"}},
 	}
 	if h.method == "" || strings.ContainsFunc(h.method, notTokenChar) {
 		return nil, sdk.AttrErrorf("method", "Invalid method", "The method must be an HTTP token such as \"GET\", got %q.", h.method)
@@ -124,6 +134,12 @@ func notTokenChar(r rune) bool {
 // connKey is the context key under which Handshake hands its connection to
 // the transport's dial functions.
 type connKey struct{}
+
+// transport is the transport of every Handshaker of the process: it holds
+// no connection (NewClientConn never pools), and once set up by warm, the
+// first exchange of each Handshaker does not pay for its lazy HTTP/2
+// set-up.
+var transport = newTransport()
 
 // newTransport returns a transport whose "dials" return the connection in
 // the context: a ClientConn made with it runs over the probed connection,
@@ -224,7 +240,7 @@ type exchange struct {
 // asked, and reads the last response's body.
 func (h *Handshaker) roundTrips(ctx context.Context, req *sdk.HandshakeRequest, u *url.URL) exchange {
 	r := exchange{url: u}
-	cc, err := h.transport.NewClientConn(context.WithValue(ctx, connKey{}, req.Conn), u.Scheme, req.Address.String())
+	cc, err := transport.NewClientConn(context.WithValue(ctx, connKey{}, req.Conn), u.Scheme, req.Address.String())
 	if err != nil {
 		r.err = err
 		return r

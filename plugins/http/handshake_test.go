@@ -551,3 +551,14 @@ func TestStatuses(t *testing.T) {
 		t.Errorf("formatStatuses = %q", got)
 	}
 }
+
+// TestWarm checks that the warm-up New runs once per process completes both
+// of its exchanges, HTTP/1.1 and HTTP/2 over TLS: its error is otherwise
+// ignored, and a broken warm-up would leave the first exchange cold.
+func TestWarm(t *testing.T) {
+	start := time.Now()
+	if err := warm(); err != nil {
+		t.Fatalf("warm-up exchange: %v", err)
+	}
+	t.Logf("warm-up took %v", time.Since(start))
+}

@@ -40,9 +40,10 @@ var versions = map[string]uint16{
 }
 
 // New returns a Handshaker configured by cfg, a value of the plugin's
-// handshake schema. It reads ca_file, and the first time it is called in
-// a process it warms the process up for handshakes (warm). A bad attribute
-// value gives an *sdk.AttrError.
+// handshake schema. It reads ca_file, and warms the process up for
+// handshakes the first time it is called, and for the system's roots the
+// first time it is called without ca_file (warmUp). A bad attribute value
+// gives an *sdk.AttrError.
 func New(cfg cty.Value) (*Handshaker, error) {
 	h := &Handshaker{
 		serverName: sdk.String(cfg, "server_name"),
@@ -75,7 +76,7 @@ func New(cfg cty.Value) (*Handshaker, error) {
 			return nil, err
 		}
 	}
-	warmOnce.Do(warmUp)
+	warmUp(h.roots == nil)
 	return h, nil
 }
 

@@ -12,18 +12,50 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/probe-dev/probe/core/sdk"
 )
 
-// warmOnce runs warm once per process: New calls it, so a run's handshake
-// components are configured, and the process warmed, before any attempt.
-var warmOnce sync.Once
+// warmState is what the process has been warmed up for; New calls warmUp
+// so that it is, before any attempt.
+var warmState struct {
+	sync.Mutex
+	warmed      bool // warm ran
+	systemRoots bool // the system's roots are loaded
+}
 
-// warmUp is what New calls through warmOnce.
-func warmUp() { _ = warm() }
+// warmUp runs warm once per process and, for a handshake without ca_file
+// (systemRoots), loads the system's roots once: crypto/x509 loads them on
+// first use and keeps them, and a verification with no roots of its own
+// (Handshaker.roots nil) uses the same pool. Left to the first handshake,
+// the load would be in its tls phase: reading and parsing the bundle
+// SSL_CERT_FILE names or the distribution's, and every file of
+// SSL_CERT_DIR or /etc/ssl/certs, took 28-40 ms here with Debian's 144
+// roots, 8-13 ms for the bundle alone; the handshakes after it took 1.4
+// ms. A pool that fails to load is not an error here: each verification
+// then reports it (tls.cert_untrusted).
+//
+// Loading the roots allocates 1.2 MB with the bundle alone, 3.6 MB with
+// /etc/ssl/certs too, nearly all garbage once parsed: warmUp collects it.
+// Left to the runtime, the heap's first collection (at 4 MB) fell in the
+// first attempts, and its concurrent marking took a first tls phase of 1.5
+// ms to 2-20 ms on 2 cores.
+func warmUp(systemRoots bool) {
+	warmState.Lock()
+	defer warmState.Unlock()
+	if systemRoots && !warmState.systemRoots {
+		_, _ = x509.SystemCertPool()
+		runtime.GC()
+		warmState.systemRoots = true
+	}
+	if !warmState.warmed {
+		_ = warm()
+		warmState.warmed = true
+	}
+}
 
 // warm runs one TLS 1.3 handshake in memory, client and server in this
 // process, away from any target. Its error is for the tests: a warm-up that
