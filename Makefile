@@ -7,15 +7,26 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.6
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
 
-.PHONY: all build demo test deps lint unit test-tailscale fuzz bench bench-dns bench-plugins clean proto
+.PHONY: all build probe plugins demo test deps lint unit test-tailscale fuzz bench bench-dns bench-plugins clean proto
 
 all: build
 
-build:
+## build: probe and the plugin binaries of this repository that are not built in, side by side in bin/,
+## where probe finds them (next to its own binary): every file in examples/ then validates.
+build: probe plugins
+
+## probe: bin/probe alone, in seconds.
+probe:
 	$(GO) build -o $(BIN)/probe ./cmd/probe
 
-## demo: run examples/lab.hcl against the embedded loopback lab.
-demo: build
+## plugins: bin/probe-plugin-tailscale, from plugins/tailscale, a module of its own. The first build
+## compiles tailscale.com: minutes on a cold Go cache, seconds once the cache has it.
+plugins:
+	cd plugins/tailscale && $(GO) build -o $(abspath $(BIN))/probe-plugin-tailscale ./cmd/probe-plugin-tailscale
+
+## demo: run examples/lab.hcl against the embedded loopback lab. It needs probe alone, not the
+## tailscale plugin, so that a fresh machine's first `make demo` does not wait for tailscale.com.
+demo: probe
 	./$(BIN)/probe demo
 
 ## deps: install the Debian packages (.ci/deps) and Go modules the tests need.
@@ -65,7 +76,7 @@ test: deps build lint test-tailscale unit fuzz
 ## request cold and warm across it (preconnect.cold_ms, warm_ms, ratio), throughput
 ## against a plain Go loop and blackbox_exporter, 100,000 targets, start-up (docs/performance.md).
 ## Needs root and /dev/net/tun.
-bench: bench-dns bench-plugins build
+bench: bench-dns bench-plugins probe
 	./.ci/deps bench
 	$(GO) build -o $(BIN)/probe-plugin-banner ./examples/plugins/banner
 	$(GO) build -o $(BIN)/bench ./internal/bench

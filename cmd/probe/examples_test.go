@@ -4,54 +4,87 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/pluginhost"
 )
 
-// TestExamples loads and validates every example pipeline with the built-in
-// plugins and the tailscale plugin binary, found on PROBE_PLUGIN_PATH as a
-// user's would be: no diagnostic at all, and something to probe.
+// validRE is what `probe validate` prints of a valid file.
+var validRE = regexp.MustCompile(`^\S+ is valid: ([1-9]\d*) pipelines, ([1-9]\d*) targets\.\n$`)
+
+// TestExamples validates every example pipeline with probe laid out as the
+// README's `make build` leaves it: probe-plugin-tailscale next to probe,
+// found there and nowhere else (no PROBE_PLUGIN_PATH, an empty HOME). Every
+// file is valid, with some pipelines and some targets.
 func TestExamples(t *testing.T) {
 	paths, err := filepath.Glob("../../examples/*.hcl")
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no examples found: %v", err)
 	}
-	t.Setenv(pluginhost.PathEnv, tailscalePlugin(t))
+	bin := copyExe(t, probeBin, "probe", 0o755)
+	tailscale, err := os.ReadFile(tailscalePlugin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(bin), pluginhost.BinaryPrefix+"tailscale"), tailscale, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// lab.hcl reads the lab's CA file; the others need nothing.
-	vars := map[string]map[string]string{"lab.hcl": testLab.Vars()}
+	flags := map[string][]string{"lab.hcl": labVarFlags()}
 	for _, path := range paths {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			t.Parallel()
-			pl := &plugins{log: hclog.NewNullLogger()}
-			t.Cleanup(func() { _ = pl.Close() })
-			l := config.NewLoader(config.Options{
-				Plugins: builtins(),
-				Loader:  pl,
-				Vars:    vars[filepath.Base(path)],
-				Getenv:  func(string) string { return "" },
-				Environ: func() []string { return nil },
-			})
-			f, diags := l.LoadFile(path)
-			if len(diags) > 0 {
-				var b strings.Builder
-				_ = l.WriteDiagnostics(&b, diags, 100, false)
-				t.Fatalf("diagnostics:\n%s", &b)
-			}
-			t.Cleanup(func() { _ = f.Close() })
-			if len(f.Pipelines) == 0 || len(f.Targets) == 0 {
-				t.Errorf("%d pipelines and %d targets, want some of each", len(f.Pipelines), len(f.Targets))
+			r := startOwn(t, bin, []string{"HOME=" + t.TempDir()}, append([]string{"validate", path}, flags[filepath.Base(path)]...)...).wait(t)
+			wantExit(t, r, exitOK)
+			if !validRE.MatchString(r.stdout) || r.stderr != "" {
+				t.Errorf("stdout %q, stderr %q; want it valid with some pipelines and targets, and nothing on stderr", r.stdout, r.stderr)
 			}
 		})
 	}
 }
 
+// TestMissingPluginBinary validates and runs files whose plugin binary is
+// nowhere on the search path: probe says where it looked and, for a plugin
+// of this repository, how to build it.
+func TestMissingPluginBinary(t *testing.T) {
+	t.Parallel()
+	home, extra := t.TempDir(), t.TempDir()
+	searched := extra + " (PROBE_PLUGIN_PATH), " + filepath.Dir(probeBin) + " (next to probe), " +
+		filepath.Join(home, ".probe", "plugins") + " (~/.probe/plugins); "
+	unknown := filepath.Join(t.TempDir(), "unknown.hcl")
+	if err := os.WriteFile(unknown, []byte(`resolver "r" { plugin = "nosuch" }`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{"../../examples/tailnet.hcl", `Plugin "tailscale" could not be loaded: no probe-plugin-tailscale in ` + searched +
+			"build it with `make build` in probe's repository (bin/probe-plugin-tailscale, next to bin/probe) or " +
+			"`cd plugins/tailscale && go build -o ~/.probe/plugins/probe-plugin-tailscale ./cmd/probe-plugin-tailscale` " +
+			"(plugins/tailscale/README.md), or put it in one of those directories, add its directory to PROBE_PLUGIN_PATH, " +
+			"or give the plugin block a source."},
+		{unknown, `There is no plugin named "nosuch". Available plugins: "dial-tcp", "dns-miekg", "dns-system", "http", "tls". ` +
+			"Looked for its binary: no probe-plugin-nosuch in " + searched +
+			"put it in one of those directories, add its directory to PROBE_PLUGIN_PATH, or give the plugin block a source."},
+	} {
+		for _, cmd := range []string{"validate", "run"} {
+			t.Run(cmd+" "+filepath.Base(tc.file), func(t *testing.T) {
+				r := probe(t, []string{"HOME=" + home, pluginhost.PathEnv + "=" + extra}, cmd, tc.file)
+				wantExit(t, r, exitUsage)
+				// The diagnostics are wrapped to the terminal's width.
+				if got := strings.Join(strings.Fields(r.stderr), " "); !strings.Contains(got, tc.want) {
+					t.Errorf("stderr:\n%s\nwant it to say:\n%s", r.stderr, tc.want)
+				}
+			})
+		}
+	}
+}
+
 // tailscalePlugin builds probe-plugin-tailscale, which lives in a module of
-// its own (plugins/tailscale), and returns the directory it is in. go tool
-// caches the build, so this takes about a second once the cache is warm.
+// its own (plugins/tailscale), and returns its path in the Go build cache.
+// The cache keeps the build: it takes about a second once `make build` has
+// compiled the plugin, minutes on a cold cache. A failed build fails the
+// test, it never skips: tailnet.hcl and infrastructure.hcl need the plugin.
 func tailscalePlugin(t *testing.T) string {
 	t.Helper()
 	cmd := exec.Command("go", "tool", "-n", "probe-plugin-tailscale")
@@ -60,13 +93,5 @@ func tailscalePlugin(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("build probe-plugin-tailscale: %v", err)
 	}
-	bin, err := os.ReadFile(strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, pluginhost.BinaryPrefix+"tailscale"), bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return strings.TrimSpace(string(out))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -28,6 +29,14 @@ func newServeBuiltinsCmd() *cobra.Command {
 			sdk.Serve(slices.Collect(maps.Values(plugins))...)
 		},
 	}
+}
+
+// buildHints says how to build the plugins of probe's repository that are
+// binaries of their own, for when one is not found.
+var buildHints = map[string]string{
+	"tailscale": "`make build` in probe's repository (bin/probe-plugin-tailscale, next to bin/probe) " +
+		"or `cd plugins/tailscale && go build -o ~/.probe/plugins/probe-plugin-tailscale ./cmd/probe-plugin-tailscale` " +
+		"(plugins/tailscale/README.md)",
 }
 
 // plugins finds the plugins of a run and owns the processes of those that
@@ -99,6 +108,9 @@ func (p *plugins) LoadPlugin(d config.PluginDecl) (*sdk.Plugin, error) {
 	var err error
 	if path == "" {
 		path, err = pluginhost.Find(d.Name)
+		if nf := (*pluginhost.NotFoundError)(nil); errors.As(err, &nf) {
+			nf.Build = buildHints[d.Name]
+		}
 	} else {
 		err = pluginhost.CheckBinary(path)
 	}

@@ -148,7 +148,7 @@ func (d *decoder) plugin(name string) (p *sdk.Plugin, why string, ok bool) {
 	}
 	p, err := d.opts.Loader.LoadPlugin(PluginDecl{Name: name, Dir: filepath.Dir(d.file.Path)})
 	if err != nil {
-		return nil, err.Error() + ".", true
+		return nil, "Looked for its binary: " + err.Error() + ".", true
 	}
 	d.plugins[name] = p
 	return p, "", true

@@ -43,9 +43,10 @@ func SearchPath() []Dir {
 }
 
 // Find returns the path of plugin name's binary: the first
-// probe-plugin-NAME on the search path that may run.
+// probe-plugin-NAME on the search path that may run. When there is none, the
+// error is a *NotFoundError.
 func Find(name string) (string, error) {
-	var tried []string
+	var tried []Dir
 	for _, d := range SearchPath() {
 		path := filepath.Join(d.Path, BinaryPrefix+name)
 		err := CheckBinary(path)
@@ -55,10 +56,31 @@ func Find(name string) (string, error) {
 		if !errors.Is(err, os.ErrNotExist) {
 			return "", err
 		}
-		tried = append(tried, d.Path)
+		tried = append(tried, d)
 	}
-	return "", fmt.Errorf("no %s%s in %s (set %s, or give the plugin block a source)",
-		BinaryPrefix, name, strings.Join(tried, ", "), PathEnv)
+	return "", &NotFoundError{Name: name, Tried: tried}
+}
+
+// NotFoundError is Find's error when no directory of the search path holds
+// the plugin's binary. It names the directories tried and what to do.
+type NotFoundError struct {
+	Name  string
+	Tried []Dir
+	// Build says how to build the binary, when the caller knows: it is
+	// advised first.
+	Build string
+}
+
+func (e *NotFoundError) Error() string {
+	dirs := make([]string, len(e.Tried))
+	for i, d := range e.Tried {
+		dirs[i] = fmt.Sprintf("%s (%s)", d.Path, d.Where)
+	}
+	msg := fmt.Sprintf("no %s%s in %s; ", BinaryPrefix, e.Name, strings.Join(dirs, ", "))
+	if e.Build != "" {
+		msg += "build it with " + e.Build + ", or "
+	}
+	return msg + fmt.Sprintf("put it in one of those directories, add its directory to %s, or give the plugin block a source", PathEnv)
 }
 
 // CheckBinary says why the file at path may not run as a plugin: it is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -889,9 +890,27 @@ func TestDiscovery(t *testing.T) {
 	if _, err := pluginhost.Find("noexec"); err == nil || !strings.Contains(err.Error(), noexec+" is not executable") {
 		t.Errorf("Find(noexec): %v, want not executable", err)
 	}
-	if _, err := pluginhost.Find("missing"); err == nil || !strings.Contains(err.Error(), "no probe-plugin-missing in "+dir) ||
-		!strings.Contains(err.Error(), pluginhost.PathEnv) {
-		t.Errorf("Find(missing): %v, want one naming the directories searched and %s", err, pluginhost.PathEnv)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pluginhost.Find("missing")
+	searched := "no probe-plugin-missing in " + dir + " (PROBE_PLUGIN_PATH), " + filepath.Dir(exe) + " (next to probe), " +
+		filepath.Join(home, ".probe", "plugins") + " (~/.probe/plugins); "
+	if want := searched + "put it in one of those directories, add its directory to PROBE_PLUGIN_PATH, " +
+		"or give the plugin block a source"; err == nil || err.Error() != want {
+		t.Errorf("Find(missing):\n%v\nwant:\n%s", err, want)
+	}
+	var nf *pluginhost.NotFoundError
+	if !errors.As(err, &nf) || nf.Name != "missing" || !cmp.Equal(nf.Tried, pluginhost.SearchPath()) {
+		t.Fatalf("Find(missing): %#v, want a NotFoundError naming the search path", err)
+	}
+	nf.Build = "`make plugins`"
+	if want := searched + "build it with `make plugins`, or put it in one of those directories, " +
+		"add its directory to PROBE_PLUGIN_PATH, or give the plugin block a source"; nf.Error() != want {
+		t.Errorf("with Build:\n%s\nwant:\n%s", nf, want)
 	}
 	var got []pluginhost.Candidate
 	for _, c := range pluginhost.Discover() {

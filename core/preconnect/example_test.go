@@ -5,6 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
 
 	"github.com/probe-dev/probe/core/preconnect"
 	"github.com/probe-dev/probe/internal/lab"
@@ -38,4 +42,30 @@ func ExampleStartFile() {
 	hits, _ := pool.Stats()
 	fmt.Println(resp.Status, "warm connections used:", hits)
 	// Output: 200 OK warm connections used: 1
+}
+
+// TestDocSnippetIsExample checks that the Go snippet of docs/preconnect.md
+// is doc_example_test.go after its package clause, whitespace aside: the
+// snippet compiles and runs as Example, and the two cannot drift apart.
+func TestDocSnippetIsExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/preconnect.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllSubmatch(doc, -1)
+	if len(blocks) != 1 {
+		t.Fatalf("docs/preconnect.md has %d go blocks, want the one that is Example", len(blocks))
+	}
+	src, err := os.ReadFile("doc_example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, example, ok := strings.Cut(string(src), "package preconnect_test\n")
+	if !ok {
+		t.Fatal("doc_example_test.go has no package clause")
+	}
+	normal := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	if got, want := normal(string(blocks[0][1])), normal(example); got != want {
+		t.Errorf("docs/preconnect.md's snippet differs from doc_example_test.go:\n%s\nwant:\n%s", blocks[0][1], example)
+	}
 }

@@ -8,6 +8,10 @@
 // A connection is handed out once, only while it is fresh (younger than
 // Options.MaxIdle and not closed by the peer); otherwise the service dials as
 // usual, reusing the addresses the warm-up resolved while their TTL lasts.
+//
+// A warm-up is never fatal: a pipeline file that cannot be loaded makes
+// StartFile return an error and a pool that warms nothing and dials as
+// usual.
 package preconnect
 
 import (
@@ -17,12 +21,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/engine"
 )
@@ -37,7 +44,7 @@ type Options struct {
 	// shorter than most servers' idle timeouts.
 	MaxIdle time.Duration
 	// TLSConfig is used to dial when no warm connection is at hand. Nil: the
-	// system's roots, HTTP/2 and HTTP/1.1 offered.
+	// system's roots. Without NextProtos, HTTP/2 and HTTP/1.1 are offered.
 	TLSConfig *tls.Config
 	// Logger receives a line per target when the warm-up ends. Default: none.
 	Logger hclog.Logger
@@ -78,6 +85,8 @@ type dnsAnswer struct {
 
 // Start warms targets in the background and returns at once. Cancel ctx to
 // stop the warm-up early; Close the pool when the service no longer needs it.
+// A pool of no targets warms nothing and dials as usual: what a service
+// whose warm-up is optional can use when it has none.
 func Start(ctx context.Context, targets []*engine.Target, opts Options) *Pool {
 	if opts.MaxIdle <= 0 {
 		opts.MaxIdle = DefaultMaxIdle
@@ -105,13 +114,22 @@ func Start(ctx context.Context, targets []*engine.Target, opts Options) *Pool {
 
 // StartFile loads the pipeline file at path with cfg (which names the
 // plugins it may use) and warms its targets in the background. The file's
-// run block sets the engine options; the fields opts.Engine sets win. It returns an
-// error only when the file is invalid; then nothing is warmed.
+// run block sets the engine options; the fields opts.Engine sets win.
+//
+// The pool is never nil. When the file cannot be read or is invalid,
+// StartFile returns the error, which names the file (and, for the file's
+// own mistakes, each line and what is wrong there), and a pool that warms
+// nothing: its transport dials as usual with opts.TLSConfig, its warm-up is
+// done at once and Options.OnDone is called with a result of no targets. A
+// service logs the error and goes on.
 func StartFile(ctx context.Context, path string, cfg config.Options, opts Options) (*Pool, error) {
-	l := config.NewLoader(cfg)
-	f, diags := l.LoadFile(path)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return Start(ctx, nil, opts), fmt.Errorf("preconnect: load %s: %w", path, err)
+	}
+	f, diags := config.NewLoader(cfg).LoadSource(path, src)
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("preconnect: %s", diags.Error())
+		return Start(ctx, nil, opts), fmt.Errorf("preconnect: %s", diagText(path, diags))
 	}
 	opts.Engine = fileOptions(f.Options, opts.Engine)
 	p := Start(ctx, f.Targets, opts)
@@ -120,6 +138,27 @@ func StartFile(ctx context.Context, path string, cfg config.Options, opts Option
 		_ = f.Close()
 	}()
 	return p, nil
+}
+
+// diagText renders the errors of diags on one line, each as "file:line:
+// summary: detail", for an error a service logs.
+func diagText(path string, diags hcl.Diagnostics) string {
+	var parts []string
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		msg := path
+		if d.Subject != nil {
+			msg = fmt.Sprintf("%s:%d", d.Subject.Filename, d.Subject.Start.Line)
+		}
+		msg += ": " + d.Summary
+		if d.Detail != "" {
+			msg += ": " + strings.TrimSuffix(d.Detail, ".")
+		}
+		parts = append(parts, msg)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // fileOptions returns the run block's options with the fields o sets
@@ -318,7 +357,10 @@ func (p *Pool) DialTLSContext(ctx context.Context, network, addr string) (net.Co
 	host, _, _ := net.SplitHostPort(addr)
 	cfg := p.opts.TLSConfig.Clone()
 	if cfg == nil {
-		cfg = &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+		cfg = &tls.Config{}
+	}
+	if len(cfg.NextProtos) == 0 {
+		cfg.NextProtos = []string{"h2", "http/1.1"}
 	}
 	if cfg.ServerName == "" {
 		cfg.ServerName = host

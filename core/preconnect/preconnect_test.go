@@ -3,12 +3,15 @@ package preconnect_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,12 +236,72 @@ func TestStartReturnsAtOnce(t *testing.T) {
 	}
 }
 
-func TestStartFileRejectsBadFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bad.hcl")
-	if err := os.WriteFile(path, []byte("target \"x\" {\n  host = 1\n}\n"), 0o644); err != nil {
-		t.Fatal(err)
+// TestFileProblemsStillDial starts from a file that is missing, malformed,
+// invalid or empty. StartFile says what is wrong with the file, naming it and
+// the line, and the pool it returns warms nothing but serves the service's
+// requests as a plain transport would, with the service's TLS config; its
+// warm-up is over at once and OnDone is called. Before, a failed StartFile
+// returned a nil pool and the first request through it panicked.
+func TestFileProblemsStillDial(t *testing.T) {
+	leakcheck.Goroutines(t)
+	leakcheck.FDs(t)
+	l := startLab(t)
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
 	}
-	if _, err := preconnect.StartFile(context.Background(), path, plugins(), preconnect.Options{}); err == nil {
-		t.Fatal("StartFile accepted an invalid file")
+	missing := filepath.Join(dir, "missing.hcl")
+	malformed := write("malformed.hcl", "run {\n  attempts = 1\n}\ntarget \"x\" {\n  host = \"a\"\n")
+	invalid := write("invalid.hcl", "target \"x\" {\n  host     = \"a\"\n  port     = 443\n  pipeline = pipeline.none\n}\n")
+	empty := write("empty.hcl", "")
+	for _, tc := range []struct {
+		name, path, err string
+	}{
+		{"missing", missing, "preconnect: load " + missing + ": open " + missing + ": no such file or directory"},
+		{"malformed", malformed, "preconnect: " + malformed + ":4: Unclosed configuration block: There is no closing brace for this block before the end of the file. " +
+			"This may be caused by incorrect brace nesting elsewhere in this file"},
+		{"invalid", invalid, "preconnect: " + invalid + ":4: Reference to undeclared pipeline: There is no pipeline block named \"none\" in this file"},
+		{"empty", empty, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan *engine.Result, 1)
+			pool, err := preconnect.StartFile(context.Background(), tc.path, plugins(), preconnect.Options{
+				TLSConfig: &tls.Config{RootCAs: l.CA.Pool()},
+				OnDone:    func(r *engine.Result) { done <- r },
+			})
+			switch {
+			case tc.err == "" && err != nil:
+				t.Errorf("StartFile: %v", err)
+			case tc.err != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.err)):
+				t.Errorf("StartFile error:\n%v\nwant it to start with\n%s", err, tc.err)
+			}
+			if tc.name == "missing" && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%v is not fs.ErrNotExist", err)
+			}
+			if pool == nil {
+				t.Fatal("StartFile returned a nil pool")
+			}
+			defer pool.Close()
+			select {
+			case r := <-done:
+				if r.Summary.Targets != 0 || pool.Result() != r {
+					t.Errorf("warm-up result %+v, want no targets", r.Summary)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("OnDone was not called")
+			}
+			tr := pool.Transport()
+			defer tr.CloseIdleConnections()
+			if proto := get(t, &http.Client{Transport: tr}, fmt.Sprintf("https://127.0.0.1:%d/", l.TLS.Addr.Port())); proto != "HTTP/2.0" {
+				t.Errorf("request over %s, want HTTP/2.0 as a plain transport negotiates", proto)
+			}
+			if hits, misses := pool.Stats(); hits != 0 || misses != 1 {
+				t.Errorf("hits %d misses %d, want the one request dialed anew", hits, misses)
+			}
+		})
 	}
 }
