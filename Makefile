@@ -15,9 +15,10 @@ all: build
 ## where probe finds them (next to its own binary): every file in examples/ then validates.
 build: probe plugins
 
-## probe: bin/probe alone, in seconds.
+## probe: bin/probe alone, in seconds. -buildvcs=auto records the commit for `probe version` even where
+## GOFLAGS turns it off.
 probe:
-	$(GO) build -o $(BIN)/probe ./cmd/probe
+	$(GO) build -buildvcs=auto -o $(BIN)/probe ./cmd/probe
 
 ## plugins: bin/probe-plugin-tailscale, from plugins/tailscale, a module of its own. The first build
 ## compiles tailscale.com: minutes on a cold Go cache, seconds once the cache has it.
