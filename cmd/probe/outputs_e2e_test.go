@@ -227,3 +227,92 @@ target "many" {
 		})
 	}
 }
+
+// TestTwoHTTPHandshakes: a pipeline with two http handshakes (a health
+// check, then a readiness check, on one connection), over HTTP/2 and
+// HTTP/1.1, in process and out: both succeed, the second phase is "http#2"
+// in every output, -o prometheus and /probe write every metric, and
+// net/http writes nothing on stderr. Before, -o prometheus wrote nothing
+// (two phases of one name), /probe answered 500, and the second request
+// failed beside an "Unsolicited response" line.
+func TestTwoHTTPHandshakes(t *testing.T) {
+	file := writeFile(t, "twice.hcl", labHeader("1s")+fmt.Sprintf(`
+handshake "tls11" {
+  plugin  = "tls"
+  ca_file = %q
+  alpn    = ["http/1.1"]
+}
+handshake "health" {
+  plugin = "http"
+  path   = "/healthz"
+}
+handshake "ready" {
+  plugin = "http"
+  path   = "/ready"
+}
+pipeline "h2" {
+  resolvers  = [resolver.lab]
+  dialer     = dialer.tcp
+  handshakes = [handshake.tls, handshake.health, handshake.ready]
+}
+pipeline "h1" {
+  resolvers  = [resolver.lab]
+  dialer     = dialer.tcp
+  handshakes = [handshake.tls11, handshake.health, handshake.ready]
+}
+target "h2" {
+  host     = "api.probe.test"
+  port     = %[2]d
+  pipeline = pipeline.h2
+}
+target "h1" {
+  host     = "api.probe.test"
+  port     = %[2]d
+  pipeline = pipeline.h1
+}
+`, testLab.CAFile, testLab.TLS.Addr.Port()))
+
+	metrics := func(target string) []string {
+		return []string{
+			fmt.Sprintf(`probe_scheduled_success{target=%q} 1`, target),
+			fmt.Sprintf(`probe_attempt_phase_duration_seconds_count{phase="http",target=%q} 1`, target),
+			fmt.Sprintf(`probe_attempt_phase_duration_seconds_count{phase="http#2",target=%q} 1`, target),
+		}
+	}
+	for _, args := range [][]string{{"-o", "prometheus"}, {"-o", "prometheus", "--isolate"}, {"-o", "json"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			r := probe(t, nil, slices.Concat([]string{"run", file}, args)...)
+			wantExit(t, r, exitOK)
+			if r.stderr != "" {
+				t.Errorf("stderr:\n%s", r.stderr)
+			}
+			if args[1] == "json" {
+				for _, tj := range decodeDoc(t, r.stdout).Targets {
+					var names []string
+					for _, p := range tj.Attempts[0].Phases {
+						names = append(names, p.Phase)
+					}
+					if want := []string{"resolve", "connect", "tls", "http", "http#2"}; !slices.Equal(names, want) {
+						t.Errorf("%s: phases %v, want %v", tj.Name, names, want)
+					}
+				}
+				return
+			}
+			for _, want := range slices.Concat(metrics("h1"), metrics("h2")) {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("output lacks %s:\n%s", want, r.stdout)
+				}
+			}
+		})
+	}
+	t.Run("serve", func(t *testing.T) {
+		s := startServe(t, file)
+		for _, target := range []string{"h1", "h2"} {
+			code, body := get(t, "http://"+s.addr+"/probe?target="+target)
+			if code != 200 || !strings.Contains(body, "probe_success 1") || !strings.Contains(body, `probe_phase_duration_seconds{phase="http#2"}`) {
+				t.Errorf("/probe?target=%s: %d\n%s", target, code, body)
+			}
+		}
+	})
+}
