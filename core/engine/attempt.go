@@ -430,7 +430,10 @@ func call[R response, C any](r *attemptRun, ctx context.Context, phase string, s
 }
 
 // record records the answer of a component called at callAt, or its
-// error, as call does, and reports whether the pipeline may go on.
+// error, as call does, and reports whether the pipeline may go on. The
+// phases are held to the rules of phases.go: one with a negative start or
+// duration fails the attempt as plugin.error, a name the attempt has
+// already takes a suffix, and attributes are made JSON-safe.
 func record[R response, C any](r *attemptRun, phase string, st Stage[C], callAt time.Time, resp R, err error) bool {
 	offset := callAt.Sub(r.t0)
 	var phases []sdk.Phase
