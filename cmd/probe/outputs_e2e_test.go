@@ -115,7 +115,7 @@ target "mismatch" {
 	}{
 		{[]string{"-o", "waterfall"}, []string{`cert_issuer = "CN=CA x\x1b[2J\x1b]0\\;pwned\a\u009b31m\nforged,O=probe lab"`,
 			`tls.cert_name_mismatch: "tls handshake with 127.0.0.1:`, `x509: certificate is valid for api.probe.test, x\x1b[2J\x1b]0;pwned\a\nforged, not other.probe.test"`}},
-		{[]string{"-o", "waterfall", "--isolate"}, []string{`cert_subject = "CN=api.probe.test,O=x\x1b[2J\x1b]0\\;pwned\a\u009b31m\nforged"`}},
+		{[]string{"-o", "waterfall", "--isolate", "-vv"}, []string{`cert_subject = "CN=api.probe.test,O=x\x1b[2J\x1b]0\\;pwned\a\u009b31m\nforged"`}},
 		{[]string{"-o", "table", "-vv"}, nil},
 		{[]string{"-o", "json", "-v"}, []string{`x\u001b[2J\u001b]0`, `\u0007\u009b31m\nforged`}},
 		{[]string{"-o", "jsonl", "-v"}, []string{`x\u001b[2J\u001b]0`, `\u0007\u009b31m\nforged`}},
