@@ -422,6 +422,46 @@ variable "short" {
 	}
 }
 
+// TestSensitiveNumbers: a sensitive variable of type number is redacted in
+// diagnostics as a string is, wherever one quotes it (a port out of range,
+// a plugin rejecting it as a string, a timeout), and in outputs.
+func TestSensitiveNumbers(t *testing.T) {
+	src := `
+variable "pin" {
+  type      = number
+  sensitive = true
+  default   = 987654
+}
+resolver "lab" {
+  plugin    = "dns"
+  servers   = ["127.0.0.1:53"]
+  transport = var.pin
+}
+target "t" {
+  host     = "a.example"
+  port     = var.pin
+  timeout  = var.pin
+  pipeline = pipeline.p
+}
+`
+	l := NewLoader(Options{Plugins: testPlugins(), Environ: func() []string { return nil }})
+	_, diags := l.LoadSource("n.hcl", []byte(src))
+	var buf bytes.Buffer
+	_ = l.WriteDiagnostics(&buf, diags, 100, false)
+	out := buf.String()
+	if strings.Contains(out, "987654") {
+		t.Errorf("diagnostics show the sensitive number:\n%s", out)
+	}
+	for _, want := range []string{"Invalid transport", "Invalid port", "Invalid duration"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diagnostics lack %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "(sensitive)"); n != 3 {
+		t.Errorf("%d redactions, want 3:\n%s", n, out)
+	}
+}
+
 // TestSensitivePipelines: a pipeline whose components' configuration holds
 // a value derived from a sensitive variable (as is, in a template, through a
 // function, in a list) says which components do; others, and values of
@@ -461,10 +501,10 @@ handshake "plain" {
 pipeline "secret" {
   resolvers  = [resolver.public]
   dialer     = dialer.tcp
-  handshakes = [handshake.plain, handshake.function, handshake.templated, handshake.function]
+  handshakes = [handshake.plain, handshake.function, handshake.templated]
 }
 pipeline "dns" {
-  resolvers = [resolver.private, resolver.public]
+  resolvers = [resolver.private, resolver.public, resolver.private]
   dialer    = dialer.tcp
 }
 pipeline "plain" {

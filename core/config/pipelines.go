@@ -93,7 +93,7 @@ func (d *decoder) pipeline(content *hcl.BodyContent, inst instance) *engine.Pipe
 	}
 	if a, ok := content.Attributes["handshakes"]; ok {
 		for _, c := range d.refList(a, sdk.KindHandshake, inst.ctx) {
-			if c == nil {
+			if c == nil || d.listedTwice(a, p, c) {
 				valid = false
 				continue
 			}
@@ -109,6 +109,20 @@ func (d *decoder) pipeline(content *hcl.BodyContent, inst instance) *engine.Pipe
 		return nil
 	}
 	return p
+}
+
+// listedTwice reports whether handshake c is in p already, and records
+// why that is an error: a block is one handshake of a pipeline. Two blocks
+// of one plugin are fine (their phases are then told apart as http and
+// http#2).
+func (d *decoder) listedTwice(a *hcl.Attribute, p *engine.Pipeline, c *component) bool {
+	if !slices.ContainsFunc(p.Handshakes, func(h engine.Stage[sdk.Handshaker]) bool { return h.Name == c.name }) {
+		return false
+	}
+	d.attrError(a, "Handshake listed twice", fmt.Sprintf("handshake.%s is in the handshakes of pipeline %q more than once. "+
+		"To run a handshake of plugin %q again, such as a second request, declare another handshake block; "+
+		"two phases of one name are told apart by a suffix, as http and http#2.", c.name, p.Name, c.plugin))
+	return true
 }
 
 // noteSensitive records that pipeline uses c, when c's configuration holds

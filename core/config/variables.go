@@ -136,13 +136,25 @@ func (d *decoder) variables(blocks []*hcl.Block) map[string]cty.Value {
 }
 
 // addSecrets records the strings of a sensitive value, so that outputs and
-// diagnostics can redact them. Strings shorter than minSecret are not
-// redacted: replacing every "on" or "80" would garble output and hide little.
+// diagnostics can redact them: its strings, and its numbers as HCL writes
+// them as text ("987654"), which is how a diagnostic quotes a number it
+// rejects. Texts shorter than minSecret are not redacted: replacing every
+// "on" or "80" would garble output and hide little.
 func (d *decoder) addSecrets(v cty.Value) {
 	const minSecret = 4
 	_ = cty.Walk(v, func(_ cty.Path, leaf cty.Value) (bool, error) {
-		if leaf.IsKnown() && !leaf.IsNull() && leaf.Type() == cty.String && len(leaf.AsString()) >= minSecret {
-			d.file.Options.Secrets = append(d.file.Options.Secrets, leaf.AsString())
+		if !leaf.IsKnown() || leaf.IsNull() {
+			return true, nil
+		}
+		var text string
+		switch leaf.Type() {
+		case cty.String:
+			text = leaf.AsString()
+		case cty.Number:
+			text = leaf.AsBigFloat().Text('f', -1)
+		}
+		if len(text) >= minSecret {
+			d.file.Options.Secrets = append(d.file.Options.Secrets, text)
 		}
 		return true, nil
 	})

@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -26,23 +29,63 @@ func (e *Engine) round(ctx context.Context, t *Target, seq int, out []Attempt) [
 		return append(out, r.finish(t, nil, e.opts.Keep))
 	}
 	addrs := r.resolve(actx, t)
-	if len(addrs) == 0 || t.Pipeline.AddressPolicy != AddressAll {
+	policy := t.Pipeline.AddressPolicy
+	if policy == AddressAll || policy == AddressHappyEyeballs {
+		addrs = r.limit(addrs)
+	}
+	if len(addrs) == 0 || policy != AddressAll {
 		return append(out, r.finish(t, r.connect(actx, t, addrs, e.opts.Keep != nil), e.opts.Keep))
 	}
 
 	// Each address's attempt reuses the resolution: its own phases are placed
 	// as if they had followed it at once, and its deadline runs from there.
-	resolved, phases := time.Since(r.t0), r.Phases
+	resolved, shared := time.Since(r.t0), sharedResolution(r.Phases, netip.AddrPortFrom(addrs[0], t.Port))
 	for i := range addrs {
 		row := attemptRun{Attempt: r.Attempt, t0: r.t0}
 		if i > 0 {
 			row.t0 = time.Now().Add(-resolved)
 			row.Started = row.t0
-			row.Phases = slices.Clone(phases)
+			row.Phases = slices.Clone(shared)
 		}
 		rctx, cancel := context.WithDeadline(ctx, row.t0.Add(timeout))
 		out = append(out, row.finish(t, row.connect(rctx, t, addrs[i:i+1], e.opts.Keep != nil), e.opts.Keep))
 		cancel()
+	}
+	return out
+}
+
+// MaxAddresses is the most addresses of one resolution a round takes under
+// AddressAll and AddressHappyEyeballs: the first ones, in the resolver's
+// order. One DNS reply can hold thousands; a round probes each address it
+// takes, and a report lists each of its attempts.
+const MaxAddresses = 64
+
+// limit returns the first MaxAddresses of addrs. When there are more, it
+// says so in the attributes of the resolution's first phase:
+// addresses_total, how many the resolver returned, and addresses_probed.
+func (r *attemptRun) limit(addrs []netip.Addr) []netip.Addr {
+	if len(addrs) <= MaxAddresses {
+		return addrs
+	}
+	p := &r.Phases[0] // a resolution with addresses has a phase (record)
+	p.Attrs = maps.Clone(p.Attrs)
+	if p.Attrs == nil {
+		p.Attrs = map[string]any{}
+	}
+	p.Attrs["addresses_total"], p.Attrs["addresses_probed"] = len(addrs), MaxAddresses
+	return addrs[:MaxAddresses]
+}
+
+// sharedResolution returns the phases of a round's resolution as the
+// attempts at its later addresses carry them under AddressAll: the same
+// measurements, their attributes replaced by "shared_with", the address of
+// the round's first attempt, which has them. A reply's addresses are thus
+// written once a round, not once an address.
+func sharedResolution(phases []Phase, first netip.AddrPort) []Phase {
+	out := slices.Clone(phases)
+	attrs := map[string]any{"shared_with": first.String()}
+	for i := range out {
+		out[i].Attrs = attrs
 	}
 	return out
 }
@@ -306,18 +349,16 @@ func (r *attemptRun) race(ctx context.Context, t *Target, addrs []netip.Addr, ne
 		list[i] = map[string]any{"address": d.addr.String(), "start_ms": ms(d.start - first),
 			"duration_ms": ms(d.end - d.start), "outcome": outcomes[i]}
 	}
-	ph := Phase{Name: sdk.PhaseConnect, Plugin: st.Plugin, Start: first, Duration: last - first}
+	ph := Phase{Name: newPhaseNames(r.Phases).unique(sdk.PhaseConnect), Plugin: st.Plugin, Start: first, Duration: last - first}
 	lead := &attempts[0]
 	if winner >= 0 {
 		lead = &attempts[winner]
 		ph.OK, ph.Duration = true, lead.end-first
 	}
 	r.Address = lead.addr
+	ph.Attrs = map[string]any{}
 	if lead.resp != nil && len(lead.resp.Phases) > 0 {
-		ph.Attrs = lead.resp.Phases[0].Attrs
-	}
-	if ph.Attrs == nil {
-		ph.Attrs = map[string]any{}
+		maps.Copy(ph.Attrs, jsonSafe(lead.resp.Phases[0].Attrs))
 	}
 	ph.Attrs["happy_eyeballs"] = list
 	r.Phases = append(r.Phases, ph)
@@ -332,7 +373,7 @@ func (r *attemptRun) race(ctx context.Context, t *Target, addrs []netip.Addr, ne
 		}
 		f.Message = strings.Join(msgs, "; ")
 	}
-	f.Phase = sdk.PhaseConnect
+	f.Phase = ph.Name
 	r.Failure = &f
 	return nil
 }
@@ -389,7 +430,10 @@ func call[R response, C any](r *attemptRun, ctx context.Context, phase string, s
 }
 
 // record records the answer of a component called at callAt, or its
-// error, as call does, and reports whether the pipeline may go on.
+// error, as call does, and reports whether the pipeline may go on. The
+// phases are held to the rules of phases.go: one with a negative start or
+// duration fails the attempt as plugin.error, a name the attempt has
+// already takes a suffix, and attributes are made JSON-safe.
 func record[R response, C any](r *attemptRun, phase string, st Stage[C], callAt time.Time, resp R, err error) bool {
 	offset := callAt.Sub(r.t0)
 	var phases []sdk.Phase
@@ -409,8 +453,10 @@ func record[R response, C any](r *attemptRun, phase string, st Stage[C], callAt 
 				phases, failure = v.Phases, v.Failure
 			}
 		}
-		if phases == nil && failure == nil {
-			err = fmt.Errorf("plugin returned neither phases, a failure nor an error")
+		if len(phases) == 0 && failure == nil {
+			err = errors.New("plugin returned neither phases, a failure nor an error")
+		} else {
+			err = checkPhases(phases)
 		}
 	}
 	if err != nil {
@@ -418,23 +464,29 @@ func record[R response, C any](r *attemptRun, phase string, st Stage[C], callAt 
 		if _, crashed := err.(*panicError); crashed {
 			class = sdk.ClassPluginCrashed
 		}
-		r.Phases = append(r.Phases, Phase{Name: phase, Plugin: st.Plugin, Start: offset,
+		name := newPhaseNames(r.Phases).unique(phase)
+		r.Phases = append(r.Phases, Phase{Name: name, Plugin: st.Plugin, Start: offset,
 			Duration: time.Since(callAt), Attrs: map[string]any{}})
-		r.fail(phase, class, fmt.Sprintf("%s %q: %v", st.Plugin, st.Name, err))
+		r.fail(name, class, fmt.Sprintf("%s %q: %v", st.Plugin, st.Name, err))
 		return false
 	}
+	names := newPhaseNames(r.Phases)
+	// The names as the component gave them, to those recorded: its failure
+	// names the last phase of its name.
+	renamed := make(map[string]string, len(phases))
 	for _, p := range phases {
-		if p.Name == "" { // a component that left its phase to be named after its block
-			p.Name = phase
-		}
-		r.Phases = append(r.Phases, Phase{Name: p.Name, Plugin: st.Plugin, Start: offset + p.Start,
-			Duration: p.Duration, OK: p.OK, Attrs: p.Attrs})
+		name := cmp.Or(p.Name, phase) // a component may leave its phase to be named after its block
+		renamed[name] = names.unique(name)
+		r.Phases = append(r.Phases, Phase{Name: renamed[name], Plugin: st.Plugin, Start: offset + p.Start,
+			Duration: p.Duration, OK: p.OK, Attrs: jsonSafe(p.Attrs)})
 	}
 	if failure != nil {
-		if failure.Phase == "" {
-			failure.Phase = phase
+		f := *failure // the component's value may be shared
+		f.Phase = cmp.Or(f.Phase, phase)
+		if name, ok := renamed[f.Phase]; ok {
+			f.Phase = name
 		}
-		r.Failure = failure
+		r.Failure = &f
 		return false
 	}
 	return true

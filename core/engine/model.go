@@ -139,14 +139,16 @@ type AddressPolicy string
 const (
 	// AddressFirst dials the first address.
 	AddressFirst AddressPolicy = "first"
-	// AddressAll probes every address, each as an attempt of its own: a
-	// round resolves once, then dials each address in turn and runs the
-	// handshakes over it. Each address's attempt carries the round's resolve
-	// phase, followed by its own phases as if they had run right after the
-	// resolution, and has its own deadline.
+	// AddressAll probes every address (the first MaxAddresses), each as an
+	// attempt of its own: a round resolves once, then dials each address in
+	// turn and runs the handshakes over it. Each address's attempt carries
+	// the round's resolve phase, followed by its own phases as if they had
+	// run right after the resolution, and has its own deadline. The first
+	// address's attempt has the resolution's attributes; the others' say
+	// "shared_with" that attempt's address instead.
 	AddressAll AddressPolicy = "all"
 	// AddressHappyEyeballs races connections as RFC 8305 says: addresses
-	// interleaved by family, IPv6 first, each connection attempt started
+	// (the first MaxAddresses) interleaved by family, IPv6 first, each connection attempt started
 	// ConnectionAttemptDelay after the previous one (at once when every
 	// running one has failed); the first to connect wins, the others are
 	// canceled and closed. The connect phase runs from the first connection

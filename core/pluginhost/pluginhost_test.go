@@ -50,7 +50,9 @@ var (
 	errBin string
 	// spawnBin starts a helper process that shares its output.
 	spawnBin string
-	testLab  *lab.Lab
+	// liarBin's handshake reports impossible phases (testdata/liarplugin).
+	liarBin string
+	testLab *lab.Lab
 )
 
 func TestMain(m *testing.M) {
@@ -64,10 +66,10 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// One go build for all seven, each named after its package's directory.
+	// One go build for all eight, each named after its package's directory.
 	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
 		"../../cmd/probe", "../../examples/plugins/banner", "./testdata/crashplugin", "./testdata/hangplugin",
-		"./testdata/envplugin", "./testdata/errplugin", "./testdata/spawnplugin")
+		"./testdata/envplugin", "./testdata/errplugin", "./testdata/spawnplugin", "./testdata/liarplugin")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n%s", build, err, out)
 		return 1
@@ -76,6 +78,7 @@ func testMain(m *testing.M) int {
 	crashBin, hangBin = filepath.Join(dir, "crashplugin"), filepath.Join(dir, "hangplugin")
 	envBin = filepath.Join(dir, "envplugin")
 	errBin, spawnBin = filepath.Join(dir, "errplugin"), filepath.Join(dir, "spawnplugin")
+	liarBin = filepath.Join(dir, "liarplugin")
 	if testLab, err = lab.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -4,7 +4,6 @@
 package report
 
 import (
-	"encoding/json"
 	"io"
 	"math"
 	"net/netip"
@@ -194,24 +193,22 @@ func nonNil(m map[sdk.Class]int) map[sdk.Class]int {
 
 // JSON writes the whole run as one indented JSON document.
 func JSON(w io.Writer, file string, res *engine.Result) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(NewDocument(file, res))
+	return writeJSON(w, NewDocument(file, res), "  ")
 }
 
 // JSONLines streams attempts as JSON lines, one per attempt.
 type JSONLines struct {
-	enc *json.Encoder
+	w io.Writer
 }
 
 // NewJSONLines returns a streamer writing to w.
 func NewJSONLines(w io.Writer) *JSONLines {
-	return &JSONLines{enc: json.NewEncoder(w)}
+	return &JSONLines{w: w}
 }
 
 // Write writes one attempt as a line, with its target's name.
 func (j *JSONLines) Write(a *engine.Attempt) error {
 	line := NewAttempt(a)
 	line.Target = a.Target
-	return j.enc.Encode(line)
+	return writeJSON(j.w, line, "")
 }

@@ -37,7 +37,7 @@ func Table(w io.Writer, res *engine.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	head := []string{"TARGET", "ADDRESS", "OK"}
 	for _, p := range phases {
-		head = append(head, strings.ToUpper(p))
+		head = append(head, safe(strings.ToUpper(p)))
 	}
 	head = append(head, "TOTAL", "FAILURE")
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
@@ -48,11 +48,11 @@ func Table(w io.Writer, res *engine.Result) error {
 				if ar.Address.IsValid() {
 					addr = ar.Address.String()
 				}
-				fmt.Fprintln(tw, strings.Join(tableRow(res.Redact(tr.Target.Name), addr, phases, ar.Stats, ar.FailuresByClass), "\t"))
+				fmt.Fprintln(tw, strings.Join(tableRow(safe(res.Redact(tr.Target.Name)), addr, phases, ar.Stats, ar.FailuresByClass), "\t"))
 			}
 			continue
 		}
-		row := tableRow(res.Redact(tr.Target.Name), address(tr), phases, tr.Stats, tr.FailuresByClass)
+		row := tableRow(safe(res.Redact(tr.Target.Name)), address(tr), phases, tr.Stats, tr.FailuresByClass)
 		if tr.Interrupted {
 			row[len(row)-1] = "interrupted"
 		}
@@ -68,7 +68,7 @@ func Table(w io.Writer, res *engine.Result) error {
 		fmt.Fprintln(tw, "PHASE\tCOUNT\tOK\tFAILED\tMIN\tMEAN\tSTDDEV\tP50\tP90\tP99\tMAX\t")
 		for _, p := range res.Phases {
 			s := res.Stats[p]
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", p, s.Count, s.OK, s.Failed,
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", safe(p), s.Count, s.OK, s.Failed,
 				FormatDuration(s.Min), FormatDuration(s.Mean), FormatDuration(s.Stddev),
 				FormatDuration(s.P50), FormatDuration(s.P90), FormatDuration(s.P99), FormatDuration(s.Max))
 		}
@@ -139,7 +139,7 @@ func classes(m map[sdk.Class]int) string {
 	})
 	parts := make([]string, len(cs))
 	for i, c := range cs {
-		parts[i] = fmt.Sprintf("%s×%d", c, m[c])
+		parts[i] = fmt.Sprintf("%s×%d", safe(string(c)), m[c])
 	}
 	return strings.Join(parts, " ")
 }

@@ -21,14 +21,15 @@ const barWidth = 40
 // attempt, like httpstat, with each phase's attributes below it. With color,
 // it paints each phase's bar in its own colour and failures in red, with ANSI
 // escapes: the caller decides whether the output is a terminal that wants
-// them.
+// them. Those are its only escapes: the text of a run (a certificate's
+// subject, a failure message) is drawn as safe draws it.
 func Waterfall(w io.Writer, res *engine.Result, color bool) error {
 	style := pen(color)
 	for _, tr := range res.Targets {
 		t := tr.Target
 		for i := range tr.Attempts {
 			a := &tr.Attempts[i]
-			head := res.Redact(t.Name) + "  " + hostPort(res, t)
+			head := safe(res.Redact(t.Name)) + "  " + hostPort(res, t)
 			if a.Address.IsValid() {
 				head += "  → " + a.Address.String()
 			}
@@ -44,7 +45,7 @@ func Waterfall(w io.Writer, res *engine.Result, color bool) error {
 			if tr.Interrupted {
 				why = "interrupted before any attempt finished"
 			}
-			fmt.Fprintf(w, "%s  %s  %s\n\n", res.Redact(t.Name), hostPort(res, t), why)
+			fmt.Fprintf(w, "%s  %s  %s\n\n", safe(res.Redact(t.Name)), hostPort(res, t), why)
 		}
 	}
 	return nil
@@ -53,7 +54,7 @@ func Waterfall(w io.Writer, res *engine.Result, color bool) error {
 // hostPort is t's host and port, the host redacted, an IPv6 address in
 // brackets.
 func hostPort(res *engine.Result, t *engine.Target) string {
-	return net.JoinHostPort(res.Redact(t.Host), strconv.Itoa(int(t.Port)))
+	return safe(net.JoinHostPort(res.Redact(t.Host), strconv.Itoa(int(t.Port))))
 }
 
 func attempt(w io.Writer, a *engine.Attempt, pen pen) {
@@ -68,15 +69,15 @@ func attempt(w io.Writer, a *engine.Attempt, pen pen) {
 			mark, ink, status = "▒", red, pen.paint(red, "  FAILED")
 		}
 		bar := strings.Repeat(" ", from) + pen.paint(ink, strings.Repeat(mark, n)) + strings.Repeat(" ", barWidth-from-n)
-		fmt.Fprintf(w, "  %-9s %-11s │%s│ %9s%s\n", p.Name, p.Plugin, bar, FormatDuration(p.Duration), status)
+		fmt.Fprintf(w, "  %-9s %-11s │%s│ %9s%s\n", safe(p.Name), safe(p.Plugin), bar, FormatDuration(p.Duration), status)
 		for _, k := range slices.Sorted(maps.Keys(p.Attrs)) {
-			fmt.Fprintf(w, "  %23s %s\n", "", pen.paint(dim, k+" = "+attrValue(p.Attrs[k])))
+			fmt.Fprintf(w, "  %23s %s\n", "", pen.paint(dim, safe(k)+" = "+safe(attrValue(p.Attrs[k]))))
 		}
 	}
 	fmt.Fprintf(w, "  %-21s  %s  %9s  (overhead %s)\n", "total", strings.Repeat(" ", barWidth),
 		pen.paint(bold, FormatDuration(a.Total)), FormatDuration(a.Overhead))
 	if f := a.Failure; f != nil {
-		fmt.Fprintln(w, pen.paint(red, fmt.Sprintf("  failed in %s: %s: %s", f.Phase, f.Class, f.Message)))
+		fmt.Fprintln(w, pen.paint(red, fmt.Sprintf("  failed in %s: %s: %s", safe(f.Phase), safe(string(f.Class)), safe(f.Message))))
 	}
 }
 

@@ -53,12 +53,20 @@ func (ca *CA) Pool() *x509.CertPool {
 
 // Issue returns a leaf certificate for the given DNS names and IPs valid in [notBefore, notAfter).
 func (ca *CA) Issue(names []string, ips []net.IP, notBefore, notAfter time.Time) (tls.Certificate, error) {
+	return ca.IssueSubject(pkix.Name{CommonName: commonName(names, ips)}, names, ips, notBefore, notAfter)
+}
+
+// IssueSubject is Issue with the leaf's subject given. The names and the
+// subject are taken as they are, so a test can issue what a hostile server
+// would present: a subject or a DNS name with control characters in it
+// (crypto/x509 writes and reads those, as UTF8String and IA5String).
+func (ca *CA) IssueSubject(subject pkix.Name, names []string, ips []net.IP, notBefore, notAfter time.Time) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("generate leaf key: %w", err)
 	}
 	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: commonName(names, ips)},
+		Subject:     subject,
 		DNSNames:    names,
 		IPAddresses: ips,
 		NotBefore:   notBefore,

@@ -51,6 +51,10 @@ type DNSBehavior struct {
 	Truncate  bool          // set TC and send no answers over UDP (TCP answers normally)
 	Malformed bool          // send bytes that do not parse as a DNS message
 	AD        bool          // set the AD bit, as a validating resolver does for secure data
+	// Compress compresses the reply's names, as most servers do: an answer of
+	// 4,000 A records then fits the 64 KB of a DNS message over TCP. Without
+	// it the lab writes every name in full.
+	Compress bool
 }
 
 // StartDNS starts an authoritative server for zone (like "probe.test.", or "." for the root) on a free 127.0.0.1
@@ -218,6 +222,7 @@ func (s *DNSServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	_, udp := w.LocalAddr().(*net.UDPAddr)
 	m.Authoritative = true
 	m.AuthenticatedData = b.AD
+	m.Compress = b.Compress
 	switch {
 	case b.Silent, b.SilentTCP && !udp:
 		return

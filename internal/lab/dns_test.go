@@ -152,3 +152,28 @@ func TestDNSTransportsAndEDNS(t *testing.T) {
 		}
 	})
 }
+
+// TestDNSCompress: with Compress, an answer of 4,000 A records fits one
+// DNS message over TCP (64 KB); written in full it would not, and the
+// server could not send it.
+func TestDNSCompress(t *testing.T) {
+	s, err := StartDNS("lab.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addrs := make([]netip.Addr, 4000)
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i)})
+	}
+	s.AddAddr("many", addrs...)
+	s.SetBehavior("many", DNSBehavior{Compress: true})
+	a, _, err := exchange(t, "tcp", s.Addr, "many.lab.test.", dns.TypeA, time.Second)
+	if err != nil || len(a.Addrs) != len(addrs) || a.Addrs[3999] != addrs[3999].String() {
+		t.Fatalf("over TCP: %d addresses, %v; want %d", len(a.Addrs), err, len(addrs))
+	}
+	a, _, err = exchange(t, "udp", s.Addr, "many.lab.test.", dns.TypeA, time.Second)
+	if err != nil || !a.Truncated {
+		t.Errorf("over UDP: %+v, %v; want it truncated", a, err)
+	}
+}

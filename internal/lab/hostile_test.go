@@ -3,8 +3,10 @@ package lab
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"net"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -142,6 +144,37 @@ func TestIssueChain(t *testing.T) {
 	}
 	if _, err := x509.ParseCertificate(cert.Certificate[3]); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestIssueSubject: a certificate whose issuer (the CA's name), subject and
+// DNS names hold control characters is issued, served and read back as it
+// was written, as a hostile server would present it.
+func TestIssueSubject(t *testing.T) {
+	const evil = "x\x1b]0;pwned\x07\x1b[2J"
+	ca, err := NewCA("CA " + evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"api.probe.test", evil}
+	cert, err := ca.IssueSubject(pkix.Name{CommonName: "api.probe.test", Organization: []string{evil}}, names, nil,
+		time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := StartTLS(TLSOptions{Cert: cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := tls.Dial("tcp", s.Addr.String(), &tls.Config{ServerName: "api.probe.test", RootCAs: ca.Pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	leaf := c.ConnectionState().PeerCertificates[0]
+	if leaf.Issuer.CommonName != "CA "+evil || !slices.Equal(leaf.Subject.Organization, []string{evil}) || !slices.Equal(leaf.DNSNames, names) {
+		t.Errorf("leaf issuer %q, subject %q, names %q", leaf.Issuer, leaf.Subject, leaf.DNSNames)
 	}
 }
 

@@ -164,8 +164,10 @@ func newTransport() *http.Transport {
 // a TLS connection the scheme is https and the protocol is HTTP/2 when the
 // TLS handshake negotiated h2; else HTTP/1.1. A status outside
 // expect_status, a body that does not match expect_body, or a broken
-// exchange is a Failure with a nil error. The connection stays open for
-// the caller to close.
+// exchange is a Failure with a nil error. The connection it hands on
+// (Conn) is req.Conn with the HTTP client connection now running over it,
+// for the caller to close; an http handshake after this one sends its
+// request over that client connection.
 func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (*sdk.HandshakeResponse, error) {
 	callAt := time.Now()
 	if h.timeout > 0 {
@@ -173,16 +175,16 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 		ctx, cancel = context.WithTimeout(ctx, h.timeout)
 		defer cancel()
 	}
-	scheme := "http"
-	if _, ok := req.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
-		scheme = "https"
-	}
+	conn, err := h.clientConn(ctx, req)
 	u := *h.target
-	u.Scheme, u.Host = scheme, h.authority(req, scheme)
+	u.Scheme, u.Host = conn.scheme, h.authority(req, conn.scheme)
 
 	span := sdk.StartSpan(Phase, callAt)
 	start := time.Now()
-	r := h.roundTrips(ctx, req, &u)
+	r := exchange{url: &u, err: err}
+	if err == nil {
+		r = h.roundTrips(ctx, conn.cc, &u)
+	}
 	failure := h.check(ctx, &r)
 	phase := span.End(failure == nil, map[string]any{"method": h.method, "url": r.url.String()})
 	if r.resp != nil {
@@ -200,7 +202,50 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 			a["location"] = loc
 		}
 	}
-	return &sdk.HandshakeResponse{Phases: []sdk.Phase{phase}, Failure: failure}, nil
+	resp := &sdk.HandshakeResponse{Phases: []sdk.Phase{phase}, Failure: failure}
+	if conn.cc != nil {
+		resp.Conn = conn
+	}
+	return resp, nil
+}
+
+// clientConn is the connection an http handshake hands on: the probed
+// connection with the HTTP client connection that runs over it. An http
+// handshake after another on one connection sends its request over the
+// same client connection, as a browser would: the next request of
+// HTTP/1.1 keep-alive, or another HTTP/2 stream. A second client
+// connection over the same bytes could not work: over HTTP/1.1 the first
+// one's reader takes the second's response ("Unsolicited response" on
+// stderr), and over HTTP/2 it would start the protocol again.
+type clientConn struct {
+	net.Conn // the probed connection: only cc reads and writes it
+	cc       *http.ClientConn
+	scheme   string
+}
+
+// Close closes the client connection and the probed connection.
+func (c *clientConn) Close() error {
+	err := c.cc.Close()
+	if cerr := c.Conn.Close(); !errors.Is(cerr, net.ErrClosed) {
+		err = errors.Join(err, cerr)
+	}
+	return err
+}
+
+// clientConn returns the client connection of req.Conn: that of an http
+// handshake before this one, else a new one over it, HTTPS over a TLS
+// connection. When it cannot make one, it returns why, and the scheme.
+func (h *Handshaker) clientConn(ctx context.Context, req *sdk.HandshakeRequest) (*clientConn, error) {
+	if c, ok := req.Conn.(*clientConn); ok {
+		return c, nil
+	}
+	c := &clientConn{Conn: req.Conn, scheme: "http"}
+	if _, ok := req.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		c.scheme = "https"
+	}
+	var err error
+	c.cc, err = transport.NewClientConn(context.WithValue(ctx, connKey{}, req.Conn), c.scheme, req.Address.String())
+	return c, err
 }
 
 // authority is the Host header: the host attribute, else the target's host
@@ -236,15 +281,10 @@ type exchange struct {
 	err       error          // why the exchange broke off
 }
 
-// roundTrips sends the request over req.Conn, follows redirects when
-// asked, and reads the last response's body.
-func (h *Handshaker) roundTrips(ctx context.Context, req *sdk.HandshakeRequest, u *url.URL) exchange {
+// roundTrips sends the request over cc, follows redirects when asked, and
+// reads the last response's body.
+func (h *Handshaker) roundTrips(ctx context.Context, cc *http.ClientConn, u *url.URL) exchange {
 	r := exchange{url: u}
-	cc, err := transport.NewClientConn(context.WithValue(ctx, connKey{}, req.Conn), u.Scheme, req.Address.String())
-	if err != nil {
-		r.err = err
-		return r
-	}
 	method := h.method
 	for {
 		var firstByte time.Time

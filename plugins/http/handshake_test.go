@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"log"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -96,8 +98,8 @@ func probe(t *testing.T, ctx context.Context, h *Handshaker, s *server, host str
 	if len(resp.Phases) != 1 || resp.Phases[0].Name != Phase {
 		t.Fatalf("phases %+v, want one %q phase", resp.Phases, Phase)
 	}
-	if resp.Conn != nil {
-		t.Errorf("Conn = %v, want nil (unchanged)", resp.Conn)
+	if c, ok := resp.Conn.(*clientConn); !ok || c.Conn != conn {
+		t.Errorf("Conn = %v, want the connection with its HTTP client connection", resp.Conn)
 	}
 	return resp
 }
@@ -561,4 +563,75 @@ func TestWarm(t *testing.T) {
 		t.Fatalf("warm-up exchange: %v", err)
 	}
 	t.Logf("warm-up took %v", time.Since(start))
+}
+
+// TestSecondHandshake: two http handshakes on one connection (a pipeline
+// that lists two) send their requests over the same client connection, the
+// second request of HTTP/1.1 keep-alive or a second HTTP/2 stream, also
+// when the first had its own timeout. Before, the second made a client
+// connection of its own over the same bytes: the first one's reader took
+// its response, net/http logged "Unsolicited response" and the second
+// handshake failed. When the server closes the connection after the
+// first response, the second fails as http.protocol.
+func TestSecondHandshake(t *testing.T) {
+	var logged strings.Builder
+	log.SetOutput(&logged)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/close" {
+			w.Header().Set("Connection", "close")
+		}
+		io.WriteString(w, r.URL.Path+" via "+r.RemoteAddr)
+	}
+	for _, tt := range []struct {
+		name    string
+		tls     bool
+		first   string
+		version string
+		class   sdk.Class // of the second; "" for ok
+	}{
+		{"HTTP/1.1", false, "/one", "HTTP/1.1", ""},
+		{"HTTP/2", true, "/one", "HTTP/2.0", ""},
+		{"closed after the first", false, "/close", "HTTP/1.1", ClassProtocol},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServer(t, tt.tls, handler)
+			first, err := newHandshaker(t, map[string]cty.Value{"path": cty.StringVal(tt.first), "timeout": cty.StringVal("1s"),
+				"expect_body": cty.StringVal("via")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			second, err := newHandshaker(t, map[string]cty.Value{"path": cty.StringVal("/two"), "expect_body": cty.StringVal("^/two via")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := probe(t, t.Context(), first, s, "api.probe.test", "h2")
+			if resp.Failure != nil || resp.Phases[0].Attrs["version"] != tt.version {
+				t.Fatalf("first: %+v %v", resp.Failure, resp.Phases[0].Attrs)
+			}
+			again, err := second.Handshake(t.Context(), &sdk.HandshakeRequest{Conn: resp.Conn, Host: "api.probe.test", Address: s.addr()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.class != "" {
+				if again.Failure == nil || again.Failure.Class != tt.class {
+					t.Errorf("second: failure %+v, want %s", again.Failure, tt.class)
+				}
+				return
+			}
+			if again.Failure != nil || again.Phases[0].Attrs["status"] != 200 || again.Conn != resp.Conn {
+				t.Fatalf("second: failure %+v, attrs %v, conn %v", again.Failure, again.Phases[0].Attrs, again.Conn)
+			}
+			got := s.got()
+			if len(got) != 2 || got[0].RemoteAddr != got[1].RemoteAddr || got[1].URL.Path != "/two" {
+				t.Errorf("requests %v, want /one then /two from one connection", got)
+			}
+			if err := again.Conn.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+	if logged.Len() > 0 {
+		t.Errorf("net/http logged:\n%s", logged.String())
+	}
 }
