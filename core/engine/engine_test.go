@@ -122,6 +122,25 @@ func TestScheduling(t *testing.T) {
 	}
 }
 
+// TestDefaultConcurrency runs twice the default concurrency of targets
+// that each take delay: two batches.
+func TestDefaultConcurrency(t *testing.T) {
+	addr := startTCP(t)
+	n := engine.DefaultConcurrency()
+	if want := engine.ConcurrencyPerProcessor * runtime.GOMAXPROCS(0); n != want || engine.New(engine.Options{}).Options().Concurrency != n {
+		t.Fatalf("default concurrency %d, want %d per processor: %d", n, engine.ConcurrencyPerProcessor, want)
+	}
+	const delay = 40 * time.Millisecond
+	p := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: delay})
+	res := engine.New(engine.Options{}).Run(context.Background(), targets(2*n, addr, p))
+	if res.Summary.OK != 2*n {
+		t.Fatalf("ok = %d, want %d: %+v", res.Summary.OK, 2*n, res.Summary)
+	}
+	if res.Duration < 2*delay || res.Duration > 4*delay {
+		t.Errorf("%d targets of %v took %v, want two batches of %d: [%v, %v]", 2*n, delay, res.Duration, n, 2*delay, 4*delay)
+	}
+}
+
 // TestRunSchedLatency runs targets whose attempts sleep in their resolver,
 // once in a quiet process and once while goroutines that only compute keep
 // every processor busy: the attempts then wait to be scheduled each time
