@@ -120,6 +120,7 @@ target "stuck" {
 				if fast := doc.Targets[0]; tc.starting && !fast.OK {
 					want.OK, want.Interrupted = 0, 2
 				}
+				want.SchedLatency = doc.Summary.SchedLatency // measured; TestSchedLatency checks it
 				if diff := cmp.Diff(want, doc.Summary); diff != "" {
 					t.Errorf("summary (-want +got):\n%s", diff)
 				}

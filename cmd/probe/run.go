@@ -276,6 +276,7 @@ func run(ctx context.Context, w io.Writer, file string, opts engine.Options, for
 	if err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
+	warnDistorted(opts.Logger, res, eng.Options(), len(targets))
 	switch {
 	case res.Interrupted:
 		return &exitError{code: exitInterrupted, msg: "interrupted"}

@@ -57,6 +57,7 @@ func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
 // then.
 func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
 	res := &Result{Started: time.Now(), Targets: make([]*TargetResult, len(targets)), redactor: e.redactor}
+	sched := readSched()
 	e.plan(targets)
 	run := &runAggregate{g: newAggregate()}
 	next := make(chan int)
@@ -79,6 +80,7 @@ feed:
 	close(next)
 	wg.Wait()
 	res.Duration = time.Since(res.Started)
+	res.SchedLatency = schedSince(sched, run.time)
 	res.Interrupted = ctx.Err() != nil
 
 	for i, tr := range res.Targets {

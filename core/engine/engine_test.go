@@ -3,8 +3,11 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,6 +118,71 @@ func TestScheduling(t *testing.T) {
 			}
 			if res.Duration < tt.min || res.Duration > tt.max {
 				t.Errorf("4 targets of %v took %v, want [%v, %v]", delay, res.Duration, tt.min, tt.max)
+			}
+		})
+	}
+}
+
+// TestDefaultConcurrency runs twice the default concurrency of targets
+// that each take delay: two batches.
+func TestDefaultConcurrency(t *testing.T) {
+	addr := startTCP(t)
+	n := engine.DefaultConcurrency()
+	if want := engine.ConcurrencyPerProcessor * runtime.GOMAXPROCS(0); n != want || engine.New(engine.Options{}).Options().Concurrency != n {
+		t.Fatalf("default concurrency %d, want %d per processor: %d", n, engine.ConcurrencyPerProcessor, want)
+	}
+	const delay = 40 * time.Millisecond
+	p := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: delay})
+	res := engine.New(engine.Options{}).Run(context.Background(), targets(2*n, addr, p))
+	if res.Summary.OK != 2*n {
+		t.Fatalf("ok = %d, want %d: %+v", res.Summary.OK, 2*n, res.Summary)
+	}
+	if res.Duration < 2*delay || res.Duration > 4*delay {
+		t.Errorf("%d targets of %v took %v, want two batches of %d: [%v, %v]", 2*n, delay, res.Duration, n, 2*delay, 4*delay)
+	}
+}
+
+// TestRunSchedLatency runs targets whose attempts sleep in their resolver,
+// once in a quiet process and once while goroutines that only compute keep
+// every processor busy: the attempts then wait to be scheduled each time
+// they wake, and the run says its timings are distorted.
+func TestRunSchedLatency(t *testing.T) {
+	addr := startTCP(t)
+	p := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: 40 * time.Millisecond})
+	opts := engine.Options{Concurrency: 10, Attempts: 5}
+	for _, overloaded := range []bool{false, true} {
+		t.Run(fmt.Sprintf("overloaded=%v", overloaded), func(t *testing.T) {
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			if overloaded {
+				for range 4 * runtime.GOMAXPROCS(0) {
+					wg.Go(func() {
+						for {
+							select {
+							case <-stop:
+								return
+							default:
+								for start := time.Now(); time.Since(start) < 50*time.Microsecond; {
+								}
+								runtime.Gosched()
+							}
+						}
+					})
+				}
+			}
+			res := engine.New(opts).Run(context.Background(), targets(10, addr, p))
+			close(stop)
+			wg.Wait()
+			s := res.SchedLatency
+			t.Logf("%+v", s)
+			if res.Summary.OK != 10 || s.Samples == 0 {
+				t.Fatalf("ok %d of 10, %d scheduling delays recorded", res.Summary.OK, s.Samples)
+			}
+			// The share of a quiet run is small but, from a few dozen
+			// samples of which one may be a long stall of the machine,
+			// uncertain; Distorted allows for that.
+			if s.Distorted != overloaded || (overloaded && s.WaitShare < engine.DistortionShare) {
+				t.Errorf("distorted %v with wait share %.3f, want %v", s.Distorted, s.WaitShare, overloaded)
 			}
 		})
 	}

@@ -100,6 +100,9 @@ type Result struct {
 	Stats  map[string]stats.Summary
 	// Summary counts targets.
 	Summary Summary
+	// SchedLatency is how long the process's goroutines waited to run
+	// during the run: time that is in the phases too.
+	SchedLatency SchedLatency
 
 	redactor *Redactor
 }
@@ -173,12 +176,15 @@ func (g *aggregate) result() ([]string, map[string]stats.Summary) {
 type runAggregate struct {
 	mu sync.Mutex
 	g  *aggregate
+	// time is the sum of the attempts' totals.
+	time time.Duration
 }
 
 func (r *runAggregate) add(a *Attempt) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.g.add(a)
+	r.time += a.Total
 }
 
 // result returns the run's phases and statistics once targets, the run's

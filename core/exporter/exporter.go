@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,7 +97,12 @@ func New(opts Options) (*Exporter, error) {
 		reloadAt: prometheus.NewGauge(prometheus.GaugeOpts{Name: "probe_exporter_config_last_reload_success_timestamp_seconds",
 			Help: "When the pipeline file was last loaded successfully, in seconds since the Unix epoch."}),
 	}
-	e.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	// The Go collector's defaults, plus the scheduling delay histogram
+	// (go_sched_latencies_seconds): how long the process's goroutines
+	// waited to run, which its measured phases include.
+	goCollector := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)}))
+	e.registry.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt)
 	if e.log == nil {
 		e.log = hclog.NewNullLogger()

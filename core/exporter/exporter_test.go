@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -411,6 +412,35 @@ func TestOwnMetrics(t *testing.T) {
 	if _, ok := got["probe_attempts_total"]; ok {
 		t.Error("probe_attempts_total without a schedule block")
 	}
+}
+
+// TestSchedLatencies checks that /metrics has the process's scheduling
+// delay histogram, the runtime's own: its count lies between two reads of
+// runtime/metrics taken around the scrape.
+func TestSchedLatencies(t *testing.T) {
+	f := start(t, targets)
+	f.get(t, "/probe?target=api", nil)
+	before := schedLatencyCount()
+	got := f.metrics(t, "/metrics", nil)
+	after := schedLatencyCount()
+	series := got["go_sched_latencies_seconds"]
+	if len(series) != 1 {
+		t.Fatalf("go_sched_latencies_seconds = %v, want one histogram", series)
+	}
+	if n := series["{}"]; n < float64(before) || n > float64(after) || n == 0 {
+		t.Errorf("go_sched_latencies_seconds count %v, want between the runtime's %d and %d, and not 0", n, before, after)
+	}
+}
+
+// schedLatencyCount is how many scheduling delays the runtime has recorded.
+func schedLatencyCount() uint64 {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	var n uint64
+	for _, c := range s[0].Value.Float64Histogram().Counts {
+		n += c
+	}
+	return n
 }
 
 func TestSchedule(t *testing.T) {

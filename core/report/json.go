@@ -95,14 +95,29 @@ type SummaryJSON struct {
 	MaxMS    float64 `json:"max_ms"`
 }
 
-// SummaryCountsJSON counts a run's targets: targets = ok + failed +
-// interrupted.
+// SummaryCountsJSON counts a run's targets (targets = ok + failed +
+// interrupted) and says how long the process waited to be scheduled while
+// it ran.
 type SummaryCountsJSON struct {
 	Targets         int               `json:"targets"`
 	OK              int               `json:"ok"`
 	Failed          int               `json:"failed"`
 	Interrupted     int               `json:"interrupted"`
 	FailuresByClass map[sdk.Class]int `json:"failures_by_class"`
+	SchedLatency    SchedLatencyJSON  `json:"sched_latency"`
+}
+
+// SchedLatencyJSON is the process's scheduling delay during the run
+// (engine.SchedLatency); Distorted is true when it was long enough to
+// distort the timings.
+type SchedLatencyJSON struct {
+	Samples   uint64  `json:"samples"`
+	P50MS     float64 `json:"p50_ms"`
+	P99MS     float64 `json:"p99_ms"`
+	MaxMS     float64 `json:"max_ms"`
+	WaitMS    float64 `json:"wait_ms"`
+	WaitShare float64 `json:"wait_share"`
+	Distorted bool    `json:"distorted"`
 }
 
 // ms converts to milliseconds rounded to the microsecond.
@@ -120,7 +135,8 @@ func NewDocument(file string, res *engine.Result) *Document {
 		Targets:     make([]TargetJSON, 0, len(res.Targets)),
 		Stats:       summaries(res.Stats),
 		Summary: SummaryCountsJSON{Targets: res.Summary.Targets, OK: res.Summary.OK, Failed: res.Summary.Failed,
-			Interrupted: res.Summary.Interrupted, FailuresByClass: nonNil(res.Summary.FailuresByClass)},
+			Interrupted: res.Summary.Interrupted, FailuresByClass: nonNil(res.Summary.FailuresByClass),
+			SchedLatency: schedLatencyJSON(res.SchedLatency)},
 	}
 	for _, tr := range res.Targets {
 		t := TargetJSON{
@@ -182,6 +198,11 @@ func summaries(in map[string]stats.Summary) map[string]SummaryJSON {
 			P50MS: ms(s.P50), P90MS: ms(s.P90), P99MS: ms(s.P99), MaxMS: ms(s.Max)}
 	}
 	return out
+}
+
+func schedLatencyJSON(s engine.SchedLatency) SchedLatencyJSON {
+	return SchedLatencyJSON{Samples: s.Samples, P50MS: ms(s.P50), P99MS: ms(s.P99), MaxMS: ms(s.Max),
+		WaitMS: ms(s.Wait), WaitShare: math.Round(s.WaitShare*1e3) / 1e3, Distorted: s.Distorted}
 }
 
 func nonNil(m map[sdk.Class]int) map[sdk.Class]int {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/core/stats"
@@ -54,6 +55,8 @@ func result() *engine.Result {
 		Phases:  []string{"resolve", "connect", "tls", "total"},
 		Stats:   map[string]stats.Summary{"resolve": {Count: 2, OK: 2}, "connect": {Count: 2, OK: 1, Failed: 1}, "tls": {Count: 1, OK: 1}, "total": {Count: 2, OK: 1, Failed: 1}},
 		Summary: engine.Summary{Targets: 2, OK: 1, Failed: 1, FailuresByClass: map[sdk.Class]int{sdk.ClassTCPRefused: 1}},
+		SchedLatency: engine.SchedLatency{Samples: 61, P50: 300, P99: us(131), Max: us(328), Wait: 23400,
+			WaitShare: 0.0105, Distorted: false},
 	}
 }
 
@@ -93,7 +96,9 @@ func TestJSONContract(t *testing.T) {
 		"stats.resolve": map[string]any{"count": 1.0, "ok": 1.0, "failed": 0.0, "min_ms": 0.21, "mean_ms": 0.21,
 			"stddev_ms": 0.0, "p50_ms": 0.21, "p90_ms": 0.21, "p99_ms": 0.21, "max_ms": 0.21},
 		"summary": map[string]any{"targets": 2.0, "ok": 1.0, "failed": 1.0, "interrupted": 0.0,
-			"failures_by_class": map[string]any{"tcp.refused": 1.0}},
+			"failures_by_class": map[string]any{"tcp.refused": 1.0},
+			"sched_latency": map[string]any{"samples": 61.0, "p50_ms": 0.0, "p99_ms": 0.131, "max_ms": 0.328,
+				"wait_ms": 0.023, "wait_share": 0.011, "distorted": false}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("JSON mismatch (-want +got):\n%s\n%s", diff, buf.String())
@@ -127,7 +132,7 @@ func interruptedResult() *engine.Result {
 func TestInterrupted(t *testing.T) {
 	doc := NewDocument("f.hcl", interruptedResult())
 	want := SummaryCountsJSON{Targets: 3, OK: 1, Failed: 1, Interrupted: 1, FailuresByClass: map[sdk.Class]int{sdk.ClassTCPRefused: 1}}
-	if diff := cmp.Diff(want, doc.Summary); diff != "" {
+	if diff := cmp.Diff(want, doc.Summary, cmpopts.IgnoreFields(SummaryCountsJSON{}, "SchedLatency")); diff != "" {
 		t.Errorf("JSON summary (-want +got):\n%s", diff)
 	}
 	var interrupted []bool

@@ -172,6 +172,26 @@ func TestScale(t *testing.T) {
 	}
 }
 
+// TestConcurrency runs 100 targets one at a time and all at once on one
+// processor: the second run's handshakes wait for each other, and it says
+// so.
+func TestConcurrency(t *testing.T) {
+	points, err := measureConcurrency(t.Context(), concurrencyOptions{Name: "test", Targets: 100, Concurrency: []int{1, 100},
+		Rounds: 1, Procs: 1, Probe: probeBin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", points)
+	one, all := points[0], points[1]
+	if one.TLS <= 0 || one.TLSRatio != 1 || all.TLS <= 0 || all.Wall <= 0 {
+		t.Errorf("points %+v: want tls phases, the reference's ratio 1, and a wall time", points)
+	}
+	if all.Distorted != 1 || all.WaitShare <= one.WaitShare {
+		t.Errorf("100 targets at once on one processor: wait share %.3f (one at a time: %.3f), %d of 1 runs distorted; want a larger share, distorted",
+			all.WaitShare, one.WaitShare, all.Distorted)
+	}
+}
+
 func TestStartup(t *testing.T) {
 	res, err := measureStartup(context.Background(), probeBin, bannerBin, 2)
 	if err != nil {

@@ -4,8 +4,9 @@
 // blackbox_exporter and curl (DESIGN §9; docs/performance.md): timing
 // accuracy across the delay link, preconnect's first request cold and warm
 // across it, throughput on loopback with the plugins in and out of process,
-// a run of 100,000 targets, and start-up. It prints one
-// line per figure, "name value", last. `make bench` runs it; it needs root
+// a run of 100,000 targets, TLS phases and scheduling delay against
+// concurrency, and start-up. It prints one line per figure, "name value",
+// last. `make bench` runs it; it needs root
 // and /dev/net/tun for the delay link, prometheus-blackbox-exporter and curl.
 //
 //	bench -probe bin/probe -banner bin/probe-plugin-banner
@@ -38,7 +39,7 @@ func main() {
 	probe := flag.String("probe", "bin/probe", "the probe binary")
 	banner := flag.String("banner", "bin/probe-plugin-banner", "the banner example plugin's binary")
 	targets := flag.Int("targets", 100_000, "targets of the scale run")
-	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, scale, startup")
+	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, scale, concurrency, startup")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -156,6 +157,29 @@ func stages(targets int) []stage {
 			add(prefix+"max_fds", float64(sc.MaxFDs), 0)
 			return nil
 		}},
+		{"concurrency", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
+			all := []int{1, 2, 4, 8, 16, 32, 64}
+			for _, series := range []concurrencyOptions{
+				{Name: "loopback", Concurrency: all, Rounds: 5},
+				{Name: "delayed", Concurrency: all, Rounds: 5, ServerDelayed: true},
+				{Name: "delayed_1proc", Concurrency: []int{1, 4, 8, 16, 32}, Rounds: 3, ServerDelayed: true, Procs: 1},
+			} {
+				series.Targets, series.Probe, series.Log = 200, bins.probe, log
+				points, err := measureConcurrency(ctx, series)
+				if err != nil {
+					return fmt.Errorf("%s: %w", series.Name, err)
+				}
+				for _, p := range points {
+					prefix := "concurrency." + series.Name + "_" + strconv.Itoa(p.Concurrency) + "_"
+					add(prefix+"tls_ms", p.TLS, 3)
+					add(prefix+"tls_ratio", p.TLSRatio, 2)
+					add(prefix+"wait_share", p.WaitShare, 3)
+					add(prefix+"distorted_runs", float64(p.Distorted), 0)
+					add(prefix+"wall_ms", p.Wall, 0)
+				}
+			}
+			return nil
+		}},
 		{"startup", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
 			st, err := measureStartup(ctx, bins.probe, bins.banner, 10)
 			if err != nil {
@@ -180,7 +204,7 @@ func run(ctx context.Context, log io.Writer, bins benchBins, targets int, only [
 	all := stages(targets)
 	for _, name := range only {
 		if !slices.ContainsFunc(all, func(st stage) bool { return st.name == name }) {
-			return nil, fmt.Errorf("no stage %q: the stages are accuracy, preconnect, throughput, scale and startup", name)
+			return nil, fmt.Errorf("no stage %q: the stages are accuracy, preconnect, throughput, scale, concurrency and startup", name)
 		}
 	}
 	var figs []figure
