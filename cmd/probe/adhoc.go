@@ -57,10 +57,13 @@ func parseHostPort(s string) (adHoc, error) {
 // proto defaults to tcp.
 func parseAdHoc(s string) (adHoc, error) {
 	t, err := parseHostPort(s)
+	if err != nil {
+		return adHoc{}, err
+	}
 	if t.proto == "" {
 		t.proto = "tcp"
 	}
-	return t, err
+	return t, t.checkHost()
 }
 
 // parseURL parses an http or https URL as `probe test` takes it: the
@@ -89,7 +92,7 @@ func parseURL(s string) (adHoc, error) {
 			return adHoc{}, fmt.Errorf("target %q: %w", s, err)
 		}
 	}
-	return t, nil
+	return t, t.checkHost()
 }
 
 // parseTestArgs parses the target of `probe test`: a URL
@@ -121,6 +124,9 @@ func parseTestArgs(args []string) (t adHoc, guessed bool, err error) {
 			t.proto = args[2]
 		}
 	}
+	if err := t.checkHost(); err != nil {
+		return adHoc{}, false, err
+	}
 	if t.proto == "" {
 		guessed, t.proto = true, "tcp"
 		if t.port == 443 {
@@ -136,6 +142,15 @@ func parsePort(s string) (uint16, error) {
 		return 0, fmt.Errorf("port %q is not a number from 1 to 65535", s)
 	}
 	return uint16(n), nil
+}
+
+// checkHost refuses a host that no resolver may see (engine.CheckHost): a
+// NUL, an escape sequence or another control character.
+func (a adHoc) checkHost() error {
+	if err := engine.CheckHost(a.host); err != nil {
+		return fmt.Errorf("target %q: %w", a.name, err)
+	}
+	return nil
 }
 
 func (a adHoc) checkProto() error {

@@ -188,6 +188,12 @@ func TestTestBadTargets(t *testing.T) {
 		{[]string{"127.0.0.1:8443:gopher"}, `unknown protocol "gopher"`},
 		{[]string{"https://127.0.0.1/", "443"}, `a URL names its own port and protocol`},
 		{[]string{"::1:8443"}, `expected host:port[:proto]`},
+		// No control character reaches a resolver (a NUL cannot be an
+		// argument, but ESC, DEL and C1 can) or the terminal unescaped.
+		{[]string{"\x1b[2Jlocalhost", "80"}, `host "\x1b[2Jlocalhost" holds a control character (U+001B at byte 0)`},
+		{[]string{"a\x7f.example:80"}, `host "a\x7f.example" holds a control character (U+007F at byte 1)`},
+		{[]string{"https://a\u0085b.example/"}, `host "a\u0085b.example" holds a control character (U+0085 at byte 1)`},
+		{[]string{":8080"}, `target ":8080": host is empty`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -345,6 +351,8 @@ func TestRunWithoutFile(t *testing.T) {
 		{"empty PROBE_TARGETS", []string{"PROBE_TARGETS= , "}, []string{"run"}, `no targets: give a pipeline FILE`},
 		{"-var without FILE", env, []string{"run", "-var", "a=b"}, `-var and -var-file set a FILE's variables: give the FILE`},
 		{"malformed PROBE_TARGETS", []string{"PROBE_TARGETS=127.0.0.1"}, []string{"run"}, `PROBE_TARGETS: target "127.0.0.1"`},
+		{"control character in PROBE_TARGETS", []string{"PROBE_TARGETS=127.0.0.1:80,localhost\x1b.corp.example:80"}, []string{"run"},
+			`PROBE_TARGETS: target "localhost\x1b.corp.example:80": host "localhost\x1b.corp.example" holds a control character (U+001B at byte 9)`},
 		{"two files", nil, []string{"run", "a.hcl", "b.hcl"}, `accepts at most 1 arg(s), received 2`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -40,7 +39,14 @@ probe_failure{phase,class}, probe_tls_cert_not_after_seconds and
 probe_http_status_code. The target is not a label: the scrape names it. The
 attempt's deadline is the file's timeout or Prometheus's scrape timeout
 (X-Prometheus-Scrape-Timeout-Seconds, less a tenth, at most 0.5s), whichever
-comes first.
+comes first, and it covers the whole scrape.
+
+probe runs as many probes at once, and holds as many connections, as the
+file descriptor limit (ulimit -n) leaves room for, at most 256 of each. A
+scrape that cannot wait for a probe slot and still have its whole deadline
+is answered 503 (probe_exporter_scrapes_shed_total), never probe_success 0.
+Holding its most connections, probe closes one that serves no request each
+time another comes; a keep-alive connection is closed after 60s idle.
 
 /metrics has probe's own health (Go runtime and process, probes by result,
 reloads, log lines by level) and, when the file has a schedule block
@@ -134,8 +140,8 @@ func serve(path, listen string, ff *fileFlags) error {
 	if err != nil {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("listen on %s: %v", listen, err)}
 	}
-	srv := &http.Server{Handler: exp.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	srv := exp.NewServer(exporter.ServerOptions{
+		ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})})
 	fmt.Fprintf(os.Stderr, "probe serve: %s on http://%s (/probe?target=NAME, /metrics)\n", path, ln.Addr())
 
 	served := make(chan error, 1)

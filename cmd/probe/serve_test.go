@@ -44,9 +44,21 @@ var listeningRE = regexp.MustCompile(`on http://(\S+) `)
 // with SIGTERM at the end of the test and must then exit 0.
 func startServe(t *testing.T, file string) *server {
 	t.Helper()
+	return startServeWith(t, filepath.Base(file), filepath.Dir(file))
+}
+
+// startServeWith is startServe with the path probe serve is given, in dir,
+// and a shell command line that runs it, if any: the shell is given the
+// probe binary as $0 and its arguments as $@.
+func startServeWith(t *testing.T, path, dir string, shell ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s := &server{cmd: exec.CommandContext(ctx, probeBin, "serve", filepath.Base(file), "--listen", "127.0.0.1:0"), done: make(chan struct{})}
-	s.cmd.Dir = filepath.Dir(file)
+	args := []string{probeBin, "serve", path, "--listen", "127.0.0.1:0"}
+	if len(shell) > 0 {
+		args = append([]string{"sh", "-c", strings.Join(shell, " ")}, args...)
+	}
+	s := &server{cmd: exec.CommandContext(ctx, args[0], args[1:]...), done: make(chan struct{})}
+	s.cmd.Dir = dir
 	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {

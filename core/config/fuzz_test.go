@@ -3,12 +3,17 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/probe-dev/probe/core/engine"
 )
 
 // FuzzLoad feeds the loader arbitrary bytes: it must answer with a file or
 // with diagnostics, never panic, and never return a file together with
-// errors. The seeds are the error fixtures and the valid file of the tests.
+// errors, and every target it loads has a host engine.CheckHost accepts.
+// The seeds are the error fixtures, the valid file of the tests, and that
+// file with hosts that hold a NUL or an escape sequence.
 func FuzzLoad(f *testing.F) {
 	files, _ := filepath.Glob("testdata/errors/*.hcl")
 	for _, path := range files {
@@ -19,6 +24,10 @@ func FuzzLoad(f *testing.F) {
 		f.Add(src)
 	}
 	f.Add([]byte(validFile))
+	// Hosts with a NUL or a terminal escape, raw and as HCL escapes.
+	for _, host := range []string{"localhost\x00.probe.test", "\x1b]0;title\x07api.probe.test", `localhost\u0000.probe.test`, `\u001b[2J.probe.test`} {
+		f.Add([]byte(strings.Replace(validFile, `"default.example"`, `"`+host+`"`, 1)))
+	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		l := NewLoader(Options{Plugins: testPlugins(), Environ: func() []string { return nil }, Getenv: func(string) string { return "" }})
 		file, diags := l.LoadSource("fuzz.hcl", src)
@@ -34,6 +43,11 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 		if file != nil {
+			for _, tg := range file.Targets {
+				if err := engine.CheckHost(tg.Host); err != nil {
+					t.Fatalf("target %q loaded with a bad host: %v", tg.Name, err)
+				}
+			}
 			_ = file.Close()
 		}
 	})

@@ -41,6 +41,10 @@ func (d *decoder) targets(blocks []*hcl.Block) {
 			t := &engine.Target{Name: inst.name, Pipeline: pipeline}
 			if v, good := d.eval(content.Attributes["host"], inst.ctx, cty.String); good && v.AsString() != "" {
 				t.Host = v.AsString()
+				if err := engine.CheckHost(t.Host); err != nil {
+					d.attrError(content.Attributes["host"], "Invalid host", fmt.Sprintf("The %s.", err))
+					t.Host, ok = "", false
+				}
 			} else {
 				if good {
 					d.attrError(content.Attributes["host"], "Invalid host", "The host must not be empty.")

@@ -128,6 +128,10 @@ func (r *attemptRun) finish(t *Target, conn net.Conn, keep func(*Target, *Attemp
 // addresses, or nil when the resolution failed.
 func (r *attemptRun) resolve(ctx context.Context, t *Target) []netip.Addr {
 	p := t.Pipeline
+	if err := CheckHost(t.Host); err != nil {
+		r.fail(sdk.PhaseResolve, sdk.ClassPluginError, fmt.Sprintf("target %q: %v", t.Name, err))
+		return nil
+	}
 	route := p.Route(t.Host)
 	if route == nil {
 		r.fail(sdk.PhaseResolve, sdk.ClassPluginError, fmt.Sprintf("no resolver of pipeline %q matches host %q", p.Name, t.Host))

@@ -35,10 +35,15 @@ func (e *Engine) Options() Options { return e.opts }
 // call at a time, in completion order (for streaming output).
 func (e *Engine) OnAttempt(fn func(Attempt)) { e.onAttempt = fn }
 
-// Probe runs one attempt of t and returns it. Under AddressAll, where a
-// round makes one attempt per resolved address, it probes every address and
-// returns the first one's attempt; Run reports them all.
+// Probe runs one attempt of t and returns it, all within t's timeout from
+// the call: one deadline covers whatever the attempt takes. Under
+// AddressAll, where a round makes one attempt per resolved address, it
+// probes every address within that deadline and returns the first one's
+// attempt (Run reports them all, each with a deadline of its own); an
+// attempt starved of file descriptors is run again within it too.
 func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout(t))
+	defer cancel()
 	a := e.fedRound(ctx, t, 1, nil)[0]
 	e.redactor.attempt(&a)
 	return a

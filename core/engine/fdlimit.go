@@ -41,6 +41,16 @@ func fdConcurrency() (n int, limit uint64, open int, ok bool) {
 	return fdBudget(lim.Cur, open), lim.Cur, open, true
 }
 
+// FDConcurrency returns how many attempts may run at once within the soft
+// RLIMIT_NOFILE, given the descriptors open now, as Run bounds its
+// concurrency: a few descriptors each, some kept for everything else; ok is
+// false when there is no limit. A server that runs attempts for its clients
+// (core/exporter) sizes its own bounds with it.
+func FDConcurrency() (n int, ok bool) {
+	n, _, _, ok = fdConcurrency()
+	return n, ok
+}
+
 // fdBudget returns how many attempts fit in limit descriptors of which open
 // are taken, leaving fdReserve free; at least one.
 func fdBudget(limit uint64, open int) int {

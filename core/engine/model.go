@@ -262,8 +262,12 @@ func (r *Route) Matches(host string) bool {
 }
 
 // Route returns the first resolver route of the pipeline that answers for
-// host, or nil.
+// host, or nil. A host that CheckHost refuses has no route: no match list
+// sees it.
 func (p *Pipeline) Route(host string) *Route {
+	if CheckHost(host) != nil {
+		return nil
+	}
 	for i := range p.Resolvers {
 		if p.Resolvers[i].Matches(host) {
 			return &p.Resolvers[i]

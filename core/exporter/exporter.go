@@ -3,7 +3,10 @@
 // /probe?target=NAME and gets the metrics of one attempt probed there and
 // then, plus /metrics with the exporter's own health and, when the pipeline
 // file has a schedule block, the histograms of the targets it probes on its
-// own. The file can be swapped while probes run (Reload).
+// own. The file can be swapped while probes run (Reload). A Server serves
+// the handler within bounds on connections, probes and time, so that
+// neither a client that misbehaves nor the process's limits make a scrape
+// fail or a probe_success 0.
 package exporter
 
 import (
@@ -11,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,6 +50,16 @@ type Options struct {
 	// it is an hclog.InterceptLogger, /metrics counts the lines it writes,
 	// by level. Default: none.
 	Logger hclog.Logger
+	// MaxProbes bounds the probes /probe runs at once, so that the
+	// process's limits are never a target's failure: a scrape that finds
+	// them all busy waits for one as long as its attempt's whole deadline
+	// still fits in the scrape's time (Prometheus's timeout; without it,
+	// for up to the attempt's timeout), and is otherwise answered 503 and
+	// counted in probe_exporter_scrapes_shed_total. Scheduled probing is
+	// bounded apart, as probe run is. Default: what RLIMIT_NOFILE leaves
+	// room for, beside a Server's connections (ServerOptions.MaxConns),
+	// at most DefaultMaxConns.
+	MaxProbes int
 }
 
 // Exporter serves /probe, /metrics and /-/reload. It owns the files Load
@@ -59,6 +74,9 @@ type Exporter struct {
 	reloads  *prometheus.CounterVec
 	reloaded prometheus.Gauge
 	reloadAt prometheus.Gauge
+	shed     prometheus.Counter
+	// slots holds a token per probe /probe runs.
+	slots chan struct{}
 
 	reloadMu sync.Mutex // one Reload or Close at a time; guards state.stop
 	mu       sync.Mutex // guards cur and closed
@@ -96,14 +114,24 @@ func New(opts Options) (*Exporter, error) {
 			Help: "Whether the last load of the pipeline file succeeded."}),
 		reloadAt: prometheus.NewGauge(prometheus.GaugeOpts{Name: "probe_exporter_config_last_reload_success_timestamp_seconds",
 			Help: "When the pipeline file was last loaded successfully, in seconds since the Unix epoch."}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "probe_exporter_scrapes_shed_total",
+			Help: "Scrapes of /probe answered 503 unprobed: every probe slot was busy for as long as the scrape could wait."}),
 	}
+	maxProbes := opts.MaxProbes
+	if maxProbes <= 0 {
+		_, maxProbes = limits()
+	}
+	e.slots = make(chan struct{}, maxProbes)
+	slots := prometheus.NewGauge(prometheus.GaugeOpts{Name: "probe_exporter_probes_max",
+		Help: "The most probes /probe runs at once."})
+	slots.Set(float64(maxProbes))
 	// The Go collector's defaults, plus the scheduling delay histogram
 	// (go_sched_latencies_seconds): how long the process's goroutines
 	// waited to run, which its measured phases include.
 	goCollector := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)}))
 	e.registry.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt)
+		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, slots)
 	if e.log == nil {
 		e.log = hclog.NewNullLogger()
 	}
@@ -277,11 +305,24 @@ func (e *Exporter) Handler() http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{Registry: e.registry}))
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if err := e.Reload(); err != nil {
-			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
+			e.fail(w, http.StatusInternalServerError, "reload failed: "+err.Error())
 		}
 	})
 	mux.HandleFunc("/{$}", e.index)
 	return mux
+}
+
+// fail answers status with msg. An answer names files by their base name:
+// the directory of the pipeline file, which a load's diagnostics name, is
+// the server's business.
+func (e *Exporter) fail(w http.ResponseWriter, status int, msg string) {
+	e.mu.Lock()
+	path := e.cur.file.Path
+	e.mu.Unlock()
+	if dir := filepath.Dir(path); dir != "." {
+		msg = strings.ReplaceAll(msg, dir+string(filepath.Separator), "")
+	}
+	http.Error(w, msg, status)
 }
 
 // probe answers /probe?target=NAME, or /probe?target=HOST:PORT&pipeline=NAME
@@ -300,19 +341,47 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, errSensitive) {
 			status = http.StatusForbidden
 		}
-		http.Error(w, err.Error(), status)
+		e.fail(w, status, err.Error())
 		return
 	}
-	ctx := r.Context()
-	if timeout, ok, err := scrapeTimeout(r.Header); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	scrape, limited, err := scrapeTimeout(r.Header)
+	if err != nil {
+		e.fail(w, http.StatusBadRequest, err.Error())
 		return
-	} else if ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
 	}
+	// The attempt's deadline, and how long the scrape may wait for a slot
+	// with that deadline still ahead of it.
+	timeout := t.Timeout
+	if timeout <= 0 {
+		timeout = s.engine.Options().Timeout
+	}
+	wait := timeout
+	if limited {
+		timeout = min(timeout, scrape)
+		wait = scrape - timeout
+	}
+	// A scrape whose client has gone (its connection closed: a keep-alive
+	// one the server closed as the request came, which the client sends
+	// again) is neither probed nor counted, and a probe whose client goes
+	// meanwhile is not counted.
+	gone := r.Context().Err
+	if err := e.slot(r.Context(), wait); err != nil {
+		if errors.Is(err, errBusy) && gone() == nil {
+			e.shed.Inc()
+			e.fail(w, http.StatusServiceUnavailable, err.Error())
+		}
+		return
+	}
+	defer func() { <-e.slots }()
+	if gone() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
 	a := s.engine.Probe(ctx, t)
+	if gone() != nil {
+		return
+	}
 	e.probes.WithLabelValues("scrape", result(a.OK)).Inc()
 	if e.log.IsDebug() {
 		args := []any{"target", t.Name, "ok", a.OK, "total", a.Total}
@@ -326,6 +395,34 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
+// errBusy says that every probe slot stayed busy.
+var errBusy = errors.New("busy")
+
+// slot takes a probe slot, waiting for one for up to wait; it fails with
+// errBusy when none came, or with ctx's error.
+func (e *Exporter) slot(ctx context.Context, wait time.Duration) error {
+	select {
+	case e.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	busy := fmt.Errorf("probe is %w: its %d probes at once are running, and the scrape could not wait %v more for one "+
+		"and still give its attempt the whole deadline", errBusy, cap(e.slots), wait.Round(time.Millisecond))
+	if wait <= 0 {
+		return busy
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case e.slots <- struct{}{}:
+		return nil
+	case <-timer.C:
+		return busy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // errSensitive refuses an ad-hoc probe with a pipeline that would carry a
 // secret to a host the file does not name.
 var errSensitive = errors.New("holds a sensitive value")
@@ -334,7 +431,8 @@ var errSensitive = errors.New("holds a sensitive value")
 // host:port name probed with the file's pipeline of that name. A pipeline
 // whose components hold a sensitive value probes only the file's own
 // targets: host:port and pipeline must then be those of one of them, which
-// is returned, and anything else is refused with errSensitive.
+// is returned, and anything else is refused with errSensitive. The errors
+// name what the scrape asked for and what the file has, not the file.
 func (s *state) target(name, pipeline string) (*engine.Target, error) {
 	if name == "" {
 		return nil, errors.New("missing parameter target: /probe?target=NAME, or /probe?target=HOST:PORT&pipeline=NAME")
@@ -342,21 +440,31 @@ func (s *state) target(name, pipeline string) (*engine.Target, error) {
 	if pipeline == "" {
 		t := s.targets[name]
 		if t == nil {
-			return nil, fmt.Errorf("no target named %q in %s; for another host, add &pipeline=NAME (pipelines: %s)",
-				name, s.file.Path, strings.Join(s.file.PipelineNames(), ", "))
+			return nil, fmt.Errorf("no target named %q; for another host, add &pipeline=NAME (pipelines: %s)",
+				name, strings.Join(s.file.PipelineNames(), ", "))
 		}
 		return t, nil
 	}
 	p := s.file.Pipelines[pipeline]
 	if p == nil {
-		return nil, fmt.Errorf("no pipeline named %q in %s (pipelines: %s)", pipeline, s.file.Path, strings.Join(s.file.PipelineNames(), ", "))
+		return nil, fmt.Errorf("no pipeline named %q (pipelines: %s)", pipeline, strings.Join(s.file.PipelineNames(), ", "))
 	}
+	// No control character reaches a resolver, nor raw the answer: the
+	// error of a name that does not split quotes it as it is.
 	host, portStr, err := net.SplitHostPort(name)
+	switch {
+	case err == nil:
+		err = engine.CheckHost(host)
+	case engine.CheckHost(name) != nil:
+		err = engine.CheckHost(name)
+	default:
+		err = fmt.Errorf("expected HOST:PORT: %w", err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("target %q with a pipeline: expected HOST:PORT: %w", name, err)
+		return nil, fmt.Errorf("target %q with a pipeline: %w", name, err)
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil || port == 0 || host == "" {
+	if err != nil || port == 0 {
 		return nil, fmt.Errorf("target %q: expected HOST:PORT with a port from 1 to 65535", name)
 	}
 	if secret := s.file.Sensitive(pipeline); len(secret) > 0 {
@@ -365,27 +473,36 @@ func (s *state) target(name, pipeline string) (*engine.Target, error) {
 				return t, nil
 			}
 		}
-		return nil, fmt.Errorf("pipeline %q %w (%s), which probe sends only to the targets %s names; "+
+		return nil, fmt.Errorf("pipeline %q %w (%s), which probe sends only to the file's own targets; "+
 			"probe one of them with /probe?target=NAME, or other hosts with a pipeline that holds none",
-			pipeline, errSensitive, strings.Join(secret, ", "), s.file.Path)
+			pipeline, errSensitive, strings.Join(secret, ", "))
 	}
 	return &engine.Target{Name: name, Host: host, Port: uint16(port), Pipeline: p}, nil
 }
 
 // scrapeTimeout returns the deadline a probe has within Prometheus's scrape
 // timeout: the header's value less a tenth, at most half a second, left to
-// answer. ok is false without the header.
+// answer. ok is false without the header, and for a timeout too long for a
+// deadline (beyond 290 years), which leaves the file's. A value that is not
+// a positive number of seconds (NaN, ±Inf, 0, negative), or leaves no time
+// at all, is an error.
 func scrapeTimeout(h http.Header) (timeout time.Duration, ok bool, err error) {
 	v := h.Get(ScrapeTimeoutHeader)
 	if v == "" {
 		return 0, false, nil
 	}
 	secs, err := strconv.ParseFloat(v, 64)
-	if err != nil || secs <= 0 {
+	if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) || secs <= 0 {
 		return 0, false, fmt.Errorf("header %s: %q is not a positive number of seconds", ScrapeTimeoutHeader, v)
 	}
+	if secs >= math.MaxInt64/float64(time.Second) {
+		return 0, false, nil
+	}
 	d := time.Duration(secs * float64(time.Second))
-	return d - min(d/10, 500*time.Millisecond), true, nil
+	if d -= min(d/10, 500*time.Millisecond); d <= 0 {
+		return 0, false, fmt.Errorf("header %s: %q leaves no time to probe", ScrapeTimeoutHeader, v)
+	}
+	return d, true, nil
 }
 
 // index lists the endpoints and the file's targets.
@@ -397,7 +514,7 @@ func (e *Exporter) index(w http.ResponseWriter, _ *http.Request) {
 	}
 	defer s.inflight.Done()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "probe exporter for %s\n\n", s.file.Path)
+	fmt.Fprintf(w, "probe exporter for %s\n\n", filepath.Base(s.file.Path))
 	fmt.Fprintln(w, "/probe?target=NAME                    probe a target of the file once")
 	fmt.Fprintln(w, "/probe?target=HOST:PORT&pipeline=NAME probe another host with a pipeline of the file")
 	fmt.Fprintln(w, "/metrics                              the exporter's own metrics and scheduled probing")

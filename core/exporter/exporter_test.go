@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"runtime/metrics"
 	"strings"
 	"sync"
@@ -38,6 +40,14 @@ func (loopback) Resolve(_ context.Context, _ *sdk.ResolveRequest) (*sdk.ResolveR
 		Phases: []sdk.Phase{span.End(true, nil)}}, nil
 }
 
+// list answers every host with its addresses.
+type list []netip.Addr
+
+func (l list) Resolve(_ context.Context, _ *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
+	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
+	return &sdk.ResolveResponse{Addresses: l, Phases: []sdk.Phase{span.End(true, nil)}}, nil
+}
+
 type tcpDialer struct{}
 
 func (tcpDialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
@@ -45,8 +55,14 @@ func (tcpDialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespo
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", req.Address.String())
 	if err != nil {
+		class := sdk.ContextClass(ctx, sdk.ClassTCPTimeout)
+		if ne := net.Error(nil); class == "" && errors.As(err, &ne) && ne.Timeout() {
+			class = sdk.ClassTCPTimeout
+		} else if class == "" {
+			class = sdk.ClassTCPRefused
+		}
 		return &sdk.DialResponse{Phases: []sdk.Phase{span.End(false, nil)},
-			Failure: &sdk.Failure{Phase: sdk.PhaseConnect, Class: sdk.ClassTCPRefused, Message: err.Error()}}, nil
+			Failure: &sdk.Failure{Phase: sdk.PhaseConnect, Class: class, Message: err.Error()}}, nil
 	}
 	return &sdk.DialResponse{Conn: c, Phases: []sdk.Phase{span.End(true, nil)}}, nil
 }
@@ -74,6 +90,7 @@ func (w wait) Close() error {
 
 // fixture is a pipeline file served by an exporter on a loopback server.
 type fixture struct {
+	dir    string // the file's directory, which no answer names
 	srv    *httptest.Server
 	exp    *Exporter
 	src    atomic.Pointer[string]
@@ -106,6 +123,12 @@ pipeline "slow" {
 // a loopback TCP server and of a port where nothing listens.
 func start(t *testing.T, body string) *fixture {
 	t.Helper()
+	return startWith(t, body, Options{})
+}
+
+// startWith is start with opts, whose Load and Logger it sets.
+func startWith(t *testing.T, body string, opts Options) *fixture {
+	t.Helper()
 	tcp, err := lab.StartTCP("")
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +138,7 @@ func start(t *testing.T, body string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{tcp: tcp.Addr,
+	f := &fixture{tcp: tcp.Addr, dir: t.TempDir(),
 		ports: strings.NewReplacer("TCP", fmt.Sprint(tcp.Addr.Port()), "REFUSED", fmt.Sprint(refused.Port()))}
 	f.set(body)
 	waitPlugin := &sdk.Plugin{
@@ -133,17 +156,33 @@ func start(t *testing.T, body string) *fixture {
 		"loopback": {Info: sdk.Info{Name: "loopback"}, NewResolver: func(cty.Value) (sdk.Resolver, error) { return loopback{}, nil }},
 		"tcp":      {Info: sdk.Info{Name: "tcp"}, NewDialer: func(cty.Value) (sdk.Dialer, error) { return tcpDialer{}, nil }},
 		"wait":     waitPlugin,
+		"list": {Info: sdk.Info{Name: "list"},
+			ResolverSchema: sdk.Schema{Attributes: []sdk.Attribute{{Name: "addresses", Type: cty.List(cty.String), Required: true}}},
+			NewResolver: func(cfg cty.Value) (sdk.Resolver, error) {
+				var l list
+				for _, a := range sdk.Strings(cfg, "addresses") {
+					addr, err := netip.ParseAddr(a)
+					if err != nil {
+						return nil, err
+					}
+					l = append(l, addr)
+				}
+				return l, nil
+			}},
 	}
-	load := func() (*config.File, io.Closer, error) {
+	// Loaded under the name the server was given, a path in a directory of
+	// the server's.
+	path := filepath.Join(f.dir, "test.hcl")
+	opts.Load = func() (*config.File, io.Closer, error) {
 		l := config.NewLoader(config.Options{Plugins: plugins, Environ: func() []string { return nil }})
-		file, diags := l.LoadSource("test.hcl", []byte(header+*f.src.Load()))
+		file, diags := l.LoadSource(path, []byte(header+*f.src.Load()))
 		if diags.HasErrors() {
 			return nil, nil, diags
 		}
 		return file, nil, nil
 	}
-	logger := hclog.NewInterceptLogger(&hclog.LoggerOptions{Level: hclog.Info, Output: io.Discard})
-	if f.exp, err = New(Options{Load: load, Logger: logger}); err != nil {
+	opts.Logger = hclog.NewInterceptLogger(&hclog.LoggerOptions{Level: hclog.Info, Output: io.Discard})
+	if f.exp, err = New(opts); err != nil {
 		t.Fatal(err)
 	}
 	f.srv = httptest.NewServer(f.exp.Handler())
@@ -303,10 +342,14 @@ func TestProbeErrors(t *testing.T) {
 	f := start(t, targets)
 	tests := []struct{ query, want string }{
 		{"", "missing parameter target"},
-		{"target=nope", `no target named "nope" in test.hcl; for another host, add &pipeline=NAME (pipelines: slow, tcp)`},
-		{"target=127.0.0.1:1&pipeline=nope", `no pipeline named "nope"`},
+		{"target=nope", `no target named "nope"; for another host, add &pipeline=NAME (pipelines: slow, tcp)`},
+		{"target=127.0.0.1:1&pipeline=nope", `no pipeline named "nope" (pipelines: slow, tcp)`},
 		{"target=127.0.0.1&pipeline=tcp", "expected HOST:PORT"},
 		{"target=127.0.0.1:0&pipeline=tcp", "port from 1 to 65535"},
+		// A NUL would end the name early for the C library: it is no host.
+		{"target=" + url.QueryEscape("localhost\x00.corp.example:80") + "&pipeline=tcp",
+			`target "localhost\x00.corp.example:80" with a pipeline: host "localhost\x00.corp.example" holds a control character (U+0000 at byte 9)`},
+		{"target=" + url.QueryEscape("\x1b[2J.example:80") + "&pipeline=tcp", `holds a control character (U+001B at byte 0)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -319,6 +362,70 @@ func TestProbeErrors(t *testing.T) {
 	status, body := f.get(t, "/probe?target=api", http.Header{ScrapeTimeoutHeader: {"soon"}})
 	if status != http.StatusBadRequest || !strings.Contains(body, ScrapeTimeoutHeader) {
 		t.Errorf("bad timeout header: %d %q, want 400 naming the header", status, body)
+	}
+	got := f.metrics(t, "/metrics", nil)
+	if n := got["probe_exporter_probes_total"]; len(n) != 0 {
+		t.Errorf("probes made for bad requests: %v, want none", n)
+	}
+}
+
+// TestAnswersNameNoPath: no answer names the server's directories, not the
+// pipeline file's: errors name the target or pipeline asked for, the index
+// and a failed reload's diagnostics the file's base name.
+func TestAnswersNameNoPath(t *testing.T) {
+	f := start(t, `
+variable "token" {
+  sensitive = true
+  default   = "hunter2-secret"
+}
+handshake "auth" {
+  plugin = "wait"
+  delay  = "1ms"
+  token  = var.token
+}
+pipeline "auth" {
+  resolvers  = [resolver.lo]
+  dialer     = dialer.tcp
+  handshakes = [handshake.auth]
+}
+`+targets)
+	answers := map[string]string{} // request → answer
+	for _, path := range []string{"/", "/probe?target=nope", "/probe?target=127.0.0.1:1&pipeline=nope", "/probe?target=127.0.0.1:1&pipeline=auth"} {
+		status, body := f.get(t, path, nil)
+		answers[fmt.Sprintf("GET %s: %d", path, status)] = body
+	}
+	f.set(`target "half" {`)
+	resp, err := http.Post(f.srv.URL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers[fmt.Sprintf("POST /-/reload: %d", resp.StatusCode)] = string(body)
+	for _, want := range []string{
+		"GET /: 200", "GET /probe?target=nope: 400", "GET /probe?target=127.0.0.1:1&pipeline=nope: 400",
+		"GET /probe?target=127.0.0.1:1&pipeline=auth: 403", "POST /-/reload: 500",
+	} {
+		if _, ok := answers[want]; !ok {
+			t.Errorf("no answer %s; answers: %v", want, answers)
+		}
+	}
+	for req, body := range answers {
+		if strings.Contains(body, f.dir) {
+			t.Errorf("%s names the server's directory %s:\n%s", req, f.dir, body)
+		}
+	}
+	for req, want := range map[string]string{
+		"GET /: 200":          "probe exporter for test.hcl\n",
+		"POST /-/reload: 500": "reload failed: test.hcl:",
+		"GET /probe?target=127.0.0.1:1&pipeline=auth: 403": "which probe sends only to the file's own targets",
+	} {
+		if !strings.Contains(answers[req], want) {
+			t.Errorf("%s: %q, want %q", req, answers[req], want)
+		}
 	}
 }
 
@@ -350,7 +457,7 @@ target "secured" {
 	refused := fmt.Sprintf(`/probe?target=127.0.0.1:%d&pipeline=auth`, f.tcp.Port()+1)
 	for _, path := range []string{refused, fmt.Sprintf("/probe?target=localhost:%d&pipeline=auth", f.tcp.Port())} {
 		status, body := f.get(t, path, nil)
-		want := `pipeline "auth" holds a sensitive value (handshake.auth), which probe sends only to the targets test.hcl names`
+		want := `pipeline "auth" holds a sensitive value (handshake.auth), which probe sends only to the file's own targets`
 		if status != http.StatusForbidden || !strings.Contains(body, want) || strings.Contains(body, "hunter2") {
 			t.Errorf("GET %s: %d %q, want 403 with %q", path, status, body, want)
 		}
@@ -384,9 +491,110 @@ func TestScrapeTimeout(t *testing.T) {
 	if got := f.metrics(t, "/probe?target=slow", nil); got["probe_success"]["{}"] != 1 {
 		t.Errorf("probe_success %v without a timeout header, want 1", got["probe_success"])
 	}
-	for header, want := range map[string]time.Duration{"10": 9500 * time.Millisecond, "1": 900 * time.Millisecond} {
-		if got, ok, err := scrapeTimeout(http.Header{ScrapeTimeoutHeader: {header}}); got != want || !ok || err != nil {
-			t.Errorf("scrapeTimeout(%s) = %v, %v, %v; want %v", header, got, ok, err, want)
+}
+
+// TestScrapeTimeoutHeader: the header's value, less a tenth (at most half a
+// second), is the probe's deadline. A value too large for a deadline leaves
+// the file's timeout; one that is not a positive number of seconds, or
+// leaves no time, is a bad request. Neither ever became a deadline in the
+// past that failed the probe at once.
+func TestScrapeTimeoutHeader(t *testing.T) {
+	const notPositive = "is not a positive number of seconds"
+	tests := []struct {
+		header string
+		want   time.Duration
+		ok     bool
+		err    string
+	}{
+		{"10", 9500 * time.Millisecond, true, ""},
+		{"1", 900 * time.Millisecond, true, ""},
+		{"0.2", 180 * time.Millisecond, true, ""},
+		{"9e9", 9e9*time.Second - 500*time.Millisecond, true, ""},
+		{"1e10", 0, false, ""},
+		{"1e300", 0, false, ""},
+		{"NaN", 0, false, notPositive},
+		{"Inf", 0, false, notPositive},
+		{"+Inf", 0, false, notPositive},
+		{"-Inf", 0, false, notPositive},
+		{"1e400", 0, false, notPositive},
+		{"0", 0, false, notPositive},
+		{"-0", 0, false, notPositive},
+		{"-1", 0, false, notPositive},
+		{"soon", 0, false, notPositive},
+		{"1e-10", 0, false, "leaves no time to probe"},
+	}
+	for _, tt := range tests {
+		got, ok, err := scrapeTimeout(http.Header{ScrapeTimeoutHeader: {tt.header}})
+		if got != tt.want || ok != tt.ok || (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("scrapeTimeout(%s) = %v, %v, %v; want %v, %v, %q", tt.header, got, ok, err, tt.want, tt.ok, tt.err)
+		}
+	}
+
+	f := start(t, targets)
+	for _, header := range []string{"1e10", "1e300"} {
+		got := f.metrics(t, "/probe?target=slow", http.Header{ScrapeTimeoutHeader: {header}})
+		if got["probe_success"]["{}"] != 1 || got["probe_phase_duration_seconds"][`{phase="wait"}`] < 0.3 {
+			t.Errorf("timeout header %s: %v; want the slow target probed within the file's timeout", header, got)
+		}
+	}
+	for _, header := range []string{"NaN", "Inf", "-1", "0"} {
+		status, body := f.get(t, "/probe?target=slow", http.Header{ScrapeTimeoutHeader: {header}})
+		if status != http.StatusBadRequest || !strings.Contains(body, ScrapeTimeoutHeader) {
+			t.Errorf("timeout header %s: %d %q, want 400 naming the header", header, status, body)
+		}
+	}
+	if n := f.metrics(t, "/metrics", nil)["probe_exporter_probes_total"]; fmt.Sprint(n) != `map[{result="success",trigger="scrape"}:2]` {
+		t.Errorf("probes: %v, want the 2 with a usable header, both successful", n)
+	}
+}
+
+// TestAddressAllDeadline: under address_policy = "all", /probe dials the
+// addresses of a name one after another within the attempt's one deadline.
+// Five addresses that answer no SYN and a 300 ms timeout make a 300 ms
+// scrape, as probe_duration_seconds says, not five times that.
+func TestAddressAllDeadline(t *testing.T) {
+	var addrs []netip.Addr
+	var quoted []string
+	for i := range 5 {
+		a := netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i)})
+		addrs, quoted = append(addrs, a), append(quoted, fmt.Sprintf("%q", a))
+	}
+	silent, err := lab.StartSilentTCP(addrs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = silent.Close() })
+	f := start(t, fmt.Sprintf(`
+resolver "five" {
+  plugin    = "list"
+  addresses = [%s]
+}
+pipeline "all" {
+  resolvers      = [resolver.five]
+  dialer         = dialer.tcp
+  address_policy = "all"
+}
+target "silent" {
+  host     = "silent.test"
+  port     = %d
+  pipeline = pipeline.all
+  timeout  = "300ms"
+}
+`, strings.Join(quoted, ", "), silent.Port)+targets)
+	const timeout = 0.3
+	for _, h := range []http.Header{nil, {ScrapeTimeoutHeader: {"10"}}} {
+		start := time.Now()
+		got := f.metrics(t, "/probe?target=silent", h)
+		took := time.Since(start).Seconds()
+		if got["probe_success"]["{}"] != 0 || got["probe_failure"][`{class="tcp.timeout",phase="connect"}`] != 1 {
+			t.Errorf("header %v: %v, want a tcp.timeout in connect", h, got)
+		}
+		total := got["probe_duration_seconds"]["{}"]
+		if total < timeout || total > timeout+0.05 {
+			t.Errorf("header %v: probe_duration_seconds %v, want the %vs timeout", h, total, timeout)
+		}
+		if took < total || took > total+0.1 {
+			t.Errorf("header %v: the scrape took %.3fs, probe_duration_seconds says %.3fs: one deadline covers the scrape", h, took, total)
 		}
 	}
 }
