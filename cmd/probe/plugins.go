@@ -11,6 +11,7 @@ import (
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/spf13/cobra"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -32,7 +33,7 @@ Each binary is started to ask what it serves; one that may not run says why.`,
 			defer pl.Close()
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "PLUGIN\tVERSION\tCOMPONENTS\tSOURCE\tDESCRIPTION")
-			builtin := builtins()
+			builtin := builtins.Plugins()
 			for _, name := range slices.Sorted(maps.Keys(builtin)) {
 				p := builtin[name]
 				fmt.Fprintf(tw, "%s\t%s\t%s\tbuilt-in\t%s\n", name, p.Info.Version, kinds(p), p.Info.Description)

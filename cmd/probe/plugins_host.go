@@ -11,6 +11,7 @@ import (
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/spf13/cobra"
 )
 
@@ -25,7 +26,7 @@ func newServeBuiltinsCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		Run: func(*cobra.Command, []string) {
-			plugins := builtins()
+			plugins := builtins.Plugins()
 			sdk.Serve(slices.Collect(maps.Values(plugins))...)
 		},
 	}
@@ -52,7 +53,7 @@ type plugins struct {
 // isolating.
 func (p *plugins) builtins() (map[string]*sdk.Plugin, error) {
 	if !p.isolate {
-		return builtins(), nil
+		return builtins.Plugins(), nil
 	}
 	remote, err := p.loadBuiltins(nil)
 	if err != nil {
@@ -94,9 +95,9 @@ func (p *plugins) hostStarted() (*pluginhost.Host, error) {
 // runs out of process; any other name is a plugin binary, from the block's
 // source or found on the search path.
 func (p *plugins) LoadPlugin(d config.PluginDecl) (*sdk.Plugin, error) {
-	if _, builtin := builtins()[d.Name]; builtin && d.Source == "" {
+	if _, builtin := builtins.Plugins()[d.Name]; builtin && d.Source == "" {
 		if !d.Isolate && !p.isolate {
-			return builtins()[d.Name], nil
+			return builtins.Plugins()[d.Name], nil
 		}
 		remote, err := p.loadBuiltins(d.Env)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
+	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -31,9 +31,9 @@ func errPipeline(t *testing.T, h *pluginhost.Host, remote map[sdk.Kind]bool) *en
 			t.Fatal(err)
 		}
 	}
-	dp := dialtcp.Plugin()
+	dp := builtins.Plugins()["dial-tcp"]
 	if remote[sdk.KindDialer] {
-		dp = served[dialtcp.Name]
+		dp = served["dial-tcp"]
 	}
 	d, err := dp.NewDialer(comp{}.config(t, dp, sdk.KindDialer))
 	if err != nil {
@@ -50,7 +50,7 @@ func errPipeline(t *testing.T, h *pluginhost.Host, remote map[sdk.Kind]bool) *en
 	return &engine.Pipeline{
 		Name:       "error",
 		Resolvers:  []engine.Route{route},
-		Dialer:     engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: dialtcp.Name, Component: d},
+		Dialer:     engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: d},
 		Handshakes: []engine.Stage[sdk.Handshaker]{{Name: "error", Plugin: "error", Component: hs}},
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/probe-dev/probe/core/sdk"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
+	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -23,7 +23,7 @@ import (
 // returns a Go error for the host resolve-error.test, the dialer for
 // dial-error.test.
 func Serve(name, description string, hs sdk.Handshaker) {
-	dialer := dialtcp.Plugin()
+	dialer := builtins.Plugins()["dial-tcp"]
 	newDialer := dialer.NewDialer
 	dialer.NewDialer = func(cfg cty.Value) (sdk.Dialer, error) {
 		d, err := newDialer(cfg)
