@@ -29,7 +29,7 @@ Each binary is started to ask what it serves; one that may not run says why.`,
   probe plugins show http`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			pl := &plugins{log: logger()}
+			pl := newLoader(false)
 			defer pl.Close()
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "PLUGIN\tVERSION\tCOMPONENTS\tSOURCE\tDESCRIPTION")
@@ -60,7 +60,7 @@ Each binary is started to ask what it serves; one that may not run says why.`,
 		Example: "  probe plugins show dns-miekg\n  probe plugins show http",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			pl := &plugins{log: logger()}
+			pl := newLoader(false)
 			defer pl.Close()
 			p, err := pl.LoadPlugin(config.PluginDecl{Name: args[0]})
 			if err != nil {
