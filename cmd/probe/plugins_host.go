@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/probe-dev/probe/core/pluginhost"
-	"github.com/probe-dev/probe/core/sdk"
+	sdkserve "github.com/probe-dev/probe/core/sdk/serve" // cmd/probe has a func serve
 	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/spf13/cobra"
 )
@@ -22,7 +22,7 @@ func newServeBuiltinsCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		Run: func(*cobra.Command, []string) {
-			sdk.Serve(slices.Collect(maps.Values(builtins.Plugins()))...)
+			sdkserve.Serve(slices.Collect(maps.Values(builtins.Plugins()))...)
 		},
 	}
 }

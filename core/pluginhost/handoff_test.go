@@ -105,14 +105,19 @@ func TestSocketStaysInPlugin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startPeer(t)
-			d, err := dialer.Dial(t.Context(), &sdk.DialRequest{Address: p.addr, Host: "peer.probe.test", Next: tc.next})
+			d, err := dialer.(engine.HoldingDialer).DialBefore(t.Context(), &sdk.DialRequest{Address: p.addr, Host: "peer.probe.test"}, tc.next)
 			if err != nil || d.Failure != nil {
 				t.Fatalf("dial: %v %+v", err, d.Failure)
 			}
 			if _, isSocket := d.Conn.(syscall.Conn); isSocket != tc.handedOff {
 				t.Errorf("dialed connection %T: a socket in this process is %v, want %v", d.Conn, isSocket, tc.handedOff)
 			}
-			h, err := tc.next.Handshake(t.Context(), &sdk.HandshakeRequest{Conn: d.Conn, Host: "peer.probe.test", Address: p.addr, Last: tc.last})
+			hreq := &sdk.HandshakeRequest{Conn: d.Conn, Host: "peer.probe.test", Address: p.addr}
+			handshake := tc.next.Handshake
+			if tc.last {
+				handshake = tc.next.(engine.ClosingHandshaker).HandshakeLast
+			}
+			h, err := handshake(t.Context(), hreq)
 			if err != nil || h.Failure != nil {
 				t.Fatalf("handshake: %v %+v", err, h.Failure)
 			}
@@ -164,13 +169,13 @@ func TestSequence(t *testing.T) {
 		}
 		return h
 	}
-	seq, ok := r.(sdk.Sequencer)
+	seq, ok := r.(engine.Sequencer)
 	if !ok {
-		t.Fatalf("a resolver out of process (%T) is no sdk.Sequencer", r)
+		t.Fatalf("a resolver out of process (%T) is no engine.Sequencer", r)
 	}
 
 	p := startPeer(t)
-	req := &sdk.SequenceRequest{Host: p.addr.Addr().String(), Port: p.addr.Port(), Dialer: d,
+	req := &engine.SequenceRequest{Host: p.addr.Addr().String(), Port: p.addr.Port(), Dialer: d,
 		Handshakers: []sdk.Handshaker{newTLS(remote["tls"])}}
 	resp, ran, err := seq.Sequence(t.Context(), req)
 	if err != nil || !ran {
@@ -209,9 +214,9 @@ type countingSequencer struct {
 	calls atomic.Int32
 }
 
-func (c *countingSequencer) Sequence(ctx context.Context, req *sdk.SequenceRequest) (*sdk.SequenceResponse, bool, error) {
+func (c *countingSequencer) Sequence(ctx context.Context, req *engine.SequenceRequest) (*engine.SequenceResponse, bool, error) {
 	c.calls.Add(1)
-	return c.Resolver.(sdk.Sequencer).Sequence(ctx, req)
+	return c.Resolver.(engine.Sequencer).Sequence(ctx, req)
 }
 
 // TestEngineSequences checks when the engine runs an attempt in one call:

@@ -11,8 +11,9 @@
 //     X_test) or a test program under testdata is a client of core, as a Go
 //     service embedding probe is: of plugins/ it imports plugins/builtins
 //     alone, the list the core is handed, and of cmd/ nothing.
-//   - core/sdk imports nothing else of the repository but core/proto and
-//     core/fdpass.
+//   - core/sdk, the contract a plugin author reads, imports nothing else of
+//     the repository, and depends on no module of the transport: neither
+//     go-plugin, gRPC nor protobuf (core/pluginrpc's). Its tests may.
 //   - plugins/NAME and examples/plugins/NAME: a plugin imports core/sdk and
 //     core/sdk/serve of the repository and its own packages, its tests also
 //     internal/ (the loopback lab); it depends on no other plugin, test
@@ -68,6 +69,10 @@ type File struct {
 // depends on, directly or not, itself included.
 type Reach func(importPath string) []string
 
+// transport are the modules of the plugin protocol's transport, which the
+// sdk depends on none of.
+var transport = []string{"github.com/hashicorp/go-plugin", "google.golang.org/grpc", "google.golang.org/protobuf"}
+
 // Violations returns what breaks the rules in f, one sentence each.
 func Violations(f File, reach Reach) []string {
 	var out []string
@@ -108,8 +113,10 @@ func Violations(f File, reach Reach) []string {
 				bad("depends on %s (through %s): core never depends on cmd", dep, imp)
 			case ours && under(f.Dir, "core") && !f.XTest && !f.TestData && under(dep, "plugins"):
 				bad("depends on %s (through %s): core never depends on plugins; it is handed the list", dep, imp)
-			case ours && sdk && !under(dep, "core/sdk") && !under(dep, "core/proto") && !under(dep, "core/fdpass"):
-				bad("depends on %s (through %s): of this repository the sdk imports only core/proto and core/fdpass", dep, imp)
+			case ours && sdk && dep != "core/sdk":
+				bad("depends on %s (through %s): the sdk imports nothing else of this repository", dep, imp)
+			case !ours && sdk && slices.ContainsFunc(transport, func(t string) bool { return under(dep, t) }):
+				bad("depends on %s (through %s): the sdk is the plugin contract, not its transport (core/pluginrpc)", dep, imp)
 			case ours && plugin != "" && plugin != "plugins/builtins" && pluginOf(dep) != "" && pluginOf(dep) != plugin:
 				bad("depends on %s (through %s): a plugin depends on no other plugin", dep, imp)
 			}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/core/sdk/serve"
 	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -29,7 +30,7 @@ func Serve(name, description string, hs sdk.Handshaker) {
 		d, err := newDialer(cfg)
 		return failing{d}, err
 	}
-	sdk.Serve(
+	serve.Serve(
 		&sdk.Plugin{
 			Info:          sdk.Info{Name: name, Version: "0.0.1", Description: description},
 			NewHandshaker: func(cty.Value) (sdk.Handshaker, error) { return hs, nil },
