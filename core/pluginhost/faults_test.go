@@ -95,6 +95,25 @@ func TestPluginErrors(t *testing.T) {
 	}
 }
 
+// TestConstructorMistake: a constructor that reads an attribute its schema
+// lacks panics (sdk.String); in a plugin process the panic fails that
+// configuration alone, loudly, and the process serves on.
+func TestConstructorMistake(t *testing.T) {
+	served := load(t, newHost(t), pluginhost.Binary{Name: "errplugin", Path: errBin})
+	p := served["misread"]
+	if p == nil {
+		t.Fatal("errplugin serves no misread")
+	}
+	_, err := p.NewHandshaker(comp{}.config(t, p, sdk.KindHandshake))
+	want := `panic: sdk.String(cfg, "nmae"): the configuration has no attribute "nmae"; its schema has name`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("configure: %v, want an error containing %q", err, want)
+	}
+	if _, err := served["error"].NewHandshaker(cty.EmptyObjectVal); err != nil {
+		t.Errorf("configure another plugin of the process afterwards: %v", err)
+	}
+}
+
 // TestCrashFailsOnlyInFlight SIGKILLs the plugin in the middle of a run of
 // 200 attempts, 4 at a time: only the attempts in flight then fail; the
 // ones that start while it restarts wait for it.

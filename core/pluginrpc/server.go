@@ -106,7 +106,8 @@ func (s *server) Describe(context.Context, *probev1.DescribeRequest) (*probev1.D
 	return resp, nil
 }
 
-func (s *server) Configure(_ context.Context, req *probev1.ConfigureRequest) (*probev1.ConfigureResponse, error) {
+func (s *server) Configure(_ context.Context, req *probev1.ConfigureRequest) (out *probev1.ConfigureResponse, err error) {
+	defer guard(&err) // a constructor's mistake (sdk.String of a name its schema lacks) is its call's error
 	p := s.plugins[req.Plugin]
 	if p == nil {
 		return nil, status.Errorf(codes.NotFound, "this binary serves no plugin %q", req.Plugin)

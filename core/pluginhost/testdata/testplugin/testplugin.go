@@ -20,27 +20,27 @@ import (
 )
 
 // Serve serves the handshake plugin name, whose handshake is hs, the
-// resolver "static" (127.0.0.1 for every host) and dial-tcp. The resolver
-// returns a Go error for the host resolve-error.test, the dialer for
-// dial-error.test.
-func Serve(name, description string, hs sdk.Handshaker) {
+// resolver "static" (127.0.0.1 for every host), dial-tcp and the plugins
+// extra. The resolver returns a Go error for the host resolve-error.test,
+// the dialer for dial-error.test.
+func Serve(name, description string, hs sdk.Handshaker, extra ...*sdk.Plugin) {
 	dialer := builtins.Plugins()["dial-tcp"]
 	newDialer := dialer.NewDialer
 	dialer.NewDialer = func(cfg cty.Value) (sdk.Dialer, error) {
 		d, err := newDialer(cfg)
 		return failing{d}, err
 	}
-	serve.Serve(
-		&sdk.Plugin{
+	serve.Serve(append([]*sdk.Plugin{
+		{
 			Info:          sdk.Info{Name: name, Version: "0.0.1", Description: description},
 			NewHandshaker: func(cty.Value) (sdk.Handshaker, error) { return hs, nil },
 		},
-		&sdk.Plugin{
+		{
 			Info:        sdk.Info{Name: "static", Version: "0.0.1", Description: "Answers 127.0.0.1."},
 			NewResolver: func(cty.Value) (sdk.Resolver, error) { return static{}, nil },
 		},
 		dialer,
-	)
+	}, extra...)...)
 }
 
 // failing is a dialer that returns a Go error for the host dial-error.test.
