@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -188,7 +189,7 @@ func parseEnvTargets(env string) ([]adHoc, error) {
 // adHocTargets returns the targets of ads. Each uses the pipeline of
 // pipelines (a file's, or nil) named after its proto when there is one, else
 // the implied pipeline.
-func adHocTargets(ads []adHoc, pipelines map[string]*engine.Pipeline, pl *plugins) ([]*engine.Target, error) {
+func adHocTargets(ads []adHoc, pipelines map[string]*engine.Pipeline, pl *pluginhost.Loader) ([]*engine.Target, error) {
 	var targets []*engine.Target
 	implied := map[string]*engine.Pipeline{}
 	for _, a := range ads {
@@ -219,9 +220,9 @@ type tlsOptions struct {
 // (or dns-miekg asking dnsServer), dial-tcp, then tls (offering h2 and
 // http/1.1 unless told otherwise) and http for https, http alone for http;
 // the http handshake asks for the target's path.
-func impliedPipeline(pl *plugins, a adHoc, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
+func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
 	proto := a.proto
-	plugins, err := pl.builtins()
+	plugins, err := pl.Builtins()
 	if err != nil {
 		return nil, err
 	}

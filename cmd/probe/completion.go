@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/spf13/cobra"
 )
 
@@ -62,7 +63,7 @@ func completeArgs(root *cobra.Command) {
 		case "probe plugins show":
 			c.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 				if len(args) == 0 {
-					return slices.Sorted(maps.Keys(builtins())), cobra.ShellCompDirectiveNoFileComp
+					return slices.Sorted(maps.Keys(builtins.Plugins())), cobra.ShellCompDirectiveNoFileComp
 				}
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/spf13/cobra"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -28,11 +29,11 @@ Each binary is started to ask what it serves; one that may not run says why.`,
   probe plugins show http`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			pl := &plugins{log: logger()}
+			pl := newLoader(false)
 			defer pl.Close()
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "PLUGIN\tVERSION\tCOMPONENTS\tSOURCE\tDESCRIPTION")
-			builtin := builtins()
+			builtin := builtins.Plugins()
 			for _, name := range slices.Sorted(maps.Keys(builtin)) {
 				p := builtin[name]
 				fmt.Fprintf(tw, "%s\t%s\t%s\tbuilt-in\t%s\n", name, p.Info.Version, kinds(p), p.Info.Description)
@@ -59,7 +60,7 @@ Each binary is started to ask what it serves; one that may not run says why.`,
 		Example: "  probe plugins show dns-miekg\n  probe plugins show http",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			pl := &plugins{log: logger()}
+			pl := newLoader(false)
 			defer pl.Close()
 			p, err := pl.LoadPlugin(config.PluginDecl{Name: args[0]})
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/report"
 	"github.com/spf13/cobra"
 )
@@ -35,13 +36,13 @@ func (f *fileFlags) register(c *cobra.Command) {
 // load loads path (or src, when not nil) and prints its diagnostics on
 // stderr. A file with errors is an exitError. The caller closes the file,
 // then the plugins, which own the plugin processes the file started.
-func (f *fileFlags) load(path string, src []byte, extraVars map[string]string) (*config.File, *plugins, error) {
+func (f *fileFlags) load(path string, src []byte, extraVars map[string]string) (*config.File, *pluginhost.Loader, error) {
 	return f.loadTo(os.Stderr, path, src, extraVars)
 }
 
 // loadTo is load printing the diagnostics to w, in color when w is stderr
 // on a terminal.
-func (f *fileFlags) loadTo(w io.Writer, path string, src []byte, extraVars map[string]string) (*config.File, *plugins, error) {
+func (f *fileFlags) loadTo(w io.Writer, path string, src []byte, extraVars map[string]string) (*config.File, *pluginhost.Loader, error) {
 	vars := map[string]string{}
 	for k, v := range extraVars {
 		vars[k] = v
@@ -53,8 +54,8 @@ func (f *fileFlags) loadTo(w io.Writer, path string, src []byte, extraVars map[s
 		}
 		vars[k] = v
 	}
-	pl := &plugins{log: logger(), isolate: f.isolate}
-	builtin, err := pl.builtins()
+	pl := newLoader(f.isolate)
+	builtin, err := pl.Builtins()
 	if err != nil {
 		_ = pl.Close()
 		return nil, nil, err
@@ -202,7 +203,7 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
 			defer stop()
 			var (
 				file = &config.File{}
-				pl   *plugins
+				pl   *pluginhost.Loader
 				name string
 			)
 			if len(args) == 1 {
@@ -211,7 +212,7 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
 					return err
 				}
 			} else {
-				pl = &plugins{log: logger(), isolate: ff.isolate}
+				pl = newLoader(ff.isolate)
 			}
 			defer pl.Close()
 			defer file.Close()

@@ -50,7 +50,7 @@ turns colour off), with what each phase learned below it.`,
 			}
 			ctx, stop := interruptible()
 			defer stop()
-			pl := &plugins{log: logger(), isolate: isolate}
+			pl := newLoader(isolate)
 			defer pl.Close()
 			p, err := impliedPipeline(pl, a, tlsOpts, dns)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/spf13/cobra"
 )
 
@@ -37,7 +38,7 @@ func versionText(bi *debug.BuildInfo) string {
 			}
 		}
 	}
-	builtin := builtins()
+	builtin := builtins.Plugins()
 	plugins := make([]string, 0, len(builtin))
 	for _, name := range slices.Sorted(maps.Keys(builtin)) {
 		plugins = append(plugins, name+" "+builtin[name].Info.Version)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/probe-dev/probe/plugins/builtins"
 )
 
 // pluginsLine is the plugins line of the version text: every built-in
@@ -15,7 +16,7 @@ import (
 func pluginsLine() string {
 	var ps []string
 	for _, name := range []string{"dial-tcp", "dns-miekg", "dns-system", "http", "tls"} {
-		ps = append(ps, name+" "+builtins()[name].Info.Version)
+		ps = append(ps, name+" "+builtins.Plugins()[name].Info.Version)
 	}
 	return "plugins: " + strings.Join(ps, ", ")
 }

@@ -157,7 +157,7 @@ func (r *attemptRun) addresses(route *Route, t *Target, res *sdk.ResolveResponse
 }
 
 // sequence runs the attempt in one call when its resolver can run the
-// whole pipeline (sdk.Sequencer: a plugin process serving every component)
+// whole pipeline (Sequencer: a plugin process serving every component)
 // and the pipeline allows: it dials the first address, and nothing keeps
 // the connection. It reports whether it ran the attempt; if not, the
 // components are called one by one.
@@ -170,7 +170,7 @@ func (r *attemptRun) sequence(ctx context.Context, t *Target, keeping bool) bool
 	if route == nil {
 		return false
 	}
-	s, ok := route.Component.(sdk.Sequencer)
+	s, ok := route.Component.(Sequencer)
 	if !ok {
 		return false
 	}
@@ -180,8 +180,8 @@ func (r *attemptRun) sequence(ctx context.Context, t *Target, keeping bool) bool
 	}
 	callAt := time.Now()
 	handled := false
-	resp, err := protect(ctx, func(ctx context.Context) (*sdk.SequenceResponse, error) {
-		resp, ok, err := s.Sequence(ctx, &sdk.SequenceRequest{Host: t.Host, Port: t.Port, Dialer: p.Dialer.Component, Handshakers: hs})
+	resp, err := protect(ctx, func(ctx context.Context) (*SequenceResponse, error) {
+		resp, ok, err := s.Sequence(ctx, &SequenceRequest{Host: t.Host, Port: t.Port, Dialer: p.Dialer.Component, Handshakers: hs})
 		handled = ok
 		return resp, err
 	})
@@ -237,7 +237,7 @@ func (r *attemptRun) connect(ctx context.Context, t *Target, addrs []netip.Addr,
 	} else {
 		r.Address = netip.AddrPortFrom(addrs[0], t.Port)
 		if dial, ok := call(r, ctx, sdk.PhaseConnect, p.Dialer, func(ctx context.Context) (*sdk.DialResponse, error) {
-			return p.Dialer.Component.Dial(ctx, &sdk.DialRequest{Address: r.Address, Host: t.Host, Next: next})
+			return dialBefore(ctx, p.Dialer.Component, &sdk.DialRequest{Address: r.Address, Host: t.Host}, next)
 		}); ok {
 			conn = dial.Conn
 		}
@@ -250,7 +250,7 @@ func (r *attemptRun) connect(ctx context.Context, t *Target, addrs []netip.Addr,
 		// keep may take it.
 		last := i == len(p.Handshakes)-1 && !keeping
 		hs, ok := call(r, ctx, h.Name, h, func(ctx context.Context) (*sdk.HandshakeResponse, error) {
-			return h.Component.Handshake(ctx, &sdk.HandshakeRequest{Conn: conn, Host: t.Host, Address: r.Address, Last: last})
+			return handshakeLast(ctx, h.Component, &sdk.HandshakeRequest{Conn: conn, Host: t.Host, Address: r.Address}, last)
 		})
 		if hs != nil && hs.Conn != nil {
 			conn = hs.Conn
@@ -308,7 +308,7 @@ func (r *attemptRun) race(ctx context.Context, t *Target, addrs []netip.Addr, ne
 		d := &attempts[i]
 		go func() {
 			d.resp, d.err = protect(ctx, func(ctx context.Context) (*sdk.DialResponse, error) {
-				return st.Component.Dial(ctx, &sdk.DialRequest{Address: d.addr, Host: t.Host, Next: next})
+				return dialBefore(ctx, st.Component, &sdk.DialRequest{Address: d.addr, Host: t.Host}, next)
 			})
 			d.end = time.Since(r.t0)
 			results <- i

@@ -14,10 +14,7 @@ import (
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/core/stats"
 	"github.com/probe-dev/probe/internal/lab"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
-	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
-	httphandshake "github.com/probe-dev/probe/plugins/http"
-	tlshandshake "github.com/probe-dev/probe/plugins/tls"
+	"github.com/probe-dev/probe/plugins/builtins"
 )
 
 // labHCL probes the lab with the built-in plugins: %[1]q is its DNS server,
@@ -129,9 +126,7 @@ func loadLab(t *testing.T, tcpTargets int) *config.File {
 	t.Cleanup(func() { _ = greeter.Close() })
 	src := fmt.Sprintf(labHCL, l.DNS.Addr, l.CAFile, l.TLS.Addr.Port(), l.TCP.Addr.Port(), l.Refused.Port(), tcpTargets,
 		greeter.Addr.Port())
-	ld := config.NewLoader(config.Options{Plugins: map[string]*sdk.Plugin{
-		"dns-miekg": dnsmiekg.Plugin(), "dial-tcp": dialtcp.Plugin(), "tls": tlshandshake.Plugin(), "http": httphandshake.Plugin(),
-	}})
+	ld := config.NewLoader(config.Options{Plugins: builtins.Plugins()})
 	f, diags := ld.LoadSource("lab.hcl", []byte(src))
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())

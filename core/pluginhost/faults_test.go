@@ -13,7 +13,7 @@ import (
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
+	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -31,9 +31,9 @@ func errPipeline(t *testing.T, h *pluginhost.Host, remote map[sdk.Kind]bool) *en
 			t.Fatal(err)
 		}
 	}
-	dp := dialtcp.Plugin()
+	dp := builtins.Plugins()["dial-tcp"]
 	if remote[sdk.KindDialer] {
-		dp = served[dialtcp.Name]
+		dp = served["dial-tcp"]
 	}
 	d, err := dp.NewDialer(comp{}.config(t, dp, sdk.KindDialer))
 	if err != nil {
@@ -50,7 +50,7 @@ func errPipeline(t *testing.T, h *pluginhost.Host, remote map[sdk.Kind]bool) *en
 	return &engine.Pipeline{
 		Name:       "error",
 		Resolvers:  []engine.Route{route},
-		Dialer:     engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: dialtcp.Name, Component: d},
+		Dialer:     engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: d},
 		Handshakes: []engine.Stage[sdk.Handshaker]{{Name: "error", Plugin: "error", Component: hs}},
 	}
 }
@@ -92,6 +92,25 @@ func TestPluginErrors(t *testing.T) {
 				t.Errorf("attempt after the error failed: %+v", a.Failure)
 			}
 		})
+	}
+}
+
+// TestConstructorMistake: a constructor that reads an attribute its schema
+// lacks panics (sdk.String); in a plugin process the panic fails that
+// configuration alone, loudly, and the process serves on.
+func TestConstructorMistake(t *testing.T) {
+	served := load(t, newHost(t), pluginhost.Binary{Name: "errplugin", Path: errBin})
+	p := served["misread"]
+	if p == nil {
+		t.Fatal("errplugin serves no misread")
+	}
+	_, err := p.NewHandshaker(comp{}.config(t, p, sdk.KindHandshake))
+	want := `panic: sdk.String(cfg, "nmae"): the configuration has no attribute "nmae"; its schema has name`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("configure: %v, want an error containing %q", err, want)
+	}
+	if _, err := served["error"].NewHandshaker(cty.EmptyObjectVal); err != nil {
+		t.Errorf("configure another plugin of the process afterwards: %v", err)
 	}
 }
 

@@ -15,9 +15,7 @@ import (
 
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
-	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
-	tlshandshake "github.com/probe-dev/probe/plugins/tls"
+	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -85,14 +83,14 @@ func TestSocketStaysInPlugin(t *testing.T) {
 		return d
 	}
 	newTLS := func(p *sdk.Plugin) sdk.Handshaker {
-		h, err := p.NewHandshaker(comp{tlshandshake.Name, tlsCfg}.config(t, p, sdk.KindHandshake))
+		h, err := p.NewHandshaker(comp{"tls", tlsCfg}.config(t, p, sdk.KindHandshake))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return h
 	}
-	dialer := newDialer(remote[dialtcp.Name])
-	remoteTLS, localTLS := newTLS(remote[tlshandshake.Name]), newTLS(tlshandshake.Plugin())
+	dialer := newDialer(remote["dial-tcp"])
+	remoteTLS, localTLS := newTLS(remote["tls"]), newTLS(builtins.Plugins()["tls"])
 
 	for _, tc := range []struct {
 		name       string
@@ -107,14 +105,19 @@ func TestSocketStaysInPlugin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startPeer(t)
-			d, err := dialer.Dial(t.Context(), &sdk.DialRequest{Address: p.addr, Host: "peer.probe.test", Next: tc.next})
+			d, err := dialer.(engine.HoldingDialer).DialBefore(t.Context(), &sdk.DialRequest{Address: p.addr, Host: "peer.probe.test"}, tc.next)
 			if err != nil || d.Failure != nil {
 				t.Fatalf("dial: %v %+v", err, d.Failure)
 			}
 			if _, isSocket := d.Conn.(syscall.Conn); isSocket != tc.handedOff {
 				t.Errorf("dialed connection %T: a socket in this process is %v, want %v", d.Conn, isSocket, tc.handedOff)
 			}
-			h, err := tc.next.Handshake(t.Context(), &sdk.HandshakeRequest{Conn: d.Conn, Host: "peer.probe.test", Address: p.addr, Last: tc.last})
+			hreq := &sdk.HandshakeRequest{Conn: d.Conn, Host: "peer.probe.test", Address: p.addr}
+			handshake := tc.next.Handshake
+			if tc.last {
+				handshake = tc.next.(engine.ClosingHandshaker).HandshakeLast
+			}
+			h, err := handshake(t.Context(), hreq)
 			if err != nil || h.Failure != nil {
 				t.Fatalf("handshake: %v %+v", err, h.Failure)
 			}
@@ -150,7 +153,7 @@ func TestSocketStaysInPlugin(t *testing.T) {
 func TestSequence(t *testing.T) {
 	remote := load(t, newHost(t), builtinBinary())
 	tlsCfg := map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile), "server_name": cty.StringVal("peer.probe.test")}
-	rp, dp := remote[dnssystem.Name], remote[dialtcp.Name]
+	rp, dp := remote["dns-system"], remote["dial-tcp"]
 	r, err := rp.NewResolver(comp{}.config(t, rp, sdk.KindResolver))
 	if err != nil {
 		t.Fatal(err)
@@ -160,20 +163,20 @@ func TestSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	newTLS := func(p *sdk.Plugin) sdk.Handshaker {
-		h, err := p.NewHandshaker(comp{tlshandshake.Name, tlsCfg}.config(t, p, sdk.KindHandshake))
+		h, err := p.NewHandshaker(comp{"tls", tlsCfg}.config(t, p, sdk.KindHandshake))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return h
 	}
-	seq, ok := r.(sdk.Sequencer)
+	seq, ok := r.(engine.Sequencer)
 	if !ok {
-		t.Fatalf("a resolver out of process (%T) is no sdk.Sequencer", r)
+		t.Fatalf("a resolver out of process (%T) is no engine.Sequencer", r)
 	}
 
 	p := startPeer(t)
-	req := &sdk.SequenceRequest{Host: p.addr.Addr().String(), Port: p.addr.Port(), Dialer: d,
-		Handshakers: []sdk.Handshaker{newTLS(remote[tlshandshake.Name])}}
+	req := &engine.SequenceRequest{Host: p.addr.Addr().String(), Port: p.addr.Port(), Dialer: d,
+		Handshakers: []sdk.Handshaker{newTLS(remote["tls"])}}
 	resp, ran, err := seq.Sequence(t.Context(), req)
 	if err != nil || !ran {
 		t.Fatalf("Sequence = %v, %v; want it run", ran, err)
@@ -199,7 +202,7 @@ func TestSequence(t *testing.T) {
 		t.Error("the plugin did not close the connection after the sequence")
 	}
 
-	req.Handshakers = []sdk.Handshaker{newTLS(tlshandshake.Plugin())}
+	req.Handshakers = []sdk.Handshaker{newTLS(builtins.Plugins()["tls"])}
 	if _, ran, err := seq.Sequence(t.Context(), req); ran || err != nil {
 		t.Errorf("Sequence with the handshake in process = %v, %v; want it declined", ran, err)
 	}
@@ -211,9 +214,9 @@ type countingSequencer struct {
 	calls atomic.Int32
 }
 
-func (c *countingSequencer) Sequence(ctx context.Context, req *sdk.SequenceRequest) (*sdk.SequenceResponse, bool, error) {
+func (c *countingSequencer) Sequence(ctx context.Context, req *engine.SequenceRequest) (*engine.SequenceResponse, bool, error) {
 	c.calls.Add(1)
-	return c.Resolver.(sdk.Sequencer).Sequence(ctx, req)
+	return c.Resolver.(engine.Sequencer).Sequence(ctx, req)
 }
 
 // TestEngineSequences checks when the engine runs an attempt in one call:
@@ -222,10 +225,10 @@ func (c *countingSequencer) Sequence(ctx context.Context, req *sdk.SequenceReque
 // the addresses, no. The attempts succeed either way.
 func TestEngineSequences(t *testing.T) {
 	remote := load(t, newHost(t), builtinBinary())
-	tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
-	p := spec{resolver: comp{plugin: dnssystem.Name}, handshakes: []comp{tls}}.build(t, placements[1], remote)
+	tls := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	p := spec{resolver: comp{plugin: "dns-system"}, handshakes: []comp{tls}}.build(t, placements[1], remote)
 	counted := &countingSequencer{Resolver: p.Resolvers[0].Component}
-	route, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: "system", Plugin: dnssystem.Name, Component: counted}, nil)
+	route, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: "system", Plugin: "dns-system", Component: counted}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

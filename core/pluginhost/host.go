@@ -1,12 +1,13 @@
-// Package pluginhost runs plugin binaries and adapts them to the sdk
-// interfaces, so that the engine cannot tell a plugin in another process
-// from one built in. It launches each binary once per run through
-// hashicorp/go-plugin (gRPC only) with a minimal environment (BaseEnv and
-// the variables its block names), checks sha256 pins before a binary runs,
-// passes connected sockets over a socketpair (core/fdpass), re-logs the
-// plugin's logs under "plugin.NAME", fails only the attempts in flight when a
-// plugin crashes or hangs (plugin.crashed), restarts it with backoff, and
-// leaves no process or socket file behind.
+// Package pluginhost runs plugin binaries and loads plugins, so that the
+// engine cannot tell a plugin in another process from one built in. It
+// launches each binary once per run through hashicorp/go-plugin (gRPC only)
+// with a minimal environment (BaseEnv and the variables its block names),
+// checks sha256 pins before a binary runs, fails only the attempts in
+// flight when a plugin crashes or hangs (plugin.crashed), restarts it with
+// backoff, and leaves no process or socket file behind. Loader applies the
+// rules of loading (built in, isolated, plugin binary, pin, search path)
+// for a pipeline file, as probe's commands and a Go service embedding probe
+// do. The protocol itself, both sides, is core/pluginrpc's.
 package pluginhost
 
 import (
@@ -19,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/probe-dev/probe/core/pluginrpc"
 	"github.com/probe-dev/probe/core/sdk"
 )
 
@@ -106,17 +108,15 @@ func (h *Host) Load(b Binary) ([]*sdk.Plugin, error) {
 	}
 	h.mu.Unlock()
 
-	infos, err := p.describe()
+	ctx, cancel := withTimeout()
+	defer cancel()
+	c, err := p.Client(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*sdk.Plugin, 0, len(infos))
-	for _, info := range infos {
-		pl, err := p.plugin(info)
-		if err != nil {
-			return nil, fmt.Errorf("plugin binary %s: %w", b.Path, err)
-		}
-		out = append(out, pl)
+	out, err := c.Plugins(p)
+	if err != nil {
+		return nil, fmt.Errorf("plugin binary %s: %w", b.Path, err)
 	}
 	return out, nil
 }
@@ -150,8 +150,10 @@ func (h *Host) Close() error {
 	return os.RemoveAll(h.dir)
 }
 
-// withTimeout is the context of the host's own calls (describe, configure,
-// release), which no attempt bounds.
+// withTimeout is the context of the host's own calls (start, describe),
+// which no attempt bounds.
 func withTimeout() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), callTimeout)
+	return context.WithTimeout(context.Background(), pluginrpc.CallTimeout)
 }
+
+var _ pluginrpc.Process = (*process)(nil)

@@ -25,11 +25,7 @@ import (
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
 	"github.com/probe-dev/probe/internal/leakcheck"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
-	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
-	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
-	httphandshake "github.com/probe-dev/probe/plugins/http"
-	tlshandshake "github.com/probe-dev/probe/plugins/tls"
+	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -85,15 +81,6 @@ func testMain(m *testing.M) int {
 	}
 	defer testLab.Close()
 	return m.Run()
-}
-
-// builtins are the built-in plugins in process, by name.
-func builtins() map[string]*sdk.Plugin {
-	out := map[string]*sdk.Plugin{}
-	for _, p := range []*sdk.Plugin{dnssystem.Plugin(), dnsmiekg.Plugin(), dialtcp.Plugin(), tlshandshake.Plugin(), httphandshake.Plugin()} {
-		out[p.Info.Name] = p
-	}
-	return out
 }
 
 // builtinBinary is probe serving its built-ins to itself, as --isolate runs it.
@@ -171,7 +158,7 @@ var placements = []placement{
 // ones where pl says so.
 func (s spec) build(tb testing.TB, pl placement, remote map[string]*sdk.Plugin) *engine.Pipeline {
 	tb.Helper()
-	local := builtins()
+	local := builtins.Plugins()
 	plugin := func(name string, k sdk.Kind) *sdk.Plugin {
 		set := local
 		if pl.remote[k] {
@@ -194,12 +181,12 @@ func (s spec) build(tb testing.TB, pl placement, remote map[string]*sdk.Plugin) 
 		tb.Fatal(err)
 	}
 	p.Resolvers = []engine.Route{route}
-	dp := plugin(dialtcp.Name, sdk.KindDialer)
+	dp := plugin("dial-tcp", sdk.KindDialer)
 	d, err := dp.NewDialer(comp{}.config(tb, dp, sdk.KindDialer))
 	if err != nil {
 		tb.Fatalf("dial-tcp: %v", err)
 	}
-	p.Dialer = engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: dialtcp.Name, Component: d}
+	p.Dialer = engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: d}
 	for _, c := range s.handshakes {
 		hp := plugin(c.plugin, sdk.KindHandshake)
 		h, err := hp.NewHandshaker(c.config(tb, hp, sdk.KindHandshake))
@@ -305,11 +292,11 @@ func probeOnce(t testing.TB, p *engine.Pipeline, host string, port uint16, timeo
 // wants the same outcome from all.
 func TestConformance(t *testing.T) {
 	remote := load(t, newHost(t), builtinBinary())
-	miekg := comp{dnsmiekg.Name, map[string]cty.Value{
+	miekg := comp{"dns-miekg", map[string]cty.Value{
 		"servers": cty.ListVal([]cty.Value{cty.StringVal(testLab.DNS.Addr)}), "timeout": cty.StringVal("2s")}}
-	system := comp{plugin: dnssystem.Name}
-	tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
-	http := comp{plugin: httphandshake.Name}
+	system := comp{plugin: "dns-system"}
+	tls := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	http := comp{plugin: "http"}
 	tests := []struct {
 		name string
 		spec spec
@@ -398,8 +385,8 @@ func TestConformance(t *testing.T) {
 // some attempts of either kind.
 func TestTLSTiming(t *testing.T) {
 	remote := load(t, newHost(t), builtinBinary())
-	tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
-	s := spec{resolver: comp{plugin: dnssystem.Name}, handshakes: []comp{tls}}
+	tls := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	s := spec{resolver: comp{plugin: "dns-system"}, handshakes: []comp{tls}}
 	in, out := s.build(t, placements[0], remote), s.build(t, placements[1], remote)
 	const n = 7
 	var inMS, outMS []float64
@@ -446,7 +433,7 @@ var ctyComparer = cmp.Options{
 // constructor's validation error reaches the host as an *sdk.AttrError.
 func TestSchemaAcrossTheWire(t *testing.T) {
 	remote := load(t, newHost(t), builtinBinary())
-	local := builtins()
+	local := builtins.Plugins()
 	if diff := cmp.Diff(slices.Sorted(maps.Keys(local)), slices.Sorted(maps.Keys(remote))); diff != "" {
 		t.Fatalf("plugins served (-in process +out of process):\n%s", diff)
 	}
@@ -472,10 +459,10 @@ func TestSchemaAcrossTheWire(t *testing.T) {
 			"transport": cty.StringVal("carrier-pigeon"),
 		}
 		errOf := func(p *sdk.Plugin) error {
-			_, err := p.NewResolver(comp{dnsmiekg.Name, attrs}.config(t, p, sdk.KindResolver))
+			_, err := p.NewResolver(comp{"dns-miekg", attrs}.config(t, p, sdk.KindResolver))
 			return err
 		}
-		want, got := errOf(local[dnsmiekg.Name]), errOf(remote[dnsmiekg.Name])
+		want, got := errOf(local["dns-miekg"]), errOf(remote["dns-miekg"])
 		ae, ok := got.(*sdk.AttrError)
 		if !ok || ae.Attr != "transport" {
 			t.Fatalf("remote constructor returned %T %v, want an *sdk.AttrError for transport", got, got)
@@ -518,7 +505,8 @@ func handshakePipeline(t *testing.T, h *pluginhost.Host, b pluginhost.Binary) *e
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dialtcp.Plugin().NewDialer(comp{}.config(t, dialtcp.Plugin(), sdk.KindDialer))
+	dp := builtins.Plugins()["dial-tcp"]
+	d, err := dp.NewDialer(comp{}.config(t, dp, sdk.KindDialer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +517,7 @@ func handshakePipeline(t *testing.T, h *pluginhost.Host, b pluginhost.Binary) *e
 	return &engine.Pipeline{
 		Name:       name,
 		Resolvers:  []engine.Route{route},
-		Dialer:     engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: dialtcp.Name, Component: d},
+		Dialer:     engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: d},
 		Handshakes: []engine.Stage[sdk.Handshaker]{{Name: name, Plugin: name, Component: hs}},
 	}
 }
@@ -737,8 +725,8 @@ func (k killFirst) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (*s
 func TestRestartBetweenHandshakes(t *testing.T) {
 	h := newHost(t)
 	remote := load(t, h, builtinBinary())
-	tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
-	s := spec{resolver: comp{plugin: dnssystem.Name}, handshakes: []comp{tls, {plugin: httphandshake.Name}}}
+	tls := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	s := spec{resolver: comp{plugin: "dns-system"}, handshakes: []comp{tls, {plugin: "http"}}}
 	p := s.build(t, placements[2], remote)
 	port := testLab.TLS.Addr.Port()
 	killed := onePid(t, h)
@@ -947,8 +935,8 @@ func TestNoLeftovers(t *testing.T) {
 			}
 		}()
 		remote := load(t, h, builtinBinary())
-		tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
-		s := spec{resolver: comp{plugin: dnssystem.Name}, handshakes: []comp{tls}}
+		tls := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+		s := spec{resolver: comp{plugin: "dns-system"}, handshakes: []comp{tls}}
 		if a := probeOnce(t, s.build(t, placements[1], remote), "127.0.0.1", testLab.TLS.Addr.Port(), 5*time.Second); !a.OK {
 			t.Errorf("attempt failed: %+v", a.Failure)
 		}
@@ -1032,8 +1020,8 @@ func waitFor(t *testing.T, what string, cond func() string, want string) {
 // ratio).
 func BenchmarkAttempt(b *testing.B) {
 	remote := load(b, newHost(b), builtinBinary())
-	miekg := comp{dnsmiekg.Name, map[string]cty.Value{"servers": cty.ListVal([]cty.Value{cty.StringVal(testLab.DNS.Addr)})}}
-	tls := comp{tlshandshake.Name, map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	miekg := comp{"dns-miekg", map[string]cty.Value{"servers": cty.ListVal([]cty.Value{cty.StringVal(testLab.DNS.Addr)})}}
+	tls := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
 	s := spec{resolver: miekg, handshakes: []comp{tls}}
 	eng := engine.New(engine.Options{Timeout: 5 * time.Second})
 	targets := map[string]*engine.Target{}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,20 +15,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/probe-dev/probe/core/fdpass"
-	"github.com/probe-dev/probe/core/proto/probev1"
-	"github.com/probe-dev/probe/core/sdk"
-	"google.golang.org/grpc"
+	"github.com/probe-dev/probe/core/pluginrpc"
 )
 
 const (
-	// callTimeout bounds the host's own calls: describe, configure, release.
-	callTimeout = 10 * time.Second
 	// shutdownGrace is how long a plugin asked to exit has to do so before
 	// it is killed (go-plugin's own wait).
 	shutdownGrace = 2 * time.Second
-	// hangGrace is how long past an attempt's deadline a plugin may take to
-	// answer before it counts as hung and is restarted.
-	hangGrace = 500 * time.Millisecond
 	// The restart backoff doubles from minBackoff to maxBackoff.
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Second
@@ -42,17 +34,13 @@ type process struct {
 	log  hclog.Logger
 
 	mu sync.Mutex
-	// gen counts starts; a component configured under an older generation
-	// configures itself again.
+	// gen counts starts, for the log.
 	gen    int
 	client *plugin.Client
-	rpc    probev1.PluginClient
-	ch     *fdpass.Channel
-	infos  []*probev1.PluginInfo
-	// sequence says the binary serves Sequences.
-	sequence bool
-	// streams are the running process's idle Sequences streams.
-	streams *streams
+	// conn speaks probe.v1 to the running process; a new start has a new
+	// one, and a component configured in an older one configures itself
+	// again.
+	conn    *pluginrpc.Client
 	backoff time.Duration
 	// notBefore is when the next start may happen after a crash.
 	notBefore time.Time
@@ -70,41 +58,31 @@ type process struct {
 	closed bool
 }
 
-// live is a snapshot of a running process for one call.
-type live struct {
-	gen     int
-	rpc     probev1.PluginClient
-	ch      *fdpass.Channel
-	streams *streams
-}
-
-// liveLocked returns the snapshot of the running process.
-func (p *process) liveLocked() live { return live{p.gen, p.rpc, p.ch, p.streams} }
-
-// get returns the running process, starting it if it is not running. After
+// Client returns the client of the running process, starting it if it is
+// not running. After
 // a crash it waits for the restart backoff to pass, within ctx: an attempt
 // that starts while the plugin restarts waits for it rather than fail, so
 // that a crash fails only the attempts in flight. After a failed start it
 // fails at once until the backoff has passed.
-func (p *process) get(ctx context.Context) (live, error) {
+func (p *process) Client(ctx context.Context) (*pluginrpc.Client, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
 		if p.client != nil && !p.client.Exited() {
-			return p.liveLocked(), nil
+			return p.conn, nil
 		}
 		if p.client != nil { // it died since the last call
 			p.stopLocked(false)
 		}
 		if p.closed {
-			return live{}, fmt.Errorf("plugin %s: the plugin host is closed", p.bin.Name)
+			return nil, fmt.Errorf("plugin %s: the plugin host is closed", p.bin.Name)
 		}
 		wait := time.Until(p.notBefore)
 		if wait <= 0 {
 			break
 		}
 		if p.startFailed {
-			return live{}, fmt.Errorf("plugin %s is restarting: %w", p.bin.Name, p.startErr)
+			return nil, fmt.Errorf("plugin %s is restarting: %w", p.bin.Name, p.startErr)
 		}
 		p.mu.Unlock()
 		t := time.NewTimer(wait)
@@ -113,7 +91,7 @@ func (p *process) get(ctx context.Context) (live, error) {
 		case <-ctx.Done():
 			t.Stop()
 			p.mu.Lock()
-			return live{}, fmt.Errorf("plugin %s is restarting after a crash (%v), and the attempt's deadline came first: %w",
+			return nil, fmt.Errorf("plugin %s is restarting after a crash (%v), and the attempt's deadline came first: %w",
 				p.bin.Name, p.startErr, ctx.Err())
 		}
 		p.mu.Lock()
@@ -121,10 +99,10 @@ func (p *process) get(ctx context.Context) (live, error) {
 	if err := p.startLocked(); err != nil {
 		p.startErr, p.startFailed = err, true
 		p.notBefore = time.Now().Add(p.nextBackoffLocked())
-		return live{}, err
+		return nil, err
 	}
 	p.startFailed = false
-	return p.liveLocked(), nil
+	return p.conn, nil
 }
 
 // nextBackoffLocked returns the time to wait before the next start: double
@@ -156,19 +134,19 @@ func (p *process) startLocked() error {
 		return fmt.Errorf("plugin %s: socket-passing channel: %w", p.bin.Name, err)
 	}
 	defer remote.Close()                                // the child has its own copy once started
-	cmd := command(exe, p.bin.Path, p.bin.Args, remote) // remote is fd 3 in the plugin: sdk.FDPassFD
+	cmd := command(exe, p.bin.Path, p.bin.Args, remote) // remote is fd 3 in the plugin: pluginrpc.FDPassFD
 	// go-plugin ignores UnixSocketConfig.TempDir when Cmd is set; the
 	// environment variable puts the plugin's socket in the host's directory.
 	// SkipHostEnv keeps go-plugin from adding all of probe's environment.
 	cmd.Env = append(p.bin.environ(), "PLUGIN_UNIX_SOCKET_DIR="+p.host.dir)
 	cfg := &plugin.ClientConfig{
 		SkipHostEnv:      true,
-		HandshakeConfig:  sdk.Handshake,
-		Plugins:          plugin.PluginSet{sdk.PluginSetKey: &clientPlugin{}},
+		HandshakeConfig:  pluginrpc.Handshake,
+		Plugins:          pluginrpc.PluginSet(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           namedAs{p.log},
-		StartTimeout:     callTimeout,
+		StartTimeout:     pluginrpc.CallTimeout,
 	}
 	client := plugin.NewClient(cfg)
 	// A failed Start has killed the process already; Kill would only log
@@ -181,11 +159,7 @@ func (p *process) startLocked() error {
 		return fmt.Errorf("plugin %s: start %s: %w", p.bin.Name, p.bin.Path, firstLine{err})
 	}
 	p.client, p.pgid = client, cmd.Process.Pid
-	var raw any
 	rpcClient, err := client.Client()
-	if err == nil {
-		raw, err = rpcClient.Dispense(sdk.PluginSetKey)
-	}
 	if err != nil {
 		p.stopLocked(false)
 		_ = local.Close()
@@ -196,30 +170,29 @@ func (p *process) startLocked() error {
 		p.stopLocked(false)
 		return fmt.Errorf("plugin %s: socket-passing channel: %w", p.bin.Name, err)
 	}
-	p.rpc, p.ch = raw.(probev1.PluginClient), ch
-	p.streams = &streams{}
-	p.gen++
-	p.started = time.Now()
 	ctx, cancel := withTimeout()
 	defer cancel()
-	resp, err := p.rpc.Describe(ctx, &probev1.DescribeRequest{})
+	conn, err := pluginrpc.Connect(ctx, rpcClient, ch)
 	if err != nil {
 		p.stopLocked(false)
-		return fmt.Errorf("plugin %s: describe: %w", p.bin.Name, err)
+		return fmt.Errorf("plugin %s: %s: %w", p.bin.Name, p.bin.Path, err)
 	}
-	p.infos, p.sequence = resp.Plugins, resp.Sequences
+	p.conn = conn
+	p.gen++
+	p.started = time.Now()
 	p.log.Debug("plugin started", "path", p.bin.Path, "pid", p.pidLocked(), "generation", p.gen)
 	return nil
 }
 
-// running returns the process if it runs, without starting it.
-func (p *process) running() (live, bool) {
+// Running returns the client of the process if it runs, without starting
+// it.
+func (p *process) Running() (*pluginrpc.Client, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.client == nil || p.client.Exited() {
-		return live{}, false
+		return nil, false
 	}
-	return p.liveLocked(), true
+	return p.conn, true
 }
 
 // checkPin checks exe, the open binary, against its sha256 pin, if it has
@@ -245,26 +218,13 @@ func (p *process) checkPin(exe *os.File) error {
 	return nil
 }
 
-// describe returns what the binary serves, starting it if needed.
-func (p *process) describe() ([]*probev1.PluginInfo, error) {
-	ctx, cancel := withTimeout()
-	defer cancel()
-	if _, err := p.get(ctx); err != nil {
-		return nil, err
-	}
+// Crashed records that a call through c found the process dead or hung:
+// the process is killed at once, without asking it to exit (a hung or
+// stopped process would never answer), to be restarted after the backoff.
+func (p *process) Crashed(c *pluginrpc.Client, cause error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.infos, nil
-}
-
-// crashed records that the call under generation gen found the process dead
-// or hung: the process is killed at once, without asking it to exit (a hung
-// or stopped process would never answer), to be restarted after the
-// backoff.
-func (p *process) crashed(gen int, cause error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if gen != p.gen || p.client == nil {
+	if c != p.conn || p.client == nil {
 		return // already handled
 	}
 	p.log.Warn("plugin crashed; restarting it after backoff", "error", cause)
@@ -301,15 +261,10 @@ func (p *process) stopLocked(graceful bool) {
 		}
 		p.client, p.pgid = nil, 0
 	}
-	if p.ch != nil {
-		_ = p.ch.Close()
-		p.ch = nil
+	if p.conn != nil {
+		p.conn.Close()
+		p.conn = nil
 	}
-	if p.streams != nil {
-		p.streams.close()
-		p.streams = nil
-	}
-	p.rpc = nil
 }
 
 // kill ends the process for good, gracefully.
@@ -339,19 +294,6 @@ func (e firstLine) Error() string {
 }
 
 func (e firstLine) Unwrap() error { return e.err }
-
-// clientPlugin is the host's side of the go-plugin registration.
-type clientPlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-}
-
-func (clientPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
-	return errors.New("the host side serves nothing")
-}
-
-func (clientPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return probev1.NewPluginClient(c), nil
-}
 
 // namedAs makes go-plugin log under the host's "plugin.NAME" logger instead
 // of one named after the binary's file.

@@ -9,7 +9,6 @@ import (
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -24,7 +23,7 @@ func sequencePipeline(t *testing.T, h *pluginhost.Host, path, name string) *engi
 	if err != nil {
 		t.Fatal(err)
 	}
-	dp := served[dialtcp.Name]
+	dp := served["dial-tcp"]
 	d, err := dp.NewDialer(comp{}.config(t, dp, sdk.KindDialer))
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +39,7 @@ func sequencePipeline(t *testing.T, h *pluginhost.Host, path, name string) *engi
 	return &engine.Pipeline{
 		Name:       name,
 		Resolvers:  []engine.Route{route},
-		Dialer:     engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: dialtcp.Name, Component: d},
+		Dialer:     engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: d},
 		Handshakes: []engine.Stage[sdk.Handshaker]{{Name: name, Plugin: name, Component: hs}},
 	}
 }

@@ -13,10 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/preconnect"
-	"github.com/probe-dev/probe/core/sdk"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
-	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
-	tlshandshake "github.com/probe-dev/probe/plugins/tls"
+	"github.com/probe-dev/probe/plugins/builtins"
 )
 
 // A service starts warming the hosts its preconnect.hcl names and serves at
@@ -27,9 +24,7 @@ func Example() {
 	upstream := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer upstream.Close()
 	log := hclog.New(&hclog.LoggerOptions{Name: "service", Output: os.Stdout, DisableTime: true})
-	plugins := config.Options{Plugins: map[string]*sdk.Plugin{
-		"dns-system": dnssystem.Plugin(), "dial-tcp": dialtcp.Plugin(), "tls": tlshandshake.Plugin(),
-	}}
+	plugins := config.Options{Plugins: builtins.Plugins()}
 
 	// Returns at once; the warm-up runs in the background.
 	pool, err := preconnect.StartFile(context.Background(), "preconnect.hcl", plugins, preconnect.Options{Logger: log})

@@ -21,16 +21,12 @@ import (
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
 	"github.com/probe-dev/probe/internal/leakcheck"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
-	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
-	tlshandshake "github.com/probe-dev/probe/plugins/tls"
+	"github.com/probe-dev/probe/plugins/builtins"
 )
 
 // plugins are the built-ins a service links to use preconnect.
 func plugins() config.Options {
-	return config.Options{Plugins: map[string]*sdk.Plugin{
-		"dns-miekg": dnsmiekg.Plugin(), "dial-tcp": dialtcp.Plugin(), "tls": tlshandshake.Plugin(),
-	}}
+	return config.Options{Plugins: builtins.Plugins()}
 }
 
 // pipelineFile writes, in dir, a pipeline that warms host:port through the

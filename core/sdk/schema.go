@@ -62,6 +62,16 @@ func (s *Schema) Attr(name string) *Attribute {
 	return nil
 }
 
+// ObjectType is the cty type of a configuration of the schema: an object
+// with an attribute of each one's type.
+func (s *Schema) ObjectType() cty.Type {
+	attrs := make(map[string]cty.Type, len(s.Attributes))
+	for _, a := range s.Attributes {
+		attrs[a.Name] = a.Type
+	}
+	return cty.Object(attrs)
+}
+
 // AttrError is a configuration error about one attribute. A constructor
 // returns it so that the core can point at the attribute's line in the
 // user's file.

@@ -12,6 +12,11 @@
 // it serves, a config Schema and a constructor that receives the user's
 // configuration as a cty value decoded against that schema. Plugins never see
 // HCL.
+//
+// This package is the contract and nothing of the transport: a plugin
+// binary's main hands its plugins to core/sdk/serve's Serve, and how probe
+// speaks to the process (probe.v1 over go-plugin and gRPC) is
+// core/pluginrpc's, which may change without changing this package.
 package sdk
 
 import (
@@ -71,11 +76,6 @@ type DialRequest struct {
 	// Host is the target's host as the user wrote it, for dialers that
 	// route by name.
 	Host string
-	// Next is the handshaker that will run first over the connection, nil
-	// when none will. A dialer in a plugin process keeps the socket there
-	// when Next is served by the same process, so that it need not travel;
-	// other dialers ignore it.
-	Next Handshaker
 }
 
 // DialResponse is a Dialer's answer.
@@ -100,10 +100,6 @@ type HandshakeRequest struct {
 	Host string
 	// Address is the address Conn is connected to.
 	Address netip.AddrPort
-	// Last is true when no handshake follows and the caller will only
-	// close the connection: a handshaker in a plugin process then closes it
-	// there instead of holding it for the caller. Others may ignore it.
-	Last bool
 }
 
 // HandshakeResponse is a Handshaker's answer.
@@ -117,34 +113,4 @@ type HandshakeResponse struct {
 	Phases []Phase
 	// Failure is set when the handshake failed.
 	Failure *Failure
-}
-
-// Sequencer is implemented by a Resolver that can run a whole attempt in
-// one call: its resolution, the dial of the first address it found, and the
-// handshakes in order, when the dialer and the handshakes live where it does
-// (a plugin process serving them all). The engine uses it, where a pipeline
-// allows, instead of three calls or more; ok is false when this pipeline's
-// components cannot run together, and the engine calls them one by one.
-// Built-ins in process need not implement it.
-type Sequencer interface {
-	Sequence(ctx context.Context, req *SequenceRequest) (resp *SequenceResponse, ok bool, err error)
-}
-
-// SequenceRequest asks a Sequencer for one attempt at Host:Port.
-type SequenceRequest struct {
-	Host        string
-	Port        uint16
-	Dialer      Dialer
-	Handshakers []Handshaker
-}
-
-// SequenceResponse is each component's answer, as far as the attempt went:
-// Dial is nil when the resolution failed or found no address, and the
-// Handshakes stop after the first that failed. The connection is closed.
-// Every phase's Start is relative to the Sequence call, not to the
-// component's own.
-type SequenceResponse struct {
-	Resolve    *ResolveResponse
-	Dial       *DialResponse
-	Handshakes []*HandshakeResponse
 }

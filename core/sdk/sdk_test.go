@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func TestSchemaConfig(t *testing.T) {
 				if n, err := sdk.Int(cfg, "retries"); err != nil || n != 0 {
 					t.Errorf("retries = %v, %v", n, err)
 				}
-				if sdk.Bool(cfg, "tcp") || sdk.String(cfg, "missing") != "" {
+				if sdk.Bool(cfg, "tcp") {
 					t.Error("null attributes must read as zero values")
 				}
 			},
@@ -92,6 +93,55 @@ func TestValueErrors(t *testing.T) {
 	}
 	if _, err := sdk.Duration(cfg, "timeout"); !isAttrError(err, "timeout") {
 		t.Errorf("Duration(-1s) error = %v", err)
+	}
+}
+
+// TestGetterMistakes checks that a getter panics, naming what is wrong, on
+// a mistake of the plugin's: an attribute its schema does not have (a
+// misspelt name read as unset would hide the mistake), one of another type,
+// or no configuration at all.
+func TestGetterMistakes(t *testing.T) {
+	cfg, err := schema.Config(map[string]cty.Value{"servers": cty.ListValEmpty(cty.String)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		get  func()
+		want string
+	}{
+		{"misspelt string", func() { sdk.String(cfg, "timout") },
+			`sdk.String(cfg, "timout"): the configuration has no attribute "timout"; its schema has retries, servers, tcp, timeout`},
+		{"misspelt bool", func() { sdk.Bool(cfg, "tpc") }, `sdk.Bool(cfg, "tpc"): the configuration has no attribute "tpc"`},
+		{"misspelt list", func() { sdk.Strings(cfg, "server") }, `sdk.Strings(cfg, "server"): the configuration has no attribute "server"`},
+		{"misspelt number", func() { _, _ = sdk.Int(cfg, "retry") }, `sdk.Int(cfg, "retry"): the configuration has no attribute "retry"`},
+		{"misspelt duration", func() { _, _ = sdk.Duration(cfg, "time") }, `sdk.Duration(cfg, "time"): the configuration has no attribute "time"`},
+		{"misspelt value", func() { sdk.Value(cfg, "tcp_") }, `sdk.Value(cfg, "tcp_"): the configuration has no attribute "tcp_"`},
+		{"string of a list", func() { sdk.String(cfg, "servers") }, `sdk.String(cfg, "servers"): attribute "servers" is of type list of string, not string`},
+		{"bool of a string", func() { sdk.Bool(cfg, "timeout") }, `sdk.Bool(cfg, "timeout"): attribute "timeout" is of type string, not bool`},
+		{"list of a bool", func() { sdk.Strings(cfg, "tcp") }, `sdk.Strings(cfg, "tcp"): attribute "tcp" is of type bool, not a list or set of strings`},
+		{"number of a string", func() { _, _ = sdk.Int(cfg, "timeout") }, `sdk.Int(cfg, "timeout"): attribute "timeout" is of type string, not number`},
+		{"duration of a number", func() { _, _ = sdk.Duration(cfg, "retries") }, `sdk.Duration(cfg, "retries"): attribute "retries" is of type number, not string`},
+		{"no configuration", func() { sdk.String(cty.NilVal, "timeout") },
+			`sdk.String(cfg, "timeout"): cfg is cty.NilVal, not a configuration of a schema (Schema.Config builds one)`},
+		{"not an object", func() { sdk.String(cty.StringVal("x"), "timeout") },
+			`sdk.String(cfg, "timeout"): cfg is of type string, not a configuration of a schema (Schema.Config builds one)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				msg, _ := recover().(string)
+				if !strings.HasPrefix(msg, tt.want) {
+					t.Errorf("panic %q, want %q", msg, tt.want)
+				}
+			}()
+			tt.get()
+		})
+	}
+	// A null configuration of the schema's type reads as unset.
+	null := cty.NullVal(schema.ObjectType())
+	if sdk.String(null, "timeout") != "" || sdk.Strings(null, "servers") != nil || !sdk.Value(null, "tcp").IsNull() {
+		t.Error("a null configuration's attributes must read as zero values")
 	}
 }
 

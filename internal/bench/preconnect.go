@@ -24,6 +24,7 @@ import (
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/preconnect"
 	"github.com/probe-dev/probe/internal/lab/netlab"
+	"github.com/probe-dev/probe/plugins/builtins"
 )
 
 // The preconnect measurement (issue 8, docs/preconnect.md): the first
@@ -268,7 +269,7 @@ func coldRequest(ctx context.Context, roots *x509.CertPool, r *preconnectRound) 
 // fails unless the warm connection served the request over HTTP/2.
 func warmRequest(ctx context.Context, pipeline string, roots *x509.CertPool, r *preconnectRound) error {
 	start := time.Now()
-	pool, err := preconnect.StartFile(ctx, pipeline, config.Options{Plugins: builtins()}, preconnect.Options{
+	pool, err := preconnect.StartFile(ctx, pipeline, config.Options{Plugins: builtins.Plugins()}, preconnect.Options{
 		TLSConfig: &tls.Config{RootCAs: roots, NextProtos: []string{"h2", "http/1.1"}},
 	})
 	if err != nil {

@@ -22,9 +22,7 @@ import (
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
-	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
-	tlshandshake "github.com/probe-dev/probe/plugins/tls"
+	"github.com/probe-dev/probe/plugins/builtins"
 )
 
 // labHost is the lab's name for its healthy TLS server.
@@ -101,7 +99,7 @@ func measureThroughput(ctx context.Context, o throughputOptions) (res throughput
 	defer func() { err = errors.Join(err, l.Close()) }()
 	src := fmt.Sprintf(throughputHCL, o.Concurrency, o.Attempts/o.Concurrency, l.DNS.Addr, l.CAFile, labHost, l.TLS.Addr.Port())
 
-	builtin, err := loadPipeline(src, builtins())
+	builtin, err := loadPipeline(src, builtins.Plugins())
 	if err != nil {
 		return res, err
 	}
@@ -188,15 +186,6 @@ func measureThroughput(ctx context.Context, o throughputOptions) (res throughput
 	res.IsolatedVsRaw = ratio(rates[2], rates[0])
 	res.BuiltinVsBlackbox = ratio(rates[1], rates[3])
 	return res, nil
-}
-
-// builtins are the built-in plugins the benchmark pipelines use.
-func builtins() map[string]*sdk.Plugin {
-	out := map[string]*sdk.Plugin{}
-	for _, p := range []*sdk.Plugin{dnsmiekg.Plugin(), dialtcp.Plugin(), tlshandshake.Plugin()} {
-		out[p.Info.Name] = p
-	}
-	return out
 }
 
 // loadPipeline loads a pipeline file from src with plugins.

@@ -2,10 +2,8 @@ package dialtcp
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
@@ -48,51 +46,7 @@ func (d *Dialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespo
 		ctx, cancel = context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 	}
-	var nd net.Dialer
-	if d.source != nil { // a typed nil in LocalAddr would print as "<nil>->" in errors
-		nd.LocalAddr = d.source
-	}
-	span := sdk.StartSpan(sdk.PhaseConnect, callAt)
-	conn, err := nd.DialContext(ctx, "tcp", req.Address.String())
-	if err != nil {
-		phase := span.End(false, nil)
-		return &sdk.DialResponse{
-			Phases:  []sdk.Phase{phase},
-			Failure: &sdk.Failure{Phase: sdk.PhaseConnect, Class: classify(ctx, err), Message: err.Error()},
-		}, nil
-	}
-	attrs := map[string]any{}
-	phase := span.End(true, attrs)
-	attrs["local"] = conn.LocalAddr().String()
-	attrs["remote"] = conn.RemoteAddr().String()
-	addKernelRTT(conn.(*net.TCPConn), attrs)
-	return &sdk.DialResponse{Conn: conn, Phases: []sdk.Phase{phase}}, nil
-}
-
-// classify returns the failure class of a connect error. The socket's own
-// verdict comes first, so that a refusal racing the deadline stays a refusal.
-func classify(ctx context.Context, err error) sdk.Class {
-	var ne net.Error
-	switch {
-	case sdk.FDLimit(err): // probe's own limit, not the target's doing
-		return sdk.ClassFDLimit
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return sdk.ClassTCPRefused
-	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH),
-		errors.Is(err, syscall.ENETDOWN), errors.Is(err, syscall.EHOSTDOWN):
-		return sdk.ClassTCPUnreachable
-	case errors.Is(err, syscall.ECONNRESET):
-		return sdk.ClassTCPReset
-	case errors.Is(err, syscall.ETIMEDOUT):
-		return sdk.ClassTCPTimeout
-	}
-	if c := sdk.ContextClass(ctx, sdk.ClassTCPTimeout); c != "" {
-		return c
-	}
-	if errors.As(err, &ne) && ne.Timeout() {
-		return sdk.ClassTCPTimeout
-	}
-	return sdk.ClassTCPError
+	return sdk.DialTCP(ctx, callAt, req.Address, d.source), nil
 }
 
 var _ sdk.Dialer = (*Dialer)(nil)

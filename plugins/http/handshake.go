@@ -102,10 +102,7 @@ func configure(cfg cty.Value) (*Handshaker, error) {
 
 // headers reads the headers attribute of cfg into h.header.
 func (h *Handshaker) headers(cfg cty.Value) error {
-	if cfg.IsNull() || !cfg.Type().IsObjectType() || !cfg.Type().HasAttribute("headers") {
-		return nil
-	}
-	v := cfg.GetAttr("headers")
+	v := sdk.Value(cfg, "headers")
 	if v.IsNull() || !v.IsKnown() {
 		return nil
 	}

@@ -13,20 +13,18 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/probe-dev/probe/core/sdk"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
 )
 
 // Dialer connects to a peer through the tailnet node it speaks through. When
 // the host kernel routes the tailnet (tailscaled on a TUN device), the dial
-// is dial-tcp's plain TCP connect. Otherwise (tailscaled in userspace
-// networking, or the tsnet backend) the node's userspace network stack
-// connects, through the LocalAPI or tsnet, and the connection is bridged to a
-// kernel socket so that it can travel to probe: the phase is then marked
-// proxied. An address that is no node is never dialed: a tailnet dial to it
-// would fall through to the host's own network.
+// is a plain TCP connect, dial-tcp's (sdk.DialTCP). Otherwise (tailscaled in
+// userspace networking, or the tsnet backend) the node's userspace network
+// stack connects, through the LocalAPI or tsnet, and the connection is
+// bridged to a kernel socket so that it can travel to probe: the phase is
+// then marked proxied. An address that is no node is never dialed: a
+// tailnet dial to it would fall through to the host's own network.
 type Dialer struct {
 	node      *sharedNode
-	tcp       *dialtcp.Dialer
 	closeOnce sync.Once
 }
 
@@ -37,15 +35,7 @@ func NewDialer(cfg cty.Value) (*Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	tcpCfg, err := dialtcp.Plugin().DialerSchema.Config(nil)
-	if err != nil {
-		return nil, fmt.Errorf("configure dial-tcp: %w", err)
-	}
-	tcp, err := dialtcp.New(tcpCfg)
-	if err != nil {
-		return nil, fmt.Errorf("configure dial-tcp: %w", err)
-	}
-	return &Dialer{node: acquire(nc), tcp: tcp}, nil
+	return &Dialer{node: acquire(nc)}, nil
 }
 
 // Dial connects to req.Address after checking that it is a node's. The
@@ -67,13 +57,8 @@ func (d *Dialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespo
 	}
 
 	if st.TUN {
-		offset := time.Since(callAt)
-		resp, err := d.tcp.Dial(ctx, req)
-		if err != nil {
-			return nil, err
-		}
+		resp := sdk.DialTCP(ctx, callAt, req.Address, nil)
 		for i := range resp.Phases {
-			resp.Phases[i].Start += offset // dial-tcp's phases start from its own call
 			resp.Phases[i].Attrs["peer"] = m.node.HostName
 		}
 		return resp, nil

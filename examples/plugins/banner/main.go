@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/core/sdk/serve"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -28,7 +29,7 @@ const (
 const maxBanner = 1024
 
 func main() {
-	sdk.Serve(&sdk.Plugin{
+	serve.Serve(&sdk.Plugin{
 		Info: sdk.Info{
 			Name:        "banner",
 			Version:     "1.0.0",

@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/core/sdk/serve"
 	"github.com/zclconf/go-cty/cty"
 )
 
 func main() {
-	sdk.Serve(&sdk.Plugin{
+	serve.Serve(&sdk.Plugin{
 		Info:          sdk.Info{Name: "env", Version: "0.0.1", Description: "Reports its environment."},
 		NewHandshaker: func(cty.Value) (sdk.Handshaker, error) { return reporter{}, nil },
 	})

@@ -14,32 +14,33 @@ import (
 	"time"
 
 	"github.com/probe-dev/probe/core/sdk"
-	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
+	"github.com/probe-dev/probe/core/sdk/serve"
+	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/zclconf/go-cty/cty"
 )
 
 // Serve serves the handshake plugin name, whose handshake is hs, the
-// resolver "static" (127.0.0.1 for every host) and dial-tcp. The resolver
-// returns a Go error for the host resolve-error.test, the dialer for
-// dial-error.test.
-func Serve(name, description string, hs sdk.Handshaker) {
-	dialer := dialtcp.Plugin()
+// resolver "static" (127.0.0.1 for every host), dial-tcp and the plugins
+// extra. The resolver returns a Go error for the host resolve-error.test,
+// the dialer for dial-error.test.
+func Serve(name, description string, hs sdk.Handshaker, extra ...*sdk.Plugin) {
+	dialer := builtins.Plugins()["dial-tcp"]
 	newDialer := dialer.NewDialer
 	dialer.NewDialer = func(cfg cty.Value) (sdk.Dialer, error) {
 		d, err := newDialer(cfg)
 		return failing{d}, err
 	}
-	sdk.Serve(
-		&sdk.Plugin{
+	serve.Serve(append([]*sdk.Plugin{
+		{
 			Info:          sdk.Info{Name: name, Version: "0.0.1", Description: description},
 			NewHandshaker: func(cty.Value) (sdk.Handshaker, error) { return hs, nil },
 		},
-		&sdk.Plugin{
+		{
 			Info:        sdk.Info{Name: "static", Version: "0.0.1", Description: "Answers 127.0.0.1."},
 			NewResolver: func(cty.Value) (sdk.Resolver, error) { return static{}, nil },
 		},
 		dialer,
-	)
+	}, extra...)...)
 }
 
 // failing is a dialer that returns a Go error for the host dial-error.test.

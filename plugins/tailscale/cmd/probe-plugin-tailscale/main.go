@@ -4,10 +4,10 @@
 package main
 
 import (
-	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/core/sdk/serve"
 	"github.com/probe-dev/probe/plugins/tailscale"
 )
 
 func main() {
-	sdk.Serve(tailscale.Plugin())
+	serve.Serve(tailscale.Plugin())
 }

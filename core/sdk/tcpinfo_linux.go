@@ -1,4 +1,4 @@
-package dialtcp
+package sdk
 
 import (
 	"net"

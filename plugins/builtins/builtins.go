@@ -1,4 +1,9 @@
-package main
+// Package builtins lists probe's built-in plugins, the ones compiled into
+// the probe binary: the one place that names them. cmd/probe, internal/ and
+// a Go service embedding probe import it and hand the list to the core
+// (config.Options.Plugins, pluginhost.LoaderOptions.Builtins); the core
+// itself never imports a plugin.
+package builtins
 
 import (
 	"github.com/probe-dev/probe/core/sdk"
@@ -9,9 +14,8 @@ import (
 	tlshandshake "github.com/probe-dev/probe/plugins/tls"
 )
 
-// builtins lists the plugins compiled into probe. This is the one place that
-// names them.
-func builtins() map[string]*sdk.Plugin {
+// Plugins returns the built-in plugins by name, each made anew.
+func Plugins() map[string]*sdk.Plugin {
 	out := map[string]*sdk.Plugin{}
 	for _, p := range []*sdk.Plugin{
 		dnssystem.Plugin(),

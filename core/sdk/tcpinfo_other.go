@@ -1,6 +1,6 @@
 //go:build !linux
 
-package dialtcp
+package sdk
 
 import "net"
 

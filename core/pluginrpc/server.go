@@ -1,4 +1,4 @@
-package sdk
+package pluginrpc
 
 import (
 	"context"
@@ -16,49 +16,25 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/probe-dev/probe/core/fdpass"
 	"github.com/probe-dev/probe/core/proto/probev1"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
-	"google.golang.org/grpc"
+	"github.com/probe-dev/probe/core/sdk"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// PluginSetKey is the name under which a plugin binary registers the probe
-// protocol in go-plugin's plugin set.
-const PluginSetKey = "probe"
-
-// FDPassFD is the file descriptor on which a plugin process finds its end of
-// the socket-passing channel (the first of exec.Cmd.ExtraFiles).
-const FDPassFD = 3
-
-var (
-	loggerOnce sync.Once
-	logger     hclog.Logger
-)
-
-// Logger returns the plugin's logger. In a plugin binary it writes hclog
-// JSON to the process's original stderr, which probe re-logs at the same
-// level under "plugin.NAME"; elsewhere it is hclog's default logger.
-func Logger() hclog.Logger {
-	loggerOnce.Do(func() {
-		if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
-			logger = hclog.Default()
-			return
-		}
-		logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, JSONFormat: true, Output: os.Stderr})
-	})
-	return logger
-}
-
-// Serve serves plugins from a plugin binary: call it from main with every
-// plugin the binary provides. It returns when probe ends the process's
-// session; run by hand, it says it is a plugin and exits.
-func Serve(plugins ...*Plugin) {
+// Serve serves plugins from a plugin binary, probe.v1 over go-plugin: it is
+// serve.Serve, the entry point plugin authors call from main. It returns
+// when probe ends the process's session; run by hand, it says it is a
+// plugin and exits.
+func Serve(plugins ...*sdk.Plugin) {
 	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
 		fmt.Fprintln(os.Stderr, "This binary is a probe plugin. It is started by probe, not by hand: "+
 			"name it in a pipeline file's plugin block or put it on PROBE_PLUGIN_PATH.")
 		os.Exit(1)
 	}
-	log := Logger()
+	// The plugin's logger writes to the original stderr, which plugin.Serve
+	// replaces: it is made first. sdk.Logger returns it.
+	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, JSONFormat: true, Output: os.Stderr})
+	hclog.SetDefault(log)
 	ch, err := fdpass.New(os.NewFile(FDPassFD, "fdpass"))
 	if err != nil {
 		log.Error("no socket-passing channel on fd 3", "error", err)
@@ -81,41 +57,25 @@ func Serve(plugins ...*Plugin) {
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
-		Plugins:         plugin.PluginSet{PluginSetKey: &grpcPlugin{srv: newServer(plugins, ch, log)}},
+		Plugins:         pluginSet(newServer(plugins, ch)),
 		GRPCServer:      plugin.DefaultGRPCServer,
 		Logger:          log,
 	})
 }
 
-// grpcPlugin registers the server with go-plugin.
-type grpcPlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-	srv *server
-}
-
-func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	probev1.RegisterPluginServer(s, p.srv)
-	return nil
-}
-
-func (p *grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
-	return nil, errors.New("the plugin side has no client")
-}
-
 // server serves the probe.v1 Plugin service over a set of plugins.
 type server struct {
 	probev1.UnimplementedPluginServer
-	plugins map[string]*Plugin
+	plugins map[string]*sdk.Plugin
 	ch      *fdpass.Channel
-	log     hclog.Logger
 
 	mu        sync.Mutex
 	instances map[uint64]any
 	held      map[uint64]net.Conn
 }
 
-func newServer(plugins []*Plugin, ch *fdpass.Channel, log hclog.Logger) *server {
-	s := &server{plugins: map[string]*Plugin{}, ch: ch, log: log,
+func newServer(plugins []*sdk.Plugin, ch *fdpass.Channel) *server {
+	s := &server{plugins: map[string]*sdk.Plugin{}, ch: ch,
 		instances: map[uint64]any{}, held: map[uint64]net.Conn{}}
 	for _, p := range plugins {
 		s.plugins[p.Info.Name] = p
@@ -133,11 +93,11 @@ func (s *server) Describe(context.Context, *probev1.DescribeRequest) (*probev1.D
 				return nil, status.Errorf(codes.Internal, "plugin %s %s schema: %v", p.Info.Name, k, err)
 			}
 			switch k {
-			case KindResolver:
+			case sdk.KindResolver:
 				info.Resolver = schema
-			case KindDialer:
+			case sdk.KindDialer:
 				info.Dialer = schema
-			case KindHandshake:
+			case sdk.KindHandshake:
 				info.Handshake = schema
 			}
 		}
@@ -146,23 +106,24 @@ func (s *server) Describe(context.Context, *probev1.DescribeRequest) (*probev1.D
 	return resp, nil
 }
 
-func (s *server) Configure(_ context.Context, req *probev1.ConfigureRequest) (*probev1.ConfigureResponse, error) {
+func (s *server) Configure(_ context.Context, req *probev1.ConfigureRequest) (out *probev1.ConfigureResponse, err error) {
+	defer guard(&err) // a constructor's mistake (sdk.String of a name its schema lacks) is its call's error
 	p := s.plugins[req.Plugin]
 	if p == nil {
 		return nil, status.Errorf(codes.NotFound, "this binary serves no plugin %q", req.Plugin)
 	}
-	kind := Kind(req.Kind)
+	kind := sdk.Kind(req.Kind)
 	if !p.Serves(kind) {
 		return nil, status.Errorf(codes.NotFound, "plugin %q serves no %s", req.Plugin, req.Kind)
 	}
-	cfg, err := ctyjson.Unmarshal(req.Config, p.Schema(kind).ObjectType())
+	cfg, err := configFromProto(p.Schema(kind), req.Config)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "decode %s configuration: %v", kind, err)
 	}
 	comp, err := p.New(kind, cfg)
 	if err != nil {
-		if ae, ok := AsAttrError(err); ok {
-			return &probev1.ConfigureResponse{AttrError: &probev1.AttrError{Attr: ae.Attr, Summary: ae.Summary, Detail: ae.Detail}}, nil
+		if ae, ok := sdk.AsAttrError(err); ok {
+			return &probev1.ConfigureResponse{AttrError: attrErrorToProto(ae)}, nil
 		}
 		return &probev1.ConfigureResponse{Error: err.Error()}, nil
 	}
@@ -192,11 +153,12 @@ func begin[T any](ctx context.Context, s *server, id uint64, deadlineUnixNs int6
 	if err != nil {
 		return c, nil, nil, err
 	}
-	if deadlineUnixNs == 0 {
+	deadline, ok := deadlineFromProto(deadlineUnixNs)
+	if !ok {
 		ctx, cancel := context.WithCancel(ctx)
 		return c, ctx, cancel, nil
 	}
-	ctx, cancel := context.WithDeadline(ctx, time.Unix(0, deadlineUnixNs))
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	return c, ctx, cancel, nil
 }
 
@@ -210,7 +172,7 @@ func address(s string) (netip.AddrPort, error) {
 }
 
 // encodePhases encodes a component's phases for its answer.
-func encodePhases(phases []Phase) ([]*probev1.Phase, error) {
+func encodePhases(phases []sdk.Phase) ([]*probev1.Phase, error) {
 	out, err := phasesToProto(phases)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
@@ -227,12 +189,12 @@ func guard(err *error) {
 
 func (s *server) Resolve(ctx context.Context, req *probev1.ResolveRequest) (out *probev1.ResolveResponse, err error) {
 	defer guard(&err)
-	r, ctx, cancel, err := begin[Resolver](ctx, s, req.Instance, req.DeadlineUnixNs)
+	r, ctx, cancel, err := begin[sdk.Resolver](ctx, s, req.Instance, req.DeadlineUnixNs)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	resp, err := r.Resolve(ctx, &ResolveRequest{Host: req.Host, Port: uint16(req.Port)})
+	resp, err := r.Resolve(ctx, &sdk.ResolveRequest{Host: req.Host, Port: uint16(req.Port)})
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
@@ -240,11 +202,7 @@ func (s *server) Resolve(ctx context.Context, req *probev1.ResolveRequest) (out 
 	if err != nil {
 		return nil, err
 	}
-	out = &probev1.ResolveResponse{Phases: phases, Failure: failureToProto(resp.Failure)}
-	for _, a := range resp.Addresses {
-		out.Addresses = append(out.Addresses, a.String())
-	}
-	return out, nil
+	return &probev1.ResolveResponse{Addresses: addressesToProto(resp.Addresses), Phases: phases, Failure: failureToProto(resp.Failure)}, nil
 }
 
 func (s *server) Dial(ctx context.Context, req *probev1.DialRequest) (out *probev1.DialResponse, err error) {
@@ -253,12 +211,12 @@ func (s *server) Dial(ctx context.Context, req *probev1.DialRequest) (out *probe
 	if err != nil {
 		return nil, err
 	}
-	d, ctx, cancel, err := begin[Dialer](ctx, s, req.Instance, req.DeadlineUnixNs)
+	d, ctx, cancel, err := begin[sdk.Dialer](ctx, s, req.Instance, req.DeadlineUnixNs)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	resp, err := d.Dial(ctx, &DialRequest{Address: addr, Host: req.Host})
+	resp, err := d.Dial(ctx, &sdk.DialRequest{Address: addr, Host: req.Host})
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
@@ -286,7 +244,7 @@ func (s *server) Handshake(ctx context.Context, req *probev1.HandshakeRequest) (
 	if err != nil {
 		return nil, err
 	}
-	h, ctx, cancel, err := begin[Handshaker](ctx, s, req.Instance, req.DeadlineUnixNs)
+	h, ctx, cancel, err := begin[sdk.Handshaker](ctx, s, req.Instance, req.DeadlineUnixNs)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +261,7 @@ func (s *server) Handshake(ctx context.Context, req *probev1.HandshakeRequest) (
 	} else if conn, err = s.ch.Receive(ctx, req.Token); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "receive the socket: %v", err)
 	}
-	resp, err := h.Handshake(ctx, &HandshakeRequest{Conn: conn, Host: req.Host, Address: addr})
+	resp, err := h.Handshake(ctx, &sdk.HandshakeRequest{Conn: conn, Host: req.Host, Address: addr})
 	if err != nil {
 		_ = conn.Close()
 		return nil, status.Error(codes.Unknown, err.Error())
@@ -374,43 +332,41 @@ func (s *server) Sequences(stream probev1.Plugin_SequencesServer) error {
 // sequence runs one attempt of a Sequences stream.
 func (s *server) sequence(ctx context.Context, req *probev1.SequenceRequest) (out *probev1.SequenceResponse, err error) {
 	defer guard(&err)
-	r, ctx, cancel, err := begin[Resolver](ctx, s, req.Resolver, req.DeadlineUnixNs)
+	r, ctx, cancel, err := begin[sdk.Resolver](ctx, s, req.Resolver, req.DeadlineUnixNs)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	d, err := instance[Dialer](s, req.Dialer)
+	d, err := instance[sdk.Dialer](s, req.Dialer)
 	if err != nil {
 		return nil, err
 	}
-	hs := make([]Handshaker, len(req.Handshakes))
+	hs := make([]sdk.Handshaker, len(req.Handshakes))
 	for i, id := range req.Handshakes {
-		if hs[i], err = instance[Handshaker](s, id); err != nil {
+		if hs[i], err = instance[sdk.Handshaker](s, id); err != nil {
 			return nil, err
 		}
 	}
 	seq := sequence{start: time.Now(), out: &probev1.SequenceResponse{}}
-	var rr *ResolveResponse
-	if seq.out.Resolve, rr = stage(&seq, func() (*ResolveResponse, error) {
-		return r.Resolve(ctx, &ResolveRequest{Host: req.Host, Port: uint16(req.Port)})
+	var rr *sdk.ResolveResponse
+	if seq.out.Resolve, rr = stage(&seq, func() (*sdk.ResolveResponse, error) {
+		return r.Resolve(ctx, &sdk.ResolveRequest{Host: req.Host, Port: uint16(req.Port)})
 	}); rr == nil || len(rr.Addresses) == 0 {
 		return seq.result()
 	}
-	for _, a := range rr.Addresses {
-		seq.out.Addresses = append(seq.out.Addresses, a.String())
-	}
+	seq.out.Addresses = addressesToProto(rr.Addresses)
 	addr := netip.AddrPortFrom(rr.Addresses[0], uint16(req.Port))
-	var dr *DialResponse
-	if seq.out.Dial, dr = stage(&seq, func() (*DialResponse, error) {
-		return d.Dial(ctx, &DialRequest{Address: addr, Host: req.Host})
+	var dr *sdk.DialResponse
+	if seq.out.Dial, dr = stage(&seq, func() (*sdk.DialResponse, error) {
+		return d.Dial(ctx, &sdk.DialRequest{Address: addr, Host: req.Host})
 	}); dr == nil {
 		return seq.result()
 	}
 	conn := dr.Conn
 	defer func() { closeLater(conn) }()
-	for i, h := range hs {
-		st, hr := stage(&seq, func() (*HandshakeResponse, error) {
-			return h.Handshake(ctx, &HandshakeRequest{Conn: conn, Host: req.Host, Address: addr, Last: i == len(hs)-1})
+	for _, h := range hs {
+		st, hr := stage(&seq, func() (*sdk.HandshakeResponse, error) {
+			return h.Handshake(ctx, &sdk.HandshakeRequest{Conn: conn, Host: req.Host, Address: addr})
 		})
 		seq.out.Handshakes = append(seq.out.Handshakes, st)
 		if hr == nil {
@@ -443,7 +399,7 @@ func (q *sequence) result() (*probev1.SequenceResponse, error) {
 // or a panic of the component fails the stage, as plugin.error or
 // plugin.crashed, as the engine fails a component in process.
 func stage[R interface {
-	*ResolveResponse | *DialResponse | *HandshakeResponse
+	*sdk.ResolveResponse | *sdk.DialResponse | *sdk.HandshakeResponse
 }](q *sequence, fn func() (R, error)) (*probev1.Stage, R) {
 	at := time.Now()
 	resp, err := func() (resp R, err error) {
@@ -455,20 +411,20 @@ func stage[R interface {
 		return fn()
 	}()
 	var (
-		phases []Phase
-		f      *Failure
+		phases []sdk.Phase
+		f      *sdk.Failure
 		goOn   bool
 	)
 	switch v := any(resp).(type) {
-	case *ResolveResponse:
+	case *sdk.ResolveResponse:
 		if v != nil {
 			phases, f, goOn = v.Phases, v.Failure, true
 		}
-	case *DialResponse:
+	case *sdk.DialResponse:
 		if v != nil {
 			phases, f, goOn = v.Phases, v.Failure, v.Conn != nil
 		}
-	case *HandshakeResponse:
+	case *sdk.HandshakeResponse:
 		if v != nil {
 			phases, f, goOn = v.Phases, v.Failure, true
 		}
@@ -477,12 +433,12 @@ func stage[R interface {
 		err = errors.New("plugin returned neither phases, a failure nor an error")
 	}
 	if err != nil {
-		class := ClassPluginError
+		class := sdk.ClassPluginError
 		if _, ok := err.(panicked); ok {
-			class = ClassPluginCrashed
+			class = sdk.ClassPluginCrashed
 		}
-		phases = []Phase{{Start: 0, Duration: time.Since(at), Attrs: map[string]any{}}}
-		f = &Failure{Class: class, Message: err.Error()}
+		phases = []sdk.Phase{{Start: 0, Duration: time.Since(at), Attrs: map[string]any{}}}
+		f = &sdk.Failure{Class: class, Message: err.Error()}
 	}
 	offset := at.Sub(q.start)
 	for i := range phases {

@@ -1,0 +1,69 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// DialTCP connects to addr over TCP, from local (nil lets the kernel
+// choose), and measures the connect alone as the phase PhaseConnect, its
+// Start relative to callAt as StartSpan's. The phase's attrs are "local"
+// and "remote", the connection's addresses, and on Linux "kernel_rtt_ms"
+// and "kernel_rttvar_ms", the kernel's smoothed round-trip time and its
+// variance read from TCP_INFO after the connect. A connect that fails is
+// the response's Failure, classified (tcp.refused, tcp.unreachable,
+// tcp.reset, tcp.timeout, local.fd_limit, canceled, tcp.error); the
+// response is never nil. It is dial-tcp's dial, for any dialer that
+// connects a kernel socket.
+func DialTCP(ctx context.Context, callAt time.Time, addr netip.AddrPort, local *net.TCPAddr) *DialResponse {
+	var nd net.Dialer
+	if local != nil { // a typed nil in LocalAddr would print as "<nil>->" in errors
+		nd.LocalAddr = local
+	}
+	span := StartSpan(PhaseConnect, callAt)
+	conn, err := nd.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		phase := span.End(false, nil)
+		return &DialResponse{
+			Phases:  []Phase{phase},
+			Failure: &Failure{Phase: PhaseConnect, Class: tcpClass(ctx, err), Message: err.Error()},
+		}
+	}
+	attrs := map[string]any{}
+	phase := span.End(true, attrs)
+	attrs["local"] = conn.LocalAddr().String()
+	attrs["remote"] = conn.RemoteAddr().String()
+	addKernelRTT(conn.(*net.TCPConn), attrs)
+	return &DialResponse{Conn: conn, Phases: []Phase{phase}}
+}
+
+// tcpClass returns the failure class of a connect error. The socket's own
+// verdict comes first, so that a refusal racing the deadline stays a
+// refusal.
+func tcpClass(ctx context.Context, err error) Class {
+	var ne net.Error
+	switch {
+	case FDLimit(err): // the prober's own limit, not the target's doing
+		return ClassFDLimit
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ClassTCPRefused
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETDOWN), errors.Is(err, syscall.EHOSTDOWN):
+		return ClassTCPUnreachable
+	case errors.Is(err, syscall.ECONNRESET):
+		return ClassTCPReset
+	case errors.Is(err, syscall.ETIMEDOUT):
+		return ClassTCPTimeout
+	}
+	if c := ContextClass(ctx, ClassTCPTimeout); c != "" {
+		return c
+	}
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ClassTCPTimeout
+	}
+	return ClassTCPError
+}

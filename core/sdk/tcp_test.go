@@ -1,0 +1,49 @@
+package sdk_test
+
+import (
+	"context"
+	"maps"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/probe-dev/probe/core/sdk"
+)
+
+// TestDialTCP checks what a dialer built on DialTCP reports: the connect
+// placed from the moment the component was called, its addresses and the
+// kernel's RTT; a refused connect as tcp.refused. dial-tcp's tests check
+// the rest of the classes through the plugin.
+func TestDialTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().(*net.TCPAddr).AddrPort()
+	callAt := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	resp := sdk.DialTCP(context.Background(), callAt, addr, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if resp.Failure != nil || resp.Conn == nil {
+		t.Fatalf("failure %v, conn %v; want a connection", resp.Failure, resp.Conn)
+	}
+	defer resp.Conn.Close()
+	p := resp.Phases[0]
+	if len(resp.Phases) != 1 || p.Name != sdk.PhaseConnect || !p.OK || p.Start < 5*time.Millisecond || p.Duration <= 0 {
+		t.Errorf("phases %+v, want one connect phase that succeeded, starting 5 ms or more after the call", resp.Phases)
+	}
+	want := []string{"kernel_rtt_ms", "kernel_rttvar_ms", "local", "remote"}
+	if got := slices.Sorted(maps.Keys(p.Attrs)); !cmp.Equal(got, want) {
+		t.Errorf("attrs %v, want %v", got, want)
+	}
+	if p.Attrs["remote"] != addr.String() || p.Attrs["local"] != resp.Conn.LocalAddr().String() {
+		t.Errorf("remote %v, local %v; want %s and the connection's", p.Attrs["remote"], p.Attrs["local"], addr)
+	}
+
+	_ = ln.Close() // nothing listens there now
+	resp = sdk.DialTCP(context.Background(), time.Time{}, addr, nil)
+	if resp.Conn != nil || resp.Failure == nil || resp.Failure.Class != sdk.ClassTCPRefused || resp.Phases[0].OK {
+		t.Errorf("to a closed port: %+v, want a failed connect phase and tcp.refused", resp)
+	}
+}

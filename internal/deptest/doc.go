@@ -1,2 +1,0 @@
-// Package deptest checks the module's import rules (DESIGN §2).
-package deptest
