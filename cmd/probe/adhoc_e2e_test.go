@@ -230,11 +230,7 @@ func TestFlagValues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[len(tt.args)-2:], " ")+" "+tt.args[0], func(t *testing.T) {
 			t.Parallel()
-			r := probe(t, nil, tt.args...)
-			wantExit(t, r, exitUsage)
-			if r.stdout != "" || !strings.Contains(r.stderr, tt.stderr) {
-				t.Errorf("stdout %q, stderr %q; want nothing and %q", r.stdout, r.stderr, tt.stderr)
-			}
+			wantUsage(t, tt.args, tt.stderr)
 		})
 	}
 }

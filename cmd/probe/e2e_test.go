@@ -1079,12 +1079,19 @@ func TestUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := probe(t, nil, tt.args...)
-			wantExit(t, r, exitUsage)
-			if r.stdout != "" || !strings.Contains(r.stderr, tt.stderr) {
-				t.Errorf("stdout %q, stderr %q; want nothing and %q", r.stdout, r.stderr, tt.stderr)
-			}
+			wantUsage(t, tt.args, tt.stderr)
 		})
+	}
+}
+
+// wantUsage runs probe with args and wants a usage error: exit 2, nothing
+// on stdout, and stderr saying want.
+func wantUsage(t *testing.T, args []string, want string) {
+	t.Helper()
+	r := probe(t, nil, args...)
+	wantExit(t, r, exitUsage)
+	if r.stdout != "" || !strings.Contains(r.stderr, want) {
+		t.Errorf("stdout %q, stderr %q; want nothing and %q", r.stdout, r.stderr, want)
 	}
 }
 
