@@ -137,7 +137,7 @@ func (r *attemptRun) resolve(ctx context.Context, t *Target) []netip.Addr {
 		r.fail(sdk.PhaseResolve, sdk.ClassPluginError, fmt.Sprintf("no resolver of pipeline %q matches host %q", p.Name, t.Host))
 		return nil
 	}
-	res, ok := call(r, ctx, sdk.PhaseResolve, route.Stage, func(ctx context.Context) (*sdk.ResolveResponse, error) {
+	res, ok := call(r, ctx, sdk.PhaseResolve, route.Stage, resolveOutcome, func(ctx context.Context) (*sdk.ResolveResponse, error) {
 		return route.Component.Resolve(ctx, &sdk.ResolveRequest{Host: t.Host, Port: t.Port})
 	})
 	if !ok {
@@ -192,10 +192,10 @@ func (r *attemptRun) sequence(ctx context.Context, t *Target, keeping bool) bool
 		err = fmt.Errorf("the sequence returned no resolution")
 	}
 	if err != nil {
-		record(r, sdk.PhaseResolve, route.Stage, callAt, (*sdk.ResolveResponse)(nil), err)
+		record(r, sdk.PhaseResolve, route.Stage, callAt, outcome{}, err)
 		return true
 	}
-	if !record(r, sdk.PhaseResolve, route.Stage, callAt, resp.Resolve, nil) {
+	if !record(r, sdk.PhaseResolve, route.Stage, callAt, resolveOutcome(resp.Resolve), nil) {
 		return true
 	}
 	addrs := r.addresses(route, t, resp.Resolve)
@@ -203,7 +203,7 @@ func (r *attemptRun) sequence(ctx context.Context, t *Target, keeping bool) bool
 		return true
 	}
 	r.Address = netip.AddrPortFrom(addrs[0], t.Port)
-	if !record(r, sdk.PhaseConnect, p.Dialer, callAt, resp.Dial, nil) {
+	if !record(r, sdk.PhaseConnect, p.Dialer, callAt, dialOutcome(resp.Dial), nil) {
 		return true
 	}
 	for i, h := range p.Handshakes {
@@ -211,7 +211,7 @@ func (r *attemptRun) sequence(ctx context.Context, t *Target, keeping bool) bool
 		if i < len(resp.Handshakes) {
 			hr = resp.Handshakes[i]
 		}
-		if !record(r, h.Name, h, callAt, hr, nil) {
+		if !record(r, h.Name, h, callAt, handshakeOutcome(hr), nil) {
 			return true
 		}
 	}
@@ -236,7 +236,7 @@ func (r *attemptRun) connect(ctx context.Context, t *Target, addrs []netip.Addr,
 		conn = r.race(ctx, t, addrs, next)
 	} else {
 		r.Address = netip.AddrPortFrom(addrs[0], t.Port)
-		if dial, ok := call(r, ctx, sdk.PhaseConnect, p.Dialer, func(ctx context.Context) (*sdk.DialResponse, error) {
+		if dial, ok := call(r, ctx, sdk.PhaseConnect, p.Dialer, dialOutcome, func(ctx context.Context) (*sdk.DialResponse, error) {
 			return dialBefore(ctx, p.Dialer.Component, &sdk.DialRequest{Address: r.Address, Host: t.Host}, next)
 		}); ok {
 			conn = dial.Conn
@@ -249,7 +249,7 @@ func (r *attemptRun) connect(ctx context.Context, t *Target, addrs []netip.Addr,
 		// After the last handshake the connection is only closed, unless
 		// keep may take it.
 		last := i == len(p.Handshakes)-1 && !keeping
-		hs, ok := call(r, ctx, h.Name, h, func(ctx context.Context) (*sdk.HandshakeResponse, error) {
+		hs, ok := call(r, ctx, h.Name, h, handshakeOutcome, func(ctx context.Context) (*sdk.HandshakeResponse, error) {
 			return handshakeLast(ctx, h.Component, &sdk.HandshakeRequest{Conn: conn, Host: t.Host, Address: r.Address}, last)
 		})
 		if hs != nil && hs.Conn != nil {
@@ -408,9 +408,33 @@ func interleave(addrs []netip.Addr) []netip.Addr {
 // ms converts d to float64 milliseconds, as attrs carry durations.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// response is what every component returns: phases and maybe a failure.
-type response interface {
-	*sdk.ResolveResponse | *sdk.DialResponse | *sdk.HandshakeResponse
+// outcome is what the engine records of a component's answer: the phases
+// it measured and its failure, if any. A nil answer has none.
+type outcome struct {
+	phases  []sdk.Phase
+	failure *sdk.Failure
+}
+
+// The outcome of each kind of component's answer.
+func resolveOutcome(r *sdk.ResolveResponse) outcome {
+	if r == nil {
+		return outcome{}
+	}
+	return outcome{r.Phases, r.Failure}
+}
+
+func dialOutcome(r *sdk.DialResponse) outcome {
+	if r == nil {
+		return outcome{}
+	}
+	return outcome{r.Phases, r.Failure}
+}
+
+func handshakeOutcome(r *sdk.HandshakeResponse) outcome {
+	if r == nil {
+		return outcome{}
+	}
+	return outcome{r.Phases, r.Failure}
 }
 
 // protect runs fn(ctx), turning a panic into a *panicError.
@@ -423,40 +447,27 @@ func protect[R any](ctx context.Context, fn func(context.Context) (R, error)) (r
 	return fn(ctx)
 }
 
-// call runs one component, records its phases rebased onto the attempt's
-// start, and reports whether the pipeline may go on. A Go error or a panic
-// from the component fails the attempt as plugin.error or plugin.crashed in
-// phase, with the time the call took.
-func call[R response, C any](r *attemptRun, ctx context.Context, phase string, st Stage[C], fn func(context.Context) (R, error)) (resp R, ok bool) {
+// call runs one component, records the outcome of its answer (its
+// phases rebased onto the attempt's start), and reports whether the
+// pipeline may go on. A Go error or a panic from the component fails the
+// attempt as plugin.error or plugin.crashed in phase, with the time the
+// call took.
+func call[R, C any](r *attemptRun, ctx context.Context, phase string, st Stage[C], outcomeOf func(R) outcome, fn func(context.Context) (R, error)) (resp R, ok bool) {
 	callAt := time.Now()
 	resp, err := protect(ctx, fn)
-	return resp, record(r, phase, st, callAt, resp, err)
+	return resp, record(r, phase, st, callAt, outcomeOf(resp), err)
 }
 
-// record records the answer of a component called at callAt, or its
-// error, as call does, and reports whether the pipeline may go on. The
-// phases are held to the rules of phases.go: one with a negative start or
-// duration fails the attempt as plugin.error, a name the attempt has
-// already takes a suffix, and attributes are made JSON-safe.
-func record[R response, C any](r *attemptRun, phase string, st Stage[C], callAt time.Time, resp R, err error) bool {
+// record records out, the outcome of a component called at callAt, or
+// err, its Go error or panic, as call does, and reports whether the
+// pipeline may go on. The phases are held to the rules of phases.go: one
+// with a negative start or duration fails the attempt as plugin.error, a
+// name the attempt has already takes a suffix, and attributes are made
+// JSON-safe.
+func record[C any](r *attemptRun, phase string, st Stage[C], callAt time.Time, out outcome, err error) bool {
 	offset := callAt.Sub(r.t0)
-	var phases []sdk.Phase
-	var failure *sdk.Failure
+	phases, failure := out.phases, out.failure
 	if err == nil {
-		switch v := any(resp).(type) {
-		case *sdk.ResolveResponse:
-			if v != nil {
-				phases, failure = v.Phases, v.Failure
-			}
-		case *sdk.DialResponse:
-			if v != nil {
-				phases, failure = v.Phases, v.Failure
-			}
-		case *sdk.HandshakeResponse:
-			if v != nil {
-				phases, failure = v.Phases, v.Failure
-			}
-		}
 		if len(phases) == 0 && failure == nil {
 			err = errors.New("plugin returned neither phases, a failure nor an error")
 		} else {
