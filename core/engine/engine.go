@@ -44,7 +44,7 @@ func (e *Engine) OnAttempt(fn func(Attempt)) { e.onAttempt = fn }
 func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout(t))
 	defer cancel()
-	a := e.fedRound(ctx, t, 1, nil)[0]
+	a := e.roundRetryingOnFDLimit(ctx, t, 1, nil)[0]
 	e.redactor.attempt(&a)
 	return a
 }
@@ -106,7 +106,7 @@ feed:
 	}
 	res.Phases, res.Stats = run.result(res.Targets)
 	res.Summary.FailuresByClass = map[sdk.Class]int{}
-	maps.Copy(res.Summary.FailuresByClass, run.g.byClas)
+	maps.Copy(res.Summary.FailuresByClass, run.g.failuresByClass)
 	return res
 }
 
@@ -143,7 +143,7 @@ func (e *Engine) runTarget(ctx context.Context, t *Target, run *runAggregate) *T
 			finished = finished[:0]
 		}
 		n := len(finished)
-		finished = e.fedRound(ctx, t, seq, finished)
+		finished = e.roundRetryingOnFDLimit(ctx, t, seq, finished)
 		started := finished[n].Started
 		kept := n
 		for _, a := range finished[n:] {
@@ -185,7 +185,7 @@ func (e *Engine) runTarget(ctx context.Context, t *Target, run *runAggregate) *T
 	}
 	tr.ByAddress = byAddr.result()
 	tr.Phases, tr.Stats = g.result()
-	tr.FailuresByClass = g.byClas
+	tr.FailuresByClass = g.failuresByClass
 	total := tr.Stats[TotalPhase]
 	tr.OK = total.Count > 0 && total.Failed == 0
 	return tr

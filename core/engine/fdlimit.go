@@ -68,12 +68,13 @@ func openFDs() int {
 	return 0
 }
 
-// fedRound runs round and, while it fails for want of file descriptors,
-// runs it again, waiting a little longer each time for other attempts to
-// release theirs; only the last round is kept. It gives up, leaving the
+// roundRetryingOnFDLimit runs round, the attempts of t numbered seq, and
+// while one of them fails as local.fd_limit (no file descriptor left), runs
+// the round again, waiting a little longer each time for other attempts to
+// release theirs; only the last try is kept. It gives up, leaving the
 // local.fd_limit failure, once t's timeout has passed since the first try or
-// ctx ends.
-func (e *Engine) fedRound(ctx context.Context, t *Target, seq int, out []Attempt) []Attempt {
+// ctx ends. Every round of Probe and Run goes through it.
+func (e *Engine) roundRetryingOnFDLimit(ctx context.Context, t *Target, seq int, out []Attempt) []Attempt {
 	n := len(out)
 	giveUp := time.Now().Add(e.timeout(t))
 	wait := fdRetryMin

@@ -125,9 +125,11 @@ type Summary struct {
 
 // aggregate accumulates attempts into per-phase statistics.
 type aggregate struct {
-	order  []string
-	accs   map[string]*stats.Accumulator
-	byClas map[sdk.Class]int // nil until an attempt fails
+	order []string
+	accs  map[string]*stats.Accumulator
+	// failuresByClass counts the failed attempts by their failure's
+	// class; nil until one fails.
+	failuresByClass map[sdk.Class]int
 }
 
 func newAggregate() *aggregate {
@@ -152,10 +154,10 @@ func (g *aggregate) add(a *Attempt) {
 	}
 	g.acc(TotalPhase).Add(a.Total, a.OK)
 	if a.Failure != nil {
-		if g.byClas == nil {
-			g.byClas = map[sdk.Class]int{}
+		if g.failuresByClass == nil {
+			g.failuresByClass = map[sdk.Class]int{}
 		}
-		g.byClas[a.Failure.Class]++
+		g.failuresByClass[a.Failure.Class]++
 	}
 }
 
@@ -237,7 +239,7 @@ func (b *addressAggregates) result() []AddressResult {
 	out := make([]AddressResult, len(b.order))
 	for i, addr := range b.order {
 		g := b.aggs[addr]
-		out[i] = AddressResult{Address: addr, OK: !b.bad[addr], FailuresByClass: g.byClas}
+		out[i] = AddressResult{Address: addr, OK: !b.bad[addr], FailuresByClass: g.failuresByClass}
 		out[i].Phases, out[i].Stats = g.result()
 	}
 	return out
