@@ -9,9 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// outputs are the values of -o.
-var outputs = []string{"table", "json", "jsonl", "waterfall", "prometheus"}
-
 func newCompletionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "completion bash|zsh|fish",

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/mattn/go-isatty"
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/pluginhost"
@@ -40,8 +39,8 @@ func (f *fileFlags) load(path string, src []byte, extraVars map[string]string) (
 	return f.loadTo(os.Stderr, path, src, extraVars)
 }
 
-// loadTo is load printing the diagnostics to w, in color when w is stderr
-// on a terminal.
+// loadTo is load printing the diagnostics to w, in colour when w is a
+// terminal that may show it (colorful).
 func (f *fileFlags) loadTo(w io.Writer, path string, src []byte, extraVars map[string]string) (*config.File, *pluginhost.Loader, error) {
 	vars := map[string]string{}
 	for k, v := range extraVars {
@@ -69,8 +68,7 @@ func (f *fileFlags) loadTo(w io.Writer, path string, src []byte, extraVars map[s
 		file, diags = l.LoadFile(path)
 	}
 	if len(diags) > 0 {
-		color := w == io.Writer(os.Stderr) && isatty.IsTerminal(os.Stderr.Fd()) && os.Getenv("NO_COLOR") == ""
-		_ = l.WriteDiagnostics(w, diags, 100, color)
+		_ = l.WriteDiagnostics(w, diags, 100, colorful(w))
 	}
 	if diags.HasErrors() {
 		_ = pl.Close()
@@ -90,8 +88,20 @@ type runFlags struct {
 	interval    time.Duration
 }
 
+// outputs are the output formats, the values of -o: its help, its
+// completion and its check list them from here.
+var outputs = []string{"table", "json", "jsonl", "waterfall", "prometheus"}
+
+// outputList is outputs as a sentence lists them: "table, ... or prometheus".
+var outputList = strings.Join(outputs[:len(outputs)-1], ", ") + " or " + outputs[len(outputs)-1]
+
+// registerOutput registers -o on c, set to def by default.
+func (r *runFlags) registerOutput(c *cobra.Command, def string) {
+	c.Flags().StringVarP(&r.output, "output", "o", def, "output format: "+outputList)
+}
+
 func (r *runFlags) register(c *cobra.Command) {
-	c.Flags().StringVarP(&r.output, "output", "o", "table", "output format: table, json, jsonl, waterfall or prometheus")
+	r.registerOutput(c, "table")
 	c.Flags().IntVar(&r.attempts, "attempts", 0, "attempts per target (overrides the run block and the targets' own)")
 	c.Flags().IntVar(&r.concurrency, "concurrency", 0, "targets probed at once (overrides the run block)")
 	c.Flags().BoolVar(&r.sequential, "sequential", false, "probe one target after another")
@@ -131,10 +141,8 @@ func (r *runFlags) options(o engine.Options, targets []*engine.Target) engine.Op
 // validate checks the output format and the values of the flags c was
 // given: a value out of range is a usage error, not ignored.
 func (r *runFlags) validate(c *cobra.Command) error {
-	switch r.output {
-	case "table", "json", "jsonl", "waterfall", "prometheus":
-	default:
-		return &exitError{code: exitUsage, msg: fmt.Sprintf("unknown output format %q: use table, json, jsonl, waterfall or prometheus", r.output)}
+	if !slices.Contains(outputs, r.output) {
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("unknown output format %q: use %s", r.output, outputList)}
 	}
 	for _, f := range []struct {
 		name string

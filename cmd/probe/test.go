@@ -69,7 +69,7 @@ turns colour off), with what each phase learned below it.`,
 	c.Flags().DurationVar(&rf.timeout, "timeout", rf.timeout, "deadline of each attempt")
 	c.Flags().IntVarP(&rf.attempts, "attempts", "n", rf.attempts, "attempts")
 	c.Flags().StringVar(&dns, "dns", "", "ask this DNS server (ip:port) instead of the system resolver")
-	c.Flags().StringVarP(&rf.output, "output", "o", rf.output, "output format: waterfall, table, json, jsonl or prometheus")
+	rf.registerOutput(c, rf.output)
 	c.Flags().StringVar(&tlsOpts.serverName, "sni", "", "TLS server name (default: HOST)")
 	c.Flags().StringVar(&tlsOpts.caFile, "ca-file", "", "PEM file of trusted roots (default: the system's)")
 	c.Flags().BoolVarP(&tlsOpts.insecure, "insecure", "k", false, "do not fail on an untrusted certificate (it is still checked and reported)")
