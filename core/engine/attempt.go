@@ -350,8 +350,8 @@ func (r *attemptRun) race(ctx context.Context, t *Target, addrs []netip.Addr, ne
 	list := make([]any, len(attempts))
 	for i, d := range attempts {
 		last = max(last, d.end)
-		list[i] = map[string]any{"address": d.addr.String(), "start_ms": ms(d.start - first),
-			"duration_ms": ms(d.end - d.start), "outcome": outcomes[i]}
+		list[i] = map[string]any{"address": d.addr.String(), "start_ms": sdk.Milliseconds(d.start - first),
+			"duration_ms": sdk.Milliseconds(d.end - d.start), "outcome": outcomes[i]}
 	}
 	ph := Phase{Name: newPhaseNames(r.Phases).unique(sdk.PhaseConnect), Plugin: st.Plugin, Start: first, Duration: last - first}
 	lead := &attempts[0]
@@ -404,9 +404,6 @@ func interleave(addrs []netip.Addr) []netip.Addr {
 	}
 	return out
 }
-
-// ms converts d to float64 milliseconds, as attrs carry durations.
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // outcome is what the engine records of a component's answer: the phases
 // it measured and its failure, if any. A nil answer has none.

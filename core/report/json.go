@@ -120,17 +120,16 @@ type SchedLatencyJSON struct {
 	Distorted bool    `json:"distorted"`
 }
 
-// ms converts to milliseconds rounded to the microsecond.
-func ms(d time.Duration) float64 {
-	return math.Round(float64(d)/1e3) / 1e3
-}
+// jsonMS converts d to milliseconds rounded to the microsecond, as the JSON
+// contract gives times.
+func jsonMS(d time.Duration) float64 { return sdk.Milliseconds(d.Round(time.Microsecond)) }
 
 // NewDocument converts a run result for file into its JSON form.
 func NewDocument(file string, res *engine.Result) *Document {
 	doc := &Document{
 		File:        file,
 		StartedAt:   res.Started.UTC(),
-		DurationMS:  ms(res.Duration),
+		DurationMS:  jsonMS(res.Duration),
 		Interrupted: res.Interrupted,
 		Targets:     make([]TargetJSON, 0, len(res.Targets)),
 		Stats:       summaries(res.Stats),
@@ -163,7 +162,7 @@ func NewDocument(file string, res *engine.Result) *Document {
 func NewAttempt(a *engine.Attempt) AttemptJSON {
 	out := AttemptJSON{
 		Seq: a.Seq, OK: a.OK, StartedAt: a.Started.UTC(),
-		TotalMS: ms(a.Total), OverheadMS: ms(a.Overhead),
+		TotalMS: jsonMS(a.Total), OverheadMS: jsonMS(a.Overhead),
 		Phases: make([]PhaseJSON, 0, len(a.Phases)),
 	}
 	out.Address = addrJSON(a.Address)
@@ -172,8 +171,8 @@ func NewAttempt(a *engine.Attempt) AttemptJSON {
 		if attrs == nil {
 			attrs = map[string]any{}
 		}
-		out.Phases = append(out.Phases, PhaseJSON{Phase: p.Name, Plugin: p.Plugin, StartMS: ms(p.Start),
-			DurationMS: ms(p.Duration), OK: p.OK, Attrs: attrs})
+		out.Phases = append(out.Phases, PhaseJSON{Phase: p.Name, Plugin: p.Plugin, StartMS: jsonMS(p.Start),
+			DurationMS: jsonMS(p.Duration), OK: p.OK, Attrs: attrs})
 	}
 	if f := a.Failure; f != nil {
 		out.Failure = &FailureJSON{Phase: f.Phase, Class: f.Class, Message: f.Message}
@@ -194,15 +193,15 @@ func summaries(in map[string]stats.Summary) map[string]SummaryJSON {
 	out := make(map[string]SummaryJSON, len(in))
 	for name, s := range in {
 		out[name] = SummaryJSON{Count: s.Count, OK: s.OK, Failed: s.Failed,
-			MinMS: ms(s.Min), MeanMS: ms(s.Mean), StddevMS: ms(s.Stddev),
-			P50MS: ms(s.P50), P90MS: ms(s.P90), P99MS: ms(s.P99), MaxMS: ms(s.Max)}
+			MinMS: jsonMS(s.Min), MeanMS: jsonMS(s.Mean), StddevMS: jsonMS(s.Stddev),
+			P50MS: jsonMS(s.P50), P90MS: jsonMS(s.P90), P99MS: jsonMS(s.P99), MaxMS: jsonMS(s.Max)}
 	}
 	return out
 }
 
 func schedLatencyJSON(s engine.SchedLatency) SchedLatencyJSON {
-	return SchedLatencyJSON{Samples: s.Samples, P50MS: ms(s.P50), P99MS: ms(s.P99), MaxMS: ms(s.Max),
-		WaitMS: ms(s.Wait), WaitShare: math.Round(s.WaitShare*1e3) / 1e3, Distorted: s.Distorted}
+	return SchedLatencyJSON{Samples: s.Samples, P50MS: jsonMS(s.P50), P99MS: jsonMS(s.P99), MaxMS: jsonMS(s.Max),
+		WaitMS: jsonMS(s.Wait), WaitShare: math.Round(s.WaitShare*1e3) / 1e3, Distorted: s.Distorted}
 }
 
 func nonNil(m map[sdk.Class]int) map[sdk.Class]int {

@@ -68,6 +68,13 @@ func (s Span) End(ok bool, attrs map[string]any) Phase {
 	}
 }
 
+// Milliseconds returns d in milliseconds, the unit of the attributes that
+// carry a duration (named "..._ms") and of probe's outputs. Round d first
+// for fewer digits: Milliseconds(d.Round(time.Microsecond)).
+func Milliseconds(d time.Duration) float64 {
+	return float64(d) / float64(time.Millisecond)
+}
+
 // Class is a failure class: a stable, documented identifier of what went
 // wrong, "<area>.<what>".
 type Class string

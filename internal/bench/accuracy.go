@@ -393,6 +393,3 @@ func (a *accuracy) close() error {
 	}
 	return errors.Join(errs...)
 }
-
-// ms returns d in milliseconds.
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab/netlab"
 )
 
@@ -119,7 +120,7 @@ func TestAccuracy(t *testing.T) {
 func TestPreconnect(t *testing.T) {
 	requireLink(t)
 	const delay = 20 * time.Millisecond
-	rtt := ms(2 * delay)
+	rtt := sdk.Milliseconds(2 * delay)
 	res, err := measurePreconnect(t.Context(), preconnectOptions{Delay: delay, Rounds: 3, Self: selfBin})
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/probe-dev/probe/core/sdk"
 )
 
 func main() {
@@ -185,13 +187,13 @@ func stages(targets int) []stage {
 			if err != nil {
 				return err
 			}
-			add("startup.builtin_ms", ms(st.Builtin), 1)
-			add("startup.external_ms", ms(st.External), 1)
+			add("startup.builtin_ms", sdk.Milliseconds(st.Builtin), 1)
+			add("startup.external_ms", sdk.Milliseconds(st.External), 1)
 			for _, phase := range firstAttemptPhases {
-				add("startup.first_"+phase+"_excess_ms", ms(st.FirstExcess[phase]), 2)
+				add("startup.first_"+phase+"_excess_ms", sdk.Milliseconds(st.FirstExcess[phase]), 2)
 			}
 			for _, phase := range firstAttemptPhases {
-				add("startup.sysroots_first_"+phase+"_excess_ms", ms(st.SystemRootsFirstExcess[phase]), 2)
+				add("startup.sysroots_first_"+phase+"_excess_ms", sdk.Milliseconds(st.SystemRootsFirstExcess[phase]), 2)
 			}
 			return nil
 		}},

@@ -23,6 +23,7 @@ import (
 
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/preconnect"
+	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab/netlab"
 	"github.com/probe-dev/probe/plugins/builtins"
 )
@@ -249,17 +250,17 @@ func coldRequest(ctx context.Context, roots *x509.CertPool, r *preconnectRound) 
 	var dnsStart, connStart, tlsStart time.Time
 	trace := &httptrace.ClientTrace{
 		DNSStart:          func(httptrace.DNSStartInfo) { dnsStart = time.Now() },
-		DNSDone:           func(httptrace.DNSDoneInfo) { r.ColdDNS = ms(time.Since(dnsStart)) },
+		DNSDone:           func(httptrace.DNSDoneInfo) { r.ColdDNS = sdk.Milliseconds(time.Since(dnsStart)) },
 		ConnectStart:      func(string, string) { connStart = time.Now() },
-		ConnectDone:       func(string, string, error) { r.ColdConnect = ms(time.Since(connStart)) },
+		ConnectDone:       func(string, string, error) { r.ColdConnect = sdk.Milliseconds(time.Since(connStart)) },
 		TLSHandshakeStart: func() { tlsStart = time.Now() },
-		TLSHandshakeDone:  func(tls.ConnectionState, error) { r.ColdTLS = ms(time.Since(tlsStart)) },
+		TLSHandshakeDone:  func(tls.ConnectionState, error) { r.ColdTLS = sdk.Milliseconds(time.Since(tlsStart)) },
 	}
 	d, err := timedGet(httptrace.WithClientTrace(ctx, trace), &http.Client{Transport: tr})
 	if err != nil {
 		return fmt.Errorf("cold request: %w", err)
 	}
-	r.Cold = ms(d)
+	r.Cold = sdk.Milliseconds(d)
 	return nil
 }
 
@@ -280,7 +281,7 @@ func warmRequest(ctx context.Context, pipeline string, roots *x509.CertPool, r *
 	if err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	r.Warmup = ms(time.Since(start))
+	r.Warmup = sdk.Milliseconds(time.Since(start))
 	if res.Summary.OK != 1 {
 		return fmt.Errorf("warm-up failed: %v", res.Summary.FailuresByClass)
 	}
@@ -293,7 +294,7 @@ func warmRequest(ctx context.Context, pipeline string, roots *x509.CertPool, r *
 	if hits, misses := pool.Stats(); hits != 1 || misses != 0 {
 		return fmt.Errorf("warm request: %d warm connections used and %d dials anew, want the warm connection used", hits, misses)
 	}
-	r.Warm = ms(d)
+	r.Warm = sdk.Milliseconds(d)
 	return nil
 }
 

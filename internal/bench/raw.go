@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/probe-dev/probe/core/sdk"
 )
 
 // The reference: what a plain Go program does for the same work, with net,
@@ -133,7 +134,7 @@ func plainLoopMain(args []string) int {
 			if err != nil {
 				return err
 			}
-			times = append(times, plainTimes{ms(t.resolve), ms(t.connect), ms(t.tls)})
+			times = append(times, plainTimes{sdk.Milliseconds(t.resolve), sdk.Milliseconds(t.connect), sdk.Milliseconds(t.tls)})
 		}
 		return json.NewEncoder(os.Stdout).Encode(times)
 	}()

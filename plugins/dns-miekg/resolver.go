@@ -222,7 +222,7 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 	if rep := decisive.reply; rep != nil {
 		attrs["server"] = rep.server
 		attrs["rcode"] = rcodeString(rep.msg.Rcode)
-		attrs["rtt_ms"] = ms(rep.rtt)
+		attrs["rtt_ms"] = sdk.Milliseconds(rep.rtt)
 		attrs["size"] = rep.size
 		attrs["ad"] = rep.msg.AuthenticatedData
 		if r.transport == "udp" {
@@ -295,9 +295,9 @@ type try struct {
 
 func (t *try) attrs() map[string]any {
 	m := map[string]any{"server": t.server, "type": dns.TypeToString[t.qtype], "transport": t.transport,
-		"start_ms": ms(t.start), "rtt_ms": ms(t.rtt), "outcome": t.outcome}
+		"start_ms": sdk.Milliseconds(t.start), "rtt_ms": sdk.Milliseconds(t.rtt), "outcome": t.outcome}
 	if t.transport != "udp" {
-		m["connect_ms"] = ms(t.connect)
+		m["connect_ms"] = sdk.Milliseconds(t.connect)
 	}
 	if t.size > 0 {
 		m["size"] = t.size
@@ -538,8 +538,5 @@ func rcodeString(rcode int) string {
 	}
 	return strconv.Itoa(rcode)
 }
-
-// ms converts d to float64 milliseconds, as attrs carry durations.
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 var _ sdk.Resolver = (*Resolver)(nil)

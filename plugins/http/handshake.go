@@ -193,8 +193,9 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 		a["body_bytes"] = r.bodyBytes
 		a["body_truncated"] = r.truncated
 		a["redirects"] = r.redirects
-		a["ttfb_ms"] = ms(ttfb)
-		a["transfer_ms"] = ms(max(phase.Duration-ttfb, 0))
+		// Whole microseconds: the two add up to the phase within 2µs.
+		a["ttfb_ms"] = sdk.Milliseconds(ttfb.Truncate(time.Microsecond))
+		a["transfer_ms"] = sdk.Milliseconds(max(phase.Duration-ttfb, 0).Truncate(time.Microsecond))
 		if loc := r.resp.Header.Get("Location"); loc != "" && isRedirect(r.resp.StatusCode) {
 			a["location"] = loc
 		}
@@ -387,11 +388,6 @@ func classify(ctx context.Context, err error) sdk.Class {
 		return ClassTimeout
 	}
 	return ClassProtocol
-}
-
-// ms converts to float milliseconds rounded to the microsecond.
-func ms(d time.Duration) float64 {
-	return float64(d.Microseconds()) / 1e3
 }
 
 var _ sdk.Handshaker = (*Handshaker)(nil)
