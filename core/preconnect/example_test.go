@@ -6,24 +6,55 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/preconnect"
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/plugins/builtins"
 )
 
 // A service starts the warm-up at start-up and goes on; its HTTP client
-// takes the warm connections as they become ready.
+// takes the warm connections as they become ready. The pipeline file names
+// the hosts to warm and how: here a DNS server, TCP and TLS.
 func ExampleStartFile() {
-	l, _ := lab.Start() // stands for the services a real program calls
+	l, err := lab.Start() // stands for the DNS server and the host a real service calls
+	if err != nil {
+		panic(err)
+	}
 	defer l.Close()
-	path, _ := pipelineFile(l.Dir, l, "api.probe.test", l.TLS.Addr.Port(), true)
+	pipeline := fmt.Sprintf(`
+resolver "dns" {
+  plugin  = "dns-miekg"
+  servers = [%q]
+}
+dialer "tcp" { plugin = "dial-tcp" }
+handshake "tls" {
+  plugin  = "tls"
+  ca_file = %q
+  alpn    = ["h2", "http/1.1"]
+}
+pipeline "api" {
+  resolvers  = [resolver.dns]
+  dialer     = dialer.tcp
+  handshakes = [handshake.tls]
+}
+target "api" {
+  host     = "api.probe.test"
+  port     = %d
+  pipeline = pipeline.api
+}
+`, l.DNS.Addr, l.CAFile, l.TLS.Addr.Port())
+	path := filepath.Join(l.Dir, "preconnect.hcl")
+	if err := os.WriteFile(path, []byte(pipeline), 0o644); err != nil {
+		panic(err)
+	}
 
-	pool, err := preconnect.StartFile(context.Background(), path, plugins(), preconnect.Options{
-		TLSConfig: &tls.Config{RootCAs: l.CA.Pool()},
-	})
+	pool, err := preconnect.StartFile(context.Background(), path, config.Options{Plugins: builtins.Plugins()},
+		preconnect.Options{TLSConfig: &tls.Config{RootCAs: l.CA.Pool()}})
 	if err != nil {
 		fmt.Println("no warm-up:", err)
 		return
