@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -84,9 +85,15 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block, content *hcl.BodyContent, 
 
 	schema := p.Schema(k)
 	spec := specFor(schema)
+	if d.budget.exhausted() {
+		return nil
+	}
 	cfg, diags := hcldec.Decode(remain, spec, inst.ctx)
 	d.diags = append(d.diags, diags...)
-	if diags.HasErrors() {
+	if diags.HasErrors() || !d.chargeValue(cfg, b.DefRange, fmt.Sprintf("the configuration of %s", c.name)) {
+		return nil
+	}
+	if cfg = d.typed(cfg, schema, remain); cfg == cty.NilVal {
 		return nil
 	}
 	// Plugins get plain values; sensitive strings are in File.Options.Secrets.
@@ -112,15 +119,45 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block, content *hcl.BodyContent, 
 	return c
 }
 
-// specFor builds the hcldec spec of a plugin schema, defaults included.
+// specFor builds the hcldec spec of a plugin schema, defaults included. It
+// takes each attribute as it is, for typed to convert.
 func specFor(s *sdk.Schema) hcldec.ObjectSpec {
 	spec := hcldec.ObjectSpec{}
 	for _, a := range s.Attributes {
-		var as hcldec.Spec = &hcldec.AttrSpec{Name: a.Name, Type: a.Type, Required: a.Required}
+		var as hcldec.Spec = &hcldec.AttrSpec{Name: a.Name, Type: cty.DynamicPseudoType, Required: a.Required}
 		if a.Default != cty.NilVal {
 			as = &hcldec.DefaultSpec{Primary: as, Default: &hcldec.LiteralSpec{Value: a.Default}}
 		}
 		spec[a.Name] = as
 	}
 	return spec
+}
+
+// typed converts each attribute of cfg, decoded from body, to its type in
+// schema, as budget.convert does; cty.NilVal when one does not convert,
+// the errors recorded.
+func (d *decoder) typed(cfg cty.Value, schema *sdk.Schema, body hcl.Body) cty.Value {
+	attrs := make(map[string]cty.Value, len(schema.Attributes))
+	ok := true
+	for _, a := range schema.Attributes {
+		v, err := d.budget.convert(cfg.GetAttr(a.Name), a.Type, fmt.Sprintf("the value of %s", a.Name))
+		attrs[a.Name] = v
+		if err == nil {
+			continue
+		}
+		ok = false
+		rng := hcldec.SourceRange(body, &hcldec.AttrSpec{Name: a.Name, Type: cty.DynamicPseudoType})
+		if le := (*limitError)(nil); errors.As(err, &le) {
+			if diag := d.limitDiag(le, rng); diag != nil {
+				d.diags = append(d.diags, diag)
+			}
+			continue
+		}
+		d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incorrect attribute value type",
+			Detail: fmt.Sprintf("Inappropriate value for attribute %q: %s.", a.Name, err), Subject: rng.Ptr()})
+	}
+	if !ok {
+		return cty.NilVal
+	}
+	return cty.ObjectVal(attrs)
 }

@@ -6,7 +6,6 @@
 package config
 
 import (
-	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/zclconf/go-cty/cty"
@@ -94,6 +94,8 @@ func (f *File) Close() error {
 type Loader struct {
 	opts   Options
 	parser *hclparse.Parser
+	// maxSteps and maxBytes bound evaluation (budget.go); tests lower them.
+	maxSteps, maxBytes int64
 }
 
 // NewLoader returns a loader with opts.
@@ -104,18 +106,14 @@ func NewLoader(opts Options) *Loader {
 	if opts.Environ == nil {
 		opts.Environ = os.Environ
 	}
-	return &Loader{opts: opts, parser: hclparse.NewParser()}
+	return &Loader{opts: opts, parser: hclparse.NewParser(), maxSteps: maxSteps, maxBytes: maxBytes}
 }
 
 // LoadFile reads and loads the pipeline file at path.
 func (l *Loader) LoadFile(path string) (*File, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Failed to read file",
-			Detail:   fmt.Sprintf("The pipeline file %q could not be read: %s.", path, err),
-		}}
+	src, diag := readSource(path, "pipeline file")
+	if diag != nil {
+		return nil, hcl.Diagnostics{diag}
 	}
 	return l.LoadSource(path, src)
 }
@@ -124,13 +122,19 @@ func (l *Loader) LoadFile(path string) (*File, hcl.Diagnostics) {
 // On error diagnostics the returned File is nil and every component that was
 // configured has been closed.
 func (l *Loader) LoadSource(name string, src []byte) (*File, hcl.Diagnostics) {
+	if diag := l.checkSource(name, src, "pipeline file"); diag != nil {
+		return nil, hcl.Diagnostics{diag}
+	}
 	hf, diags := l.parser.ParseHCL(src, name)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	d := &decoder{opts: l.opts, loader: l, file: &File{Path: name}}
+	if body, ok := hf.Body.(*hclsyntax.Body); ok {
+		budgetExprs(body)
+	}
+	d := &decoder{opts: l.opts, loader: l, file: &File{Path: name}, budget: newBudget(l.maxSteps, l.maxBytes)}
 	d.decode(hf.Body)
-	d.diags = dedupe(d.diags)
+	d.diags = dedupe(d.limitDiags(d.diags))
 	redactDiags(d.diags, d.file.Options.Secrets)
 	if d.diags.HasErrors() {
 		_ = d.file.Close()
@@ -176,6 +180,10 @@ type decoder struct {
 	plugins map[string]*sdk.Plugin
 	// unloaded are the plugins whose plugin block failed to load.
 	unloaded map[string]bool
+	// budget is what evaluating the file may still cost; limitReported,
+	// whether a diagnostic said it was spent.
+	budget        *budget
+	limitReported bool
 }
 
 // component is a decoded resolver, dialer or handshake: a block, or one
@@ -206,7 +214,7 @@ func (d *decoder) decode(body hcl.Body) {
 	}
 	d.ctx = &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
-		Functions: functions(d.opts.Getenv),
+		Functions: functions(d.opts.Getenv, d.budget),
 	}
 	d.run(byType["run"])
 	d.schedule(byType["schedule"])

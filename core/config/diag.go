@@ -1,13 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // didYouMean returns ` Did you mean "x"?` for the option nearest to given,
@@ -46,7 +46,7 @@ func duplicate(kind, name string, rng, prev hcl.Range) *hcl.Diagnostic {
 func (d *decoder) eval(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type) (cty.Value, bool) {
 	val, diags := a.Expr.Value(ctx)
 	d.diags = append(d.diags, diags...)
-	if diags.HasErrors() {
+	if diags.HasErrors() || !d.chargeValue(val, a.Expr.Range(), fmt.Sprintf("the value of %s", a.Name)) {
 		return cty.NilVal, false
 	}
 	val, _ = val.UnmarkDeep() // sensitive strings are in File.Options.Secrets
@@ -54,7 +54,13 @@ func (d *decoder) eval(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type) (cty
 		// Unknown comes from a variable that already has an error.
 		return cty.NilVal, false
 	}
-	cv, err := convert.Convert(val, ty)
+	cv, err := d.budget.convert(val, ty, fmt.Sprintf("the value of %s", a.Name))
+	if le := (*limitError)(nil); errors.As(err, &le) {
+		if diag := d.limitDiag(le, a.Expr.Range()); diag != nil {
+			d.diags = append(d.diags, diag)
+		}
+		return cty.NilVal, false
+	}
 	if err != nil {
 		d.diags = append(d.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,

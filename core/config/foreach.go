@@ -18,6 +18,8 @@ type expansion struct {
 	name    string
 	forEach bool
 	elems   []element
+	// budget ends the instances once evaluation has gone past it.
+	budget *budget
 }
 
 // element is one for_each element: the key and value of an instance.
@@ -41,7 +43,7 @@ type instance struct {
 // recorded: for_each is invalid, gives a key twice, or, in a block without
 // for_each, an attribute refers to each.
 func (d *decoder) expand(b *hcl.Block, forEach *hcl.Attribute) (x expansion, ok bool) {
-	x = expansion{name: b.Labels[0], forEach: forEach != nil}
+	x = expansion{name: b.Labels[0], forEach: forEach != nil, budget: d.budget}
 	if forEach == nil {
 		return x, d.noEach(b)
 	}
@@ -68,6 +70,15 @@ func (d *decoder) expand(b *hcl.Block, forEach *hcl.Attribute) (x expansion, ok 
 			idx, _ := k.AsBigFloat().Int64()
 			x.elems = append(x.elems, element{fmt.Sprint(idx), v})
 		}
+	}
+	// Each instance evaluates the block's body again, lists and objects
+	// written in it included, but for for_each.
+	var body int64
+	if syn, ok := b.Body.(*hclsyntax.Body); ok {
+		body = items(syn) - items(syn.Attributes["for_each"].Expr)
+	}
+	if !d.chargeAt(mulSat(int64(len(x.elems)), 1+body), 0, forEach.Expr.Range(), fmt.Sprintf("the instances of %s %q", b.Type, x.name)) {
+		return x, false
 	}
 	if ty.IsMapType() || ty.IsObjectType() {
 		sort.Slice(x.elems, func(i, j int) bool { return x.elems[i].key < x.elems[j].key })
@@ -112,9 +123,10 @@ func (d *decoder) noEach(b *hcl.Block) bool {
 	return len(refs) == 0
 }
 
-// instances yields the instances of x, under ctx. Each instance's context
-// is made as it is yielded, so that a for_each of many elements does not
-// hold every element's context at once (about 1 KB each).
+// instances yields the instances of x, under ctx, until evaluation goes
+// past its budget. Each instance's context is made as it is yielded, so
+// that a for_each of many elements does not hold every element's context
+// at once (about 1 KB each).
 func (x expansion) instances(ctx *hcl.EvalContext) iter.Seq[instance] {
 	return func(yield func(instance) bool) {
 		if !x.forEach {
@@ -122,6 +134,9 @@ func (x expansion) instances(ctx *hcl.EvalContext) iter.Seq[instance] {
 			return
 		}
 		for _, e := range x.elems {
+			if x.budget.exhausted() {
+				return
+			}
 			child := ctx.NewChild()
 			child.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{
 				"key": cty.StringVal(e.key), "value": e.val,

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -66,7 +67,7 @@ func (d *decoder) variables(blocks []*hcl.Block) map[string]cty.Value {
 			}
 		}
 		if a, ok := content.Attributes["sensitive"]; ok {
-			val, diags := a.Expr.Value(nil)
+			val, diags := d.evalStatic(a.Expr)
 			d.diags = append(d.diags, diags...)
 			if val, err := convert.Convert(val, cty.Bool); err != nil || val.IsNull() {
 				d.attrError(a, "Invalid sensitive flag", "sensitive must be true or false.")
@@ -75,7 +76,7 @@ func (d *decoder) variables(blocks []*hcl.Block) map[string]cty.Value {
 			}
 		}
 		if a, ok := content.Attributes["default"]; ok {
-			val, diags := a.Expr.Value(nil)
+			val, diags := d.evalStatic(a.Expr)
 			d.diags = append(d.diags, diags...)
 			if !diags.HasErrors() {
 				v.value = d.convertVar(v, val, a.Expr.Range())
@@ -162,7 +163,15 @@ func (d *decoder) addSecrets(v cty.Value) {
 
 // varFile applies a -var-file: an HCL file of name = value attributes.
 func (d *decoder) varFile(path string, declared map[string]*variable) {
-	f, diags := d.loader.parser.ParseHCLFile(path)
+	src, diag := readSource(path, "variable file")
+	if diag == nil {
+		diag = d.loader.checkSource(path, src, "variable file")
+	}
+	if diag != nil {
+		d.diags = append(d.diags, diag)
+		return
+	}
+	f, diags := d.loader.parser.ParseHCL(src, path)
 	d.diags = append(d.diags, diags...)
 	if diags.HasErrors() {
 		return
@@ -178,7 +187,7 @@ func (d *decoder) varFile(path string, declared map[string]*variable) {
 				Subject: a.NameRange.Ptr()})
 			continue
 		}
-		val, diags := a.Expr.Value(nil)
+		val, diags := d.evalStatic(a.Expr)
 		d.diags = append(d.diags, diags...)
 		if !diags.HasErrors() {
 			v.value = d.convertVar(v, val, a.Expr.Range())
@@ -193,10 +202,18 @@ func (d *decoder) parseRawVar(v *variable, raw, from string) cty.Value {
 	if v.typ == cty.String || v.typ == cty.DynamicPseudoType {
 		return cty.StringVal(raw)
 	}
+	// The text is parsed as an expression: the limits on a file's source
+	// hold for it.
+	if err := scanSource([]byte(raw), hcl.InitialPos); err != nil {
+		d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",
+			Detail:  fmt.Sprintf("The value from %s was not parsed: at its line %d, column %d: %s", from, err.pos.Line, err.pos.Column, err.detail),
+			Subject: v.decl.Ptr()})
+		return cty.DynamicVal
+	}
 	expr, diags := hclsyntax.ParseExpression([]byte(raw), from, hcl.InitialPos)
 	if !diags.HasErrors() {
 		var val cty.Value
-		if val, diags = expr.Value(nil); !diags.HasErrors() {
+		if val, diags = d.evalStatic(expr); !diags.HasErrors() {
 			return d.convertVar(v, val, v.decl)
 		}
 	}
@@ -211,7 +228,14 @@ func (d *decoder) parseRawVar(v *variable, raw, from string) cty.Value {
 }
 
 func (d *decoder) convertVar(v *variable, val cty.Value, rng hcl.Range) cty.Value {
-	cv, err := convert.Convert(val, v.typ)
+	cv, err := d.budget.convert(val, v.typ, fmt.Sprintf("the value of variable %q", v.name))
+	var le *limitError
+	if errors.As(err, &le) {
+		if diag := d.limitDiag(le, rng); diag != nil {
+			d.diags = append(d.diags, diag)
+		}
+		return cty.DynamicVal
+	}
 	if err != nil {
 		d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",
 			Detail:  fmt.Sprintf("The value for variable %q is not a %s: %s.", v.name, v.typ.FriendlyName(), err),
