@@ -63,12 +63,12 @@ func TestEvaluationBudget(t *testing.T) {
 
 // TestBudgetLinear holds that tolist, toset, a typed variable and a
 // function's list argument charge a list of n strings linearly, as they now
-// take: under a budget of 20 steps per name, 20,000 names load (go-cty
+// take: under a budget of 20 steps per name, 10,000 names load (go-cty
 // unifies the types of a tuple's elements pairwise, and took seconds); the
 // same list with one number among the strings still takes quadratic time,
 // and is charged so.
 func TestBudgetLinear(t *testing.T) {
-	const n = 20_000
+	const n = 10_000
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("%q", fmt.Sprintf("t%05d", i))
@@ -94,7 +94,7 @@ func TestBudgetLinear(t *testing.T) {
 	l = testLoader()
 	l.maxSteps = 20 * n
 	d := loadOne(t, l, src("[1, "+strings.Join(names, ", ")+"]"))
-	if d.Summary != "Evaluation limit exceeded" || !strings.Contains(d.Detail, "Evaluating tolist (400,040,001 steps)") {
+	if d.Summary != "Evaluation limit exceeded" || !strings.Contains(d.Detail, "Evaluating tolist (100,020,001 steps)") {
 		t.Errorf("a list of mixed types: %s: %s, want its square charged", d.Summary, d.Detail)
 	}
 }
@@ -102,9 +102,9 @@ func TestBudgetLinear(t *testing.T) {
 // TestJSONDecodeNesting decodes JSON nested past the limit: go-cty's
 // decoder recurses once per level, and 2,000,000 levels exhausted its stack.
 func TestJSONDecodeNesting(t *testing.T) {
-	json := strings.Repeat("[", 2_000_000) + strings.Repeat("]", 2_000_000)
+	json := strings.Repeat("[", 200_000) + strings.Repeat("]", 200_000)
 	d := loadOne(t, testLoader(), fmt.Sprintf(`variable "j" { default = %q }`, json)+target(`jsondecode(var.j)`, `"localhost"`))
-	if d.Summary != "Error in function call" || !strings.Contains(d.Detail, "the JSON nests 2,000,000 levels deep; probe decodes at most 128") {
+	if d.Summary != "Error in function call" || !strings.Contains(d.Detail, "the JSON nests 200,000 levels deep; probe decodes at most 128") {
 		t.Errorf("got %s: %s", d.Summary, d.Detail)
 	}
 }
