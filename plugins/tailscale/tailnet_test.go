@@ -322,7 +322,7 @@ func startTailnet(bin string) (*tailnet, error) {
 		lc *local.Client
 		to netip.Addr
 	}{{wlc, t.daemon}, {dlc, t.web}} {
-		if err := pingUntil(ctx, p.lc, p.to); err != nil {
+		if err := pingUntil(ctx, p.lc, p.to, tailcfg.PingDisco); err != nil {
 			return t, err
 		}
 	}
@@ -331,7 +331,20 @@ func startTailnet(bin string) (*tailnet, error) {
 	if err != nil {
 		return t, err
 	}
-	t.closers = append(t.closers, func() { _ = acquire(nc).release() })
+	shared := acquire(nc)
+	t.closers = append(t.closers, func() { _ = shared.release() })
+	// The embedded node too reaches web and daemon through WireGuard before
+	// any test runs: a peer that has not yet learnt of the node drops its
+	// first handshake, and the retry comes 5 s later, inside the first dial.
+	lc, err := shared.client(ctx)
+	if err != nil {
+		return t, fmt.Errorf("start the embedded node: %w", err)
+	}
+	for _, to := range []netip.Addr{t.web, t.daemon} {
+		if err := pingUntil(ctx, lc, to, tailcfg.PingTSMP); err != nil {
+			return t, err
+		}
+	}
 	return t, nil
 }
 
@@ -529,11 +542,11 @@ func (t *tailnet) startTailscaled(ctx context.Context, name, tun string) (n *tes
 	return &testNode{TailscaleIPs: st.TailscaleIPs, PublicKey: st.Self.PublicKey, socket: socket}, stop, nil
 }
 
-// pingUntil disco-pings to from lc until a pong comes back.
-func pingUntil(ctx context.Context, lc *local.Client, to netip.Addr) error {
+// pingUntil pings to from lc with pings of type typ until a pong comes back.
+func pingUntil(ctx context.Context, lc *local.Client, to netip.Addr, typ tailcfg.PingType) error {
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		res, err := lc.Ping(pctx, to, tailcfg.PingDisco)
+		res, err := lc.Ping(pctx, to, typ)
 		cancel()
 		if err == nil && res.Err == "" {
 			return nil

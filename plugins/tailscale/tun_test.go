@@ -12,6 +12,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/sys/unix"
 	"tailscale.com/client/local"
+	"tailscale.com/tailcfg"
 
 	"github.com/probe-dev/probe/core/sdk"
 )
@@ -49,7 +50,7 @@ func TestDialThroughTUN(t *testing.T) {
 	online := true
 	n.Online = &online
 	tn.control.UpdateNode(n)
-	if err := pingUntil(ctx, &local.Client{Socket: node.socket, UseSocketOnly: true}, tn.web); err != nil {
+	if err := pingUntil(ctx, &local.Client{Socket: node.socket, UseSocketOnly: true}, tn.web, tailcfg.PingDisco); err != nil {
 		t.Fatal(err)
 	}
 
