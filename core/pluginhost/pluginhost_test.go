@@ -859,6 +859,46 @@ func TestCheckBinary(t *testing.T) {
 			}
 		})
 	}
+	// Where anyone may replace the file, its own mode says nothing: a
+	// directory writable by others is refused, unless it is sticky (as /tmp),
+	// where only a file's owner may rename or remove it.
+	for _, d := range []struct {
+		mode    os.FileMode
+		problem string
+	}{
+		{0o777, "a directory writable by group or others (mode -rwxrwxrwx) where anyone could replace it; refusing to run it"},
+		{0o775, "a directory writable by group or others (mode -rwxrwxr-x) where anyone could replace it; refusing to run it"},
+		{0o777 | os.ModeSticky, ""},
+	} {
+		sub, err := os.MkdirTemp(dir, "dir")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(sub, "plugin")
+		writeExe(t, path, 0o755)
+		if err := os.Chmod(sub, d.mode); err != nil {
+			t.Fatal(err)
+		}
+		err = pluginhost.CheckBinary(path)
+		switch {
+		case d.problem == "" && err != nil:
+			t.Errorf("CheckBinary in a directory of mode %v: %v, want nil", d.mode, err)
+		case d.problem != "" && (err == nil || !strings.Contains(err.Error(), "is in "+sub+", "+d.problem)):
+			t.Errorf("CheckBinary in a directory of mode %v: %v, want %q", d.mode, err, d.problem)
+		}
+	}
+	// A file someone else owns is theirs to change. Only root can give a
+	// file away: CI runs as root.
+	if os.Geteuid() == 0 {
+		path := filepath.Join(dir, "owned-by-nobody")
+		writeExe(t, path, 0o755)
+		if err := os.Chown(path, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if err := pluginhost.CheckBinary(path); err == nil || !strings.Contains(err.Error(), path+" is owned by uid 65534, neither root nor this user (uid 0); refusing to run it") {
+			t.Errorf("CheckBinary(a file of uid 65534): %v, want refused for its owner", err)
+		}
+	}
 	if err := pluginhost.CheckBinary(dir); err == nil || !strings.Contains(err.Error(), "is not a regular file") {
 		t.Errorf("CheckBinary(a directory): %v, want not a regular file", err)
 	}
