@@ -13,8 +13,8 @@ var checkSummary = regexp.MustCompile(`\n(\d+) checks: (\d+) passed, (\d+) faile
 
 // TestPluginsCheck runs `probe plugins check` on the plugins of this
 // repository that must pass it: the built-ins served by probe itself
-// (--isolate), the banner example and the tailscale plugin with their check
-// files. Each row passes (or is skipped, as the check file says) and probe
+// (--isolate), the banner example, the Python plugin and the tailscale
+// plugin with their check files. Each row passes (or is skipped, as the check file says) and probe
 // exits 0.
 func TestPluginsCheck(t *testing.T) {
 	t.Parallel()
@@ -26,6 +26,7 @@ func TestPluginsCheck(t *testing.T) {
 	}{
 		{"builtins", []string{"--isolate"}, 37, 1},
 		{"banner", []string{bannerBin(t), "--config", "../../examples/plugins/banner/check.hcl"}, 13, 0},
+		{"python-echo", []string{pythonEcho, "--config", "../../examples/plugins/python-echo/check.hcl"}, 13, 0},
 		{"tailscale", []string{tailscalePlugin(t), "--config", "../../plugins/tailscale/check.hcl"}, 13, 0},
 	}
 	for _, tt := range tests {
