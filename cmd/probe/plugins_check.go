@@ -90,5 +90,6 @@ without BINARY, checks the built-in plugins served by probe itself.`,
 	}
 	c.Flags().StringVar(&checkFile, "config", "", "check `FILE`: how each component is configured and checked")
 	c.Flags().BoolVar(&isolate, "isolate", false, "check the built-in plugins, served by probe out of process")
+	_ = c.MarkFlagFilename("config", "hcl")
 	return c
 }
