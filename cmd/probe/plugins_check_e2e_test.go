@@ -24,10 +24,10 @@ func TestPluginsCheck(t *testing.T) {
 		checks  int // rows
 		skipped int
 	}{
-		{"builtins", []string{"--isolate"}, 37, 1},
+		{"builtins", []string{"--isolate"}, 40, 2},
 		{"banner", []string{bannerBin(t), "--config", "../../examples/plugins/banner/check.hcl"}, 13, 0},
 		{"python-echo", []string{pythonEcho, "--config", "../../examples/plugins/python-echo/check.hcl"}, 13, 0},
-		{"tailscale", []string{tailscalePlugin(t), "--config", "../../plugins/tailscale/check.hcl"}, 13, 0},
+		{"tailscale", []string{tailscalePlugin(t), "--config", "../../plugins/tailscale/check.hcl"}, 15, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,6 +49,7 @@ func (c *checker) resolver(name string, r sdk.Resolver, set *Component) func() s
 		return strings.Join(problems, "; ")
 	}
 	c.add(name, sdk.KindResolver, "resolve", main())
+	c.resolverDeadline(name, r, set)
 	if set.FailHost == "" {
 		c.skip(name, sdk.KindResolver, "failure as data", "no fail_host in the check file")
 		return main
@@ -130,7 +131,58 @@ func (c *checker) dialer(name string, d sdk.Dialer, set *Component) func() strin
 		problem = strings.Join(problems, "; ")
 	}
 	c.add(name, sdk.KindDialer, "failure as data", problem)
+	c.dialerDeadline(name, d, set)
 	return main
+}
+
+// dialerDeadline checks that a connect to a port that answers no SYN ends
+// by the deadline.
+func (c *checker) dialerDeadline(name string, d sdk.Dialer, set *Component) {
+	ctx, cancel := context.WithTimeout(c.ctx, deadlineTimeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := d.Dial(ctx, &sdk.DialRequest{Address: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), c.env.silent.Port), Host: set.Host})
+	took := time.Since(start)
+	if err != nil {
+		c.add(name, sdk.KindDialer, "deadline", "returned an error instead of an answer: "+errText(err))
+		return
+	}
+	if resp.Conn != nil {
+		_ = resp.Conn.Close()
+	}
+	c.add(name, sdk.KindDialer, "deadline", deadlineProblem(resp.Failure, took, "connected to a port that answers no SYN"))
+}
+
+// resolverDeadline checks that a resolver that asks the check's DNS server
+// (its host is in probe.test) ends by the deadline when the server never
+// answers.
+func (c *checker) resolverDeadline(name string, r sdk.Resolver, set *Component) {
+	if !strings.HasSuffix(strings.TrimSuffix(set.Host, "."), ".probe.test") {
+		c.skip(name, sdk.KindResolver, "deadline", "it does not ask the check's DNS server (its host is not in probe.test)")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, deadlineTimeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := r.Resolve(ctx, &sdk.ResolveRequest{Host: "silent.probe.test", Port: 443})
+	took := time.Since(start)
+	if err != nil {
+		c.add(name, sdk.KindResolver, "deadline", "returned an error instead of an answer: "+errText(err))
+		return
+	}
+	c.add(name, sdk.KindResolver, "deadline", deadlineProblem(resp.Failure, took, "resolved a name whose server never answers"))
+}
+
+// deadlineProblem checks a call that the deadline must have ended: a
+// failure of the target, not a hang.
+func deadlineProblem(f *sdk.Failure, took time.Duration, succeeded string) string {
+	switch {
+	case f == nil:
+		return succeeded
+	case f.Class == sdk.ClassPluginCrashed && strings.Contains(f.Message, "hung"):
+		return fmt.Sprintf("no answer %v after the call's %v deadline: it ignores its context's deadline (probe restarted the plugin)", took.Round(time.Millisecond), deadlineTimeout)
+	}
+	return failureProblem(f)
 }
 
 // echoes checks that conn is a socket connected to the echo server at
@@ -297,14 +349,7 @@ func (c *checker) handshaker(name string, h sdk.Handshaker, set *Component) func
 	a, _ := c.attempt(c.ctx, name, h, set.Host, mute, deadlineTimeout)
 	took := time.Since(start)
 	problems := AttemptProblems(a)
-	switch {
-	case a.OK:
-		problems = append(problems, "succeeded against a server that never answers")
-	case a.Failure.Class == sdk.ClassPluginCrashed && strings.Contains(a.Failure.Message, "hung"):
-		problems = append(problems, fmt.Sprintf("no answer %v after the attempt's %v deadline: the handshake ignores its context's deadline (probe restarted the plugin)", took.Round(time.Millisecond), deadlineTimeout))
-	default:
-		problems = append(problems, failureProblem(a.Failure))
-	}
+	problems = append(problems, deadlineProblem(a.Failure, took, "succeeded against a server that never answers"))
 	c.add(name, k, "deadline", strings.Join(problems, "; "))
 
 	// Canceled mid-call: the plugin lets go of the connection.

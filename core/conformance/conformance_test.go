@@ -89,7 +89,7 @@ func TestBroken(t *testing.T) {
 			"echo handshake: no socket kept": "3 of 3 connections still open 1s after their attempts ended: the plugin keeps the socket"},
 			others: []string{"echo handshake: cancel"}},
 		{mode: "deaf", want: map[string]string{
-			"echo handshake: deadline": "after the attempt's 300ms deadline: the handshake ignores its context's deadline",
+			"echo handshake: deadline": "after the call's 300ms deadline: it ignores its context's deadline",
 			"echo handshake: cancel":   "the handshake does not stop when its context is canceled"}},
 		{mode: "panic", want: map[string]string{
 			"echo handshake: handshake": "failed as plugin.crashed in echo: plugin echo: panic: the echo handshake broke"},

@@ -29,13 +29,16 @@ const (
 )
 
 // env is what the checks run against: a DNS server for the zone
-// probe.test, a CA, and protocol servers started on first use, all on
-// 127.0.0.1.
+// probe.test (api answers 127.0.0.1, silent never answers), a CA, a port
+// that refuses and one that never answers, and protocol servers started on
+// first use, all on 127.0.0.1.
 type env struct {
 	dir     string
 	dns     *lab.DNSServer
 	cert    tls.Certificate
 	refused netip.AddrPort
+	// silent is a port that answers no SYN: a connect hangs.
+	silent *lab.SilentTCP
 
 	mu      sync.Mutex
 	servers map[[2]string]*server
@@ -66,7 +69,11 @@ func startEnv() (e *env, err error) {
 		return e, err
 	}
 	e.dns.AddAddr("api", netip.MustParseAddr("127.0.0.1"))
+	e.dns.SetBehavior("silent", lab.DNSBehavior{Silent: true})
 	if e.refused, err = lab.RefusedAddr(); err != nil {
+		return e, err
+	}
+	if e.silent, err = lab.StartSilentTCP(netip.MustParseAddr("127.0.0.1")); err != nil {
 		return e, err
 	}
 	return e, nil
@@ -84,6 +91,9 @@ func (e *env) close() {
 	}
 	if e.dns != nil {
 		_ = e.dns.Close()
+	}
+	if e.silent != nil {
+		_ = e.silent.Close()
 	}
 	if e.dir != "" {
 		_ = os.RemoveAll(e.dir)
