@@ -20,7 +20,7 @@ import (
 var builtinsCheck []byte
 
 func newPluginsCheckCmd() *cobra.Command {
-	var checkFile string
+	var checkFile, pin string
 	var isolate bool
 	c := &cobra.Command{
 		Use:   "check [BINARY]",
@@ -36,7 +36,7 @@ per failure; the exit status is 1 when any check failed.
 --config names a check file: each component's attributes, a configuration it
 must refuse, the server a handshake speaks to (docs/plugins.md). --isolate,
 without BINARY, checks the built-in plugins served by probe itself.`,
-		Example: `  probe plugins check ./bin/probe-plugin-banner --config banner-check.hcl
+		Example: `  probe plugins check ./bin/probe-plugin-banner --config examples/plugins/banner/check.hcl
   probe plugins check --isolate`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -59,7 +59,7 @@ without BINARY, checks the built-in plugins served by probe itself.`,
 				if err != nil {
 					return &exitError{code: exitUsage, msg: err.Error()}
 				}
-				bin = pluginhost.Binary{Name: strings.TrimPrefix(filepath.Base(path), "probe-plugin-"), Path: path}
+				bin = pluginhost.Binary{Name: strings.TrimPrefix(filepath.Base(path), pluginhost.BinaryPrefix), Path: path, SHA256: pin}
 			default:
 				return &exitError{code: exitUsage, msg: "give a plugin binary, or --isolate alone for the built-ins\nSee 'probe plugins check --help'."}
 			}
@@ -90,6 +90,7 @@ without BINARY, checks the built-in plugins served by probe itself.`,
 	}
 	c.Flags().StringVar(&checkFile, "config", "", "check `FILE`: how each component is configured and checked")
 	c.Flags().BoolVar(&isolate, "isolate", false, "check the built-in plugins, served by probe out of process")
+	c.Flags().StringVar(&pin, "sha256", "", "the binary's sha256 pin, checked before it runs, as a plugin block's")
 	_ = c.MarkFlagFilename("config", "hcl")
 	return c
 }

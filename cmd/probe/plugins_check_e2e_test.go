@@ -54,6 +54,12 @@ func TestPluginsCheckFails(t *testing.T) {
 	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stderr, "Error: 1 of 6 checks failed") {
 		t.Errorf("stdout:\n%s\nstderr:\n%s\nwant the row:\n%s", r.stdout, r.stderr, want)
 	}
+	wrong := strings.Repeat("0", 64)
+	r = probe(t, nil, "plugins", "check", bannerBin(t), "--sha256", wrong)
+	wantExit(t, r, exitFailed)
+	if want := "does not match its sha256 pin " + wrong + "; refusing to run it"; !strings.Contains(r.stdout, want) {
+		t.Errorf("a wrong pin: stdout\n%s\nwant the start row to say %q", r.stdout, want)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
