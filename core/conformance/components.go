@@ -351,6 +351,9 @@ func (c *checker) handshaker(name string, h sdk.Handshaker, set *Component) func
 	problems := AttemptProblems(a)
 	problems = append(problems, deadlineProblem(a.Failure, took, "succeeded against a server that never answers"))
 	c.add(name, k, "deadline", strings.Join(problems, "; "))
+	if a.Failure != nil && a.Failure.Class == sdk.ClassPluginCrashed {
+		main() // probe restarts the plugin it found hung: wait for it
+	}
 
 	// Canceled mid-call: the plugin lets go of the connection.
 	base = mute.waitOpen(closeWithin, 0)

@@ -321,6 +321,10 @@ func (c *checker) crash(again func() string) {
 		return
 	}
 	pids := c.host.Pids()
+	if len(pids) == 0 { // a check before found it hung, and it is restarting
+		again()
+		pids = c.host.Pids()
+	}
 	if len(pids) != 1 {
 		c.add("", "", "crash recovery", fmt.Sprintf("plugin processes %v, want one", pids))
 		return

@@ -86,9 +86,11 @@ func TestBroken(t *testing.T) {
 		{mode: "liar", want: map[string]string{
 			"echo handshake: timing": "the handshake's phases last 1µs, but the server held its answer"}},
 		{mode: "leaky", want: map[string]string{
-			"echo handshake: no socket kept": "3 of 3 connections still open 1s after their attempts ended: the plugin keeps the socket"},
+			"echo handshake: no socket kept": "3 of 3 connections still open 1s after their attempts ended: the plugin keeps the socket",
+			"echo dialer: dial":              "the server saw no close 1s after probe closed the connection: the plugin kept a copy of the socket"},
 			others: []string{"echo handshake: cancel"}},
 		{mode: "deaf", want: map[string]string{
+			"echo resolver: deadline":  "after the call's 300ms deadline: it ignores its context's deadline",
 			"echo handshake: deadline": "after the call's 300ms deadline: it ignores its context's deadline",
 			"echo handshake: cancel":   "the handshake does not stop when its context is canceled"}},
 		{mode: "panic", want: map[string]string{

@@ -1,12 +1,15 @@
-// Command broken is a test plugin binary for core/conformance: its
-// handshake "echo" writes a line and reads it back, and its first argument
-// chooses one way to break the contract, each of which `probe plugins
-// check` must catch with the right line:
+// Command broken is a test plugin binary for core/conformance: its plugin
+// "echo" serves a handshake that writes a line and reads it back, a TCP
+// dialer, and a resolver that answers api.probe.test with 127.0.0.1, never
+// answers silent.probe.test (until the deadline), and fails any other name
+// as dns.nxdomain. Its first argument chooses one way to break the
+// contract, each of which `probe plugins check` must catch with the right
+// line:
 //
 //	ok       none: every check passes
-//	liar     reports a phase of 1 µs, whatever the exchange took
-//	leaky    keeps a duplicate of every socket it is handed
-//	deaf     ignores the attempt's deadline and cancellation
+//	liar     the handshake reports a phase of 1 µs, whatever the exchange took
+//	leaky    the handshake and the dialer keep a duplicate of every socket
+//	deaf     the handshake and the resolver ignore the deadline and cancellation
 //	panic    panics in every handshake
 //	garbage  prints a line on stdout before go-plugin's handshake line
 package main
@@ -17,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -46,7 +50,47 @@ func main() {
 			}
 			return &echo{mode: mode, line: line}, nil
 		},
+		NewDialer:   func(cty.Value) (sdk.Dialer, error) { return &dialer{mode: mode}, nil },
+		NewResolver: func(cty.Value) (sdk.Resolver, error) { return resolver{mode: mode}, nil },
 	})
+}
+
+type resolver struct{ mode string }
+
+func (r resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.ResolveResponse, error) {
+	span := sdk.StartSpan(sdk.PhaseResolve, time.Time{})
+	switch req.Host {
+	case "api.probe.test":
+		return &sdk.ResolveResponse{Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Phases: []sdk.Phase{span.End(true, nil)}}, nil
+	case "silent.probe.test":
+		if r.mode == "deaf" {
+			select {}
+		}
+		<-ctx.Done()
+		return &sdk.ResolveResponse{Phases: []sdk.Phase{span.End(false, nil)},
+			Failure: &sdk.Failure{Phase: sdk.PhaseResolve, Class: sdk.ContextClass(ctx, sdk.ClassDNSTimeout), Message: "no answer"}}, nil
+	}
+	return &sdk.ResolveResponse{Phases: []sdk.Phase{span.End(false, nil)},
+		Failure: &sdk.Failure{Phase: sdk.PhaseResolve, Class: sdk.ClassDNSNXDomain, Message: req.Host + " does not exist"}}, nil
+}
+
+type dialer struct {
+	mode string
+
+	mu   sync.Mutex
+	kept []*os.File // leaky's duplicates
+}
+
+func (d *dialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
+	resp := sdk.DialTCP(ctx, time.Now(), req.Address, nil)
+	if d.mode == "leaky" && resp.Conn != nil {
+		if f, err := resp.Conn.(*net.TCPConn).File(); err == nil {
+			d.mu.Lock()
+			d.kept = append(d.kept, f)
+			d.mu.Unlock()
+		}
+	}
+	return resp, nil
 }
 
 type echo struct {
@@ -113,4 +157,8 @@ func (e *echo) exchange(c net.Conn) error {
 	return nil
 }
 
-var _ sdk.Handshaker = (*echo)(nil)
+var (
+	_ sdk.Handshaker = (*echo)(nil)
+	_ sdk.Dialer     = (*dialer)(nil)
+	_ sdk.Resolver   = resolver{}
+)
