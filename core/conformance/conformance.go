@@ -170,7 +170,10 @@ func oneLine(s string) string {
 	return line
 }
 
-var namePattern = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+var (
+	namePattern = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	attrPattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+)
 
 // describeProblems checks what a plugin says of itself.
 func describeProblems(p *sdk.Plugin) []string {
@@ -191,13 +194,13 @@ func describeProblems(p *sdk.Plugin) []string {
 		seen := map[string]bool{}
 		for _, a := range p.Schema(k).Attributes {
 			switch {
-			case !regexp.MustCompile(`^[a-z][a-z0-9_]*$`).MatchString(a.Name):
+			case !attrPattern.MatchString(a.Name):
 				out = append(out, fmt.Sprintf("%s attribute %q: want a lower-case HCL name", k, a.Name))
 			case seen[a.Name]:
 				out = append(out, fmt.Sprintf("%s attribute %q twice", k, a.Name))
 			case a.Description == "":
 				out = append(out, fmt.Sprintf("%s attribute %q has no description (for `probe plugins show`)", k, a.Name))
-			case a.Required && a.Default.IsKnown() && !a.Default.IsNull():
+			case a.Required && a.Default != cty.NilVal:
 				out = append(out, fmt.Sprintf("%s attribute %q is required and has a default", k, a.Name))
 			}
 			seen[a.Name] = true
