@@ -111,7 +111,7 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	}
 	c := &checker{ctx: ctx, env: e, file: file, host: host, bin: opts.Binary}
 	plugins, err := host.Load(opts.Binary)
-	c.add("", "", "start", errText(err))
+	c.add("", "", "start", startProblem(err))
 	if err != nil {
 		_ = host.Close()
 		return c.results, nil
@@ -168,6 +168,15 @@ func errText(err error) string {
 func oneLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// startProblem explains a start that failed.
+func startProblem(err error) string {
+	problem := errText(err)
+	if strings.Contains(problem, "Unrecognized remote plugin message") {
+		problem += ` (the first line on stdout must be go-plugin's handshake line, such as "1|1|unix|/path/to/plugin.sock|grpc")`
+	}
+	return problem
 }
 
 var (
