@@ -28,8 +28,8 @@ func newPluginsNewCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "new NAME --kind handshake|dialer|resolver",
 		Short: "Write the skeleton of a Go plugin that passes `probe plugins check`",
-		Long: `Write a Go plugin binary's folder (main.go, plugin.go, the component, a test
-that runs the conformance kit, check.hcl and a README) into DIR, ./NAME by
+		Long: `Write a Go plugin binary's folder (main.go, plugin.go, the component and its
+test, which runs the conformance kit, check.hcl and a README) into DIR, ./NAME by
 default, inside a Go module that requires github.com/probe-dev/probe. As
 written it builds and passes ` + "`probe plugins check`" + `: a handshake that writes a
 line and reads it back, a TCP dialer, or a resolver that asks one DNS server.`,
@@ -85,7 +85,7 @@ func writeSkeleton(dir, name string, k sdk.Kind) ([]string, error) {
 		{"main.go", "main.go"},
 		{"plugin.go", "plugin.go"},
 		{string(k) + ".go", string(k) + ".go"},
-		{"plugin_test.go", "plugin_test.go"},
+		{"component_test.go", string(k) + "_test.go"},
 		{"check.hcl", "check.hcl"},
 		{"README.md", "README.md"},
 	} {

@@ -41,7 +41,7 @@ func TestPluginsNew(t *testing.T) {
 	for _, k := range kinds {
 		r := probe(t, nil, "plugins", "new", "my-"+k, "--kind", k, "--dir", filepath.Join(mod, "my-"+k))
 		wantExit(t, r, exitOK)
-		for _, f := range []string{"main.go", "plugin.go", k + ".go", "plugin_test.go", "check.hcl", "README.md"} {
+		for _, f := range []string{"main.go", "plugin.go", k + ".go", k + "_test.go", "check.hcl", "README.md"} {
 			if !strings.Contains(r.stdout, filepath.Join(mod, "my-"+k, f)+"\n") {
 				t.Errorf("%s: stdout %q does not list %s", k, r.stdout, f)
 			}
