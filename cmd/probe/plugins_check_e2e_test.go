@@ -24,10 +24,10 @@ func TestPluginsCheck(t *testing.T) {
 		checks  int // rows
 		skipped int
 	}{
-		{"builtins", []string{"--isolate"}, 40, 2},
-		{"banner", []string{bannerBin(t), "--config", "../../examples/plugins/banner/check.hcl"}, 13, 0},
-		{"python-echo", []string{pythonEcho, "--config", "../../examples/plugins/python-echo/check.hcl"}, 13, 0},
-		{"tailscale", []string{tailscalePlugin(t), "--config", "../../plugins/tailscale/check.hcl"}, 15, 1},
+		{"builtins", []string{"--isolate"}, 41, 2},
+		{"banner", []string{bannerBin(t), "--config", "../../examples/plugins/banner/check.hcl"}, 14, 1},
+		{"python-echo", []string{pythonEcho, "--config", "../../examples/plugins/python-echo/check.hcl"}, 14, 1},
+		{"tailscale", []string{tailscalePlugin(t), "--config", "../../plugins/tailscale/check.hcl"}, 16, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,7 +51,7 @@ func TestPluginsCheckFails(t *testing.T) {
 	wantExit(t, r, exitFailed)
 	want := `banner  handshake  configure       FAIL: the configuration does not fit the schema: expect: Missing required argument: ` +
 		`The argument "expect" is required, but no definition was found. (give its attributes in a check file, --config)`
-	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stderr, "Error: 1 of 6 checks failed") {
+	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stderr, "Error: 1 of 7 checks failed") {
 		t.Errorf("stdout:\n%s\nstderr:\n%s\nwant the row:\n%s", r.stdout, r.stderr, want)
 	}
 	wrong := strings.Repeat("0", 64)

@@ -48,7 +48,11 @@ func (c *checker) resolver(name string, r sdk.Resolver, set *Component) func() s
 		}
 		return strings.Join(problems, "; ")
 	}
-	c.add(name, sdk.KindResolver, "resolve", main())
+	problem := main()
+	c.add(name, sdk.KindResolver, "resolve", problem)
+	if problem == "" && set.WantFailure == "" {
+		c.resolvers = append(c.resolvers, configured[sdk.Resolver]{name, r, set})
+	}
 	c.resolverDeadline(name, r, set)
 	if set.FailHost == "" {
 		c.skip(name, sdk.KindResolver, "failure as data", "no fail_host in the check file")
@@ -116,7 +120,11 @@ func (c *checker) dialer(name string, d sdk.Dialer, set *Component) func() strin
 		}
 		return strings.Join(problems, "; ")
 	}
-	c.add(name, sdk.KindDialer, "dial", main())
+	problem := main()
+	c.add(name, sdk.KindDialer, "dial", problem)
+	if problem == "" && set.WantFailure == "" {
+		c.dialers = append(c.dialers, configured[sdk.Dialer]{name, d, set})
+	}
 	resp, took, problem := dial(c.env.refused)
 	if problem == "" {
 		problems := phaseProblems(resp.Phases, resp.Failure, took)
@@ -303,7 +311,11 @@ func (c *checker) handshaker(name string, h sdk.Handshaker, set *Component) func
 		return strings.Join(problems, "; ")
 	}
 	base := srv.open()
-	c.add(name, k, "handshake", main())
+	problem := main()
+	c.add(name, k, "handshake", problem)
+	if problem == "" && set.WantFailure == "" {
+		c.handshakers = append(c.handshakers, configured[sdk.Handshaker]{name, h, set})
+	}
 	if set.WantFailure != "" {
 		for _, check := range []string{"timing", "no socket kept", "failure as data", "deadline", "cancel"} {
 			c.skip(name, k, check, "the check file wants the handshake to fail")
@@ -362,7 +374,7 @@ func (c *checker) handshaker(name string, h sdk.Handshaker, set *Component) func
 	a, _ = c.attempt(ctx, name, h, set.Host, mute, callTimeout)
 	stop.Stop()
 	cancel()
-	var problem string
+	problem = ""
 	switch {
 	case a.OK:
 		problem = "succeeded against a server that never answers"
@@ -411,4 +423,43 @@ func ctyObject(m map[string]cty.Value) string {
 		return v.GoString()
 	}
 	return string(b)
+}
+
+// whole runs an attempt of the binary's first resolver, dialer and
+// handshake that succeeded alone, all three in the plugin process, as probe
+// runs a pipeline of them: as one request (Sequences) when the binary
+// serves it, else one call each. It must succeed, keep the attempt's rules
+// and no socket.
+func (c *checker) whole() {
+	if len(c.resolvers) == 0 || len(c.dialers) == 0 || len(c.handshakers) == 0 {
+		c.skip("", "", "whole attempt", "the binary serves no resolver, dialer and handshake that each succeed")
+		return
+	}
+	r, d, h := c.resolvers[0], c.dialers[0], c.handshakers[0]
+	srv, err := c.env.server(h.set.Server, answer)
+	if err != nil {
+		c.add("", "", "whole attempt", errText(err))
+		return
+	}
+	route, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: r.name, Plugin: r.name, Component: r.comp}, nil)
+	if err != nil {
+		panic(err) // no match patterns: it cannot fail
+	}
+	p := &engine.Pipeline{
+		Name:       "whole",
+		Resolvers:  []engine.Route{route},
+		Dialer:     engine.Stage[sdk.Dialer]{Name: d.name, Plugin: d.name, Component: d.comp},
+		Handshakes: []engine.Stage[sdk.Handshaker]{{Name: h.name, Plugin: h.name, Component: h.comp}},
+	}
+	base := srv.open()
+	a := engine.New(engine.Options{Timeout: callTimeout}).Probe(c.ctx, &engine.Target{Name: "whole", Host: r.set.Host, Port: srv.addr.Port(), Pipeline: p})
+	problems := AttemptProblems(a)
+	if !a.OK {
+		problems = append(problems, fmt.Sprintf("resolver, dialer and handshake of %s, %s and %s (against the %s server) failed as %s in %s: %s",
+			r.name, d.name, h.name, h.set.Server, a.Failure.Class, a.Failure.Phase, oneLine(a.Failure.Message)))
+	}
+	if n := srv.waitOpen(closeWithin, base); n > base {
+		problems = append(problems, fmt.Sprintf("the connection was still open %v after the attempt", closeWithin))
+	}
+	c.add("", "", "whole attempt", strings.Join(problems, "; "))
 }

@@ -127,6 +127,7 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 			}
 		}
 	}
+	c.whole()
 	c.crash(again)
 	c.shutdown()
 	return c.results, nil
@@ -140,6 +141,18 @@ type checker struct {
 	host    *pluginhost.Host
 	bin     pluginhost.Binary
 	results []Result
+	// The components whose main call succeeded, for the whole attempt.
+	resolvers   []configured[sdk.Resolver]
+	dialers     []configured[sdk.Dialer]
+	handshakers []configured[sdk.Handshaker]
+}
+
+// configured is a component configured in the plugin process, and how it is
+// checked.
+type configured[T any] struct {
+	name string
+	comp T
+	set  *Component
 }
 
 // add records a check: passed when problems holds no sentence.

@@ -37,8 +37,8 @@ func testMain(m *testing.M) int {
 
 // check runs the checks against the broken binary in mode, with the check
 // file src, and returns the problems of the failed checks by their name
-// ("echo handshake: cancel", "start").
-func check(t *testing.T, mode, src string) map[string]string {
+// ("echo handshake: cancel", "start"), and the names of those that passed.
+func check(t *testing.T, mode, src string) (failed map[string]string, passed []string) {
 	t.Helper()
 	results, err := conformance.Run(t.Context(), conformance.Options{
 		Binary:    pluginhost.Binary{Name: "echo", Path: brokenBin, Args: []string{mode}},
@@ -52,17 +52,20 @@ func check(t *testing.T, mode, src string) map[string]string {
 		t.Fatal(err)
 	}
 	t.Logf("%s:\n%s", mode, table.String())
-	failed := map[string]string{}
+	failed = map[string]string{}
 	for _, r := range results {
-		if r.Failed() {
-			name := r.Check
-			if r.Plugin != "" {
-				name = strings.TrimSpace(r.Plugin+" "+string(r.Kind)) + ": " + name
-			}
+		name := r.Check
+		if r.Plugin != "" {
+			name = strings.TrimSpace(r.Plugin+" "+string(r.Kind)) + ": " + name
+		}
+		switch {
+		case r.Failed():
 			failed[name] = r.Problem
+		case r.Skipped == "":
+			passed = append(passed, name)
 		}
 	}
-	return failed
+	return failed, passed
 }
 
 const echoCheck = `
@@ -72,7 +75,8 @@ handshake "echo" {
 `
 
 // TestBroken checks each broken plugin: the check made for its fault
-// fails with the line that names it; the healthy one passes every check.
+// fails with the line that names it; the healthy one passes every check,
+// the whole attempt of its three components included.
 func TestBroken(t *testing.T) {
 	tests := []struct {
 		mode string
@@ -101,7 +105,10 @@ func TestBroken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
-			failed := check(t, tt.mode, echoCheck)
+			failed, passed := check(t, tt.mode, echoCheck)
+			if tt.mode == "ok" && !containsString(passed, "whole attempt") {
+				t.Errorf("the whole attempt did not pass: passed %v", passed)
+			}
 			for name, want := range tt.want {
 				if got, ok := failed[name]; !ok || !strings.Contains(got, want) {
 					t.Errorf("check %q: problem %q, want one containing %q", name, got, want)
