@@ -8,8 +8,8 @@
 // real socket, a handshake on a handed socket whose phase measures the
 // server's answer, a failure returned as data with a class of the form
 // area.what, the attempt's deadline honoured, a canceled call stopped, no
-// socket kept, recovery after the process is killed, and an exit when
-// asked. Each check is a row of the result, with one line of explanation
+// socket kept, a whole attempt of its own resolver, dialer and handshake,
+// recovery after the process is killed, and an exit when asked. Each check is a row of the result, with one line of explanation
 // when it fails.
 //
 // The servers the checks run against are its own, on 127.0.0.1: a DNS
