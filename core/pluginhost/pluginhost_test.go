@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
+	"github.com/probe-dev/probe/core/conformance"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
@@ -256,28 +257,12 @@ func stable(attrs map[string]any) map[string]any {
 	return out
 }
 
-// checkAttempt checks what holds for every attempt: phases in order and
-// not overlapping, their durations plus the overhead make the total, a
-// failure only in the last phase.
+// checkAttempt checks what holds for every attempt
+// (conformance.AttemptProblems).
 func checkAttempt(t *testing.T, a engine.Attempt) {
 	t.Helper()
-	var sum time.Duration
-	var end time.Duration
-	for i, p := range a.Phases {
-		if p.Start < end || p.Duration < 0 {
-			t.Errorf("phase %s starts at %v, lasts %v; the previous ended at %v", p.Name, p.Start, p.Duration, end)
-		}
-		if last := i == len(a.Phases)-1; p.OK != (!last || a.OK) {
-			t.Errorf("phase %s ok %v, want %v", p.Name, p.OK, !last || a.OK)
-		}
-		sum += p.Duration
-		end = p.Start + p.Duration
-	}
-	if end > a.Total || sum+a.Overhead != a.Total {
-		t.Errorf("phases %v + overhead %v != total %v (last phase ends at %v)", sum, a.Overhead, a.Total, end)
-	}
-	if a.OK != (a.Failure == nil) {
-		t.Errorf("ok %v with failure %+v", a.OK, a.Failure)
+	for _, p := range conformance.AttemptProblems(a) {
+		t.Error(p)
 	}
 }
 
