@@ -26,7 +26,7 @@ type adHoc struct {
 }
 
 // protos are the protocols an ad-hoc target may name.
-var protos = []string{"tcp", "http", "https"}
+var protos = []string{"tcp", "http", "https", "icmp"}
 
 // parseHostPort parses "host:port[:proto]"; IPv6 hosts are bracketed
 // ("[::1]:443:https"). The proto is empty when s names none.
@@ -219,7 +219,8 @@ type tlsOptions struct {
 // impliedPipeline is the pipeline of an ad-hoc target: the system resolver
 // (or dns-miekg asking dnsServer), dial-tcp, then tls (offering h2 and
 // http/1.1 unless told otherwise) and http for https, http alone for http;
-// the http handshake asks for the target's path.
+// the http handshake asks for the target's path. For icmp the dialer is
+// icmp (one echo request an attempt) and nothing follows it.
 func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
 	proto := a.proto
 	plugins, err := pl.Builtins()
@@ -240,14 +241,18 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 	if err != nil {
 		return nil, err
 	}
-	dial, err := newComponent(plugins, "dial-tcp", sdk.KindDialer, nil)
+	dialName, dialPlugin := "tcp", "dial-tcp"
+	if proto == "icmp" {
+		dialName, dialPlugin = "icmp", "icmp"
+	}
+	dial, err := newComponent(plugins, dialPlugin, sdk.KindDialer, nil)
 	if err != nil {
 		return nil, err
 	}
 	p := &engine.Pipeline{
 		Name:      proto,
 		Resolvers: []engine.Route{route},
-		Dialer:    engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: dial.(sdk.Dialer)},
+		Dialer:    engine.Stage[sdk.Dialer]{Name: dialName, Plugin: dialPlugin, Component: dial.(sdk.Dialer)},
 	}
 	if proto == "https" {
 		cfg := map[string]cty.Value{"insecure_skip_verify": cty.BoolVal(tlsOpts.insecure),

@@ -115,6 +115,9 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block, content *hcl.BodyContent, 
 	}
 	d.file.components = append(d.file.components, impl)
 	c.impl = impl
+	if k == sdk.KindDialer {
+		c.conn = p.DialerConn
+	}
 	c.sensitive = marks.Has(sensitiveMark)
 	return c
 }

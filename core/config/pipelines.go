@@ -83,8 +83,10 @@ func (d *decoder) pipeline(content *hcl.BodyContent, inst instance) *engine.Pipe
 			valid = false
 		}
 	}
+	var dialer *component
 	if a, ok := content.Attributes["dialer"]; ok {
 		if c, ok := resolve(d, d.components[sdk.KindDialer], a.Expr, string(sdk.KindDialer), inst.ctx); ok {
+			dialer = c
 			p.Dialer = engine.Stage[sdk.Dialer]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Dialer)}
 			d.noteSensitive(p.Name, c)
 		} else {
@@ -100,9 +102,18 @@ func (d *decoder) pipeline(content *hcl.BodyContent, inst instance) *engine.Pipe
 			p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Handshaker)})
 			d.noteSensitive(p.Name, c)
 		}
+		if dialer != nil && dialer.conn == sdk.ConnNone && len(p.Handshakes) > 0 {
+			d.attrError(a, "Dialer takes no handshakes", fmt.Sprintf("dialer.%s (plugin %q) makes no connection for a handshake to use: "+
+				"its phase is the whole probe. Remove the handshakes from this pipeline, or use a dialer that connects, such as dial-tcp.", dialer.name, dialer.plugin))
+			valid = false
+		}
 	}
 	p.AddressPolicy = engine.AddressFirst
 	if a, ok := content.Attributes["address_policy"]; ok && !d.addressPolicy(a, inst.ctx, p) {
+		valid = false
+	} else if ok && dialer != nil && dialer.conn == sdk.ConnNone && p.AddressPolicy == engine.AddressHappyEyeballs {
+		d.attrError(a, "No race without connections", fmt.Sprintf("dialer.%s (plugin %q) makes no connection, so there is none to race: "+
+			"address_policy \"happy-eyeballs\" needs a dialer that connects. Use \"first\" or \"all\".", dialer.name, dialer.plugin))
 		valid = false
 	}
 	if !valid {

@@ -134,10 +134,11 @@ func (c comp) config(tb testing.TB, p *sdk.Plugin, k sdk.Kind) cty.Value {
 	return cfg
 }
 
-// spec describes a pipeline: a resolver, dial-tcp, and handshakes, each
-// named after its plugin.
+// spec describes a pipeline: a resolver, a dialer (dial-tcp when unset),
+// and handshakes, each named after its plugin.
 type spec struct {
 	resolver   comp
+	dialer     comp
 	handshakes []comp
 }
 
@@ -181,12 +182,16 @@ func (s spec) build(tb testing.TB, pl placement, remote map[string]*sdk.Plugin) 
 		tb.Fatal(err)
 	}
 	p.Resolvers = []engine.Route{route}
-	dp := plugin("dial-tcp", sdk.KindDialer)
-	d, err := dp.NewDialer(comp{}.config(tb, dp, sdk.KindDialer))
-	if err != nil {
-		tb.Fatalf("dial-tcp: %v", err)
+	dc := s.dialer
+	if dc.plugin == "" {
+		dc.plugin = "dial-tcp"
 	}
-	p.Dialer = engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: d}
+	dp := plugin(dc.plugin, sdk.KindDialer)
+	d, err := dp.NewDialer(dc.config(tb, dp, sdk.KindDialer))
+	if err != nil {
+		tb.Fatalf("%s: %v", dc.plugin, err)
+	}
+	p.Dialer = engine.Stage[sdk.Dialer]{Name: dc.plugin, Plugin: dc.plugin, Component: d}
 	for _, c := range s.handshakes {
 		hp := plugin(c.plugin, sdk.KindHandshake)
 		h, err := hp.NewHandshaker(c.config(tb, hp, sdk.KindHandshake))
@@ -297,6 +302,7 @@ func TestConformance(t *testing.T) {
 	system := comp{plugin: "dns-system"}
 	tls := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
 	http := comp{plugin: "http"}
+	icmp := comp{"icmp", map[string]cty.Value{"count": cty.NumberIntVal(2), "interval": cty.StringVal("1ms")}}
 	tests := []struct {
 		name string
 		spec spec
@@ -336,6 +342,11 @@ func TestConformance(t *testing.T) {
 		{
 			name: "tls expired", spec: spec{resolver: miekg, handshakes: []comp{tls}}, host: "expired.probe.test", port: testLab.Expired.Addr.Port(),
 			want: outcome{Class: sdk.ClassTLSCertExpired, Phase: "tls", Phases: []string{"resolve", "connect", "tls"}},
+		},
+		{
+			name: "icmp echo", spec: spec{resolver: system, dialer: icmp}, host: "127.0.0.1", port: 1,
+			want:  outcome{OK: true, Phases: []string{"resolve", "icmp"}},
+			attrs: map[string]map[string]any{"icmp": {"sent": 2, "received": 2, "loss_percent": 0.0, "ttl": 64, "remote": "127.0.0.1"}},
 		},
 		{
 			name: "http over tls", spec: spec{resolver: miekg, handshakes: []comp{tls, http}}, host: "api.probe.test", port: testLab.TLS.Addr.Port(),
@@ -445,6 +456,9 @@ func TestSchemaAcrossTheWire(t *testing.T) {
 			}
 			if diff := cmp.Diff(lp.Kinds(), rp.Kinds()); diff != "" {
 				t.Errorf("kinds (-in process +out of process):\n%s", diff)
+			}
+			if lp.DialerConn != rp.DialerConn {
+				t.Errorf("dialer conn %q in process, %q out of process", lp.DialerConn, rp.DialerConn)
 			}
 			for _, k := range lp.Kinds() {
 				if diff := cmp.Diff(lp.Schema(k), rp.Schema(k), ctyComparer); diff != "" {

@@ -102,7 +102,8 @@ func (c *Client) Plugins(proc Process) ([]*sdk.Plugin, error) {
 
 // plugin returns the sdk view of one plugin the process serves.
 func (c *Client) plugin(proc Process, info *probev1.PluginInfo) (*sdk.Plugin, error) {
-	pl := &sdk.Plugin{Info: sdk.Info{Name: info.Name, Version: info.Version, Description: info.Description}}
+	pl := &sdk.Plugin{Info: sdk.Info{Name: info.Name, Version: info.Version, Description: info.Description},
+		DialerConn: sdk.ConnKind(info.DialerConn)}
 	sequence := c.sequence // what the binary said when it described itself
 	var err error
 	if info.Resolver != nil {

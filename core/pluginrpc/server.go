@@ -86,7 +86,8 @@ func newServer(plugins []*sdk.Plugin, ch *fdpass.Channel) *server {
 func (s *server) Describe(context.Context, *probev1.DescribeRequest) (*probev1.DescribeResponse, error) {
 	resp := &probev1.DescribeResponse{Sequences: true}
 	for _, p := range s.plugins {
-		info := &probev1.PluginInfo{Name: p.Info.Name, Version: p.Info.Version, Description: p.Info.Description}
+		info := &probev1.PluginInfo{Name: p.Info.Name, Version: p.Info.Version, Description: p.Info.Description,
+			DialerConn: string(p.DialerConn)}
 		for _, k := range p.Kinds() {
 			schema, err := schemaToProto(p.Schema(k))
 			if err != nil {

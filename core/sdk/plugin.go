@@ -23,7 +23,25 @@ type Plugin struct {
 	NewDialer       func(cfg cty.Value) (Dialer, error)
 	HandshakeSchema Schema
 	NewHandshaker   func(cfg cty.Value) (Handshaker, error)
+
+	// DialerConn says what the Dialer hands to the handshakes after it:
+	// ConnStream (the default) or ConnNone.
+	DialerConn ConnKind
 }
+
+// ConnKind says what a Dialer hands to the handshakes of its pipeline.
+type ConnKind string
+
+// The kinds of connection a Dialer hands on.
+const (
+	// ConnStream is a connected net.Conn in DialResponse.Conn (TCP): the
+	// default.
+	ConnStream ConnKind = ""
+	// ConnNone is no connection at all: the dial is the whole probe (an
+	// ICMP echo), its DialResponse has no Conn on success, and a pipeline
+	// with such a dialer takes no handshakes (the configuration is refused).
+	ConnNone ConnKind = "none"
+)
 
 // Serves reports whether the plugin serves components of kind k.
 func (p *Plugin) Serves(k Kind) bool {

@@ -80,8 +80,9 @@ type DialRequest struct {
 
 // DialResponse is a Dialer's answer.
 type DialResponse struct {
-	// Conn is the connected socket, nil when Failure is set. The caller owns
-	// it and closes it.
+	// Conn is the connected socket, nil when Failure is set, and nil too
+	// from a dialer whose plugin declares ConnNone (Plugin.DialerConn). The
+	// caller owns it and closes it.
 	Conn net.Conn
 	// Phases are the phases the dialer measured, normally one named
 	// PhaseConnect.

@@ -1,0 +1,34 @@
+# Protocols beyond TCP, TLS and HTTP (issue 17), each a built-in plugin.
+#
+#   probe run examples/protocols.hcl
+#   probe test 192.0.2.1 1 icmp
+
+run {
+  mode     = "parallel"
+  attempts = 3
+  interval = "1s"
+  timeout  = "5s"
+}
+
+resolver "system" {
+  plugin = "dns-system"
+}
+
+# icmp: ping, five echo requests per attempt. The dialer makes no
+# connection: a pipeline with it has no handshakes.
+dialer "ping" {
+  plugin   = "icmp"
+  count    = 5
+  interval = "200ms"
+}
+
+pipeline "ping" {
+  resolvers = [resolver.system]
+  dialer    = dialer.ping
+}
+
+target "gateway" {
+  host     = "192.0.2.1"
+  port     = 1 # every target has a port; icmp does not use it
+  pipeline = pipeline.ping
+}
