@@ -32,3 +32,32 @@ target "gateway" {
   port     = 1 # every target has a port; icmp does not use it
   pipeline = pipeline.ping
 }
+
+# grpc-health: grpc.health.v1.Health/Check over the TLS connection (ALPN
+# h2, as gRPC servers expect), SERVING expected.
+dialer "tcp" {
+  plugin = "dial-tcp"
+}
+
+handshake "h2" {
+  plugin = "tls"
+  alpn   = ["h2"]
+}
+
+handshake "orders_health" {
+  plugin  = "grpc-health"
+  service = "orders.v1.Orders"
+  timeout = "2s"
+}
+
+pipeline "grpc" {
+  resolvers  = [resolver.system]
+  dialer     = dialer.tcp
+  handshakes = [handshake.h2, handshake.orders_health]
+}
+
+target "orders" {
+  host     = "orders.example.com"
+  port     = 443
+  pipeline = pipeline.grpc
+}

@@ -26,7 +26,7 @@ type adHoc struct {
 }
 
 // protos are the protocols an ad-hoc target may name.
-var protos = []string{"tcp", "http", "https", "icmp"}
+var protos = []string{"tcp", "http", "https", "icmp", "grpc", "grpcs"}
 
 // parseHostPort parses "host:port[:proto]"; IPv6 hosts are bracketed
 // ("[::1]:443:https"). The proto is empty when s names none.
@@ -220,7 +220,8 @@ type tlsOptions struct {
 // (or dns-miekg asking dnsServer), dial-tcp, then tls (offering h2 and
 // http/1.1 unless told otherwise) and http for https, http alone for http;
 // the http handshake asks for the target's path. For icmp the dialer is
-// icmp (one echo request an attempt) and nothing follows it.
+// icmp (one echo request an attempt) and nothing follows it. grpc is
+// grpc-health over TCP, grpcs over tls offering h2 only.
 func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
 	proto := a.proto
 	plugins, err := pl.Builtins()
@@ -254,9 +255,12 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 		Resolvers: []engine.Route{route},
 		Dialer:    engine.Stage[sdk.Dialer]{Name: dialName, Plugin: dialPlugin, Component: dial.(sdk.Dialer)},
 	}
-	if proto == "https" {
+	if proto == "https" || proto == "grpcs" {
 		cfg := map[string]cty.Value{"insecure_skip_verify": cty.BoolVal(tlsOpts.insecure),
 			"alpn": cty.ListVal([]cty.Value{cty.StringVal("h2"), cty.StringVal("http/1.1")})}
+		if proto == "grpcs" {
+			cfg["alpn"] = cty.ListVal([]cty.Value{cty.StringVal("h2")})
+		}
 		if tlsOpts.serverName != "" {
 			cfg["server_name"] = cty.StringVal(tlsOpts.serverName)
 		}
@@ -275,6 +279,13 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 			return nil, err
 		}
 		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "tls", Plugin: "tls", Component: hs.(sdk.Handshaker)}}
+	}
+	if proto == "grpc" || proto == "grpcs" {
+		hs, err := newComponent(plugins, "grpc-health", sdk.KindHandshake, nil)
+		if err != nil {
+			return nil, err
+		}
+		p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: "grpc", Plugin: "grpc-health", Component: hs.(sdk.Handshaker)})
 	}
 	if proto == "http" || proto == "https" {
 		cfg := map[string]cty.Value{}

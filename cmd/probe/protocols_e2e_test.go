@@ -1,7 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"testing"
+	"time"
+
+	"github.com/probe-dev/probe/internal/lab"
 )
 
 // TestTestICMP runs `probe test HOST PORT icmp` on loopback, in process and
@@ -23,6 +28,53 @@ func TestTestICMP(t *testing.T) {
 		for _, a := range doc.Targets[0].Attempts {
 			checkAttempt(t, a, []string{"resolve", "icmp"})
 			checkAttrs(t, a.Phases[1], map[string]any{"sent": 1.0, "received": 1.0, "loss_percent": 0.0, "ttl": 64.0, "remote": "127.0.0.1"})
+		}
+	}
+}
+
+// TestTestGRPC runs `probe test HOST PORT grpc` and `grpcs` against the
+// lab's gRPC health servers (grpc-go's health service), in process and
+// with --isolate: resolve, connect, (tls,) grpc, and SERVING.
+func TestTestGRPC(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	cert, err := testLab.CA.Issue([]string{"api.probe.test"}, []net.IP{net.IPv4(127, 0, 0, 1)}, now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := lab.StartGRPCHealth(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Close() })
+	overTLS, err := lab.StartGRPCHealth(&cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = overTLS.Close() })
+	for _, tt := range []struct {
+		proto  string
+		port   uint16
+		args   []string
+		phases []string
+	}{
+		{"grpc", plain.Addr.Port(), nil, []string{"resolve", "connect", "grpc"}},
+		{"grpcs", overTLS.Addr.Port(), []string{"--ca-file", testLab.CAFile}, []string{"resolve", "connect", "tls", "grpc"}},
+	} {
+		for _, isolate := range []bool{false, true} {
+			args := append([]string{"test", "-o", "json", "127.0.0.1", fmt.Sprint(tt.port), tt.proto}, tt.args...)
+			if isolate {
+				args = append(args, "--isolate")
+			}
+			r := probe(t, nil, args...)
+			wantExit(t, r, exitOK)
+			doc := decodeDoc(t, r.stdout)
+			if len(doc.Targets) != 1 || len(doc.Targets[0].Attempts) != 1 {
+				t.Fatalf("%s isolate %v: want one target with one attempt:\n%s", tt.proto, isolate, r.stdout)
+			}
+			a := doc.Targets[0].Attempts[0]
+			checkAttempt(t, a, tt.phases)
+			checkAttrs(t, a.Phases[len(a.Phases)-1], map[string]any{"status": "SERVING", "code": "OK", "service": ""})
 		}
 	}
 }

@@ -303,6 +303,10 @@ func TestConformance(t *testing.T) {
 	tls := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
 	http := comp{plugin: "http"}
 	icmp := comp{"icmp", map[string]cty.Value{"count": cty.NumberIntVal(2), "interval": cty.StringVal("1ms")}}
+	grpcPlain, grpcTLS := startHealthServers(t)
+	h2 := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile), "alpn": cty.ListVal([]cty.Value{cty.StringVal("h2")})}}
+	grpcAPI := comp{"grpc-health", map[string]cty.Value{"service": cty.StringVal("api")}}
+	grpcBatch := comp{"grpc-health", map[string]cty.Value{"service": cty.StringVal("batch")}}
 	tests := []struct {
 		name string
 		spec spec
@@ -347,6 +351,21 @@ func TestConformance(t *testing.T) {
 			name: "icmp echo", spec: spec{resolver: system, dialer: icmp}, host: "127.0.0.1", port: 1,
 			want:  outcome{OK: true, Phases: []string{"resolve", "icmp"}},
 			attrs: map[string]map[string]any{"icmp": {"sent": 2, "received": 2, "loss_percent": 0.0, "ttl": 64, "remote": "127.0.0.1"}},
+		},
+		{
+			name: "grpc-health plain", spec: spec{resolver: system, handshakes: []comp{grpcAPI}}, host: "127.0.0.1", port: grpcPlain.Addr.Port(),
+			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "grpc"}},
+			attrs: map[string]map[string]any{"grpc": {"status": "SERVING", "code": "OK", "service": "api"}},
+		},
+		{
+			name: "grpc-health over tls", spec: spec{resolver: miekg, handshakes: []comp{h2, grpcAPI}}, host: "api.probe.test", port: grpcTLS.Addr.Port(),
+			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "tls", "grpc"}},
+			attrs: map[string]map[string]any{"tls": {"alpn": "h2"}, "grpc": {"status": "SERVING", "authority": "api.probe.test:" + fmt.Sprint(grpcTLS.Addr.Port())}},
+		},
+		{
+			name: "grpc-health not serving", spec: spec{resolver: miekg, handshakes: []comp{h2, grpcBatch}}, host: "api.probe.test", port: grpcTLS.Addr.Port(),
+			want:  outcome{Class: "grpc.not_serving", Phase: "grpc", Phases: []string{"resolve", "connect", "tls", "grpc"}},
+			attrs: map[string]map[string]any{"grpc": {"status": "NOT_SERVING"}},
 		},
 		{
 			name: "http over tls", spec: spec{resolver: miekg, handshakes: []comp{tls, http}}, host: "api.probe.test", port: testLab.TLS.Addr.Port(),

@@ -10,6 +10,7 @@ import (
 	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
 	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
 	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
+	grpchealth "github.com/probe-dev/probe/plugins/grpc-health"
 	httphandshake "github.com/probe-dev/probe/plugins/http"
 	icmpecho "github.com/probe-dev/probe/plugins/icmp"
 	tlshandshake "github.com/probe-dev/probe/plugins/tls"
@@ -25,6 +26,7 @@ func Plugins() map[string]*sdk.Plugin {
 		tlshandshake.Plugin(),
 		httphandshake.Plugin(),
 		icmpecho.Plugin(),
+		grpchealth.Plugin(),
 	} {
 		out[p.Info.Name] = p
 	}
