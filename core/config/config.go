@@ -194,7 +194,8 @@ type component struct {
 	plugin string
 	impl   any
 	match  []string
-	// conn is what a dialer hands to the handshakes (its plugin's DialerConn).
+	// conn is what a dialer hands to the handshakes, or what a handshake
+	// runs over (its plugin's DialerConn, HandshakeConn).
 	conn sdk.ConnKind
 	// sensitive: the configuration holds a value of a sensitive variable.
 	sensitive bool

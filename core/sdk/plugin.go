@@ -25,8 +25,12 @@ type Plugin struct {
 	NewHandshaker   func(cfg cty.Value) (Handshaker, error)
 
 	// DialerConn says what the Dialer hands to the handshakes after it:
-	// ConnStream (the default) or ConnNone.
+	// ConnStream (the default), ConnNone or ConnQUIC.
 	DialerConn ConnKind
+	// HandshakeConn says what the Handshaker runs over: ConnStream (the
+	// default) or ConnQUIC. The configuration refuses a pipeline whose
+	// dialer hands on another kind.
+	HandshakeConn ConnKind
 }
 
 // ConnKind says what a Dialer hands to the handshakes of its pipeline.
@@ -41,7 +45,20 @@ const (
 	// ICMP echo), its DialResponse has no Conn on success, and a pipeline
 	// with such a dialer takes no handshakes (the configuration is refused).
 	ConnNone ConnKind = "none"
+	// ConnQUIC is a QUIC connection, which is not a socket: DialResponse's
+	// Handle, whose Value is a *quic.Conn of github.com/quic-go/quic-go.
+	// It cannot leave the process that dialed: the handshakes that run
+	// over it must be served by the same plugin binary as the dialer.
+	ConnQUIC ConnKind = "quic"
 )
+
+// String returns the kind's name, "stream" for ConnStream.
+func (k ConnKind) String() string {
+	if k == ConnStream {
+		return "stream"
+	}
+	return string(k)
+}
 
 // Serves reports whether the plugin serves components of kind k.
 func (p *Plugin) Serves(k Kind) bool {

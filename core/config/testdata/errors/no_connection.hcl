@@ -18,7 +18,7 @@ pipeline "ping_tls" {
 pipeline "ping_race" {
   resolvers      = [resolver.lab]
   dialer         = dialer.ping
-  address_policy = "happy-eyeballs" # ERROR: No race without connections
+  address_policy = "happy-eyeballs" # ERROR: No race without sockets
 }
 # An empty list, and every other policy, are valid.
 pipeline "ping" {
@@ -26,4 +26,35 @@ pipeline "ping" {
   dialer         = dialer.ping
   handshakes     = []
   address_policy = "all"
+}
+# A QUIC dialer's connection is not a socket: only a handshake that runs over
+# QUIC fits it, and a QUIC handshake fits no TCP dialer.
+dialer "quic" {
+  plugin = "quic"
+}
+dialer "tcp" {
+  plugin = "tcp"
+}
+handshake "h3" {
+  plugin = "h3"
+}
+pipeline "quic_tls" {
+  resolvers  = [resolver.lab]
+  dialer     = dialer.quic
+  handshakes = [handshake.tls] # ERROR: Handshake does not fit the dialer
+}
+pipeline "tcp_h3" {
+  resolvers  = [resolver.lab]
+  dialer     = dialer.tcp
+  handshakes = [handshake.h3] # ERROR: Handshake does not fit the dialer
+}
+pipeline "quic_race" {
+  resolvers      = [resolver.lab]
+  dialer         = dialer.quic
+  address_policy = "happy-eyeballs" # ERROR: No race without sockets
+}
+pipeline "h3" {
+  resolvers  = [resolver.lab]
+  dialer     = dialer.quic
+  handshakes = [handshake.h3]
 }
