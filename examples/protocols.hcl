@@ -61,3 +61,29 @@ target "orders" {
   port     = 443
   pipeline = pipeline.grpc
 }
+
+# quic and http3: the QUIC handshake (transport and TLS together) as one
+# phase, then a GET over HTTP/3 on that connection. Resumes with 0-RTT
+# after a target's first attempt.
+dialer "quic" {
+  plugin   = "quic"
+  zero_rtt = true
+}
+
+handshake "h3" {
+  plugin        = "http3"
+  path          = "/"
+  expect_status = [200]
+}
+
+pipeline "h3" {
+  resolvers  = [resolver.system]
+  dialer     = dialer.quic
+  handshakes = [handshake.h3]
+}
+
+target "site_h3" {
+  host     = "www.example.com"
+  port     = 443
+  pipeline = pipeline.h3
+}

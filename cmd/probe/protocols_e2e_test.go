@@ -78,3 +78,42 @@ func TestTestGRPC(t *testing.T) {
 		}
 	}
 }
+
+// TestTestH3 runs `probe test HOST PORT h3` and `quic` against Debian's
+// caddy serving HTTP/3 with a certificate of the lab's CA, in process and
+// with --isolate (the QUIC connection then lives in the plugin process,
+// which runs http3 too): resolve, quic with its TLS and QUIC facts, http3
+// with status 200.
+func TestTestH3(t *testing.T) {
+	t.Parallel()
+	caddy, err := lab.StartCaddy(testLab.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = caddy.Close() })
+	port := fmt.Sprint(caddy.Addr.Port())
+	for _, proto := range []string{"h3", "quic"} {
+		for _, isolate := range []bool{false, true} {
+			args := []string{"test", "-o", "json", "127.0.0.1", port, proto, "--ca-file", testLab.CAFile, "--sni", "api.probe.test"}
+			if isolate {
+				args = append(args, "--isolate")
+			}
+			r := probe(t, nil, args...)
+			wantExit(t, r, exitOK)
+			doc := decodeDoc(t, r.stdout)
+			if len(doc.Targets) != 1 || len(doc.Targets[0].Attempts) != 1 {
+				t.Fatalf("%s isolate %v: want one target with one attempt:\n%s", proto, isolate, r.stdout)
+			}
+			a := doc.Targets[0].Attempts[0]
+			phases := []string{"resolve", "quic", "http3"}
+			if proto == "quic" {
+				phases = phases[:2]
+			}
+			checkAttempt(t, a, phases)
+			checkAttrs(t, a.Phases[1], map[string]any{"version": "TLS 1.3", "alpn": "h3", "quic_version": "v1", "verified": true, "server_name": "api.probe.test"})
+			if proto == "h3" {
+				checkAttrs(t, a.Phases[2], map[string]any{"status": 200.0, "proto": "HTTP/3.0", "url": "https://127.0.0.1:" + port + "/"})
+			}
+		}
+	}
+}

@@ -307,6 +307,9 @@ func TestConformance(t *testing.T) {
 	h2 := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile), "alpn": cty.ListVal([]cty.Value{cty.StringVal("h2")})}}
 	grpcAPI := comp{"grpc-health", map[string]cty.Value{"service": cty.StringVal("api")}}
 	grpcBatch := comp{"grpc-health", map[string]cty.Value{"service": cty.StringVal("batch")}}
+	caddy := startCaddy(t)
+	quicDial := comp{"quic", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	h3 := comp{plugin: "http3"}
 	tests := []struct {
 		name string
 		spec spec
@@ -315,6 +318,9 @@ func TestConformance(t *testing.T) {
 		want outcome // OK, Class, Phase and Phases
 		// attrs are attribute values the in-process run must report, by phase.
 		attrs map[string]map[string]any
+		// together: the dialer and the handshakes must share a process
+		// (a QUIC connection does not travel): no mixed placements.
+		together bool
 	}{
 		{
 			name: "dns-miekg resolves", spec: spec{resolver: miekg}, host: "api.probe.test", port: testLab.TCP.Addr.Port(),
@@ -368,6 +374,17 @@ func TestConformance(t *testing.T) {
 			attrs: map[string]map[string]any{"grpc": {"status": "NOT_SERVING"}},
 		},
 		{
+			name: "quic", spec: spec{resolver: miekg, dialer: quicDial}, host: "api.probe.test", port: caddy.Addr.Port(),
+			want:  outcome{OK: true, Phases: []string{"resolve", "quic"}},
+			attrs: map[string]map[string]any{"quic": {"version": "TLS 1.3", "alpn": "h3", "quic_version": "v1", "verified": true}},
+		},
+		{
+			name: "http3 over quic", spec: spec{resolver: miekg, dialer: quicDial, handshakes: []comp{h3}}, host: "api.probe.test", port: caddy.Addr.Port(),
+			want:     outcome{OK: true, Phases: []string{"resolve", "quic", "http3"}},
+			attrs:    map[string]map[string]any{"http3": {"status": 200, "proto": "HTTP/3.0"}},
+			together: true,
+		},
+		{
 			name: "http over tls", spec: spec{resolver: miekg, handshakes: []comp{tls, http}}, host: "api.probe.test", port: testLab.TLS.Addr.Port(),
 			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "tls", "http"}},
 			attrs: map[string]map[string]any{"http": {"status": 200}},
@@ -377,6 +394,9 @@ func TestConformance(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var ref outcome
 			for i, pl := range placements {
+				if tt.together && pl.remote[sdk.KindDialer] != pl.remote[sdk.KindHandshake] {
+					continue // TestQUICStaysInItsProcess
+				}
 				t.Run(pl.name, func(t *testing.T) {
 					a := probeOnce(t, tt.spec.build(t, pl, remote), tt.host, tt.port, 5*time.Second)
 					checkAttempt(t, a)

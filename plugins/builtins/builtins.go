@@ -12,7 +12,9 @@ import (
 	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
 	grpchealth "github.com/probe-dev/probe/plugins/grpc-health"
 	httphandshake "github.com/probe-dev/probe/plugins/http"
+	http3handshake "github.com/probe-dev/probe/plugins/http3"
 	icmpecho "github.com/probe-dev/probe/plugins/icmp"
+	quicdialer "github.com/probe-dev/probe/plugins/quic"
 	tlshandshake "github.com/probe-dev/probe/plugins/tls"
 )
 
@@ -27,6 +29,8 @@ func Plugins() map[string]*sdk.Plugin {
 		httphandshake.Plugin(),
 		icmpecho.Plugin(),
 		grpchealth.Plugin(),
+		quicdialer.Plugin(),
+		http3handshake.Plugin(),
 	} {
 		out[p.Info.Name] = p
 	}

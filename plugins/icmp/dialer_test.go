@@ -228,26 +228,37 @@ func TestDelayLink(t *testing.T) {
 		t.Run(socket, func(t *testing.T) {
 			d := newDialer(t, map[string]cty.Value{"count": cty.NumberIntVal(10), "interval": cty.StringVal("2ms"),
 				"socket": cty.StringVal(socket)})
-			l.ResetLateness()
-			resp := dial(d, far, 5*time.Second)
-			if resp.Failure != nil {
-				t.Fatalf("failure %+v", resp.Failure)
-			}
-			a := resp.Phases[0].Attrs
-			if a["socket"] != socket || a["received"] != 10 || a["ttl"] != 64 {
-				t.Errorf("socket %v received %v ttl %v, want %s, 10, 64", a["socket"], a["received"], a["ttl"], socket)
-			}
-			var rtts []float64
-			for _, e := range a["echoes"].([]any) {
-				rtts = append(rtts, e.(map[string]any)["rtt_ms"].(float64))
-			}
-			slices.Sort(rtts)
 			want := 2 * float64(delay) / float64(time.Millisecond)
-			med := rtts[len(rtts)/2]
-			t.Logf("rtt across the link (2·D = %.0f ms): median %.3f ms, error %+.3f ms, all %v; link lateness %+v",
-				want, med, med-want, rtts, l.Lateness())
-			if rtts[0] < want || med > want+1 {
-				t.Errorf("round trips %v ms: want each >= %v ms and the median <= %v ms", rtts, want, want+1)
+			// A busy machine delays the forwarder: repeat a disturbed run
+			// rather than loosen the bound, as netlab's TestRoundTrip does.
+			const tries = 6
+			for try := 1; ; try++ {
+				l.ResetLateness()
+				resp := dial(d, far, 5*time.Second)
+				if resp.Failure != nil {
+					t.Fatalf("failure %+v", resp.Failure)
+				}
+				a := resp.Phases[0].Attrs
+				if a["socket"] != socket || a["received"] != 10 || a["ttl"] != 64 {
+					t.Errorf("socket %v received %v ttl %v, want %s, 10, 64", a["socket"], a["received"], a["ttl"], socket)
+				}
+				var rtts []float64
+				for _, e := range a["echoes"].([]any) {
+					rtts = append(rtts, e.(map[string]any)["rtt_ms"].(float64))
+				}
+				slices.Sort(rtts)
+				med := rtts[len(rtts)/2]
+				t.Logf("try %d: rtt across the link (2·D = %.0f ms): median %.3f ms, error %+.3f ms, all %v; link lateness %+v",
+					try, want, med, med-want, rtts, l.Lateness())
+				if rtts[0] < want {
+					t.Fatalf("round trips %v ms: one is under 2·D = %v ms: the link is not holding packets", rtts, want)
+				}
+				if med <= want+1 {
+					return
+				}
+				if try == tries {
+					t.Fatalf("round trips %v ms: median over 2·D + 1 ms = %v ms in %d tries", rtts, want+1, tries)
+				}
 			}
 		})
 	}
