@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
+	"golang.org/x/net/bpf"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -116,6 +117,9 @@ func (d *Dialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespo
 	if ep.raw {
 		n, _ := rand.Int(rand.Reader, big.NewInt(1<<16))
 		x.id = int(n.Int64())
+		if err := ep.filterID(x.id); err != nil {
+			return failed(span, nil, ClassError, fmt.Sprintf("icmp to %s: %v", dst, err)), nil
+		}
 	}
 	err = x.run(ctx, d.interval)
 	attrs := x.attrs()
@@ -227,6 +231,40 @@ func (ep *endpoint) setOptions() error {
 		return p.SetICMPFilter(&f)
 	}
 	return nil
+}
+
+// filterID has the kernel pass the raw socket only the echo replies with
+// identifier id, and every error message: a raw socket gets a copy of each
+// ICMP message to the host, so that without it n concurrent attempts would
+// each read the replies of all n. An IPv4 raw socket's filter sees the IP
+// header, an IPv6 one's the ICMPv6 message.
+func (ep *endpoint) filterID(id int) error {
+	// Past the type's check: a type other than echo reply jumps to pass.
+	head := []bpf.Instruction{
+		bpf.LoadMemShift{Off: 0},          // X = the IPv4 header's length
+		bpf.LoadIndirect{Off: 0, Size: 1}, // the ICMP type
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(ipv4.ICMPTypeEchoReply), SkipTrue: 2},
+		bpf.LoadIndirect{Off: 4, Size: 2}, // the identifier
+	}
+	if ep.v6 {
+		head = []bpf.Instruction{
+			bpf.LoadAbsolute{Off: 0, Size: 1}, // the ICMPv6 type
+			bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(ipv6.ICMPTypeEchoReply), SkipTrue: 2},
+			bpf.LoadAbsolute{Off: 4, Size: 2}, // the identifier
+		}
+	}
+	prog, err := bpf.Assemble(append(head,
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(id), SkipTrue: 1},
+		bpf.RetConstant{Val: 1 << 16}, // pass
+		bpf.RetConstant{Val: 0},       // drop
+	))
+	if err != nil {
+		return fmt.Errorf("assemble the socket filter: %w", err)
+	}
+	if ep.v6 {
+		return ep.conn.IPv6PacketConn().SetBPF(prog)
+	}
+	return ep.conn.IPv4PacketConn().SetBPF(prog)
 }
 
 // echo is one echo request and what became of it.

@@ -2,6 +2,7 @@ package icmpecho
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -326,5 +327,37 @@ func TestCanceled(t *testing.T) {
 	}
 	if resp.Failure == nil || resp.Failure.Class != sdk.ClassCanceled || resp.Phases[0].Attrs["sent"] != 0 {
 		t.Errorf("failure %+v, sent %v; want %s and nothing sent", resp.Failure, resp.Phases[0].Attrs["sent"], sdk.ClassCanceled)
+	}
+}
+
+// TestRawFilter checks the raw socket's kernel filter: a socket filtering
+// for identifier 7 reads the reply to its request of identifier 7, one
+// filtering for 8 never sees it, in both families.
+func TestRawFilter(t *testing.T) {
+	requireRoot(t)
+	d := newDialer(t, map[string]cty.Value{"socket": cty.StringVal("raw")})
+	for _, dst := range []string{"127.0.0.1", "::1"} {
+		for _, tt := range []struct{ filter, received int }{{7, 1}, {8, 0}} {
+			t.Run(fmt.Sprint(dst, " filter ", tt.filter), func(t *testing.T) {
+				addr := netip.MustParseAddr(dst)
+				ep, err := d.listen(addr.Is6())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ep.conn.Close()
+				if err := ep.filterID(tt.filter); err != nil {
+					t.Fatal(err)
+				}
+				x := &exchange{ep: ep, dst: addr, id: 7, echoes: make([]echo, 1), payload: []byte("probe")}
+				ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+				defer cancel()
+				if err := x.run(ctx, time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+				if got := x.attrs()["received"]; got != tt.received {
+					t.Errorf("received %v, want %d", got, tt.received)
+				}
+			})
+		}
 	}
 }
