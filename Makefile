@@ -47,7 +47,7 @@ lint:
 unit:
 	$(GO) test -race -count=1 -p 1 ./...
 
-## fuzz: run each fuzzer (docs/reliability.md): the pipeline loader and its scan before parsing, dns-miekg's handling of replies, the
+## fuzz: run each fuzzer (docs/reliability.md): the pipeline loader and its scan before parsing, dns-miekg's handling of replies, icmp's, the
 ## socket-handoff channel, the attributes' wire codec. A failing input is saved under the package's testdata/fuzz. The budget is a count of
 ## inputs, about 10 s of each here, not a duration: Go 1.26's fuzzing coordinator can fail a run bounded by time
 ## with "context deadline exceeded" as the time runs out (go.dev/issue/75804). FUZZTIME=10m sets a duration for
@@ -62,6 +62,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_LOAD)) ./core/config
 	$(GO) test -run '^$$' -fuzz '^FuzzScanSource$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_SCAN)) ./core/config
 	$(GO) test -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_REPLY)) ./plugins/dns-miekg
+	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_REPLY)) ./plugins/icmp
 	$(GO) test -run '^$$' -fuzz '^FuzzChannel$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_CHANNEL)) ./core/fdpass
 	$(GO) test -run '^$$' -fuzz '^FuzzAttrs$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_ATTRS)) ./core/proto/probev1
 

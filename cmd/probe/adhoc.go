@@ -26,7 +26,7 @@ type adHoc struct {
 }
 
 // protos are the protocols an ad-hoc target may name.
-var protos = []string{"tcp", "http", "https"}
+var protos = []string{"tcp", "http", "https", "icmp", "grpc", "grpcs", "quic", "h3"}
 
 // parseHostPort parses "host:port[:proto]"; IPv6 hosts are bracketed
 // ("[::1]:443:https"). The proto is empty when s names none.
@@ -219,7 +219,11 @@ type tlsOptions struct {
 // impliedPipeline is the pipeline of an ad-hoc target: the system resolver
 // (or dns-miekg asking dnsServer), dial-tcp, then tls (offering h2 and
 // http/1.1 unless told otherwise) and http for https, http alone for http;
-// the http handshake asks for the target's path.
+// the http handshake asks for the target's path. For icmp the dialer is
+// icmp (one echo request an attempt) and nothing follows it. grpc is
+// grpc-health over TCP, grpcs over tls offering h2 only. quic is the quic
+// dialer alone (its TLS options those of tls), h3 the quic dialer and
+// http3.
 func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
 	proto := a.proto
 	plugins, err := pl.Builtins()
@@ -240,36 +244,56 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 	if err != nil {
 		return nil, err
 	}
-	dial, err := newComponent(plugins, "dial-tcp", sdk.KindDialer, nil)
+	dialName, dialPlugin, dialCfg := "tcp", "dial-tcp", map[string]cty.Value(nil)
+	switch proto {
+	case "icmp":
+		dialName, dialPlugin = "icmp", "icmp"
+	case "quic", "h3":
+		dialName, dialPlugin, dialCfg = "quic", "quic", tlsOpts.config()
+		if len(tlsOpts.alpn) == 0 {
+			dialCfg["alpn"] = cty.ListVal([]cty.Value{cty.StringVal("h3")})
+		}
+	}
+	dial, err := newComponent(plugins, dialPlugin, sdk.KindDialer, dialCfg)
 	if err != nil {
 		return nil, err
 	}
 	p := &engine.Pipeline{
 		Name:      proto,
 		Resolvers: []engine.Route{route},
-		Dialer:    engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: dial.(sdk.Dialer)},
+		Dialer:    engine.Stage[sdk.Dialer]{Name: dialName, Plugin: dialPlugin, Component: dial.(sdk.Dialer)},
 	}
-	if proto == "https" {
-		cfg := map[string]cty.Value{"insecure_skip_verify": cty.BoolVal(tlsOpts.insecure),
-			"alpn": cty.ListVal([]cty.Value{cty.StringVal("h2"), cty.StringVal("http/1.1")})}
-		if tlsOpts.serverName != "" {
-			cfg["server_name"] = cty.StringVal(tlsOpts.serverName)
-		}
-		if tlsOpts.caFile != "" {
-			cfg["ca_file"] = cty.StringVal(tlsOpts.caFile)
-		}
-		if len(tlsOpts.alpn) > 0 {
-			var vs []cty.Value
-			for _, a := range tlsOpts.alpn {
-				vs = append(vs, cty.StringVal(a))
+	if proto == "https" || proto == "grpcs" {
+		cfg := tlsOpts.config()
+		if len(tlsOpts.alpn) == 0 {
+			cfg["alpn"] = cty.ListVal([]cty.Value{cty.StringVal("h2"), cty.StringVal("http/1.1")})
+			if proto == "grpcs" {
+				cfg["alpn"] = cty.ListVal([]cty.Value{cty.StringVal("h2")})
 			}
-			cfg["alpn"] = cty.ListVal(vs)
 		}
 		hs, err := newComponent(plugins, "tls", sdk.KindHandshake, cfg)
 		if err != nil {
 			return nil, err
 		}
 		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "tls", Plugin: "tls", Component: hs.(sdk.Handshaker)}}
+	}
+	if proto == "grpc" || proto == "grpcs" {
+		hs, err := newComponent(plugins, "grpc-health", sdk.KindHandshake, nil)
+		if err != nil {
+			return nil, err
+		}
+		p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: "grpc", Plugin: "grpc-health", Component: hs.(sdk.Handshaker)})
+	}
+	if proto == "h3" {
+		cfg := map[string]cty.Value{}
+		if a.path != "" {
+			cfg["path"] = cty.StringVal(a.path)
+		}
+		hs, err := newComponent(plugins, "http3", sdk.KindHandshake, cfg)
+		if err != nil {
+			return nil, err
+		}
+		p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: "http3", Plugin: "http3", Component: hs.(sdk.Handshaker)})
 	}
 	if proto == "http" || proto == "https" {
 		cfg := map[string]cty.Value{}
@@ -283,6 +307,26 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 		p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: "http", Plugin: "http", Component: hs.(sdk.Handshaker)})
 	}
 	return p, nil
+}
+
+// config returns the attributes of a tls handshake (or a quic dialer)
+// that o sets.
+func (o tlsOptions) config() map[string]cty.Value {
+	cfg := map[string]cty.Value{"insecure_skip_verify": cty.BoolVal(o.insecure)}
+	if o.serverName != "" {
+		cfg["server_name"] = cty.StringVal(o.serverName)
+	}
+	if o.caFile != "" {
+		cfg["ca_file"] = cty.StringVal(o.caFile)
+	}
+	if len(o.alpn) > 0 {
+		var vs []cty.Value
+		for _, a := range o.alpn {
+			vs = append(vs, cty.StringVal(a))
+		}
+		cfg["alpn"] = cty.ListVal(vs)
+	}
+	return cfg
 }
 
 // newComponent configures a built-in plugin's component from Go values.

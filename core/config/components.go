@@ -115,6 +115,12 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block, content *hcl.BodyContent, 
 	}
 	d.file.components = append(d.file.components, impl)
 	c.impl = impl
+	switch k {
+	case sdk.KindDialer:
+		c.conn = p.DialerConn
+	case sdk.KindHandshake:
+		c.conn = p.HandshakeConn
+	}
 	c.sensitive = marks.Has(sensitiveMark)
 	return c
 }

@@ -194,6 +194,9 @@ type component struct {
 	plugin string
 	impl   any
 	match  []string
+	// conn is what a dialer hands to the handshakes, or what a handshake
+	// runs over (its plugin's DialerConn, HandshakeConn).
+	conn sdk.ConnKind
 	// sensitive: the configuration holds a value of a sensitive variable.
 	sensitive bool
 }

@@ -47,6 +47,12 @@ func testPlugins() map[string]*sdk.Plugin {
 		},
 	}
 	tcp := &sdk.Plugin{Info: sdk.Info{Name: "tcp"}, NewDialer: func(cty.Value) (sdk.Dialer, error) { return nop{}, nil }}
+	ping := &sdk.Plugin{Info: sdk.Info{Name: "ping"}, NewDialer: func(cty.Value) (sdk.Dialer, error) { return nop{}, nil },
+		DialerConn: sdk.ConnNone}
+	quic := &sdk.Plugin{Info: sdk.Info{Name: "quic"}, NewDialer: func(cty.Value) (sdk.Dialer, error) { return nop{}, nil },
+		DialerConn: sdk.ConnQUIC}
+	h3 := &sdk.Plugin{Info: sdk.Info{Name: "h3"}, NewHandshaker: func(cty.Value) (sdk.Handshaker, error) { return nop{}, nil },
+		HandshakeConn: sdk.ConnQUIC}
 	tls := &sdk.Plugin{
 		Info:            sdk.Info{Name: "tls"},
 		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{{Name: "server_name", Type: cty.String}}},
@@ -57,7 +63,7 @@ func testPlugins() map[string]*sdk.Plugin {
 		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{{Name: "path", Type: cty.String, Default: cty.StringVal("/")}}},
 		NewHandshaker:   func(cfg cty.Value) (sdk.Handshaker, error) { return pathHandshaker{path: sdk.String(cfg, "path")}, nil },
 	}
-	return map[string]*sdk.Plugin{"dns": dns, "tcp": tcp, "tls": tls, "http": http}
+	return map[string]*sdk.Plugin{"dns": dns, "tcp": tcp, "ping": ping, "quic": quic, "h3": h3, "tls": tls, "http": http}
 }
 
 // pathHandshaker is the test http plugin's handshake: it keeps its path, for

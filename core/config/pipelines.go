@@ -83,8 +83,10 @@ func (d *decoder) pipeline(content *hcl.BodyContent, inst instance) *engine.Pipe
 			valid = false
 		}
 	}
+	var dialer *component
 	if a, ok := content.Attributes["dialer"]; ok {
 		if c, ok := resolve(d, d.components[sdk.KindDialer], a.Expr, string(sdk.KindDialer), inst.ctx); ok {
+			dialer = c
 			p.Dialer = engine.Stage[sdk.Dialer]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Dialer)}
 			d.noteSensitive(p.Name, c)
 		} else {
@@ -99,10 +101,26 @@ func (d *decoder) pipeline(content *hcl.BodyContent, inst instance) *engine.Pipe
 			}
 			p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: c.name, Plugin: c.plugin, Component: c.impl.(sdk.Handshaker)})
 			d.noteSensitive(p.Name, c)
+			switch {
+			case dialer == nil || dialer.conn == sdk.ConnNone || c.conn == dialer.conn:
+			default:
+				d.attrError(a, "Handshake does not fit the dialer", fmt.Sprintf("handshake.%s (plugin %q) runs over a %s connection, "+
+					"but dialer.%s (plugin %q) makes a %s connection.", c.name, c.plugin, c.conn, dialer.name, dialer.plugin, dialer.conn))
+				valid = false
+			}
+		}
+		if dialer != nil && dialer.conn == sdk.ConnNone && len(p.Handshakes) > 0 {
+			d.attrError(a, "Dialer takes no handshakes", fmt.Sprintf("dialer.%s (plugin %q) makes no connection for a handshake to use: "+
+				"its phase is the whole probe. Remove the handshakes from this pipeline, or use a dialer that connects, such as dial-tcp.", dialer.name, dialer.plugin))
+			valid = false
 		}
 	}
 	p.AddressPolicy = engine.AddressFirst
 	if a, ok := content.Attributes["address_policy"]; ok && !d.addressPolicy(a, inst.ctx, p) {
+		valid = false
+	} else if ok && dialer != nil && dialer.conn != sdk.ConnStream && p.AddressPolicy == engine.AddressHappyEyeballs {
+		d.attrError(a, "No race without sockets", fmt.Sprintf("dialer.%s (plugin %q) makes no socket connection (%s), so there is none to race: "+
+			"address_policy \"happy-eyeballs\" needs a dialer that connects a socket. Use \"first\" or \"all\".", dialer.name, dialer.plugin, dialer.conn))
 		valid = false
 	}
 	if !valid {

@@ -102,6 +102,9 @@ func (e *Engine) timeout(t *Target) time.Duration {
 type attemptRun struct {
 	Attempt
 	t0 time.Time
+	// handle is the connection of a dialer that hands on no socket (QUIC),
+	// closed by finish.
+	handle *sdk.Handle
 }
 
 // finish completes the attempt: it takes its Total, then offers conn, if
@@ -115,6 +118,10 @@ func (r *attemptRun) finish(t *Target, conn net.Conn, keep func(*Target, *Attemp
 	}
 	r.Overhead = max(r.Total-sum, 0)
 	r.OK = r.Failure == nil
+	if r.handle != nil { // never kept: Keep takes sockets
+		_ = r.handle.Close()
+		r.handle = nil
+	}
 	if conn != nil && !(r.OK && keep != nil && keep(t, &r.Attempt, conn)) {
 		// Closing is not part of the probe: a TLS close_notify must not
 		// hang on a peer that stopped reading.
@@ -239,10 +246,10 @@ func (r *attemptRun) connect(ctx context.Context, t *Target, addrs []netip.Addr,
 		if dial, ok := call(r, ctx, sdk.PhaseConnect, p.Dialer, dialOutcome, func(ctx context.Context) (*sdk.DialResponse, error) {
 			return dialBefore(ctx, p.Dialer.Component, &sdk.DialRequest{Address: r.Address, Host: t.Host}, next)
 		}); ok {
-			conn = dial.Conn
+			conn, r.handle = dial.Conn, dial.Handle
 		}
 	}
-	if conn == nil {
+	if conn == nil && r.handle == nil {
 		return nil
 	}
 	for i, h := range p.Handshakes {
@@ -250,7 +257,7 @@ func (r *attemptRun) connect(ctx context.Context, t *Target, addrs []netip.Addr,
 		// keep may take it.
 		last := i == len(p.Handshakes)-1 && !keeping
 		hs, ok := call(r, ctx, h.Name, h, handshakeOutcome, func(ctx context.Context) (*sdk.HandshakeResponse, error) {
-			return handshakeLast(ctx, h.Component, &sdk.HandshakeRequest{Conn: conn, Host: t.Host, Address: r.Address}, last)
+			return handshakeLast(ctx, h.Component, &sdk.HandshakeRequest{Conn: conn, Handle: r.handle, Host: t.Host, Address: r.Address}, last)
 		})
 		if hs != nil && hs.Conn != nil {
 			conn = hs.Conn

@@ -135,10 +135,11 @@ func (c comp) config(tb testing.TB, p *sdk.Plugin, k sdk.Kind) cty.Value {
 	return cfg
 }
 
-// spec describes a pipeline: a resolver, dial-tcp, and handshakes, each
-// named after its plugin.
+// spec describes a pipeline: a resolver, a dialer (dial-tcp when unset),
+// and handshakes, each named after its plugin.
 type spec struct {
 	resolver   comp
+	dialer     comp
 	handshakes []comp
 }
 
@@ -182,12 +183,16 @@ func (s spec) build(tb testing.TB, pl placement, remote map[string]*sdk.Plugin) 
 		tb.Fatal(err)
 	}
 	p.Resolvers = []engine.Route{route}
-	dp := plugin("dial-tcp", sdk.KindDialer)
-	d, err := dp.NewDialer(comp{}.config(tb, dp, sdk.KindDialer))
-	if err != nil {
-		tb.Fatalf("dial-tcp: %v", err)
+	dc := s.dialer
+	if dc.plugin == "" {
+		dc.plugin = "dial-tcp"
 	}
-	p.Dialer = engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: d}
+	dp := plugin(dc.plugin, sdk.KindDialer)
+	d, err := dp.NewDialer(dc.config(tb, dp, sdk.KindDialer))
+	if err != nil {
+		tb.Fatalf("%s: %v", dc.plugin, err)
+	}
+	p.Dialer = engine.Stage[sdk.Dialer]{Name: dc.plugin, Plugin: dc.plugin, Component: d}
 	for _, c := range s.handshakes {
 		hp := plugin(c.plugin, sdk.KindHandshake)
 		h, err := hp.NewHandshaker(c.config(tb, hp, sdk.KindHandshake))
@@ -282,6 +287,14 @@ func TestConformance(t *testing.T) {
 	system := comp{plugin: "dns-system"}
 	tls := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
 	http := comp{plugin: "http"}
+	icmp := comp{"icmp", map[string]cty.Value{"count": cty.NumberIntVal(2), "interval": cty.StringVal("1ms")}}
+	grpcPlain, grpcTLS := startHealthServers(t)
+	h2 := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile), "alpn": cty.ListVal([]cty.Value{cty.StringVal("h2")})}}
+	grpcAPI := comp{"grpc-health", map[string]cty.Value{"service": cty.StringVal("api")}}
+	grpcBatch := comp{"grpc-health", map[string]cty.Value{"service": cty.StringVal("batch")}}
+	caddy := startCaddy(t)
+	quicDial := comp{"quic", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
+	h3 := comp{plugin: "http3"}
 	tests := []struct {
 		name string
 		spec spec
@@ -290,6 +303,9 @@ func TestConformance(t *testing.T) {
 		want outcome // OK, Class, Phase and Phases
 		// attrs are attribute values the in-process run must report, by phase.
 		attrs map[string]map[string]any
+		// together: the dialer and the handshakes must share a process
+		// (a QUIC connection does not travel): no mixed placements.
+		together bool
 	}{
 		{
 			name: "dns-miekg resolves", spec: spec{resolver: miekg}, host: "api.probe.test", port: testLab.TCP.Addr.Port(),
@@ -323,6 +339,37 @@ func TestConformance(t *testing.T) {
 			want: outcome{Class: sdk.ClassTLSCertExpired, Phase: "tls", Phases: []string{"resolve", "connect", "tls"}},
 		},
 		{
+			name: "icmp echo", spec: spec{resolver: system, dialer: icmp}, host: "127.0.0.1", port: 1,
+			want:  outcome{OK: true, Phases: []string{"resolve", "icmp"}},
+			attrs: map[string]map[string]any{"icmp": {"sent": 2, "received": 2, "loss_percent": 0.0, "ttl": 64, "remote": "127.0.0.1"}},
+		},
+		{
+			name: "grpc-health plain", spec: spec{resolver: system, handshakes: []comp{grpcAPI}}, host: "127.0.0.1", port: grpcPlain.Addr.Port(),
+			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "grpc"}},
+			attrs: map[string]map[string]any{"grpc": {"status": "SERVING", "code": "OK", "service": "api"}},
+		},
+		{
+			name: "grpc-health over tls", spec: spec{resolver: miekg, handshakes: []comp{h2, grpcAPI}}, host: "api.probe.test", port: grpcTLS.Addr.Port(),
+			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "tls", "grpc"}},
+			attrs: map[string]map[string]any{"tls": {"alpn": "h2"}, "grpc": {"status": "SERVING", "authority": "api.probe.test:" + fmt.Sprint(grpcTLS.Addr.Port())}},
+		},
+		{
+			name: "grpc-health not serving", spec: spec{resolver: miekg, handshakes: []comp{h2, grpcBatch}}, host: "api.probe.test", port: grpcTLS.Addr.Port(),
+			want:  outcome{Class: "grpc.not_serving", Phase: "grpc", Phases: []string{"resolve", "connect", "tls", "grpc"}},
+			attrs: map[string]map[string]any{"grpc": {"status": "NOT_SERVING"}},
+		},
+		{
+			name: "quic", spec: spec{resolver: miekg, dialer: quicDial}, host: "api.probe.test", port: caddy.Addr.Port(),
+			want:  outcome{OK: true, Phases: []string{"resolve", "quic"}},
+			attrs: map[string]map[string]any{"quic": {"version": "TLS 1.3", "alpn": "h3", "quic_version": "v1", "verified": true}},
+		},
+		{
+			name: "http3 over quic", spec: spec{resolver: miekg, dialer: quicDial, handshakes: []comp{h3}}, host: "api.probe.test", port: caddy.Addr.Port(),
+			want:     outcome{OK: true, Phases: []string{"resolve", "quic", "http3"}},
+			attrs:    map[string]map[string]any{"http3": {"status": 200, "proto": "HTTP/3.0"}},
+			together: true,
+		},
+		{
 			name: "http over tls", spec: spec{resolver: miekg, handshakes: []comp{tls, http}}, host: "api.probe.test", port: testLab.TLS.Addr.Port(),
 			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "tls", "http"}},
 			attrs: map[string]map[string]any{"http": {"status": 200}},
@@ -332,6 +379,9 @@ func TestConformance(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var ref outcome
 			for i, pl := range placements {
+				if tt.together && pl.remote[sdk.KindDialer] != pl.remote[sdk.KindHandshake] {
+					continue // TestQUICStaysInItsProcess
+				}
 				t.Run(pl.name, func(t *testing.T) {
 					a := probeOnce(t, tt.spec.build(t, pl, remote), tt.host, tt.port, 5*time.Second)
 					checkAttempt(t, a)
@@ -430,6 +480,9 @@ func TestSchemaAcrossTheWire(t *testing.T) {
 			}
 			if diff := cmp.Diff(lp.Kinds(), rp.Kinds()); diff != "" {
 				t.Errorf("kinds (-in process +out of process):\n%s", diff)
+			}
+			if lp.DialerConn != rp.DialerConn {
+				t.Errorf("dialer conn %q in process, %q out of process", lp.DialerConn, rp.DialerConn)
 			}
 			for _, k := range lp.Kinds() {
 				if diff := cmp.Diff(lp.Schema(k), rp.Schema(k), ctyComparer); diff != "" {

@@ -102,7 +102,8 @@ func (c *Client) Plugins(proc Process) ([]*sdk.Plugin, error) {
 
 // plugin returns the sdk view of one plugin the process serves.
 func (c *Client) plugin(proc Process, info *probev1.PluginInfo) (*sdk.Plugin, error) {
-	pl := &sdk.Plugin{Info: sdk.Info{Name: info.Name, Version: info.Version, Description: info.Description}}
+	pl := &sdk.Plugin{Info: sdk.Info{Name: info.Name, Version: info.Version, Description: info.Description},
+		DialerConn: sdk.ConnKind(info.DialerConn), HandshakeConn: sdk.ConnKind(info.HandshakeConn)}
 	sequence := c.sequence // what the binary said when it described itself
 	var err error
 	if info.Resolver != nil {
@@ -330,6 +331,11 @@ func (d *remoteDialer) DialBefore(ctx context.Context, req *sdk.DialRequest, nex
 		out.Conn = &heldConn{c: d.c, client: client, token: resp.Held, local: local, remote: net.TCPAddrFromAddrPort(req.Address)}
 		return out, nil
 	}
+	if !resp.Sent && out.Failure == nil && next != nil {
+		// A connection that is not a socket (QUIC) was closed in the
+		// plugin: it cannot travel to the handshake after it.
+		return nil, fmt.Errorf("plugin %s's connection cannot leave its process: the handshake after it must be served by the same plugin binary", d.c.plugin)
+	}
 	if resp.Sent {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CallTimeout)
 		defer cancel()
@@ -355,6 +361,9 @@ func (h *remoteHandshaker) HandshakeLast(ctx context.Context, req *sdk.Handshake
 func (h *remoteHandshaker) handshake(ctx context.Context, req *sdk.HandshakeRequest, last bool) (*sdk.HandshakeResponse, error) {
 	// The engine names the phase after the handshake's block.
 	span := sdk.StartSpan("", time.Time{})
+	if req.Handle != nil {
+		return nil, fmt.Errorf("the %s connection lives in probe's process, so it cannot travel to plugin %s: run the dialer out of process too, in the same plugin binary", req.Handle.Kind, h.c.plugin)
+	}
 	held, _ := req.Conn.(*heldConn)
 	if held != nil && held.c.proc != h.c.proc {
 		return nil, fmt.Errorf("the connection is held by plugin %s in another process; a handshake after it must be served by the same plugin binary", held.c.plugin)

@@ -71,12 +71,29 @@ type server struct {
 
 	mu        sync.Mutex
 	instances map[uint64]any
-	held      map[uint64]net.Conn
+	held      map[uint64]held
+}
+
+// held is a connection the plugin holds for a later handshake or Release:
+// a socket, or a connection that is not one (QUIC), which never leaves.
+type held struct {
+	conn   net.Conn
+	handle *sdk.Handle
+}
+
+// close closes the held connection, bounded as closeLater.
+func (h held) close() {
+	if h.handle != nil {
+		go func() { _ = h.handle.Close() }()
+	}
+	if h.conn != nil {
+		closeLater(h.conn)
+	}
 }
 
 func newServer(plugins []*sdk.Plugin, ch *fdpass.Channel) *server {
 	s := &server{plugins: map[string]*sdk.Plugin{}, ch: ch,
-		instances: map[uint64]any{}, held: map[uint64]net.Conn{}}
+		instances: map[uint64]any{}, held: map[uint64]held{}}
 	for _, p := range plugins {
 		s.plugins[p.Info.Name] = p
 	}
@@ -86,7 +103,8 @@ func newServer(plugins []*sdk.Plugin, ch *fdpass.Channel) *server {
 func (s *server) Describe(context.Context, *probev1.DescribeRequest) (*probev1.DescribeResponse, error) {
 	resp := &probev1.DescribeResponse{Sequences: true}
 	for _, p := range s.plugins {
-		info := &probev1.PluginInfo{Name: p.Info.Name, Version: p.Info.Version, Description: p.Info.Description}
+		info := &probev1.PluginInfo{Name: p.Info.Name, Version: p.Info.Version, Description: p.Info.Description,
+			DialerConn: string(p.DialerConn), HandshakeConn: string(p.HandshakeConn)}
 		for _, k := range p.Kinds() {
 			schema, err := schemaToProto(p.Schema(k))
 			if err != nil {
@@ -226,8 +244,15 @@ func (s *server) Dial(ctx context.Context, req *probev1.DialRequest) (out *probe
 	}
 	out = &probev1.DialResponse{Phases: phases, Failure: failureToProto(resp.Failure)}
 	switch {
+	case resp.Handle != nil && req.Hold:
+		out.Held = s.hold(held{handle: resp.Handle})
+		if resp.Handle.Local != nil {
+			out.LocalAddress = resp.Handle.Local.String()
+		}
+	case resp.Handle != nil: // no handshake of this process follows, and it cannot travel
+		held{handle: resp.Handle}.close()
 	case resp.Conn != nil && req.Hold:
-		out.Held, out.LocalAddress = s.hold(resp.Conn), resp.Conn.LocalAddr().String()
+		out.Held, out.LocalAddress = s.hold(held{conn: resp.Conn}), resp.Conn.LocalAddr().String()
 	case resp.Conn != nil:
 		if err := s.ch.Send(req.Token, resp.Conn); err != nil {
 			_ = resp.Conn.Close()
@@ -249,65 +274,63 @@ func (s *server) Handshake(ctx context.Context, req *probev1.HandshakeRequest) (
 		return nil, err
 	}
 	defer cancel()
-	var conn net.Conn
+	var c held
 	if req.Held {
 		s.mu.Lock()
-		conn = s.held[req.Token]
+		c = s.held[req.Token]
 		delete(s.held, req.Token)
 		s.mu.Unlock()
-		if conn == nil {
+		if c.conn == nil && c.handle == nil {
 			return nil, status.Errorf(codes.NotFound, "no held connection %d", req.Token)
 		}
-	} else if conn, err = s.ch.Receive(ctx, req.Token); err != nil {
+	} else if c.conn, err = s.ch.Receive(ctx, req.Token); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "receive the socket: %v", err)
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			_ = conn.Close() // the handshake's panic is its call's error (guard), the socket closed
+			c.close() // the handshake's panic is its call's error (guard), the connection closed
 			panic(v)
 		}
 	}()
-	resp, err := h.Handshake(ctx, &sdk.HandshakeRequest{Conn: conn, Host: req.Host, Address: addr})
+	resp, err := h.Handshake(ctx, &sdk.HandshakeRequest{Conn: c.conn, Handle: c.handle, Host: req.Host, Address: addr})
 	if err != nil {
-		_ = conn.Close()
+		c.close()
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
 	phases, err := encodePhases(resp.Phases)
 	if err != nil {
-		_ = conn.Close()
+		c.close()
 		return nil, err
 	}
 	out = &probev1.HandshakeResponse{Phases: phases, Failure: failureToProto(resp.Failure)}
 	if resp.Conn != nil {
-		conn = resp.Conn
+		c.conn = resp.Conn
 	}
 	switch {
-	case resp.Failure != nil:
-		_ = conn.Close()
-	case req.Last:
-		closeLater(conn)
+	case resp.Failure != nil, req.Last:
+		c.close()
 	default:
-		out.Held = s.hold(conn)
+		out.Held = s.hold(c)
 	}
 	return out, nil
 }
 
-// hold keeps conn for a later handshake or Release and returns its token.
-func (s *server) hold(conn net.Conn) uint64 {
+// hold keeps c for a later handshake or Release and returns its token.
+func (s *server) hold(c held) uint64 {
 	token := fdpass.NewToken()
 	s.mu.Lock()
-	s.held[token] = conn
+	s.held[token] = c
 	s.mu.Unlock()
 	return token
 }
 
 func (s *server) Release(_ context.Context, req *probev1.ReleaseRequest) (*probev1.ReleaseResponse, error) {
 	s.mu.Lock()
-	conn := s.held[req.Token]
+	c, ok := s.held[req.Token]
 	delete(s.held, req.Token)
 	s.mu.Unlock()
-	if conn != nil {
-		_ = conn.Close()
+	if ok {
+		c.close()
 	}
 	return &probev1.ReleaseResponse{}, nil
 }
@@ -368,18 +391,18 @@ func (s *server) sequence(ctx context.Context, req *probev1.SequenceRequest) (ou
 	}); dr == nil {
 		return seq.result()
 	}
-	conn := dr.Conn
-	defer func() { closeLater(conn) }()
+	c := held{conn: dr.Conn, handle: dr.Handle}
+	defer func() { c.close() }()
 	for _, h := range hs {
 		st, hr := stage(&seq, func() (*sdk.HandshakeResponse, error) {
-			return h.Handshake(ctx, &sdk.HandshakeRequest{Conn: conn, Host: req.Host, Address: addr})
+			return h.Handshake(ctx, &sdk.HandshakeRequest{Conn: c.conn, Handle: c.handle, Host: req.Host, Address: addr})
 		})
 		seq.out.Handshakes = append(seq.out.Handshakes, st)
 		if hr == nil {
 			break
 		}
 		if hr.Conn != nil {
-			conn = hr.Conn
+			c.conn = hr.Conn
 		}
 	}
 	return seq.result()
@@ -428,7 +451,7 @@ func stage[R interface {
 		}
 	case *sdk.DialResponse:
 		if v != nil {
-			phases, f, goOn = v.Phases, v.Failure, v.Conn != nil
+			phases, f, goOn = v.Phases, v.Failure, v.Conn != nil || v.Handle != nil
 		}
 	case *sdk.HandshakeResponse:
 		if v != nil {

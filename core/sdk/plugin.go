@@ -23,6 +23,41 @@ type Plugin struct {
 	NewDialer       func(cfg cty.Value) (Dialer, error)
 	HandshakeSchema Schema
 	NewHandshaker   func(cfg cty.Value) (Handshaker, error)
+
+	// DialerConn says what the Dialer hands to the handshakes after it:
+	// ConnStream (the default), ConnNone or ConnQUIC.
+	DialerConn ConnKind
+	// HandshakeConn says what the Handshaker runs over: ConnStream (the
+	// default) or ConnQUIC. The configuration refuses a pipeline whose
+	// dialer hands on another kind.
+	HandshakeConn ConnKind
+}
+
+// ConnKind says what a Dialer hands to the handshakes of its pipeline.
+type ConnKind string
+
+// The kinds of connection a Dialer hands on.
+const (
+	// ConnStream is a connected net.Conn in DialResponse.Conn (TCP): the
+	// default.
+	ConnStream ConnKind = ""
+	// ConnNone is no connection at all: the dial is the whole probe (an
+	// ICMP echo), its DialResponse has no Conn on success, and a pipeline
+	// with such a dialer takes no handshakes (the configuration is refused).
+	ConnNone ConnKind = "none"
+	// ConnQUIC is a QUIC connection, which is not a socket: DialResponse's
+	// Handle, whose Value is a *quic.Conn of github.com/quic-go/quic-go.
+	// It cannot leave the process that dialed: the handshakes that run
+	// over it must be served by the same plugin binary as the dialer.
+	ConnQUIC ConnKind = "quic"
+)
+
+// String returns the kind's name, "stream" for ConnStream.
+func (k ConnKind) String() string {
+	if k == ConnStream {
+		return "stream"
+	}
+	return string(k)
 }
 
 // Serves reports whether the plugin serves components of kind k.

@@ -80,9 +80,13 @@ type DialRequest struct {
 
 // DialResponse is a Dialer's answer.
 type DialResponse struct {
-	// Conn is the connected socket, nil when Failure is set. The caller owns
-	// it and closes it.
+	// Conn is the connected socket, nil when Failure is set, and nil too
+	// from a dialer whose plugin declares ConnNone or ConnQUIC
+	// (Plugin.DialerConn). The caller owns it and closes it.
 	Conn net.Conn
+	// Handle is the connection of a dialer whose plugin declares ConnQUIC,
+	// nil when Failure is set. The caller owns it and closes it.
+	Handle *Handle
 	// Phases are the phases the dialer measured, normally one named
 	// PhaseConnect.
 	Phases []Phase
@@ -95,6 +99,10 @@ type HandshakeRequest struct {
 	// Conn is the connection to use. The Handshaker must not close it on
 	// success; the caller owns it.
 	Conn net.Conn
+	// Handle is the connection instead of Conn for a Handshaker whose
+	// plugin declares a HandshakeConn other than ConnStream (ConnQUIC).
+	// The caller owns it.
+	Handle *Handle
 	// Host is the target's host as the user wrote it (a TLS handshake uses it
 	// as the default server name).
 	Host string
@@ -113,4 +121,19 @@ type HandshakeResponse struct {
 	Phases []Phase
 	// Failure is set when the handshake failed.
 	Failure *Failure
+}
+
+// Handle is a connection that is not a net.Conn over a kernel socket (a
+// QUIC connection): it lives in the process that made it, and only a
+// component of that process can use it. Nothing in probe reads Value but
+// the handshakes that know its Kind.
+type Handle struct {
+	// Kind says what Value is: ConnQUIC, a *quic.Conn.
+	Kind ConnKind
+	// Value is the connection.
+	Value any
+	// Local and Remote are its addresses, for reports.
+	Local, Remote net.Addr
+	// Close closes the connection. It is called once, by the owner.
+	Close func() error
 }

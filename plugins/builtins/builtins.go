@@ -10,7 +10,11 @@ import (
 	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
 	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
 	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
+	grpchealth "github.com/probe-dev/probe/plugins/grpc-health"
 	httphandshake "github.com/probe-dev/probe/plugins/http"
+	http3handshake "github.com/probe-dev/probe/plugins/http3"
+	icmpecho "github.com/probe-dev/probe/plugins/icmp"
+	quicdialer "github.com/probe-dev/probe/plugins/quic"
 	tlshandshake "github.com/probe-dev/probe/plugins/tls"
 )
 
@@ -23,6 +27,10 @@ func Plugins() map[string]*sdk.Plugin {
 		dialtcp.Plugin(),
 		tlshandshake.Plugin(),
 		httphandshake.Plugin(),
+		icmpecho.Plugin(),
+		grpchealth.Plugin(),
+		quicdialer.Plugin(),
+		http3handshake.Plugin(),
 	} {
 		out[p.Info.Name] = p
 	}

@@ -7,10 +7,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/netip"
-	"os"
 	"syscall"
 	"time"
 
@@ -72,7 +70,7 @@ func New(cfg cty.Value) (*Handshaker, error) {
 		return nil, err
 	}
 	if path := sdk.String(cfg, "ca_file"); path != "" {
-		if h.roots, err = loadRoots(path); err != nil {
+		if h.roots, err = sdk.LoadRoots("ca_file", path); err != nil {
 			return nil, err
 		}
 	}
@@ -93,20 +91,6 @@ func version(cfg cty.Value, name string) (uint16, error) {
 			"%s must be one of \"1.0\", \"1.1\", \"1.2\" or \"1.3\", got %q.", name, s)
 	}
 	return v, nil
-}
-
-// loadRoots reads a pool of root certificates from the PEM file at path.
-func loadRoots(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, sdk.AttrErrorf("ca_file", "Unreadable CA file", "Cannot read ca_file: %s.", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, sdk.AttrErrorf("ca_file", "Invalid CA file",
-			"ca_file %s holds no PEM certificate.", path)
-	}
-	return pool, nil
 }
 
 // Handshake runs the TLS handshake over req.Conn. The phase "tls" covers the
@@ -136,7 +120,7 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			state = &cs
-			verifyErr = verify(cs.PeerCertificates, name, h.roots)
+			verifyErr = sdk.VerifyPeer(cs.PeerCertificates, name, h.roots)
 			if h.insecure {
 				return nil
 			}
@@ -152,7 +136,7 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 		state = &cs
 	}
 	if state != nil {
-		addState(phase.Attrs, state, verifyErr)
+		sdk.AddTLSFacts(phase.Attrs, state, verifyErr)
 	}
 	resp := &sdk.HandshakeResponse{Phases: []sdk.Phase{phase}}
 	if err == nil {
@@ -161,7 +145,7 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 	}
 	class := classify(ctx, err)
 	if verifyErr != nil && !h.insecure { // the handshake aborted on verifyErr
-		class = certClass(verifyErr)
+		class = sdk.CertClass(verifyErr)
 	}
 	resp.Failure = &sdk.Failure{Phase: sdk.PhaseTLS, Class: class,
 		Message: fmt.Sprintf("tls handshake with %s: %v", req.Address, err)}
@@ -181,68 +165,6 @@ func (h *Handshaker) names(req *sdk.HandshakeRequest) (name, sni string) {
 		return ip.WithZone("").String(), ""
 	}
 	return name, name
-}
-
-// verify verifies the leaf of certs for name against roots, the other
-// certificates serving as intermediates, as crypto/tls would.
-func verify(certs []*x509.Certificate, name string, roots *x509.CertPool) error {
-	if len(certs) == 0 {
-		return errors.New("tls: server sent no certificate")
-	}
-	opts := x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: x509.NewCertPool()}
-	for _, c := range certs[1:] {
-		opts.Intermediates.AddCert(c)
-	}
-	_, err := certs[0].Verify(opts)
-	return err
-}
-
-// addState adds the negotiated parameters of state, the facts of its leaf
-// certificate and the verification result to attrs.
-func addState(attrs map[string]any, state *tls.ConnectionState, verifyErr error) {
-	attrs["version"] = tls.VersionName(state.Version)
-	attrs["cipher"] = tls.CipherSuiteName(state.CipherSuite)
-	attrs["alpn"] = state.NegotiatedProtocol
-	attrs["resumed"] = state.DidResume
-	attrs["verified"] = verifyErr == nil
-	if verifyErr != nil {
-		attrs["verify_error"] = verifyErr.Error()
-	}
-	if len(state.PeerCertificates) == 0 {
-		return
-	}
-	leaf := state.PeerCertificates[0]
-	sans := make([]string, 0, len(leaf.DNSNames)+len(leaf.IPAddresses))
-	sans = append(sans, leaf.DNSNames...)
-	for _, ip := range leaf.IPAddresses {
-		sans = append(sans, ip.String())
-	}
-	attrs["cert_subject"] = leaf.Subject.String()
-	attrs["cert_issuer"] = leaf.Issuer.String()
-	attrs["cert_not_before"] = leaf.NotBefore.UTC().Format(time.RFC3339)
-	attrs["cert_not_after"] = leaf.NotAfter.UTC().Format(time.RFC3339)
-	attrs["cert_days_left"] = int(math.Floor(time.Until(leaf.NotAfter).Hours() / 24))
-	attrs["cert_sans"] = sans
-}
-
-// certClass returns the failure class of a certificate verification error.
-func certClass(err error) sdk.Class {
-	var (
-		invalid  x509.CertificateInvalidError
-		hostname x509.HostnameError
-		unknown  x509.UnknownAuthorityError
-		noRoots  x509.SystemRootsError
-	)
-	switch {
-	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return sdk.ClassTLSCertExpired
-	case errors.As(err, &hostname):
-		return sdk.ClassTLSCertNameMismatch
-	case errors.As(err, &unknown), errors.As(err, &noRoots):
-		return sdk.ClassTLSCertUntrusted
-	default:
-		return sdk.ClassTLSCertInvalid
-	}
 }
 
 // classify returns the failure class of a handshake error other than a

@@ -123,9 +123,15 @@ type PluginInfo struct {
 	Version     string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
 	Description string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	// A schema is absent when the plugin does not serve that kind.
-	Resolver      *Schema `protobuf:"bytes,4,opt,name=resolver,proto3" json:"resolver,omitempty"`
-	Dialer        *Schema `protobuf:"bytes,5,opt,name=dialer,proto3" json:"dialer,omitempty"`
-	Handshake     *Schema `protobuf:"bytes,6,opt,name=handshake,proto3" json:"handshake,omitempty"`
+	Resolver  *Schema `protobuf:"bytes,4,opt,name=resolver,proto3" json:"resolver,omitempty"`
+	Dialer    *Schema `protobuf:"bytes,5,opt,name=dialer,proto3" json:"dialer,omitempty"`
+	Handshake *Schema `protobuf:"bytes,6,opt,name=handshake,proto3" json:"handshake,omitempty"`
+	// dialer_conn is what the dialer hands to the handshakes after it (the
+	// sdk's ConnKind): "" a connected socket, "none" nothing, "quic" a QUIC
+	// connection, which stays in the plugin process.
+	DialerConn string `protobuf:"bytes,7,opt,name=dialer_conn,json=dialerConn,proto3" json:"dialer_conn,omitempty"`
+	// handshake_conn is what the handshake runs over, as dialer_conn.
+	HandshakeConn string `protobuf:"bytes,8,opt,name=handshake_conn,json=handshakeConn,proto3" json:"handshake_conn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -200,6 +206,20 @@ func (x *PluginInfo) GetHandshake() *Schema {
 		return x.Handshake
 	}
 	return nil
+}
+
+func (x *PluginInfo) GetDialerConn() string {
+	if x != nil {
+		return x.DialerConn
+	}
+	return ""
+}
+
+func (x *PluginInfo) GetHandshakeConn() string {
+	if x != nil {
+		return x.HandshakeConn
+	}
+	return ""
 }
 
 type Schema struct {
@@ -1283,7 +1303,9 @@ type DialRequest struct {
 	Token uint64 `protobuf:"varint,5,opt,name=token,proto3" json:"token,omitempty"`
 	// hold asks the plugin to keep the connected socket for a handshake it
 	// serves too (the next one of the pipeline), instead of sending it: no
-	// socket travels when the dialer and the handshake share a process.
+	// socket travels when the dialer and the handshake share a process. A
+	// connection that is not a socket (QUIC) is held when asked, else
+	// closed after the dial: it cannot travel.
 	Hold          bool `protobuf:"varint,6,opt,name=hold,proto3" json:"hold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1898,7 +1920,7 @@ const file_probe_proto_rawDesc = "" +
 	"\x0fDescribeRequest\"f\n" +
 	"\x10DescribeResponse\x12.\n" +
 	"\aplugins\x18\x01 \x03(\v2\x14.probe.v1.PluginInfoR\aplugins\x12\x1c\n" +
-	"\tsequences\x18\x03 \x01(\bR\tsequencesJ\x04\b\x02\x10\x03\"\xe4\x01\n" +
+	"\tsequences\x18\x03 \x01(\bR\tsequencesJ\x04\b\x02\x10\x03\"\xac\x02\n" +
 	"\n" +
 	"PluginInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -1906,7 +1928,10 @@ const file_probe_proto_rawDesc = "" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12,\n" +
 	"\bresolver\x18\x04 \x01(\v2\x10.probe.v1.SchemaR\bresolver\x12(\n" +
 	"\x06dialer\x18\x05 \x01(\v2\x10.probe.v1.SchemaR\x06dialer\x12.\n" +
-	"\thandshake\x18\x06 \x01(\v2\x10.probe.v1.SchemaR\thandshake\"=\n" +
+	"\thandshake\x18\x06 \x01(\v2\x10.probe.v1.SchemaR\thandshake\x12\x1f\n" +
+	"\vdialer_conn\x18\a \x01(\tR\n" +
+	"dialerConn\x12%\n" +
+	"\x0ehandshake_conn\x18\b \x01(\tR\rhandshakeConn\"=\n" +
 	"\x06Schema\x123\n" +
 	"\n" +
 	"attributes\x18\x01 \x03(\v2\x13.probe.v1.AttributeR\n" +

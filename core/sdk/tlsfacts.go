@@ -1,0 +1,93 @@
+package sdk
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"math"
+	"os"
+	"time"
+)
+
+// LoadRoots reads a pool of root certificates from the PEM file at path,
+// the value of the attribute attr ("ca_file"); a file that cannot be read
+// or holds no certificate gives an *AttrError on attr.
+func LoadRoots(attr, path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, AttrErrorf(attr, "Unreadable CA file", "Cannot read %s: %s.", attr, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, AttrErrorf(attr, "Invalid CA file",
+			"%s %s holds no PEM certificate.", attr, path)
+	}
+	return pool, nil
+}
+
+// VerifyPeer verifies the leaf of certs for name against roots (nil for
+// the system's), the other certificates serving as intermediates, as
+// crypto/tls would. A component that verifies a peer itself, to report the
+// certificate's facts also when it does not verify, calls it from
+// tls.Config.VerifyConnection.
+func VerifyPeer(certs []*x509.Certificate, name string, roots *x509.CertPool) error {
+	if len(certs) == 0 {
+		return errors.New("tls: server sent no certificate")
+	}
+	opts := x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: x509.NewCertPool()}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	_, err := certs[0].Verify(opts)
+	return err
+}
+
+// AddTLSFacts adds the negotiated parameters of state, the facts of its
+// leaf certificate and the verification result to attrs, as the tls
+// plugin reports them (plugins/tls/README.md): version, cipher, alpn,
+// resumed, verified, verify_error and the cert_ facts.
+func AddTLSFacts(attrs map[string]any, state *tls.ConnectionState, verifyErr error) {
+	attrs["version"] = tls.VersionName(state.Version)
+	attrs["cipher"] = tls.CipherSuiteName(state.CipherSuite)
+	attrs["alpn"] = state.NegotiatedProtocol
+	attrs["resumed"] = state.DidResume
+	attrs["verified"] = verifyErr == nil
+	if verifyErr != nil {
+		attrs["verify_error"] = verifyErr.Error()
+	}
+	if len(state.PeerCertificates) == 0 {
+		return
+	}
+	leaf := state.PeerCertificates[0]
+	sans := make([]string, 0, len(leaf.DNSNames)+len(leaf.IPAddresses))
+	sans = append(sans, leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		sans = append(sans, ip.String())
+	}
+	attrs["cert_subject"] = leaf.Subject.String()
+	attrs["cert_issuer"] = leaf.Issuer.String()
+	attrs["cert_not_before"] = leaf.NotBefore.UTC().Format(time.RFC3339)
+	attrs["cert_not_after"] = leaf.NotAfter.UTC().Format(time.RFC3339)
+	attrs["cert_days_left"] = int(math.Floor(time.Until(leaf.NotAfter).Hours() / 24))
+	attrs["cert_sans"] = sans
+}
+
+// CertClass returns the failure class of a certificate verification error.
+func CertClass(err error) Class {
+	var (
+		invalid  x509.CertificateInvalidError
+		hostname x509.HostnameError
+		unknown  x509.UnknownAuthorityError
+		noRoots  x509.SystemRootsError
+	)
+	switch {
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return ClassTLSCertExpired
+	case errors.As(err, &hostname):
+		return ClassTLSCertNameMismatch
+	case errors.As(err, &unknown), errors.As(err, &noRoots):
+		return ClassTLSCertUntrusted
+	default:
+		return ClassTLSCertInvalid
+	}
+}
