@@ -49,7 +49,7 @@ func (d *decoder) expand(b *hcl.Block, forEach *hcl.Attribute) (x expansion, ok 
 	}
 	val, diags := forEach.Expr.Value(d.ctx)
 	d.diags = append(d.diags, diags...)
-	val, _ = val.UnmarkDeep() // sensitive strings are in File.Options.Secrets
+	val, _ = d.unmark(val) // the instances' names may hold a secret
 	if diags.HasErrors() || !val.IsWhollyKnown() {
 		return x, false
 	}
@@ -288,7 +288,7 @@ func (d *decoder) refParts(e hcl.Expression, kind string, ctx *hcl.EvalContext) 
 			return "", "", false, false
 		}
 	}
-	keyVal, _ = keyVal.UnmarkDeep()
+	keyVal, _ = d.unmark(keyVal)
 	if !keyVal.IsWhollyKnown() {
 		return "", "", false, false // from a variable that already has an error
 	}
