@@ -243,9 +243,9 @@ func (e *Exporter) Reload() error {
 	e.cur = next
 	e.mu.Unlock()
 	old.stopSchedule()
-	names := make([]string, len(file.Targets))
+	names := make([]string, len(file.Targets)) // as the metrics have them: redacted
 	for i, t := range file.Targets {
-		names[i] = t.Name
+		names[i] = next.engine.Redactor().Target(t).Name
 	}
 	e.metrics.Retain(names)
 	e.startSchedule(next)
