@@ -171,3 +171,43 @@ func ExampleAttach() {
 	// db-(sensitive) #2 ok=true phases=2
 	// 1 targets: 1 ok
 }
+
+// discard is a sink that takes every attempt and keeps nothing.
+type discard struct{}
+
+func (discard) Attempt(*engine.Attempt) error { return nil }
+func (discard) Flush() error                  { return nil }
+func (discard) Close(*engine.Result) error    { return nil }
+
+// BenchmarkStream measures a run's cost per attempt (a resolution and a
+// loopback connect) without sinks and with three attached: what the stream
+// adds to the attempt loop (go test -bench Stream -benchmem ./core/sink/).
+func BenchmarkStream(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go accept(ln)
+	route, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: "local", Plugin: "one-address",
+		Component: oneAddress{netip.MustParseAddr("127.0.0.1")}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &engine.Pipeline{Name: "tcp", Resolvers: []engine.Route{route},
+		Dialer: engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "tcp", Component: tcpDialer{}}}
+	target := &engine.Target{Name: "t", Host: "t.test", Port: ln.Addr().(*net.TCPAddr).AddrPort().Port(), Pipeline: p}
+	for _, sinks := range [][]sink.Sink{nil, {discard{}, discard{}, discard{}}} {
+		b.Run(fmt.Sprintf("sinks=%d", len(sinks)), func(b *testing.B) {
+			b.ReportAllocs()
+			eng := engine.New(engine.Options{Attempts: b.N, DiscardAttempts: true})
+			if sinks != nil {
+				sink.Attach(eng, sinks...)
+			}
+			b.ResetTimer()
+			if res := eng.Run(context.Background(), []*engine.Target{target}); res.Summary.OK != 1 {
+				b.Fatalf("the run failed: %+v", res.Summary)
+			}
+		})
+	}
+}
