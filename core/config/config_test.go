@@ -426,7 +426,8 @@ variable "short" {
 // TestSensitiveDerived: the values a file derives from a sensitive
 // variable carry HCL's sensitive mark, and their final strings are secrets
 // too, wherever the file uses them (a component's configuration, a host, a
-// for_each key); values the file derives from nothing sensitive are not.
+// for_each key, each.key and each.value of a for_each that holds one);
+// values the file derives from nothing sensitive are not.
 func TestSensitiveDerived(t *testing.T) {
 	src := `
 variable "token" {
@@ -454,12 +455,18 @@ target "t" {
   port     = 443
   pipeline = pipeline.p
 }
+target "u" {
+  for_each = { a = var.token }
+  host     = "${each.key}.${each.value}.each"
+  port     = 443
+  pipeline = pipeline.p
+}
 `
 	f, diags := NewLoader(Options{Plugins: testPlugins(), Environ: func() []string { return nil }}).LoadSource("d.hcl", []byte(src))
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	want := []string{"hunter2", "hunter2-x:53", "HUNTER2", "/p?auth=dXNlcjpodW50ZXIy", "k-hunter2", "hunter3.example"}
+	want := []string{"hunter2", "hunter2-x:53", "HUNTER2", "/p?auth=dXNlcjpodW50ZXIy", "k-hunter2", "hunter3.example", "a.hunter2.each"}
 	if diff := cmp.Diff(want, f.Options.Secrets, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("secrets (-want +got):\n%s", diff)
 	}
