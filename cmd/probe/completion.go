@@ -68,7 +68,7 @@ func completeArgs(root *cobra.Command) {
 			c.ValidArgsFunction = cobra.NoFileCompletions
 		}
 		if c.Flags().Lookup("output") != nil {
-			if err := c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputs, cobra.ShellCompDirectiveNoFileComp)); err != nil {
+			if err := c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputNames, cobra.ShellCompDirectiveNoFileComp)); err != nil {
 				panic(fmt.Sprintf("complete -o of %s: %v", c.CommandPath(), err))
 			}
 		}

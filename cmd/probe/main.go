@@ -16,12 +16,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/probe-dev/probe/core/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -47,7 +49,10 @@ var verbosity int
 
 // logger returns the process's logger for stderr, at the level -v asks
 // for. It is one logger, so that `probe serve` counts every line written
-// (plugin restarts included) on /metrics.
+// (plugin restarts included) on /metrics, and it writes to stderr, which
+// redacts the secrets of the files loaded: the lines of probe's own code
+// carry redacted values already, but a plugin's lines, which probe re-logs,
+// may carry anything the plugin was configured with.
 var logger = sync.OnceValue(func() hclog.Logger {
 	level := hclog.Warn
 	switch {
@@ -56,9 +61,60 @@ var logger = sync.OnceValue(func() hclog.Logger {
 	case verbosity == 1:
 		level = hclog.Debug
 	}
-	return hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "probe", Level: level, Output: os.Stderr,
+	return hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "probe", Level: level, Output: stderr,
 		Color: hclog.AutoColor, ColorHeaderOnly: true})
 })
+
+// stderr is the process's standard error for logs and errors: each write
+// (a log line, an error) redacted of the secrets of every file loaded so
+// far (logSecrets), as a run's attempts are.
+var stderr = &redactingWriter{w: os.Stderr}
+
+// logSecrets has stderr redact secrets (a loaded file's) from now on, and
+// the secrets it was given before.
+func logSecrets(secrets []string) { stderr.add(secrets) }
+
+// redactingWriter writes to w with secrets redacted from each write, which
+// is whole: hclog writes each line at once.
+type redactingWriter struct {
+	w  io.Writer
+	mu sync.Mutex // guards secrets and r
+	// secrets are every file's so far: under probe serve, the probes of
+	// the previous file may still log after a reload.
+	secrets []string
+	r       *engine.Redactor
+}
+
+func (w *redactingWriter) add(secrets []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := len(w.secrets)
+	for _, s := range secrets {
+		if !slices.Contains(w.secrets, s) {
+			w.secrets = append(w.secrets, s)
+		}
+	}
+	if len(w.secrets) > n {
+		w.r = engine.NewRedactor(w.secrets)
+	}
+}
+
+func (w *redactingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	r := w.r
+	w.mu.Unlock()
+	if r == nil {
+		return w.w.Write(p)
+	}
+	if _, err := io.WriteString(w.w, r.Redact(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// SupportsColor tells hclog whether its lines may be coloured: they are
+// written to a terminal that may show colour.
+func (w *redactingWriter) SupportsColor() bool { return colorful(os.Stderr) }
 
 func main() {
 	os.Exit(execute(os.Args[1:]))
@@ -74,11 +130,11 @@ func execute(args []string) int {
 		return exitOK
 	case errors.As(err, &ee):
 		if ee.msg != "" {
-			fmt.Fprintln(os.Stderr, "Error:", ee.msg)
+			fmt.Fprintln(stderr, "Error:", ee.msg)
 		}
 		return ee.code
 	default:
-		fmt.Fprintln(os.Stderr, "Error:", err)
+		fmt.Fprintln(stderr, "Error:", err)
 		return exitUsage
 	}
 }

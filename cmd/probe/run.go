@@ -16,6 +16,7 @@ import (
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/report"
+	"github.com/probe-dev/probe/core/sink"
 	"github.com/spf13/cobra"
 )
 
@@ -74,6 +75,7 @@ func (f *fileFlags) loadTo(w io.Writer, path string, src []byte, extraVars map[s
 		_ = pl.Close()
 		return nil, nil, &exitError{code: exitUsage}
 	}
+	logSecrets(file.Options.Secrets)
 	return file, pl, nil
 }
 
@@ -88,12 +90,38 @@ type runFlags struct {
 	interval    time.Duration
 }
 
-// outputs are the output formats, the values of -o: its help, its
-// completion and its check list them from here.
-var outputs = []string{"table", "json", "jsonl", "waterfall", "prometheus"}
+// output is an output format, a value of -o: the sink that writes it.
+type output struct {
+	name string
+	// sink returns the sink writing the format to w, for a run of the
+	// pipeline file named file.
+	sink func(w io.Writer, file string) sink.Sink
+	// whole is true when the sink reads the attempts from the run's result,
+	// which must then keep them; else they stream to it alone.
+	whole bool
+}
+
+// outputs are the output formats: -o's help, its completion, its check and
+// run take them from here.
+var outputs = []output{
+	{"table", func(w io.Writer, _ string) sink.Sink { return report.TableSink(w) }, true},
+	{"json", func(w io.Writer, file string) sink.Sink { return report.JSONSink(w, file) }, true},
+	{"jsonl", func(w io.Writer, _ string) sink.Sink { return report.NewJSONLines(w) }, false},
+	{"waterfall", func(w io.Writer, _ string) sink.Sink { return report.WaterfallSink(w, colorful(w)) }, true},
+	{"prometheus", func(w io.Writer, _ string) sink.Sink { return report.NewPrometheusSink(w) }, false},
+}
+
+// outputNames are the names of outputs, in order.
+var outputNames = func() []string {
+	names := make([]string, len(outputs))
+	for i, o := range outputs {
+		names[i] = o.name
+	}
+	return names
+}()
 
 // outputList is outputs as a sentence lists them: "table, ... or prometheus".
-var outputList = strings.Join(outputs[:len(outputs)-1], ", ") + " or " + outputs[len(outputs)-1]
+var outputList = strings.Join(outputNames[:len(outputNames)-1], ", ") + " or " + outputNames[len(outputNames)-1]
 
 // registerOutput registers -o on c, set to def by default.
 func (r *runFlags) registerOutput(c *cobra.Command, def string) {
@@ -141,7 +169,7 @@ func (r *runFlags) options(o engine.Options, targets []*engine.Target) engine.Op
 // validate checks the output format and the values of the flags c was
 // given: a value out of range is a usage error, not ignored.
 func (r *runFlags) validate(c *cobra.Command) error {
-	if !slices.Contains(outputs, r.output) {
+	if !slices.Contains(outputNames, r.output) {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("unknown output format %q: use %s", r.output, outputList)}
 	}
 	for _, f := range []struct {
@@ -245,44 +273,24 @@ func interruptible() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
-// run probes targets until ctx (interruptible's) ends, renders the result
-// in format, and returns the exit status as an error (nil when every target
-// is ok). When ctx ends, what finished is still printed.
+// run probes targets until ctx (interruptible's) ends, streams the
+// attempts to the sink of format (one of outputs), closes it with the
+// result, and returns the exit status as an error (nil when every target is
+// ok). When ctx ends, what finished is still printed.
 func run(ctx context.Context, w io.Writer, file string, opts engine.Options, format string, targets []*engine.Target) error {
 	if len(targets) == 0 {
 		return &exitError{code: exitUsage, msg: "no targets: the file declares no target block and PROBE_TARGETS is empty"}
 	}
+	out := outputs[slices.IndexFunc(outputs, func(o output) bool { return o.name == format })]
 	opts.Logger = logger()
-	// jsonl prints each attempt as it finishes and nothing at the end, so
-	// the result needs none of them.
-	opts.DiscardAttempts = format == "jsonl"
+	// A sink that streams needs no attempt kept to the end.
+	opts.DiscardAttempts = !out.whole
 	eng := engine.New(opts)
-	var streamErr error
-	if format == "jsonl" {
-		jl := report.NewJSONLines(w)
-		eng.OnAttempt(func(a engine.Attempt) {
-			if err := jl.Write(&a); err != nil && streamErr == nil {
-				streamErr = err
-			}
-		})
-	}
+	stream := sink.Attach(eng, out.sink(w, file))
 	stopProgress := progressFor(format, eng)
 	res := eng.Run(ctx, targets)
 	stopProgress()
-	var err error
-	switch format {
-	case "json":
-		err = report.JSON(w, file, res)
-	case "table":
-		err = report.Table(w, res)
-	case "waterfall":
-		err = report.Waterfall(w, res, colorful(w))
-	case "prometheus":
-		err = report.Prometheus(w, res)
-	default:
-		err = streamErr
-	}
-	if err != nil {
+	if err := stream.Close(res); err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
 	warnDistorted(opts.Logger, res, eng.Options(), len(targets))

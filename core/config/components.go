@@ -97,7 +97,7 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block, content *hcl.BodyContent, 
 		return nil
 	}
 	// Plugins get plain values; sensitive strings are in File.Options.Secrets.
-	cfg, marks := cfg.UnmarkDeep()
+	cfg, sensitive := d.unmark(cfg)
 	impl, err := p.New(k, cfg)
 	if err != nil {
 		diag := &hcl.Diagnostic{Severity: hcl.DiagError,
@@ -121,7 +121,7 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block, content *hcl.BodyContent, 
 	case sdk.KindHandshake:
 		c.conn = p.HandshakeConn
 	}
-	c.sensitive = marks.Has(sensitiveMark)
+	c.sensitive = sensitive
 	return c
 }
 

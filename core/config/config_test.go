@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/zclconf/go-cty/cty"
@@ -425,6 +426,61 @@ variable "short" {
 	}
 	if diff := cmp.Diff([]string{"hunter2-secret"}, f.Options.Secrets); diff != "" {
 		t.Errorf("secrets (-want +got):\n%s", diff)
+	}
+}
+
+// TestSensitiveDerived: the values a file derives from a sensitive
+// variable carry HCL's sensitive mark, and their final strings are secrets
+// too, wherever the file uses them (a component's configuration, a host, a
+// for_each key, each.key and each.value of a for_each that holds one);
+// values the file derives from nothing sensitive are not.
+func TestSensitiveDerived(t *testing.T) {
+	src := `
+variable "token" {
+  sensitive = true
+  default   = "hunter2"
+}
+variable "plain" { default = "public-value" }
+resolver "lab" {
+  plugin  = "dns"
+  servers = ["${var.token}-x:53", upper(var.token), var.plain]
+}
+dialer "tcp" { plugin = "tcp" }
+handshake "http" {
+  plugin = "http"
+  path   = "/p?auth=${base64encode("user:${var.token}")}"
+}
+pipeline "p" {
+  resolvers  = [resolver.lab]
+  dialer     = dialer.tcp
+  handshakes = [handshake.http]
+}
+target "t" {
+  for_each = toset([format("k-%s", var.token)])
+  host     = "${replace(var.token, "2", "3")}.example"
+  port     = 443
+  pipeline = pipeline.p
+}
+target "u" {
+  for_each = { a = var.token }
+  host     = "${each.key}.${each.value}.each"
+  port     = 443
+  pipeline = pipeline.p
+}
+`
+	f, diags := NewLoader(Options{Plugins: testPlugins(), Environ: func() []string { return nil }}).LoadSource("d.hcl", []byte(src))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	want := []string{"hunter2", "hunter2-x:53", "HUNTER2", "/p?auth=dXNlcjpodW50ZXIy", "k-hunter2", "hunter3.example", "a.hunter2.each"}
+	if diff := cmp.Diff(want, f.Options.Secrets, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("secrets (-want +got):\n%s", diff)
+	}
+	if got := f.Sensitive("p"); len(got) != 2 {
+		t.Errorf("pipeline p's sensitive components are %q, want the resolver and the handshake", got)
+	}
+	if name := f.Targets[0].Name; name != "t[k-hunter2]" {
+		t.Errorf("target name %q", name)
 	}
 }
 

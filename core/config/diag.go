@@ -49,7 +49,7 @@ func (d *decoder) eval(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type) (cty
 	if diags.HasErrors() || !d.chargeValue(val, a.Expr.Range(), fmt.Sprintf("the value of %s", a.Name)) {
 		return cty.NilVal, false
 	}
-	val, _ = val.UnmarkDeep() // sensitive strings are in File.Options.Secrets
+	val, _ = d.unmark(val)
 	if !val.IsWhollyKnown() {
 		// Unknown comes from a variable that already has an error.
 		return cty.NilVal, false

@@ -20,6 +20,9 @@ type expansion struct {
 	elems   []element
 	// budget ends the instances once evaluation has gone past it.
 	budget *budget
+	// sensitive: for_each's value holds a sensitive value, so each.key and
+	// each.value are marked sensitive too.
+	sensitive bool
 }
 
 // element is one for_each element: the key and value of an instance.
@@ -49,7 +52,7 @@ func (d *decoder) expand(b *hcl.Block, forEach *hcl.Attribute) (x expansion, ok 
 	}
 	val, diags := forEach.Expr.Value(d.ctx)
 	d.diags = append(d.diags, diags...)
-	val, _ = val.UnmarkDeep() // sensitive strings are in File.Options.Secrets
+	val, x.sensitive = d.unmark(val) // the instances' names may hold a secret
 	if diags.HasErrors() || !val.IsWhollyKnown() {
 		return x, false
 	}
@@ -137,10 +140,12 @@ func (x expansion) instances(ctx *hcl.EvalContext) iter.Seq[instance] {
 			if x.budget.exhausted() {
 				return
 			}
+			key, val := cty.StringVal(e.key), e.val
+			if x.sensitive {
+				key, val = key.Mark(sensitiveMark), val.Mark(sensitiveMark)
+			}
 			child := ctx.NewChild()
-			child.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{
-				"key": cty.StringVal(e.key), "value": e.val,
-			})}
+			child.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{"key": key, "value": val})}
 			if !yield(instance{key: e.key, name: fmt.Sprintf("%s[%s]", x.name, e.key), ctx: child}) {
 				return
 			}
@@ -288,7 +293,7 @@ func (d *decoder) refParts(e hcl.Expression, kind string, ctx *hcl.EvalContext) 
 			return "", "", false, false
 		}
 	}
-	keyVal, _ = keyVal.UnmarkDeep()
+	keyVal, _ = d.unmark(keyVal)
 	if !keyVal.IsWhollyKnown() {
 		return "", "", false, false // from a variable that already has an error
 	}

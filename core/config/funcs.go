@@ -1,7 +1,9 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -70,6 +72,10 @@ func functions(getenv func(string) string, b *budget) map[string]function.Functi
 		"values":     stdlib.ValuesFunc,
 		"zipmap":     stdlib.ZipmapFunc,
 	}
+	// Terraform's encodings, for a header or a query built in the file.
+	fs["base64encode"] = stringFunc("The Base64 encoding (standard, padded) of str's UTF-8 bytes.",
+		func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) })
+	fs["urlencode"] = stringFunc("str escaped for a URL's query, as Terraform's urlencode does.", url.QueryEscape)
 	for name, f := range fs {
 		fs[name] = b.charged(name, f, estimates[name])
 	}
@@ -77,6 +83,20 @@ func functions(getenv func(string) string, b *budget) map[string]function.Functi
 		fs[name] = f
 	}
 	return fs
+}
+
+// stringFunc is a function of one string, str, to another, by f.
+// As every function without AllowMarked, it marks its result as its
+// argument was: a value derived from a sensitive one is sensitive.
+func stringFunc(desc string, f func(string) string) function.Function {
+	return function.New(&function.Spec{
+		Description: desc,
+		Params:      []function.Parameter{{Name: "str", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			return cty.StringVal(f(args[0].AsString())), nil
+		},
+	})
 }
 
 // toCollection is stdlib's MakeToFunc(want), for want a list, set or map of

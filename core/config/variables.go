@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -137,28 +138,59 @@ func (d *decoder) variables(blocks []*hcl.Block) map[string]cty.Value {
 }
 
 // addSecrets records the strings of a sensitive value, so that outputs and
-// diagnostics can redact them: its strings, and its numbers as HCL writes
-// them as text ("987654"), which is how a diagnostic quotes a number it
-// rejects. Texts shorter than minSecret are not redacted: replacing every
-// "on" or "80" would garble output and hide little.
+// diagnostics can redact them: its strings, its numbers as HCL writes them
+// as text ("987654"), which is how a diagnostic quotes a number it rejects,
+// and the keys of its maps. Texts shorter than minSecret are not redacted:
+// replacing every "on" or "80" would garble output and hide little.
 func (d *decoder) addSecrets(v cty.Value) {
 	const minSecret = 4
-	_ = cty.Walk(v, func(_ cty.Path, leaf cty.Value) (bool, error) {
+	add := func(text string) {
+		if len(text) >= minSecret && !slices.Contains(d.file.Options.Secrets, text) {
+			d.file.Options.Secrets = append(d.file.Options.Secrets, text)
+		}
+	}
+	_ = cty.Walk(v, func(path cty.Path, leaf cty.Value) (bool, error) {
+		if len(path) > 0 {
+			if step, ok := path[len(path)-1].(cty.IndexStep); ok && step.Key.Type() == cty.String && step.Key.IsKnown() {
+				add(step.Key.AsString()) // a map's key
+			}
+		}
 		if !leaf.IsKnown() || leaf.IsNull() {
 			return true, nil
 		}
-		var text string
 		switch leaf.Type() {
 		case cty.String:
-			text = leaf.AsString()
+			add(leaf.AsString())
 		case cty.Number:
-			text = leaf.AsBigFloat().Text('f', -1)
-		}
-		if len(text) >= minSecret {
-			d.file.Options.Secrets = append(d.file.Options.Secrets, text)
+			add(leaf.AsBigFloat().Text('f', -1))
 		}
 		return true, nil
 	})
+}
+
+// unmark returns v without its marks, and records as secrets (addSecrets)
+// the parts of it that carry the sensitive mark: a sensitive variable's
+// value, and every value HCL derived from one (upper(var.token),
+// "${var.token}-x", base64encode("user:${var.token}")), which it marks too.
+// sensitive says whether there was any.
+func (d *decoder) unmark(v cty.Value) (_ cty.Value, sensitive bool) {
+	uv, marked := v.UnmarkDeepWithPaths()
+	for _, pm := range marked {
+		if !pm.Marks.Has(sensitiveMark) {
+			continue
+		}
+		sensitive = true
+		part, err := pm.Path.Apply(uv)
+		if err != nil { // a set's element: the path's last step holds it
+			step, ok := pm.Path[len(pm.Path)-1].(cty.IndexStep)
+			if !ok {
+				continue
+			}
+			part = step.Key
+		}
+		d.addSecrets(part)
+	}
+	return uv, sensitive
 }
 
 // varFile applies a -var-file: an HCL file of name = value attributes.

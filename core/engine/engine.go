@@ -31,9 +31,19 @@ func New(opts Options) *Engine {
 // Options returns the engine's options with defaults applied.
 func (e *Engine) Options() Options { return e.opts }
 
-// OnAttempt registers fn to be called with every attempt as it finishes, one
-// call at a time, in completion order (for streaming output).
+// OnAttempt registers fn to be called with every attempt Run makes as it
+// finishes, one call at a time, in completion order: the one seam of the
+// attempts' stream (core/sink attaches its sinks here). The attempt is
+// redacted already (Options.Secrets), and its timing done: fn runs on the
+// goroutine that ran it, before the target's next attempt, and delays that
+// attempt by as long as it takes, never a measurement.
 func (e *Engine) OnAttempt(fn func(Attempt)) { e.onAttempt = fn }
+
+// Redactor returns the redactor of the engine's secrets (Options.Secrets),
+// which redacts every attempt and result before anyone sees them: for a
+// consumer that shows what it has from elsewhere (a target of the file, a
+// message), as the attempts show it. nil when there are no secrets.
+func (e *Engine) Redactor() *Redactor { return e.redactor }
 
 // Probe runs one attempt of t and returns it, all within t's timeout from
 // the call: one deadline covers whatever the attempt takes. Under
@@ -61,7 +71,7 @@ func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
 // with backoff, for up to the attempt's timeout, and report it as it ends
 // then.
 func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
-	res := &Result{Started: time.Now(), Targets: make([]*TargetResult, len(targets)), redactor: e.redactor}
+	res := &Result{Started: time.Now(), Targets: make([]*TargetResult, len(targets))}
 	sched := readSched()
 	e.plan(targets)
 	run := &runAggregate{g: newAggregate()}
@@ -90,7 +100,7 @@ feed:
 
 	for i, tr := range res.Targets {
 		if tr == nil {
-			tr = &TargetResult{Target: targets[i], Stats: map[string]stats.Summary{}}
+			tr = &TargetResult{Target: e.redactor.Target(targets[i]), Stats: map[string]stats.Summary{}}
 			res.Targets[i] = tr
 		}
 		res.Summary.Targets++
@@ -129,7 +139,7 @@ func (e *Engine) runTarget(ctx context.Context, t *Target, run *runAggregate) *T
 	if t.Attempts > 0 {
 		rounds = t.Attempts
 	}
-	tr := &TargetResult{Target: t}
+	tr := &TargetResult{Target: e.redactor.Target(t)}
 	g := newAggregate()
 	var byAddr *addressAggregates
 	if t.Pipeline.AddressPolicy == AddressAll {
@@ -152,7 +162,7 @@ func (e *Engine) runTarget(ctx context.Context, t *Target, run *runAggregate) *T
 			}
 			e.redactor.attempt(&a)
 			if log := e.opts.Logger; log.IsDebug() {
-				args := []any{"target", t.Name, "seq", a.Seq, "address", a.Address, "ok", a.OK, "total", a.Total, "overhead", a.Overhead}
+				args := []any{"target", a.Target, "seq", a.Seq, "address", a.Address, "ok", a.OK, "total", a.Total, "overhead", a.Overhead}
 				if a.Failure != nil {
 					args = append(args, "phase", a.Failure.Phase, "class", a.Failure.Class, "error", a.Failure.Message)
 				}

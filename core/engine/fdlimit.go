@@ -84,7 +84,7 @@ func (e *Engine) roundRetryingOnFDLimit(ctx context.Context, t *Target, seq int,
 		if !starved(out[n:]) || ctx.Err() != nil || left <= 0 {
 			return out
 		}
-		e.opts.Logger.Debug("out of file descriptors; running the attempt again", "target", t.Name, "seq", seq, "wait", wait)
+		e.opts.Logger.Debug("out of file descriptors; running the attempt again", "target", e.redactor.Redact(t.Name), "seq", seq, "wait", wait)
 		pause := time.NewTimer(min(wait, left))
 		select {
 		case <-pause.C:

@@ -69,10 +69,12 @@ type Options struct {
 	// every attempt's phases and attributes. Default false: every attempt is
 	// kept.
 	DiscardAttempts bool
-	// Secrets are strings no output may show (sensitive variables): the
-	// engine replaces them in failure messages and attributes before anyone
-	// sees an attempt, logs included, and Result.Redact does the same for
-	// target names and hosts.
+	// Secrets are strings no output may show (the values of sensitive
+	// variables and those derived from them): the engine replaces them, and
+	// the forms in which they can appear encoded (Forms), before anyone sees
+	// an attempt (its target name, failure message and attributes) or a
+	// result (its targets' names and hosts), its own log lines included.
+	// Redactor does the same for what a consumer shows from elsewhere.
 	Secrets []string
 }
 

@@ -49,6 +49,9 @@ const TotalPhase = "total"
 
 // TargetResult is everything measured for one target.
 type TargetResult struct {
+	// Target is the target as outputs may show it: the one Run was given,
+	// or, when its name or host holds a secret (Options.Secrets), a copy
+	// with them redacted (Redactor.Target).
 	Target *Target
 	// Attempts in sequence order; none under Options.DiscardAttempts. An
 	// attempt interrupted by cancellation is not recorded.
@@ -103,13 +106,7 @@ type Result struct {
 	// SchedLatency is how long the process's goroutines waited to run
 	// during the run: time that is in the phases too.
 	SchedLatency SchedLatency
-
-	redactor *Redactor
 }
-
-// Redact returns s with the run's secrets (Options.Secrets) replaced: for
-// target names and hosts, which renderers print.
-func (r *Result) Redact(s string) string { return r.redactor.Redact(s) }
 
 // Summary counts the targets of a run by outcome: Targets = OK + Failed +
 // Interrupted.

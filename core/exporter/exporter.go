@@ -32,6 +32,7 @@ import (
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/report"
+	"github.com/probe-dev/probe/core/sink"
 )
 
 // ScrapeTimeoutHeader is the header in which Prometheus sends its scrape
@@ -89,6 +90,9 @@ type state struct {
 	file    *config.File
 	release io.Closer // nil for nothing
 	engine  *engine.Engine
+	// stream feeds the attempts of scheduled probing to the exporter's
+	// sinks.
+	stream  *sink.Stream
 	targets map[string]*engine.Target
 	// inflight counts the probes using the state; the file is closed when
 	// the state is retired and they are done.
@@ -154,8 +158,9 @@ func New(opts Options) (*Exporter, error) {
 	return e, nil
 }
 
-// newState makes the state of file. Its scheduled attempts feed the
-// exporter's metrics, and nothing else: the runs keep none of them.
+// newState makes the state of file. Its scheduled attempts stream to the
+// exporter's sinks (the metrics of scheduled probing, the count of probes),
+// and nothing else: the runs keep none of them.
 func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	opts := file.Options
 	opts.Logger = e.log
@@ -164,10 +169,7 @@ func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	for _, t := range file.Targets {
 		s.targets[t.Name] = t
 	}
-	s.engine.OnAttempt(func(a engine.Attempt) {
-		e.metrics.Add(&a)
-		e.probes.WithLabelValues("schedule", result(a.OK)).Inc()
-	})
+	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes})
 	return s
 }
 
@@ -202,6 +204,9 @@ func (e *Exporter) schedule(ctx context.Context, s *state, every time.Duration) 
 	for {
 		start := time.Now()
 		s.engine.Run(ctx, s.file.Targets)
+		if err := s.stream.Flush(); err != nil {
+			e.log.Warn("scheduled probing: a sink failed", "error", err)
+		}
 		wait := time.NewTimer(every - time.Since(start))
 		select {
 		case <-wait.C:
@@ -238,9 +243,9 @@ func (e *Exporter) Reload() error {
 	e.cur = next
 	e.mu.Unlock()
 	old.stopSchedule()
-	names := make([]string, len(file.Targets))
+	names := make([]string, len(file.Targets)) // as the metrics have them: redacted
 	for i, t := range file.Targets {
-		names[i] = t.Name
+		names[i] = next.engine.Redactor().Target(t).Name
 	}
 	e.metrics.Retain(names)
 	e.startSchedule(next)
@@ -260,7 +265,7 @@ func (e *Exporter) loaded() {
 func (e *Exporter) retire(s *state) {
 	s.stopSchedule()
 	s.inflight.Wait()
-	err := s.file.Close()
+	err := errors.Join(s.stream.Close(nil), s.file.Close())
 	if s.release != nil {
 		err = errors.Join(err, s.release.Close())
 	}
@@ -312,17 +317,18 @@ func (e *Exporter) Handler() http.Handler {
 	return mux
 }
 
-// fail answers status with msg. An answer names files by their base name:
-// the directory of the pipeline file, which a load's diagnostics name, is
-// the server's business.
+// fail answers status with msg, redacted as the attempts are (a scrape may
+// name a target whose name holds a secret). An answer names files by their
+// base name: the directory of the pipeline file, which a load's diagnostics
+// name, is the server's business.
 func (e *Exporter) fail(w http.ResponseWriter, status int, msg string) {
 	e.mu.Lock()
-	path := e.cur.file.Path
+	path, redactor := e.cur.file.Path, e.cur.engine.Redactor()
 	e.mu.Unlock()
 	if dir := filepath.Dir(path); dir != "." {
 		msg = strings.ReplaceAll(msg, dir+string(filepath.Separator), "")
 	}
-	http.Error(w, msg, status)
+	http.Error(w, redactor.Redact(msg), status)
 }
 
 // probe answers /probe?target=NAME, or /probe?target=HOST:PORT&pipeline=NAME
@@ -378,13 +384,13 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	a := s.engine.Probe(ctx, t)
+	a := s.engine.Probe(ctx, t) // redacted, as the stream's attempts are
 	if gone() != nil {
 		return
 	}
 	e.probes.WithLabelValues("scrape", result(a.OK)).Inc()
 	if e.log.IsDebug() {
-		args := []any{"target", t.Name, "ok", a.OK, "total", a.Total}
+		args := []any{"target", a.Target, "ok", a.OK, "total", a.Total}
 		if f := a.Failure; f != nil {
 			args = append(args, "phase", f.Phase, "class", f.Class, "error", f.Message)
 		}
@@ -505,7 +511,8 @@ func scrapeTimeout(h http.Header) (timeout time.Duration, ok bool, err error) {
 	return d, true, nil
 }
 
-// index lists the endpoints and the file's targets.
+// index lists the endpoints and the file's targets, their names and hosts
+// redacted as a run's result has them.
 func (e *Exporter) index(w http.ResponseWriter, _ *http.Request) {
 	s := e.acquire()
 	if s == nil {
@@ -520,6 +527,7 @@ func (e *Exporter) index(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "/metrics                              the exporter's own metrics and scheduled probing")
 	fmt.Fprintln(w, "\ntargets:")
 	for _, t := range s.file.Targets {
+		t = s.engine.Redactor().Target(t)
 		fmt.Fprintf(w, "  %s (%s:%d, pipeline %s)\n", t.Name, t.Host, t.Port, t.Pipeline.Name)
 	}
 	pipelines := s.file.PipelineNames()
@@ -530,6 +538,20 @@ func (e *Exporter) index(w http.ResponseWriter, _ *http.Request) {
 	}
 	fmt.Fprintln(w, "pipelines:", strings.Join(pipelines, ", "))
 }
+
+// scheduled is the sink that counts the attempts of scheduled probing in
+// probe_exporter_probes_total.
+type scheduled struct{ probes *prometheus.CounterVec }
+
+func (c scheduled) Attempt(a *engine.Attempt) error {
+	c.probes.WithLabelValues("schedule", result(a.OK)).Inc()
+	return nil
+}
+
+func (scheduled) Flush() error               { return nil }
+func (scheduled) Close(*engine.Result) error { return nil }
+
+var _ sink.Sink = scheduled{}
 
 func result(ok bool) string {
 	if ok {

@@ -770,3 +770,48 @@ target "fresh" {
 		t.Errorf("info lines %v, want at least the schedule's and the reload's", got["probe_exporter_log_messages_total"])
 	}
 }
+
+// TestRedactedTargets: a target whose name holds a secret (a for_each key
+// from a sensitive variable) is shown redacted on every page, and its
+// scheduled metrics, kept under the redacted name, survive a reload of a
+// file that still has it.
+func TestRedactedTargets(t *testing.T) {
+	f := start(t, `
+variable "name" {
+  sensitive = true
+  default   = "hunter2-name"
+}
+schedule { every = "20ms" }
+target "api" {
+  for_each = toset([var.name])
+  host     = "127.0.0.1"
+  port     = TCP
+  pipeline = pipeline.tcp
+}
+`)
+	const series = `{target="api[(sensitive)]"}`
+	attempts := func() float64 { return f.metrics(t, "/metrics", nil)["probe_attempts_total"][series] }
+	deadline := time.Now().Add(5 * time.Second)
+	for attempts() < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := attempts()
+	if before < 3 {
+		t.Fatalf("probe_attempts_total%s is %v after 5s, want 3 or more", series, before)
+	}
+	if err := f.exp.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if after := attempts(); after < before {
+		t.Errorf("probe_attempts_total%s went from %v to %v over a reload: the reload dropped it", series, before, after)
+	}
+	for _, path := range []string{"/", "/metrics", "/probe?target=" + url.QueryEscape("api[hunter2-name]"), "/probe?target=hunter2-name"} {
+		_, body := f.get(t, path, nil)
+		if strings.Contains(body, "hunter2") {
+			t.Errorf("%s shows the secret:\n%s", path, body)
+		}
+	}
+	if _, body := f.get(t, "/", nil); !strings.Contains(body, "api[(sensitive)] (127.0.0.1:") {
+		t.Errorf("the index lacks the redacted target:\n%s", body)
+	}
+}

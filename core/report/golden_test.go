@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"net/netip"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/core/sink"
 	"github.com/probe-dev/probe/core/stats"
 )
 
@@ -145,20 +147,34 @@ func (g *aggregate) result() ([]string, map[string]stats.Summary, map[sdk.Class]
 	return append(g.order, engine.TotalPhase), out, g.byClass
 }
 
+// feed hands s every attempt of res, target by target, then closes it with
+// res, as a stream of the run would.
+func feed(s sink.Sink, res *engine.Result) error {
+	for _, tr := range res.Targets {
+		for i := range tr.Attempts {
+			if err := s.Attempt(&tr.Attempts[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return errors.Join(s.Flush(), s.Close(res))
+}
+
+// TestGolden renders a run through each output's sink.
 func TestGolden(t *testing.T) {
 	tests := []struct {
-		file   string
-		render func(*bytes.Buffer, *engine.Result) error
+		file string
+		sink func(*bytes.Buffer) sink.Sink
 	}{
-		{"table.golden", func(b *bytes.Buffer, r *engine.Result) error { return Table(b, r) }},
-		{"waterfall.golden", func(b *bytes.Buffer, r *engine.Result) error { return Waterfall(b, r, false) }},
-		{"waterfall-color.golden", func(b *bytes.Buffer, r *engine.Result) error { return Waterfall(b, r, true) }},
-		{"prometheus.golden", func(b *bytes.Buffer, r *engine.Result) error { return Prometheus(b, r) }},
+		{"table.golden", func(b *bytes.Buffer) sink.Sink { return TableSink(b) }},
+		{"waterfall.golden", func(b *bytes.Buffer) sink.Sink { return WaterfallSink(b, false) }},
+		{"waterfall-color.golden", func(b *bytes.Buffer) sink.Sink { return WaterfallSink(b, true) }},
+		{"prometheus.golden", func(b *bytes.Buffer) sink.Sink { return NewPrometheusSink(b) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := tt.render(&buf, run()); err != nil {
+			if err := feed(tt.sink(&buf), run()); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, tt.file, buf.Bytes())

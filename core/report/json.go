@@ -1,6 +1,9 @@
-// Package report renders run results: a table for people, a waterfall of
-// phases per attempt, one JSON document, or a JSON line per attempt. The
-// JSON field names are a public contract (DESIGN §6).
+// Package report renders runs: a table for people, a waterfall of phases
+// per attempt, one JSON document, a JSON line per attempt, the Prometheus
+// text format, and the metrics `probe serve` exposes. Each output is a sink
+// (core/sink) of the engine's stream of attempts, which the engine has
+// redacted: nothing here redacts, and nothing here may show what it was not
+// given. The JSON field names are a public contract (DESIGN §6).
 package report
 
 import (
@@ -139,7 +142,7 @@ func NewDocument(file string, res *engine.Result) *Document {
 	}
 	for _, tr := range res.Targets {
 		t := TargetJSON{
-			Name: res.Redact(tr.Target.Name), Host: res.Redact(tr.Target.Host), Port: tr.Target.Port,
+			Name: tr.Target.Name, Host: tr.Target.Host, Port: tr.Target.Port,
 			OK: tr.OK, Interrupted: tr.Interrupted, Attempts: make([]AttemptJSON, 0, len(tr.Attempts)),
 			Stats: summaries(tr.Stats), FailuresByClass: nonNil(tr.FailuresByClass),
 		}
@@ -216,19 +219,26 @@ func JSON(w io.Writer, file string, res *engine.Result) error {
 	return writeJSON(w, NewDocument(file, res), "  ")
 }
 
-// JSONLines streams attempts as JSON lines, one per attempt.
+// JSONLines is the sink of -o jsonl: it writes each attempt as a JSON line
+// as it comes, and needs no attempt in the result.
 type JSONLines struct {
 	w io.Writer
 }
 
-// NewJSONLines returns a streamer writing to w.
+// NewJSONLines returns a sink writing lines to w.
 func NewJSONLines(w io.Writer) *JSONLines {
 	return &JSONLines{w: w}
 }
 
-// Write writes one attempt as a line, with its target's name.
-func (j *JSONLines) Write(a *engine.Attempt) error {
+// Attempt writes a as a line, with its target's name, in one write.
+func (j *JSONLines) Attempt(a *engine.Attempt) error {
 	line := NewAttempt(a)
 	line.Target = a.Target
 	return writeJSON(j.w, line, "")
 }
+
+// Flush does nothing: each line is written as it comes.
+func (j *JSONLines) Flush() error { return nil }
+
+// Close does nothing: the lines are written.
+func (j *JSONLines) Close(*engine.Result) error { return nil }

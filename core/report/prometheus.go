@@ -1,14 +1,11 @@
 package report
 
 import (
-	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/probe-dev/probe/core/engine"
 )
@@ -139,6 +136,20 @@ func NewMetrics() *Metrics {
 	}
 }
 
+// Attempt adds a to the metrics, as a sink of the attempts of scheduled
+// probing: it never fails.
+func (m *Metrics) Attempt(a *engine.Attempt) error {
+	m.Add(a)
+	return nil
+}
+
+// Flush does nothing: the metrics are collected when scraped.
+func (m *Metrics) Flush() error { return nil }
+
+// Close does nothing: the metrics outlive the stream, as they outlive a
+// reload of the file whose schedule fed them.
+func (m *Metrics) Close(*engine.Result) error { return nil }
+
 // Add accounts for attempt a of its target.
 func (m *Metrics) Add(a *engine.Attempt) {
 	m.attempts.WithLabelValues(a.Target).Inc()
@@ -198,30 +209,4 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.failures.Collect(ch)
 	m.totals.Collect(ch)
 	m.phases.Collect(ch)
-}
-
-// Prometheus writes a run's Metrics in the Prometheus text format, for
-// node_exporter's textfile collector: what `probe serve` exposes on
-// /metrics for scheduled targets, for this one run.
-func Prometheus(w io.Writer, res *engine.Result) error {
-	m := NewMetrics()
-	for _, tr := range res.Targets {
-		for i := range tr.Attempts {
-			m.Add(&tr.Attempts[i])
-		}
-	}
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(m); err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
-	families, err := reg.Gather()
-	if err != nil {
-		return fmt.Errorf("gather metrics: %w", err)
-	}
-	for _, mf := range families {
-		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
-			return err
-		}
-	}
-	return nil
 }

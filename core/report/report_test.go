@@ -168,7 +168,7 @@ func TestJSONLines(t *testing.T) {
 	jl := NewJSONLines(&buf)
 	for _, tr := range result().Targets {
 		for i := range tr.Attempts {
-			if err := jl.Write(&tr.Attempts[i]); err != nil {
+			if err := jl.Attempt(&tr.Attempts[i]); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -48,11 +48,11 @@ func Table(w io.Writer, res *engine.Result) error {
 				if ar.Address.IsValid() {
 					addr = ar.Address.String()
 				}
-				fmt.Fprintln(tw, strings.Join(tableRow(safe(res.Redact(tr.Target.Name)), addr, phases, ar.Stats, ar.FailuresByClass), "\t"))
+				fmt.Fprintln(tw, strings.Join(tableRow(safe(tr.Target.Name), addr, phases, ar.Stats, ar.FailuresByClass), "\t"))
 			}
 			continue
 		}
-		row := tableRow(safe(res.Redact(tr.Target.Name)), address(tr), phases, tr.Stats, tr.FailuresByClass)
+		row := tableRow(safe(tr.Target.Name), address(tr), phases, tr.Stats, tr.FailuresByClass)
 		if tr.Interrupted {
 			row[len(row)-1] = "interrupted"
 		}

@@ -29,7 +29,7 @@ func Waterfall(w io.Writer, res *engine.Result, color bool) error {
 		t := tr.Target
 		for i := range tr.Attempts {
 			a := &tr.Attempts[i]
-			head := safe(res.Redact(t.Name)) + "  " + hostPort(res, t)
+			head := safe(t.Name) + "  " + hostPort(t)
 			if a.Address.IsValid() {
 				head += "  → " + a.Address.String()
 			}
@@ -45,16 +45,15 @@ func Waterfall(w io.Writer, res *engine.Result, color bool) error {
 			if tr.Interrupted {
 				why = "interrupted before any attempt finished"
 			}
-			fmt.Fprintf(w, "%s  %s  %s\n\n", safe(res.Redact(t.Name)), hostPort(res, t), why)
+			fmt.Fprintf(w, "%s  %s  %s\n\n", safe(t.Name), hostPort(t), why)
 		}
 	}
 	return nil
 }
 
-// hostPort is t's host and port, the host redacted, an IPv6 address in
-// brackets.
-func hostPort(res *engine.Result, t *engine.Target) string {
-	return safe(net.JoinHostPort(res.Redact(t.Host), strconv.Itoa(int(t.Port))))
+// hostPort is t's host and port, an IPv6 address in brackets.
+func hostPort(t *engine.Target) string {
+	return safe(net.JoinHostPort(t.Host, strconv.Itoa(int(t.Port))))
 }
 
 func attempt(w io.Writer, a *engine.Attempt, pen pen) {

@@ -1,0 +1,96 @@
+package report
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/sink"
+)
+
+// whole is a sink of a whole run: it writes the run when closed with its
+// result, and nothing for a stream of a schedule (a nil result).
+type whole func(res *engine.Result) error
+
+func (whole) Attempt(*engine.Attempt) error { return nil }
+func (whole) Flush() error                  { return nil }
+
+func (f whole) Close(res *engine.Result) error {
+	if res == nil {
+		return nil
+	}
+	return f(res)
+}
+
+// TableSink returns a sink that writes the run's Table to w when closed. It
+// reads the attempts from the result: the run must keep them.
+func TableSink(w io.Writer) sink.Sink {
+	return whole(func(res *engine.Result) error { return Table(w, res) })
+}
+
+// JSONSink returns a sink that writes the run, of the pipeline file named
+// file, as one JSON document (JSON) to w when closed. It reads the attempts
+// from the result: the run must keep them.
+func JSONSink(w io.Writer, file string) sink.Sink {
+	return whole(func(res *engine.Result) error { return JSON(w, file, res) })
+}
+
+// WaterfallSink returns a sink that draws the run's Waterfall on w when
+// closed, in colour when color is set. It reads the attempts from the
+// result: the run must keep them.
+func WaterfallSink(w io.Writer, color bool) sink.Sink {
+	return whole(func(res *engine.Result) error { return Waterfall(w, res, color) })
+}
+
+// PrometheusSink accumulates the attempts it is given into Metrics and
+// writes them in the Prometheus text format when closed, for
+// node_exporter's textfile collector: what `probe serve` exposes on
+// /metrics for scheduled targets, for this one run. It needs no attempt in
+// the result.
+type PrometheusSink struct {
+	w io.Writer
+	m *Metrics
+}
+
+// NewPrometheusSink returns a PrometheusSink writing to w.
+func NewPrometheusSink(w io.Writer) *PrometheusSink {
+	return &PrometheusSink{w: w, m: NewMetrics()}
+}
+
+// Attempt adds a to the metrics.
+func (p *PrometheusSink) Attempt(a *engine.Attempt) error {
+	p.m.Add(a)
+	return nil
+}
+
+// Flush does nothing: the metrics are written when the sink is closed.
+func (p *PrometheusSink) Flush() error { return nil }
+
+// Close writes the metrics.
+func (p *PrometheusSink) Close(*engine.Result) error {
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(p.m); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		return fmt.Errorf("gather metrics: %w", err)
+	}
+	for _, mf := range families {
+		if _, err := expfmt.MetricFamilyToText(p.w, mf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Interface guards.
+var (
+	_ sink.Sink = whole(nil)
+	_ sink.Sink = (*PrometheusSink)(nil)
+	_ sink.Sink = (*JSONLines)(nil)
+	_ sink.Sink = (*Metrics)(nil)
+)
