@@ -134,6 +134,7 @@ func (l *Loader) LoadSource(name string, src []byte) (*File, hcl.Diagnostics) {
 	}
 	d := &decoder{opts: l.opts, loader: l, file: &File{Path: name}, budget: newBudget(l.maxSteps, l.maxBytes)}
 	d.decode(hf.Body)
+	suggestAttributes(d.diags)
 	d.diags = dedupe(d.limitDiags(d.diags))
 	redactDiags(d.diags, d.file.Options.Secrets)
 	if d.diags.HasErrors() {
