@@ -53,6 +53,8 @@ type File struct {
 	Targets []*engine.Target
 	// Schedule is the schedule block's settings; zero without one.
 	Schedule Schedule
+	// Serve is the serve block's settings; zero without one.
+	Serve Serve
 
 	components []any
 	// sensitive lists, by pipeline name, the components whose configuration
@@ -156,6 +158,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "run"},
 		{Type: "schedule"},
+		{Type: "serve"},
 		{Type: "plugin", LabelNames: []string{"name"}},
 		{Type: "resolver", LabelNames: []string{"name"}},
 		{Type: "dialer", LabelNames: []string{"name"}},
@@ -219,6 +222,7 @@ func (d *decoder) decode(body hcl.Body) {
 	}
 	d.run(byType["run"])
 	d.schedule(byType["schedule"])
+	d.serve(byType["serve"])
 	d.pluginBlocks(byType["plugin"])
 	d.components = map[sdk.Kind]map[string]*block[*component]{}
 	for _, k := range sdk.Kinds {
