@@ -133,3 +133,25 @@ func writeFileIn(t *testing.T, dir, name, src string) string {
 	}
 	return path
 }
+
+// TestImportDebianBlackbox imports the configuration Debian's
+// prometheus-blackbox-exporter installs (.ci/deps installs the package)
+// and validates the result.
+func TestImportDebianBlackbox(t *testing.T) {
+	t.Parallel()
+	const path = "/etc/prometheus/blackbox.yml"
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("this test needs the Debian package prometheus-blackbox-exporter (see .ci/deps): %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "blackbox.hcl")
+	r := probe(t, nil, "import", "blackbox", path, "-o", out)
+	wantExit(t, r, exitOK)
+	if want := "6 pipelines, 0 targets, 7 notes written to " + out; !strings.Contains(r.stderr, want) {
+		t.Errorf("probe import's stderr lacks %q:\n%s", want, r.stderr)
+	}
+	r = probe(t, nil, "validate", out)
+	wantExit(t, r, exitOK)
+	if want := "is valid: 6 pipelines, 0 targets."; !strings.Contains(r.stdout, want) {
+		t.Errorf("probe validate: %q, want %q", r.stdout, want)
+	}
+}
