@@ -23,6 +23,9 @@ type Serve struct {
 	// adhoc block in it) refuses every host that is not one of the file's
 	// targets.
 	Adhoc Adhoc
+	// BlackboxNames adds blackbox_exporter's metric families to /probe's
+	// answers, beside probe's own (blackbox_names = true). Default false.
+	BlackboxNames bool
 }
 
 // Adhoc is the allow-list of hosts and ports that a scrape may name for a
@@ -89,7 +92,8 @@ func parseAdhocRule(entry string) (adhocRule, error) {
 }
 
 var (
-	serveSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "adhoc"}}}
+	serveSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "blackbox_names"}},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "adhoc"}}}
 	adhocSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "allow", Required: true}}}
 )
 
@@ -103,6 +107,11 @@ func (d *decoder) serve(blocks []*hcl.Block) {
 		}
 		content, diags := b.Body.Content(serveSchema)
 		d.diags = append(d.diags, diags...)
+		if a, ok := content.Attributes["blackbox_names"]; ok {
+			if v, ok := d.eval(a, d.ctx, cty.Bool); ok {
+				d.file.Serve.BlackboxNames = v.True()
+			}
+		}
 		for j, ab := range content.Blocks {
 			if j > 0 {
 				d.diags = append(d.diags, duplicate("adhoc block", "adhoc", ab.DefRange, content.Blocks[0].DefRange))

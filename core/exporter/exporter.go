@@ -338,7 +338,11 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.inflight.Done()
 	q := r.URL.Query()
-	t, err := s.target(q.Get("target"), q.Get("pipeline"))
+	pipeline := q.Get("pipeline")
+	if m := q.Get("module"); pipeline == "" && m != "" && s.targets[q.Get("target")] == nil {
+		pipeline = m // blackbox's form: a target the file lacks, probed with the pipeline named as the module
+	}
+	t, err := s.target(q.Get("target"), pipeline)
 	if err != nil {
 		status := http.StatusBadRequest
 		if ref := (*refusal)(nil); errors.As(err, &ref) {
@@ -396,6 +400,9 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(report.NewAttemptCollector(&a))
+	if s.file.Serve.BlackboxNames {
+		reg.MustRegister(blackboxCollector{&a, t})
+	}
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 

@@ -134,6 +134,10 @@ func Convert(file string, src []byte, targets []Target) (*Result, error) {
 		c.note(k.Line, "", k.Value, "not a blackbox_exporter option: ignored")
 	}
 	c.body.AppendUnstructuredTokens(comment(fmt.Sprintf("Converted from %s by probe import blackbox.", file)))
+	serve := hclwrite.NewBlock("serve", nil)
+	serve.Body().AppendUnstructuredTokens(comment("blackbox_exporter's metric names on /probe, beside probe's own"))
+	serve.Body().SetAttributeValue("blackbox_names", cty.True)
+	c.blocks = append(c.blocks, serve)
 	dialer := hclwrite.NewBlock("dialer", []string{"tcp"})
 	dialer.Body().SetAttributeValue("plugin", cty.StringVal("dial-tcp"))
 	c.blocks = append(c.blocks, dialer)

@@ -53,7 +53,7 @@ func TestNotes(t *testing.T) {
 	hcl := spaces.ReplaceAllString(string(res.HCL), " ")
 	for _, want := range []string{
 		`resolver "system_ip4" { plugin = "dns-system" network = "ip4" }`,
-		`handshake "web_tls" { plugin = "tls" server_name = "api.probe.test" ca_file = "ca.pem" insecure_skip_verify = false min_version = "1.2" }`,
+		`handshake "web_tls" { plugin = "tls" alpn = ["h2", "http/1.1"] server_name = "api.probe.test" ca_file = "ca.pem" insecure_skip_verify = false min_version = "1.2" }`,
 		`handshake "web" { plugin = "http" method = "HEAD" host = "www.probe.test" headers = { "Accept" = "text/html" ` +
 			`"Authorization" = format("Basic %s", base64encode(format("%s:%s", "prober", var.web_password))) } ` +
 			`expect_status = ["200", "301"] expect_body = "ok" }`, // no follow_redirects: no_follow_redirects

@@ -138,6 +138,11 @@ func (c *converter) readHTTP(m *module, o *obj) *httpSpec {
 			h.body = res[0]
 		}
 	}
+	// blackbox offers HTTP/2 over TLS unless enable_http2 is false.
+	h.alpn = []string{"h2", "http/1.1"}
+	if v := o.get("enable_http2"); v != nil && v.Value == "false" {
+		h.alpn = []string{"http/1.1"}
+	}
 	if v := o.get("valid_http_versions"); v != nil {
 		versions := strs(v)
 		if len(versions) == 1 && versions[0] == "HTTP/2.0" {
@@ -187,7 +192,6 @@ func (c *converter) readHTTP(m *module, o *obj) *httpSpec {
 		"fail_if_header_not_matches":        "not expressible: the http plugin checks no response header",
 		"compression":                       "not expressible: the http plugin sends no Accept-Encoding and decompresses nothing",
 		"proxy_url":                         "not expressible: probe has no HTTP proxy dialer yet",
-		"enable_http2":                      "not expressed: HTTP/2 is offered over TLS by ALPN as the tls handshake's alpn says",
 		"follow_redirects":                  "renamed no_follow_redirects in blackbox; not expressed",
 		"oauth2":                            "not expressible: no OAuth2 in the http plugin",
 		"authorization":                     "not expressible here: use headers, or bearer_token",
