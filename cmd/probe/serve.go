@@ -38,7 +38,10 @@ blackbox_exporter: Prometheus asks /probe?target=NAME for a target of the file
 the file, and gets the metrics of one attempt made then: probe_success,
 probe_duration_seconds, probe_phase_duration_seconds{phase},
 probe_failure{phase,class}, probe_tls_cert_not_after_seconds and
-probe_http_status_code. The target is not a label: the scrape names it. The
+probe_http_status_code, and with serve { blackbox_names = true }
+blackbox_exporter's own families too (blackbox's query form
+?target=...&module=NAME is taken as well). The target is not a label: the
+scrape names it. The
 attempt's deadline is the file's timeout or Prometheus's scrape timeout
 (X-Prometheus-Scrape-Timeout-Seconds, less a tenth, at most 0.5s), whichever
 comes first, and it covers the whole scrape.
