@@ -52,19 +52,22 @@ func TestBlackboxNames(t *testing.T) {
       tls_config:
         ca_file: %[1]q
 `, testLab.CAFile))
-	https := fmt.Sprintf("https://127.0.0.1:%d/", testLab.TLS.Addr.Port())
+	web := startNginx(t)
+	https := fmt.Sprintf("https://127.0.0.1:%d/", web)
+	missing := fmt.Sprintf("https://127.0.0.1:%d/missing", web)
+	redirect := fmt.Sprintf("https://127.0.0.1:%d/redirect", web)
 	expired := fmt.Sprintf("https://127.0.0.1:%d/", testLab.Expired.Addr.Port())
 	tlsTarget := fmt.Sprintf("127.0.0.1:%d", testLab.TLS.Addr.Port())
 	prom := writeFileIn(t, dir, "prometheus.yml", fmt.Sprintf(`scrape_configs:
   - job_name: web
     metrics_path: /probe
     params: {module: [https_2xx]}
-    static_configs: [{targets: [%q, %q]}]
+    static_configs: [{targets: [%q, %q, %q, %q]}]
   - job_name: tls
     metrics_path: /probe
     params: {module: [tls_connect]}
     static_configs: [{targets: [%q]}]
-`, https, expired, tlsTarget))
+`, https, missing, redirect, expired, tlsTarget))
 	hcl := filepath.Join(dir, "blackbox.hcl")
 	wantExit(t, probe(t, nil, "import", "blackbox", bb, "--prometheus", prom, "-o", hcl), exitOK)
 	srv := startServe(t, hcl)
@@ -94,14 +97,27 @@ func TestBlackboxNames(t *testing.T) {
 	// expiry and fingerprint need the whole chain, which the tls plugin
 	// does not report.
 	unmapped := map[string]bool{"probe_ssl_last_chain_expiry_timestamp_seconds": true, "probe_ssl_last_chain_info": true}
+	facts := map[string]map[string]float64{
+		https:    {"probe_success": 1, "probe_http_status_code": 200, "probe_http_version": 2, "probe_http_ssl": 1, "probe_http_content_length": 3},
+		missing:  {"probe_success": 0, "probe_http_status_code": 404, "probe_http_version": 2},
+		redirect: {"probe_success": 1, "probe_http_status_code": 200, "probe_http_redirects": 1},
+		expired:  {"probe_success": 0, "probe_http_status_code": 0},
+	}
 	for _, c := range []struct{ module, target string }{
-		{"https_2xx", https}, {"https_2xx", expired}, {"tls_connect", tlsTarget},
+		{"https_2xx", https}, {"https_2xx", missing}, {"https_2xx", redirect}, {"https_2xx", expired}, {"tls_connect", tlsTarget},
 	} {
 		q := "/probe?" + url.Values{"module": {c.module}, "target": {c.target}}.Encode()
 		scrapeSeries(t, "http://"+listen+q) // warm-up: the first probe of either pays for its start
 		scrapeSeries(t, "http://"+srv.addr+q)
 		want := scrapeSeries(t, "http://"+listen+q)
 		got := scrapeSeries(t, "http://"+srv.addr+q)
+		// What the servers make blackbox say, so that the comparison
+		// below is not of zeros.
+		for name, v := range facts[c.target] {
+			if want[name]["{}"] != v {
+				t.Errorf("%s %s: blackbox says %s %v, want %v", c.module, c.target, name, want[name]["{}"], v)
+			}
+		}
 		for _, name := range append(exact, durations...) {
 			for series, v := range want[name] {
 				g, ok := got[name][series]
