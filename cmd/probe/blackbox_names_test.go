@@ -141,6 +141,53 @@ func TestBlackboxNames(t *testing.T) {
 			t.Logf("blackbox %s:\n%v\nprobe:\n%v\nfile:\n%s", q, want, got, out)
 		}
 	}
+
+	// A real Prometheus scrapes both with the same jobs but the address:
+	// each family of exact comes from both, per instance, with the same
+	// labels and value.
+	job := func(name, addr string) string {
+		return fmt.Sprintf(`
+  - job_name: %[1]s-web
+    metrics_path: /probe
+    params: {module: [https_2xx]}
+    static_configs: [{targets: [%[3]q, %[4]q, %[5]q, %[6]q]}]
+    relabel_configs: &relabel
+      - source_labels: [__address__]
+        target_label: __param_target
+      - source_labels: [__param_target]
+        target_label: instance
+      - target_label: __address__
+        replacement: %[2]s
+  - job_name: %[1]s-tls
+    metrics_path: /probe
+    params: {module: [tls_connect]}
+    static_configs: [{targets: [%[7]q]}]
+    relabel_configs: *relabel`, name, addr, https, missing, redirect, expired, tlsTarget)
+	}
+	p := startPrometheus(t, "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:"+
+		job("blackbox", listen)+job("probe", srv.addr)+"\n", nil)
+	p.eventually(`probe_success{job=~"blackbox-.*"}`, 5)
+	p.eventually(`probe_success{job=~"probe-.*"}`, 5)
+	for _, name := range exact {
+		series := func(exporter string) map[string]float64 {
+			out := map[string]float64{}
+			for _, s := range p.query(fmt.Sprintf(`%s{job=~"%s-.*"}`, name, exporter)) {
+				delete(s.labels, "job")
+				delete(s.labels, "__name__")
+				out[fmt.Sprint(s.labels)] = s.value
+			}
+			return out
+		}
+		want, got := series("blackbox"), series("probe")
+		if len(want) == 0 {
+			t.Errorf("Prometheus has no %s from blackbox_exporter", name)
+		}
+		for k, v := range want {
+			if g, ok := got[k]; !ok || g != v {
+				t.Errorf("Prometheus: %s%s is %v from blackbox, %v (present %v) from probe", name, k, v, g, ok)
+			}
+		}
+	}
 }
 
 // scrapeSeries fetches metrics from u: by family name, by label set as
