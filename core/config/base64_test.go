@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
@@ -18,5 +19,28 @@ func TestBase64Encode(t *testing.T) {
 	}
 	if v, _ := got.Unmark(); v.AsString() != "cHJvYmVyOmh1bnRlcjI=" {
 		t.Errorf("base64encode = %q", v.AsString())
+	}
+}
+
+// TestDerivedSecrets: a plugin attribute derived from a sensitive variable
+// through functions (base64encode hides its text) is redacted as a whole.
+func TestDerivedSecrets(t *testing.T) {
+	src := `
+variable "password" {
+  sensitive = true
+  default   = "hunter2"
+}
+handshake "auth" {
+  plugin = "http"
+  path   = format("/?auth=%s", base64encode(format("%s:%s", "prober", var.password)))
+}
+`
+	f, diags := NewLoader(Options{Plugins: testPlugins()}).LoadSource("auth.hcl", []byte(src))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	want := "/?auth=cHJvYmVyOmh1bnRlcjI="
+	if !slices.Contains(f.Options.Secrets, want) || !slices.Contains(f.Options.Secrets, "hunter2") {
+		t.Errorf("Secrets = %q, want the variable's and %q", f.Options.Secrets, want)
 	}
 }

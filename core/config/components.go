@@ -96,8 +96,21 @@ func (d *decoder) component(k sdk.Kind, b *hcl.Block, content *hcl.BodyContent, 
 	if cfg = d.typed(cfg, schema, remain); cfg == cty.NilVal {
 		return nil
 	}
-	// Plugins get plain values; sensitive strings are in File.Options.Secrets.
-	cfg, marks := cfg.UnmarkDeep()
+	// Plugins get plain values; sensitive strings are in File.Options.Secrets,
+	// also those derived from a sensitive variable (an Authorization header
+	// made with base64encode, which holds none of the variable's text).
+	cfg, marked := cfg.UnmarkDeepWithPaths()
+	marks := cty.ValueMarks{}
+	for _, pm := range marked {
+		for m := range pm.Marks {
+			marks[m] = struct{}{}
+		}
+		if _, ok := pm.Marks[sensitiveMark]; ok {
+			if v, err := pm.Path.Apply(cfg); err == nil {
+				d.addSecrets(v)
+			}
+		}
+	}
 	impl, err := p.New(k, cfg)
 	if err != nil {
 		diag := &hcl.Diagnostic{Severity: hcl.DiagError,
