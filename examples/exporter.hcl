@@ -3,7 +3,7 @@
 #
 #   probe serve examples/exporter.hcl
 #   curl 'http://127.0.0.1:9115/probe?target=status'
-#   curl 'http://127.0.0.1:9115/probe?target=example.org:443&pipeline=https'
+#   curl 'http://127.0.0.1:9115/probe?target=example.org:443&pipeline=https'   # allowed by serve.adhoc
 #   curl http://127.0.0.1:9115/metrics      # histograms of the scheduled probes
 #
 # The same file once, for node_exporter's textfile collector:
@@ -16,6 +16,14 @@ run {
 
 schedule {
   every = "15s"
+}
+
+# /probe?target=HOST:PORT&pipeline=NAME probes the file's own targets and
+# what this list allows, nothing else (403).
+serve {
+  adhoc {
+    allow = ["*.example.org:443", "example.org:443", "10.0.0.0/8"]
+  }
 }
 
 resolver "system" {

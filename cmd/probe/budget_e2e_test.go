@@ -161,7 +161,7 @@ func TestServeReloadHostile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := startServeWith(t, filepath.Base(file), filepath.Dir(file), `ulimit -v `+hostileAS+` && exec "$0" "$@"`)
+	srv := startServeWith(t, filepath.Base(file), filepath.Dir(file), `ulimit -v `+hostileAS+` && exec "$0" "$@" --web.enable-lifecycle`)
 	base := "http://" + srv.addr
 	for _, tc := range []struct {
 		name, src, want string

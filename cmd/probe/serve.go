@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -25,6 +26,7 @@ const shutdownGrace = 10 * time.Second
 
 func newServeCmd() *cobra.Command {
 	var ff fileFlags
+	var web exporter.ServerOptions
 	listen := "127.0.0.1:9115"
 	c := &cobra.Command{
 		Use:   "serve FILE",
@@ -36,7 +38,10 @@ blackbox_exporter: Prometheus asks /probe?target=NAME for a target of the file
 the file, and gets the metrics of one attempt made then: probe_success,
 probe_duration_seconds, probe_phase_duration_seconds{phase},
 probe_failure{phase,class}, probe_tls_cert_not_after_seconds and
-probe_http_status_code. The target is not a label: the scrape names it. The
+probe_http_status_code, and with serve { blackbox_names = true }
+blackbox_exporter's own families too (blackbox's query form
+?target=...&module=NAME is taken as well). The target is not a label: the
+scrape names it. The
 attempt's deadline is the file's timeout or Prometheus's scrape timeout
 (X-Prometheus-Scrape-Timeout-Seconds, less a tenth, at most 0.5s), whichever
 comes first, and it covers the whole scrape.
@@ -55,19 +60,25 @@ histograms per target and phase and the latest attempt's gauges with a
 target label, named probe_scheduled_success and so on so that a rule on
 /probe's probe_success matches each target once.
 
-SIGHUP (or POST /-/reload) reloads the file; probes in flight finish on the
-old one. A file with errors is logged with its diagnostics (and they are
-the answer to POST /-/reload) and the old one kept. SIGINT and SIGTERM stop
-the server after the probes in flight (at most 10s).
+SIGHUP reloads the file (and POST /-/reload with --web.enable-lifecycle);
+probes in flight finish on the old one. A file with errors is logged with
+its diagnostics (and they are the answer to POST /-/reload) and the old one
+kept. SIGINT and SIGTERM stop the server after the probes in flight (at
+most 10s).
 
-Anyone who can reach the listener can make probe connect to any host with
-the ad-hoc form: it listens on loopback unless told otherwise. A pipeline
-that holds a sensitive value goes only to the file's own targets: the
-ad-hoc form refuses it with 403.`,
+The ad-hoc form probes only what the file allows: its own targets, and the
+hosts and ports of its serve { adhoc { allow = ["10.0.0.0/8",
+"*.internal:443", "127.0.0.1:*"] } } list; anything else is answered 403
+unprobed (probe_exporter_adhoc_refused_total). A pipeline that holds a
+sensitive value goes only to the file's own targets. --web.config.file
+takes the web configuration file of blackbox_exporter and Prometheus
+(exporter-toolkit's format): TLS, client certificates, basic auth with
+bcrypt hashes. Without it, probe listens on loopback unless told otherwise.`,
 		Example: `  probe serve pipeline.hcl
   probe serve pipeline.hcl --listen :9115 -var env=prod
   curl 'http://127.0.0.1:9115/probe?target=api'
-  curl 'http://127.0.0.1:9115/probe?target=example.com:443&pipeline=https'
+  curl 'http://127.0.0.1:9115/probe?target=example.com:443&pipeline=https'   # if serve.adhoc allows it
+  probe serve pipeline.hcl --listen :9115 --web.config.file web.yml --web.enable-lifecycle
   kill -HUP $(pidof probe)   # reload pipeline.hcl
 
   # prometheus.yml
@@ -85,17 +96,30 @@ ad-hoc form refuses it with 403.`,
           replacement: 127.0.0.1:9115`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return serve(args[0], listen, &ff)
+			return serve(args[0], listen, web, &ff)
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", listen, "address to listen on, host:port")
+	c.Flags().StringVar(&web.WebConfigFile, "web.config.file", "",
+		"web configuration file (exporter-toolkit's format): TLS, client certificates, basic auth")
+	c.Flags().BoolVar(&web.EnableLifecycle, "web.enable-lifecycle", false, "let POST /-/reload reload the file")
 	ff.register(c)
 	return c
 }
 
 // serve runs the exporter for the pipeline file at path on listen until
 // SIGINT or SIGTERM.
-func serve(path, listen string, ff *fileFlags) error {
+func serve(path, listen string, web exporter.ServerOptions, ff *fileFlags) error {
+	scheme := "http"
+	if web.WebConfigFile != "" {
+		tls, err := exporter.ValidateWebConfig(web.WebConfigFile)
+		if err != nil {
+			return &exitError{code: exitUsage, msg: err.Error()}
+		}
+		if tls {
+			scheme = "https"
+		}
+	}
 	log := logger()
 	if verbosity == 0 {
 		log.SetLevel(hclog.Info)
@@ -140,9 +164,10 @@ func serve(path, listen string, ff *fileFlags) error {
 	if err != nil {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("listen on %s: %v", listen, err)}
 	}
-	srv := exp.NewServer(exporter.ServerOptions{
-		ErrorLog: log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})})
-	fmt.Fprintf(os.Stderr, "probe serve: %s on http://%s (/probe?target=NAME, /metrics)\n", path, ln.Addr())
+	web.ErrorLog = log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	web.WebLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := exp.NewServer(web)
+	fmt.Fprintf(os.Stderr, "probe serve: %s on %s (/probe?target=NAME, /metrics)\n", path, scheme+"://"+ln.Addr().String())
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

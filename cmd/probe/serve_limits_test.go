@@ -150,7 +150,7 @@ func TestServeAnswersNameNoPath(t *testing.T) {
 	t.Parallel()
 	file := serveFile(t, "")
 	dir := filepath.Dir(file)
-	srv := startServeWith(t, file, t.TempDir())
+	srv := startServeWith(t, file, t.TempDir(), `exec "$0" "$@" --web.enable-lifecycle`)
 	base := "http://" + srv.addr
 	answers := map[string]string{}
 	for _, path := range []string{"/", "/probe?target=nope", "/probe?target=127.0.0.1:1&pipeline=nope"} {

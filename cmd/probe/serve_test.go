@@ -36,7 +36,7 @@ func (s *server) stderr() string {
 	return s.logs.String()
 }
 
-var listeningRE = regexp.MustCompile(`on http://(\S+) `)
+var listeningRE = regexp.MustCompile(`on https?://(\S+) `)
 
 // startServe starts `probe serve file` on a free loopback port and waits
 // until it listens. It runs in the file's directory and is given the file's
@@ -253,7 +253,7 @@ scrape_configs:
 func TestServeReload(t *testing.T) {
 	t.Parallel()
 	file := serveFile(t, "")
-	srv := startServe(t, file)
+	srv := startServeWith(t, filepath.Base(file), filepath.Dir(file), `exec "$0" "$@" --web.enable-lifecycle`)
 	base := "http://" + srv.addr
 	if status, body := get(t, base+"/probe?target=fresh"); status != http.StatusBadRequest || !strings.Contains(body, `no target named "fresh"`) {
 		t.Fatalf("before reload: %d %s", status, body)
@@ -399,6 +399,10 @@ target "named" {
   host     = "127.0.0.1"
   port     = %d
   pipeline = pipeline.auth
+}
+
+serve {
+  adhoc { allow = ["127.0.0.1:*"] }
 }
 `, secret, named.port)))
 	base := "http://" + srv.addr

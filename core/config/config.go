@@ -53,6 +53,8 @@ type File struct {
 	Targets []*engine.Target
 	// Schedule is the schedule block's settings; zero without one.
 	Schedule Schedule
+	// Serve is the serve block's settings; zero without one.
+	Serve Serve
 
 	components []any
 	// sensitive lists, by pipeline name, the components whose configuration
@@ -134,6 +136,7 @@ func (l *Loader) LoadSource(name string, src []byte) (*File, hcl.Diagnostics) {
 	}
 	d := &decoder{opts: l.opts, loader: l, file: &File{Path: name}, budget: newBudget(l.maxSteps, l.maxBytes)}
 	d.decode(hf.Body)
+	suggestAttributes(d.diags)
 	d.diags = dedupe(d.limitDiags(d.diags))
 	redactDiags(d.diags, d.file.Options.Secrets)
 	if d.diags.HasErrors() {
@@ -155,6 +158,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "run"},
 		{Type: "schedule"},
+		{Type: "serve"},
 		{Type: "plugin", LabelNames: []string{"name"}},
 		{Type: "resolver", LabelNames: []string{"name"}},
 		{Type: "dialer", LabelNames: []string{"name"}},
@@ -221,6 +225,7 @@ func (d *decoder) decode(body hcl.Body) {
 	}
 	d.run(byType["run"])
 	d.schedule(byType["schedule"])
+	d.serve(byType["serve"])
 	d.pluginBlocks(byType["plugin"])
 	d.components = map[sdk.Kind]map[string]*block[*component]{}
 	for _, k := range sdk.Kinds {

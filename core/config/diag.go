@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/agext/levenshtein"
@@ -86,4 +87,51 @@ func (d *decoder) eval(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type) (cty
 func (d *decoder) attrError(a *hcl.Attribute, summary, detail string) {
 	d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail,
 		Subject: a.Expr.Range().Ptr()})
+}
+
+// suggestAttributes adds "Did you mean" to HCL's "Unsupported attribute"
+// diagnostics of references to the file's objects (var.prot, each.vaule):
+// the attribute nearest to the one asked for, among those the object has.
+func suggestAttributes(diags hcl.Diagnostics) {
+	for _, diag := range diags {
+		if diag.Summary != "Unsupported attribute" || diag.Expression == nil || diag.EvalContext == nil ||
+			strings.Contains(diag.Detail, "Did you mean") {
+			continue
+		}
+		for _, tr := range diag.Expression.Variables() {
+			if hint := missingAttribute(tr, diag.EvalContext); hint != "" {
+				diag.Detail += hint
+				break
+			}
+		}
+	}
+}
+
+// missingAttribute follows tr in ctx to the first attribute its object
+// lacks, and returns the "Did you mean" of the nearest one it has; "" when
+// every step resolves or none is near.
+func missingAttribute(tr hcl.Traversal, ctx *hcl.EvalContext) string {
+	var val cty.Value
+	for c := ctx; c != nil && val == cty.NilVal; c = c.Parent() {
+		val = c.Variables[tr.RootName()]
+	}
+	for _, step := range tr[1:] {
+		attr, ok := step.(hcl.TraverseAttr)
+		if !ok || val == cty.NilVal || !val.Type().IsObjectType() {
+			return ""
+		}
+		if !val.Type().HasAttribute(attr.Name) {
+			names := make([]string, 0, len(val.Type().AttributeTypes()))
+			for n := range val.Type().AttributeTypes() {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return didYouMean(attr.Name, names)
+		}
+		if val.IsNull() || !val.IsKnown() {
+			return ""
+		}
+		val = val.GetAttr(attr.Name)
+	}
+	return ""
 }

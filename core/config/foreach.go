@@ -256,6 +256,20 @@ func someKeys(keys []string) string {
 	return fmt.Sprintf("%s and %d more", quoteJoin(keys[:shown]), len(keys)-shown)
 }
 
+// misspeltKind returns " Did you mean "KIND.NAME"?" for the traversal tr
+// (with diags, its parsing's) when its first word is a misspelling of kind:
+// pipline.https for pipeline.https.
+func misspeltKind(tr hcl.Traversal, diags hcl.Diagnostics, kind string) string {
+	if diags.HasErrors() || len(tr) < 2 || tr.RootName() == kind {
+		return ""
+	}
+	step, ok := tr[1].(hcl.TraverseAttr)
+	if !ok || didYouMean(tr.RootName(), []string{kind}) == "" {
+		return ""
+	}
+	return didYouMean(tr.RootName()+"."+step.Name, []string{kind + "." + step.Name})
+}
+
 // refParts reads a reference KIND.NAME or KIND.NAME[KEY]; indexed says
 // whether it had a key, evaluated in ctx and converted to a string.
 func (d *decoder) refParts(e hcl.Expression, kind string, ctx *hcl.EvalContext) (name, key string, indexed, ok bool) {
@@ -278,7 +292,8 @@ func (d *decoder) refParts(e hcl.Expression, kind string, ctx *hcl.EvalContext) 
 	if !valid {
 		d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid reference",
 			Detail: fmt.Sprintf("Expected a reference to a %s block, such as %s.NAME, or to one instance of a %s block with "+
-				"for_each, such as %s.NAME[each.key] or %s.NAME[\"KEY\"].", kind, kind, kind, kind, kind),
+				"for_each, such as %s.NAME[each.key] or %s.NAME[\"KEY\"].%s", kind, kind, kind, kind, kind,
+				misspeltKind(tr, diags, kind)),
 			Subject: e.Range().Ptr()})
 		return "", "", false, false
 	}

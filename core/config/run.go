@@ -37,7 +37,8 @@ func (d *decoder) run(blocks []*hcl.Block) {
 					o.Mode = m
 				default:
 					d.attrError(a, "Invalid run mode",
-						fmt.Sprintf("The mode must be %q or %q, got %q.", engine.Parallel, engine.Sequential, v.AsString()))
+						fmt.Sprintf("The mode must be %q or %q, got %q.%s", engine.Parallel, engine.Sequential, v.AsString(),
+							didYouMean(v.AsString(), []string{string(engine.Parallel), string(engine.Sequential)})))
 				}
 			}
 		}

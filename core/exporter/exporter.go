@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -76,6 +75,7 @@ type Exporter struct {
 	reloaded prometheus.Gauge
 	reloadAt prometheus.Gauge
 	shed     prometheus.Counter
+	refused  *prometheus.CounterVec
 	// slots holds a token per probe /probe runs.
 	slots chan struct{}
 
@@ -120,6 +120,9 @@ func New(opts Options) (*Exporter, error) {
 			Help: "When the pipeline file was last loaded successfully, in seconds since the Unix epoch."}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "probe_exporter_scrapes_shed_total",
 			Help: "Scrapes of /probe answered 503 unprobed: every probe slot was busy for as long as the scrape could wait."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_adhoc_refused_total",
+			Help: "Scrapes of /probe answered 403 unprobed: a target the file does not allow (not_allowed), or a pipeline with a secret for a host the file does not name (sensitive)."},
+			[]string{"reason"}),
 	}
 	maxProbes := opts.MaxProbes
 	if maxProbes <= 0 {
@@ -135,7 +138,7 @@ func New(opts Options) (*Exporter, error) {
 	goCollector := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)}))
 	e.registry.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, slots)
+		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, e.refused, slots)
 	if e.log == nil {
 		e.log = hclog.NewNullLogger()
 	}
@@ -320,7 +323,7 @@ func (e *Exporter) Handler() http.Handler {
 // fail answers status with msg, redacted as the attempts are (a scrape may
 // name a target whose name holds a secret). An answer names files by their
 // base name: the directory of the pipeline file, which a load's diagnostics
-// name, is the server's business.
+// name, and any other absolute path (basePaths) are the server's business.
 func (e *Exporter) fail(w http.ResponseWriter, status int, msg string) {
 	e.mu.Lock()
 	path, redactor := e.cur.file.Path, e.cur.engine.Redactor()
@@ -328,7 +331,7 @@ func (e *Exporter) fail(w http.ResponseWriter, status int, msg string) {
 	if dir := filepath.Dir(path); dir != "." {
 		msg = strings.ReplaceAll(msg, dir+string(filepath.Separator), "")
 	}
-	http.Error(w, redactor.Redact(msg), status)
+	http.Error(w, basePaths(redactor.Redact(msg)), status)
 }
 
 // probe answers /probe?target=NAME, or /probe?target=HOST:PORT&pipeline=NAME
@@ -341,11 +344,16 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.inflight.Done()
 	q := r.URL.Query()
-	t, err := s.target(q.Get("target"), q.Get("pipeline"))
+	pipeline := q.Get("pipeline")
+	if m := q.Get("module"); pipeline == "" && m != "" && s.targets[q.Get("target")] == nil {
+		pipeline = m // blackbox's form: a target the file lacks, probed with the pipeline named as the module
+	}
+	t, err := s.target(q.Get("target"), pipeline)
 	if err != nil {
 		status := http.StatusBadRequest
-		if errors.Is(err, errSensitive) {
+		if ref := (*refusal)(nil); errors.As(err, &ref) {
 			status = http.StatusForbidden
+			e.refused.WithLabelValues(ref.reason).Inc()
 		}
 		e.fail(w, status, err.Error())
 		return
@@ -398,6 +406,9 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(report.NewAttemptCollector(&a))
+	if s.file.Serve.BlackboxNames {
+		reg.MustRegister(blackboxCollector{&a, t})
+	}
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
@@ -429,16 +440,10 @@ func (e *Exporter) slot(ctx context.Context, wait time.Duration) error {
 	}
 }
 
-// errSensitive refuses an ad-hoc probe with a pipeline that would carry a
-// secret to a host the file does not name.
-var errSensitive = errors.New("holds a sensitive value")
-
-// target returns the file's target name, or with pipeline a target for the
-// host:port name probed with the file's pipeline of that name. A pipeline
-// whose components hold a sensitive value probes only the file's own
-// targets: host:port and pipeline must then be those of one of them, which
-// is returned, and anything else is refused with errSensitive. The errors
-// name what the scrape asked for and what the file has, not the file.
+// target returns the file's target name, or with pipeline the target for
+// the host:port name probed with the file's pipeline of that name, as adhoc
+// allows it. The errors name what the scrape asked for and what the file
+// has, not the file.
 func (s *state) target(name, pipeline string) (*engine.Target, error) {
 	if name == "" {
 		return nil, errors.New("missing parameter target: /probe?target=NAME, or /probe?target=HOST:PORT&pipeline=NAME")
@@ -455,35 +460,11 @@ func (s *state) target(name, pipeline string) (*engine.Target, error) {
 	if p == nil {
 		return nil, fmt.Errorf("no pipeline named %q (pipelines: %s)", pipeline, strings.Join(s.file.PipelineNames(), ", "))
 	}
-	// No control character reaches a resolver, nor raw the answer: the
-	// error of a name that does not split quotes it as it is.
-	host, portStr, err := net.SplitHostPort(name)
-	switch {
-	case err == nil:
-		err = engine.CheckHost(host)
-	case engine.CheckHost(name) != nil:
-		err = engine.CheckHost(name)
-	default:
-		err = fmt.Errorf("expected HOST:PORT: %w", err)
-	}
+	host, port, err := splitTarget(name)
 	if err != nil {
-		return nil, fmt.Errorf("target %q with a pipeline: %w", name, err)
+		return nil, err
 	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil || port == 0 {
-		return nil, fmt.Errorf("target %q: expected HOST:PORT with a port from 1 to 65535", name)
-	}
-	if secret := s.file.Sensitive(pipeline); len(secret) > 0 {
-		for _, t := range s.file.Targets {
-			if t.Pipeline == p && t.Host == host && t.Port == uint16(port) {
-				return t, nil
-			}
-		}
-		return nil, fmt.Errorf("pipeline %q %w (%s), which probe sends only to the file's own targets; "+
-			"probe one of them with /probe?target=NAME, or other hosts with a pipeline that holds none",
-			pipeline, errSensitive, strings.Join(secret, ", "))
-	}
-	return &engine.Target{Name: name, Host: host, Port: uint16(port), Pipeline: p}, nil
+	return s.adhoc(name, pipeline, host, port)
 }
 
 // scrapeTimeout returns the deadline a probe has within Prometheus's scrape

@@ -119,6 +119,14 @@ pipeline "slow" {
 }
 `
 
+// allowLoopback allows ad-hoc targets on loopback, in a file without a
+// serve block of its own.
+const allowLoopback = `
+serve {
+  adhoc { allow = ["127.0.0.1:*", "localhost:*"] }
+}
+`
+
 // start serves header+body, in which TCP and REFUSED stand for the ports of
 // a loopback TCP server and of a port where nothing listens.
 func start(t *testing.T, body string) *fixture {
@@ -175,7 +183,11 @@ func startWith(t *testing.T, body string, opts Options) *fixture {
 	path := filepath.Join(f.dir, "test.hcl")
 	opts.Load = func() (*config.File, io.Closer, error) {
 		l := config.NewLoader(config.Options{Plugins: plugins, Environ: func() []string { return nil }})
-		file, diags := l.LoadSource(path, []byte(header+*f.src.Load()))
+		src := header + *f.src.Load()
+		if !strings.Contains(src, "serve {") {
+			src += allowLoopback
+		}
+		file, diags := l.LoadSource(path, []byte(src))
 		if diags.HasErrors() {
 			return nil, nil, diags
 		}

@@ -2,13 +2,18 @@ package exporter
 
 import (
 	"context"
+	"fmt"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/exporter-toolkit/web"
+	"go.yaml.in/yaml/v2"
 	"golang.org/x/net/netutil"
 
 	"github.com/probe-dev/probe/core/engine"
@@ -55,6 +60,19 @@ type ServerOptions struct {
 	// ErrorLog receives the errors of connections (log's standard logger
 	// when nil).
 	ErrorLog *log.Logger
+	// WebConfigFile is a web configuration file in exporter-toolkit's
+	// format, the one blackbox_exporter and Prometheus read with
+	// --web.config.file: TLS (client certificates too), basic auth with
+	// bcrypt hashes, response headers. It is read again for every
+	// request and TLS handshake, so changes need no restart. Default "":
+	// plain HTTP, no authentication.
+	WebConfigFile string
+	// WebLogger receives exporter-toolkit's logs. Default: none.
+	WebLogger *slog.Logger
+	// EnableLifecycle lets POST /-/reload reload the file, as Prometheus's
+	// --web.enable-lifecycle does. Default false: it answers 403, and only
+	// SIGHUP reloads.
+	EnableLifecycle bool
 }
 
 // limits returns how many connections a server holds and how many probes
@@ -75,8 +93,10 @@ func limits() (conns, probes int) {
 // Server serves an exporter's handler over HTTP within ServerOptions'
 // bounds.
 type Server struct {
-	srv   *http.Server
-	conns *connCap
+	srv       *http.Server
+	conns     *connCap
+	webConfig string
+	webLog    *slog.Logger
 }
 
 // NewServer returns a server of e's handler. An exporter has at most one:
@@ -104,8 +124,11 @@ func (e *Exporter) NewServer(opts ServerOptions) *Server {
 		Help: "The most connections the server holds at once."})
 	limit.Set(float64(opts.MaxConns))
 	e.registry.MustRegister(c.open, c.closed, limit)
-	return &Server{conns: c, srv: &http.Server{
-		Handler:           answerDeadline(e.Handler(), opts.WriteTimeout),
+	if opts.WebLogger == nil {
+		opts.WebLogger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{conns: c, webConfig: opts.WebConfigFile, webLog: opts.WebLogger, srv: &http.Server{
+		Handler:           answerDeadline(lifecycle(e.Handler(), opts.EnableLifecycle), opts.WriteTimeout),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		IdleTimeout:       opts.IdleTimeout,
 		// Reset as each request is read, for what the server writes
@@ -117,9 +140,47 @@ func (e *Exporter) NewServer(opts ServerOptions) *Server {
 }
 
 // Serve accepts connections on ln, at most MaxConns at once, until
-// Shutdown; it returns http.ErrServerClosed then.
+// Shutdown; it returns http.ErrServerClosed then. With a WebConfigFile,
+// exporter-toolkit serves them: TLS and authentication as the file says.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.srv.Serve(netutil.LimitListener(ln, s.conns.max))
+	ln = netutil.LimitListener(ln, s.conns.max)
+	if s.webConfig == "" {
+		return s.srv.Serve(ln)
+	}
+	return web.Serve(ln, s.srv, &web.FlagConfig{WebConfigFile: &s.webConfig}, s.webLog)
+}
+
+// ValidateWebConfig checks a web configuration file (ServerOptions.
+// WebConfigFile): its YAML, its users' bcrypt hashes, and that its
+// certificates and keys load. tls says whether it serves HTTPS.
+func ValidateWebConfig(path string) (tls bool, err error) {
+	if err := web.Validate(path); err != nil {
+		return false, fmt.Errorf("web config: %w", err)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("web config: %w", err)
+	}
+	var c web.Config
+	if err := yaml.Unmarshal(src, &c); err != nil {
+		return false, fmt.Errorf("web config %s: %w", path, err)
+	}
+	return c.TLSConfig.IsEnabled(), nil
+}
+
+// lifecycle answers POST /-/reload with 403 unless enabled, as Prometheus
+// does without --web.enable-lifecycle.
+func lifecycle(h http.Handler, enabled bool) http.Handler {
+	if enabled {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/-/reload" {
+			http.Error(w, "Lifecycle API is not enabled (probe serve --web.enable-lifecycle).", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Shutdown stops accepting connections and waits for the requests being

@@ -256,3 +256,29 @@ func TestSlowAnswer(t *testing.T) {
 		t.Errorf("a 300ms probe under a 100ms write timeout: %v\n%s", err, body)
 	}
 }
+
+// TestLifecycle: a Server answers POST /-/reload with 403 unless
+// EnableLifecycle, and reloads with it.
+func TestLifecycle(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		f := start(t, targets) // an exporter has one server
+		addr := serveCapped(t, f, ServerOptions{EnableLifecycle: enabled}, 0)
+		resp, err := http.Post("http://"+addr+"/-/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := http.StatusForbidden
+		if enabled {
+			want = http.StatusOK
+		}
+		if resp.StatusCode != want {
+			t.Errorf("EnableLifecycle %v: POST /-/reload answered %d %q, want %d", enabled, resp.StatusCode, body, want)
+		}
+		got := f.metrics(t, "/metrics", nil)
+		if n := got["probe_exporter_config_reloads_total"][`{result="success"}`]; (n == 1) != enabled {
+			t.Errorf("EnableLifecycle %v: %v reloads", enabled, n)
+		}
+	}
+}

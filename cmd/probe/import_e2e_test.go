@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestImportBlackbox imports a blackbox configuration written from
+// blackbox's docs, with the targets of a prometheus.yml, against the lab:
+// the notes name file and line, the file validates once its secret is set,
+// and every generated pipeline runs against the lab with the result
+// blackbox would give (success, or the failure it stands for).
+func TestImportBlackbox(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bb := writeFileIn(t, dir, "blackbox.yml", fmt.Sprintf(`modules:
+  https_2xx:
+    prober: http
+    timeout: 4s
+    http:
+      method: GET
+      valid_status_codes: [200]
+      fail_if_not_ssl: true
+      fail_if_body_matches_regexp: ["error"]
+      tls_config:
+        ca_file: %[1]q
+        server_name: api.probe.test
+      bearer_token: lab-bearer-secret
+  tcp_connect:
+    prober: tcp
+  tls_connect:
+    prober: tcp
+    tcp:
+      tls: true
+      tls_config:
+        ca_file: %[1]q
+        server_name: api.probe.test
+  dns_a:
+    prober: dns
+    dns:
+      query_name: api.probe.test
+      query_type: A
+      transport_protocol: udp
+  ping:
+    prober: icmp
+`, testLab.CAFile))
+	prom := writeFileIn(t, dir, "prometheus.yml", fmt.Sprintf(`scrape_configs:
+  - job_name: web
+    metrics_path: /probe
+    params: {module: [https_2xx]}
+    static_configs:
+      - targets: ["https://127.0.0.1:%d/", "https://127.0.0.1:%d/"]
+  - job_name: tcp
+    metrics_path: /probe
+    params: {module: [tcp_connect]}
+    static_configs:
+      - targets: ["127.0.0.1:%d", "127.0.0.1:%d"]
+  - job_name: tls
+    metrics_path: /probe
+    params: {module: [tls_connect]}
+    static_configs:
+      - targets: ["127.0.0.1:%d"]
+  - job_name: dns
+    metrics_path: /probe
+    params: {module: [dns_a]}
+    static_configs:
+      - targets: [%q]
+`, testLab.TLS.Addr.Port(), testLab.Expired.Addr.Port(), testLab.TCP.Addr.Port(), testLab.Refused.Port(),
+		testLab.TLS.Addr.Port(), testLab.DNS.Addr))
+	out := filepath.Join(dir, "blackbox.hcl")
+	r := probe(t, nil, "import", "blackbox", bb, "--prometheus", prom, "-o", out)
+	wantExit(t, r, exitOK)
+	for _, want := range []string{
+		bb + ":9: module https_2xx: http.fail_if_body_matches_regexp: not expressible",
+		bb + ":24: module dns_a: prober dns: a pipeline always connects after it resolves",
+		bb + ":30: module ping: prober: prober \"icmp\" is not expressible",
+		"4 pipelines, 6 targets, 3 notes written to " + out,
+		"set the sensitive variable https_2xx_bearer_token: PROBE_VAR_https_2xx_bearer_token=...",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("probe import's stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr+r.stdout, "lab-bearer-secret") {
+		t.Errorf("the secret is in probe import's output")
+	}
+
+	wantExit(t, probe(t, nil, "validate", out), exitUsage) // the secret has no value
+	env := []string{"PROBE_VAR_https_2xx_bearer_token=lab-bearer-secret"}
+	wantExit(t, probe(t, env, "validate", out), exitOK)
+	r = probe(t, env, "run", out, "-o", "json")
+	wantExit(t, r, exitFailed)
+	doc := decodeDoc(t, r.stdout)
+	got := map[string]string{}
+	for _, tg := range doc.Targets {
+		a := tg.Attempts[0]
+		var phases []string
+		for _, p := range a.Phases {
+			phases = append(phases, p.Phase)
+		}
+		got[tg.Name] = "ok " + strings.Join(phases, ",")
+		if a.Failure != nil {
+			got[tg.Name] = a.Failure.Phase + " " + string(a.Failure.Class)
+		}
+		if tg.Name == testLab.DNS.Addr {
+			if p := findPhase(a, "resolve"); p == nil || fmt.Sprint(p.Attrs["addresses"]) != "[127.0.0.1]" || p.Attrs["server"] != testLab.DNS.Addr {
+				t.Errorf("the dns module's resolve phase: %+v, want 127.0.0.1 from %s", p, testLab.DNS.Addr)
+			}
+		}
+	}
+	want := map[string]string{
+		fmt.Sprintf("https://127.0.0.1:%d/", testLab.TLS.Addr.Port()):     "ok resolve,connect,tls,http",
+		fmt.Sprintf("https://127.0.0.1:%d/", testLab.Expired.Addr.Port()): "tls tls.cert_expired",
+		fmt.Sprintf("127.0.0.1:%d", testLab.TCP.Addr.Port()):              "ok resolve,connect",
+		fmt.Sprintf("127.0.0.1:%d", testLab.Refused.Port()):               "connect tcp.refused",
+		fmt.Sprintf("127.0.0.1:%d", testLab.TLS.Addr.Port()):              "ok resolve,connect,tls",
+		testLab.DNS.Addr: "ok resolve,connect",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("results by target:\n got %v\nwant %v", got, want)
+	}
+}
+
+// writeFileIn writes src to dir/name and returns its path.
+func writeFileIn(t *testing.T, dir, name, src string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestImportDebianBlackbox imports the configuration Debian's
+// prometheus-blackbox-exporter installs (.ci/deps installs the package)
+// and validates the result.
+func TestImportDebianBlackbox(t *testing.T) {
+	t.Parallel()
+	const path = "/etc/prometheus/blackbox.yml"
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("this test needs the Debian package prometheus-blackbox-exporter (see .ci/deps): %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "blackbox.hcl")
+	r := probe(t, nil, "import", "blackbox", path, "-o", out)
+	wantExit(t, r, exitOK)
+	if want := "6 pipelines, 0 targets, 7 notes written to " + out; !strings.Contains(r.stderr, want) {
+		t.Errorf("probe import's stderr lacks %q:\n%s", want, r.stderr)
+	}
+	r = probe(t, nil, "validate", out)
+	wantExit(t, r, exitOK)
+	if want := "is valid: 6 pipelines, 0 targets."; !strings.Contains(r.stdout, want) {
+		t.Errorf("probe validate: %q, want %q", r.stdout, want)
+	}
+}

@@ -1,0 +1,408 @@
+package blackbox
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// tlsSpec is a tls_config as the tls plugin takes it.
+type tlsSpec struct {
+	attrs []attr
+}
+
+// attr is an attribute to write, in order.
+type attr struct {
+	name string
+	val  cty.Value
+}
+
+// readTLS reads a tls_config mapping (prefix is its path, for notes).
+func (c *converter) readTLS(m *module, o *obj, prefix string) tlsSpec {
+	var t tlsSpec
+	for _, key := range []string{"server_name", "ca_file"} {
+		if v := o.get(key); v != nil {
+			t.attrs = append(t.attrs, attr{key, cty.StringVal(v.Value)})
+		}
+	}
+	if v := o.get("insecure_skip_verify"); v != nil {
+		t.attrs = append(t.attrs, attr{"insecure_skip_verify", cty.BoolVal(v.Value == "true")})
+	}
+	for _, key := range []string{"min_version", "max_version"} {
+		v := o.get(key)
+		if v == nil {
+			continue
+		}
+		version, ok := map[string]string{"TLS10": "1.0", "TLS11": "1.1", "TLS12": "1.2", "TLS13": "1.3"}[v.Value]
+		if !ok {
+			c.note(v.Line, m.name, prefix+key, fmt.Sprintf("unknown TLS version %q: not expressed", v.Value))
+			continue
+		}
+		t.attrs = append(t.attrs, attr{key, cty.StringVal(version)})
+	}
+	for _, key := range []string{"cert_file", "key_file", "cert", "key"} {
+		if v := o.get(key); v != nil {
+			c.note(v.Line, m.name, prefix+key, "not expressible: the tls plugin presents no client certificate yet")
+		}
+	}
+	for _, k := range o.rest() {
+		c.note(k.Line, m.name, prefix+k.Value, "no equivalent in the tls plugin: not expressed")
+	}
+	return t
+}
+
+// tlsHandshake writes the tls handshake of spec for m once and returns its
+// name.
+func (c *converter) tlsHandshake(m *module, spec tlsSpec, alpn []string) string {
+	key := "tls." + m.name
+	if name, ok := c.pipelineOf[key]; ok {
+		return name
+	}
+	name := c.name("handshake", m.name+"_tls")
+	b := hclwrite.NewBlock("handshake", []string{name})
+	b.Body().SetAttributeValue("plugin", cty.StringVal("tls"))
+	if len(alpn) > 0 {
+		b.Body().SetAttributeValue("alpn", strList(alpn))
+	}
+	for _, a := range spec.attrs {
+		b.Body().SetAttributeValue(a.name, a.val)
+	}
+	c.blocks = append(c.blocks, b)
+	c.pipelineOf[key] = name
+	return name
+}
+
+func strList(ss []string) cty.Value {
+	vals := make([]cty.Value, len(ss))
+	for i, s := range ss {
+		vals[i] = cty.StringVal(s)
+	}
+	return cty.ListVal(vals)
+}
+
+// httpSpec is an http module as the http and tls plugins take it.
+type httpSpec struct {
+	resolver   string
+	method     string
+	host       string
+	headers    []attr
+	auth       hclwrite.Tokens // the Authorization header's expression; nil for none
+	status     []string
+	body       string
+	follow     bool
+	ssl        string // "only" (fail_if_not_ssl), "never" (fail_if_ssl) or ""
+	alpn       []string
+	tls        tlsSpec
+	handshakes map[string]string // the http handshake's name by path
+}
+
+func (c *converter) readHTTP(m *module, o *obj) *httpSpec {
+	h := &httpSpec{follow: true, status: []string{"2xx"}, handshakes: map[string]string{}}
+	h.resolver = c.resolver(m, o, "http.")
+	if v := o.get("method"); v != nil && v.Value != "GET" {
+		h.method = v.Value
+	}
+	if v := o.get("headers"); v != nil {
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			name, val := v.Content[i].Value, v.Content[i+1].Value
+			if strings.EqualFold(name, "Host") {
+				h.host = val
+				continue
+			}
+			h.headers = append(h.headers, attr{name, cty.StringVal(val)})
+		}
+	}
+	if v := o.get("valid_status_codes"); v != nil && len(strs(v)) > 0 {
+		h.status = strs(v)
+	}
+	if v := o.get("no_follow_redirects"); v != nil {
+		h.follow = v.Value != "true"
+	}
+	if v := o.get("fail_if_ssl"); v != nil && v.Value == "true" {
+		h.ssl = "never"
+	}
+	if v := o.get("fail_if_not_ssl"); v != nil && v.Value == "true" {
+		h.ssl = "only"
+	}
+	if v := o.get("fail_if_body_not_matches_regexp"); v != nil {
+		res := strs(v)
+		switch {
+		case len(res) == 1:
+			h.body = res[0]
+		case len(res) > 1:
+			c.note(v.Line, m.name, "http.fail_if_body_not_matches_regexp", fmt.Sprintf(
+				"only the first of %d regexps is checked (expect_body takes one): %q", len(res), res[0]))
+			h.body = res[0]
+		}
+	}
+	// blackbox offers HTTP/2 over TLS unless enable_http2 is false.
+	h.alpn = []string{"h2", "http/1.1"}
+	if v := o.get("enable_http2"); v != nil && v.Value == "false" {
+		h.alpn = []string{"http/1.1"}
+	}
+	if v := o.get("valid_http_versions"); v != nil {
+		versions := strs(v)
+		if len(versions) == 1 && versions[0] == "HTTP/2.0" {
+			h.alpn = []string{"h2"}
+			c.note(v.Line, m.name, "http.valid_http_versions", "over TLS, offered as ALPN h2 only: a server without h2 "+
+				"fails the tls phase (tls.protocol) rather than the HTTP version check; plain HTTP is not checked")
+		} else if len(versions) > 0 {
+			c.note(v.Line, m.name, "http.valid_http_versions", "not expressible: the http plugin checks no HTTP version "+
+				"(it reports it as the attribute version)")
+		}
+	}
+	if v := o.get("tls_config"); v != nil {
+		h.tls = c.readTLS(m, newObj(v), "http.tls_config.")
+	}
+	if v := o.get("basic_auth"); v != nil {
+		ba := newObj(v)
+		user := ba.get("username")
+		if pf := ba.get("password_file"); pf != nil {
+			c.note(pf.Line, m.name, "http.basic_auth.password_file", "not expressible: a pipeline file reads no file; "+
+				"the password became a sensitive variable to set instead")
+		}
+		ba.get("password") // its value stays out of the file
+		u := ""
+		if user != nil {
+			u = user.Value
+		}
+		pass := c.secret(m, "password")
+		h.auth = hclwrite.TokensForFunctionCall("format", hclwrite.TokensForValue(cty.StringVal("Basic %s")),
+			hclwrite.TokensForFunctionCall("base64encode", hclwrite.TokensForFunctionCall("format",
+				hclwrite.TokensForValue(cty.StringVal("%s:%s")), hclwrite.TokensForValue(cty.StringVal(u)), pass)))
+		for _, k := range ba.rest() {
+			c.note(k.Line, m.name, "http.basic_auth."+k.Value, "not expressed")
+		}
+	}
+	if v := o.get("bearer_token"); v != nil {
+		h.auth = hclwrite.TokensForFunctionCall("format", hclwrite.TokensForValue(cty.StringVal("Bearer %s")), c.secret(m, "bearer_token"))
+	}
+	if v := o.get("bearer_token_file"); v != nil {
+		c.note(v.Line, m.name, "http.bearer_token_file", "not expressible: a pipeline file reads no file; "+
+			"write bearer_token's value into a sensitive variable instead")
+	}
+	reasons := map[string]string{
+		"body":                              "not expressible: the http plugin sends no request body",
+		"body_file":                         "not expressible: the http plugin sends no request body",
+		"fail_if_body_matches_regexp":       "not expressible: expect_body checks that the body matches, not that it does not",
+		"fail_if_header_matches":            "not expressible: the http plugin checks no response header",
+		"fail_if_header_not_matches":        "not expressible: the http plugin checks no response header",
+		"compression":                       "not expressible: the http plugin sends no Accept-Encoding and decompresses nothing",
+		"proxy_url":                         "not expressible: probe has no HTTP proxy dialer yet",
+		"follow_redirects":                  "renamed no_follow_redirects in blackbox; not expressed",
+		"oauth2":                            "not expressible: no OAuth2 in the http plugin",
+		"authorization":                     "not expressible here: use headers, or bearer_token",
+		"skip_resolve_phase_with_proxy":     "not expressible: probe has no HTTP proxy dialer yet",
+		"ip_protocol_fallback":              "", // read with preferred_ip_protocol
+		"http_client_config":                "not expressed",
+		"enable_http3":                      "not expressible: probe has no HTTP/3 plugin yet",
+		"fail_if_body_json_matches_cel":     "not expressible: no CEL in the http plugin",
+		"fail_if_body_json_not_matches_cel": "not expressible: no CEL in the http plugin",
+	}
+	for k, why := range reasons {
+		if v := o.get(k); v != nil && why != "" {
+			c.note(v.Line, m.name, "http."+k, why)
+		}
+	}
+	return h
+}
+
+// httpPipeline returns the pipeline of m for scheme and path, writing it
+// (and its handshakes) the first time.
+func (c *converter) httpPipeline(m *module, scheme, path string) string {
+	h := m.http
+	tls := scheme == "https"
+	switch {
+	case tls && h.ssl == "never", !tls && h.ssl == "only":
+		// blackbox fails such a probe; so does the pipeline of the other
+		// kind: keep the scheme and let fail_if_* be told apart by notes.
+		c.note(m.line, m.name, "http.fail_if_ssl/fail_if_not_ssl", fmt.Sprintf("a %s target of a module that forbids it: "+
+			"blackbox fails it after the request; probe probes it as %s", scheme, scheme))
+	}
+	kind := scheme + " " + path
+	if name, ok := c.pipelineOf[m.name+" "+kind]; ok {
+		return name
+	}
+	pname := m.name
+	if !tls {
+		pname += "_http"
+	}
+	if path != "/" {
+		pname += "_" + strings.Trim(notIdent.ReplaceAllString(path, "_"), "_")
+	}
+	pname = c.name("pipeline", pname)
+	var hs []string
+	if tls {
+		hs = append(hs, c.tlsHandshake(m, h.tls, h.alpn))
+	}
+	hname, ok := h.handshakes[path]
+	if !ok {
+		hname = c.name("handshake", pname)
+		h.handshakes[path] = hname
+		b := hclwrite.NewBlock("handshake", []string{hname})
+		body := b.Body()
+		body.SetAttributeValue("plugin", cty.StringVal("http"))
+		if h.method != "" {
+			body.SetAttributeValue("method", cty.StringVal(h.method))
+		}
+		if path != "/" {
+			body.SetAttributeValue("path", cty.StringVal(path))
+		}
+		if h.host != "" {
+			body.SetAttributeValue("host", cty.StringVal(h.host))
+		}
+		if len(h.headers) > 0 || h.auth != nil {
+			var items []hclwrite.ObjectAttrTokens
+			for _, a := range h.headers {
+				items = append(items, hclwrite.ObjectAttrTokens{Name: hclwrite.TokensForValue(cty.StringVal(a.name)), Value: hclwrite.TokensForValue(a.val)})
+			}
+			if h.auth != nil {
+				items = append(items, hclwrite.ObjectAttrTokens{Name: hclwrite.TokensForValue(cty.StringVal("Authorization")), Value: h.auth})
+			}
+			body.SetAttributeRaw("headers", hclwrite.TokensForObject(items))
+		}
+		body.SetAttributeValue("expect_status", strList(h.status))
+		if h.body != "" {
+			body.SetAttributeValue("expect_body", cty.StringVal(h.body))
+		}
+		if h.follow {
+			body.SetAttributeValue("follow_redirects", cty.True)
+		}
+		c.blocks = append(c.blocks, b)
+	}
+	hs = append(hs, hname)
+	return c.pipeline(m, kind, pname, h.resolver, hs)
+}
+
+// tcpSpec is a tcp module.
+type tcpSpec struct {
+	resolver string
+	tls      bool
+	tlsSpec  tlsSpec
+}
+
+func (c *converter) readTCP(m *module, o *obj) *tcpSpec {
+	t := &tcpSpec{resolver: c.resolver(m, o, "tcp.")}
+	if v := o.get("tls"); v != nil {
+		t.tls = v.Value == "true"
+	}
+	if v := o.get("tls_config"); v != nil {
+		t.tlsSpec = c.readTLS(m, newObj(v), "tcp.tls_config.")
+	}
+	if v := o.get("query_response"); v != nil {
+		c.note(v.Line, m.name, "tcp.query_response", "not expressible: probe has no send/expect handshake yet "+
+			"(the banner example plugin reads a banner, but is not built in); the pipeline connects"+
+			map[bool]string{true: " and shakes hands over TLS", false: ""}[t.tls]+" only")
+	}
+	if v := o.get("source_ip_address"); v != nil {
+		c.note(v.Line, m.name, "tcp.source_ip_address", "not expressed: set the dialer's source for this pipeline by hand (dial-tcp source)")
+	}
+	return t
+}
+
+func (c *converter) tcpPipeline(m *module) string {
+	if name, ok := c.pipelineOf[m.name+" tcp"]; ok {
+		return name
+	}
+	var hs []string
+	if m.tcp.tls {
+		hs = append(hs, c.tlsHandshake(m, m.tcp.tlsSpec, nil))
+	}
+	return c.pipeline(m, "tcp", c.name("pipeline", m.name), m.tcp.resolver, hs)
+}
+
+// dnsSpec is a dns module.
+type dnsSpec struct {
+	name      string
+	types     []string
+	transport string
+}
+
+var rcodeOK = regexp.MustCompile(`^NOERROR$`)
+
+func (c *converter) readDNS(m *module, o *obj) *dnsSpec {
+	d := &dnsSpec{transport: "udp"}
+	if v := o.get("query_name"); v != nil {
+		d.name = v.Value
+	} else {
+		c.note(m.proberLine, m.name, "dns.query_name", "missing: blackbox requires it; no pipeline written")
+	}
+	if v := o.get("query_type"); v != nil {
+		switch strings.ToUpper(v.Value) {
+		case "A", "AAAA":
+			d.types = []string{strings.ToUpper(v.Value)}
+		default:
+			c.note(v.Line, m.name, "dns.query_type", fmt.Sprintf("not expressible: the dns-miekg resolver asks for A and AAAA only, not %s; "+
+				"the pipeline asks for A", v.Value))
+			d.types = []string{"A"}
+		}
+	} else {
+		c.note(m.proberLine, m.name, "dns.query_type", "blackbox asks for ANY by default; the pipeline asks for A and AAAA")
+	}
+	if v := o.get("transport_protocol"); v != nil {
+		switch v.Value {
+		case "udp", "tcp":
+			d.transport = v.Value
+		default:
+			c.note(v.Line, m.name, "dns.transport_protocol", fmt.Sprintf("unknown %q: udp", v.Value))
+		}
+	}
+	if v := o.get("dns_over_tls"); v != nil && v.Value == "true" {
+		d.transport = "tls"
+	}
+	if v := o.get("valid_rcodes"); v != nil {
+		codes := strs(v)
+		if len(codes) != 1 || !rcodeOK.MatchString(codes[0]) {
+			c.note(v.Line, m.name, "dns.valid_rcodes", fmt.Sprintf("not expressible: the resolve phase succeeds on NOERROR with an answer only, not on %v", codes))
+		}
+	}
+	for _, k := range []string{"validate_answer_rrs", "validate_authority_rrs", "validate_additional_rrs"} {
+		if v := o.get(k); v != nil {
+			c.note(v.Line, m.name, "dns."+k, "not expressible: the dns-miekg resolver checks no record against a regexp "+
+				"(it reports the answer's addresses as the attribute addresses)")
+		}
+	}
+	if v := o.get("recursion_desired"); v != nil && v.Value == "false" {
+		c.note(v.Line, m.name, "dns.recursion_desired", "not expressible: the dns-miekg resolver always asks for recursion")
+	}
+	for _, k := range []string{"preferred_ip_protocol", "ip_protocol_fallback"} {
+		if v := o.get(k); v != nil {
+			c.note(v.Line, m.name, "dns."+k, "not expressed: the DNS server is given as an address (the target)")
+		}
+	}
+	if v := o.get("source_ip_address"); v != nil {
+		c.note(v.Line, m.name, "dns.source_ip_address", "not expressible: the dns-miekg resolver has no source address")
+	}
+	return d
+}
+
+// dnsPipeline returns the pipeline of m asking server, and the host the
+// target probes: the query name.
+func (c *converter) dnsPipeline(m *module, server string) (string, string) {
+	d := m.dns
+	if d.name == "" {
+		return "", ""
+	}
+	if name, ok := c.pipelineOf[m.name+" dns "+server]; ok {
+		return name, d.name
+	}
+	if len(c.res.Modules[m.name]) == 0 {
+		c.note(m.proberLine, m.name, "prober dns", "a pipeline always connects after it resolves: the target's host is query_name, "+
+			"resolved through the DNS server (the blackbox target), then connected to on the server's port; "+
+			"blackbox only asks. The resolve phase is the DNS probe")
+	}
+	rname := c.name("resolver", m.name+"_"+server)
+	b := hclwrite.NewBlock("resolver", []string{rname})
+	b.Body().SetAttributeValue("plugin", cty.StringVal("dns-miekg"))
+	b.Body().SetAttributeValue("servers", strList([]string{server}))
+	b.Body().SetAttributeValue("transport", cty.StringVal(d.transport))
+	if len(d.types) > 0 {
+		b.Body().SetAttributeValue("query_types", strList(d.types))
+	}
+	c.blocks = append(c.blocks, b)
+	c.resolvers[rname] = true
+	return c.pipeline(m, "dns "+server, c.name("pipeline", rname), rname, nil), d.name
+}
