@@ -46,3 +46,51 @@ target "example" {
   port     = 443
   pipeline = pipeline.https_via_doh
 }
+
+# Through a SOCKS5 proxy (ssh -D 1080, tor, dante): the connect phase is the
+# one to the proxy, the proxy phase the proxy's connect to the target, and
+# TLS runs through the tunnel. The proxy resolves the name.
+dialer "socks" {
+  plugin  = "dial-socks5"
+  proxy   = "127.0.0.1:1080"
+  resolve = "remote"
+  timeout = "3s"
+}
+
+# Through an HTTP proxy's CONNECT, with basic authentication; the password
+# comes from PROBE_VAR_proxy_password and is shown as (sensitive).
+variable "proxy_password" {
+  default   = ""
+  sensitive = true
+}
+
+dialer "office_proxy" {
+  plugin   = "dial-http-connect"
+  proxy    = "http://127.0.0.1:3128"
+  username = "probe"
+  password = var.proxy_password
+}
+
+pipeline "https_via_socks" {
+  resolvers  = [resolver.quad9_doh]
+  dialer     = dialer.socks
+  handshakes = [handshake.tls]
+}
+
+pipeline "https_via_proxy" {
+  resolvers  = [resolver.quad9_doh]
+  dialer     = dialer.office_proxy
+  handshakes = [handshake.tls]
+}
+
+target "example_via_socks" {
+  host     = "www.example.com"
+  port     = 443
+  pipeline = pipeline.https_via_socks
+}
+
+target "example_via_proxy" {
+  host     = "www.example.com"
+  port     = 443
+  pipeline = pipeline.https_via_proxy
+}
