@@ -94,3 +94,24 @@ target "example_via_proxy" {
   port     = 443
   pipeline = pipeline.https_via_proxy
 }
+
+# Where a probe leaves from: a source address, a range of source ports that
+# the firewall lets through, and the mark a policy rule routes through the
+# backup uplink (ip rule add fwmark 7 table backup; needs CAP_NET_ADMIN).
+dialer "via_backup" {
+  plugin      = "dial-tcp"
+  source      = "127.0.0.1"
+  source_port = "20000-20099"
+  fwmark      = 7
+}
+
+pipeline "tcp_via_backup" {
+  resolvers = [resolver.quad9_doh]
+  dialer    = dialer.via_backup
+}
+
+target "example_via_backup" {
+  host     = "www.example.com"
+  port     = 443
+  pipeline = pipeline.tcp_via_backup
+}

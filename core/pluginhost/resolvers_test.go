@@ -149,6 +149,9 @@ func TestResolversConformance(t *testing.T) {
 		{name: "http-connect tls and http", spec: resolverSpec{resolver: system, dialer: httpConnect, handshakes: []comp{tls, http}},
 			host: "127.0.0.1", port: testLab.TLS.Addr.Port(), want: outcome{OK: true, Phases: web},
 			attrs: map[string]map[string]any{"proxy": {"status": 200}, "http": {"status": 200}}},
+		{name: "dial-tcp source, port range and fwmark", spec: resolverSpec{resolver: system, dialer: comp{"dial-tcp", map[string]cty.Value{
+			"source": cty.StringVal("127.0.0.2"), "source_port": cty.StringVal("20000-29999"), "fwmark": cty.NumberIntVal(42)}}, handshakes: []comp{tls}},
+			host: "127.0.0.1", port: testLab.TLS.Addr.Port(), want: outcome{OK: true, Phases: []string{"resolve", "connect", "tls"}}},
 		{name: "http-connect target refused", spec: resolverSpec{resolver: system, dialer: httpConnect},
 			host: "127.0.0.1", port: testLab.Refused.Port(), want: outcome{Class: "proxy.target_unreachable", Phase: "proxy", Phases: web[:3]}},
 	}
