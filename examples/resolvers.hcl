@@ -115,3 +115,33 @@ target "example_via_backup" {
   port     = 443
   pipeline = pipeline.tcp_via_backup
 }
+
+# Mutual TLS with the client certificate's expiry reported
+# (client_cert_days_left), and the server's certificate checked for
+# revocation: the stapled OCSP response first, else the responder it names.
+variable "client_cert" {
+  default     = ""
+  description = "PEM file of the client certificate; empty sends none."
+}
+variable "client_key" {
+  default = ""
+}
+
+handshake "mtls" {
+  plugin     = "tls"
+  cert_file  = var.client_cert
+  key_file   = var.client_key
+  revocation = "ocsp"
+}
+
+pipeline "mtls_checked" {
+  resolvers  = [resolver.quad9_doh]
+  dialer     = dialer.tcp
+  handshakes = [handshake.mtls]
+}
+
+target "example_revocation" {
+  host     = "www.example.com"
+  port     = 443
+  pipeline = pipeline.mtls_checked
+}

@@ -102,6 +102,15 @@ func TestResolversConformance(t *testing.T) {
 	socks, socksAuth := daemon.Microsocks(t, "", ""), daemon.Microsocks(t, "probe", "s3cret")
 	tinyproxy := daemon.Tinyproxy(t, "")
 	silent := startSilentTCP(t)
+	rev := daemon.StartRevocationLab(t)
+	mtls := func(mode string, more ...string) comp {
+		attrs := map[string]cty.Value{"ca_file": cty.StringVal(rev.CAFile), "cert_file": cty.StringVal(rev.ClientCert),
+			"key_file": cty.StringVal(rev.ClientKey), "revocation": cty.StringVal(mode)}
+		for i := 0; i+1 < len(more); i += 2 {
+			attrs[more[i]] = cty.StringVal(more[i+1])
+		}
+		return comp{"tls", attrs}
+	}
 
 	dohResolver := comp{"dns-miekg", map[string]cty.Value{"servers": cty.ListVal([]cty.Value{cty.StringVal(doh)}),
 		"transport": cty.StringVal("doh"), "url": cty.StringVal("https://dns.probe.test:" + dohPort + "/dns-query"),
@@ -152,6 +161,17 @@ func TestResolversConformance(t *testing.T) {
 		{name: "dial-tcp source, port range and fwmark", spec: resolverSpec{resolver: system, dialer: comp{"dial-tcp", map[string]cty.Value{
 			"source": cty.StringVal("127.0.0.2"), "source_port": cty.StringVal("20000-29999"), "fwmark": cty.NumberIntVal(42)}}, handshakes: []comp{tls}},
 			host: "127.0.0.1", port: testLab.TLS.Addr.Port(), want: outcome{OK: true, Phases: []string{"resolve", "connect", "tls"}}},
+		{name: "tls client certificate, ocsp good", spec: resolverSpec{resolver: system, dialer: tcp, handshakes: []comp{mtls("ocsp"), http}},
+			host: "127.0.0.1", port: rev.Servers["good"].Port(), want: outcome{OK: true, Phases: []string{"resolve", "connect", "tls", "http"}},
+			attrs: map[string]map[string]any{"tls": {"client_cert_requested": true, "client_cert_days_left": 30, "revocation_status": "good",
+				"revocation_source": "ocsp", "ocsp_stapled": false}, "http": {"status": 200}}},
+		{name: "tls ocsp stapled revoked", spec: resolverSpec{resolver: system, dialer: tcp, handshakes: []comp{mtls("ocsp"), http}},
+			host: "127.0.0.1", port: rev.Servers["revoked-stapled"].Port(), want: outcome{Class: "tls.cert_revoked", Phase: "tls", Phases: []string{"resolve", "connect", "tls"}},
+			attrs: map[string]map[string]any{"tls": {"revocation_status": "revoked", "revocation_source": "stapled", "ocsp_stapled": true}}},
+		{name: "tls crl revoked", spec: resolverSpec{resolver: system, dialer: tcp, handshakes: []comp{mtls("crl")}},
+			host: "127.0.0.1", port: rev.Servers["revoked"].Port(), want: outcome{Class: "tls.cert_revoked", Phase: "tls", Phases: []string{"resolve", "connect", "tls"}}},
+		{name: "tls ocsp responder hangs", spec: resolverSpec{resolver: system, dialer: tcp, handshakes: []comp{mtls("ocsp", "timeout", "300ms")}},
+			host: "127.0.0.1", port: rev.Servers["hang"].Port(), want: outcome{Class: "tls.revocation_unknown", Phase: "tls", Phases: []string{"resolve", "connect", "tls"}}},
 		{name: "http-connect target refused", spec: resolverSpec{resolver: system, dialer: httpConnect},
 			host: "127.0.0.1", port: testLab.Refused.Port(), want: outcome{Class: "proxy.target_unreachable", Phase: "proxy", Phases: web[:3]}},
 	}

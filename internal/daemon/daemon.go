@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -70,6 +71,20 @@ func (p *Process) Output() string { return p.out.String() }
 // SIGTERM, then SIGKILL after 5 s.
 func Start(tb testing.TB, addr, dir, bin string, args ...string) *Process {
 	tb.Helper()
+	return StartReady(tb, "listen on "+addr, func(*Process) bool {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, dir, bin, args...)
+}
+
+// StartReady is Start for a program that says it is ready otherwise than
+// by accepting a connection: ready reports whether it is, what says
+// what it waits for.
+func StartReady(tb testing.TB, what string, ready func(*Process) bool, dir, bin string, args ...string) *Process {
+	tb.Helper()
 	p := &Process{cmd: exec.Command(bin, args...), out: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -93,12 +108,11 @@ func Start(tb testing.TB, addr, dir, bin string, args ...string) *Process {
 			tb.Fatalf("%s exited: %v\n%s", bin, p.err, p.Output())
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
+		if ready(p) {
 			return p
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("%s did not listen on %s within 10s:\n%s", bin, addr, p.Output())
+			tb.Fatalf("%s did not %s within 10s:\n%s", bin, what, p.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -217,4 +231,51 @@ func freeUDPAndTCP(tb testing.TB) int {
 	}
 	tb.Fatal("no loopback port free for both UDP and TCP")
 	return 0
+}
+
+// Nginx starts nginx in the foreground, one process, with servers, the
+// contents of its http block (server blocks listening on loopback), and
+// waits until it accepts connections on addr, one of their addresses.
+// Paths in servers are the caller's; nginx's own files go to a temporary
+// directory.
+func Nginx(tb testing.TB, addr, servers string) {
+	tb.Helper()
+	bin := Find(tb, "nginx", "nginx-light")
+	dir := tb.TempDir()
+	var temps strings.Builder
+	for _, t := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		fmt.Fprintf(&temps, "\t%s_temp_path %q;\n", t, filepath.Join(dir, t))
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	data := fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+pid %q;
+error_log stderr warn;
+events { worker_connections 64; }
+http {
+	access_log off;
+%s%s
+}
+`, filepath.Join(dir, "nginx.pid"), temps.String(), servers)
+	if err := os.WriteFile(conf, []byte(data), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	Start(tb, addr, dir, bin, "-p", dir, "-c", conf, "-e", "stderr")
+}
+
+// OCSPResponder starts openssl's OCSP responder on a free port, answering
+// for the certificates of index (openssl ca's index.txt format) with
+// responses signed by the CA in caFile and caKey, and returns its address.
+// It listens on every address of port: openssl ocsp binds no other way.
+// It is ready when it says so: a connection closed without a request
+// stalls it (openssl 3.0), so none is made to see whether it listens.
+func OCSPResponder(tb testing.TB, port int, index, caFile, caKey string) string {
+	tb.Helper()
+	bin := Find(tb, "openssl", "openssl")
+	StartReady(tb, "wait for OCSP requests", func(p *Process) bool {
+		return strings.Contains(p.Output(), "waiting for OCSP client connections")
+	}, tb.TempDir(), bin, "ocsp", "-index", index, "-port", strconv.Itoa(port),
+		"-rsigner", caFile, "-rkey", caKey, "-CA", caFile, "-ignore_err", "-nmin", "60")
+	return Addr(port)
 }
