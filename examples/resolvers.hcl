@@ -145,3 +145,13 @@ target "example_revocation" {
   port     = 443
   pipeline = pipeline.mtls_checked
 }
+
+# Targets from a list someone else maintains, in Prometheus's file_sd
+# format (targets.json, next to this file): probe serve loads this file
+# again when the list changes. The production ones only, resolved over DoH.
+target "listed" {
+  for_each = { for t in file_sd("targets.json") : t.address => t if lookup(t.labels, "env", "") == "prod" }
+  host     = each.value.host
+  port     = each.value.port
+  pipeline = pipeline.https_via_doh
+}

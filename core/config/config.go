@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
@@ -53,6 +54,9 @@ type File struct {
 	Targets []*engine.Target
 	// Schedule is the schedule block's settings; zero without one.
 	Schedule Schedule
+	// Discovery is what the file read of target lists and DNS (file_sd,
+	// dns_srv).
+	Discovery Discovery
 
 	components []any
 	// sensitive lists, by pipeline name, the components whose configuration
@@ -216,6 +220,7 @@ func (d *decoder) decode(body hcl.Body) {
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
 		Functions: functions(d.opts.Getenv, d.budget),
 	}
+	maps.Copy(d.ctx.Functions, discoveryFuncs(&d.file.Discovery, filepath.Dir(d.file.Path)))
 	d.run(byType["run"])
 	d.schedule(byType["schedule"])
 	d.pluginBlocks(byType["plugin"])
