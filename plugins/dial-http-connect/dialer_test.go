@@ -181,6 +181,7 @@ func TestTinyproxy(t *testing.T) {
 				return
 			}
 			defer resp.Conn.Close()
+			t.Logf("connect %v, proxy %v", resp.Phases[0].Duration, resp.Phases[1].Duration)
 			if d.tls == nil {
 				if _, ok := resp.Conn.(*net.TCPConn); !ok {
 					t.Errorf("conn is a %T, want the kernel socket to the proxy", resp.Conn)

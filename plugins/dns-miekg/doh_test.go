@@ -57,6 +57,7 @@ func TestDoH(t *testing.T) {
 				} else if connect <= 0 || handshake <= 0 || a["connect_ms"] != tr[0]["connect_ms"] || a["tls_ms"] != tr[0]["tls_ms"] {
 					t.Errorf("new connection with connect %v, tls %v, attrs %v; want both > 0 and in the attrs", connect, handshake, a)
 				}
+				t.Logf("query %d: reused %v, connect %v, tls %v, rtt %v, resolve phase %v", i, reused, connect, handshake, rtt, ph.Duration)
 				if sum := connect + handshake + rtt; rtt <= 0 || sum > ph.Duration {
 					t.Errorf("connect %v + tls %v + rtt %v = %v, want within the phase's %v", connect, handshake, rtt, sum, ph.Duration)
 				}

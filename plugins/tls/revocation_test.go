@@ -140,6 +140,7 @@ func TestRevocation(t *testing.T) {
 			if a["revocation_status"] != tt.status || a["ocsp_stapled"] != tt.stapled || (tt.source != "" && a["revocation_source"] != tt.source) {
 				t.Errorf("attrs %v, want status %s from %q, stapled %v", a, tt.status, tt.source, tt.stapled)
 			}
+			t.Logf("tls phase %v, revocation_ms %v", ph.Duration, a["revocation_ms"])
 			ms, fetched := a["revocation_ms"].(float64)
 			if fetched != (tt.source == "ocsp" || tt.source == "crl") || (fetched && (ms <= 0 || ms > sdk.Milliseconds(ph.Duration))) {
 				t.Errorf("revocation_ms %v, want > 0 and within the phase's %v when fetched", a["revocation_ms"], ph.Duration)
