@@ -375,8 +375,8 @@ func TestPluginsList(t *testing.T) {
 	if want := "refused: plugin fake: start " + fake + ": Unrecognized remote plugin message: not a plugin"; !strings.HasSuffix(lines["fake"], want) {
 		t.Errorf("line of fake: %q, want it to end with %q", lines["fake"], want)
 	}
-	if len(lines) != 1+5+4 { // the header, the built-ins, the binaries: a reason on one line
-		t.Errorf("%d lines, want 10:\n%s", len(lines), r.stdout)
+	if len(lines) != 1+7+4 { // the header, the built-ins, the binaries: a reason on one line
+		t.Errorf("%d lines, want 12:\n%s", len(lines), r.stdout)
 	}
 	if strings.Contains(r.stderr, "failed to exit gracefully") { // a refused binary is not killed twice
 		t.Errorf("stderr:\n%s", r.stderr)
