@@ -61,10 +61,12 @@ target label, named probe_scheduled_success and so on so that a rule on
 /probe's probe_success matches each target once.
 
 SIGHUP reloads the file (and POST /-/reload with --web.enable-lifecycle);
-probes in flight finish on the old one. A file with errors is logged with
-its diagnostics (and they are the answer to POST /-/reload) and the old one
-kept. SIGINT and SIGTERM stop the server after the probes in flight (at
-most 10s).
+probes in flight finish on the old one. So does a change of a target list
+the file reads with file_sd (looked at every second), and, for a file that
+calls dns_srv, every round of its schedule (every minute without one). A
+file with errors is logged with its diagnostics (and they are the answer to
+POST /-/reload) and the old one kept. SIGINT and SIGTERM stop the server
+after the probes in flight (at most 10s).
 
 The ad-hoc form probes only what the file allows: its own targets, and the
 hosts and ports of its serve { adhoc { allow = ["10.0.0.0/8",
@@ -133,7 +135,8 @@ func serve(path, listen string, web exporter.ServerOptions, ff *fileFlags) error
 	// The first load prints the file's diagnostics on stderr, as the other
 	// commands do. A reload's go into its error instead, which the log and
 	// the answer to POST /-/reload carry: whoever asked sees why.
-	reloading := false // guarded by the exporter: one load at a time
+	reloading := false     // guarded by the exporter: one load at a time
+	var sources discovered // what the file read of file_sd and dns_srv
 	load := func() (*config.File, io.Closer, error) {
 		var diags bytes.Buffer
 		out := io.Writer(os.Stderr)
@@ -144,6 +147,7 @@ func serve(path, listen string, web exporter.ServerOptions, ff *fileFlags) error
 		file, pl, err := ff.loadTo(out, path, nil, nil)
 		if err == nil {
 			_, _ = diags.WriteTo(os.Stderr) // a reloaded file's warnings
+			sources.set(file)
 			return file, pl, nil
 		}
 		if ee := (*exitError)(nil); errors.As(err, &ee) && ee.msg == "" {
@@ -171,6 +175,9 @@ func serve(path, listen string, web exporter.ServerOptions, ff *fileFlags) error
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go watchDiscovery(watchCtx, &sources, exp.Reload, log)
 	for {
 		select {
 		case err := <-served:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
@@ -55,6 +56,9 @@ type File struct {
 	Schedule Schedule
 	// Serve is the serve block's settings; zero without one.
 	Serve Serve
+	// Discovery is what the file read of target lists and DNS (file_sd,
+	// dns_srv).
+	Discovery Discovery
 
 	components []any
 	// sensitive lists, by pipeline name, the components whose configuration
@@ -223,6 +227,7 @@ func (d *decoder) decode(body hcl.Body) {
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
 		Functions: functions(d.opts.Getenv, d.budget),
 	}
+	maps.Copy(d.ctx.Functions, discoveryFuncs(&d.file.Discovery, filepath.Dir(d.file.Path)))
 	d.run(byType["run"])
 	d.schedule(byType["schedule"])
 	d.serve(byType["serve"])

@@ -24,6 +24,14 @@ func DialTCP(ctx context.Context, callAt time.Time, addr netip.AddrPort, local *
 	if local != nil { // a typed nil in LocalAddr would print as "<nil>->" in errors
 		nd.LocalAddr = local
 	}
+	return DialTCPWith(ctx, callAt, addr, &nd)
+}
+
+// DialTCPWith is DialTCP through nd, a dialer the caller set up: its
+// LocalAddr, and its Control for socket options (SO_MARK) or a bind of
+// its own (a source port from a range). An error of Control fails the
+// connect as any other.
+func DialTCPWith(ctx context.Context, callAt time.Time, addr netip.AddrPort, nd *net.Dialer) *DialResponse {
 	span := StartSpan(PhaseConnect, callAt)
 	conn, err := nd.DialContext(ctx, "tcp", addr.String())
 	if err != nil {

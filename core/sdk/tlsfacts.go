@@ -29,17 +29,16 @@ func LoadRoots(attr, path string) (*x509.CertPool, error) {
 // the system's), the other certificates serving as intermediates, as
 // crypto/tls would. A component that verifies a peer itself, to report the
 // certificate's facts also when it does not verify, calls it from
-// tls.Config.VerifyConnection.
-func VerifyPeer(certs []*x509.Certificate, name string, roots *x509.CertPool) error {
+// tls.Config.VerifyConnection. It returns the verified chains.
+func VerifyPeer(certs []*x509.Certificate, name string, roots *x509.CertPool) ([][]*x509.Certificate, error) {
 	if len(certs) == 0 {
-		return errors.New("tls: server sent no certificate")
+		return nil, errors.New("tls: server sent no certificate")
 	}
 	opts := x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: x509.NewCertPool()}
 	for _, c := range certs[1:] {
 		opts.Intermediates.AddCert(c)
 	}
-	_, err := certs[0].Verify(opts)
-	return err
+	return certs[0].Verify(opts)
 }
 
 // AddTLSFacts adds the negotiated parameters of state, the facts of its

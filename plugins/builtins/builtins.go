@@ -7,6 +7,8 @@ package builtins
 
 import (
 	"github.com/probe-dev/probe/core/sdk"
+	dialhttpconnect "github.com/probe-dev/probe/plugins/dial-http-connect"
+	dialsocks5 "github.com/probe-dev/probe/plugins/dial-socks5"
 	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
 	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
 	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
@@ -25,6 +27,8 @@ func Plugins() map[string]*sdk.Plugin {
 		dnssystem.Plugin(),
 		dnsmiekg.Plugin(),
 		dialtcp.Plugin(),
+		dialsocks5.Plugin(),
+		dialhttpconnect.Plugin(),
 		tlshandshake.Plugin(),
 		httphandshake.Plugin(),
 		icmpecho.Plugin(),

@@ -11,7 +11,9 @@ import (
 // required are values for the built-ins' required attributes, by plugin,
 // kind and name.
 var required = map[string]map[sdk.Kind]map[string]cty.Value{
-	"dns-miekg": {sdk.KindResolver: {"servers": cty.ListVal([]cty.Value{cty.StringVal("127.0.0.1")})}},
+	"dns-miekg":         {sdk.KindResolver: {"servers": cty.ListVal([]cty.Value{cty.StringVal("127.0.0.1")})}},
+	"dial-socks5":       {sdk.KindDialer: {"proxy": cty.StringVal("127.0.0.1:1080")}},
+	"dial-http-connect": {sdk.KindDialer: {"proxy": cty.StringVal("http://127.0.0.1:3128")}},
 }
 
 // TestBuiltins checks the list: every built-in is listed under its own
@@ -22,8 +24,8 @@ var required = map[string]map[sdk.Kind]map[string]cty.Value{
 // and fails here; each plugin's own tests read the rest of its attributes.
 func TestBuiltins(t *testing.T) {
 	plugins := builtins.Plugins()
-	if len(plugins) != 9 {
-		t.Errorf("%d built-ins, want 9: dns-system, dns-miekg, dial-tcp, tls, http, icmp, grpc-health, quic, http3", len(plugins))
+	if len(plugins) != 11 {
+		t.Errorf("%d built-ins, want 11: dns-system, dns-miekg, dial-tcp, dial-socks5, dial-http-connect, tls, http, icmp, grpc-health, quic, http3", len(plugins))
 	}
 	for name, p := range plugins {
 		if p.Info.Name != name || p.Info.Version == "" || p.Info.Description == "" {

@@ -1,8 +1,9 @@
 // Package dnsmiekg is the dns-miekg resolver plugin: it resolves names by
-// querying explicit DNS servers with github.com/miekg/dns over UDP, TCP or
-// TLS (DoT), failing over from one server to the next and retrying over TCP
-// when a UDP reply is truncated, and reports every query it sent beside the
-// facts of the reply that decided: the server, rcode, TTL, AD bit and size.
+// querying explicit DNS servers with github.com/miekg/dns over UDP, TCP, TLS
+// (DoT) or HTTPS (DoH), failing over from one server to the next and
+// retrying over TCP when a UDP reply is truncated, and reports every query it
+// sent beside the facts of the reply that decided: the server, rcode, TTL, AD
+// bit and size.
 package dnsmiekg
 
 import (
@@ -18,21 +19,31 @@ func Plugin() *sdk.Plugin {
 	return &sdk.Plugin{
 		Info: sdk.Info{
 			Name:        Name,
-			Version:     "0.2.0",
-			Description: "Resolves names by querying explicit DNS servers over UDP, TCP or TLS (miekg/dns).",
+			Version:     "0.3.0",
+			Description: "Resolves names by querying explicit DNS servers over UDP, TCP, TLS or HTTPS (miekg/dns).",
 		},
 		ResolverSchema: sdk.Schema{Attributes: []sdk.Attribute{
 			{
 				Name:        "servers",
 				Type:        cty.List(cty.String),
 				Required:    true,
-				Description: `The servers to query in order, as IP literals with an optional port ("9.9.9.9:53", "[2620:fe::fe]:853"); the port defaults to 53, or 853 with transport "tls".`,
+				Description: `The servers to query in order, as IP literals with an optional port ("9.9.9.9:53", "[2620:fe::fe]:853"); the port defaults to 53, 853 with transport "tls", 443 with "doh" (where they are the addresses to connect to for url).`,
 			},
 			{
 				Name:        "transport",
 				Type:        cty.String,
 				Default:     cty.StringVal("udp"),
-				Description: `How to send queries: "udp", "tcp" or "tls" (DNS over TLS, RFC 7858).`,
+				Description: `How to send queries: "udp", "tcp", "tls" (DNS over TLS, RFC 7858) or "doh" (DNS over HTTPS, RFC 8484).`,
+			},
+			{
+				Name:        "url",
+				Type:        cty.String,
+				Description: `With transport "doh": the https URL of the DoH endpoint ("https://dns.example/dns-query"); its host is the name the certificate is verified against and sent as SNI and Host.`,
+			},
+			{
+				Name:        "method",
+				Type:        cty.String,
+				Description: `With transport "doh": "GET" (the query in the dns parameter, RFC 8484 §4.1) or "POST" (the query as the body); unset means "GET".`,
 			},
 			{
 				Name:        "server_name",
@@ -42,7 +53,7 @@ func Plugin() *sdk.Plugin {
 			{
 				Name:        "ca_file",
 				Type:        cty.String,
-				Description: `With transport "tls": a PEM file of the root certificates to trust; unset means the system's roots.`,
+				Description: `With transport "tls" or "doh": a PEM file of the root certificates to trust; unset means the system's roots.`,
 			},
 			{
 				Name:        "tcp_fallback",

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -26,7 +27,8 @@ import (
 // concurrent use.
 type Resolver struct {
 	servers   []server // in the order they are tried
-	transport string   // "udp", "tcp" or "tls"
+	transport string   // "udp", "tcp", "tls" or "doh"
+	doh       *doh     // the endpoint of transport "doh"
 	fallback  bool     // retry a truncated UDP reply over TCP
 	qtypes    []uint16 // dns.TypeA and/or dns.TypeAAAA, in answer order
 	edns      uint16   // EDNS0 UDP payload size; 0 sends no OPT record
@@ -37,8 +39,9 @@ type Resolver struct {
 
 // server is one server to ask.
 type server struct {
-	addr string      // "addr:port"
-	tls  *tls.Config // with transport "tls"
+	addr string          // "addr:port"
+	tls  *tls.Config     // with transport "tls"
+	doh  *http.Transport // with transport "doh": its connections outlive a query
 }
 
 // New returns a Resolver configured by cfg, a value of the plugin's resolver
@@ -49,15 +52,25 @@ func New(cfg cty.Value) (*Resolver, error) {
 	port := uint16(53)
 	switch r.transport {
 	case "udp", "tcp":
-		for _, attr := range []string{"server_name", "ca_file"} {
-			if sdk.String(cfg, attr) != "" {
-				return nil, sdk.AttrErrorf(attr, "Not used by this transport", `%s applies to transport "tls" only; transport is %q.`, attr, r.transport)
-			}
+		if err := notUsed(cfg, r.transport, "server_name", "ca_file", "url", "method"); err != nil {
+			return nil, err
 		}
 	case "tls":
 		port = 853
+		if err := notUsed(cfg, r.transport, "url", "method"); err != nil {
+			return nil, err
+		}
+	case "doh":
+		port = 443
+		if err := notUsed(cfg, r.transport, "server_name"); err != nil {
+			return nil, err
+		}
+		var err error
+		if r.doh, err = parseDoH(cfg); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, sdk.AttrErrorf("transport", "Invalid transport", `transport must be "udp", "tcp" or "tls", got %q.`, r.transport)
+		return nil, sdk.AttrErrorf("transport", "Invalid transport", `transport must be "udp", "tcp", "tls" or "doh", got %q.`, r.transport)
 	}
 	addrs, err := parseServers(sdk.Strings(cfg, "servers"), port)
 	if err != nil {
@@ -71,6 +84,9 @@ func New(cfg cty.Value) (*Resolver, error) {
 	}
 	for _, a := range addrs {
 		s := server{addr: a.String()}
+		if r.doh != nil {
+			s.doh = newDoHTransport(s.addr, r.doh.url.Hostname(), roots)
+		}
 		if r.transport == "tls" {
 			name := sdk.String(cfg, "server_name")
 			if name == "" {
@@ -109,6 +125,28 @@ func New(cfg cty.Value) (*Resolver, error) {
 		return nil, sdk.AttrErrorf("retries", "Invalid retries", "retries must be 0 or more, got %d.", r.retries)
 	}
 	return r, nil
+}
+
+// notUsed returns an *sdk.AttrError for the first of attrs set in cfg:
+// they do not apply to transport.
+func notUsed(cfg cty.Value, transport string, attrs ...string) error {
+	applies := map[string]string{"server_name": `"tls"`, "ca_file": `"tls" and "doh"`, "url": `"doh"`, "method": `"doh"`}
+	for _, attr := range attrs {
+		if sdk.String(cfg, attr) != "" {
+			return sdk.AttrErrorf(attr, "Not used by this transport", `%s applies to transport %s only; transport is %q.`, attr, applies[attr], transport)
+		}
+	}
+	return nil
+}
+
+// Close closes the idle connections of transport "doh".
+func (r *Resolver) Close() error {
+	for _, s := range r.servers {
+		if s.doh != nil {
+			s.doh.CloseIdleConnections()
+		}
+	}
+	return nil
 }
 
 // parseServers checks that each server is an IP literal with an optional
@@ -228,6 +266,15 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 		if r.transport == "udp" {
 			attrs["tcp_fallback"] = rep.transport == "tcp"
 		}
+		if t := rep.doh; t != nil {
+			attrs["reused"], attrs["http_version"] = t.reused, t.proto
+			if !t.reused {
+				attrs["connect_ms"], attrs["tls_ms"] = sdk.Milliseconds(t.connect), sdk.Milliseconds(t.tls)
+			}
+		}
+	}
+	if r.doh != nil {
+		attrs["url"] = r.doh.url.String()
 	}
 	if fail != nil {
 		fail.Phase = sdk.PhaseResolve
@@ -279,6 +326,7 @@ type reply struct {
 	msg       *dns.Msg
 	size      int // bytes on the wire, without the TCP length prefix
 	rtt       time.Duration
+	doh       *try // over "doh": the query's connection facts
 }
 
 // try is one query sent: the sub-timing the phase reports for it.
@@ -287,7 +335,11 @@ type try struct {
 	qtype     uint16
 	transport string
 	start     time.Duration // from the resolver's call
-	connect   time.Duration // TCP connect and TLS handshake; 0 over UDP
+	connect   time.Duration // TCP connect and, over "tls", the TLS handshake; 0 over UDP
+	tls       time.Duration // over "doh": the TLS handshake
+	reused    bool          // over "doh": the query went over a connection kept from an earlier one
+	status    int           // over "doh": the HTTP status; 0 without a response
+	proto     string        // over "doh": the HTTP version of the response
 	rtt       time.Duration // from sending to the reply, or to giving up
 	size      int           // of the reply; 0 without one
 	outcome   string        // the reply's rcode, "truncated", "timeout", "error", "malformed" or "canceled"
@@ -298,6 +350,12 @@ func (t *try) attrs() map[string]any {
 		"start_ms": sdk.Milliseconds(t.start), "rtt_ms": sdk.Milliseconds(t.rtt), "outcome": t.outcome}
 	if t.transport != "udp" {
 		m["connect_ms"] = sdk.Milliseconds(t.connect)
+	}
+	if t.transport == "doh" {
+		m["tls_ms"], m["reused"] = sdk.Milliseconds(t.tls), t.reused
+		if t.status != 0 {
+			m["status"], m["http_version"] = t.status, t.proto
+		}
 	}
 	if t.size > 0 {
 		m["size"] = t.size
@@ -437,6 +495,9 @@ func (r *Resolver) exchange(ctx context.Context, t *try, begin time.Time, m *dns
 	deadline := begin.Add(r.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
+	}
+	if t.transport == "doh" {
+		return r.exchangeDoH(ctx, t, deadline, m, s)
 	}
 	d := &net.Dialer{Deadline: deadline}
 	var (

@@ -27,6 +27,16 @@ import (
 type unbound struct {
 	addr    string // UDP and TCP, "127.0.0.1:port"
 	tlsAddr string // DNS over TLS
+	dohAddr string // DNS over HTTPS, at dohPath
+}
+
+// dohPath is unbound's DoH endpoint.
+const dohPath = "/dns-query"
+
+// dohURL is the URL of u's DoH endpoint, by the name its certificate holds.
+func (u *unbound) dohURL() string {
+	_, port, _ := net.SplitHostPort(u.dohAddr)
+	return "https://dns.probe.test:" + port + dohPath
 }
 
 // unboundZone is the zone unbound serves: probe.test. and nothing else.
@@ -45,7 +55,8 @@ const unboundZone = `
 
 // startUnbound writes a configuration and a certificate from the test CA to
 // a temporary directory and runs unbound in the foreground on two free
-// loopback ports, one for UDP and TCP, one for DNS over TLS. It fails the
+// loopback ports, one for UDP and TCP, one for DNS over TLS, one for DNS
+// over HTTPS (Debian builds unbound with nghttp2). It fails the
 // test when unbound is not installed: `make deps` installs it.
 func startUnbound(t *testing.T) *unbound {
 	t.Helper()
@@ -73,15 +84,18 @@ func startUnbound(t *testing.T) *unbound {
 	for _, a := range manyAddrs() {
 		fmt.Fprintf(&data, "\tlocal-data: \"many.probe.test. 60 IN A %s\"\n", a)
 	}
-	port, tlsPort := freePort(t), freePort(t)
+	port, tlsPort, dohPort := freePort(t), freePort(t), freePort(t)
 	conf := filepath.Join(dir, "unbound.conf")
 	err = os.WriteFile(conf, fmt.Appendf(nil, `server:
 	verbosity: 1
 	num-threads: 1
 	interface: 127.0.0.1@%[1]d
 	interface: 127.0.0.1@%[2]d
+	interface: 127.0.0.1@%[8]d
 	port: %[1]d
 	tls-port: %[2]d
+	https-port: %[8]d
+	http-endpoint: %[9]q
 	tls-service-key: %[3]q
 	tls-service-pem: %[4]q
 	access-control: 127.0.0.0/8 allow
@@ -99,7 +113,7 @@ func startUnbound(t *testing.T) *unbound {
 %[7]s
 remote-control:
 	control-enable: no
-`, port, tlsPort, keyFile, certFile, dir, filepath.Join(dir, "unbound.pid"), data.String()), 0o600)
+`, port, tlsPort, keyFile, certFile, dir, filepath.Join(dir, "unbound.pid"), data.String(), dohPort, dohPath), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +136,7 @@ remote-control:
 		}
 	})
 
-	u := &unbound{addr: fmt.Sprintf("127.0.0.1:%d", port), tlsAddr: fmt.Sprintf("127.0.0.1:%d", tlsPort)}
+	u := &unbound{addr: fmt.Sprintf("127.0.0.1:%d", port), tlsAddr: fmt.Sprintf("127.0.0.1:%d", tlsPort), dohAddr: fmt.Sprintf("127.0.0.1:%d", dohPort)}
 	m := new(dns.Msg)
 	m.SetQuestion("api.probe.test.", dns.TypeA)
 	c := &dns.Client{Timeout: 100 * time.Millisecond}
@@ -135,7 +149,10 @@ remote-control:
 		if r, _, err := c.Exchange(m, u.addr); err == nil && r.Rcode == dns.RcodeSuccess {
 			if conn, err := net.Dial("tcp", u.tlsAddr); err == nil {
 				conn.Close()
-				return u
+				if conn, err := net.Dial("tcp", u.dohAddr); err == nil {
+					conn.Close()
+					return u
+				}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -232,12 +249,17 @@ func TestUnbound(t *testing.T) {
 		{"tcp", u.addr, nil},
 		{"tls", u.tlsAddr, map[string]cty.Value{"ca_file": cty.StringVal(dotCAFile)}},
 		{"tls", u.tlsAddr, map[string]cty.Value{"ca_file": cty.StringVal(dotCAFile), "server_name": cty.StringVal("dns.probe.test")}},
+		{"doh", u.dohAddr, map[string]cty.Value{"ca_file": cty.StringVal(dotCAFile), "url": cty.StringVal(u.dohURL())}},
+		{"doh", u.dohAddr, map[string]cty.Value{"ca_file": cty.StringVal(dotCAFile), "url": cty.StringVal(u.dohURL()), "method": cty.StringVal("POST")}},
 	}
 	for _, tr := range transports {
 		for _, tc := range cases {
 			name := tr.transport + "/" + tc.name
 			if tr.values["server_name"] != cty.NilVal {
 				name = tr.transport + " by name/" + tc.name
+			}
+			if tr.values["method"] != cty.NilVal {
+				name = tr.transport + " POST/" + tc.name
 			}
 			t.Run(name, func(t *testing.T) {
 				values := map[string]cty.Value{"servers": strs(tr.server), "transport": cty.StringVal(tr.transport)}
@@ -262,7 +284,16 @@ func TestUnbound(t *testing.T) {
 				if class != w.class {
 					t.Errorf("class = %q, want %q (failure %v)", class, w.class, resp.Failure)
 				}
-				if diff := cmp.Diff(w.attrs, dropped(t, ph.Attrs, "tries", "rtt_ms", "size"), sortStrings); diff != "" {
+				ignore := []string{"tries", "rtt_ms", "size"}
+				if tr.transport == "doh" { // the connection's facts: TestDoH checks them
+					ignore = append(ignore, "reused", "connect_ms", "tls_ms")
+					w.attrs["url"], w.attrs["http_version"] = u.dohURL(), "HTTP/2.0"
+					delete(w.attrs, "connect_ms")
+					if ph.Attrs["reused"] == true {
+						ignore = ignore[:len(ignore)-2]
+					}
+				}
+				if diff := cmp.Diff(w.attrs, dropped(t, ph.Attrs, ignore...), sortStrings); diff != "" {
 					t.Errorf("attrs (-want +got):\n%s", diff)
 				}
 				if diff := cmp.Diff(w.tries, triesByType(ph)); diff != "" {

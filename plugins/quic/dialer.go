@@ -87,7 +87,7 @@ func (d *Dialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespo
 			if cs.DidResume { // verified when the session was made
 				return nil
 			}
-			verifyErr = sdk.VerifyPeer(cs.PeerCertificates, name, d.roots)
+			_, verifyErr = sdk.VerifyPeer(cs.PeerCertificates, name, d.roots)
 			if d.insecure {
 				return nil
 			}

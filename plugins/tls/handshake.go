@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"syscall"
@@ -20,13 +21,15 @@ import (
 // Handshaker runs a TLS client handshake over a connection and reports the
 // negotiated parameters and the server certificate's facts.
 type Handshaker struct {
-	serverName string         // name to verify; "" means the request's host
-	alpn       []string       // protocols to offer, nil for none
-	roots      *x509.CertPool // trusted roots, nil for the system's
-	insecure   bool           // complete the handshake when verification fails
-	minVersion uint16         // 0 means crypto/tls's default (1.2)
-	maxVersion uint16         // 0 means crypto/tls's default (1.3)
-	timeout    time.Duration  // cap on the handshake, 0 for none
+	serverName string           // name to verify; "" means the request's host
+	alpn       []string         // protocols to offer, nil for none
+	roots      *x509.CertPool   // trusted roots, nil for the system's
+	insecure   bool             // complete the handshake when verification fails
+	minVersion uint16           // 0 means crypto/tls's default (1.2)
+	maxVersion uint16           // 0 means crypto/tls's default (1.3)
+	timeout    time.Duration    // cap on the handshake, 0 for none
+	clientCert *tls.Certificate // sent when the server asks; nil for none
+	revocation string           // revocationOff, revocationOCSP or revocationCRL
 }
 
 // versions maps the version names of the schema to crypto/tls's.
@@ -74,6 +77,15 @@ func New(cfg cty.Value) (*Handshaker, error) {
 			return nil, err
 		}
 	}
+	if h.clientCert, err = loadClientCert(sdk.String(cfg, "cert_file"), sdk.String(cfg, "key_file")); err != nil {
+		return nil, err
+	}
+	switch h.revocation = sdk.String(cfg, "revocation"); h.revocation {
+	case revocationOff, revocationOCSP, revocationCRL:
+	default:
+		return nil, sdk.AttrErrorf("revocation", "Invalid revocation check",
+			`revocation must be "off", "ocsp" or "crl", got %q.`, h.revocation)
+	}
 	warmUp(h.roots == nil)
 	return h, nil
 }
@@ -93,10 +105,30 @@ func version(cfg cty.Value, name string) (uint16, error) {
 	return v, nil
 }
 
+// loadClientCert reads the client certificate and its key, nil when
+// neither is set.
+func loadClientCert(certFile, keyFile string) (*tls.Certificate, error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, nil
+	case certFile == "":
+		return nil, sdk.AttrErrorf("key_file", "Key without certificate", "key_file is set but cert_file is not.")
+	case keyFile == "":
+		return nil, sdk.AttrErrorf("cert_file", "Certificate without key", "cert_file is set but key_file is not.")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, sdk.AttrErrorf("cert_file", "Invalid client certificate", "Cannot load cert_file and key_file: %s.", err)
+	}
+	return &cert, nil
+}
+
 // Handshake runs the TLS handshake over req.Conn. The phase "tls" covers the
 // handshake alone. The certificate is verified by Handshake itself, so that
 // its facts are reported whether or not it verifies; a failed handshake or
-// verification is reported as a Failure with a nil error. On success the
+// verification is reported as a Failure with a nil error. With revocation
+// set, a verified certificate's revocation status is checked inside the
+// phase, after the handshake. On success the
 // response's Conn is the *tls.Conn. When ctx ends before the handshake does,
 // req.Conn is closed.
 func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (*sdk.HandshakeResponse, error) {
@@ -109,9 +141,18 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 	name, sni := h.names(req)
 	var (
 		state     *tls.ConnectionState // as it was when the certificate arrived
+		chains    [][]*x509.Certificate
 		verifyErr error
+		asked     bool // the server asked for a client certificate
 	)
 	conn := tls.Client(req.Conn, &tls.Config{
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			asked = true
+			if h.clientCert == nil {
+				return &tls.Certificate{}, nil // none to send
+			}
+			return h.clientCert, nil
+		},
 		ServerName: name, // crypto/tls sends no SNI for an IP literal
 		NextProtos: h.alpn,
 		MinVersion: h.minVersion,
@@ -120,7 +161,7 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			state = &cs
-			verifyErr = sdk.VerifyPeer(cs.PeerCertificates, name, h.roots)
+			chains, verifyErr = sdk.VerifyPeer(cs.PeerCertificates, name, h.roots)
 			if h.insecure {
 				return nil
 			}
@@ -129,7 +170,15 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 	})
 	span := sdk.StartSpan(sdk.PhaseTLS, callAt)
 	err := conn.HandshakeContext(ctx)
-	phase := span.End(err == nil, nil)
+	var (
+		rev        *revocation
+		revFailure *sdk.Failure
+	)
+	if err == nil && verifyErr == nil && h.revocation != revocationOff && len(chains) > 0 && len(chains[0]) > 1 {
+		rev = checkRevocation(ctx, h.revocation, chains[0][0], chains[0][1], conn.ConnectionState().OCSPResponse)
+		revFailure = rev.failure(ctx)
+	}
+	phase := span.End(err == nil && revFailure == nil, nil)
 	phase.Attrs["server_name"] = sni
 	if err == nil {
 		cs := conn.ConnectionState()
@@ -138,7 +187,18 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 	if state != nil {
 		sdk.AddTLSFacts(phase.Attrs, state, verifyErr)
 	}
+	if h.clientCert != nil {
+		addClientCert(phase.Attrs, h.clientCert, asked)
+	}
+	if rev != nil {
+		rev.attrs(phase.Attrs, h.revocation)
+	}
 	resp := &sdk.HandshakeResponse{Phases: []sdk.Phase{phase}}
+	if revFailure != nil {
+		revFailure.Message = fmt.Sprintf("tls handshake with %s: %s", req.Address, revFailure.Message)
+		resp.Failure = revFailure
+		return resp, nil
+	}
 	if err == nil {
 		resp.Conn = conn
 		return resp, nil
@@ -165,6 +225,17 @@ func (h *Handshaker) names(req *sdk.HandshakeRequest) (name, sni string) {
 		return ip.WithZone("").String(), ""
 	}
 	return name, name
+}
+
+// addClientCert adds the facts of the client certificate to attrs, and
+// whether the server asked for it.
+func addClientCert(attrs map[string]any, cert *tls.Certificate, asked bool) {
+	attrs["client_cert_requested"] = asked
+	if leaf := cert.Leaf; leaf != nil {
+		attrs["client_cert_subject"] = leaf.Subject.String()
+		attrs["client_cert_not_after"] = leaf.NotAfter.UTC().Format(time.RFC3339)
+		attrs["client_cert_days_left"] = int(math.Floor(time.Until(leaf.NotAfter).Hours() / 24))
+	}
 }
 
 // classify returns the failure class of a handshake error other than a

@@ -1,7 +1,9 @@
 // Package tlshandshake is probe's built-in TLS handshake, plugin "tls": it
 // runs a TLS client handshake over a connected socket, measures it as the tls
-// phase, verifies the server's certificate itself and reports the negotiated
-// parameters and the certificate's facts, also when verification fails.
+// phase, verifies the server's certificate itself (and, if asked, checks
+// its revocation by OCSP or CRL), sends a client certificate when the server
+// asks for one, and reports the negotiated parameters and the certificates'
+// facts, also when verification fails.
 package tlshandshake
 
 import (
@@ -18,8 +20,8 @@ func Plugin() *sdk.Plugin {
 	return &sdk.Plugin{
 		Info: sdk.Info{
 			Name:        Name,
-			Version:     "0.1.0",
-			Description: "TLS handshake with certificate verification and certificate facts.",
+			Version:     "0.2.0",
+			Description: "TLS handshake with certificate verification, revocation checks, client certificates and certificate facts.",
 		},
 		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{
 			{Name: "server_name", Type: cty.String,
@@ -34,8 +36,14 @@ func Plugin() *sdk.Plugin {
 				Description: "Lowest TLS version to offer: \"1.0\", \"1.1\", \"1.2\" or \"1.3\"; unset means 1.2."},
 			{Name: "max_version", Type: cty.String,
 				Description: "Highest TLS version to offer: \"1.0\", \"1.1\", \"1.2\" or \"1.3\"; unset means 1.3."},
+			{Name: "cert_file", Type: cty.String,
+				Description: "PEM file of the client certificate (and its chain) to send when the server asks for one (mutual TLS); needs key_file."},
+			{Name: "key_file", Type: cty.String,
+				Description: "PEM file of the client certificate's private key."},
+			{Name: "revocation", Type: cty.String, Default: cty.StringVal("off"),
+				Description: `Check that the server's certificate is not revoked: "ocsp" (the stapled response, else the certificate's OCSP responder), "crl" (its CRL distribution point), or "off".`},
 			{Name: "timeout", Type: cty.String,
-				Description: "Cap on the handshake alone (\"2s\"), within the attempt's deadline; unset means the attempt's deadline only."},
+				Description: "Cap on the handshake alone (\"2s\"), its revocation check included, within the attempt's deadline; unset means the attempt's deadline only."},
 		}},
 		NewHandshaker: func(cfg cty.Value) (sdk.Handshaker, error) { return New(cfg) },
 	}
