@@ -19,7 +19,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='probe.proto',
   package='probe.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x0bprobe.proto\x12\x08probe.v1\"\x11\n\x0f\x44\x65scribeRequest\"R\n\x10\x44\x65scribeResponse\x12%\n\x07plugins\x18\x01 \x03(\x0b\x32\x14.probe.v1.PluginInfo\x12\x11\n\tsequences\x18\x03 \x01(\x08J\x04\x08\x02\x10\x03\"\xab\x01\n\nPluginInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\"\n\x08resolver\x18\x04 \x01(\x0b\x32\x10.probe.v1.Schema\x12 \n\x06\x64ialer\x18\x05 \x01(\x0b\x32\x10.probe.v1.Schema\x12#\n\thandshake\x18\x06 \x01(\x0b\x32\x10.probe.v1.Schema\"1\n\x06Schema\x12\'\n\nattributes\x18\x01 \x03(\x0b\x32\x13.probe.v1.Attribute\"_\n\tAttribute\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\x0c\x12\x10\n\x08required\x18\x03 \x01(\x08\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x04 \x01(\x0c\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"@\n\x10\x43onfigureRequest\x12\x0e\n\x06plugin\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06\x63onfig\x18\x03 \x01(\x0c\"]\n\x11\x43onfigureResponse\x12\x10\n\x08instance\x18\x01 \x01(\x04\x12\'\n\nattr_error\x18\x02 \x01(\x0b\x32\x13.probe.v1.AttrError\x12\r\n\x05\x65rror\x18\x03 \x01(\t\":\n\tAttrError\x12\x0c\n\x04\x61ttr\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"c\n\x05Phase\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08start_ns\x18\x02 \x01(\x03\x12\x13\n\x0b\x64uration_ns\x18\x03 \x01(\x03\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\r\n\x05\x61ttrs\x18\x07 \x01(\x0cJ\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07\"&\n\x05\x41ttrs\x12\x1d\n\x05\x61ttrs\x18\x01 \x03(\x0b\x32\x0e.probe.v1.Attr\"3\n\x04\x41ttr\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1e\n\x05value\x18\x02 \x01(\x0b\x32\x0f.probe.v1.Value\"\xfe\x01\n\x05Value\x12\x10\n\x06string\x18\x01 \x01(\tH\x00\x12\x0e\n\x04\x62ool\x18\x02 \x01(\x08H\x00\x12\r\n\x03int\x18\x03 \x01(\x12H\x00\x12\x0f\n\x05int64\x18\x04 \x01(\x12H\x00\x12\x11\n\x07\x66loat64\x18\x05 \x01(\x01H\x00\x12\'\n\x07strings\x18\x06 \x01(\x0b\x32\x14.probe.v1.StringListH\x00\x12\x1c\n\x03map\x18\x07 \x01(\x0b\x32\r.probe.v1.MapH\x00\x12\x1e\n\x04list\x18\x08 \x01(\x0b\x32\x0e.probe.v1.ListH\x00\x12!\n\x04maps\x18\t \x01(\x0b\x32\x11.probe.v1.MapListH\x00\x12\x0e\n\x04json\x18\n \x01(\x0cH\x00\x42\x06\n\x04kind\"\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\"%\n\x03Map\x12\x1e\n\x06values\x18\x01 \x03(\x0b\x32\x0e.probe.v1.Attr\"\'\n\x04List\x12\x1f\n\x06values\x18\x01 \x03(\x0b\x32\x0f.probe.v1.Value\"(\n\x07MapList\x12\x1d\n\x06values\x18\x01 \x03(\x0b\x32\r.probe.v1.Map\"8\n\x07\x46\x61ilure\x12\r\n\x05phase\x18\x01 \x01(\t\x12\r\n\x05\x63lass\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"X\n\x0eResolveRequest\x12\x10\n\x08instance\x18\x01 \x01(\x04\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x18\n\x10\x64\x65\x61\x64line_unix_ns\x18\x04 \x01(\x03\"i\n\x0fResolveResponse\x12\x11\n\taddresses\x18\x01 \x03(\t\x12\x1f\n\x06phases\x18\x02 \x03(\x0b\x32\x0f.probe.v1.Phase\x12\"\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x11.probe.v1.Failure\"u\n\x0b\x44ialRequest\x12\x10\n\x08instance\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_unix_ns\x18\x04 \x01(\x03\x12\r\n\x05token\x18\x05 \x01(\x04\x12\x0c\n\x04hold\x18\x06 \x01(\x08\"\x86\x01\n\x0c\x44ialResponse\x12\x0c\n\x04sent\x18\x01 \x01(\x08\x12\x1f\n\x06phases\x18\x02 \x03(\x0b\x32\x0f.probe.v1.Phase\x12\"\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x11.probe.v1.Failure\x12\x0c\n\x04held\x18\x04 \x01(\x04\x12\x15\n\rlocal_address\x18\x05 \x01(\t\"\x88\x01\n\x10HandshakeRequest\x12\x10\n\x08instance\x18\x01 \x01(\x04\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_unix_ns\x18\x04 \x01(\x03\x12\r\n\x05token\x18\x05 \x01(\x04\x12\x0c\n\x04held\x18\x06 \x01(\x08\x12\x0c\n\x04last\x18\x07 \x01(\x08\"f\n\x11HandshakeResponse\x12\x0c\n\x04held\x18\x01 \x01(\x04\x12\x1f\n\x06phases\x18\x02 \x03(\x0b\x32\x0f.probe.v1.Phase\x12\"\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x11.probe.v1.Failure\"\x1f\n\x0eReleaseRequest\x12\r\n\x05token\x18\x01 \x01(\x04\"\x11\n\x0fReleaseResponse\"}\n\x0fSequenceRequest\x12\x10\n\x08resolver\x18\x01 \x01(\x04\x12\x0e\n\x06\x64ialer\x18\x02 \x01(\x04\x12\x12\n\nhandshakes\x18\x03 \x03(\x04\x12\x0c\n\x04host\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12\x18\n\x10\x64\x65\x61\x64line_unix_ns\x18\x06 \x01(\x03\"L\n\x05Stage\x12\x1f\n\x06phases\x18\x01 \x03(\x0b\x32\x0f.probe.v1.Phase\x12\"\n\x07\x66\x61ilure\x18\x02 \x01(\x0b\x32\x11.probe.v1.Failure\"\x8b\x01\n\x10SequenceResponse\x12 \n\x07resolve\x18\x01 \x01(\x0b\x32\x0f.probe.v1.Stage\x12\x11\n\taddresses\x18\x02 \x03(\t\x12\x1d\n\x04\x64ial\x18\x03 \x01(\x0b\x32\x0f.probe.v1.Stage\x12#\n\nhandshakes\x18\x04 \x03(\x0b\x32\x0f.probe.v1.Stage2\xd6\x03\n\x06Plugin\x12\x41\n\x08\x44\x65scribe\x12\x19.probe.v1.DescribeRequest\x1a\x1a.probe.v1.DescribeResponse\x12\x44\n\tConfigure\x12\x1a.probe.v1.ConfigureRequest\x1a\x1b.probe.v1.ConfigureResponse\x12>\n\x07Resolve\x12\x18.probe.v1.ResolveRequest\x1a\x19.probe.v1.ResolveResponse\x12\x35\n\x04\x44ial\x12\x15.probe.v1.DialRequest\x1a\x16.probe.v1.DialResponse\x12\x44\n\tHandshake\x12\x1a.probe.v1.HandshakeRequest\x1a\x1b.probe.v1.HandshakeResponse\x12>\n\x07Release\x12\x18.probe.v1.ReleaseRequest\x1a\x19.probe.v1.ReleaseResponse\x12\x46\n\tSequences\x12\x19.probe.v1.SequenceRequest\x1a\x1a.probe.v1.SequenceResponse(\x01\x30\x01\x42/Z-github.com/probe-dev/probe/core/proto/probev1b\x06proto3')
+  serialized_pb=_b('\n\x0bprobe.proto\x12\x08probe.v1\"\x11\n\x0f\x44\x65scribeRequest\"R\n\x10\x44\x65scribeResponse\x12%\n\x07plugins\x18\x01 \x03(\x0b\x32\x14.probe.v1.PluginInfo\x12\x11\n\tsequences\x18\x03 \x01(\x08J\x04\x08\x02\x10\x03\"\xd8\x01\n\nPluginInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\"\n\x08resolver\x18\x04 \x01(\x0b\x32\x10.probe.v1.Schema\x12 \n\x06\x64ialer\x18\x05 \x01(\x0b\x32\x10.probe.v1.Schema\x12#\n\thandshake\x18\x06 \x01(\x0b\x32\x10.probe.v1.Schema\x12\x13\n\x0b\x64ialer_conn\x18\x07 \x01(\t\x12\x16\n\x0ehandshake_conn\x18\x08 \x01(\t\"1\n\x06Schema\x12\'\n\nattributes\x18\x01 \x03(\x0b\x32\x13.probe.v1.Attribute\"_\n\tAttribute\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\x0c\x12\x10\n\x08required\x18\x03 \x01(\x08\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x04 \x01(\x0c\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"@\n\x10\x43onfigureRequest\x12\x0e\n\x06plugin\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06\x63onfig\x18\x03 \x01(\x0c\"]\n\x11\x43onfigureResponse\x12\x10\n\x08instance\x18\x01 \x01(\x04\x12\'\n\nattr_error\x18\x02 \x01(\x0b\x32\x13.probe.v1.AttrError\x12\r\n\x05\x65rror\x18\x03 \x01(\t\":\n\tAttrError\x12\x0c\n\x04\x61ttr\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"c\n\x05Phase\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08start_ns\x18\x02 \x01(\x03\x12\x13\n\x0b\x64uration_ns\x18\x03 \x01(\x03\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\r\n\x05\x61ttrs\x18\x07 \x01(\x0cJ\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07\"&\n\x05\x41ttrs\x12\x1d\n\x05\x61ttrs\x18\x01 \x03(\x0b\x32\x0e.probe.v1.Attr\"3\n\x04\x41ttr\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1e\n\x05value\x18\x02 \x01(\x0b\x32\x0f.probe.v1.Value\"\xfe\x01\n\x05Value\x12\x10\n\x06string\x18\x01 \x01(\tH\x00\x12\x0e\n\x04\x62ool\x18\x02 \x01(\x08H\x00\x12\r\n\x03int\x18\x03 \x01(\x12H\x00\x12\x0f\n\x05int64\x18\x04 \x01(\x12H\x00\x12\x11\n\x07\x66loat64\x18\x05 \x01(\x01H\x00\x12\'\n\x07strings\x18\x06 \x01(\x0b\x32\x14.probe.v1.StringListH\x00\x12\x1c\n\x03map\x18\x07 \x01(\x0b\x32\r.probe.v1.MapH\x00\x12\x1e\n\x04list\x18\x08 \x01(\x0b\x32\x0e.probe.v1.ListH\x00\x12!\n\x04maps\x18\t \x01(\x0b\x32\x11.probe.v1.MapListH\x00\x12\x0e\n\x04json\x18\n \x01(\x0cH\x00\x42\x06\n\x04kind\"\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\"%\n\x03Map\x12\x1e\n\x06values\x18\x01 \x03(\x0b\x32\x0e.probe.v1.Attr\"\'\n\x04List\x12\x1f\n\x06values\x18\x01 \x03(\x0b\x32\x0f.probe.v1.Value\"(\n\x07MapList\x12\x1d\n\x06values\x18\x01 \x03(\x0b\x32\r.probe.v1.Map\"8\n\x07\x46\x61ilure\x12\r\n\x05phase\x18\x01 \x01(\t\x12\r\n\x05\x63lass\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"X\n\x0eResolveRequest\x12\x10\n\x08instance\x18\x01 \x01(\x04\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x18\n\x10\x64\x65\x61\x64line_unix_ns\x18\x04 \x01(\x03\"i\n\x0fResolveResponse\x12\x11\n\taddresses\x18\x01 \x03(\t\x12\x1f\n\x06phases\x18\x02 \x03(\x0b\x32\x0f.probe.v1.Phase\x12\"\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x11.probe.v1.Failure\"u\n\x0b\x44ialRequest\x12\x10\n\x08instance\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_unix_ns\x18\x04 \x01(\x03\x12\r\n\x05token\x18\x05 \x01(\x04\x12\x0c\n\x04hold\x18\x06 \x01(\x08\"\x86\x01\n\x0c\x44ialResponse\x12\x0c\n\x04sent\x18\x01 \x01(\x08\x12\x1f\n\x06phases\x18\x02 \x03(\x0b\x32\x0f.probe.v1.Phase\x12\"\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x11.probe.v1.Failure\x12\x0c\n\x04held\x18\x04 \x01(\x04\x12\x15\n\rlocal_address\x18\x05 \x01(\t\"\x88\x01\n\x10HandshakeRequest\x12\x10\n\x08instance\x18\x01 \x01(\x04\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_unix_ns\x18\x04 \x01(\x03\x12\r\n\x05token\x18\x05 \x01(\x04\x12\x0c\n\x04held\x18\x06 \x01(\x08\x12\x0c\n\x04last\x18\x07 \x01(\x08\"f\n\x11HandshakeResponse\x12\x0c\n\x04held\x18\x01 \x01(\x04\x12\x1f\n\x06phases\x18\x02 \x03(\x0b\x32\x0f.probe.v1.Phase\x12\"\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x11.probe.v1.Failure\"\x1f\n\x0eReleaseRequest\x12\r\n\x05token\x18\x01 \x01(\x04\"\x11\n\x0fReleaseResponse\"}\n\x0fSequenceRequest\x12\x10\n\x08resolver\x18\x01 \x01(\x04\x12\x0e\n\x06\x64ialer\x18\x02 \x01(\x04\x12\x12\n\nhandshakes\x18\x03 \x03(\x04\x12\x0c\n\x04host\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12\x18\n\x10\x64\x65\x61\x64line_unix_ns\x18\x06 \x01(\x03\"L\n\x05Stage\x12\x1f\n\x06phases\x18\x01 \x03(\x0b\x32\x0f.probe.v1.Phase\x12\"\n\x07\x66\x61ilure\x18\x02 \x01(\x0b\x32\x11.probe.v1.Failure\"\x8b\x01\n\x10SequenceResponse\x12 \n\x07resolve\x18\x01 \x01(\x0b\x32\x0f.probe.v1.Stage\x12\x11\n\taddresses\x18\x02 \x03(\t\x12\x1d\n\x04\x64ial\x18\x03 \x01(\x0b\x32\x0f.probe.v1.Stage\x12#\n\nhandshakes\x18\x04 \x03(\x0b\x32\x0f.probe.v1.Stage2\xd6\x03\n\x06Plugin\x12\x41\n\x08\x44\x65scribe\x12\x19.probe.v1.DescribeRequest\x1a\x1a.probe.v1.DescribeResponse\x12\x44\n\tConfigure\x12\x1a.probe.v1.ConfigureRequest\x1a\x1b.probe.v1.ConfigureResponse\x12>\n\x07Resolve\x12\x18.probe.v1.ResolveRequest\x1a\x19.probe.v1.ResolveResponse\x12\x35\n\x04\x44ial\x12\x15.probe.v1.DialRequest\x1a\x16.probe.v1.DialResponse\x12\x44\n\tHandshake\x12\x1a.probe.v1.HandshakeRequest\x1a\x1b.probe.v1.HandshakeResponse\x12>\n\x07Release\x12\x18.probe.v1.ReleaseRequest\x1a\x19.probe.v1.ReleaseResponse\x12\x46\n\tSequences\x12\x19.probe.v1.SequenceRequest\x1a\x1a.probe.v1.SequenceResponse(\x01\x30\x01\x42/Z-github.com/probe-dev/probe/core/proto/probev1b\x06proto3')
 )
 
 
@@ -136,6 +136,20 @@ _PLUGININFO = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='dialer_conn', full_name='probe.v1.PluginInfo.dialer_conn', index=6,
+      number=7, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='handshake_conn', full_name='probe.v1.PluginInfo.handshake_conn', index=7,
+      number=8, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -149,7 +163,7 @@ _PLUGININFO = _descriptor.Descriptor(
   oneofs=[
   ],
   serialized_start=129,
-  serialized_end=300,
+  serialized_end=345,
 )
 
 
@@ -179,8 +193,8 @@ _SCHEMA = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=302,
-  serialized_end=351,
+  serialized_start=347,
+  serialized_end=396,
 )
 
 
@@ -238,8 +252,8 @@ _ATTRIBUTE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=353,
-  serialized_end=448,
+  serialized_start=398,
+  serialized_end=493,
 )
 
 
@@ -283,8 +297,8 @@ _CONFIGUREREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=450,
-  serialized_end=514,
+  serialized_start=495,
+  serialized_end=559,
 )
 
 
@@ -328,8 +342,8 @@ _CONFIGURERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=516,
-  serialized_end=609,
+  serialized_start=561,
+  serialized_end=654,
 )
 
 
@@ -373,8 +387,8 @@ _ATTRERROR = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=611,
-  serialized_end=669,
+  serialized_start=656,
+  serialized_end=714,
 )
 
 
@@ -432,8 +446,8 @@ _PHASE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=671,
-  serialized_end=770,
+  serialized_start=716,
+  serialized_end=815,
 )
 
 
@@ -463,8 +477,8 @@ _ATTRS = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=772,
-  serialized_end=810,
+  serialized_start=817,
+  serialized_end=855,
 )
 
 
@@ -501,8 +515,8 @@ _ATTR = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=812,
-  serialized_end=863,
+  serialized_start=857,
+  serialized_end=908,
 )
 
 
@@ -598,8 +612,8 @@ _VALUE = _descriptor.Descriptor(
       name='kind', full_name='probe.v1.Value.kind',
       index=0, containing_type=None, fields=[]),
   ],
-  serialized_start=866,
-  serialized_end=1120,
+  serialized_start=911,
+  serialized_end=1165,
 )
 
 
@@ -629,8 +643,8 @@ _STRINGLIST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1122,
-  serialized_end=1150,
+  serialized_start=1167,
+  serialized_end=1195,
 )
 
 
@@ -660,8 +674,8 @@ _MAP = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1152,
-  serialized_end=1189,
+  serialized_start=1197,
+  serialized_end=1234,
 )
 
 
@@ -691,8 +705,8 @@ _LIST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1191,
-  serialized_end=1230,
+  serialized_start=1236,
+  serialized_end=1275,
 )
 
 
@@ -722,8 +736,8 @@ _MAPLIST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1232,
-  serialized_end=1272,
+  serialized_start=1277,
+  serialized_end=1317,
 )
 
 
@@ -767,8 +781,8 @@ _FAILURE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1274,
-  serialized_end=1330,
+  serialized_start=1319,
+  serialized_end=1375,
 )
 
 
@@ -819,8 +833,8 @@ _RESOLVEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1332,
-  serialized_end=1420,
+  serialized_start=1377,
+  serialized_end=1465,
 )
 
 
@@ -864,8 +878,8 @@ _RESOLVERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1422,
-  serialized_end=1527,
+  serialized_start=1467,
+  serialized_end=1572,
 )
 
 
@@ -930,8 +944,8 @@ _DIALREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1529,
-  serialized_end=1646,
+  serialized_start=1574,
+  serialized_end=1691,
 )
 
 
@@ -989,8 +1003,8 @@ _DIALRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1649,
-  serialized_end=1783,
+  serialized_start=1694,
+  serialized_end=1828,
 )
 
 
@@ -1062,8 +1076,8 @@ _HANDSHAKEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1786,
-  serialized_end=1922,
+  serialized_start=1831,
+  serialized_end=1967,
 )
 
 
@@ -1107,8 +1121,8 @@ _HANDSHAKERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1924,
-  serialized_end=2026,
+  serialized_start=1969,
+  serialized_end=2071,
 )
 
 
@@ -1138,8 +1152,8 @@ _RELEASEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2028,
-  serialized_end=2059,
+  serialized_start=2073,
+  serialized_end=2104,
 )
 
 
@@ -1162,8 +1176,8 @@ _RELEASERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2061,
-  serialized_end=2078,
+  serialized_start=2106,
+  serialized_end=2123,
 )
 
 
@@ -1228,8 +1242,8 @@ _SEQUENCEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2080,
-  serialized_end=2205,
+  serialized_start=2125,
+  serialized_end=2250,
 )
 
 
@@ -1266,8 +1280,8 @@ _STAGE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2207,
-  serialized_end=2283,
+  serialized_start=2252,
+  serialized_end=2328,
 )
 
 
@@ -1318,8 +1332,8 @@ _SEQUENCERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2286,
-  serialized_end=2425,
+  serialized_start=2331,
+  serialized_end=2470,
 )
 
 _DESCRIBERESPONSE.fields_by_name['plugins'].message_type = _PLUGININFO
@@ -1614,8 +1628,8 @@ _PLUGIN = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=2428,
-  serialized_end=2898,
+  serialized_start=2473,
+  serialized_end=2943,
   methods=[
   _descriptor.MethodDescriptor(
     name='Describe',
