@@ -26,7 +26,7 @@ type adHoc struct {
 }
 
 // protos are the protocols an ad-hoc target may name.
-var protos = []string{"tcp", "http", "https"}
+var protos = []string{"tcp", "http", "https", "ssh"}
 
 // parseHostPort parses "host:port[:proto]"; IPv6 hosts are bracketed
 // ("[::1]:443:https"). The proto is empty when s names none.
@@ -219,7 +219,7 @@ type tlsOptions struct {
 // impliedPipeline is the pipeline of an ad-hoc target: the system resolver
 // (or dns-miekg asking dnsServer), dial-tcp, then tls (offering h2 and
 // http/1.1 unless told otherwise) and http for https, http alone for http;
-// the http handshake asks for the target's path.
+// the http handshake asks for the target's path. For ssh, the ssh handshake.
 func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
 	proto := a.proto
 	plugins, err := pl.Builtins()
@@ -270,6 +270,13 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 			return nil, err
 		}
 		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "tls", Plugin: "tls", Component: hs.(sdk.Handshaker)}}
+	}
+	if proto == "ssh" {
+		hs, err := newComponent(plugins, "ssh", sdk.KindHandshake, nil)
+		if err != nil {
+			return nil, err
+		}
+		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "ssh", Plugin: "ssh", Component: hs.(sdk.Handshaker)}}
 	}
 	if proto == "http" || proto == "https" {
 		cfg := map[string]cty.Value{}

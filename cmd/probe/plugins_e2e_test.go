@@ -19,6 +19,7 @@ import (
 	"github.com/probe-dev/probe/core/report"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/plugins/builtins"
 )
 
 // The plugin tests run the probe binary with its built-ins out of process
@@ -375,8 +376,8 @@ func TestPluginsList(t *testing.T) {
 	if want := "refused: plugin fake: start " + fake + ": Unrecognized remote plugin message: not a plugin"; !strings.HasSuffix(lines["fake"], want) {
 		t.Errorf("line of fake: %q, want it to end with %q", lines["fake"], want)
 	}
-	if len(lines) != 1+5+4 { // the header, the built-ins, the binaries: a reason on one line
-		t.Errorf("%d lines, want 10:\n%s", len(lines), r.stdout)
+	if want := 1 + len(builtins.Plugins()) + 4; len(lines) != want { // the header, the built-ins, the binaries: a reason on one line
+		t.Errorf("%d lines, want %d:\n%s", len(lines), want, r.stdout)
 	}
 	if strings.Contains(r.stderr, "failed to exit gracefully") { // a refused binary is not killed twice
 		t.Errorf("stderr:\n%s", r.stderr)

@@ -15,7 +15,7 @@ import (
 // plugin, by name, with the version it declares.
 func pluginsLine() string {
 	var ps []string
-	for _, name := range []string{"dial-tcp", "dns-miekg", "dns-system", "http", "tls"} {
+	for _, name := range []string{"dial-tcp", "dns-miekg", "dns-system", "http", "ssh", "tls"} {
 		ps = append(ps, name+" "+builtins.Plugins()[name].Info.Version)
 	}
 	return "plugins: " + strings.Join(ps, ", ")

@@ -134,10 +134,11 @@ func (c comp) config(tb testing.TB, p *sdk.Plugin, k sdk.Kind) cty.Value {
 	return cfg
 }
 
-// spec describes a pipeline: a resolver, dial-tcp, and handshakes, each
-// named after its plugin.
+// spec describes a pipeline: a resolver, a dialer (dial-tcp when unset), and
+// handshakes, each named after its plugin.
 type spec struct {
 	resolver   comp
+	dialer     comp
 	handshakes []comp
 }
 
@@ -181,12 +182,16 @@ func (s spec) build(tb testing.TB, pl placement, remote map[string]*sdk.Plugin) 
 		tb.Fatal(err)
 	}
 	p.Resolvers = []engine.Route{route}
-	dp := plugin("dial-tcp", sdk.KindDialer)
-	d, err := dp.NewDialer(comp{}.config(tb, dp, sdk.KindDialer))
-	if err != nil {
-		tb.Fatalf("dial-tcp: %v", err)
+	dc := s.dialer
+	if dc.plugin == "" {
+		dc.plugin = "dial-tcp"
 	}
-	p.Dialer = engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: d}
+	dp := plugin(dc.plugin, sdk.KindDialer)
+	d, err := dp.NewDialer(dc.config(tb, dp, sdk.KindDialer))
+	if err != nil {
+		tb.Fatalf("%s: %v", dc.plugin, err)
+	}
+	p.Dialer = engine.Stage[sdk.Dialer]{Name: dc.plugin, Plugin: dc.plugin, Component: d}
 	for _, c := range s.handshakes {
 		hp := plugin(c.plugin, sdk.KindHandshake)
 		h, err := hp.NewHandshaker(c.config(tb, hp, sdk.KindHandshake))
@@ -297,6 +302,9 @@ func TestConformance(t *testing.T) {
 	system := comp{plugin: "dns-system"}
 	tls := comp{"tls", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
 	http := comp{plugin: "http"}
+	d := startDaemons(t)
+	ssh := comp{plugin: "ssh"}
+	sshPinned := comp{"ssh", map[string]cty.Value{"host_key_fingerprint": cty.StringVal("SHA256:" + strings.Repeat("A", 43))}}
 	tests := []struct {
 		name string
 		spec spec
@@ -341,6 +349,17 @@ func TestConformance(t *testing.T) {
 			name: "http over tls", spec: spec{resolver: miekg, handshakes: []comp{tls, http}}, host: "api.probe.test", port: testLab.TLS.Addr.Port(),
 			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "tls", "http"}},
 			attrs: map[string]map[string]any{"http": {"status": 200}},
+		},
+		{
+			name: "ssh host key", spec: spec{resolver: system, handshakes: []comp{ssh}}, host: "127.0.0.1", port: d.sshd.Addr.Port(),
+			want: outcome{OK: true, Phases: []string{"resolve", "connect", "ssh"}},
+			attrs: map[string]map[string]any{"ssh": {"host_key_type": "ssh-ed25519", "host_key_fingerprint": d.sshd.HostKeyFingerprint,
+				"kex": "curve25519-sha256"}},
+		},
+		{
+			name: "ssh host key mismatch", spec: spec{resolver: system, handshakes: []comp{sshPinned}}, host: "127.0.0.1", port: d.sshd.Addr.Port(),
+			want:  outcome{Class: "ssh.host_key_mismatch", Phase: "ssh", Phases: []string{"resolve", "connect", "ssh"}},
+			attrs: map[string]map[string]any{"ssh": {"host_key_fingerprint": d.sshd.HostKeyFingerprint}},
 		},
 	}
 	for _, tt := range tests {

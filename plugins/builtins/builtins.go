@@ -11,6 +11,7 @@ import (
 	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
 	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
 	httphandshake "github.com/probe-dev/probe/plugins/http"
+	sshhandshake "github.com/probe-dev/probe/plugins/ssh"
 	tlshandshake "github.com/probe-dev/probe/plugins/tls"
 )
 
@@ -23,6 +24,7 @@ func Plugins() map[string]*sdk.Plugin {
 		dialtcp.Plugin(),
 		tlshandshake.Plugin(),
 		httphandshake.Plugin(),
+		sshhandshake.Plugin(),
 	} {
 		out[p.Info.Name] = p
 	}

@@ -22,8 +22,8 @@ var required = map[string]map[sdk.Kind]map[string]cty.Value{
 // and fails here; each plugin's own tests read the rest of its attributes.
 func TestBuiltins(t *testing.T) {
 	plugins := builtins.Plugins()
-	if len(plugins) != 5 {
-		t.Errorf("%d built-ins, want 5: dns-system, dns-miekg, dial-tcp, tls, http", len(plugins))
+	if len(plugins) != 6 {
+		t.Errorf("%d built-ins, want 6: dns-system, dns-miekg, dial-tcp, tls, http, ssh", len(plugins))
 	}
 	for name, p := range plugins {
 		if p.Info.Name != name || p.Info.Version == "" || p.Info.Description == "" {
