@@ -26,7 +26,16 @@ type adHoc struct {
 }
 
 // protos are the protocols an ad-hoc target may name.
-var protos = []string{"tcp", "http", "https", "ssh"}
+var protos = []string{"tcp", "http", "https", "ssh", "dns-udp"}
+
+// rootSOAQuery is the datagram `probe test HOST PORT dns-udp` sends: a DNS
+// query with ID 0x1234 and recursion desired for the root's SOA record, and
+// dnsReply the pattern its reply must match: the same ID, the response bit
+// set, whatever the rcode.
+const (
+	rootSOAQuery = "1234 0100 0001 0000 0000 0000 00 0006 0001"
+	dnsReply     = `^\x12\x34[\x80-\xff]`
+)
 
 // parseHostPort parses "host:port[:proto]"; IPv6 hosts are bracketed
 // ("[::1]:443:https"). The proto is empty when s names none.
@@ -219,7 +228,8 @@ type tlsOptions struct {
 // impliedPipeline is the pipeline of an ad-hoc target: the system resolver
 // (or dns-miekg asking dnsServer), dial-tcp, then tls (offering h2 and
 // http/1.1 unless told otherwise) and http for https, http alone for http;
-// the http handshake asks for the target's path. For ssh, the ssh handshake.
+// the http handshake asks for the target's path. For ssh, the ssh handshake;
+// for dns-udp, dial-udp and udp-payload with a DNS query.
 func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
 	proto := a.proto
 	plugins, err := pl.Builtins()
@@ -240,14 +250,26 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 	if err != nil {
 		return nil, err
 	}
-	dial, err := newComponent(plugins, "dial-tcp", sdk.KindDialer, nil)
+	dialPlugin, dialName := "dial-tcp", "tcp"
+	if proto == "dns-udp" {
+		dialPlugin, dialName = "dial-udp", "udp"
+	}
+	dial, err := newComponent(plugins, dialPlugin, sdk.KindDialer, nil)
 	if err != nil {
 		return nil, err
 	}
 	p := &engine.Pipeline{
 		Name:      proto,
 		Resolvers: []engine.Route{route},
-		Dialer:    engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: dial.(sdk.Dialer)},
+		Dialer:    engine.Stage[sdk.Dialer]{Name: dialName, Plugin: dialPlugin, Component: dial.(sdk.Dialer)},
+	}
+	if proto == "dns-udp" {
+		hs, err := newComponent(plugins, "udp-payload", sdk.KindHandshake,
+			map[string]cty.Value{"payload_hex": cty.StringVal(rootSOAQuery), "expect": cty.StringVal(dnsReply)})
+		if err != nil {
+			return nil, err
+		}
+		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "dns", Plugin: "udp-payload", Component: hs.(sdk.Handshaker)}}
 	}
 	if proto == "https" {
 		cfg := map[string]cty.Value{"insecure_skip_verify": cty.BoolVal(tlsOpts.insecure),

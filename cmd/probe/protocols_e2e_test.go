@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"testing"
 
 	"github.com/probe-dev/probe/internal/lab/daemon"
@@ -18,14 +19,31 @@ func TestTestProtocols(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sshd.Close() })
+	unbound, err := daemon.StartUnbound()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unbound.Close() })
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedUDP := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
 	tests := []struct {
 		name   string
 		args   []string
 		phases []string
+		class  string         // "" for success
 		attrs  map[string]any // of the last phase
 	}{
-		{"ssh", []string{"127.0.0.1", fmt.Sprint(sshd.Addr.Port()), "ssh"}, []string{"resolve", "connect", "ssh"},
+		{"ssh", []string{"127.0.0.1", fmt.Sprint(sshd.Addr.Port()), "ssh"}, []string{"resolve", "connect", "ssh"}, "",
 			map[string]any{"host_key_fingerprint": sshd.HostKeyFingerprint, "host_key_type": "ssh-ed25519"}},
+		// unbound refuses the root (its zone is probe.test. alone), in a
+		// reply: 17 bytes, the query's ID, REFUSED.
+		{"dns-udp", []string{"127.0.0.1", fmt.Sprint(unbound.Addr.Port()), "dns-udp"}, []string{"resolve", "connect", "udp"}, "",
+			map[string]any{"request_bytes": 17.0, "reply_bytes": 17.0, "reply_hex": "1234858500010000000000000000060001"}},
+		{"dns-udp closed port", []string{"127.0.0.1", fmt.Sprint(closedUDP), "dns-udp"}, []string{"resolve", "connect", "udp"}, "udp.refused", nil},
 	}
 	for _, tc := range tests {
 		for _, isolate := range []bool{false, true} {
@@ -37,13 +55,20 @@ func TestTestProtocols(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				r := probe(t, nil, args...)
-				wantExit(t, r, exitOK)
+				if tc.class == "" {
+					wantExit(t, r, exitOK)
+				} else {
+					wantExit(t, r, exitFailed)
+				}
 				doc := decodeDoc(t, r.stdout)
 				if len(doc.Targets) != 1 || len(doc.Targets[0].Attempts) != 1 {
 					t.Fatalf("want one target with one attempt:\n%s", r.stdout)
 				}
 				a := doc.Targets[0].Attempts[0]
 				checkAttempt(t, a, tc.phases)
+				if tc.class != "" && (a.Failure == nil || string(a.Failure.Class) != tc.class) {
+					t.Errorf("failure %+v, want class %s", a.Failure, tc.class)
+				}
 				if len(a.Phases) == len(tc.phases) {
 					checkAttrs(t, a.Phases[len(a.Phases)-1], tc.attrs)
 				}

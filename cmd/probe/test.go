@@ -16,14 +16,16 @@ func newTestCmd() *cobra.Command {
 	)
 	rf := runFlags{output: "waterfall", attempts: 1, timeout: engine.DefaultTimeout}
 	c := &cobra.Command{
-		Use:   "test URL | HOST:PORT | HOST PORT [tcp|http|https|ssh]",
+		Use:   "test URL | HOST:PORT | HOST PORT [tcp|http|https|ssh|dns-udp]",
 		Short: "Probe one host and draw its phases as a waterfall",
 		Long: `Probe one host with an implied pipeline: the system resolver (or --dns
 SERVER) and a TCP connect; for https then a TLS handshake offering h2 and
 http/1.1 and a GET over it (HTTP/2 when the server chose h2), for http a GET
 over TCP. A status outside 200-399 fails the http phase. For ssh, the SSH
 version and key exchange up to the server's host key, whose type and SHA256
-fingerprint it reports (no authentication).
+fingerprint it reports (no authentication). For dns-udp, a DNS query for the
+root's SOA record in one UDP datagram, whose reply must carry its ID,
+whatever its rcode; a closed port fails as udp.refused.
 
 The host is a URL (https://host:8443/path?q: the protocol, port and the
 path the GET asks for; the port defaults to 443 for https, 80 for http),
@@ -39,6 +41,7 @@ turns colour off), with what each phase learned below it.`,
   probe test http://127.0.0.1:8080/
   probe test db.internal:5432
   probe test bastion.internal 22 ssh
+  probe test 9.9.9.9 53 dns-udp
   probe test 127.0.0.1 8443 https --ca-file lab-ca.pem --sni api.probe.test
   probe test https://api.probe.test:8443/ --dns 127.0.0.1:5353 --attempts 5
   probe test db.internal 5432 -o json | jq '.targets[0].attempts[0].phases'`,

@@ -1,6 +1,8 @@
 package pluginhost_test
 
 import (
+	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/probe-dev/probe/internal/lab/daemon"
@@ -9,7 +11,10 @@ import (
 // daemons are the servers from Debian's packages that the conformance
 // suite probes with the protocol plugins.
 type daemons struct {
-	sshd *daemon.SSHD
+	sshd    *daemon.SSHD
+	unbound *daemon.Unbound
+	// closedUDP is a UDP port on 127.0.0.1 where nothing listens.
+	closedUDP netip.AddrPort
 }
 
 // startDaemons starts the daemons for t; they stop when it ends.
@@ -21,5 +26,15 @@ func startDaemons(t *testing.T) *daemons {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.sshd.Close() })
+	if d.unbound, err = daemon.StartUnbound(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.unbound.Close() })
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.closedUDP = netip.MustParseAddrPort(pc.LocalAddr().String())
+	pc.Close()
 	return &d
 }

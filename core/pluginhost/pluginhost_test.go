@@ -305,6 +305,11 @@ func TestConformance(t *testing.T) {
 	d := startDaemons(t)
 	ssh := comp{plugin: "ssh"}
 	sshPinned := comp{"ssh", map[string]cty.Value{"host_key_fingerprint": cty.StringVal("SHA256:" + strings.Repeat("A", 43))}}
+	udp := comp{plugin: "dial-udp"}
+	// A DNS query for api.probe.test's A record, ID 0x1234.
+	dnsQuery := comp{"udp-payload", map[string]cty.Value{
+		"payload_hex": cty.StringVal("1234 0100 0001 0000 0000 0000 03617069 0570726f6265 0474657374 00 0001 0001"),
+		"expect":      cty.StringVal(`^\x12\x34[\x80-\xff]`), "timeout": cty.StringVal("2s")}}
 	tests := []struct {
 		name string
 		spec spec
@@ -360,6 +365,17 @@ func TestConformance(t *testing.T) {
 			name: "ssh host key mismatch", spec: spec{resolver: system, handshakes: []comp{sshPinned}}, host: "127.0.0.1", port: d.sshd.Addr.Port(),
 			want:  outcome{Class: "ssh.host_key_mismatch", Phase: "ssh", Phases: []string{"resolve", "connect", "ssh"}},
 			attrs: map[string]map[string]any{"ssh": {"host_key_fingerprint": d.sshd.HostKeyFingerprint}},
+		},
+		{
+			name: "udp-payload dns query", spec: spec{resolver: system, dialer: udp, handshakes: []comp{dnsQuery}}, host: "127.0.0.1", port: d.unbound.Addr.Port(),
+			want: outcome{OK: true, Phases: []string{"resolve", "connect", "udp"}},
+			// unbound's answer: 127.0.0.1, TTL 60.
+			attrs: map[string]map[string]any{"udp": {"request_bytes": 32, "reply_bytes": 48,
+				"reply_hex": "123485800001000100000000036170690570726f626504746573740000010001c00c000100010000003c00047f000001"}},
+		},
+		{
+			name: "udp-payload refused", spec: spec{resolver: system, dialer: udp, handshakes: []comp{dnsQuery}}, host: "127.0.0.1", port: d.closedUDP.Port(),
+			want: outcome{Class: "udp.refused", Phase: "udp", Phases: []string{"resolve", "connect", "udp"}},
 		},
 	}
 	for _, tt := range tests {

@@ -8,11 +8,13 @@ package builtins
 import (
 	"github.com/probe-dev/probe/core/sdk"
 	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
+	dialudp "github.com/probe-dev/probe/plugins/dial-udp"
 	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
 	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
 	httphandshake "github.com/probe-dev/probe/plugins/http"
 	sshhandshake "github.com/probe-dev/probe/plugins/ssh"
 	tlshandshake "github.com/probe-dev/probe/plugins/tls"
+	udppayload "github.com/probe-dev/probe/plugins/udp-payload"
 )
 
 // Plugins returns the built-in plugins by name, each made anew.
@@ -25,6 +27,8 @@ func Plugins() map[string]*sdk.Plugin {
 		tlshandshake.Plugin(),
 		httphandshake.Plugin(),
 		sshhandshake.Plugin(),
+		dialudp.Plugin(),
+		udppayload.Plugin(),
 	} {
 		out[p.Info.Name] = p
 	}

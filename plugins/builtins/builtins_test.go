@@ -11,7 +11,8 @@ import (
 // required are values for the built-ins' required attributes, by plugin,
 // kind and name.
 var required = map[string]map[sdk.Kind]map[string]cty.Value{
-	"dns-miekg": {sdk.KindResolver: {"servers": cty.ListVal([]cty.Value{cty.StringVal("127.0.0.1")})}},
+	"dns-miekg":   {sdk.KindResolver: {"servers": cty.ListVal([]cty.Value{cty.StringVal("127.0.0.1")})}},
+	"udp-payload": {sdk.KindHandshake: {"payload": cty.StringVal("status")}},
 }
 
 // TestBuiltins checks the list: every built-in is listed under its own
@@ -22,8 +23,8 @@ var required = map[string]map[sdk.Kind]map[string]cty.Value{
 // and fails here; each plugin's own tests read the rest of its attributes.
 func TestBuiltins(t *testing.T) {
 	plugins := builtins.Plugins()
-	if len(plugins) != 6 {
-		t.Errorf("%d built-ins, want 6: dns-system, dns-miekg, dial-tcp, tls, http, ssh", len(plugins))
+	if len(plugins) != 8 {
+		t.Errorf("%d built-ins, want 8: dns-system, dns-miekg, dial-tcp, tls, http, ssh, dial-udp, udp-payload", len(plugins))
 	}
 	for name, p := range plugins {
 		if p.Info.Name != name || p.Info.Version == "" || p.Info.Description == "" {
