@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,7 +27,11 @@ type adHoc struct {
 }
 
 // protos are the protocols an ad-hoc target may name.
-var protos = []string{"tcp", "http", "https", "ssh", "dns-udp"}
+var protos = []string{"tcp", "http", "https", "ssh", "dns-udp", "smtp", "imap", "pop3", "postgres"}
+
+// starttlsProtos are the protocols of protos that upgrade to TLS with the
+// starttls handshake, each its protocol attribute.
+var starttlsProtos = []string{"smtp", "imap", "pop3", "postgres"}
 
 // rootSOAQuery is the datagram `probe test HOST PORT dns-udp` sends: a DNS
 // query with ID 0x1234 and recursion desired for the root's SOA record, and
@@ -229,7 +234,9 @@ type tlsOptions struct {
 // (or dns-miekg asking dnsServer), dial-tcp, then tls (offering h2 and
 // http/1.1 unless told otherwise) and http for https, http alone for http;
 // the http handshake asks for the target's path. For ssh, the ssh handshake;
-// for dns-udp, dial-udp and udp-payload with a DNS query.
+// for dns-udp, dial-udp and udp-payload with a DNS query; for smtp, imap,
+// pop3 and postgres, the starttls handshake then tls (offering no ALPN
+// protocol unless told).
 func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
 	proto := a.proto
 	plugins, err := pl.Builtins()
@@ -271,9 +278,19 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 		}
 		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "dns", Plugin: "udp-payload", Component: hs.(sdk.Handshaker)}}
 	}
-	if proto == "https" {
-		cfg := map[string]cty.Value{"insecure_skip_verify": cty.BoolVal(tlsOpts.insecure),
-			"alpn": cty.ListVal([]cty.Value{cty.StringVal("h2"), cty.StringVal("http/1.1")})}
+	upgrade := slices.Contains(starttlsProtos, proto)
+	if upgrade {
+		hs, err := newComponent(plugins, "starttls", sdk.KindHandshake, map[string]cty.Value{"protocol": cty.StringVal(proto)})
+		if err != nil {
+			return nil, err
+		}
+		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "starttls", Plugin: "starttls", Component: hs.(sdk.Handshaker)}}
+	}
+	if proto == "https" || upgrade {
+		cfg := map[string]cty.Value{"insecure_skip_verify": cty.BoolVal(tlsOpts.insecure)}
+		if proto == "https" {
+			cfg["alpn"] = cty.ListVal([]cty.Value{cty.StringVal("h2"), cty.StringVal("http/1.1")})
+		}
 		if tlsOpts.serverName != "" {
 			cfg["server_name"] = cty.StringVal(tlsOpts.serverName)
 		}
@@ -291,7 +308,7 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 		if err != nil {
 			return nil, err
 		}
-		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "tls", Plugin: "tls", Component: hs.(sdk.Handshaker)}}
+		p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: "tls", Plugin: "tls", Component: hs.(sdk.Handshaker)})
 	}
 	if proto == "ssh" {
 		hs, err := newComponent(plugins, "ssh", sdk.KindHandshake, nil)

@@ -46,9 +46,9 @@ func TestCompletionScripts(t *testing.T) {
 		{"probe comp", []string{"completion"}},
 		{"probe vers", []string{"version"}},
 		{"probe completion ", []string{"bash", "zsh", "fish"}},
-		{"probe plugins show ", []string{"dial-tcp", "dial-udp", "dns-miekg", "dns-system", "http", "ssh", "tls", "udp-payload"}},
+		{"probe plugins show ", []string{"dial-tcp", "dial-udp", "dns-miekg", "dns-system", "http", "ssh", "starttls", "tls", "udp-payload"}},
 		{"probe plugins show d", []string{"dial-tcp", "dial-udp", "dns-miekg", "dns-system"}},
-		{"probe test example.com 443 ", []string{"tcp", "http", "https", "ssh", "dns-udp"}},
+		{"probe test example.com 443 ", []string{"tcp", "http", "https", "ssh", "dns-udp", "smtp", "imap", "pop3", "postgres"}},
 		{"probe run pipeline.hcl -o p", []string{"prometheus"}},
 		{"probe test example.com 443 --output j", []string{"json", "jsonl"}},
 	}

@@ -1041,7 +1041,7 @@ func TestPlugins(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
 		names = append(names, strings.Fields(line)[0])
 	}
-	if diff := cmp.Diff([]string{"dial-tcp", "dial-udp", "dns-miekg", "dns-system", "http", "ssh", "tls", "udp-payload"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"dial-tcp", "dial-udp", "dns-miekg", "dns-system", "http", "ssh", "starttls", "tls", "udp-payload"}, names); diff != "" {
 		t.Errorf("plugins (-want +got):\n%s", diff)
 	}
 	r = probe(t, nil, "plugins", "show", "dns-miekg")

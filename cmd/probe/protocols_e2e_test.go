@@ -3,8 +3,11 @@ package main
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/probe-dev/probe/internal/lab"
 	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
@@ -24,6 +27,36 @@ func TestTestProtocols(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unbound.Close() })
+	ca, err := lab.NewCA("protocols test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := ca.WritePEM(caFile); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue([]string{"mail.probe.test"}, []net.IP{net.IPv4(127, 0, 0, 1)}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exim, err := daemon.StartExim(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exim.Close() })
+	dovecot, err := daemon.StartDovecot(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dovecot.Close() })
+	pg, err := daemon.StartPostgres(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	upgraded := []string{"resolve", "connect", "starttls", "tls"}
+	verified := map[string]any{"verified": true, "cert_subject": "CN=mail.probe.test", "server_name": ""}
+	tlsFlags := []string{"--ca-file", caFile}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +77,13 @@ func TestTestProtocols(t *testing.T) {
 		{"dns-udp", []string{"127.0.0.1", fmt.Sprint(unbound.Addr.Port()), "dns-udp"}, []string{"resolve", "connect", "udp"}, "",
 			map[string]any{"request_bytes": 17.0, "reply_bytes": 17.0, "reply_hex": "1234858500010000000000000000060001"}},
 		{"dns-udp closed port", []string{"127.0.0.1", fmt.Sprint(closedUDP), "dns-udp"}, []string{"resolve", "connect", "udp"}, "udp.refused", nil},
+		{"smtp", append([]string{"127.0.0.1", fmt.Sprint(exim.Addr.Port()), "smtp"}, tlsFlags...), upgraded, "", verified},
+		{"imap", append([]string{"127.0.0.1", fmt.Sprint(dovecot.IMAP.Port()), "imap"}, tlsFlags...), upgraded, "", verified},
+		{"pop3", append([]string{"127.0.0.1", fmt.Sprint(dovecot.POP3.Port()), "pop3"}, tlsFlags...), upgraded, "", verified},
+		{"postgres", append([]string{"127.0.0.1", fmt.Sprint(pg.Addr.Port()), "postgres"}, tlsFlags...), upgraded, "", verified},
+		// The CA is not given: the certificate does not verify.
+		{"postgres untrusted", []string{"127.0.0.1", fmt.Sprint(pg.Addr.Port()), "postgres"}, upgraded, "tls.cert_untrusted", map[string]any{"verified": false}},
+		{"imap at the smtp port", []string{"127.0.0.1", fmt.Sprint(exim.Addr.Port()), "imap"}, upgraded, "starttls.protocol", map[string]any{}},
 	}
 	for _, tc := range tests {
 		for _, isolate := range []bool{false, true} {

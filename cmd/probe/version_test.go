@@ -15,7 +15,7 @@ import (
 // plugin, by name, with the version it declares.
 func pluginsLine() string {
 	var ps []string
-	for _, name := range []string{"dial-tcp", "dial-udp", "dns-miekg", "dns-system", "http", "ssh", "tls", "udp-payload"} {
+	for _, name := range []string{"dial-tcp", "dial-udp", "dns-miekg", "dns-system", "http", "ssh", "starttls", "tls", "udp-payload"} {
 		ps = append(ps, name+" "+builtins.Plugins()[name].Info.Version)
 	}
 	return "plugins: " + strings.Join(ps, ", ")

@@ -305,6 +305,9 @@ func TestConformance(t *testing.T) {
 	d := startDaemons(t)
 	ssh := comp{plugin: "ssh"}
 	sshPinned := comp{"ssh", map[string]cty.Value{"host_key_fingerprint": cty.StringVal("SHA256:" + strings.Repeat("A", 43))}}
+	smtp := comp{"starttls", map[string]cty.Value{"protocol": cty.StringVal("smtp")}}
+	smtpQuick := comp{"starttls", map[string]cty.Value{"protocol": cty.StringVal("smtp"), "timeout": cty.StringVal("200ms")}}
+	pgSSL := comp{"starttls", map[string]cty.Value{"protocol": cty.StringVal("postgres")}}
 	udp := comp{plugin: "dial-udp"}
 	// A DNS query for api.probe.test's A record, ID 0x1234.
 	dnsQuery := comp{"udp-payload", map[string]cty.Value{
@@ -365,6 +368,21 @@ func TestConformance(t *testing.T) {
 			name: "ssh host key mismatch", spec: spec{resolver: system, handshakes: []comp{sshPinned}}, host: "127.0.0.1", port: d.sshd.Addr.Port(),
 			want:  outcome{Class: "ssh.host_key_mismatch", Phase: "ssh", Phases: []string{"resolve", "connect", "ssh"}},
 			attrs: map[string]map[string]any{"ssh": {"host_key_fingerprint": d.sshd.HostKeyFingerprint}},
+		},
+		{
+			name: "starttls smtp then tls", spec: spec{resolver: system, handshakes: []comp{smtp, tls}}, host: "127.0.0.1", port: d.exim.Addr.Port(),
+			want: outcome{OK: true, Phases: []string{"resolve", "connect", "starttls", "tls"}},
+			attrs: map[string]map[string]any{"starttls": {"protocol": "smtp", "reply": "220 TLS go ahead"},
+				"tls": {"verified": true, "cert_subject": "CN=mail.probe.test"}},
+		},
+		{
+			name: "starttls postgres then tls", spec: spec{resolver: system, handshakes: []comp{pgSSL, tls}}, host: "127.0.0.1", port: d.postgres.Addr.Port(),
+			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "starttls", "tls"}},
+			attrs: map[string]map[string]any{"starttls": {"protocol": "postgres", "reply": "S"}, "tls": {"verified": true}},
+		},
+		{
+			name: "starttls smtp at postgres", spec: spec{resolver: system, handshakes: []comp{smtpQuick, tls}}, host: "127.0.0.1", port: d.postgres.Addr.Port(),
+			want: outcome{Class: "starttls.timeout", Phase: "starttls", Phases: []string{"resolve", "connect", "starttls"}},
 		},
 		{
 			name: "udp-payload dns query", spec: spec{resolver: system, dialer: udp, handshakes: []comp{dnsQuery}}, host: "127.0.0.1", port: d.unbound.Addr.Port(),

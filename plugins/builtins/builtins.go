@@ -13,6 +13,7 @@ import (
 	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
 	httphandshake "github.com/probe-dev/probe/plugins/http"
 	sshhandshake "github.com/probe-dev/probe/plugins/ssh"
+	"github.com/probe-dev/probe/plugins/starttls"
 	tlshandshake "github.com/probe-dev/probe/plugins/tls"
 	udppayload "github.com/probe-dev/probe/plugins/udp-payload"
 )
@@ -29,6 +30,7 @@ func Plugins() map[string]*sdk.Plugin {
 		sshhandshake.Plugin(),
 		dialudp.Plugin(),
 		udppayload.Plugin(),
+		starttls.Plugin(),
 	} {
 		out[p.Info.Name] = p
 	}

@@ -13,6 +13,7 @@ import (
 var required = map[string]map[sdk.Kind]map[string]cty.Value{
 	"dns-miekg":   {sdk.KindResolver: {"servers": cty.ListVal([]cty.Value{cty.StringVal("127.0.0.1")})}},
 	"udp-payload": {sdk.KindHandshake: {"payload": cty.StringVal("status")}},
+	"starttls":    {sdk.KindHandshake: {"protocol": cty.StringVal("smtp")}},
 }
 
 // TestBuiltins checks the list: every built-in is listed under its own
@@ -23,8 +24,8 @@ var required = map[string]map[sdk.Kind]map[string]cty.Value{
 // and fails here; each plugin's own tests read the rest of its attributes.
 func TestBuiltins(t *testing.T) {
 	plugins := builtins.Plugins()
-	if len(plugins) != 8 {
-		t.Errorf("%d built-ins, want 8: dns-system, dns-miekg, dial-tcp, tls, http, ssh, dial-udp, udp-payload", len(plugins))
+	if len(plugins) != 9 {
+		t.Errorf("%d built-ins, want 9: dns-system, dns-miekg, dial-tcp, tls, http, ssh, dial-udp, udp-payload, starttls", len(plugins))
 	}
 	for name, p := range plugins {
 		if p.Info.Name != name || p.Info.Version == "" || p.Info.Description == "" {

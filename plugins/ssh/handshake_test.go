@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,21 +21,32 @@ import (
 	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
-// sshd is OpenSSH's sshd, started once for the package.
-var sshd *daemon.SSHD
+// server is OpenSSH's sshd, started once for the package by the first test
+// that needs it (not by a fuzzing worker).
+var server struct {
+	once sync.Once
+	sshd *daemon.SSHD
+	err  error
+}
 
 func TestMain(m *testing.M) {
-	s, err := daemon.StartSSHD()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sshd = s
 	code := m.Run()
-	if err := s.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	if server.sshd != nil {
+		if err := server.sshd.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
 	}
 	os.Exit(code)
+}
+
+// startSSHD starts sshd the first time it is called.
+func startSSHD(t *testing.T) *daemon.SSHD {
+	t.Helper()
+	server.once.Do(func() { server.sshd, server.err = daemon.StartSSHD() })
+	if server.err != nil {
+		t.Fatal(server.err)
+	}
+	return server.sshd
 }
 
 // newHandshaker builds a handshaker through the plugin, as the core does.
@@ -74,6 +86,7 @@ func handshake(t *testing.T, ctx context.Context, values map[string]cty.Value, a
 }
 
 func TestHandshakeOpenSSH(t *testing.T) {
+	sshd := startSSHD(t)
 	str := func(s string) cty.Value { return cty.StringVal(s) }
 	other := "SHA256:" + strings.Repeat("A", 43)
 	keyAttrs := map[string]any{

@@ -62,10 +62,22 @@ func (p *process) Close() error {
 			}
 		}
 		if p.dir != "" {
-			p.closeErr = os.RemoveAll(p.dir)
+			p.closeErr = removeAll(p.dir)
 		}
 	})
 	return p.closeErr
+}
+
+// removeAll removes dir, trying again for a second while it fails: the
+// children of a daemon (dovecot's) may still be leaving files in it for a
+// moment after the daemon itself exited.
+func removeAll(dir string) error {
+	err := os.RemoveAll(dir)
+	for deadline := time.Now().Add(time.Second); err != nil && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		err = os.RemoveAll(dir)
+	}
+	return err
 }
 
 // syncBuffer is a bytes.Buffer safe for a daemon's output and a reader.

@@ -9,8 +9,9 @@ import (
 )
 
 // Exim is Debian's exim4 (exim4-daemon-light) accepting SMTP on a loopback
-// port and offering STARTTLS with a certificate from a test CA. It accepts
-// no mail: every recipient is refused. It needs root: exim runs a
+// port and offering STARTTLS with a certificate from a test CA. It greets
+// without the date ("220 mail.probe.test ESMTP Exim 4.96") and accepts no
+// mail: every recipient is refused. It needs root: exim runs a
 // configuration given with -C as root only, and its receiving processes
 // run as Debian-exim, which owns the directory.
 type Exim struct {
@@ -46,6 +47,7 @@ func StartExim(cert tls.Certificate) (_ *Exim, err error) {
 	conf := filepath.Join(e.dir, "exim.conf")
 	// exim reads a configuration given with -C only when root owns it.
 	err = writeFile(conf, fmt.Appendf(nil, `primary_hostname = mail.probe.test
+smtp_banner = $primary_hostname ESMTP Exim $version_number
 daemon_smtp_ports = %d
 local_interfaces = 127.0.0.1
 spool_directory = %[2]s/spool
