@@ -109,3 +109,12 @@ func TestPostgres(t *testing.T) {
 	}
 	closer(t, p)
 }
+
+// TestMissingProgram checks that a program that is not installed is an
+// error that names the Debian package to install.
+func TestMissingProgram(t *testing.T) {
+	_, err := program("probe-no-such-daemon", "probe-no-such-package")
+	if err == nil || !strings.Contains(err.Error(), "apt-get install probe-no-such-package") {
+		t.Errorf("program = %v, want an error naming the package", err)
+	}
+}
