@@ -58,8 +58,8 @@ FUZZ_SCAN    ?= 60000x
 FUZZ_REPLY   ?= 40000x
 FUZZ_CHANNEL ?= 2500x
 FUZZ_ATTRS   ?= 200000x
-FUZZ_SSH     ?= 100000x
-FUZZ_STARTTLS ?= 120000x
+FUZZ_SSH     ?= 70000x
+FUZZ_STARTTLS ?= 90000x
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_LOAD)) ./core/config

@@ -19,6 +19,7 @@ import (
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
 	"github.com/probe-dev/probe/internal/lab/daemon"
+	"github.com/probe-dev/probe/internal/leakcheck"
 )
 
 // server is OpenSSH's sshd, started once for the package by the first test
@@ -87,6 +88,9 @@ func handshake(t *testing.T, ctx context.Context, values map[string]cty.Value, a
 
 func TestHandshakeOpenSSH(t *testing.T) {
 	sshd := startSSHD(t)
+	// x/crypto/ssh's goroutines end with each handshake.
+	leakcheck.Goroutines(t)
+	leakcheck.FDs(t)
 	str := func(s string) cty.Value { return cty.StringVal(s) }
 	other := "SHA256:" + strings.Repeat("A", 43)
 	keyAttrs := map[string]any{
@@ -149,6 +153,8 @@ func TestHandshakeOpenSSH(t *testing.T) {
 }
 
 func TestHandshakeHostile(t *testing.T) {
+	leakcheck.Goroutines(t)
+	leakcheck.FDs(t)
 	silent, err := lab.StartTCP("")
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
 	"github.com/probe-dev/probe/internal/lab/daemon"
+	"github.com/probe-dev/probe/internal/leakcheck"
 )
 
 // servers are the real servers, started once for the package by the first
@@ -209,6 +210,8 @@ func TestWrongServer(t *testing.T) {
 // broken or hostile server would, all of it at once: the client's commands
 // find their replies waiting.
 func TestHostile(t *testing.T) {
+	leakcheck.Goroutines(t)
+	leakcheck.FDs(t)
 	const ehlo = "220 mx ESMTP\r\n250-mx\r\n250-SIZE 1000\r\n"
 	tests := []struct {
 		name, proto, script string
