@@ -31,8 +31,20 @@ type Handshaker struct {
 const clientVersion = "SSH-2.0-probe"
 
 // New returns a Handshaker configured by cfg, a value of the plugin's
-// handshake schema. A bad attribute value gives an *sdk.AttrError.
+// handshake schema; the first time it is called in a process it warms the
+// process up for handshakes (warm). A bad attribute value gives an
+// *sdk.AttrError.
 func New(cfg cty.Value) (*Handshaker, error) {
+	h, err := configure(cfg)
+	if err != nil {
+		return nil, err
+	}
+	warmOnce.Do(func() { _ = warm() })
+	return h, nil
+}
+
+// configure is New without the warm-up.
+func configure(cfg cty.Value) (*Handshaker, error) {
 	h := &Handshaker{pin: sdk.String(cfg, "host_key_fingerprint"), hostKeyAlgos: sdk.Strings(cfg, "host_key_algorithms")}
 	if h.pin != "" {
 		b64, ok := strings.CutPrefix(h.pin, "SHA256:")

@@ -238,3 +238,13 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestWarm checks that the warm-up New runs once per process completes its
+// handshake, with the plugin's own code: its errors are otherwise ignored,
+// and a broken warm-up would leave the first handshake of every run cold
+// without a word.
+func TestWarm(t *testing.T) {
+	if err := warm(); err != nil {
+		t.Fatalf("warm-up handshake: %v", err)
+	}
+}
