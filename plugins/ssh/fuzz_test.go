@@ -2,6 +2,7 @@ package sshhandshake
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -15,6 +16,7 @@ func FuzzParseStream(f *testing.F) {
 		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
 	f.Add([]byte("hello\nSSH-2.0-x\n\x00\x00\x00\x05\x04\x14\x00\x00\x00\x00"))
 	f.Add([]byte("SSH-2.0-liar\r\n\xff\xff\xff\xff\x00"))
+	f.Add([]byte(strings.Repeat("not yet\n", 1100) + "SSH-2.0-late\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		version, init, err := parseStream(data)
 		if init != nil && (err != nil || version == "") {

@@ -26,20 +26,17 @@ type kexInit struct {
 	Reserved                uint32
 }
 
-const (
-	// maxVersionLines is how many lines may come before the version line,
-	// as x/crypto/ssh allows.
-	maxVersionLines = 1024
-	// maxPacket is the largest packet every implementation must take
-	// (RFC 4253 §6.1).
-	maxPacket = 35000
-)
+// maxPacket is the largest packet every implementation must take (RFC 4253
+// §6.1).
+const maxPacket = 35000
 
 // versionEnd returns the index just past the version line ("SSH-...\n") in
 // b, -1 while it is incomplete. *scanned is where the search resumes, so
-// that bytes arriving one at a time are searched once.
+// that bytes arriving one at a time are searched once. (x/crypto/ssh gives
+// up after 1,024 lines before the version line; the recorder's 64 KiB bound
+// the search here.)
 func versionEnd(b []byte, scanned *int) int {
-	for lines := 0; lines <= maxVersionLines; lines++ {
+	for {
 		i := bytes.IndexByte(b[*scanned:], '\n')
 		if i < 0 {
 			return -1
@@ -51,7 +48,6 @@ func versionEnd(b []byte, scanned *int) int {
 		}
 		*scanned = end
 	}
-	return -1
 }
 
 // lineStart returns where the line that holds b[i] starts.
