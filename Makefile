@@ -48,15 +48,18 @@ unit:
 	$(GO) test -race -count=1 -p 1 ./...
 
 ## fuzz: run each fuzzer (docs/reliability.md): the pipeline loader and its scan before parsing, dns-miekg's handling of replies, icmp's, the
-## socket-handoff channel, the attributes' wire codec. A failing input is saved under the package's testdata/fuzz. The budget is a count of
+## socket-handoff channel, the attributes' wire codec, the ssh handshake's reading of a server's version and KEXINIT,
+## starttls's dialogues with a server. A failing input is saved under the package's testdata/fuzz. The budget is a count of
 ## inputs, about 10 s of each here, not a duration: Go 1.26's fuzzing coordinator can fail a run bounded by time
 ## with "context deadline exceeded" as the time runs out (go.dev/issue/75804). FUZZTIME=10m sets a duration for
-## all five, for a longer run by hand.
+## every fuzzer, for a longer run by hand.
 FUZZ_LOAD    ?= 60000x
 FUZZ_SCAN    ?= 60000x
 FUZZ_REPLY   ?= 40000x
 FUZZ_CHANNEL ?= 2500x
 FUZZ_ATTRS   ?= 200000x
+FUZZ_SSH     ?= 70000x
+FUZZ_STARTTLS ?= 90000x
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_LOAD)) ./core/config
@@ -65,6 +68,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_REPLY)) ./plugins/icmp
 	$(GO) test -run '^$$' -fuzz '^FuzzChannel$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_CHANNEL)) ./core/fdpass
 	$(GO) test -run '^$$' -fuzz '^FuzzAttrs$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_ATTRS)) ./core/proto/probev1
+	$(GO) test -run '^$$' -fuzz '^FuzzParseStream$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_SSH)) ./plugins/ssh
+	$(GO) test -run '^$$' -fuzz '^FuzzDialogue$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_STARTTLS)) ./plugins/starttls
 
 ## test-tailscale: vet, staticcheck and test plugins/tailscale, a module of its own that ./... does not
 ## reach. Its tests run a tailnet in a network namespace (unshare, from util-linux). Without -race: that

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,7 +27,20 @@ type adHoc struct {
 }
 
 // protos are the protocols an ad-hoc target may name.
-var protos = []string{"tcp", "http", "https", "icmp", "grpc", "grpcs", "quic", "h3"}
+var protos = []string{"tcp", "http", "https", "icmp", "grpc", "grpcs", "quic", "h3", "ssh", "dns-udp", "smtp", "imap", "pop3", "postgres"}
+
+// starttlsProtos are the protocols of protos that upgrade to TLS with the
+// starttls handshake, each its protocol attribute.
+var starttlsProtos = []string{"smtp", "imap", "pop3", "postgres"}
+
+// rootSOAQuery is the datagram `probe test HOST PORT dns-udp` sends: a DNS
+// query with ID 0x1234 and recursion desired for the root's SOA record, and
+// dnsReply the pattern its reply must match: the same ID, the response bit
+// set, whatever the rcode.
+const (
+	rootSOAQuery = "1234 0100 0001 0000 0000 0000 00 0006 0001"
+	dnsReply     = `^\x12\x34[\x80-\xff]`
+)
 
 // parseHostPort parses "host:port[:proto]"; IPv6 hosts are bracketed
 // ("[::1]:443:https"). The proto is empty when s names none.
@@ -223,7 +237,9 @@ type tlsOptions struct {
 // icmp (one echo request an attempt) and nothing follows it. grpc is
 // grpc-health over TCP, grpcs over tls offering h2 only. quic is the quic
 // dialer alone (its TLS options those of tls), h3 the quic dialer and
-// http3.
+// http3. For ssh, the ssh handshake; for dns-udp, dial-udp and udp-payload
+// with a DNS query; for smtp, imap, pop3 and postgres, the starttls
+// handshake then tls (offering no ALPN protocol unless told).
 func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServer string) (*engine.Pipeline, error) {
 	proto := a.proto
 	plugins, err := pl.Builtins()
@@ -248,6 +264,8 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 	switch proto {
 	case "icmp":
 		dialName, dialPlugin = "icmp", "icmp"
+	case "dns-udp":
+		dialName, dialPlugin = "udp", "dial-udp"
 	case "quic", "h3":
 		dialName, dialPlugin, dialCfg = "quic", "quic", tlsOpts.config()
 		if len(tlsOpts.alpn) == 0 {
@@ -263,11 +281,29 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 		Resolvers: []engine.Route{route},
 		Dialer:    engine.Stage[sdk.Dialer]{Name: dialName, Plugin: dialPlugin, Component: dial.(sdk.Dialer)},
 	}
-	if proto == "https" || proto == "grpcs" {
+	if proto == "dns-udp" {
+		hs, err := newComponent(plugins, "udp-payload", sdk.KindHandshake,
+			map[string]cty.Value{"payload_hex": cty.StringVal(rootSOAQuery), "expect": cty.StringVal(dnsReply)})
+		if err != nil {
+			return nil, err
+		}
+		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "dns", Plugin: "udp-payload", Component: hs.(sdk.Handshaker)}}
+	}
+	upgrade := slices.Contains(starttlsProtos, proto)
+	if upgrade {
+		hs, err := newComponent(plugins, "starttls", sdk.KindHandshake, map[string]cty.Value{"protocol": cty.StringVal(proto)})
+		if err != nil {
+			return nil, err
+		}
+		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "starttls", Plugin: "starttls", Component: hs.(sdk.Handshaker)}}
+	}
+	if proto == "https" || proto == "grpcs" || upgrade {
 		cfg := tlsOpts.config()
 		if len(tlsOpts.alpn) == 0 {
-			cfg["alpn"] = cty.ListVal([]cty.Value{cty.StringVal("h2"), cty.StringVal("http/1.1")})
-			if proto == "grpcs" {
+			switch proto {
+			case "https":
+				cfg["alpn"] = cty.ListVal([]cty.Value{cty.StringVal("h2"), cty.StringVal("http/1.1")})
+			case "grpcs":
 				cfg["alpn"] = cty.ListVal([]cty.Value{cty.StringVal("h2")})
 			}
 		}
@@ -275,7 +311,14 @@ func impliedPipeline(pl *pluginhost.Loader, a adHoc, tlsOpts tlsOptions, dnsServ
 		if err != nil {
 			return nil, err
 		}
-		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "tls", Plugin: "tls", Component: hs.(sdk.Handshaker)}}
+		p.Handshakes = append(p.Handshakes, engine.Stage[sdk.Handshaker]{Name: "tls", Plugin: "tls", Component: hs.(sdk.Handshaker)})
+	}
+	if proto == "ssh" {
+		hs, err := newComponent(plugins, "ssh", sdk.KindHandshake, nil)
+		if err != nil {
+			return nil, err
+		}
+		p.Handshakes = []engine.Stage[sdk.Handshaker]{{Name: "ssh", Plugin: "ssh", Component: hs.(sdk.Handshaker)}}
 	}
 	if proto == "grpc" || proto == "grpcs" {
 		hs, err := newComponent(plugins, "grpc-health", sdk.KindHandshake, nil)

@@ -46,9 +46,9 @@ func TestCompletionScripts(t *testing.T) {
 		{"probe comp", []string{"completion"}},
 		{"probe vers", []string{"version"}},
 		{"probe completion ", []string{"bash", "zsh", "fish"}},
-		{"probe plugins show ", []string{"dial-http-connect", "dial-socks5", "dial-tcp", "dns-miekg", "dns-system", "grpc-health", "http", "http3", "icmp", "quic", "tls"}},
-		{"probe plugins show d", []string{"dial-http-connect", "dial-socks5", "dial-tcp", "dns-miekg", "dns-system"}},
-		{"probe test example.com 443 ", []string{"tcp", "http", "https", "icmp", "grpc", "grpcs", "quic", "h3"}},
+		{"probe plugins show ", []string{"dial-http-connect", "dial-socks5", "dial-tcp", "dial-udp", "dns-miekg", "dns-system", "grpc-health", "http", "http3", "icmp", "quic", "ssh", "starttls", "tls", "udp-payload"}},
+		{"probe plugins show d", []string{"dial-http-connect", "dial-socks5", "dial-tcp", "dial-udp", "dns-miekg", "dns-system"}},
+		{"probe test example.com 443 ", []string{"tcp", "http", "https", "icmp", "grpc", "grpcs", "quic", "h3", "ssh", "dns-udp", "smtp", "imap", "pop3", "postgres"}},
 		{"probe run pipeline.hcl -o p", []string{"prometheus"}},
 		{"probe test example.com 443 --output j", []string{"json", "jsonl"}},
 	}

@@ -1041,7 +1041,7 @@ func TestPlugins(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
 		names = append(names, strings.Fields(line)[0])
 	}
-	if diff := cmp.Diff([]string{"dial-http-connect", "dial-socks5", "dial-tcp", "dns-miekg", "dns-system", "grpc-health", "http", "http3", "icmp", "quic", "tls"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"dial-http-connect", "dial-socks5", "dial-tcp", "dial-udp", "dns-miekg", "dns-system", "grpc-health", "http", "http3", "icmp", "quic", "ssh", "starttls", "tls", "udp-payload"}, names); diff != "" {
 		t.Errorf("plugins (-want +got):\n%s", diff)
 	}
 	r = probe(t, nil, "plugins", "show", "dns-miekg")

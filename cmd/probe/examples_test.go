@@ -63,7 +63,7 @@ func TestMissingPluginBinary(t *testing.T) {
 			"`cd plugins/tailscale && go build -o ~/.probe/plugins/probe-plugin-tailscale ./cmd/probe-plugin-tailscale` " +
 			"(plugins/tailscale/README.md), or put it in one of those directories, add its directory to PROBE_PLUGIN_PATH, " +
 			"or give the plugin block a source."},
-		{unknown, `There is no plugin named "nosuch". Available plugins: "dial-http-connect", "dial-socks5", "dial-tcp", "dns-miekg", "dns-system", "grpc-health", "http", "http3", "icmp", "quic", "tls". ` +
+		{unknown, `There is no plugin named "nosuch". Available plugins: "dial-http-connect", "dial-socks5", "dial-tcp", "dial-udp", "dns-miekg", "dns-system", "grpc-health", "http", "http3", "icmp", "quic", "ssh", "starttls", "tls", "udp-payload". ` +
 			"Looked for its binary: no probe-plugin-nosuch in " + searched +
 			"put it in one of those directories, add its directory to PROBE_PLUGIN_PATH, or give the plugin block a source."},
 	} {

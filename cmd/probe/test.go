@@ -16,7 +16,7 @@ func newTestCmd() *cobra.Command {
 	)
 	rf := runFlags{output: "waterfall", attempts: 1, timeout: engine.DefaultTimeout}
 	c := &cobra.Command{
-		Use:   "test URL | HOST:PORT | HOST PORT [tcp|http|https|icmp|grpc|grpcs|quic|h3]",
+		Use:   "test URL | HOST:PORT | HOST PORT [tcp|http|https|icmp|grpc|grpcs|quic|h3|ssh|dns-udp|smtp|imap|pop3|postgres]",
 		Short: "Probe one host and draw its phases as a waterfall",
 		Long: `Probe one host with an implied pipeline: the system resolver (or --dns
 SERVER) and a TCP connect; for https then a TLS handshake offering h2 and
@@ -26,7 +26,13 @@ ICMP echo request an attempt instead of connecting (the port is required
 and unused). grpc calls grpc.health.v1.Health/Check over TCP, grpcs over a
 TLS handshake offering h2; SERVING passes. quic makes a QUIC handshake
 (offering h3; --sni, --ca-file, --insecure and --alpn apply to it), h3
-then sends a GET over HTTP/3.
+then sends a GET over HTTP/3. For ssh, the SSH version and key exchange up
+to the server's host key, whose type and SHA256 fingerprint it reports (no
+authentication). For dns-udp, a DNS query for the root's SOA record in one
+UDP datagram, whose reply must carry its ID, whatever its rcode; a closed
+port fails as udp.refused. For smtp, imap, pop3 and postgres, the protocol
+up to its upgrade to TLS (STARTTLS, STLS, SSLRequest), then the TLS
+handshake, as for https but offering no ALPN protocol unless --alpn says.
 
 The host is a URL (https://host:8443/path?q: the protocol, port and the
 path the GET asks for; the port defaults to 443 for https, 80 for http),
@@ -44,6 +50,9 @@ turns colour off), with what each phase learned below it.`,
   probe test 192.0.2.1 1 icmp --attempts 5
   probe test api.internal 50051 grpcs --ca-file ca.pem
   probe test example.com 443 h3
+  probe test bastion.internal 22 ssh
+  probe test 9.9.9.9 53 dns-udp
+  probe test mail.example.com 587 smtp
   probe test 127.0.0.1 8443 https --ca-file lab-ca.pem --sni api.probe.test
   probe test https://api.probe.test:8443/ --dns 127.0.0.1:5353 --attempts 5
   probe test db.internal 5432 -o json | jq '.targets[0].attempts[0].phases'`,
@@ -82,6 +91,6 @@ turns colour off), with what each phase learned below it.`,
 	c.Flags().StringVar(&tlsOpts.caFile, "ca-file", "", "PEM file of trusted roots (default: the system's)")
 	c.Flags().BoolVarP(&tlsOpts.insecure, "insecure", "k", false, "do not fail on an untrusted certificate (it is still checked and reported)")
 	c.Flags().BoolVar(&isolate, "isolate", false, "run the built-in plugins out of process, over the plugin protocol")
-	c.Flags().StringSliceVar(&tlsOpts.alpn, "alpn", nil, "ALPN protocols to offer (default h2,http/1.1)")
+	c.Flags().StringSliceVar(&tlsOpts.alpn, "alpn", nil, "ALPN protocols to offer (default h2,http/1.1 for https, none for the STARTTLS protocols)")
 	return c
 }

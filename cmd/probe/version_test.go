@@ -15,7 +15,7 @@ import (
 // plugin, by name, with the version it declares.
 func pluginsLine() string {
 	var ps []string
-	for _, name := range []string{"dial-http-connect", "dial-socks5", "dial-tcp", "dns-miekg", "dns-system", "grpc-health", "http", "http3", "icmp", "quic", "tls"} {
+	for _, name := range []string{"dial-http-connect", "dial-socks5", "dial-tcp", "dial-udp", "dns-miekg", "dns-system", "grpc-health", "http", "http3", "icmp", "quic", "ssh", "starttls", "tls", "udp-payload"} {
 		ps = append(ps, name+" "+builtins.Plugins()[name].Info.Version)
 	}
 	return "plugins: " + strings.Join(ps, ", ")

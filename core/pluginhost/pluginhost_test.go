@@ -295,6 +295,17 @@ func TestConformance(t *testing.T) {
 	caddy := startCaddy(t)
 	quicDial := comp{"quic", map[string]cty.Value{"ca_file": cty.StringVal(testLab.CAFile)}}
 	h3 := comp{plugin: "http3"}
+	d := startDaemons(t)
+	ssh := comp{plugin: "ssh"}
+	sshPinned := comp{"ssh", map[string]cty.Value{"host_key_fingerprint": cty.StringVal("SHA256:" + strings.Repeat("A", 43))}}
+	smtp := comp{"starttls", map[string]cty.Value{"protocol": cty.StringVal("smtp")}}
+	smtpQuick := comp{"starttls", map[string]cty.Value{"protocol": cty.StringVal("smtp"), "timeout": cty.StringVal("200ms")}}
+	pgSSL := comp{"starttls", map[string]cty.Value{"protocol": cty.StringVal("postgres")}}
+	udp := comp{plugin: "dial-udp"}
+	// A DNS query for api.probe.test's A record, ID 0x1234.
+	dnsQuery := comp{"udp-payload", map[string]cty.Value{
+		"payload_hex": cty.StringVal("1234 0100 0001 0000 0000 0000 03617069 0570726f6265 0474657374 00 0001 0001"),
+		"expect":      cty.StringVal(`^\x12\x34[\x80-\xff]`), "timeout": cty.StringVal("2s")}}
 	tests := []struct {
 		name string
 		spec spec
@@ -373,6 +384,43 @@ func TestConformance(t *testing.T) {
 			name: "http over tls", spec: spec{resolver: miekg, handshakes: []comp{tls, http}}, host: "api.probe.test", port: testLab.TLS.Addr.Port(),
 			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "tls", "http"}},
 			attrs: map[string]map[string]any{"http": {"status": 200}},
+		},
+		{
+			name: "ssh host key", spec: spec{resolver: system, handshakes: []comp{ssh}}, host: "127.0.0.1", port: d.sshd.Addr.Port(),
+			want: outcome{OK: true, Phases: []string{"resolve", "connect", "ssh"}},
+			attrs: map[string]map[string]any{"ssh": {"host_key_type": "ssh-ed25519", "host_key_fingerprint": d.sshd.HostKeyFingerprint,
+				"kex": "curve25519-sha256"}},
+		},
+		{
+			name: "ssh host key mismatch", spec: spec{resolver: system, handshakes: []comp{sshPinned}}, host: "127.0.0.1", port: d.sshd.Addr.Port(),
+			want:  outcome{Class: "ssh.host_key_mismatch", Phase: "ssh", Phases: []string{"resolve", "connect", "ssh"}},
+			attrs: map[string]map[string]any{"ssh": {"host_key_fingerprint": d.sshd.HostKeyFingerprint}},
+		},
+		{
+			name: "starttls smtp then tls", spec: spec{resolver: system, handshakes: []comp{smtp, tls}}, host: "127.0.0.1", port: d.exim.Addr.Port(),
+			want: outcome{OK: true, Phases: []string{"resolve", "connect", "starttls", "tls"}},
+			attrs: map[string]map[string]any{"starttls": {"protocol": "smtp", "reply": "220 TLS go ahead"},
+				"tls": {"verified": true, "cert_subject": "CN=mail.probe.test"}},
+		},
+		{
+			name: "starttls postgres then tls", spec: spec{resolver: system, handshakes: []comp{pgSSL, tls}}, host: "127.0.0.1", port: d.postgres.Addr.Port(),
+			want:  outcome{OK: true, Phases: []string{"resolve", "connect", "starttls", "tls"}},
+			attrs: map[string]map[string]any{"starttls": {"protocol": "postgres", "reply": "S"}, "tls": {"verified": true}},
+		},
+		{
+			name: "starttls smtp at postgres", spec: spec{resolver: system, handshakes: []comp{smtpQuick, tls}}, host: "127.0.0.1", port: d.postgres.Addr.Port(),
+			want: outcome{Class: "starttls.timeout", Phase: "starttls", Phases: []string{"resolve", "connect", "starttls"}},
+		},
+		{
+			name: "udp-payload dns query", spec: spec{resolver: system, dialer: udp, handshakes: []comp{dnsQuery}}, host: "127.0.0.1", port: d.unbound.Addr.Port(),
+			want: outcome{OK: true, Phases: []string{"resolve", "connect", "udp"}},
+			// unbound's answer: 127.0.0.1, TTL 60.
+			attrs: map[string]map[string]any{"udp": {"request_bytes": 32, "reply_bytes": 48,
+				"reply_hex": "123485800001000100000000036170690570726f626504746573740000010001c00c000100010000003c00047f000001"}},
+		},
+		{
+			name: "udp-payload refused", spec: spec{resolver: system, dialer: udp, handshakes: []comp{dnsQuery}}, host: "127.0.0.1", port: d.closedUDP.Port(),
+			want: outcome{Class: "udp.refused", Phase: "udp", Phases: []string{"resolve", "connect", "udp"}},
 		},
 	}
 	for _, tt := range tests {

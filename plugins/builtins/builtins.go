@@ -10,6 +10,7 @@ import (
 	dialhttpconnect "github.com/probe-dev/probe/plugins/dial-http-connect"
 	dialsocks5 "github.com/probe-dev/probe/plugins/dial-socks5"
 	dialtcp "github.com/probe-dev/probe/plugins/dial-tcp"
+	dialudp "github.com/probe-dev/probe/plugins/dial-udp"
 	dnsmiekg "github.com/probe-dev/probe/plugins/dns-miekg"
 	dnssystem "github.com/probe-dev/probe/plugins/dns-system"
 	grpchealth "github.com/probe-dev/probe/plugins/grpc-health"
@@ -17,7 +18,10 @@ import (
 	http3handshake "github.com/probe-dev/probe/plugins/http3"
 	icmpecho "github.com/probe-dev/probe/plugins/icmp"
 	quicdialer "github.com/probe-dev/probe/plugins/quic"
+	sshhandshake "github.com/probe-dev/probe/plugins/ssh"
+	"github.com/probe-dev/probe/plugins/starttls"
 	tlshandshake "github.com/probe-dev/probe/plugins/tls"
+	udppayload "github.com/probe-dev/probe/plugins/udp-payload"
 )
 
 // Plugins returns the built-in plugins by name, each made anew.
@@ -35,6 +39,10 @@ func Plugins() map[string]*sdk.Plugin {
 		grpchealth.Plugin(),
 		quicdialer.Plugin(),
 		http3handshake.Plugin(),
+		sshhandshake.Plugin(),
+		dialudp.Plugin(),
+		udppayload.Plugin(),
+		starttls.Plugin(),
 	} {
 		out[p.Info.Name] = p
 	}

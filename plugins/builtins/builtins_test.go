@@ -14,6 +14,8 @@ var required = map[string]map[sdk.Kind]map[string]cty.Value{
 	"dns-miekg":         {sdk.KindResolver: {"servers": cty.ListVal([]cty.Value{cty.StringVal("127.0.0.1")})}},
 	"dial-socks5":       {sdk.KindDialer: {"proxy": cty.StringVal("127.0.0.1:1080")}},
 	"dial-http-connect": {sdk.KindDialer: {"proxy": cty.StringVal("http://127.0.0.1:3128")}},
+	"udp-payload":       {sdk.KindHandshake: {"payload": cty.StringVal("status")}},
+	"starttls":          {sdk.KindHandshake: {"protocol": cty.StringVal("smtp")}},
 }
 
 // TestBuiltins checks the list: every built-in is listed under its own
@@ -24,8 +26,8 @@ var required = map[string]map[sdk.Kind]map[string]cty.Value{
 // and fails here; each plugin's own tests read the rest of its attributes.
 func TestBuiltins(t *testing.T) {
 	plugins := builtins.Plugins()
-	if len(plugins) != 11 {
-		t.Errorf("%d built-ins, want 11: dns-system, dns-miekg, dial-tcp, dial-socks5, dial-http-connect, tls, http, icmp, grpc-health, quic, http3", len(plugins))
+	if len(plugins) != 15 {
+		t.Errorf("%d built-ins, want 15: dns-system, dns-miekg, dial-tcp, dial-socks5, dial-http-connect, dial-udp, tls, http, icmp, grpc-health, quic, http3, ssh, udp-payload, starttls", len(plugins))
 	}
 	for name, p := range plugins {
 		if p.Info.Name != name || p.Info.Version == "" || p.Info.Description == "" {

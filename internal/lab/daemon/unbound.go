@@ -1,0 +1,89 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"time"
+)
+
+// Unbound is NLnet Labs' unbound (Debian's package) answering the local
+// zone probe.test. over UDP and TCP on a loopback port, and refusing every
+// other name, so that it never sends a packet off the machine.
+type Unbound struct {
+	process
+	// Addr is the address unbound listens on, 127.0.0.1, UDP and TCP.
+	Addr netip.AddrPort
+}
+
+// unboundZone is what unbound serves.
+const unboundZone = `
+	local-zone: "." refuse
+	local-zone: "probe.test." static
+	local-data: "api.probe.test. 60 IN A 127.0.0.1"
+	local-data: "v6.probe.test. 60 IN AAAA ::1"
+`
+
+// StartUnbound starts unbound (-d -c config).
+func StartUnbound() (_ *Unbound, err error) {
+	bin, err := program("unbound", "unbound")
+	if err != nil {
+		return nil, err
+	}
+	u := &Unbound{process: process{name: "unbound"}}
+	defer closeOnError(&u.process, &err)
+	if u.dir, err = newDir("unbound", nil); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	u.Addr = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	conf := filepath.Join(u.dir, "unbound.conf")
+	err = writeFile(conf, fmt.Appendf(nil, `server:
+	verbosity: 1
+	num-threads: 1
+	interface: 127.0.0.1
+	port: %d
+	access-control: 127.0.0.0/8 allow
+	do-ip6: no
+	do-not-query-localhost: yes
+	module-config: "iterator"
+	do-daemonize: no
+	use-syslog: no
+	logfile: ""
+	chroot: ""
+	username: ""
+	directory: %q
+	pidfile: %q
+%s
+remote-control:
+	control-enable: no
+`, port, u.dir, filepath.Join(u.dir, "unbound.pid"), unboundZone), 0o600, nil)
+	if err != nil {
+		return nil, err
+	}
+	// A query over TCP for api.probe.test's A record: ready once it is
+	// answered.
+	query := []byte{0, 32, 0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+		3, 'a', 'p', 'i', 5, 'p', 'r', 'o', 'b', 'e', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1}
+	err = u.start(bin, []string{"-d", "-c", conf}, nil, func() error {
+		c, err := net.DialTimeout("tcp", u.Addr.String(), time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write(query); err != nil {
+			return err
+		}
+		_, err = c.Read(make([]byte, 512))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
