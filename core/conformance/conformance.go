@@ -85,6 +85,10 @@ type Options struct {
 	CheckFileName string
 	// Log receives the plugin's log lines; nil for none.
 	Log hclog.Logger
+	// Socks5Proxy and HTTPProxy are the proxies a check file may run a
+	// proxy dialer through, as lab.socks5_proxy and lab.http_proxy
+	// (host:port); "" for none.
+	Socks5Proxy, HTTPProxy string
 }
 
 // Run checks the binary and returns a result per check. The error is for
@@ -101,7 +105,9 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	defer e.close()
 	var file *File
 	if opts.CheckFile != nil {
-		if file, err = ParseFile(opts.CheckFileName, opts.CheckFile, e.vars()); err != nil {
+		vars := e.vars()
+		vars.Socks5Proxy, vars.HTTPProxy = opts.Socks5Proxy, opts.HTTPProxy
+		if file, err = ParseFile(opts.CheckFileName, opts.CheckFile, vars); err != nil {
 			return nil, err
 		}
 	}
@@ -111,6 +117,7 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	}
 	c := &checker{ctx: ctx, env: e, file: file, host: host, bin: opts.Binary}
 	plugins, err := host.Load(opts.Binary)
+	c.plugins = plugins
 	c.add("", "", "start", startProblem(err))
 	if err != nil {
 		_ = host.Close()
@@ -140,6 +147,7 @@ type checker struct {
 	file    *File
 	host    *pluginhost.Host
 	bin     pluginhost.Binary
+	plugins []*sdk.Plugin
 	results []Result
 	// The components whose main call succeeded, for the whole attempt.
 	resolvers   []configured[sdk.Resolver]
@@ -236,6 +244,10 @@ func describeProblems(p *sdk.Plugin) []string {
 func (c *checker) component(p *sdk.Plugin, k sdk.Kind) func() string {
 	name := p.Info.Name
 	set := c.file.component(k, name)
+	if set.Skip != "" {
+		c.skip(name, k, "configure", set.Skip)
+		return nil
+	}
 	cfg, err := p.Schema(k).Config(set.Config)
 	if err != nil {
 		c.add(name, k, "configure", "the configuration does not fit the schema: "+errText(err)+" (give its attributes in a check file, --config)")
@@ -252,9 +264,15 @@ func (c *checker) component(p *sdk.Plugin, k sdk.Kind) func() string {
 	case sdk.KindResolver:
 		return c.resolver(name, comp.(sdk.Resolver), set)
 	case sdk.KindDialer:
+		switch p.DialerConn {
+		case sdk.ConnNone:
+			return c.noConnDialer(name, comp.(sdk.Dialer), set)
+		case sdk.ConnQUIC:
+			return c.quicDialer(name, comp.(sdk.Dialer), set)
+		}
 		return c.dialer(name, comp.(sdk.Dialer), set)
 	default:
-		return c.handshaker(name, comp.(sdk.Handshaker), set)
+		return c.handshaker(p, comp.(sdk.Handshaker), set)
 	}
 }
 
