@@ -13,10 +13,14 @@
 // when it fails.
 //
 // The servers the checks run against are its own, on 127.0.0.1: a DNS
-// server for the zone probe.test, and echo, greeting, TLS and HTTP servers
-// that hold their answer 40 ms, hang up at once, or never answer. A check
-// file (ParseFile) says how each component is configured and which server a
-// handshake speaks to.
+// server for the zone probe.test, and echo, greeting, TLS, HTTP, gRPC
+// (health service) and HTTP/3 servers that hold their answer 40 ms, hang up
+// at once, or never answer. A check file (ParseFile) says how each
+// component is configured and which server a handshake speaks to; the
+// proxies a proxy dialer runs through are the caller's (Options). The
+// checks follow the connection kind a plugin declares: a dialer of no
+// connection is checked by its dial alone, a QUIC dialer against the HTTP/3
+// server, a handshake over QUIC over the binary's own QUIC dialer.
 package conformance
 
 import (
