@@ -76,6 +76,19 @@ func TestPluginsCheckFails(t *testing.T) {
 	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stderr, "Error: 1 of 7 checks failed") {
 		t.Errorf("stdout:\n%s\nstderr:\n%s\nwant the row:\n%s", r.stdout, r.stderr, want)
 	}
+	// A QUIC dialer that does not trust the check's CA fails its dial, and
+	// a QUIC handshake not pointed at the HTTP/3 server is skipped, saying
+	// why.
+	r = probe(t, nil, "plugins", "check", "--isolate", "--config", writeFile(t, "check.hcl", `dialer "quic" {}`))
+	wantExit(t, r, exitFailed)
+	for _, row := range []string{
+		"quic               dialer     dial             FAIL: failed as tls.",
+		`http3              handshake  handshake        skip: a handshake over QUIC is checked against the http3 server (server = "http3" in the check file), not echo`,
+	} {
+		if !strings.Contains(r.stdout, row) {
+			t.Errorf("no row %q in:\n%s", row, r.stdout)
+		}
+	}
 	wrong := strings.Repeat("0", 64)
 	r = probe(t, nil, "plugins", "check", bannerBin(t), "--sha256", wrong)
 	wantExit(t, r, exitFailed)
