@@ -20,7 +20,7 @@ import (
 var builtinsCheck []byte
 
 func newPluginsCheckCmd() *cobra.Command {
-	var checkFile, pin string
+	var checkFile, pin, socks5, httpProxy string
 	var isolate bool
 	c := &cobra.Command{
 		Use:   "check [BINARY]",
@@ -35,9 +35,12 @@ per failure; the exit status is 1 when any check failed.
 
 --config names a check file: each component's attributes, a configuration it
 must refuse, the server a handshake speaks to (docs/plugins.md). --isolate,
-without BINARY, checks the built-in plugins served by probe itself.`,
+without BINARY, checks the built-in plugins served by probe itself; its proxy
+dialers run through the proxies --socks5-proxy and --http-proxy give, and are
+skipped without them. A check file reads them as lab.socks5_proxy and
+lab.http_proxy.`,
 		Example: `  probe plugins check ./bin/probe-plugin-banner --config examples/plugins/banner/check.hcl
-  probe plugins check --isolate`,
+  probe plugins check --isolate --socks5-proxy 127.0.0.1:1080 --http-proxy 127.0.0.1:8888`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			var bin pluginhost.Binary
@@ -74,7 +77,8 @@ without BINARY, checks the built-in plugins served by probe itself.`,
 			if verbosity > 0 {
 				log = logger()
 			}
-			results, err := conformance.Run(c.Context(), conformance.Options{Binary: bin, CheckFile: src, CheckFileName: name, Log: log})
+			results, err := conformance.Run(c.Context(), conformance.Options{Binary: bin, CheckFile: src, CheckFileName: name, Log: log,
+				Socks5Proxy: socks5, HTTPProxy: httpProxy})
 			if err != nil {
 				return &exitError{code: exitUsage, msg: err.Error()}
 			}
@@ -91,6 +95,8 @@ without BINARY, checks the built-in plugins served by probe itself.`,
 	c.Flags().StringVar(&checkFile, "config", "", "check `FILE`: how each component is configured and checked")
 	c.Flags().BoolVar(&isolate, "isolate", false, "check the built-in plugins, served by probe out of process")
 	c.Flags().StringVar(&pin, "sha256", "", "the binary's sha256 pin, checked before it runs, as a plugin block's")
+	c.Flags().StringVar(&socks5, "socks5-proxy", "", "a SOCKS5 proxy's `HOST:PORT`, lab.socks5_proxy in the check file")
+	c.Flags().StringVar(&httpProxy, "http-proxy", "", "an HTTP proxy's `HOST:PORT` (CONNECT), lab.http_proxy in the check file")
 	_ = c.MarkFlagFilename("config", "hcl")
 	return c
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/probe-dev/probe/internal/daemon"
 )
 
 // checkSummary is the last line of `probe plugins check`.
@@ -13,21 +15,36 @@ var checkSummary = regexp.MustCompile(`\n(\d+) checks: (\d+) passed, (\d+) faile
 
 // TestPluginsCheck runs `probe plugins check` on the plugins of this
 // repository that must pass it: the built-ins served by probe itself
-// (--isolate), the banner example, the Python plugin and the tailscale
-// plugin with their check files. Each row passes (or is skipped, as the check file says) and probe
-// exits 0.
+// (--isolate), their proxy dialers through a real microsocks and
+// tinyproxy, and skipped, saying why, without them; the banner example,
+// the Python plugin and the tailscale plugin with their check files. Each
+// row passes (or is skipped, as the check file says) and probe exits 0.
 func TestPluginsCheck(t *testing.T) {
 	t.Parallel()
+	socks, httpProxy := daemon.Microsocks(t, "", ""), daemon.Tinyproxy(t, "")
 	tests := []struct {
 		name    string
 		args    []string
 		checks  int // rows
 		skipped int
+		want    []string // rows the output must hold
 	}{
-		{"builtins", []string{"--isolate"}, 41, 2},
-		{"banner", []string{bannerBin(t), "--config", "../../examples/plugins/banner/check.hcl"}, 14, 1},
-		{"python-echo", []string{pythonEcho, "--config", "../../examples/plugins/python-echo/check.hcl"}, 14, 1},
-		{"tailscale", []string{tailscalePlugin(t), "--config", "../../plugins/tailscale/check.hcl"}, 16, 2},
+		{"builtins", []string{"--isolate", "--socks5-proxy", socks, "--http-proxy", httpProxy}, 83, 4, []string{
+			"dial-socks5        dialer     dial             pass",
+			"dial-http-connect  dialer     dial             pass",
+			"grpc-health        handshake  timing           pass",
+			"http3              handshake  no socket kept   pass",
+			"quic               dialer     dial             pass",
+			"icmp               dialer     dial             pass",
+			"icmp               dialer     deadline         skip: a dialer without a connection (dialer_conn = none) has no target on loopback",
+		}},
+		{"builtins without proxies", []string{"--isolate"}, 75, 6, []string{
+			"dial-socks5        dialer     configure        skip: no SOCKS5 proxy to run it through (--socks5-proxy HOST:PORT)",
+			"dial-http-connect  dialer     configure        skip: no HTTP proxy to run it through (--http-proxy HOST:PORT)",
+		}},
+		{"banner", []string{bannerBin(t), "--config", "../../examples/plugins/banner/check.hcl"}, 14, 1, nil},
+		{"python-echo", []string{pythonEcho, "--config", "../../examples/plugins/python-echo/check.hcl"}, 14, 1, nil},
+		{"tailscale", []string{tailscalePlugin(t), "--config", "../../plugins/tailscale/check.hcl"}, 16, 2, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,6 +55,11 @@ func TestPluginsCheck(t *testing.T) {
 			want := []string{strconv.Itoa(tt.checks), strconv.Itoa(tt.checks - tt.skipped), "0", strconv.Itoa(tt.skipped)}
 			if m == nil || !slices.Equal(m[1:], want) {
 				t.Errorf("summary %q, want %v checks, passed, failed, skipped:\n%s", m, want, r.stdout)
+			}
+			for _, row := range tt.want {
+				if !strings.Contains(r.stdout, row) {
+					t.Errorf("no row %q in:\n%s", row, r.stdout)
+				}
 			}
 		})
 	}
@@ -54,6 +76,19 @@ func TestPluginsCheckFails(t *testing.T) {
 	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stderr, "Error: 1 of 7 checks failed") {
 		t.Errorf("stdout:\n%s\nstderr:\n%s\nwant the row:\n%s", r.stdout, r.stderr, want)
 	}
+	// A QUIC dialer that does not trust the check's CA fails its dial, and
+	// a QUIC handshake not pointed at the HTTP/3 server is skipped, saying
+	// why.
+	r = probe(t, nil, "plugins", "check", "--isolate", "--config", writeFile(t, "check.hcl", `dialer "quic" {}`))
+	wantExit(t, r, exitFailed)
+	for _, row := range []string{
+		"quic               dialer     dial             FAIL: failed as tls.",
+		`http3              handshake  handshake        skip: a handshake over QUIC is checked against the http3 server (server = "http3" in the check file), not echo`,
+	} {
+		if !strings.Contains(r.stdout, row) {
+			t.Errorf("no row %q in:\n%s", row, r.stdout)
+		}
+	}
 	wrong := strings.Repeat("0", 64)
 	r = probe(t, nil, "plugins", "check", bannerBin(t), "--sha256", wrong)
 	wantExit(t, r, exitFailed)
@@ -69,7 +104,7 @@ func TestPluginsCheckFails(t *testing.T) {
 		{"binary and isolate", []string{bannerBin(t), "--isolate"}, "give a plugin binary, or --isolate alone"},
 		{"missing binary", []string{"./nosuch"}, "nosuch: no such file or directory"},
 		{"bad check file", []string{bannerBin(t), "--config", writeFile(t, "check.hcl", `handshake "banner" { server = "gopher" }`)},
-			`server "gopher": want one of [echo greeting tls http]`},
+			`server "gopher": want one of [echo greeting tls http grpc http3]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := probe(t, nil, append([]string{"plugins", "check"}, tc.args...)...)

@@ -76,8 +76,9 @@ func sameAddrs(a, b []netip.Addr) bool {
 	return slices.Equal(slices.SortedFunc(slices.Values(a), netip.Addr.Compare), slices.SortedFunc(slices.Values(b), netip.Addr.Compare))
 }
 
-// dialer checks a dialer: it hands back a real socket to the echo server
-// and keeps no copy of it, and fails to connect to a closed port as data.
+// dialer checks a dialer of sockets (sdk.ConnStream): it hands back a real
+// socket to the echo server (or to the proxy set.Via, tunnelled to it) and
+// keeps no copy of it, and fails to connect to a closed port as data.
 func (c *checker) dialer(name string, d sdk.Dialer, set *Component) func() string {
 	dial := func(addr netip.AddrPort) (*sdk.DialResponse, time.Duration, string) {
 		ctx, cancel := context.WithTimeout(c.ctx, callTimeout)
@@ -112,7 +113,7 @@ func (c *checker) dialer(name string, d sdk.Dialer, set *Component) func() strin
 		case resp.Conn == nil:
 			problems = append(problems, "answered neither a connection nor a failure")
 		default:
-			problems = append(problems, echoes(resp.Conn, srv.addr))
+			problems = append(problems, echoes(resp.Conn, srv.addr, set.Via))
 			_ = resp.Conn.Close()
 			if n := srv.waitOpen(closeWithin, base); n > base {
 				problems = append(problems, fmt.Sprintf("the server saw no close %v after probe closed the connection: the plugin kept a copy of the socket", closeWithin))
@@ -194,13 +195,17 @@ func deadlineProblem(f *sdk.Failure, took time.Duration, succeeded string) strin
 }
 
 // echoes checks that conn is a socket connected to the echo server at
-// addr: what it writes comes back.
-func echoes(conn net.Conn, addr netip.AddrPort) string {
+// addr, or through a proxy at via: what it writes comes back.
+func echoes(conn net.Conn, addr netip.AddrPort, via string) string {
 	if _, ok := conn.(syscall.Conn); !ok {
 		return fmt.Sprintf("the connection is a %T, not a socket", conn)
 	}
-	if got := conn.RemoteAddr(); got == nil || got.String() != addr.String() {
-		return fmt.Sprintf("the connection's remote address is %v, want %s", got, addr)
+	want := addr.String()
+	if via != "" {
+		want = via
+	}
+	if got := conn.RemoteAddr(); got == nil || got.String() != want {
+		return fmt.Sprintf("the connection's remote address is %v, want %s", got, want)
 	}
 	_ = conn.SetDeadline(time.Now().Add(callTimeout))
 	const msg = "probe plugins check\n"
@@ -240,6 +245,23 @@ func (t *timed) HandshakeLast(ctx context.Context, req *sdk.HandshakeRequest) (*
 	return t.h.Handshake(ctx, req)
 }
 
+// holding is a dialer in a plugin process told the handshake after it
+// unwrapped from its timing, so that it keeps the connection for it when
+// both are in its process, as in a pipeline: a QUIC connection cannot
+// travel.
+type holding struct{ d engine.HoldingDialer }
+
+func (h holding) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
+	return h.d.DialBefore(ctx, req, nil)
+}
+
+func (h holding) DialBefore(ctx context.Context, req *sdk.DialRequest, next sdk.Handshaker) (*sdk.DialResponse, error) {
+	if t, ok := next.(*timed); ok {
+		next = t.h
+	}
+	return h.d.DialBefore(ctx, req, next)
+}
+
 // static answers 127.0.0.1 for every host.
 type static struct{}
 
@@ -256,18 +278,25 @@ func (tcpDialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespo
 	return sdk.DialTCP(ctx, time.Now(), req.Address, nil), nil
 }
 
-// attempt runs one attempt of a pipeline whose handshake is h, against
-// srv, within timeout and ctx, as the engine runs a pipeline.
-func (c *checker) attempt(ctx context.Context, name string, h sdk.Handshaker, host string, srv *server, timeout time.Duration) (engine.Attempt, *timed) {
+// tcpStage is the dialer of a handshake over a socket: dial-tcp's, in
+// probe's process.
+var tcpStage = engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: tcpDialer{}}
+
+// attempt runs one attempt of a pipeline whose dialer is d and handshake
+// h, against srv, within timeout and ctx, as the engine runs a pipeline.
+func (c *checker) attempt(ctx context.Context, d engine.Stage[sdk.Dialer], name string, h sdk.Handshaker, host string, srv *server, timeout time.Duration) (engine.Attempt, *timed) {
 	route, err := engine.NewRoute(engine.Stage[sdk.Resolver]{Name: "static", Plugin: "static", Component: static{}}, nil)
 	if err != nil {
 		panic(err) // no match patterns: it cannot fail
 	}
 	tm := &timed{h: h}
+	if hd, ok := d.Component.(engine.HoldingDialer); ok {
+		d.Component = holding{hd}
+	}
 	p := &engine.Pipeline{
 		Name:       "check",
 		Resolvers:  []engine.Route{route},
-		Dialer:     engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: tcpDialer{}},
+		Dialer:     d,
 		Handshakes: []engine.Stage[sdk.Handshaker]{{Name: name, Plugin: name, Component: tm}},
 	}
 	eng := engine.New(engine.Options{Timeout: timeout})
@@ -287,8 +316,18 @@ func handshakePhases(a engine.Attempt) []engine.Phase {
 // and its phase measures the server's answer, it fails as data when the
 // server hangs up, it keeps no socket, it honours the attempt's deadline
 // and stops when canceled.
-func (c *checker) handshaker(name string, h sdk.Handshaker, set *Component) func() string {
-	k := sdk.KindHandshake
+func (c *checker) handshaker(p *sdk.Plugin, h sdk.Handshaker, set *Component) func() string {
+	name, k := p.Info.Name, sdk.KindHandshake
+	dial := tcpStage
+	if p.HandshakeConn == sdk.ConnQUIC {
+		var why string
+		if dial, why = c.quicStage(set); why != "" {
+			for _, check := range []string{"handshake", "timing", "no socket kept", "failure as data", "deadline", "cancel"} {
+				c.skip(name, k, check, why)
+			}
+			return nil
+		}
+	}
 	srv, err := c.env.server(set.Server, answer)
 	if err != nil {
 		c.add(name, k, "handshake", errText(err))
@@ -297,7 +336,7 @@ func (c *checker) handshaker(name string, h sdk.Handshaker, set *Component) func
 	var first engine.Attempt
 	var firstTimed *timed
 	main := func() string {
-		a, tm := c.attempt(c.ctx, name, h, set.Host, srv, callTimeout)
+		a, tm := c.attempt(c.ctx, dial, name, h, set.Host, srv, callTimeout)
 		first, firstTimed = a, tm
 		problems := AttemptProblems(a)
 		switch {
@@ -313,7 +352,7 @@ func (c *checker) handshaker(name string, h sdk.Handshaker, set *Component) func
 	base := srv.open()
 	problem := main()
 	c.add(name, k, "handshake", problem)
-	if problem == "" && set.WantFailure == "" {
+	if problem == "" && set.WantFailure == "" && p.HandshakeConn == sdk.ConnStream {
 		c.handshakers = append(c.handshakers, configured[sdk.Handshaker]{name, h, set})
 	}
 	if set.WantFailure != "" {
@@ -326,7 +365,7 @@ func (c *checker) handshaker(name string, h sdk.Handshaker, set *Component) func
 
 	// The socket: the server sees every connection closed after its attempt.
 	for range leakAttempts - 1 {
-		c.attempt(c.ctx, name, h, set.Host, srv, callTimeout)
+		c.attempt(c.ctx, dial, name, h, set.Host, srv, callTimeout)
 	}
 	if n := srv.waitOpen(closeWithin, base); n > base {
 		c.add(name, k, "no socket kept", fmt.Sprintf("%d of %d connections still open %v after their attempts ended: the plugin keeps the socket (a duplicate, or a connection never closed)", n-base, leakAttempts, closeWithin))
@@ -338,7 +377,7 @@ func (c *checker) handshaker(name string, h sdk.Handshaker, set *Component) func
 	if hung, err := c.env.server(set.Server, hangUp); err != nil {
 		c.add(name, k, "failure as data", errText(err))
 	} else {
-		a, _ := c.attempt(c.ctx, name, h, set.Host, hung, callTimeout)
+		a, _ := c.attempt(c.ctx, dial, name, h, set.Host, hung, callTimeout)
 		problems := AttemptProblems(a)
 		switch {
 		case a.OK:
@@ -358,7 +397,7 @@ func (c *checker) handshaker(name string, h sdk.Handshaker, set *Component) func
 	}
 	// A server that never answers: the deadline ends the handshake.
 	start := time.Now()
-	a, _ := c.attempt(c.ctx, name, h, set.Host, mute, deadlineTimeout)
+	a, _ := c.attempt(c.ctx, dial, name, h, set.Host, mute, deadlineTimeout)
 	took := time.Since(start)
 	problems := AttemptProblems(a)
 	problems = append(problems, deadlineProblem(a.Failure, took, "succeeded against a server that never answers"))
@@ -371,7 +410,7 @@ func (c *checker) handshaker(name string, h sdk.Handshaker, set *Component) func
 	base = mute.waitOpen(closeWithin, 0)
 	ctx, cancel := context.WithCancel(c.ctx)
 	stop := time.AfterFunc(cancelAfter, cancel)
-	a, _ = c.attempt(ctx, name, h, set.Host, mute, callTimeout)
+	a, _ = c.attempt(ctx, dial, name, h, set.Host, mute, callTimeout)
 	stop.Stop()
 	cancel()
 	problem = ""
@@ -462,4 +501,157 @@ func (c *checker) whole() {
 		problems = append(problems, fmt.Sprintf("the connection was still open %v after the attempt", closeWithin))
 	}
 	c.add("", "", "whole attempt", strings.Join(problems, "; "))
+}
+
+// quicStage returns the dialer a handshake over QUIC is checked with: the
+// first QUIC dialer of the binary, configured as the check file says,
+// since a QUIC connection cannot leave the process that dialed it. why
+// says why there is none.
+func (c *checker) quicStage(set *Component) (d engine.Stage[sdk.Dialer], why string) {
+	if set.Server != ServerHTTP3 {
+		return d, fmt.Sprintf("a handshake over QUIC is checked against the %s server (server = %q in the check file), not %s", ServerHTTP3, ServerHTTP3, set.Server)
+	}
+	for _, p := range c.plugins {
+		if !p.Serves(sdk.KindDialer) || p.DialerConn != sdk.ConnQUIC {
+			continue
+		}
+		ds := c.file.component(sdk.KindDialer, p.Info.Name)
+		if ds.Skip != "" {
+			return d, fmt.Sprintf("its QUIC dialer %s is skipped: %s", p.Info.Name, ds.Skip)
+		}
+		cfg, err := p.Schema(sdk.KindDialer).Config(ds.Config)
+		if err != nil {
+			return d, fmt.Sprintf("its QUIC dialer %s does not take its configuration: %s", p.Info.Name, errText(err))
+		}
+		comp, err := p.New(sdk.KindDialer, cfg)
+		if err != nil {
+			return d, fmt.Sprintf("its QUIC dialer %s refused its configuration: %s", p.Info.Name, errText(err))
+		}
+		return engine.Stage[sdk.Dialer]{Name: p.Info.Name, Plugin: p.Info.Name, Component: comp.(sdk.Dialer)}, ""
+	}
+	return d, "the binary serves no QUIC dialer: a QUIC connection cannot leave the process that dialed it, so a handshake over QUIC is checked with a QUIC dialer of the same binary"
+}
+
+// noConnDialer checks a dialer that hands on no connection (sdk.ConnNone,
+// an ICMP echo): its dial of 127.0.0.1 is the whole probe, phases and no
+// connection.
+func (c *checker) noConnDialer(name string, d sdk.Dialer, set *Component) func() string {
+	k := sdk.KindDialer
+	main := func() string {
+		ctx, cancel := context.WithTimeout(c.ctx, callTimeout)
+		defer cancel()
+		start := time.Now()
+		resp, err := d.Dial(ctx, &sdk.DialRequest{Address: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0), Host: set.Host})
+		if err != nil {
+			return "returned an error instead of an answer: " + errText(err)
+		}
+		problems := phaseProblems(resp.Phases, resp.Failure, time.Since(start))
+		if resp.Conn != nil || resp.Handle != nil {
+			closeDial(resp)
+			problems = append(problems, "handed on a connection, but the plugin declares none (dialer_conn = none)")
+		}
+		switch {
+		case set.WantFailure != "":
+			problems = append(problems, wantFailure(resp.Failure, set.WantFailure))
+		case resp.Failure != nil:
+			problems = append(problems, fmt.Sprintf("failed as %s: %s; want a probe of 127.0.0.1 that succeeds", resp.Failure.Class, oneLine(resp.Failure.Message)))
+		}
+		return strings.Join(problems, "; ")
+	}
+	c.add(name, k, "dial", main())
+	const why = "a dialer without a connection (dialer_conn = none) has no target on loopback that fails or stays silent: every loopback address answers; its own tests must cover its failures and deadline"
+	c.skip(name, k, "failure as data", why)
+	c.skip(name, k, "deadline", why)
+	return main
+}
+
+// closeDial closes what a dial handed back.
+func closeDial(resp *sdk.DialResponse) {
+	if resp.Conn != nil {
+		_ = resp.Conn.Close()
+	}
+	if resp.Handle != nil && resp.Handle.Close != nil {
+		_ = resp.Handle.Close()
+	}
+}
+
+// quicDialer checks a dialer whose connection is QUIC (sdk.ConnQUIC): it
+// completes a handshake with the check's HTTP/3 server, which sees the
+// connection closed after the dial (the connection never leaves the
+// plugin process: with no handshake of that process after it, the plugin
+// closes it); it fails as data against a UDP port nothing reads, and ends
+// by the deadline.
+func (c *checker) quicDialer(name string, d sdk.Dialer, set *Component) func() string {
+	k := sdk.KindDialer
+	dial := func(ctx context.Context, addr netip.AddrPort) (*sdk.DialResponse, time.Duration, string) {
+		start := time.Now()
+		resp, err := d.Dial(ctx, &sdk.DialRequest{Address: addr, Host: set.Host})
+		if err != nil {
+			return nil, 0, "returned an error instead of an answer: " + errText(err)
+		}
+		return resp, time.Since(start), ""
+	}
+	main := func() string {
+		srv, err := c.env.server(ServerHTTP3, answer)
+		if err != nil {
+			return errText(err)
+		}
+		base, accepts := srv.open(), srv.acceptCount()
+		ctx, cancel := context.WithTimeout(c.ctx, callTimeout)
+		defer cancel()
+		resp, took, problem := dial(ctx, srv.addr)
+		if problem != "" {
+			return problem
+		}
+		problems := phaseProblems(resp.Phases, resp.Failure, took)
+		if resp.Conn != nil {
+			problems = append(problems, "handed on a socket, but the plugin declares a QUIC connection (dialer_conn = quic)")
+		}
+		if resp.Handle != nil && resp.Handle.Kind != sdk.ConnQUIC {
+			problems = append(problems, fmt.Sprintf("handed on a %s handle, want quic", resp.Handle.Kind))
+		}
+		closeDial(resp)
+		switch {
+		case set.WantFailure != "":
+			return strings.Join(append(problems, wantFailure(resp.Failure, set.WantFailure)), "; ")
+		case resp.Failure != nil:
+			problems = append(problems, fmt.Sprintf("failed as %s: %s; want a QUIC connection to %s", resp.Failure.Class, oneLine(resp.Failure.Message), srv.addr))
+		case !srv.waitAccepts(closeWithin, accepts+1):
+			problems = append(problems, fmt.Sprintf("succeeded, but the HTTP/3 server at %s accepted no QUIC connection", srv.addr))
+		default:
+			if n := srv.waitOpen(closeWithin, base); n > base {
+				problems = append(problems, fmt.Sprintf("the server saw no close %v after the dial: the plugin kept the QUIC connection", closeWithin))
+			}
+		}
+		return strings.Join(problems, "; ")
+	}
+	c.add(name, k, "dial", main())
+
+	// A closed UDP port: QUIC hears no answer, and fails as data.
+	ctx, cancel := context.WithTimeout(c.ctx, deadlineTimeout)
+	resp, took, problem := dial(ctx, c.env.refusedUDP)
+	cancel()
+	if problem == "" {
+		problems := phaseProblems(resp.Phases, resp.Failure, took)
+		if resp.Failure == nil {
+			closeDial(resp)
+			problems = append(problems, fmt.Sprintf("connected to %s, where nothing listens; want a failure", c.env.refusedUDP))
+		} else {
+			problems = append(problems, failureProblem(resp.Failure))
+		}
+		problem = strings.Join(problems, "; ")
+	}
+	c.add(name, k, "failure as data", problem)
+
+	// A UDP port held by a socket that never reads: the deadline ends it.
+	silentAddr := c.env.silentUDP.LocalAddr().(*net.UDPAddr).AddrPort()
+	ctx, cancel = context.WithTimeout(c.ctx, deadlineTimeout)
+	defer cancel()
+	resp, took, problem = dial(ctx, silentAddr)
+	if problem == "" {
+		closeDial(resp)
+		problem = deadlineProblem(resp.Failure, took, "connected to a UDP port that never answers")
+	}
+	c.add(name, k, "deadline", problem)
+	return main
 }

@@ -18,9 +18,11 @@ const (
 	ServerGreeting = "greeting" // sends "SSH-2.0-probe-check" and a CRLF first
 	ServerTLS      = "tls"      // TLS, a certificate for api.probe.test from lab.ca_file's CA
 	ServerHTTP     = "http"     // HTTP/1.1 in clear, 200 "ok" for every request
+	ServerGRPC     = "grpc"     // gRPC in clear (h2c) with grpc-go's health service, every service SERVING
+	ServerHTTP3    = "http3"    // HTTP/3 over QUIC on a UDP port, the TLS server's certificate, 200 "ok"
 )
 
-var servers = []string{ServerEcho, ServerGreeting, ServerTLS, ServerHTTP}
+var servers = []string{ServerEcho, ServerGreeting, ServerTLS, ServerHTTP, ServerGRPC, ServerHTTP3}
 
 // File is a check file: how each component of the binary is configured and
 // checked, by kind and plugin name. A component it does not name is checked
@@ -57,6 +59,13 @@ type Component struct {
 	// Server is the server a handshake runs against: one of the Server
 	// constants, ServerEcho by default.
 	Server string
+	// Via is the address a dialer's socket is connected to instead of the
+	// target's: a proxy dialer's proxy; "" wants the target's.
+	Via string
+	// Skip, when set, says why the component is not checked (a proxy
+	// dialer without a proxy to run through): every row of it is skipped
+	// with that reason.
+	Skip string
 }
 
 // block is a component block of a check file.
@@ -69,6 +78,8 @@ type block struct {
 	WantFailure *string   `hcl:"want_failure,optional"`
 	FailHost    *string   `hcl:"fail_host,optional"`
 	Server      *string   `hcl:"server,optional"`
+	Via         *string   `hcl:"via,optional"`
+	Skip        *string   `hcl:"skip,optional"`
 }
 
 type fileBody struct {
@@ -77,12 +88,17 @@ type fileBody struct {
 	Handshakes []block `hcl:"handshake,block"`
 }
 
-// LabVars are the values a check file refers to as lab.NAME, for the
-// servers the check starts: dns (host:port of its DNS server, zone
-// probe.test) and ca_file (the PEM of the CA of its TLS server).
+// LabVars are the values a check file refers to as lab.NAME: for the
+// servers the check starts, dns (host:port of its DNS server, zone
+// probe.test) and ca_file (the PEM of the CA of its TLS and HTTP/3
+// servers); and the proxies the caller gives (probe plugins check
+// --socks5-proxy, --http-proxy), socks5_proxy and http_proxy (host:port,
+// "" when none was given).
 type LabVars struct {
-	DNS    string
-	CAFile string
+	DNS         string
+	CAFile      string
+	Socks5Proxy string
+	HTTPProxy   string
 }
 
 // ParseFile parses a check file, src named filename, with the lab's
@@ -94,7 +110,8 @@ func ParseFile(filename string, src []byte, lab LabVars) (*File, error) {
 	}
 	var body fileBody
 	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"lab": cty.ObjectVal(map[string]cty.Value{
-		"dns": cty.StringVal(lab.DNS), "ca_file": cty.StringVal(lab.CAFile)})}}
+		"dns": cty.StringVal(lab.DNS), "ca_file": cty.StringVal(lab.CAFile),
+		"socks5_proxy": cty.StringVal(lab.Socks5Proxy), "http_proxy": cty.StringVal(lab.HTTPProxy)})}}
 	if diags := gohcl.DecodeBody(f.Body, ctx, &body); diags.HasErrors() {
 		return nil, diags
 	}
@@ -149,6 +166,12 @@ func (b block) component() (*Component, error) {
 			return nil, fmt.Errorf("server %q: want one of %v", *b.Server, servers)
 		}
 		c.Server = *b.Server
+	}
+	if b.Via != nil {
+		c.Via = *b.Via
+	}
+	if b.Skip != nil {
+		c.Skip = *b.Skip
 	}
 	return c, nil
 }

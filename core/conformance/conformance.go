@@ -13,10 +13,14 @@
 // when it fails.
 //
 // The servers the checks run against are its own, on 127.0.0.1: a DNS
-// server for the zone probe.test, and echo, greeting, TLS and HTTP servers
-// that hold their answer 40 ms, hang up at once, or never answer. A check
-// file (ParseFile) says how each component is configured and which server a
-// handshake speaks to.
+// server for the zone probe.test, and echo, greeting, TLS, HTTP, gRPC
+// (health service) and HTTP/3 servers that hold their answer 40 ms, hang up
+// at once, or never answer. A check file (ParseFile) says how each
+// component is configured and which server a handshake speaks to; the
+// proxies a proxy dialer runs through are the caller's (Options). The
+// checks follow the connection kind a plugin declares: a dialer of no
+// connection is checked by its dial alone, a QUIC dialer against the HTTP/3
+// server, a handshake over QUIC over the binary's own QUIC dialer.
 package conformance
 
 import (
@@ -85,6 +89,10 @@ type Options struct {
 	CheckFileName string
 	// Log receives the plugin's log lines; nil for none.
 	Log hclog.Logger
+	// Socks5Proxy and HTTPProxy are the proxies a check file may run a
+	// proxy dialer through, as lab.socks5_proxy and lab.http_proxy
+	// (host:port); "" for none.
+	Socks5Proxy, HTTPProxy string
 }
 
 // Run checks the binary and returns a result per check. The error is for
@@ -101,7 +109,9 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	defer e.close()
 	var file *File
 	if opts.CheckFile != nil {
-		if file, err = ParseFile(opts.CheckFileName, opts.CheckFile, e.vars()); err != nil {
+		vars := e.vars()
+		vars.Socks5Proxy, vars.HTTPProxy = opts.Socks5Proxy, opts.HTTPProxy
+		if file, err = ParseFile(opts.CheckFileName, opts.CheckFile, vars); err != nil {
 			return nil, err
 		}
 	}
@@ -111,6 +121,7 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	}
 	c := &checker{ctx: ctx, env: e, file: file, host: host, bin: opts.Binary}
 	plugins, err := host.Load(opts.Binary)
+	c.plugins = plugins
 	c.add("", "", "start", startProblem(err))
 	if err != nil {
 		_ = host.Close()
@@ -140,6 +151,7 @@ type checker struct {
 	file    *File
 	host    *pluginhost.Host
 	bin     pluginhost.Binary
+	plugins []*sdk.Plugin
 	results []Result
 	// The components whose main call succeeded, for the whole attempt.
 	resolvers   []configured[sdk.Resolver]
@@ -236,6 +248,10 @@ func describeProblems(p *sdk.Plugin) []string {
 func (c *checker) component(p *sdk.Plugin, k sdk.Kind) func() string {
 	name := p.Info.Name
 	set := c.file.component(k, name)
+	if set.Skip != "" {
+		c.skip(name, k, "configure", set.Skip)
+		return nil
+	}
 	cfg, err := p.Schema(k).Config(set.Config)
 	if err != nil {
 		c.add(name, k, "configure", "the configuration does not fit the schema: "+errText(err)+" (give its attributes in a check file, --config)")
@@ -252,9 +268,15 @@ func (c *checker) component(p *sdk.Plugin, k sdk.Kind) func() string {
 	case sdk.KindResolver:
 		return c.resolver(name, comp.(sdk.Resolver), set)
 	case sdk.KindDialer:
+		switch p.DialerConn {
+		case sdk.ConnNone:
+			return c.noConnDialer(name, comp.(sdk.Dialer), set)
+		case sdk.ConnQUIC:
+			return c.quicDialer(name, comp.(sdk.Dialer), set)
+		}
 		return c.dialer(name, comp.(sdk.Dialer), set)
 	default:
-		return c.handshaker(name, comp.(sdk.Handshaker), set)
+		return c.handshaker(p, comp.(sdk.Handshaker), set)
 	}
 }
 

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -14,6 +15,11 @@ import (
 	"time"
 
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // serverDelay is how long after accepting a connection a server of the
@@ -39,6 +45,10 @@ type env struct {
 	refused netip.AddrPort
 	// silent is a port that answers no SYN: a connect hangs.
 	silent *lab.SilentTCP
+	// refusedUDP is a UDP port nothing reads, closed: the kernel answers
+	// port unreachable. silentUDP is one a socket holds and never reads.
+	refusedUDP netip.AddrPort
+	silentUDP  net.PacketConn
 
 	mu      sync.Mutex
 	servers map[[2]string]*server
@@ -76,6 +86,15 @@ func startEnv() (e *env, err error) {
 	if e.silent, err = lab.StartSilentTCP(netip.MustParseAddr("127.0.0.1")); err != nil {
 		return e, err
 	}
+	if e.silentUDP, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+		return e, err
+	}
+	closed, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return e, err
+	}
+	e.refusedUDP = closed.LocalAddr().(*net.UDPAddr).AddrPort()
+	_ = closed.Close()
 	return e, nil
 }
 
@@ -95,6 +114,9 @@ func (e *env) close() {
 	if e.silent != nil {
 		_ = e.silent.Close()
 	}
+	if e.silentUDP != nil {
+		_ = e.silentUDP.Close()
+	}
 	if e.dir != "" {
 		_ = os.RemoveAll(e.dir)
 	}
@@ -109,12 +131,22 @@ func (e *env) server(kind, behaviour string) (*server, error) {
 	if s := e.servers[k]; s != nil {
 		return s, nil
 	}
+	s := &server{kind: kind, behaviour: behaviour, cert: e.cert, conns: map[io.Closer]time.Time{}}
+	if kind == ServerHTTP3 {
+		if err := s.listenQUIC(); err != nil {
+			return nil, fmt.Errorf("start the %s server: %w", kind, err)
+		}
+		e.servers[k] = s
+		return s, nil
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("start the %s server: %w", kind, err)
 	}
-	s := &server{ln: ln, kind: kind, behaviour: behaviour, cert: e.cert, conns: map[net.Conn]bool{},
-		addr: ln.Addr().(*net.TCPAddr).AddrPort()}
+	s.ln, s.addr = ln, ln.Addr().(*net.TCPAddr).AddrPort()
+	if kind == ServerGRPC {
+		s.startGRPC()
+	}
 	s.wg.Go(s.serve)
 	e.servers[k] = s
 	return s, nil
@@ -124,14 +156,22 @@ func (e *env) server(kind, behaviour string) (*server, error) {
 // peers have not closed yet.
 type server struct {
 	ln        net.Listener
-	addr      netip.AddrPort
+	addr      netip.AddrPort // a TCP port, or for ServerHTTP3 a UDP port
 	kind      string
 	behaviour string
 	cert      tls.Certificate
 	wg        sync.WaitGroup
 
+	// grpc serves the connections of a ServerGRPC, handed through grpcConns.
+	grpc      *grpc.Server
+	grpcConns *chanListener
+	// quic is the listener of a ServerHTTP3, h3 its HTTP/3 server.
+	quic *quic.Listener
+	h3   *http3.Server
+
 	mu         sync.Mutex
-	conns      map[net.Conn]bool
+	conns      map[io.Closer]time.Time // when each was accepted
+	accepts    int
 	lastAccept time.Time
 }
 
@@ -141,21 +181,30 @@ func (s *server) serve() {
 		if err != nil {
 			return
 		}
-		s.mu.Lock()
-		s.conns[c] = true
-		s.lastAccept = time.Now()
-		accepted := s.lastAccept
-		s.mu.Unlock()
+		accepted := s.track(c)
 		s.wg.Go(func() {
-			defer func() {
-				_ = c.Close()
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
+			defer s.untrack(c)
 			s.handle(c, accepted)
 		})
 	}
+}
+
+// track counts c open and returns when it was accepted.
+func (s *server) track(c io.Closer) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accepts++
+	s.lastAccept = time.Now()
+	s.conns[c] = s.lastAccept
+	return s.lastAccept
+}
+
+// untrack closes c and counts it closed.
+func (s *server) untrack(c io.Closer) {
+	_ = c.Close()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
 }
 
 // handle serves one connection until the peer closes it.
@@ -195,6 +244,15 @@ func (s *server) handle(c net.Conn, accepted time.Time) {
 				return
 			}
 		}
+	case ServerGRPC:
+		nc := &notifyConn{Conn: c, closed: make(chan struct{})}
+		select {
+		case s.grpcConns.conns <- nc:
+		case <-s.grpcConns.done:
+			return
+		}
+		<-nc.closed // the gRPC server closes it when the peer does
+		return
 	}
 	_, _ = io.Copy(io.Discard, c)
 }
@@ -227,8 +285,42 @@ func (s *server) accepted() time.Time {
 	return s.lastAccept
 }
 
+// acceptCount returns how many connections the server accepted.
+func (s *server) acceptCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepts
+}
+
+// waitAccepts waits up to d for the server to have accepted n connections
+// (a QUIC server accepts one once the client's last handshake packet
+// arrives, which may be after the client's dial returned) and reports
+// whether it has.
+func (s *server) waitAccepts(d time.Duration, n int) bool {
+	deadline := time.Now().Add(d)
+	for s.acceptCount() < n {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
 func (s *server) close() {
-	_ = s.ln.Close()
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	if s.grpc != nil {
+		_ = s.grpcConns.Close()
+		s.grpc.Stop()
+	}
+	if s.quic != nil {
+		_ = s.quic.Close()
+	}
+	if s.h3 != nil {
+		_ = s.h3.Close()
+	}
 	s.mu.Lock()
 	for c := range s.conns {
 		_ = c.Close()
@@ -236,3 +328,105 @@ func (s *server) close() {
 	s.mu.Unlock()
 	s.wg.Wait()
 }
+
+// startGRPC starts the gRPC server of a ServerGRPC: grpc-go's own health
+// service, every service SERVING. handle hands it the connections.
+func (s *server) startGRPC() {
+	s.grpcConns = &chanListener{conns: make(chan net.Conn), done: make(chan struct{}), addr: s.ln.Addr()}
+	s.grpc = grpc.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, health.NewServer())
+	s.wg.Go(func() { _ = s.grpc.Serve(s.grpcConns) })
+}
+
+// chanListener is a net.Listener whose connections are handed to it.
+type chanListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+	addr  net.Addr
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// notifyConn tells when it is closed.
+type notifyConn struct {
+	net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *notifyConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// quicConn is a QUIC connection the server counts open until its peer
+// closes it.
+type quicConn struct{ c *quic.Conn }
+
+func (q quicConn) Close() error { return q.c.CloseWithError(0, "") }
+
+// listenQUIC starts a ServerHTTP3: QUIC on a UDP port, HTTP/3 (200 "ok"
+// for every request, serverDelay after the connection's accept) when it
+// answers; a connection closed at its first request stream when it hangs
+// up; a connection whose requests are never read when silent.
+func (s *server) listenQUIC() error {
+	tc := http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{s.cert}})
+	ln, err := quic.ListenAddr("127.0.0.1:0", tc, &quic.Config{})
+	if err != nil {
+		return err
+	}
+	s.quic, s.addr = ln, ln.Addr().(*net.UDPAddr).AddrPort()
+	s.h3 = &http3.Server{ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return context.WithValue(ctx, acceptedKey{}, s.conns[quicConn{c}])
+	}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if at, ok := r.Context().Value(acceptedKey{}).(time.Time); ok {
+			time.Sleep(time.Until(at.Add(serverDelay)))
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok")
+	})}
+	s.wg.Go(func() {
+		for {
+			c, err := ln.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			qc := quicConn{c}
+			s.track(qc)
+			s.wg.Go(func() {
+				defer s.untrack(qc)
+				switch s.behaviour {
+				case hangUp:
+					if _, err := c.AcceptStream(c.Context()); err == nil {
+						_ = c.CloseWithError(0, "hang up")
+					}
+				case silent:
+				default:
+					_ = s.h3.ServeQUICConn(c)
+				}
+				<-c.Context().Done()
+			})
+		}
+	})
+	return nil
+}
+
+// acceptedKey is the context key of a request's connection's accept time.
+type acceptedKey struct{}
