@@ -10,6 +10,7 @@
 package exporter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/history"
 	"github.com/probe-dev/probe/core/report"
 	"github.com/probe-dev/probe/core/sink"
 )
@@ -71,11 +73,15 @@ type Exporter struct {
 	unsink   func() // deregisters the log line counter
 	registry *prometheus.Registry
 	metrics  *report.Metrics // scheduled probing
-	probes   *prometheus.CounterVec
-	reloads  *prometheus.CounterVec
-	reloaded prometheus.Gauge
-	reloadAt prometheus.Gauge
-	shed     prometheus.Counter
+	// history keeps the attempts of scheduled probing for the status page;
+	// guarded by mu, replaced when a reload changes the schedule.
+	history      *history.History
+	historyEvery time.Duration // the schedule the history was made for
+	probes       *prometheus.CounterVec
+	reloads      *prometheus.CounterVec
+	reloaded     prometheus.Gauge
+	reloadAt     prometheus.Gauge
+	shed         prometheus.Counter
 	// slots holds a token per probe /probe runs.
 	slots chan struct{}
 
@@ -154,13 +160,15 @@ func New(opts Options) (*Exporter, error) {
 	}
 	e.loaded()
 	e.cur = e.newState(file, release)
+	e.history.Retain(e.cur.names())
 	e.startSchedule(e.cur)
 	return e, nil
 }
 
 // newState makes the state of file. Its scheduled attempts stream to the
-// exporter's sinks (the metrics of scheduled probing, the count of probes),
-// and nothing else: the runs keep none of them.
+// exporter's sinks (the metrics of scheduled probing, the count of probes,
+// the status page's history), and nothing else: the runs keep none of them.
+// A file whose schedule differs from the history's gets a new, empty one.
 func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	opts := file.Options
 	opts.Logger = e.log
@@ -169,8 +177,25 @@ func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	for _, t := range file.Targets {
 		s.targets[t.Name] = t
 	}
-	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes})
+	sched := file.Schedule
+	e.mu.Lock()
+	if e.history == nil || e.history.Retention() != cmp.Or(sched.Retain, history.DefaultRetain) || e.historyEvery != sched.Every {
+		e.history, e.historyEvery = history.New(sched.Retain, sched.Every), sched.Every
+	}
+	hist := e.history
+	e.mu.Unlock()
+	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes}, hist)
 	return s
+}
+
+// names returns the names of s's targets as the attempts have them:
+// redacted.
+func (s *state) names() []string {
+	names := make([]string, len(s.file.Targets))
+	for i, t := range s.file.Targets {
+		names[i] = s.engine.Redactor().Target(t).Name
+	}
+	return names
 }
 
 // startSchedule starts probing s's targets on the file's schedule, if it
@@ -243,11 +268,11 @@ func (e *Exporter) Reload() error {
 	e.cur = next
 	e.mu.Unlock()
 	old.stopSchedule()
-	names := make([]string, len(file.Targets)) // as the metrics have them: redacted
-	for i, t := range file.Targets {
-		names[i] = next.engine.Redactor().Target(t).Name
-	}
+	names := next.names()
 	e.metrics.Retain(names)
+	e.mu.Lock()
+	e.history.Retain(names)
+	e.mu.Unlock()
 	e.startSchedule(next)
 	go e.retire(old)
 	e.reloads.WithLabelValues("success").Inc()
