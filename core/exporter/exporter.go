@@ -35,6 +35,7 @@ import (
 	"github.com/probe-dev/probe/core/history"
 	"github.com/probe-dev/probe/core/report"
 	"github.com/probe-dev/probe/core/sink"
+	"github.com/probe-dev/probe/core/status"
 )
 
 // ScrapeTimeoutHeader is the header in which Prometheus sends its scrape
@@ -316,6 +317,13 @@ func (e *Exporter) Close() error {
 	return nil
 }
 
+// scheduled reports whether the current file has a schedule.
+func (e *Exporter) scheduled() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.closed && e.cur.file.Schedule.Every > 0
+}
+
 // acquire returns the current state, counted in flight; nil once closed.
 func (e *Exporter) acquire() *state {
 	e.mu.Lock()
@@ -328,7 +336,8 @@ func (e *Exporter) acquire() *state {
 }
 
 // Handler returns the exporter's HTTP handler: /probe, /metrics, /-/reload
-// (POST) and a short index at /.
+// (POST), the status page's API under /api/v1/ and, at /, the status page
+// when the file has a schedule (core/status), a short index otherwise.
 func (e *Exporter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/probe", e.probe)
@@ -338,7 +347,20 @@ func (e *Exporter) Handler() http.Handler {
 			e.fail(w, http.StatusInternalServerError, "reload failed: "+err.Error())
 		}
 	})
-	mux.HandleFunc("/{$}", e.index)
+	page := status.Handler(func() *history.History {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.history
+	})
+	mux.Handle("/api/v1/", page)
+	mux.Handle("GET /assets/", page)
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		if e.scheduled() {
+			page.ServeHTTP(w, r)
+			return
+		}
+		e.index(w, r)
+	})
 	return mux
 }
 
@@ -550,6 +572,7 @@ func (e *Exporter) index(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "/probe?target=NAME                    probe a target of the file once")
 	fmt.Fprintln(w, "/probe?target=HOST:PORT&pipeline=NAME probe another host with a pipeline of the file")
 	fmt.Fprintln(w, "/metrics                              the exporter's own metrics and scheduled probing")
+	fmt.Fprintln(w, "/api/v1/targets                       the status page's API (with a schedule block, the page is at /)")
 	fmt.Fprintln(w, "\ntargets:")
 	for _, t := range s.file.Targets {
 		t = s.engine.Redactor().Target(t)
