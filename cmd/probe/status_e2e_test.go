@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -77,7 +79,8 @@ func TestStatusPage(t *testing.T) {
 	if err != nil {
 		t.Fatal("chromium is not installed (apt-get install chromium; .ci/deps installs it)")
 	}
-	srv := startServe(t, statusFile(t))
+	file := statusFile(t)
+	srv := startServe(t, file)
 	base := "http://" + srv.addr
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -260,6 +263,75 @@ func TestStatusPage(t *testing.T) {
 	if !strings.Contains(broken.FailedRow, "tls.cert_expired") {
 		t.Errorf("broken's row says %q, want its class", broken.FailedRow)
 	}
+
+	// The report of probe run -o html of the same file, five attempts a
+	// target, opened from a file in a tab with the network off.
+	cmd := exec.Command(probeBin, "run", filepath.Base(file), "-o", "html", "--attempts", "5", "--interval", "10ms")
+	cmd.Dir = filepath.Dir(file)
+	html, err := cmd.Output()
+	if ee := (*exec.ExitError)(nil); err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) { // 1: a target failed
+		t.Fatalf("probe run -o html: %v\n%s", err, html)
+	}
+	if strings.Contains(string(html), "<script src") || strings.Contains(string(html), `<link rel="stylesheet"`) {
+		t.Error("the HTML report loads a script or a style from elsewhere")
+	}
+	reportFile := filepath.Join(artifacts, "report.html")
+	if err := os.WriteFile(reportFile, html, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab, cancelTab := chromedp.NewContext(browser)
+	defer cancelTab()
+	browser = tab // step runs in the tab
+	messages = chromedp.Console(tab)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning || m.Type == chromedp.ConsoleException {
+				mu.Lock()
+				consoleErrors = append(consoleErrors, fmt.Sprintf("report: %s: %s", m.Type, m.Text))
+				mu.Unlock()
+			}
+		}
+	}()
+	var rep struct {
+		Points  int        `json:"points"`
+		Median  []*float64 `json:"median"`
+		Classes string     `json:"classes"`
+		Rows    int        `json:"rows"`
+	}
+	step("the HTML report",
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+				return err
+			}
+			_, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+				MatchedNetworkConditions: []*network.Conditions{{Offline: true, DownloadThroughput: -1, UploadThroughput: -1}}})
+			return err
+		}),
+		chromedp.Navigate("file://"+reportFile), ready("slow"),
+		eval(`(() => {
+			const u = window.probe.charts.tls;
+			return {points: u.data[0].length, median: u.data[5], rows: document.querySelectorAll("#targets tbody tr").length};
+		})()`, &rep),
+		shot("report-slow.png"),
+		chromedp.Click(`#targets tr[data-target="broken"] a`), ready("broken"),
+		eval(`({classes: document.querySelector('.chart[data-phase="total"]').dataset.failureClasses})`, &rep),
+		shot("report-broken.png"),
+	)
+	if rep.Points != 5 || rep.Rows != 2 {
+		t.Errorf("the report's tls chart of slow has %d points, its list %d rows; want 5 and 2", rep.Points, rep.Rows)
+	}
+	if len(rep.Median) > 2 {
+		if m := rep.Median[2]; m == nil || *m < 40 || *m > 55 {
+			t.Errorf("the report's tls median of slow = %v, want 40-55 ms", m)
+		}
+	}
+	if rep.Classes != "tls.cert_expired" {
+		t.Errorf("the report's failure classes of broken = %q, want tls.cert_expired", rep.Classes)
+	}
+
 	mu.Lock()
 	defer mu.Unlock()
 	if len(consoleErrors) > 0 {

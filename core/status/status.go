@@ -22,9 +22,9 @@ import (
 //go:embed assets
 var assets embed.FS
 
-// Ranges are the time ranges the API and the page offer, by name; "all" is
+// ranges are the time ranges the API and the page offer, by name; "all" is
 // the whole retention.
-var Ranges = map[string]time.Duration{"1h": time.Hour, "6h": 6 * time.Hour, "24h": 24 * time.Hour}
+var ranges = map[string]time.Duration{"1h": time.Hour, "6h": 6 * time.Hour, "24h": 24 * time.Hour}
 
 // Handler serves the page at / (index.html), its assets under /assets/ and
 // the API under /api/v1/, from the history current returns at each request.
@@ -69,12 +69,18 @@ type targetJSON struct {
 }
 
 func (a api) targets(w http.ResponseWriter, r *http.Request) {
-	h := a.current()
-	state, name := r.URL.Query().Get("state"), strings.ToLower(r.URL.Query().Get("name"))
+	state, name := r.URL.Query().Get("state"), r.URL.Query().Get("name")
 	if state != "" && state != string(history.StateOK) && state != string(history.StateFailing) && state != string(history.StatePending) {
 		fail(w, http.StatusBadRequest, fmt.Sprintf("state %q: want ok, failing or pending", state))
 		return
 	}
+	send(w, targetsDoc(a.current(), name, state))
+}
+
+// targetsDoc is /api/v1/targets: h's targets whose name holds name (in any
+// case) and, unless state is "", in that state.
+func targetsDoc(h *history.History, name, state string) map[string]any {
+	name = strings.ToLower(name)
 	now := time.Now()
 	out := []targetJSON{}
 	for _, t := range h.Targets() {
@@ -92,7 +98,7 @@ func (a api) targets(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, j)
 	}
-	send(w, map[string]any{"retain_seconds": h.Retention().Seconds(), "targets": out})
+	return map[string]any{"retain_seconds": h.Retention().Seconds(), "targets": out}
 }
 
 // seriesJSON is /api/v1/series: a target's attempts as columns.
@@ -119,18 +125,28 @@ func (a api) series(w http.ResponseWriter, r *http.Request) {
 	from := to.Add(-h.Retention())
 	switch rng := q.Get("range"); {
 	case rng == "" || rng == "all":
-	case Ranges[rng] > 0:
-		from = to.Add(-Ranges[rng])
+	case ranges[rng] > 0:
+		from = to.Add(-ranges[rng])
 	default:
 		fail(w, http.StatusBadRequest, fmt.Sprintf("range %q: want 1h, 6h, 24h or all", rng))
 		return
 	}
-	s, ok := h.Series(name, from, to.Add(time.Millisecond))
+	out, ok := seriesDoc(h, name, from, to)
 	if !ok {
 		fail(w, http.StatusNotFound, fmt.Sprintf("no target %q", name))
 		return
 	}
-	out := seriesJSON{Target: name, From: from.UTC().Format(time.RFC3339), To: to.UTC().Format(time.RFC3339),
+	send(w, out)
+}
+
+// seriesDoc is /api/v1/series: the attempts of target name in [from, to];
+// false when h does not know it.
+func seriesDoc(h *history.History, name string, from, to time.Time) (*seriesJSON, bool) {
+	s, ok := h.Series(name, from, to.Add(time.Millisecond))
+	if !ok {
+		return nil, false
+	}
+	out := &seriesJSON{Target: name, From: from.UTC().Format(time.RFC3339), To: to.UTC().Format(time.RFC3339),
 		T: []float64{}, TotalMS: []float64{}, Class: s.Class, Phases: s.Phases, PhaseMS: map[string][]*float64{}}
 	if out.Class == nil {
 		out.Class = []string{}
@@ -148,7 +164,7 @@ func (a api) series(w http.ResponseWriter, r *http.Request) {
 		}
 		out.PhaseMS[phase] = col
 	}
-	send(w, out)
+	return out, true
 }
 
 // phaseJSON is a phase of /api/v1/latest's waterfall.
@@ -167,22 +183,35 @@ type failureJSON struct {
 	Message string `json:"message"`
 }
 
+// latestJSON is /api/v1/latest: a target's latest attempt.
+type latestJSON struct {
+	Target  string       `json:"target"`
+	Started string       `json:"started"`
+	Address string       `json:"address,omitempty"`
+	TotalMS float64      `json:"total_ms"`
+	OK      bool         `json:"ok"`
+	Failure *failureJSON `json:"failure,omitempty"`
+	Phases  []phaseJSON  `json:"phases"`
+}
+
 func (a api) latest(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("target")
-	at := a.current().Latest(name)
-	if at == nil {
+	out := latestDoc(a.current(), name)
+	if out == nil {
 		fail(w, http.StatusNotFound, fmt.Sprintf("no attempt of target %q", name))
 		return
 	}
-	out := struct {
-		Target  string       `json:"target"`
-		Started string       `json:"started"`
-		Address string       `json:"address,omitempty"`
-		TotalMS float64      `json:"total_ms"`
-		OK      bool         `json:"ok"`
-		Failure *failureJSON `json:"failure,omitempty"`
-		Phases  []phaseJSON  `json:"phases"`
-	}{Target: at.Target, Started: at.Started.UTC().Format(time.RFC3339Nano), TotalMS: *ms(at.Total), OK: at.OK, Phases: []phaseJSON{}}
+	send(w, out)
+}
+
+// latestDoc is /api/v1/latest: target name's latest attempt; nil without
+// one.
+func latestDoc(h *history.History, name string) *latestJSON {
+	at := h.Latest(name)
+	if at == nil {
+		return nil
+	}
+	out := &latestJSON{Target: at.Target, Started: at.Started.UTC().Format(time.RFC3339Nano), TotalMS: *ms(at.Total), OK: at.OK, Phases: []phaseJSON{}}
 	if at.Address.IsValid() {
 		out.Address = at.Address.String()
 	}
@@ -192,7 +221,7 @@ func (a api) latest(w http.ResponseWriter, r *http.Request) {
 	for _, p := range at.Phases {
 		out.Phases = append(out.Phases, phaseJSON{Name: p.Name, Plugin: p.Plugin, StartMS: *ms(p.Start), DurationMS: *ms(p.Duration), OK: p.OK})
 	}
-	send(w, out)
+	return out
 }
 
 // ms returns d in milliseconds, to the microsecond.

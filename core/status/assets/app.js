@@ -14,7 +14,19 @@ let range = "all";
 const $ = (sel) => document.querySelector(sel);
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
+// report is the data of a report of probe run -o html, which the page reads
+// in place of the API; null on the status page.
+const reportEl = document.getElementById("probe-data");
+const report = reportEl ? JSON.parse(reportEl.textContent) : null;
+
 async function getJSON(path) {
+  if (report) {
+    const [route, query] = path.split("?");
+    const target = new URLSearchParams(query).get("target");
+    const body = route.endsWith("/targets") ? report.targets : route.endsWith("/series") ? report.series[target] : report.latest[target];
+    if (!body) throw new Error("no data for " + path);
+    return body;
+  }
   const r = await fetch(path, { cache: "no-store" });
   const body = await r.json();
   if (!r.ok) throw new Error(body.error || r.statusText);
@@ -40,7 +52,8 @@ async function loadTargets() {
   probe.targets = body.targets;
   const ok = body.targets.filter((t) => t.state === "ok").length;
   const failing = body.targets.filter((t) => t.state === "failing").length;
-  $("#summary").textContent = `${body.targets.length} targets: ${ok} ok, ${failing} failing; history kept ${Math.round(body.retain_seconds / 3600)} h in memory`;
+  $("#summary").textContent = `${body.targets.length} targets: ${ok} ok, ${failing} failing` +
+    (report ? "" : `; history kept ${Math.round(body.retain_seconds / 3600)} h in memory`);
   drawTargets();
   if (!selected && body.targets.length) selected = body.targets[0].name;
 }
@@ -235,5 +248,9 @@ window.addEventListener("hashchange", () => {
 function refresh() {
   loadTargets().then(() => { if (selected) return loadDetail(); }).catch((e) => { $("#summary").textContent = "error: " + e.message; });
 }
+if (report) {
+  document.querySelector("h1").textContent = report.title;
+  document.querySelector(".ranges").hidden = true; // a run's attempts are all shown
+}
 refresh();
-setInterval(refresh, 15000);
+if (!report) setInterval(refresh, 15000);
