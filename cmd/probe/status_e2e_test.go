@@ -68,6 +68,28 @@ func apiTargets(t *testing.T, base string) map[string]apiTarget {
 	return out
 }
 
+// a11yJS is a basic accessibility check of the status page: every form
+// control has a label, every button a name, every chart a description, and
+// the text of the page (the states' colours included) has a contrast of at
+// least 4.5 against the background (WCAG AA). It returns what fails.
+const a11yJS = `(() => {
+	const bad = [];
+	for (const el of document.querySelectorAll("input, select")) if (!el.labels || !el.labels.length) bad.push("no label: #" + el.id);
+	for (const el of document.querySelectorAll("button")) if (!el.textContent.trim()) bad.push("a button without a name");
+	for (const el of document.querySelectorAll(".chart")) if (!el.getAttribute("aria-label")) bad.push("a chart without a description");
+	const rgb = (c) => c.match(/[\d.]+/g).slice(0, 3).map(Number);
+	const lum = (c) => { const [r, g, b] = rgb(c).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+	const bg = getComputedStyle(document.body).backgroundColor;
+	for (const sel of ["body", "h1", "th", "td", ".state-ok", ".state-failing", "#detail-meta", ".legend-note", ".wf-ms", ".u-legend", "button", "input"]) {
+		const el = document.querySelector(sel);
+		if (!el) { bad.push("nothing matches " + sel); continue; }
+		const [a, b] = [lum(getComputedStyle(el).color), lum(bg)];
+		const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+		if (ratio < 4.5) bad.push(sel + ": contrast " + ratio.toFixed(2));
+	}
+	return bad;
+})()`
+
 // TestStatusPage opens the status page of probe serve in Debian's headless
 // Chromium (one browser for the package) and reads back what it drew:
 // both targets' states, the delayed target's chart with the API's points
@@ -175,6 +197,7 @@ func TestStatusPage(t *testing.T) {
 		Waterfall   []string    `json:"waterfall"`
 		Canvas      bool        `json:"canvas"`
 	}
+	var a11y [2][]string // what a11yJS found, light then dark
 	before := apiTargets(t, base)["slow"].Points
 	step("the page of slow",
 		chromedp.Navigate(base+"/#target=slow"), ready("slow"),
@@ -193,6 +216,13 @@ func TestStatusPage(t *testing.T) {
 			};
 		})()`, &slow),
 		shot("status-slow-light.png"),
+		eval(a11yJS, &a11y[0]),
+		// The last hour: the API's answer to range=1h.
+		chromedp.Click(`.ranges button[data-range="1h"]`),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Poll[bool](`!!(window.probe.series && new Date(window.probe.series.to) - new Date(window.probe.series.from) === 3600000)`)(ctx, tg)
+			return err
+		}),
 	)
 	after := apiTargets(t, base)["slow"].Points
 	if slow.APIPoints < before || slow.APIPoints > after {
@@ -253,7 +283,13 @@ func TestStatusPage(t *testing.T) {
 		}),
 		chromedp.Click(`#targets tr[data-target="slow"] a`), ready("slow"),
 		shot("status-slow-dark.png"),
+		eval(a11yJS, &a11y[1]),
 	)
+	for i, scheme := range []string{"light", "dark"} {
+		if len(a11y[i]) > 0 {
+			t.Errorf("accessibility in the %s scheme:\n%s", scheme, strings.Join(a11y[i], "\n"))
+		}
+	}
 	if broken.Classes != "tls.cert_expired" || !slices.Contains(broken.Labels, "failure: tls.cert_expired") {
 		t.Errorf("broken's total chart: classes %q, series %v, want failure marks of tls.cert_expired", broken.Classes, broken.Labels)
 	}
