@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.6
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
 
-.PHONY: all build probe plugins demo test deps lint unit test-tailscale fuzz bench bench-dns bench-plugins clean proto proto-python
+.PHONY: all build probe plugins demo test deps lint unit test-tailscale fuzz bench bench-dns bench-plugins clean proto proto-python uplot
 
 all: build
 
@@ -125,6 +125,17 @@ proto:
 proto-python:
 	cd core/proto/probev1 && /usr/bin/python3 -m grpc_tools.protoc -I. \
 	  --python_out=../../../examples/plugins/python-echo --grpc_python_out=../../../examples/plugins/python-echo probe.proto
+
+## uplot: refresh the status page's charting library (core/status/assets/uplot) from the npm registry:
+## UPLOT_VERSION's package, its licence, and the version and the tarball's sha256 in VERSION.
+UPLOT_VERSION ?= 1.6.32
+uplot:
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  curl -fsSL -o "$$tmp/uplot.tgz" https://registry.npmjs.org/uplot/-/uplot-$(UPLOT_VERSION).tgz && \
+	  tar -xzf "$$tmp/uplot.tgz" -C "$$tmp" && \
+	  cp "$$tmp/package/dist/uPlot.iife.min.js" "$$tmp/package/dist/uPlot.min.css" "$$tmp/package/LICENSE" core/status/assets/uplot/ && \
+	  printf 'uplot %s from https://registry.npmjs.org/uplot/-/uplot-%s.tgz\nsha256 %s\n' \
+	    $(UPLOT_VERSION) $(UPLOT_VERSION) "$$(sha256sum "$$tmp/uplot.tgz" | cut -d" " -f1)" > core/status/assets/uplot/VERSION
 
 clean:
 	rm -rf $(BIN)

@@ -5,6 +5,8 @@
 #   curl 'http://127.0.0.1:9115/probe?target=status'
 #   curl 'http://127.0.0.1:9115/probe?target=example.org:443&pipeline=https'   # allowed by serve.adhoc
 #   curl http://127.0.0.1:9115/metrics      # histograms of the scheduled probes
+#   open http://127.0.0.1:9115/             # the status page of the scheduled probes
+#   curl http://127.0.0.1:9115/api/v1/targets
 #
 # The same file once, for node_exporter's textfile collector:
 #
@@ -15,7 +17,8 @@ run {
 }
 
 schedule {
-  every = "15s"
+  every  = "15s"
+  retain = "24h" # the status page's history, in memory: about 175 KiB per target
 }
 
 # /probe?target=HOST:PORT&pipeline=NAME probes the file's own targets and

@@ -179,7 +179,7 @@ configuration errors, 130 when interrupted.`,
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("%v\nSee '%s --help'.", err, c.CommandPath())}
 	})
 	root.AddCommand(newRunCmd(), newValidateCmd(), newTestCmd(), newPluginsCmd(), newDemoCmd(), newServeCmd(),
-		newCompletionCmd(), newVersionCmd(), newServeBuiltinsCmd(), newImportCmd())
+		newCompletionCmd(), newVersionCmd(), newServeBuiltinsCmd(), newImportCmd(), newWatchCmd())
 	completeArgs(root)
 	return root
 }

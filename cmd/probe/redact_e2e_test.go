@@ -251,7 +251,11 @@ func TestNoOutputShowsASecret(t *testing.T) {
 			status int
 			want   string
 		}{
-			{"/", http.StatusOK, fmt.Sprintf("echo[(sensitive)] ((sensitive):%d, pipeline echo)", port)},
+			{"/", http.StatusOK, "<!doctype html>"}, // the status page: the file has a schedule
+			{"/api/v1/targets", http.StatusOK, `"name":"echo[(sensitive)]"`},
+			{"/api/v1/series?target=" + url.QueryEscape("echo[(sensitive)]"), http.StatusOK, `"class":["http.status"`},
+			{"/api/v1/latest?target=" + url.QueryEscape("echo[(sensitive)]"), http.StatusOK, `"class":"http.status"`},
+			{"/api/v1/latest?target=gone", http.StatusOK, `"class":"dns.nxdomain"`},
 			{"/metrics", http.StatusOK, `probe_attempt_failures_total{class="http.status",phase="http",target="echo[(sensitive)]"}`},
 			{"/probe?target=" + url.QueryEscape("echo["+redactLabel+"]"), http.StatusOK, `probe_failure{class="http.status",phase="http"} 1`},
 			{"/probe?target=gone", http.StatusOK, `probe_success 0`},

@@ -17,6 +17,7 @@ import (
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/report"
 	"github.com/probe-dev/probe/core/sink"
+	"github.com/probe-dev/probe/core/status"
 	"github.com/spf13/cobra"
 )
 
@@ -109,6 +110,7 @@ var outputs = []output{
 	{"jsonl", func(w io.Writer, _ string) sink.Sink { return report.NewJSONLines(w) }, false},
 	{"waterfall", func(w io.Writer, _ string) sink.Sink { return report.WaterfallSink(w, colorful(w)) }, true},
 	{"prometheus", func(w io.Writer, _ string) sink.Sink { return report.NewPrometheusSink(w) }, false},
+	{"html", func(w io.Writer, file string) sink.Sink { return status.NewReport(w, file) }, false},
 }
 
 // outputNames are the names of outputs, in order.

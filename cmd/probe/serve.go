@@ -60,6 +60,12 @@ histograms per target and phase and the latest attempt's gauges with a
 target label, named probe_scheduled_success and so on so that a rule on
 /probe's probe_success matches each target once.
 
+With a schedule block, / is a status page: every target's state, and per
+target its attempts over time per phase, its latest attempt's waterfall and
+its certificate's days left, kept in memory for schedule { retain = "24h" }
+(lost on restart). The page reads a JSON API under /api/v1/ (targets,
+series?target=NAME, latest?target=NAME); docs/output.md describes both.
+
 SIGHUP reloads the file (and POST /-/reload with --web.enable-lifecycle);
 probes in flight finish on the old one. So does a change of a target list
 the file reads with file_sd (looked at every second), and, for a file that

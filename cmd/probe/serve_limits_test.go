@@ -153,7 +153,7 @@ func TestServeAnswersNameNoPath(t *testing.T) {
 	srv := startServeWith(t, file, t.TempDir(), `exec "$0" "$@" --web.enable-lifecycle`)
 	base := "http://" + srv.addr
 	answers := map[string]string{}
-	for _, path := range []string{"/", "/probe?target=nope", "/probe?target=127.0.0.1:1&pipeline=nope"} {
+	for _, path := range []string{"/", "/api/v1/targets", "/probe?target=nope", "/probe?target=127.0.0.1:1&pipeline=nope"} {
 		status, body := get(t, base+path)
 		answers[fmt.Sprintf("GET %s: %d", path, status)] = body
 	}
@@ -175,8 +175,9 @@ func TestServeAnswersNameNoPath(t *testing.T) {
 	}
 	answers[fmt.Sprintf("POST /-/reload: %d", resp.StatusCode)] = string(body)
 	for req, want := range map[string]string{
-		"GET /: 200":                  "probe exporter for serve.hcl\n",
-		"GET /probe?target=nope: 400": `no target named "nope"; for another host`,
+		"GET /: 200":                                       "<!doctype html>", // the file has a schedule: the status page
+		"GET /api/v1/targets: 200":                         `"targets":[`,
+		"GET /probe?target=nope: 400":                      `no target named "nope"; for another host`,
 		"GET /probe?target=127.0.0.1:1&pipeline=nope: 400": `no pipeline named "nope" (pipelines: `,
 		"POST /-/reload: 500":                              "reload failed: serve.hcl did not load:",
 	} {

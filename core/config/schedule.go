@@ -13,11 +13,15 @@ type Schedule struct {
 	// start of the next; a round that takes longer is followed at once.
 	// Zero means no scheduled probing.
 	Every time.Duration
+	// Retain is how long the status page's history keeps each target's
+	// attempts (core/history); zero for its default, 24h.
+	Retain time.Duration
 }
 
 var scheduleSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "every", Required: true},
+		{Name: "retain"},
 	},
 }
 
@@ -32,6 +36,9 @@ func (d *decoder) schedule(blocks []*hcl.Block) {
 		d.diags = append(d.diags, diags...)
 		if a, ok := content.Attributes["every"]; ok {
 			d.file.Schedule.Every = d.duration(a, d.ctx, false)
+		}
+		if a, ok := content.Attributes["retain"]; ok {
+			d.file.Schedule.Retain = d.duration(a, d.ctx, false)
 		}
 	}
 }

@@ -11,12 +11,18 @@ func TestSchedule(t *testing.T) {
 		name string
 		src  string
 		want time.Duration
+		// retain is the Schedule.Retain wanted.
+		retain time.Duration
 	}{
 		{name: "none", src: `run { attempts = 2 }`},
 		{name: "every", src: `schedule { every = "15s" }`, want: 15 * time.Second},
 		{name: "from a variable", src: `
 variable "every" { default = "250ms" }
 schedule { every = var.every }`, want: 250 * time.Millisecond},
+		{name: "retain", src: `schedule {
+  every  = "15s"
+  retain = "2h"
+}`, want: 15 * time.Second, retain: 2 * time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,6 +35,9 @@ schedule { every = var.every }`, want: 250 * time.Millisecond},
 			}
 			if f.Schedule.Every != tt.want {
 				t.Errorf("Schedule.Every = %v, want %v", f.Schedule.Every, tt.want)
+			}
+			if f.Schedule.Retain != tt.retain {
+				t.Errorf("Schedule.Retain = %v, want %v", f.Schedule.Retain, tt.retain)
 			}
 		})
 	}

@@ -10,6 +10,7 @@
 package exporter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,8 +31,10 @@ import (
 
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/history"
 	"github.com/probe-dev/probe/core/report"
 	"github.com/probe-dev/probe/core/sink"
+	"github.com/probe-dev/probe/core/status"
 )
 
 // ScrapeTimeoutHeader is the header in which Prometheus sends its scrape
@@ -70,12 +73,16 @@ type Exporter struct {
 	unsink   func() // deregisters the log line counter
 	registry *prometheus.Registry
 	metrics  *report.Metrics // scheduled probing
-	probes   *prometheus.CounterVec
-	reloads  *prometheus.CounterVec
-	reloaded prometheus.Gauge
-	reloadAt prometheus.Gauge
-	shed     prometheus.Counter
-	refused  *prometheus.CounterVec
+	// history keeps the attempts of scheduled probing for the status page;
+	// guarded by mu, replaced when a reload changes the schedule.
+	history      *history.History
+	historyEvery time.Duration // the schedule the history was made for
+	probes       *prometheus.CounterVec
+	reloads      *prometheus.CounterVec
+	reloaded     prometheus.Gauge
+	reloadAt     prometheus.Gauge
+	shed         prometheus.Counter
+	refused      *prometheus.CounterVec
 	// slots holds a token per probe /probe runs.
 	slots chan struct{}
 
@@ -157,13 +164,15 @@ func New(opts Options) (*Exporter, error) {
 	}
 	e.loaded()
 	e.cur = e.newState(file, release)
+	e.history.Retain(e.cur.names())
 	e.startSchedule(e.cur)
 	return e, nil
 }
 
 // newState makes the state of file. Its scheduled attempts stream to the
-// exporter's sinks (the metrics of scheduled probing, the count of probes),
-// and nothing else: the runs keep none of them.
+// exporter's sinks (the metrics of scheduled probing, the count of probes,
+// the status page's history), and nothing else: the runs keep none of them.
+// A file whose schedule differs from the history's gets a new, empty one.
 func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	opts := file.Options
 	opts.Logger = e.log
@@ -172,8 +181,25 @@ func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	for _, t := range file.Targets {
 		s.targets[t.Name] = t
 	}
-	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes})
+	sched := file.Schedule
+	e.mu.Lock()
+	if e.history == nil || e.history.Retention() != cmp.Or(sched.Retain, history.DefaultRetain) || e.historyEvery != sched.Every {
+		e.history, e.historyEvery = history.New(sched.Retain, sched.Every), sched.Every
+	}
+	hist := e.history
+	e.mu.Unlock()
+	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes}, hist)
 	return s
+}
+
+// names returns the names of s's targets as the attempts have them:
+// redacted.
+func (s *state) names() []string {
+	names := make([]string, len(s.file.Targets))
+	for i, t := range s.file.Targets {
+		names[i] = s.engine.Redactor().Target(t).Name
+	}
+	return names
 }
 
 // startSchedule starts probing s's targets on the file's schedule, if it
@@ -246,11 +272,11 @@ func (e *Exporter) Reload() error {
 	e.cur = next
 	e.mu.Unlock()
 	old.stopSchedule()
-	names := make([]string, len(file.Targets)) // as the metrics have them: redacted
-	for i, t := range file.Targets {
-		names[i] = next.engine.Redactor().Target(t).Name
-	}
+	names := next.names()
 	e.metrics.Retain(names)
+	e.mu.Lock()
+	e.history.Retain(names)
+	e.mu.Unlock()
 	e.startSchedule(next)
 	go e.retire(old)
 	e.reloads.WithLabelValues("success").Inc()
@@ -294,6 +320,13 @@ func (e *Exporter) Close() error {
 	return nil
 }
 
+// scheduled reports whether the current file has a schedule.
+func (e *Exporter) scheduled() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.closed && e.cur.file.Schedule.Every > 0
+}
+
 // acquire returns the current state, counted in flight; nil once closed.
 func (e *Exporter) acquire() *state {
 	e.mu.Lock()
@@ -306,7 +339,8 @@ func (e *Exporter) acquire() *state {
 }
 
 // Handler returns the exporter's HTTP handler: /probe, /metrics, /-/reload
-// (POST) and a short index at /.
+// (POST), the status page's API under /api/v1/ and, at /, the status page
+// when the file has a schedule (core/status), a short index otherwise.
 func (e *Exporter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/probe", e.probe)
@@ -316,7 +350,20 @@ func (e *Exporter) Handler() http.Handler {
 			e.fail(w, http.StatusInternalServerError, "reload failed: "+err.Error())
 		}
 	})
-	mux.HandleFunc("/{$}", e.index)
+	page := status.Handler(func() *history.History {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.history
+	})
+	mux.Handle("/api/v1/", page)
+	mux.Handle("GET /assets/", page)
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		if e.scheduled() {
+			page.ServeHTTP(w, r)
+			return
+		}
+		e.index(w, r)
+	})
 	return mux
 }
 
@@ -506,6 +553,7 @@ func (e *Exporter) index(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "/probe?target=NAME                    probe a target of the file once")
 	fmt.Fprintln(w, "/probe?target=HOST:PORT&pipeline=NAME probe another host with a pipeline of the file")
 	fmt.Fprintln(w, "/metrics                              the exporter's own metrics and scheduled probing")
+	fmt.Fprintln(w, "/api/v1/targets                       the status page's API (with a schedule block, the page is at /)")
 	fmt.Fprintln(w, "\ntargets:")
 	for _, t := range s.file.Targets {
 		t = s.engine.Redactor().Target(t)

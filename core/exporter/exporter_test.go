@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -817,13 +818,20 @@ target "api" {
 	if after := attempts(); after < before {
 		t.Errorf("probe_attempts_total%s went from %v to %v over a reload: the reload dropped it", series, before, after)
 	}
-	for _, path := range []string{"/", "/metrics", "/probe?target=" + url.QueryEscape("api[hunter2-name]"), "/probe?target=hunter2-name"} {
+	for _, path := range []string{"/", "/metrics", "/probe?target=" + url.QueryEscape("api[hunter2-name]"), "/probe?target=hunter2-name",
+		"/api/v1/targets", "/api/v1/latest?target=" + url.QueryEscape("api[(sensitive)]")} {
 		_, body := f.get(t, path, nil)
 		if strings.Contains(body, "hunter2") {
 			t.Errorf("%s shows the secret:\n%s", path, body)
 		}
 	}
-	if _, body := f.get(t, "/", nil); !strings.Contains(body, "api[(sensitive)] (127.0.0.1:") {
-		t.Errorf("the index lacks the redacted target:\n%s", body)
+	// The status page's API lists the target redacted, and its history,
+	// kept under that name, survived the reload.
+	if _, body := f.get(t, "/api/v1/targets", nil); !strings.Contains(body, `"name":"api[(sensitive)]","state":"ok"`) {
+		t.Errorf("the status page's API lacks the redacted target:\n%s", body)
+	}
+	var hist struct{ T []float64 }
+	if _, body := f.get(t, "/api/v1/series?target="+url.QueryEscape("api[(sensitive)]"), nil); json.Unmarshal([]byte(body), &hist) != nil || len(hist.T) < int(before) {
+		t.Errorf("the redacted target's history has %d attempts after the reload, want %v or more:\n%s", len(hist.T), before, body)
 	}
 }

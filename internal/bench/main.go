@@ -5,7 +5,7 @@
 // accuracy across the delay link, preconnect's first request cold and warm
 // across it, throughput on loopback with the plugins in and out of process,
 // a run of 100,000 targets, TLS phases and scheduling delay against
-// concurrency, and start-up. It prints one line per figure, "name value",
+// concurrency, the status page's history per target, and start-up. It prints one line per figure, "name value",
 // last. `make bench` runs it; it needs root
 // and /dev/net/tun for the delay link, prometheus-blackbox-exporter and curl.
 //
@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/probe-dev/probe/core/history"
 	"github.com/probe-dev/probe/core/sdk"
 )
 
@@ -41,7 +42,7 @@ func main() {
 	probe := flag.String("probe", "bin/probe", "the probe binary")
 	banner := flag.String("banner", "bin/probe-plugin-banner", "the banner example plugin's binary")
 	targets := flag.Int("targets", 100_000, "targets of the scale run")
-	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, scale, concurrency, startup")
+	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, scale, concurrency, serve, startup")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -180,6 +181,11 @@ func stages(targets int) []stage {
 					add(prefix+"wall_ms", p.Wall, 0)
 				}
 			}
+			return nil
+		}},
+		{"serve", func(_ context.Context, _ io.Writer, _ benchBins, add func(string, float64, int)) error {
+			// The status page's history: 1,000 targets every 15s over 24h.
+			add("serve.history_bytes_per_target", history.BytesPerTarget(1000, 15*time.Second, history.DefaultRetain), 0)
 			return nil
 		}},
 		{"startup", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {

@@ -1,0 +1,231 @@
+// Package history keeps, in memory, the recent attempts of the targets that
+// `probe serve` probes on a schedule: per target and phase a bounded ring of
+// compact records (when the attempt started, each phase's duration, the
+// total, whether it was ok and its failure class), plus the latest attempt
+// whole, for its waterfall. A History is a sink (core/sink) fed by the
+// schedule's stream; the status page (core/status) reads it.
+//
+// A ring holds the attempts of the last Retain, and at most as many as
+// Retain/Every plus a few (a round that runs late only makes fewer), never
+// more than MaxPoints. A record of a target with P phases costs 13+4P bytes
+// (docs/performance.md has the measured figure per target). The history is
+// not persisted: a restart loses it, and Prometheus is the long-term store.
+package history
+
+import (
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/core/sink"
+)
+
+// DefaultRetain is how long a History keeps attempts when the schedule
+// block sets no retain.
+const DefaultRetain = 24 * time.Hour
+
+// MaxPoints bounds the attempts a History keeps per target, whatever the
+// retention and the schedule.
+const MaxPoints = 50_000
+
+// absent marks a phase that did not run in an attempt (it came after the
+// failed one, or the pipeline changed).
+const absent = math.MaxUint32
+
+// History is a sink keeping the recent attempts of every target. It is safe
+// for concurrent use.
+type History struct {
+	retain time.Duration
+	size   int // the most records per target
+
+	mu      sync.RWMutex
+	order   []string // target names, in the file's order
+	targets map[string]*ring
+	classes []sdk.Class // classes[i-1] is class i of a record; 0 is ok
+}
+
+// ring is one target's records, oldest first from head once full.
+type ring struct {
+	phases  []string
+	started []int64    // unix milliseconds
+	total   []uint32   // microseconds
+	class   []uint8    // 0 for ok, else index+1 in History.classes
+	dur     [][]uint32 // dur[p][i]: microseconds of phases[p] in record i, or absent
+	head    int        // where the next record goes once full
+	size    int
+
+	latest   *engine.Attempt
+	since    time.Time // when the state (ok or failing) last changed
+	notAfter time.Time // the leaf certificate's expiry, as last seen
+}
+
+// New returns a History keeping the attempts of the last retain (when
+// retain is not positive, DefaultRetain) of targets probed every apart.
+func New(retain, every time.Duration) *History {
+	if retain <= 0 {
+		retain = DefaultRetain
+	}
+	size := MaxPoints
+	if every > 0 && retain/every < MaxPoints {
+		size = int(retain/every) + 2
+	}
+	return &History{retain: retain, size: size, targets: make(map[string]*ring)}
+}
+
+// Retain keeps the targets named (as the attempts name them: redacted), in
+// that order, and forgets the others. Targets named that have no attempt
+// yet are listed without any.
+func (h *History) Retain(names []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for name := range h.targets {
+		if !slices.Contains(names, name) {
+			delete(h.targets, name)
+		}
+	}
+	h.order = slices.Clone(names)
+	for _, name := range names {
+		if h.targets[name] == nil {
+			h.targets[name] = &ring{size: h.size}
+		}
+	}
+}
+
+// Attempt records a.
+func (h *History) Attempt(a *engine.Attempt) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.targets[a.Target]
+	if r == nil {
+		r = &ring{size: h.size}
+		h.targets[a.Target] = r
+		h.order = append(h.order, a.Target)
+	}
+	var class uint8
+	if !a.OK {
+		class = h.classOf(a)
+	}
+	if r.latest == nil || r.latest.OK != a.OK {
+		r.since = a.Started
+	}
+	latest := *a
+	latest.Phases = slices.Clone(a.Phases)
+	for i := range latest.Phases {
+		latest.Phases[i].Attrs = maps.Clone(latest.Phases[i].Attrs)
+	}
+	if a.Failure != nil {
+		f := *a.Failure
+		latest.Failure = &f
+	}
+	r.latest = &latest
+	if t, ok := certNotAfter(a); ok {
+		r.notAfter = t
+	}
+	r.add(a, class)
+	return nil
+}
+
+// Flush does nothing: a History writes nothing out.
+func (*History) Flush() error { return nil }
+
+// Close does nothing: the history outlives the runs that feed it.
+func (*History) Close(*engine.Result) error { return nil }
+
+var _ sink.Sink = (*History)(nil)
+
+// classOf returns a's failure class's index, interning it; classes past
+// 254 share the last.
+func (h *History) classOf(a *engine.Attempt) uint8 {
+	c := sdk.Class("unknown")
+	if a.Failure != nil {
+		c = a.Failure.Class
+	}
+	if i := slices.Index(h.classes, c); i >= 0 {
+		return uint8(i + 1)
+	}
+	if len(h.classes) == math.MaxUint8-1 {
+		return math.MaxUint8 - 1
+	}
+	h.classes = append(h.classes, c)
+	return uint8(len(h.classes))
+}
+
+// add appends a record of a, overwriting the oldest once the ring is full.
+func (r *ring) add(a *engine.Attempt, class uint8) {
+	for _, p := range a.Phases {
+		if !slices.Contains(r.phases, p.Name) {
+			r.phases = append(r.phases, p.Name)
+			col := make([]uint32, len(r.started), cap(r.started))
+			for i := range col {
+				col[i] = absent
+			}
+			r.dur = append(r.dur, col)
+		}
+	}
+	i := len(r.started)
+	if i < r.size {
+		if i == cap(r.started) {
+			r.grow(min(r.size, max(16, 2*i)))
+		}
+		r.started = r.started[:i+1]
+		r.total = r.total[:i+1]
+		r.class = r.class[:i+1]
+		for p := range r.dur {
+			r.dur[p] = r.dur[p][:i+1]
+		}
+	} else {
+		i = r.head
+		r.head = (r.head + 1) % r.size
+	}
+	r.started[i] = a.Started.UnixMilli()
+	r.total[i] = micros(a.Total)
+	r.class[i] = class
+	for p, name := range r.phases {
+		r.dur[p][i] = absent
+		for _, ph := range a.Phases {
+			if ph.Name == name {
+				r.dur[p][i] = micros(ph.Duration)
+				break
+			}
+		}
+	}
+}
+
+// grow gives the ring's columns capacity n, exactly, so that a full ring
+// holds no slack.
+func (r *ring) grow(n int) {
+	r.started = resize(r.started, n)
+	r.total = resize(r.total, n)
+	r.class = resize(r.class, n)
+	for p := range r.dur {
+		r.dur[p] = resize(r.dur[p], n)
+	}
+}
+
+// resize returns a copy of s with capacity n.
+func resize[T any](s []T, n int) []T {
+	t := make([]T, len(s), n)
+	copy(t, s)
+	return t
+}
+
+// micros returns d in microseconds, within a uint32 below absent.
+func micros(d time.Duration) uint32 {
+	return uint32(min(max(d.Microseconds(), 0), absent-1))
+}
+
+// certNotAfter returns the cert_not_after attribute of the first phase that
+// reports one.
+func certNotAfter(a *engine.Attempt) (time.Time, bool) {
+	for _, p := range a.Phases {
+		if s, ok := p.Attrs["cert_not_after"].(string); ok {
+			t, err := time.Parse(time.RFC3339, s)
+			return t, err == nil
+		}
+	}
+	return time.Time{}, false
+}

@@ -1,0 +1,256 @@
+// The status page of probe serve: it reads /api/v1/ only (docs/output.md).
+// Charts are uPlot's; window.probe exposes them, and the data each was
+// given, to whoever inspects the page (the tests read them back).
+"use strict";
+
+const probe = { charts: {}, series: null, latest: null, targets: [] };
+window.probe = probe;
+
+const MAX_ROWS = 500; // rows drawn at once; the filter finds the rest
+const WINDOW = 4;     // attempts each side of a point in its median and bands
+let selected = new URLSearchParams(location.hash.slice(1)).get("target") || "";
+let range = "all";
+
+const $ = (sel) => document.querySelector(sel);
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+// report is the data of a report of probe run -o html, which the page reads
+// in place of the API; null on the status page.
+const reportEl = document.getElementById("probe-data");
+const report = reportEl ? JSON.parse(reportEl.textContent) : null;
+
+async function getJSON(path) {
+  if (report) {
+    const [route, query] = path.split("?");
+    const target = new URLSearchParams(query).get("target");
+    const body = route.endsWith("/targets") ? report.targets : route.endsWith("/series") ? report.series[target] : report.latest[target];
+    if (!body) throw new Error("no data for " + path);
+    return body;
+  }
+  const r = await fetch(path, { cache: "no-store" });
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+function fmtMS(v) {
+  if (v == null) return "–";
+  return v >= 100 ? v.toFixed(0) + " ms" : v.toFixed(1) + " ms";
+}
+
+function fmtSince(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  const secs = Math.max(0, (Date.now() - d.getTime()) / 1000);
+  const ago = secs < 90 ? Math.round(secs) + " s" : secs < 5400 ? Math.round(secs / 60) + " min" : (secs / 3600).toFixed(1) + " h";
+  return ago + " ago";
+}
+
+// loadTargets fetches the list and draws it, filtered.
+async function loadTargets() {
+  const body = await getJSON("api/v1/targets");
+  probe.targets = body.targets;
+  const ok = body.targets.filter((t) => t.state === "ok").length;
+  const failing = body.targets.filter((t) => t.state === "failing").length;
+  $("#summary").textContent = `${body.targets.length} targets: ${ok} ok, ${failing} failing` +
+    (report ? "" : `; history kept ${Math.round(body.retain_seconds / 3600)} h in memory`);
+  drawTargets();
+  if (!selected && body.targets.length) selected = body.targets[0].name;
+}
+
+function drawTargets() {
+  const name = $("#filter-name").value.toLowerCase();
+  const state = $("#filter-state").value;
+  const rows = probe.targets.filter((t) => (!state || t.state === state) && t.name.toLowerCase().includes(name));
+  const tbody = $("#targets tbody");
+  const frag = document.createDocumentFragment();
+  for (const t of rows.slice(0, MAX_ROWS)) {
+    const tr = document.createElement("tr");
+    tr.dataset.target = t.name;
+    tr.dataset.state = t.state;
+    tr.setAttribute("aria-selected", String(t.name === selected));
+    const cells = [
+      t.name,
+      (t.state === "ok" ? "✔ " : t.state === "failing" ? "✖ " : "… ") + t.state,
+      fmtSince(t.since),
+      t.class ? `${t.class} (${t.phase})` : "",
+      fmtMS(t.total_ms),
+      t.cert_days_left == null ? "–" : String(t.cert_days_left),
+    ];
+    cells.forEach((text, i) => {
+      const td = document.createElement("td");
+      if (i === 0) {
+        const a = document.createElement("a");
+        a.href = "#target=" + encodeURIComponent(t.name);
+        a.textContent = text;
+        td.append(a);
+      } else {
+        td.textContent = text;
+      }
+      if (i === 1) td.className = "state-" + t.state;
+      tr.append(td);
+    });
+    tr.addEventListener("click", (ev) => { ev.preventDefault(); select(t.name); });
+    frag.append(tr);
+  }
+  tbody.replaceChildren(frag);
+  const more = $("#more");
+  more.hidden = rows.length <= MAX_ROWS;
+  more.textContent = `${rows.length - MAX_ROWS} more: narrow the filter`;
+}
+
+function select(name) {
+  selected = name;
+  history.replaceState(null, "", "#target=" + encodeURIComponent(name));
+  for (const tr of document.querySelectorAll("#targets tbody tr")) tr.setAttribute("aria-selected", String(tr.dataset.target === name));
+  loadDetail();
+}
+
+// quantile returns the q-quantile of sorted values vs.
+function quantile(vs, q) {
+  const pos = (vs.length - 1) * q;
+  const lo = Math.floor(pos);
+  return lo + 1 < vs.length ? vs[lo] + (vs[lo + 1] - vs[lo]) * (pos - lo) : vs[lo];
+}
+
+// smoke returns, per attempt, the median and the 10th, 25th, 75th and 90th
+// percentiles of the attempts within WINDOW of it that ran the phase.
+function smoke(ys) {
+  const out = { p10: [], p25: [], p50: [], p75: [], p90: [] };
+  for (let i = 0; i < ys.length; i++) {
+    const w = ys.slice(Math.max(0, i - WINDOW), i + WINDOW + 1).filter((v) => v != null).sort((a, b) => a - b);
+    for (const [k, q] of [["p10", 0.1], ["p25", 0.25], ["p50", 0.5], ["p75", 0.75], ["p90", 0.9]]) {
+      out[k].push(w.length ? quantile(w, q) : null);
+    }
+  }
+  return out;
+}
+
+// chart draws one phase's attempts, smokeping-style, into el.
+function chart(el, title, s, ys, width) {
+  const classes = [...new Set(s.class.filter((c) => c))].sort();
+  const sm = smoke(ys);
+  const data = [s.t, sm.p10, sm.p90, sm.p25, sm.p75, sm.p50, ys];
+  const hidden = { stroke: "transparent", points: { show: false } };
+  const series = [
+    { label: "time" },
+    { label: "p10", ...hidden }, { label: "p90", ...hidden },
+    { label: "p25", ...hidden }, { label: "p75", ...hidden },
+    { label: "median", stroke: css("--median"), width: 2, spanGaps: true, points: { show: false } },
+    { label: "attempt", stroke: css("--dot"), paths: () => null, points: { show: true, size: 4, fill: css("--dot") } },
+  ];
+  classes.forEach((c, i) => {
+    const colour = css("--fail-" + (i % 5));
+    data.push(s.class.map((k) => (k === c ? 0 : null)));
+    series.push({ label: "failure: " + c, stroke: colour, paths: () => null, points: { show: true, size: 9, fill: colour, stroke: colour } });
+  });
+  const fg = css("--fg"), grid = css("--grid");
+  const opts = {
+    title, width, height: 200,
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.15 : 1] } },
+    series,
+    bands: [
+      { series: [2, 1], fill: css("--band-outer") },
+      { series: [4, 3], fill: css("--band-inner") },
+    ],
+    axes: [
+      { stroke: fg, grid: { stroke: grid }, ticks: { stroke: grid } },
+      { stroke: fg, grid: { stroke: grid }, ticks: { stroke: grid }, label: "ms", size: 55 },
+    ],
+  };
+  const div = document.createElement("div");
+  div.className = "chart";
+  div.dataset.phase = title;
+  div.dataset.failureClasses = classes.join(" ");
+  div.setAttribute("role", "img");
+  const med = sm.p50.filter((v) => v != null).sort((a, b) => a - b);
+  div.setAttribute("aria-label", `${title}: ${s.t.length} attempts, median ${med.length ? fmtMS(quantile(med, 0.5)) : "none"}` +
+    (classes.length ? `, failures: ${classes.join(", ")}` : ""));
+  el.append(div);
+  return new uPlot(opts, data, div);
+}
+
+async function loadDetail() {
+  if (!selected) return;
+  const q = "target=" + encodeURIComponent(selected);
+  const [s, latest] = await Promise.all([
+    getJSON(`api/v1/series?${q}&range=${range}`),
+    getJSON(`api/v1/latest?${q}`).catch(() => null),
+  ]);
+  probe.series = s;
+  probe.latest = latest;
+  $("#detail").hidden = false;
+  $("#detail-title").textContent = selected;
+  const t = probe.targets.find((x) => x.name === selected) || {};
+  $("#detail-meta").textContent = `${t.state || ""}${t.since ? " since " + new Date(t.since).toLocaleString() : ""}` +
+    (t.class ? `; failing with ${t.class} in ${t.phase}` : "") +
+    (t.cert_days_left != null ? `; certificate days left: ${t.cert_days_left}` : "") + `; ${s.t.length} attempts shown`;
+  drawWaterfall(latest);
+  for (const u of Object.values(probe.charts)) u.destroy();
+  probe.charts = {};
+  const el = $("#charts");
+  el.replaceChildren();
+  const width = Math.max(320, el.clientWidth - 10);
+  for (const phase of s.phases) probe.charts[phase] = chart(el, phase, s, s.phase_ms[phase], width);
+  probe.charts.total = chart(el, "total", s, s.total_ms, width);
+  document.body.dataset.ready = String(Date.now());
+}
+
+function drawWaterfall(a) {
+  const el = $("#waterfall");
+  el.replaceChildren();
+  if (!a) {
+    el.textContent = "no attempt yet";
+    return;
+  }
+  const total = Math.max(a.total_ms, 0.001);
+  for (const p of a.phases) {
+    const row = document.createElement("div");
+    row.className = "wf-row";
+    row.setAttribute("role", "listitem");
+    row.dataset.phase = p.name;
+    const label = document.createElement("span");
+    label.textContent = p.name;
+    const track = document.createElement("span");
+    track.className = "wf-track";
+    const bar = document.createElement("span");
+    bar.className = "wf-bar" + (p.ok ? "" : " failed");
+    bar.style.left = (100 * p.start_ms / total) + "%";
+    bar.style.width = (100 * p.duration_ms / total) + "%";
+    track.append(bar);
+    const ms = document.createElement("span");
+    ms.className = "wf-ms";
+    ms.textContent = fmtMS(p.duration_ms);
+    row.append(label, track, ms);
+    el.append(row);
+  }
+  const foot = document.createElement("p");
+  foot.className = "muted";
+  foot.textContent = `total ${fmtMS(a.total_ms)}` + (a.address ? ` to ${a.address}` : "") +
+    (a.failure ? `; failed in ${a.failure.phase}: ${a.failure.class}: ${a.failure.message}` : "");
+  el.append(foot);
+}
+
+$("#filter-name").addEventListener("input", drawTargets);
+$("#filter-state").addEventListener("change", drawTargets);
+for (const b of document.querySelectorAll(".ranges button")) {
+  b.addEventListener("click", () => {
+    range = b.dataset.range;
+    for (const o of document.querySelectorAll(".ranges button")) o.setAttribute("aria-pressed", String(o === b));
+    loadDetail();
+  });
+}
+window.addEventListener("hashchange", () => {
+  const t = new URLSearchParams(location.hash.slice(1)).get("target");
+  if (t && t !== selected) select(t);
+});
+
+function refresh() {
+  loadTargets().then(() => { if (selected) return loadDetail(); }).catch((e) => { $("#summary").textContent = "error: " + e.message; });
+}
+if (report) {
+  document.querySelector("h1").textContent = report.title;
+  document.querySelector(".ranges").hidden = true; // a run's attempts are all shown
+}
+refresh();
+if (!report) setInterval(refresh, 15000);
