@@ -188,7 +188,7 @@ type server struct {
 	grpc      *grpc.Server
 	grpcConns *chanListener
 	// quic is the listener of a ServerHTTP3, h3 its HTTP/3 server.
-	quic *quic.Listener
+	quic *quic.EarlyListener
 	h3   *http3.Server
 
 	mu         sync.Mutex
@@ -474,7 +474,12 @@ func (q quicConn) Close() error { return q.c.CloseWithError(0, "") }
 // up; a connection whose requests are never read when silent.
 func (s *server) listenQUIC() error {
 	tc := http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{s.cert}})
-	ln, err := quic.ListenAddr("127.0.0.1:0", tc, &quic.Config{})
+	// Early: it accepts a connection once it has sent its handshake
+	// flight, before the client can close it. A client that closes at once
+	// after its handshake, as a QUIC dialer does, would race quic-go's
+	// accept of a completed handshake, which drops a connection closed
+	// before it was queued.
+	ln, err := quic.ListenAddrEarly("127.0.0.1:0", tc, &quic.Config{})
 	if err != nil {
 		return err
 	}
