@@ -1,7 +1,7 @@
 # How `probe plugins check --isolate` checks the built-in plugins, served by
 # probe itself out of process: a check file (docs/plugins.md, "Checking a
 # plugin binary"). lab.dns and lab.ca_file are the check's own DNS server
-# (zone probe.test) and the CA of its TLS and HTTP/3 servers; lab.socks5_proxy
+# (zone probe.test) and the CA of its TLS, SMTP and HTTP/3 servers; lab.socks5_proxy
 # and lab.http_proxy the proxies given with --socks5-proxy and --http-proxy.
 
 resolver "dns-miekg" {
@@ -69,4 +69,29 @@ handshake "tls" {
 handshake "http" {
   server = "http"
   reject = { method = "GE T" }
+}
+
+# A connected UDP socket, checked against the check's UDP echo server, a
+# closed UDP port (port unreachable) and one that never answers.
+dialer "dial-udp" {
+  server = "udp"
+  reject = { source = "not-an-address" }
+}
+
+handshake "udp-payload" {
+  server = "udp"
+  config = { payload = "probe plugins check", expect = "^probe plugins check$" }
+  reject = { expect = "(" }
+}
+
+handshake "ssh" {
+  server = "ssh"
+  reject = { timeout = "soon" }
+}
+
+# SMTP up to STARTTLS; the TLS after it is the tls handshake's.
+handshake "starttls" {
+  server = "smtp"
+  config = { protocol = "smtp" }
+  reject = { protocol = "gopher" }
 }

@@ -29,7 +29,7 @@ func TestPluginsCheck(t *testing.T) {
 		skipped int
 		want    []string // rows the output must hold
 	}{
-		{"builtins", []string{"--isolate", "--socks5-proxy", socks, "--http-proxy", httpProxy}, 83, 4, []string{
+		{"builtins", []string{"--isolate", "--socks5-proxy", socks, "--http-proxy", httpProxy}, 116, 5, []string{
 			"dial-socks5        dialer     dial             pass",
 			"dial-http-connect  dialer     dial             pass",
 			"grpc-health        handshake  timing           pass",
@@ -37,8 +37,17 @@ func TestPluginsCheck(t *testing.T) {
 			"quic               dialer     dial             pass",
 			"icmp               dialer     dial             pass",
 			"icmp               dialer     deadline         skip: a dialer without a connection (dialer_conn = none) has no target on loopback",
+			"dial-udp           dialer     dial             pass",
+			"dial-udp           dialer     failure as data  pass",
+			"dial-udp           dialer     deadline         pass",
+			"udp-payload        handshake  timing           pass",
+			"udp-payload        handshake  no socket kept   skip: UDP has no connection whose close the server could see",
+			"udp-payload        handshake  failure as data  pass",
+			"ssh                handshake  timing           pass",
+			"starttls           handshake  timing           pass",
+			"-                  -          whole attempt    pass",
 		}},
-		{"builtins without proxies", []string{"--isolate"}, 75, 6, []string{
+		{"builtins without proxies", []string{"--isolate"}, 108, 7, []string{
 			"dial-socks5        dialer     configure        skip: no SOCKS5 proxy to run it through (--socks5-proxy HOST:PORT)",
 			"dial-http-connect  dialer     configure        skip: no HTTP proxy to run it through (--http-proxy HOST:PORT)",
 		}},
@@ -89,6 +98,27 @@ func TestPluginsCheckFails(t *testing.T) {
 			t.Errorf("no row %q in:\n%s", row, r.stdout)
 		}
 	}
+	// A dialer of TCP checked against the UDP echo server fails its dial; a
+	// UDP handshake whose reply the server does not give fails, and ssh
+	// against the echo server fails: the UDP, SSH rows can fail.
+	r = probe(t, nil, "plugins", "check", "--isolate", "--config", writeFile(t, "check.hcl", `
+dialer "dial-tcp" { server = "udp" }
+handshake "udp-payload" {
+  server = "udp"
+  config = { payload = "ping", expect = "^pong$" }
+}
+handshake "ssh" {}
+`))
+	wantExit(t, r, exitFailed)
+	for _, row := range []string{
+		"dial-tcp           dialer     dial             FAIL: failed as tcp.refused",
+		"udp-payload        handshake  handshake        FAIL: failed as udp.reply_mismatch",
+		"ssh                handshake  handshake        FAIL: failed as ssh.protocol",
+	} {
+		if !strings.Contains(r.stdout, row) {
+			t.Errorf("no row %q in:\n%s", row, r.stdout)
+		}
+	}
 	wrong := strings.Repeat("0", 64)
 	r = probe(t, nil, "plugins", "check", bannerBin(t), "--sha256", wrong)
 	wantExit(t, r, exitFailed)
@@ -104,7 +134,9 @@ func TestPluginsCheckFails(t *testing.T) {
 		{"binary and isolate", []string{bannerBin(t), "--isolate"}, "give a plugin binary, or --isolate alone"},
 		{"missing binary", []string{"./nosuch"}, "nosuch: no such file or directory"},
 		{"bad check file", []string{bannerBin(t), "--config", writeFile(t, "check.hcl", `handshake "banner" { server = "gopher" }`)},
-			`server "gopher": want one of [echo greeting tls http grpc http3]`},
+			`server "gopher": want one of [echo greeting tls http grpc http3 udp ssh smtp]`},
+		{"dialer against a handshake's server", []string{"--isolate", "--config", writeFile(t, "check.hcl", `dialer "dial-udp" { server = "ssh" }`)},
+			`server "ssh": a dialer is checked against one of [echo udp]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := probe(t, nil, append([]string{"plugins", "check"}, tc.args...)...)

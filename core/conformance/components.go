@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -282,6 +283,23 @@ func (tcpDialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespo
 // probe's process.
 var tcpStage = engine.Stage[sdk.Dialer]{Name: "tcp", Plugin: "dial-tcp", Component: tcpDialer{}}
 
+// udpDialer connects a UDP socket as dial-udp does.
+type udpDialer struct{}
+
+func (udpDialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
+	span := sdk.StartSpan(sdk.PhaseConnect, time.Now())
+	conn, err := (&net.Dialer{}).DialContext(ctx, "udp", req.Address.String())
+	if err != nil {
+		return &sdk.DialResponse{Phases: []sdk.Phase{span.End(false, nil)},
+			Failure: &sdk.Failure{Phase: sdk.PhaseConnect, Class: sdk.Class("udp.error"), Message: err.Error()}}, nil
+	}
+	return &sdk.DialResponse{Conn: conn, Phases: []sdk.Phase{span.End(true, nil)}}, nil
+}
+
+// udpStage is the dialer of a handshake against ServerUDP: a connected UDP
+// socket, as dial-udp's, in probe's process.
+var udpStage = engine.Stage[sdk.Dialer]{Name: "udp", Plugin: "dial-udp", Component: udpDialer{}}
+
 // attempt runs one attempt of a pipeline whose dialer is d and handshake
 // h, against srv, within timeout and ctx, as the engine runs a pipeline.
 func (c *checker) attempt(ctx context.Context, d engine.Stage[sdk.Dialer], name string, h sdk.Handshaker, host string, srv *server, timeout time.Duration) (engine.Attempt, *timed) {
@@ -319,6 +337,9 @@ func handshakePhases(a engine.Attempt) []engine.Phase {
 func (c *checker) handshaker(p *sdk.Plugin, h sdk.Handshaker, set *Component) func() string {
 	name, k := p.Info.Name, sdk.KindHandshake
 	dial := tcpStage
+	if set.Server == ServerUDP {
+		dial = udpStage
+	}
 	if p.HandshakeConn == sdk.ConnQUIC {
 		var why string
 		if dial, why = c.quicStage(set); why != "" {
@@ -352,7 +373,7 @@ func (c *checker) handshaker(p *sdk.Plugin, h sdk.Handshaker, set *Component) fu
 	base := srv.open()
 	problem := main()
 	c.add(name, k, "handshake", problem)
-	if problem == "" && set.WantFailure == "" && p.HandshakeConn == sdk.ConnStream {
+	if problem == "" && set.WantFailure == "" && p.HandshakeConn == sdk.ConnStream && set.Server != ServerUDP {
 		c.handshakers = append(c.handshakers, configured[sdk.Handshaker]{name, h, set})
 	}
 	if set.WantFailure != "" {
@@ -364,13 +385,17 @@ func (c *checker) handshaker(p *sdk.Plugin, h sdk.Handshaker, set *Component) fu
 	c.add(name, k, "timing", timingProblem(first, firstTimed, srv))
 
 	// The socket: the server sees every connection closed after its attempt.
-	for range leakAttempts - 1 {
-		c.attempt(c.ctx, dial, name, h, set.Host, srv, callTimeout)
-	}
-	if n := srv.waitOpen(closeWithin, base); n > base {
-		c.add(name, k, "no socket kept", fmt.Sprintf("%d of %d connections still open %v after their attempts ended: the plugin keeps the socket (a duplicate, or a connection never closed)", n-base, leakAttempts, closeWithin))
+	if set.Server == ServerUDP {
+		c.skip(name, k, "no socket kept", "UDP has no connection whose close the server could see")
 	} else {
-		c.add(name, k, "no socket kept")
+		for range leakAttempts - 1 {
+			c.attempt(c.ctx, dial, name, h, set.Host, srv, callTimeout)
+		}
+		if n := srv.waitOpen(closeWithin, base); n > base {
+			c.add(name, k, "no socket kept", fmt.Sprintf("%d of %d connections still open %v after their attempts ended: the plugin keeps the socket (a duplicate, or a connection never closed)", n-base, leakAttempts, closeWithin))
+		} else {
+			c.add(name, k, "no socket kept")
+		}
 	}
 
 	// A server that hangs up: a failure of the target, as data.
@@ -653,5 +678,110 @@ func (c *checker) quicDialer(name string, d sdk.Dialer, set *Component) func() s
 		problem = deadlineProblem(resp.Failure, took, "connected to a UDP port that never answers")
 	}
 	c.add(name, k, "deadline", problem)
+	return main
+}
+
+// udpDialer checks a dialer of UDP sockets (server = "udp" in the check
+// file): it hands back a UDP socket connected to the check's UDP echo
+// server, which echoes what it sends; connected to a closed UDP port, its
+// socket reports the kernel's ICMP port unreachable (a connect of UDP
+// sends nothing: the refusal comes to the first exchange); connected to a
+// port that never answers, the dial and a read end by the deadline.
+func (c *checker) udpDialer(name string, d sdk.Dialer, set *Component) func() string {
+	k := sdk.KindDialer
+	dial := func(ctx context.Context, addr netip.AddrPort) (*sdk.DialResponse, time.Duration, string) {
+		start := time.Now()
+		resp, err := d.Dial(ctx, &sdk.DialRequest{Address: addr, Host: set.Host})
+		if err != nil {
+			return nil, 0, "returned an error instead of an answer: " + errText(err)
+		}
+		return resp, time.Since(start), ""
+	}
+	// exchange dials addr and sends a datagram over the socket; it
+	// returns the dial's problems and the error of the read of the reply.
+	exchange := func(addr netip.AddrPort, timeout time.Duration) ([]string, error) {
+		ctx, cancel := context.WithTimeout(c.ctx, timeout)
+		defer cancel()
+		resp, took, problem := dial(ctx, addr)
+		if problem != "" {
+			return []string{problem}, nil
+		}
+		defer closeDial(resp)
+		problems := phaseProblems(resp.Phases, resp.Failure, took)
+		switch {
+		case resp.Failure != nil:
+			return append(problems, fmt.Sprintf("failed as %s: %s; want a socket connected to %s (a UDP connect sends nothing)", resp.Failure.Class, oneLine(resp.Failure.Message), addr)), nil
+		case resp.Conn == nil:
+			return append(problems, "answered neither a connection nor a failure"), nil
+		}
+		deadline, _ := ctx.Deadline()
+		_ = resp.Conn.SetDeadline(deadline)
+		if _, err := io.WriteString(resp.Conn, "probe plugins check\n"); err != nil {
+			return problems, err
+		}
+		_, err := resp.Conn.Read(make([]byte, 64))
+		return problems, err
+	}
+	main := func() string {
+		srv, err := c.env.server(ServerUDP, answer)
+		if err != nil {
+			return errText(err)
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, callTimeout)
+		defer cancel()
+		resp, took, problem := dial(ctx, srv.addr)
+		if problem != "" {
+			return problem
+		}
+		problems := phaseProblems(resp.Phases, resp.Failure, took)
+		defer closeDial(resp)
+		switch {
+		case set.WantFailure != "":
+			problems = append(problems, wantFailure(resp.Failure, set.WantFailure))
+		case resp.Failure != nil:
+			problems = append(problems, fmt.Sprintf("failed as %s: %s; want a UDP socket connected to %s", resp.Failure.Class, oneLine(resp.Failure.Message), srv.addr))
+		case resp.Conn == nil:
+			problems = append(problems, "answered neither a connection nor a failure")
+		default:
+			if _, ok := resp.Conn.(*net.UDPConn); !ok {
+				problems = append(problems, fmt.Sprintf("the connection is a %T, not a UDP socket", resp.Conn))
+			} else {
+				problems = append(problems, echoes(resp.Conn, srv.addr, ""))
+			}
+		}
+		return strings.Join(problems, "; ")
+	}
+	c.add(name, k, "dial", main())
+
+	// A closed UDP port: the kernel's port unreachable comes to the
+	// connected socket as a refusal.
+	problems, err := exchange(c.env.refusedUDP, callTimeout)
+	switch {
+	case len(problems) > 0 && err == nil:
+		// the dial's problems say it
+	case err == nil:
+		problems = append(problems, fmt.Sprintf("a reply came from %s, where nothing listens", c.env.refusedUDP))
+	case !errors.Is(err, syscall.ECONNREFUSED):
+		problems = append(problems, fmt.Sprintf("the socket's read ended in %s; want the refusal (ECONNREFUSED) of a connected socket, which the kernel's port unreachable from %s gives", errText(err), c.env.refusedUDP))
+	}
+	c.add(name, k, "failure as data", strings.Join(problems, "; "))
+
+	// A UDP port held by a socket that never reads: dial and read end by
+	// the deadline.
+	silentAddr := c.env.silentUDP.LocalAddr().(*net.UDPAddr).AddrPort()
+	start := time.Now()
+	problems, err = exchange(silentAddr, deadlineTimeout)
+	took := time.Since(start)
+	var ne net.Error
+	switch {
+	case len(problems) > 0 && err == nil:
+	case err == nil:
+		problems = append(problems, fmt.Sprintf("a reply came from %s, which never answers", silentAddr))
+	case !errors.As(err, &ne) || !ne.Timeout():
+		problems = append(problems, fmt.Sprintf("the socket's read ended in %s; want the deadline's timeout", errText(err)))
+	case took > deadlineTimeout+closeWithin:
+		problems = append(problems, fmt.Sprintf("took %v, after the call's %v deadline", took.Round(time.Millisecond), deadlineTimeout))
+	}
+	c.add(name, k, "deadline", strings.Join(problems, "; "))
 	return main
 }

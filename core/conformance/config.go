@@ -20,9 +20,16 @@ const (
 	ServerHTTP     = "http"     // HTTP/1.1 in clear, 200 "ok" for every request
 	ServerGRPC     = "grpc"     // gRPC in clear (h2c) with grpc-go's health service, every service SERVING
 	ServerHTTP3    = "http3"    // HTTP/3 over QUIC on a UDP port, the TLS server's certificate, 200 "ok"
+	ServerUDP      = "udp"      // echoes each datagram it reads, on a UDP port
+	ServerSSH      = "ssh"      // SSH (golang.org/x/crypto/ssh) with an ed25519 host key made at the check's start
+	ServerSMTP     = "smtp"     // SMTP up to STARTTLS, then the TLS server's TLS
 )
 
-var servers = []string{ServerEcho, ServerGreeting, ServerTLS, ServerHTTP, ServerGRPC, ServerHTTP3}
+var servers = []string{ServerEcho, ServerGreeting, ServerTLS, ServerHTTP, ServerGRPC, ServerHTTP3, ServerUDP, ServerSSH, ServerSMTP}
+
+// dialerServers are the servers a dialer of sockets may be checked
+// against: TCP's echo server, or UDP's for a dialer of UDP sockets.
+var dialerServers = []string{ServerEcho, ServerUDP}
 
 // File is a check file: how each component of the binary is configured and
 // checked, by kind and plugin name. A component it does not name is checked
@@ -57,7 +64,9 @@ type Component struct {
 	// (default nope.probe.test); "" skips that check.
 	FailHost string
 	// Server is the server a handshake runs against: one of the Server
-	// constants, ServerEcho by default.
+	// constants, ServerEcho by default. A dialer of sockets is checked
+	// against ServerEcho, or ServerUDP for a dialer of UDP sockets; a
+	// handshake against ServerUDP runs over a UDP socket.
 	Server string
 	// Via is the address a dialer's socket is connected to instead of the
 	// target's: a proxy dialer's proxy; "" wants the target's.
@@ -126,6 +135,9 @@ func ParseFile(filename string, src []byte, lab LabVars) (*File, error) {
 				return nil, fmt.Errorf("%s: two %s blocks for plugin %q", filename, kb.kind, b.Plugin)
 			}
 			c, err := b.component()
+			if err == nil && kb.kind == sdk.KindDialer && !slices.Contains(dialerServers, c.Server) {
+				err = fmt.Errorf("server %q: a dialer is checked against one of %v", c.Server, dialerServers)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s %q: %w", filename, kb.kind, b.Plugin, err)
 			}

@@ -274,6 +274,9 @@ func (c *checker) component(p *sdk.Plugin, k sdk.Kind) func() string {
 		case sdk.ConnQUIC:
 			return c.quicDialer(name, comp.(sdk.Dialer), set)
 		}
+		if set.Server == ServerUDP {
+			return c.udpDialer(name, comp.(sdk.Dialer), set)
+		}
 		return c.dialer(name, comp.(sdk.Dialer), set)
 	default:
 		return c.handshaker(p, comp.(sdk.Handshaker), set)

@@ -3,20 +3,25 @@ package conformance
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/probe-dev/probe/internal/lab"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/crypto/ssh"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -42,6 +47,7 @@ type env struct {
 	dir     string
 	dns     *lab.DNSServer
 	cert    tls.Certificate
+	hostKey ssh.Signer // the SSH server's
 	refused netip.AddrPort
 	// silent is a port that answers no SYN: a connect hangs.
 	silent *lab.SilentTCP
@@ -73,6 +79,13 @@ func startEnv() (e *env, err error) {
 	}
 	now := time.Now()
 	if e.cert, err = ca.Issue([]string{"api.probe.test", "*.probe.test"}, []net.IP{net.IPv4(127, 0, 0, 1)}, now.Add(-time.Hour), now.Add(24*time.Hour)); err != nil {
+		return e, err
+	}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return e, err
+	}
+	if e.hostKey, err = ssh.NewSignerFromKey(key); err != nil {
 		return e, err
 	}
 	if e.dns, err = lab.StartDNS("probe.test."); err != nil {
@@ -131,9 +144,14 @@ func (e *env) server(kind, behaviour string) (*server, error) {
 	if s := e.servers[k]; s != nil {
 		return s, nil
 	}
-	s := &server{kind: kind, behaviour: behaviour, cert: e.cert, conns: map[io.Closer]time.Time{}}
-	if kind == ServerHTTP3 {
-		if err := s.listenQUIC(); err != nil {
+	s := &server{kind: kind, behaviour: behaviour, cert: e.cert, hostKey: e.hostKey, conns: map[io.Closer]time.Time{}}
+	switch kind {
+	case ServerHTTP3, ServerUDP:
+		listen := s.listenQUIC
+		if kind == ServerUDP {
+			listen = s.listenUDP
+		}
+		if err := listen(); err != nil {
 			return nil, fmt.Errorf("start the %s server: %w", kind, err)
 		}
 		e.servers[k] = s
@@ -156,17 +174,21 @@ func (e *env) server(kind, behaviour string) (*server, error) {
 // peers have not closed yet.
 type server struct {
 	ln        net.Listener
-	addr      netip.AddrPort // a TCP port, or for ServerHTTP3 a UDP port
+	addr      netip.AddrPort // a TCP port, or for ServerHTTP3 and ServerUDP a UDP port
 	kind      string
 	behaviour string
 	cert      tls.Certificate
+	hostKey   ssh.Signer
 	wg        sync.WaitGroup
+
+	// udp is the socket of a ServerUDP that answers or is silent.
+	udp net.PacketConn
 
 	// grpc serves the connections of a ServerGRPC, handed through grpcConns.
 	grpc      *grpc.Server
 	grpcConns *chanListener
 	// quic is the listener of a ServerHTTP3, h3 its HTTP/3 server.
-	quic *quic.Listener
+	quic *quic.EarlyListener
 	h3   *http3.Server
 
 	mu         sync.Mutex
@@ -226,11 +248,23 @@ func (s *server) handle(c net.Conn, accepted time.Time) {
 			return
 		}
 	case ServerTLS:
-		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{s.cert}})
-		if err := tc.Handshake(); err != nil {
-			return
+		s.serveTLS(c)
+		return
+	case ServerSMTP:
+		s.serveSMTP(c)
+		return
+	case ServerSSH:
+		cfg := &ssh.ServerConfig{NoClientAuth: true}
+		cfg.AddHostKey(s.hostKey)
+		conn, chans, reqs, err := ssh.NewServerConn(c, cfg)
+		if err != nil {
+			return // the peer closed after the key exchange, as a probe does
 		}
-		_, _ = io.Copy(io.Discard, tc)
+		s.wg.Go(func() { ssh.DiscardRequests(reqs) })
+		for ch := range chans {
+			_ = ch.Reject(ssh.Prohibited, "probe plugins check opens no channel")
+		}
+		_ = conn.Close()
 		return
 	case ServerHTTP:
 		r := bufio.NewReader(c)
@@ -255,6 +289,57 @@ func (s *server) handle(c net.Conn, accepted time.Time) {
 		return
 	}
 	_, _ = io.Copy(io.Discard, c)
+}
+
+// serveTLS serves TLS with the check's certificate on c, reading what
+// comes until the peer closes.
+func (s *server) serveTLS(c net.Conn) {
+	tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{s.cert}})
+	if err := tc.Handshake(); err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, tc)
+}
+
+// serveSMTP speaks SMTP (RFC 5321, 3207) on c up to STARTTLS: a 220
+// greeting, STARTTLS offered in the answer to EHLO, 220 to STARTTLS, and
+// then TLS.
+func (s *server) serveSMTP(c net.Conn) {
+	tp := textproto.NewConn(c)
+	if err := tp.PrintfLine("220 probe-check ESMTP"); err != nil {
+		return
+	}
+	for {
+		line, err := tp.ReadLine()
+		if err != nil {
+			return
+		}
+		verb, _, _ := strings.Cut(line, " ")
+		switch strings.ToUpper(verb) {
+		case "EHLO":
+			if err = tp.PrintfLine("250-probe-check"); err == nil {
+				err = tp.PrintfLine("250 STARTTLS")
+			}
+		case "HELO", "NOOP", "RSET":
+			err = tp.PrintfLine("250 OK")
+		case "STARTTLS":
+			if err := tp.PrintfLine("220 Ready to start TLS"); err != nil {
+				return
+			}
+			// The client sends nothing before this answer: tp buffered
+			// nothing of the TLS handshake.
+			s.serveTLS(c)
+			return
+		case "QUIT":
+			_ = tp.PrintfLine("221 Bye")
+			return
+		default:
+			err = tp.PrintfLine("502 Command not implemented")
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // open returns how many connections the server holds that their peer has
@@ -310,6 +395,9 @@ func (s *server) waitAccepts(d time.Duration, n int) bool {
 func (s *server) close() {
 	if s.ln != nil {
 		_ = s.ln.Close()
+	}
+	if s.udp != nil {
+		_ = s.udp.Close()
 	}
 	if s.grpc != nil {
 		_ = s.grpcConns.Close()
@@ -386,7 +474,12 @@ func (q quicConn) Close() error { return q.c.CloseWithError(0, "") }
 // up; a connection whose requests are never read when silent.
 func (s *server) listenQUIC() error {
 	tc := http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{s.cert}})
-	ln, err := quic.ListenAddr("127.0.0.1:0", tc, &quic.Config{})
+	// Early: it accepts a connection once it has sent its handshake
+	// flight, before the client can close it. A client that closes at once
+	// after its handshake, as a QUIC dialer does, would race quic-go's
+	// accept of a completed handshake, which drops a connection closed
+	// before it was queued.
+	ln, err := quic.ListenAddrEarly("127.0.0.1:0", tc, &quic.Config{})
 	if err != nil {
 		return err
 	}
@@ -430,3 +523,44 @@ func (s *server) listenQUIC() error {
 
 // acceptedKey is the context key of a request's connection's accept time.
 type acceptedKey struct{}
+
+// listenUDP starts a ServerUDP on a UDP port of 127.0.0.1: it sends each
+// datagram back serverDelay after it arrived when it answers, reads them
+// and never answers when silent, and when it hangs up the port is closed:
+// the kernel answers each datagram with an ICMP port unreachable. UDP has
+// no connection: the server counts none open, and a datagram's arrival is
+// its accept.
+func (s *server) listenUDP() error {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	s.addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	if s.behaviour == hangUp {
+		return pc.Close()
+	}
+	s.udp = pc
+	s.wg.Go(func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.accepts++
+			s.lastAccept = time.Now()
+			at := s.lastAccept
+			s.mu.Unlock()
+			if s.behaviour == silent {
+				continue
+			}
+			msg := append([]byte(nil), buf[:n]...)
+			s.wg.Go(func() {
+				time.Sleep(time.Until(at.Add(serverDelay)))
+				_, _ = pc.WriteTo(msg, from)
+			})
+		}
+	})
+	return nil
+}
