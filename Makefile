@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.6
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
 
-.PHONY: all build probe plugins demo test deps lint unit test-tailscale fuzz bench bench-dns bench-plugins clean proto
+.PHONY: all build probe plugins demo test deps lint unit test-tailscale fuzz bench bench-dns bench-plugins clean proto proto-python
 
 all: build
 
@@ -113,6 +113,12 @@ proto:
 	cd core/proto/probev1 && PATH=$(CURDIR)/$(BIN):$$PATH protoc -I. \
 	  --go_out=. --go_opt=paths=source_relative \
 	  --go-grpc_out=. --go-grpc_opt=paths=source_relative probe.proto
+
+## proto-python: regenerate the Python plugin's probe_pb2.py and probe_pb2_grpc.py from probe.proto, with
+## Debian's grpc_tools (python3-grpc-tools); TestPythonGeneratedCode checks they are up to date.
+proto-python:
+	cd core/proto/probev1 && /usr/bin/python3 -m grpc_tools.protoc -I. \
+	  --python_out=../../../examples/plugins/python-echo --grpc_python_out=../../../examples/plugins/python-echo probe.proto
 
 clean:
 	rm -rf $(BIN)

@@ -5,6 +5,8 @@
 //	probe test URL                probe one host ad hoc, as a waterfall (or HOST:PORT, HOST PORT [proto])
 //	probe validate pipeline.hcl   check a file
 //	probe plugins                 list the plugins and what they accept
+//	probe plugins check BINARY    run the conformance checks against a plugin binary
+//	probe plugins new NAME        write a Go plugin that passes them
 //	probe demo                    run against a loopback lab
 //	probe serve pipeline.hcl      serve it to Prometheus (/probe, /metrics)
 //	probe completion bash         print a shell completion script

@@ -69,6 +69,7 @@ Each binary is started to ask what it serves; one that may not run says why.`,
 			return showPlugin(c.OutOrStdout(), p)
 		},
 	})
+	c.AddCommand(newPluginsCheckCmd(), newPluginsNewCmd())
 	return c
 }
 

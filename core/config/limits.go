@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,23 +48,41 @@ func (e *sourceLimitError) diagnostic(file string) *hcl.Diagnostic {
 		Subject: &hcl.Range{Filename: file, Start: e.pos, End: end}}
 }
 
-// readSource reads the file at path, refusing one larger than maxFileSize:
-// what names a device such as /dev/zero, or a pipe that never ends, is read
-// no further. what says what the file is for diagnostics ("pipeline file").
-func readSource(path, what string) ([]byte, *hcl.Diagnostic) {
+// ErrTooLarge is the error of ReadFile for a file larger than the most
+// probe reads.
+var ErrTooLarge = fmt.Errorf("larger than %d MiB, the most probe reads for a file", maxFileSize>>20)
+
+// ReadFile reads the file at path as LoadFile does, refusing with
+// ErrTooLarge one larger than the most probe reads: what names a device
+// such as /dev/zero, or a pipe that never ends, is read no further.
+func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
-	if err == nil {
-		defer f.Close()
-		var src []byte
-		if src, err = io.ReadAll(io.LimitReader(f, maxFileSize+1)); err == nil {
-			if len(src) > maxFileSize {
-				return nil, tooLarge(path, what)
-			}
-			return src, nil
-		}
+	if err != nil {
+		return nil, err
 	}
-	return nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Failed to read file",
-		Detail: fmt.Sprintf("The %s %q could not be read: %s.", what, path, err)}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > maxFileSize {
+		return nil, ErrTooLarge
+	}
+	return src, nil
+}
+
+// readSource reads the file at path with ReadFile, as a diagnostic on
+// error. what says what the file is for diagnostics ("pipeline file").
+func readSource(path, what string) ([]byte, *hcl.Diagnostic) {
+	src, err := ReadFile(path)
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return nil, tooLarge(path, what)
+	case err != nil:
+		return nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Failed to read file",
+			Detail: fmt.Sprintf("The %s %q could not be read: %s.", what, path, err)}
+	}
+	return src, nil
 }
 
 func tooLarge(name, what string) *hcl.Diagnostic {

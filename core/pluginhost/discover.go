@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // BinaryPrefix starts the file name of every plugin binary: plugin NAME is
@@ -84,8 +85,10 @@ func (e *NotFoundError) Error() string {
 }
 
 // CheckBinary says why the file at path may not run as a plugin: it is
-// missing, not a regular file, not executable, or writable by others than
-// its owner (anyone could swap it).
+// missing, not a regular file, not executable, writable by others than its
+// owner, owned by someone other than root or this process's user, or in a
+// directory where others may replace it (one writable by group or others
+// without the sticky bit), as OpenSSH's StrictModes judges key files.
 func CheckBinary(path string) error {
 	fi, err := os.Stat(path)
 	switch {
@@ -97,6 +100,17 @@ func CheckBinary(path string) error {
 		return fmt.Errorf("plugin binary %s is not executable", path)
 	case fi.Mode().Perm()&0o022 != 0:
 		return fmt.Errorf("plugin binary %s is writable by group or others (mode %v); refusing to run it", path, fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("plugin binary %s is owned by uid %d, neither root nor this user (uid %d); refusing to run it", path, st.Uid, os.Geteuid())
+	}
+	dir := filepath.Dir(path)
+	di, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if di.Mode().Perm()&0o022 != 0 && di.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("plugin binary %s is in %s, a directory writable by group or others (mode %v) where anyone could replace it; refusing to run it", path, dir, di.Mode().Perm())
 	}
 	return nil
 }

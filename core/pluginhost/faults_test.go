@@ -2,6 +2,7 @@ package pluginhost_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -261,4 +262,33 @@ func waitGone(t *testing.T, pid int) {
 		}
 		return "running"
 	}, "gone")
+}
+
+// TestSilentSocket checks that a plugin whose handshake line names a socket
+// that accepts and never answers fails to load within the connection's
+// bound (5 s), with the reason, not after gRPC's default 20 s: `probe
+// validate` waited that long.
+func TestSilentSocket(t *testing.T) {
+	dir := t.TempDir()
+	sock := dir + "/silent.sock"
+	ln, err := net.Listen("unix", sock) // accepted by the kernel, never read
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	bin := dir + "/probe-plugin-silent"
+	script := "#!/bin/sh\necho '1|1|unix|" + sock + "|grpc|'\nexec sleep 60\n"
+	if err := os.WriteFile(bin, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h := newHost(t)
+	start := time.Now()
+	_, err = h.Load(pluginhost.Binary{Name: "silent", Path: bin})
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "plugin silent: "+bin) || !strings.Contains(err.Error(), "server preface") {
+		t.Errorf("Load: %v, want the plugin named and the missing server preface", err)
+	}
+	if took > 10*time.Second {
+		t.Errorf("Load took %v, want the 5 s connection bound", took)
+	}
 }

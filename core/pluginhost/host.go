@@ -121,6 +121,32 @@ func (h *Host) Load(b Binary) ([]*sdk.Plugin, error) {
 	return out, nil
 }
 
+// Ping asks the running process of b, loaded before, whether it is
+// healthy: go-plugin's gRPC health service (grpc.health.v1, service
+// "plugin"), which every plugin binary serves beside probe.v1.
+func (h *Host) Ping(b Binary) error {
+	h.mu.Lock()
+	p := h.procs[b.key()]
+	h.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("plugin %s is not loaded", b.Name)
+	}
+	p.mu.Lock()
+	client := p.client
+	p.mu.Unlock()
+	if client == nil || client.Exited() {
+		return fmt.Errorf("plugin %s is not running", b.Name)
+	}
+	rpc, err := client.Client()
+	if err != nil {
+		return fmt.Errorf("plugin %s: %w", b.Name, err)
+	}
+	if err := rpc.Ping(); err != nil {
+		return fmt.Errorf("plugin %s: health check: %w", b.Name, err)
+	}
+	return nil
+}
+
 // Pids returns the process ids of the running plugin processes.
 func (h *Host) Pids() []int {
 	h.mu.Lock()

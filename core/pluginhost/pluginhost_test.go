@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
+	"github.com/probe-dev/probe/core/conformance"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/sdk"
@@ -256,28 +257,12 @@ func stable(attrs map[string]any) map[string]any {
 	return out
 }
 
-// checkAttempt checks what holds for every attempt: phases in order and
-// not overlapping, their durations plus the overhead make the total, a
-// failure only in the last phase.
+// checkAttempt checks what holds for every attempt
+// (conformance.AttemptProblems).
 func checkAttempt(t *testing.T, a engine.Attempt) {
 	t.Helper()
-	var sum time.Duration
-	var end time.Duration
-	for i, p := range a.Phases {
-		if p.Start < end || p.Duration < 0 {
-			t.Errorf("phase %s starts at %v, lasts %v; the previous ended at %v", p.Name, p.Start, p.Duration, end)
-		}
-		if last := i == len(a.Phases)-1; p.OK != (!last || a.OK) {
-			t.Errorf("phase %s ok %v, want %v", p.Name, p.OK, !last || a.OK)
-		}
-		sum += p.Duration
-		end = p.Start + p.Duration
-	}
-	if end > a.Total || sum+a.Overhead != a.Total {
-		t.Errorf("phases %v + overhead %v != total %v (last phase ends at %v)", sum, a.Overhead, a.Total, end)
-	}
-	if a.OK != (a.Failure == nil) {
-		t.Errorf("ok %v with failure %+v", a.OK, a.Failure)
+	for _, p := range conformance.AttemptProblems(a) {
+		t.Error(p)
 	}
 }
 
@@ -858,6 +843,46 @@ func TestCheckBinary(t *testing.T) {
 				t.Errorf("CheckBinary: %v, want %q", err, tt.problem)
 			}
 		})
+	}
+	// Where anyone may replace the file, its own mode says nothing: a
+	// directory writable by others is refused, unless it is sticky (as /tmp),
+	// where only a file's owner may rename or remove it.
+	for _, d := range []struct {
+		mode    os.FileMode
+		problem string
+	}{
+		{0o777, "a directory writable by group or others (mode -rwxrwxrwx) where anyone could replace it; refusing to run it"},
+		{0o775, "a directory writable by group or others (mode -rwxrwxr-x) where anyone could replace it; refusing to run it"},
+		{0o777 | os.ModeSticky, ""},
+	} {
+		sub, err := os.MkdirTemp(dir, "dir")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(sub, "plugin")
+		writeExe(t, path, 0o755)
+		if err := os.Chmod(sub, d.mode); err != nil {
+			t.Fatal(err)
+		}
+		err = pluginhost.CheckBinary(path)
+		switch {
+		case d.problem == "" && err != nil:
+			t.Errorf("CheckBinary in a directory of mode %v: %v, want nil", d.mode, err)
+		case d.problem != "" && (err == nil || !strings.Contains(err.Error(), "is in "+sub+", "+d.problem)):
+			t.Errorf("CheckBinary in a directory of mode %v: %v, want %q", d.mode, err, d.problem)
+		}
+	}
+	// A file someone else owns is theirs to change. Only root can give a
+	// file away: CI runs as root.
+	if os.Geteuid() == 0 {
+		path := filepath.Join(dir, "owned-by-nobody")
+		writeExe(t, path, 0o755)
+		if err := os.Chown(path, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if err := pluginhost.CheckBinary(path); err == nil || !strings.Contains(err.Error(), path+" is owned by uid 65534, neither root nor this user (uid 0); refusing to run it") {
+			t.Errorf("CheckBinary(a file of uid 65534): %v, want refused for its owner", err)
+		}
 	}
 	if err := pluginhost.CheckBinary(dir); err == nil || !strings.Contains(err.Error(), "is not a regular file") {
 		t.Errorf("CheckBinary(a directory): %v, want not a regular file", err)

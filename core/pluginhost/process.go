@@ -16,12 +16,20 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/probe-dev/probe/core/fdpass"
 	"github.com/probe-dev/probe/core/pluginrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 const (
 	// shutdownGrace is how long a plugin asked to exit has to do so before
 	// it is killed (go-plugin's own wait).
 	shutdownGrace = 2 * time.Second
+	// connectTimeout bounds the gRPC connection to a started plugin, up to
+	// its server's first HTTP/2 frame: a plugin server on a Unix socket
+	// sends it within a millisecond. gRPC's own default (20 s) kept
+	// `probe validate` waiting that long on a plugin whose handshake line
+	// names a socket that accepts and never answers.
+	connectTimeout = 5 * time.Second
 	// The restart backoff doubles from minBackoff to maxBackoff.
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Second
@@ -147,6 +155,8 @@ func (p *process) startLocked() error {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           namedAs{p.log},
 		StartTimeout:     pluginrpc.CallTimeout,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.DefaultConfig, MinConnectTimeout: connectTimeout})},
 	}
 	client := plugin.NewClient(cfg)
 	// A failed Start has killed the process already; Kill would only log

@@ -261,6 +261,12 @@ func (s *server) Handshake(ctx context.Context, req *probev1.HandshakeRequest) (
 	} else if conn, err = s.ch.Receive(ctx, req.Token); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "receive the socket: %v", err)
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			_ = conn.Close() // the handshake's panic is its call's error (guard), the socket closed
+			panic(v)
+		}
+	}()
 	resp, err := h.Handshake(ctx, &sdk.HandshakeRequest{Conn: conn, Host: req.Host, Address: addr})
 	if err != nil {
 		_ = conn.Close()

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,7 +122,7 @@ func Start(ctx context.Context, targets []*engine.Target, opts Options) *Pool {
 // done at once and Options.OnDone is called with a result of no targets. A
 // service logs the error and goes on.
 func StartFile(ctx context.Context, path string, cfg config.Options, opts Options) (*Pool, error) {
-	src, err := os.ReadFile(path)
+	src, err := config.ReadFile(path)
 	if err != nil {
 		return Start(ctx, nil, opts), fmt.Errorf("preconnect: load %s: %w", path, err)
 	}

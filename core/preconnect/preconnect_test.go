@@ -262,6 +262,7 @@ func TestFileProblemsStillDial(t *testing.T) {
 			"This may be caused by incorrect brace nesting elsewhere in this file"},
 		{"invalid", invalid, "preconnect: " + invalid + ":4: Reference to undeclared pipeline: There is no pipeline block named \"none\" in this file"},
 		{"empty", empty, ""},
+		{"endless", "/dev/zero", "preconnect: load /dev/zero: larger than 8 MiB, the most probe reads for a file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			done := make(chan *engine.Result, 1)

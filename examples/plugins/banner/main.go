@@ -75,6 +75,9 @@ func (b *banner) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (*sdk
 		_ = req.Conn.SetReadDeadline(d)
 		defer req.Conn.SetReadDeadline(time.Time{})
 	}
+	// A canceled attempt (Ctrl-C) ends the read at once.
+	stop := context.AfterFunc(ctx, func() { _ = req.Conn.SetReadDeadline(time.Now()) })
+	defer stop()
 	span := sdk.StartSpan("", callAt)
 	line, err := readLine(req.Conn)
 	attrs := map[string]any{"banner": line}
@@ -83,6 +86,9 @@ func (b *banner) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (*sdk
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			class = classTimeout
+		}
+		if c := sdk.ContextClass(ctx, classTimeout); c != "" {
+			class = c // the attempt's deadline, its own timeout, or a cancel
 		}
 		return failed(span.End(false, attrs), class, fmt.Sprintf("read greeting from %s: %v", req.Address, err)), nil
 	}
