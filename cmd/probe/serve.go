@@ -90,6 +90,7 @@ ad-hoc form refuses it with 403.`,
 	}
 	c.Flags().StringVar(&listen, "listen", listen, "address to listen on, host:port")
 	ff.register(c)
+	ff.registerVantage(c)
 	return c
 }
 

@@ -53,6 +53,10 @@ type File struct {
 	Targets []*engine.Target
 	// Schedule is the schedule block's settings; zero without one.
 	Schedule Schedule
+	// Vantage names where the probing runs (a region, a network), from the
+	// top-level vantage attribute; empty without one. Outputs label their
+	// series and records with it.
+	Vantage string
 
 	components []any
 	// sensitive lists, by pipeline name, the components whose configuration
@@ -151,6 +155,7 @@ func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, width uint
 
 // rootSchema is the top level of a pipeline file.
 var rootSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "vantage"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "run"},
@@ -216,6 +221,7 @@ func (d *decoder) decode(body hcl.Body) {
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
 		Functions: functions(d.opts.Getenv, d.budget),
 	}
+	d.vantage(content.Attributes["vantage"])
 	d.run(byType["run"])
 	d.schedule(byType["schedule"])
 	d.pluginBlocks(byType["plugin"])

@@ -67,15 +67,19 @@ type Options struct {
 // returns and closes each once no probe uses it any more.
 type Exporter struct {
 	load     func() (*config.File, io.Closer, error)
+	vantage  string
 	log      hclog.Logger
 	unsink   func() // deregisters the log line counter
 	registry *prometheus.Registry
-	metrics  *report.Metrics // scheduled probing
-	probes   *prometheus.CounterVec
-	reloads  *prometheus.CounterVec
-	reloaded prometheus.Gauge
-	reloadAt prometheus.Gauge
-	shed     prometheus.Counter
+	// registerer registers in registry, labelling the series with the
+	// vantage.
+	registerer prometheus.Registerer
+	metrics    *report.Metrics // scheduled probing
+	probes     *prometheus.CounterVec
+	reloads    *prometheus.CounterVec
+	reloaded   prometheus.Gauge
+	reloadAt   prometheus.Gauge
+	shed       prometheus.Counter
 	// slots holds a token per probe /probe runs.
 	slots chan struct{}
 
@@ -134,15 +138,13 @@ func New(opts Options) (*Exporter, error) {
 	// waited to run, which its measured phases include.
 	goCollector := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)}))
-	e.registry.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, slots)
 	if e.log == nil {
 		e.log = hclog.NewNullLogger()
 	}
+	var lines *prometheus.CounterVec
 	if il, ok := e.log.(hclog.InterceptLogger); ok {
-		lines := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_log_messages_total",
+		lines = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_log_messages_total",
 			Help: "Log lines written, by level."}, []string{"level"})
-		e.registry.MustRegister(lines)
 		sink := &logCounter{lines: lines, level: il.GetLevel}
 		il.RegisterSink(sink)
 		e.unsink = func() { il.DeregisterSink(sink) }
@@ -151,6 +153,15 @@ func New(opts Options) (*Exporter, error) {
 	if err != nil {
 		e.unsink()
 		return nil, err
+	}
+	// The first file's vantage labels every series for the exporter's life.
+	e.vantage = file.Vantage
+	reg := report.VantageRegisterer(e.registry, e.vantage)
+	e.registerer = reg
+	reg.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, slots)
+	if lines != nil {
+		reg.MustRegister(lines)
 	}
 	e.loaded()
 	e.cur = e.newState(file, release)
@@ -226,6 +237,13 @@ func (e *Exporter) Reload() error {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
 	file, release, err := e.load()
+	if err == nil && file.Vantage != e.vantage {
+		_ = file.Close()
+		if release != nil {
+			_ = release.Close()
+		}
+		err = fmt.Errorf("the file's vantage is now %q, not %q: a vantage labels every series from the start, so changing it takes a restart", file.Vantage, e.vantage)
+	}
 	if err != nil {
 		e.reloads.WithLabelValues("failure").Inc()
 		e.reloaded.Set(0)
@@ -307,7 +325,7 @@ func (e *Exporter) acquire() *state {
 func (e *Exporter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/probe", e.probe)
-	mux.Handle("/metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{Registry: e.registry}))
+	mux.Handle("/metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{Registry: e.registerer}))
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if err := e.Reload(); err != nil {
 			e.fail(w, http.StatusInternalServerError, "reload failed: "+err.Error())
@@ -397,7 +415,7 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 		e.log.Debug("probed", args...)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(report.NewAttemptCollector(&a))
+	report.VantageRegisterer(reg, e.vantage).MustRegister(report.NewAttemptCollector(&a))
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
