@@ -26,6 +26,8 @@ type fileFlags struct {
 	varFiles []string
 	isolate  bool
 	vantage  string
+	// otlpEndpoint is --otlp-endpoint, of the commands that export traces.
+	otlpEndpoint string
 }
 
 func (f *fileFlags) register(c *cobra.Command) {
@@ -289,11 +291,20 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
 				return err
 			}
 			targets := slices.Concat(file.Targets, env)
-			return run(ctx, c.OutOrStdout(), name, file.Vantage, rf.options(file.Options, targets), rf.output, targets)
+			var more []sink.Sink
+			traces, err := ff.traces(file, logger(), targetHosts(targets, file.Options.Secrets))
+			if err != nil {
+				return err
+			}
+			if traces != nil {
+				more = append(more, traces)
+			}
+			return run(ctx, c.OutOrStdout(), name, file.Vantage, rf.options(file.Options, targets), rf.output, targets, more...)
 		},
 	}
 	ff.register(c)
 	ff.registerVantage(c)
+	ff.registerOTel(c)
 	rf.register(c)
 	return c
 }
@@ -310,7 +321,7 @@ func interruptible() (context.Context, context.CancelFunc) {
 // attempts to the sink of format (one of outputs), closes it with the
 // result, and returns the exit status as an error (nil when every target is
 // ok). When ctx ends, what finished is still printed.
-func run(ctx context.Context, w io.Writer, file, vantage string, opts engine.Options, format string, targets []*engine.Target) error {
+func run(ctx context.Context, w io.Writer, file, vantage string, opts engine.Options, format string, targets []*engine.Target, more ...sink.Sink) error {
 	if len(targets) == 0 {
 		return &exitError{code: exitUsage, msg: "no targets: the file declares no target block and PROBE_TARGETS is empty"}
 	}
@@ -319,7 +330,7 @@ func run(ctx context.Context, w io.Writer, file, vantage string, opts engine.Opt
 	// A sink that streams needs no attempt kept to the end.
 	opts.DiscardAttempts = !out.whole
 	eng := engine.New(opts)
-	stream := sink.Attach(eng, out.sink(w, file, vantage))
+	stream := sink.Attach(eng, append([]sink.Sink{out.sink(w, file, vantage)}, more...)...)
 	stopProgress := progressFor(format, eng)
 	res := eng.Run(ctx, targets)
 	stopProgress()

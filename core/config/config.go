@@ -57,6 +57,8 @@ type File struct {
 	// top-level vantage attribute; empty without one. Outputs label their
 	// series and records with it.
 	Vantage string
+	// OTel is the otel block's settings; zero without one.
+	OTel OTel
 
 	components []any
 	// sensitive lists, by pipeline name, the components whose configuration
@@ -160,6 +162,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "run"},
 		{Type: "schedule"},
+		{Type: "otel"},
 		{Type: "plugin", LabelNames: []string{"name"}},
 		{Type: "resolver", LabelNames: []string{"name"}},
 		{Type: "dialer", LabelNames: []string{"name"}},
@@ -224,6 +227,7 @@ func (d *decoder) decode(body hcl.Body) {
 	d.vantage(content.Attributes["vantage"])
 	d.run(byType["run"])
 	d.schedule(byType["schedule"])
+	d.otel(byType["otel"])
 	d.pluginBlocks(byType["plugin"])
 	d.components = map[sdk.Kind]map[string]*block[*component]{}
 	for _, k := range sdk.Kinds {

@@ -61,6 +61,14 @@ type Options struct {
 	// room for, beside a Server's connections (ServerOptions.MaxConns),
 	// at most DefaultMaxConns.
 	MaxProbes int
+	// Sinks, when not nil, makes sinks from the first file loaded (an
+	// OpenTelemetry export, which the file configures); they are given every
+	// attempt the exporter makes, scheduled or scraped, one at a time. A
+	// sink that is a prometheus.Collector joins /metrics (its counts). The
+	// sinks outlive the files: the exporter never closes them; a stream of a
+	// file that is retired closes them with a nil result, which a sink that
+	// outlives its stream ignores.
+	Sinks func(first *config.File) ([]sink.Sink, error)
 }
 
 // Exporter serves /probe, /metrics and /-/reload. It owns the files Load
@@ -74,6 +82,7 @@ type Exporter struct {
 	// registerer registers in registry, labelling the series with the
 	// vantage.
 	registerer prometheus.Registerer
+	sinks      *serial         // Options.Sinks
 	metrics    *report.Metrics // scheduled probing
 	probes     *prometheus.CounterVec
 	reloads    *prometheus.CounterVec
@@ -163,6 +172,22 @@ func New(opts Options) (*Exporter, error) {
 	if lines != nil {
 		reg.MustRegister(lines)
 	}
+	e.sinks = &serial{log: e.log}
+	if opts.Sinks != nil {
+		if e.sinks.sinks, err = opts.Sinks(file); err != nil {
+			e.unsink()
+			_ = file.Close()
+			if release != nil {
+				_ = release.Close()
+			}
+			return nil, err
+		}
+	}
+	for _, k := range e.sinks.sinks {
+		if c, ok := k.(prometheus.Collector); ok {
+			reg.MustRegister(c)
+		}
+	}
 	e.loaded()
 	e.cur = e.newState(file, release)
 	e.startSchedule(e.cur)
@@ -180,7 +205,7 @@ func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	for _, t := range file.Targets {
 		s.targets[t.Name] = t
 	}
-	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes})
+	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes}, e.sinks)
 	return s
 }
 
@@ -407,6 +432,7 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.probes.WithLabelValues("scrape", result(a.OK)).Inc()
+	_ = e.sinks.Attempt(&a) // logs its sinks' errors
 	if e.log.IsDebug() {
 		args := []any{"target", a.Target, "ok", a.OK, "total", a.Total}
 		if f := a.Failure; f != nil {
@@ -556,6 +582,47 @@ func (e *Exporter) index(w http.ResponseWriter, _ *http.Request) {
 	}
 	fmt.Fprintln(w, "pipelines:", strings.Join(pipelines, ", "))
 }
+
+// serial hands attempts to sinks one at a time, whether they come from the
+// stream of scheduled probing or from scrapes; a sink that fails is logged
+// and fed no more, the others go on.
+type serial struct {
+	log    hclog.Logger
+	mu     sync.Mutex
+	sinks  []sink.Sink
+	failed []bool
+}
+
+func (s *serial) Attempt(a *engine.Attempt) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = make([]bool, len(s.sinks))
+	}
+	for i, k := range s.sinks {
+		if s.failed[i] {
+			continue
+		}
+		if err := k.Attempt(a); err != nil {
+			s.failed[i] = true
+			s.log.Error("a sink failed: it gets no more attempts", "error", err)
+		}
+	}
+	return nil
+}
+
+func (s *serial) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, k := range s.sinks {
+		errs = append(errs, k.Flush())
+	}
+	return errors.Join(errs...)
+}
+
+// Close does nothing: the sinks outlive the streams.
+func (*serial) Close(*engine.Result) error { return nil }
 
 // scheduled is the sink that counts the attempts of scheduled probing in
 // probe_exporter_probes_total.
