@@ -16,6 +16,7 @@ package otel
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/url"
 	"os"
@@ -126,7 +127,7 @@ func New(ctx context.Context, opts Options) (*Sink, error) {
 	// through: spans are dropped by the gate, where they are counted, never
 	// silently by the processor. It never blocks: a full queue drops.
 	bsp := sdktrace.NewBatchSpanProcessor(gateOut{g, exp}, sdktrace.WithMaxQueueSize(2*size))
-	provider := sdktrace.NewTracerProvider(sdktrace.WithResource(res),
+	provider := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithIDGenerator(ids{}),
 		sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(gateIn{g, bsp}))
 	return &Sink{provider: provider, tracer: provider.Tracer("github.com/probe-dev/probe/core/otel"),
 		hosts: opts.Hosts, gate: g, log: log}, nil
@@ -225,7 +226,16 @@ func (s *Sink) Attempt(a *engine.Attempt) error {
 	if f := a.Failure; f != nil {
 		attrs = append(attrs, semconv.ErrorTypeKey.String(string(f.Class)))
 	}
-	ctx, root := s.tracer.Start(context.Background(), "probe "+a.Target, trace.WithTimestamp(start),
+	// A phase that sent a W3C traceparent (the http handshake's propagate)
+	// reported its trace and span: the trace is the attempt's, the span the
+	// phase's, so that the traced server's spans join under it.
+	var want wantIDs
+	for _, p := range a.Phases {
+		if id, err := trace.TraceIDFromHex(str(p.Attrs["trace_id"])); err == nil {
+			want.trace = id
+		}
+	}
+	ctx, root := s.tracer.Start(context.WithValue(context.Background(), idsKey{}, want), "probe "+a.Target, trace.WithTimestamp(start),
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	if f := a.Failure; f != nil {
 		root.SetStatus(codes.Error, f.Phase+": "+f.Message)
@@ -236,7 +246,11 @@ func (s *Sink) Attempt(a *engine.Attempt) error {
 			pattrs = append(pattrs, semconv.ErrorTypeKey.String(string(f.Class)))
 		}
 		pstart := start.Add(p.Start)
-		_, span := s.tracer.Start(ctx, p.Name, trace.WithTimestamp(pstart), trace.WithAttributes(pattrs...))
+		pctx := ctx
+		if id, err := trace.SpanIDFromHex(str(p.Attrs["span_id"])); err == nil && want.trace.IsValid() {
+			pctx = context.WithValue(ctx, idsKey{}, wantIDs{span: id})
+		}
+		_, span := s.tracer.Start(pctx, p.Name, trace.WithTimestamp(pstart), trace.WithAttributes(pattrs...))
 		if f := a.Failure; f != nil && !p.OK {
 			span.SetStatus(codes.Error, f.Message)
 		}
@@ -244,6 +258,42 @@ func (s *Sink) Attempt(a *engine.Attempt) error {
 	}
 	root.End(trace.WithTimestamp(end))
 	return nil
+}
+
+// str is v when it is a string, else "".
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// wantIDs are the IDs a span must have, where valid: a context's value
+// under idsKey.
+type wantIDs struct {
+	trace trace.TraceID
+	span  trace.SpanID
+}
+
+type idsKey struct{}
+
+// ids generates random IDs, but those a span's context asks for.
+type ids struct{}
+
+func (ids) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
+	want, _ := ctx.Value(idsKey{}).(wantIDs)
+	tid := want.trace
+	if !tid.IsValid() {
+		_, _ = rand.Read(tid[:]) // crypto/rand never fails
+	}
+	return tid, ids{}.NewSpanID(ctx, tid)
+}
+
+func (ids) NewSpanID(ctx context.Context, _ trace.TraceID) trace.SpanID {
+	want, _ := ctx.Value(idsKey{}).(wantIDs)
+	sid := want.span
+	if !sid.IsValid() {
+		_, _ = rand.Read(sid[:])
+	}
+	return sid
 }
 
 // phaseAttrs maps the attributes of phase p, as the built-in plugins name
