@@ -47,7 +47,7 @@ failure class; the demo exits 0 when the run completed.`,
 			}
 			defer pl.Close()
 			defer file.Close()
-			err = run(ctx, c.OutOrStdout(), "examples/"+demoFile, rf.options(file.Options, file.Targets), rf.output, file.Targets)
+			err = run(ctx, c.OutOrStdout(), "examples/"+demoFile, file.Vantage, rf.options(file.Options, file.Targets), rf.output, file.Targets)
 			var ee *exitError
 			if errors.As(err, &ee) && ee.code == exitFailed {
 				return nil // the broken targets fail by design

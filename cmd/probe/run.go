@@ -26,12 +26,38 @@ type fileFlags struct {
 	vars     []string
 	varFiles []string
 	isolate  bool
+	vantage  string
+	// otlpEndpoint is --otlp-endpoint, of the commands that export traces.
+	otlpEndpoint string
 }
 
 func (f *fileFlags) register(c *cobra.Command) {
 	c.Flags().StringArrayVar(&f.vars, "var", nil, "set a variable: -var name=value (repeatable)")
 	c.Flags().StringArrayVar(&f.varFiles, "var-file", nil, "read variables from an HCL file of name = value lines (repeatable)")
 	c.Flags().BoolVar(&f.isolate, "isolate", false, "run the built-in plugins out of process, over the plugin protocol")
+}
+
+// registerVantage adds --vantage, for the commands whose outputs carry it.
+func (f *fileFlags) registerVantage(c *cobra.Command) {
+	c.Flags().StringVar(&f.vantage, "vantage", "",
+		"name where this process probes from (a region, a network): a vantage label and field on every output; default $PROBE_VANTAGE, else the file's vantage attribute")
+}
+
+// applyVantage sets file's vantage from --vantage, else PROBE_VANTAGE,
+// when either is set: they name the process, which outranks the file.
+func (f *fileFlags) applyVantage(file *config.File) error {
+	v, from := f.vantage, "--vantage"
+	if v == "" {
+		v, from = os.Getenv("PROBE_VANTAGE"), "PROBE_VANTAGE"
+	}
+	if v == "" {
+		return nil
+	}
+	if err := config.CheckVantage(v); err != nil {
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("invalid %s: %v", from, err)}
+	}
+	file.Vantage = v
+	return nil
 }
 
 // load loads path (or src, when not nil) and prints its diagnostics on
@@ -76,6 +102,11 @@ func (f *fileFlags) loadTo(w io.Writer, path string, src []byte, extraVars map[s
 		_ = pl.Close()
 		return nil, nil, &exitError{code: exitUsage}
 	}
+	if err := f.applyVantage(file); err != nil {
+		_ = file.Close()
+		_ = pl.Close()
+		return nil, nil, err
+	}
 	logSecrets(file.Options.Secrets)
 	return file, pl, nil
 }
@@ -95,8 +126,8 @@ type runFlags struct {
 type output struct {
 	name string
 	// sink returns the sink writing the format to w, for a run of the
-	// pipeline file named file.
-	sink func(w io.Writer, file string) sink.Sink
+	// pipeline file named file, probed from vantage (none when empty).
+	sink func(w io.Writer, file, vantage string) sink.Sink
 	// whole is true when the sink reads the attempts from the run's result,
 	// which must then keep them; else they stream to it alone.
 	whole bool
@@ -105,12 +136,12 @@ type output struct {
 // outputs are the output formats: -o's help, its completion, its check and
 // run take them from here.
 var outputs = []output{
-	{"table", func(w io.Writer, _ string) sink.Sink { return report.TableSink(w) }, true},
-	{"json", func(w io.Writer, file string) sink.Sink { return report.JSONSink(w, file) }, true},
-	{"jsonl", func(w io.Writer, _ string) sink.Sink { return report.NewJSONLines(w) }, false},
-	{"waterfall", func(w io.Writer, _ string) sink.Sink { return report.WaterfallSink(w, colorful(w)) }, true},
-	{"prometheus", func(w io.Writer, _ string) sink.Sink { return report.NewPrometheusSink(w) }, false},
-	{"html", func(w io.Writer, file string) sink.Sink { return status.NewReport(w, file) }, false},
+	{"table", func(w io.Writer, _, _ string) sink.Sink { return report.TableSink(w) }, true},
+	{"json", func(w io.Writer, file, vantage string) sink.Sink { return report.JSONSink(w, file, vantage) }, true},
+	{"jsonl", func(w io.Writer, _, vantage string) sink.Sink { return report.NewJSONLines(w, vantage) }, false},
+	{"waterfall", func(w io.Writer, _, _ string) sink.Sink { return report.WaterfallSink(w, colorful(w)) }, true},
+	{"prometheus", func(w io.Writer, _, vantage string) sink.Sink { return report.NewPrometheusSink(w, vantage) }, false},
+	{"html", func(w io.Writer, file, _ string) sink.Sink { return status.NewReport(w, file) }, false},
 }
 
 // outputNames are the names of outputs, in order.
@@ -250,6 +281,9 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
 					return err
 				}
 			} else {
+				if err := ff.applyVantage(file); err != nil {
+					return err
+				}
 				pl = newLoader(ff.isolate)
 			}
 			defer pl.Close()
@@ -259,10 +293,20 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
 				return err
 			}
 			targets := slices.Concat(file.Targets, env)
-			return run(ctx, c.OutOrStdout(), name, rf.options(file.Options, targets), rf.output, targets)
+			var more []sink.Sink
+			traces, err := ff.traces(file, logger(), targetHosts(targets, file.Options.Secrets))
+			if err != nil {
+				return err
+			}
+			if traces != nil {
+				more = append(more, traces)
+			}
+			return run(ctx, c.OutOrStdout(), name, file.Vantage, rf.options(file.Options, targets), rf.output, targets, more...)
 		},
 	}
 	ff.register(c)
+	ff.registerVantage(c)
+	ff.registerOTel(c)
 	rf.register(c)
 	return c
 }
@@ -279,7 +323,7 @@ func interruptible() (context.Context, context.CancelFunc) {
 // attempts to the sink of format (one of outputs), closes it with the
 // result, and returns the exit status as an error (nil when every target is
 // ok). When ctx ends, what finished is still printed.
-func run(ctx context.Context, w io.Writer, file string, opts engine.Options, format string, targets []*engine.Target) error {
+func run(ctx context.Context, w io.Writer, file, vantage string, opts engine.Options, format string, targets []*engine.Target, more ...sink.Sink) error {
 	if len(targets) == 0 {
 		return &exitError{code: exitUsage, msg: "no targets: the file declares no target block and PROBE_TARGETS is empty"}
 	}
@@ -288,7 +332,7 @@ func run(ctx context.Context, w io.Writer, file string, opts engine.Options, for
 	// A sink that streams needs no attempt kept to the end.
 	opts.DiscardAttempts = !out.whole
 	eng := engine.New(opts)
-	stream := sink.Attach(eng, out.sink(w, file))
+	stream := sink.Attach(eng, append([]sink.Sink{out.sink(w, file, vantage)}, more...)...)
 	stopProgress := progressFor(format, eng)
 	res := eng.Run(ctx, targets)
 	stopProgress()

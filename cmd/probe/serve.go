@@ -11,12 +11,15 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/exporter"
+	"github.com/probe-dev/probe/core/otel"
+	"github.com/probe-dev/probe/core/sink"
 	"github.com/spf13/cobra"
 )
 
@@ -112,6 +115,8 @@ bcrypt hashes. Without it, probe listens on loopback unless told otherwise.`,
 		"web configuration file (exporter-toolkit's format): TLS, client certificates, basic auth")
 	c.Flags().BoolVar(&web.EnableLifecycle, "web.enable-lifecycle", false, "let POST /-/reload reload the file")
 	ff.register(c)
+	ff.registerVantage(c)
+	ff.registerOTel(c)
 	return c
 }
 
@@ -143,6 +148,8 @@ func serve(path, listen string, web exporter.ServerOptions, ff *fileFlags) error
 	// the answer to POST /-/reload carry: whoever asked sees why.
 	reloading := false     // guarded by the exporter: one load at a time
 	var sources discovered // what the file read of file_sd and dns_srv
+	// The hosts of the targets of the file last loaded, for traces.
+	var fileHosts atomic.Value
 	load := func() (*config.File, io.Closer, error) {
 		var diags bytes.Buffer
 		out := io.Writer(os.Stderr)
@@ -152,6 +159,7 @@ func serve(path, listen string, web exporter.ServerOptions, ff *fileFlags) error
 		reloading = true
 		file, pl, err := ff.loadTo(out, path, nil, nil)
 		if err == nil {
+			fileHosts.Store(targetHosts(file.Targets, file.Options.Secrets))
 			_, _ = diags.WriteTo(os.Stderr) // a reloaded file's warnings
 			sources.set(file)
 			return file, pl, nil
@@ -165,11 +173,31 @@ func serve(path, listen string, web exporter.ServerOptions, ff *fileFlags) error
 		}
 		return nil, nil, err
 	}
-	exp, err := exporter.New(exporter.Options{Load: load, Logger: log})
+	var traces *otel.Sink
+	sinks := func(file *config.File) ([]sink.Sink, error) {
+		// A scrape names a target of the file, or HOST:PORT.
+		hosts := func(name string) (string, uint16, bool) {
+			if h, ok := fileHosts.Load().(func(string) (string, uint16, bool)); ok {
+				if host, port, ok := h(name); ok {
+					return host, port, true
+				}
+			}
+			return adHocHost(name)
+		}
+		var err error
+		if traces, err = ff.traces(file, log, hosts); err != nil || traces == nil {
+			return nil, err
+		}
+		return []sink.Sink{traces}, nil
+	}
+	exp, err := exporter.New(exporter.Options{Load: load, Logger: log, Sinks: sinks})
 	if err != nil {
 		return err
 	}
 	defer exp.Close()
+	if traces != nil {
+		defer func() { _ = traces.Shutdown() }() // logs what it dropped
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("listen on %s: %v", listen, err)}

@@ -74,7 +74,7 @@ turns colour off), with what each phase learned below it.`,
 				return err
 			}
 			t := &engine.Target{Name: a.name, Host: a.host, Port: a.port, Pipeline: p}
-			err = run(ctx, c.OutOrStdout(), "", rf.options(engine.Options{}, nil), rf.output, []*engine.Target{t})
+			err = run(ctx, c.OutOrStdout(), "", "", rf.options(engine.Options{}, nil), rf.output, []*engine.Target{t})
 			var ee *exitError
 			if guessed && a.proto == "tcp" && (rf.output == "waterfall" || rf.output == "table") &&
 				(err == nil || errors.As(err, &ee) && ee.code == exitFailed) {

@@ -59,6 +59,12 @@ type File struct {
 	// Discovery is what the file read of target lists and DNS (file_sd,
 	// dns_srv).
 	Discovery Discovery
+	// Vantage names where the probing runs (a region, a network), from the
+	// top-level vantage attribute; empty without one. Outputs label their
+	// series and records with it.
+	Vantage string
+	// OTel is the otel block's settings; zero without one.
+	OTel OTel
 
 	components []any
 	// sensitive lists, by pipeline name, the components whose configuration
@@ -158,11 +164,13 @@ func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, width uint
 
 // rootSchema is the top level of a pipeline file.
 var rootSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "vantage"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "run"},
 		{Type: "schedule"},
 		{Type: "serve"},
+		{Type: "otel"},
 		{Type: "plugin", LabelNames: []string{"name"}},
 		{Type: "resolver", LabelNames: []string{"name"}},
 		{Type: "dialer", LabelNames: []string{"name"}},
@@ -228,9 +236,11 @@ func (d *decoder) decode(body hcl.Body) {
 		Functions: functions(d.opts.Getenv, d.budget),
 	}
 	maps.Copy(d.ctx.Functions, discoveryFuncs(&d.file.Discovery, filepath.Dir(d.file.Path)))
+	d.vantage(content.Attributes["vantage"])
 	d.run(byType["run"])
 	d.schedule(byType["schedule"])
 	d.serve(byType["serve"])
+	d.otel(byType["otel"])
 	d.pluginBlocks(byType["plugin"])
 	d.components = map[sdk.Kind]map[string]*block[*component]{}
 	for _, k := range sdk.Kinds {

@@ -63,16 +63,29 @@ type Options struct {
 	// room for, beside a Server's connections (ServerOptions.MaxConns),
 	// at most DefaultMaxConns.
 	MaxProbes int
+	// Sinks, when not nil, makes sinks from the first file loaded (an
+	// OpenTelemetry export, which the file configures); they are given every
+	// attempt the exporter makes, scheduled or scraped, one at a time. A
+	// sink that is a prometheus.Collector joins /metrics (its counts). The
+	// sinks outlive the files: the exporter never closes them; a stream of a
+	// file that is retired closes them with a nil result, which a sink that
+	// outlives its stream ignores.
+	Sinks func(first *config.File) ([]sink.Sink, error)
 }
 
 // Exporter serves /probe, /metrics and /-/reload. It owns the files Load
 // returns and closes each once no probe uses it any more.
 type Exporter struct {
 	load     func() (*config.File, io.Closer, error)
+	vantage  string
 	log      hclog.Logger
 	unsink   func() // deregisters the log line counter
 	registry *prometheus.Registry
-	metrics  *report.Metrics // scheduled probing
+	// registerer registers in registry, labelling the series with the
+	// vantage.
+	registerer prometheus.Registerer
+	sinks      *serial         // Options.Sinks
+	metrics    *report.Metrics // scheduled probing
 	// history keeps the attempts of scheduled probing for the status page;
 	// guarded by mu, replaced when a reload changes the schedule.
 	history      *history.History
@@ -144,15 +157,13 @@ func New(opts Options) (*Exporter, error) {
 	// waited to run, which its measured phases include.
 	goCollector := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)}))
-	e.registry.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, e.refused, slots)
 	if e.log == nil {
 		e.log = hclog.NewNullLogger()
 	}
+	var lines *prometheus.CounterVec
 	if il, ok := e.log.(hclog.InterceptLogger); ok {
-		lines := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_log_messages_total",
+		lines = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_log_messages_total",
 			Help: "Log lines written, by level."}, []string{"level"})
-		e.registry.MustRegister(lines)
 		sink := &logCounter{lines: lines, level: il.GetLevel}
 		il.RegisterSink(sink)
 		e.unsink = func() { il.DeregisterSink(sink) }
@@ -161,6 +172,31 @@ func New(opts Options) (*Exporter, error) {
 	if err != nil {
 		e.unsink()
 		return nil, err
+	}
+	// The first file's vantage labels every series for the exporter's life.
+	e.vantage = file.Vantage
+	reg := report.VantageRegisterer(e.registry, e.vantage)
+	e.registerer = reg
+	reg.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, e.refused, slots)
+	if lines != nil {
+		reg.MustRegister(lines)
+	}
+	e.sinks = &serial{log: e.log}
+	if opts.Sinks != nil {
+		if e.sinks.sinks, err = opts.Sinks(file); err != nil {
+			e.unsink()
+			_ = file.Close()
+			if release != nil {
+				_ = release.Close()
+			}
+			return nil, err
+		}
+	}
+	for _, k := range e.sinks.sinks {
+		if c, ok := k.(prometheus.Collector); ok {
+			reg.MustRegister(c)
+		}
 	}
 	e.loaded()
 	e.cur = e.newState(file, release)
@@ -188,7 +224,7 @@ func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	}
 	hist := e.history
 	e.mu.Unlock()
-	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes}, hist)
+	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes}, hist, e.sinks)
 	return s
 }
 
@@ -255,6 +291,13 @@ func (e *Exporter) Reload() error {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
 	file, release, err := e.load()
+	if err == nil && file.Vantage != e.vantage {
+		_ = file.Close()
+		if release != nil {
+			_ = release.Close()
+		}
+		err = fmt.Errorf("the file's vantage is now %q, not %q: a vantage labels every series from the start, so changing it takes a restart", file.Vantage, e.vantage)
+	}
 	if err != nil {
 		e.reloads.WithLabelValues("failure").Inc()
 		e.reloaded.Set(0)
@@ -344,7 +387,7 @@ func (e *Exporter) acquire() *state {
 func (e *Exporter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/probe", e.probe)
-	mux.Handle("/metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{Registry: e.registry}))
+	mux.Handle("/metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{Registry: e.registerer}))
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if err := e.Reload(); err != nil {
 			e.fail(w, http.StatusInternalServerError, "reload failed: "+err.Error())
@@ -444,6 +487,7 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.probes.WithLabelValues("scrape", result(a.OK)).Inc()
+	_ = e.sinks.Attempt(&a) // logs its sinks' errors
 	if e.log.IsDebug() {
 		args := []any{"target", a.Target, "ok", a.OK, "total", a.Total}
 		if f := a.Failure; f != nil {
@@ -452,9 +496,10 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 		e.log.Debug("probed", args...)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(report.NewAttemptCollector(&a))
+	vreg := report.VantageRegisterer(reg, e.vantage)
+	vreg.MustRegister(report.NewAttemptCollector(&a))
 	if s.file.Serve.BlackboxNames {
-		reg.MustRegister(blackboxCollector{&a, t})
+		vreg.MustRegister(blackboxCollector{&a, t})
 	}
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
@@ -567,6 +612,47 @@ func (e *Exporter) index(w http.ResponseWriter, _ *http.Request) {
 	}
 	fmt.Fprintln(w, "pipelines:", strings.Join(pipelines, ", "))
 }
+
+// serial hands attempts to sinks one at a time, whether they come from the
+// stream of scheduled probing or from scrapes; a sink that fails is logged
+// and fed no more, the others go on.
+type serial struct {
+	log    hclog.Logger
+	mu     sync.Mutex
+	sinks  []sink.Sink
+	failed []bool
+}
+
+func (s *serial) Attempt(a *engine.Attempt) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = make([]bool, len(s.sinks))
+	}
+	for i, k := range s.sinks {
+		if s.failed[i] {
+			continue
+		}
+		if err := k.Attempt(a); err != nil {
+			s.failed[i] = true
+			s.log.Error("a sink failed: it gets no more attempts", "error", err)
+		}
+	}
+	return nil
+}
+
+func (s *serial) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, k := range s.sinks {
+		errs = append(errs, k.Flush())
+	}
+	return errors.Join(errs...)
+}
+
+// Close does nothing: the sinks outlive the streams.
+func (*serial) Close(*engine.Result) error { return nil }
 
 // scheduled is the sink that counts the attempts of scheduled probing in
 // probe_exporter_probes_total.

@@ -169,7 +169,7 @@ func TestGolden(t *testing.T) {
 		{"table.golden", func(b *bytes.Buffer) sink.Sink { return TableSink(b) }},
 		{"waterfall.golden", func(b *bytes.Buffer) sink.Sink { return WaterfallSink(b, false) }},
 		{"waterfall-color.golden", func(b *bytes.Buffer) sink.Sink { return WaterfallSink(b, true) }},
-		{"prometheus.golden", func(b *bytes.Buffer) sink.Sink { return NewPrometheusSink(b) }},
+		{"prometheus.golden", func(b *bytes.Buffer) sink.Sink { return NewPrometheusSink(b, "") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

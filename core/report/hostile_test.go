@@ -74,7 +74,7 @@ func TestHostileText(t *testing.T) {
 		{"waterfall", func(b *bytes.Buffer) error { return Waterfall(b, res, false) }, quoted},
 		{"waterfall in colour", func(b *bytes.Buffer) error { return Waterfall(b, res, true) }, quoted},
 		{"json", func(b *bytes.Buffer) error { return JSON(b, "f.hcl", res) }, `evil\u001b[2J\u001b]0;pwned\u0007\u009b31m\u007f`},
-		{"jsonl", func(b *bytes.Buffer) error { return NewJSONLines(b).Attempt(&a) }, `evil\u001b[2J\u001b]0;pwned\u0007\u009b31m\u007f`},
+		{"jsonl", func(b *bytes.Buffer) error { return NewJSONLines(b, "").Attempt(&a) }, `evil\u001b[2J\u001b]0;pwned\u0007\u009b31m\u007f`},
 	} {
 		t.Run(out.name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -170,7 +170,7 @@ func TestHostilePlugin(t *testing.T) {
 	if err := JSON(&js, "f.hcl", res); err != nil {
 		t.Fatalf("json: %v", err)
 	}
-	if err := feed(NewPrometheusSink(&prom), res); err != nil {
+	if err := feed(NewPrometheusSink(&prom, ""), res); err != nil {
 		t.Fatalf("prometheus: %v", err)
 	}
 	if err := Table(&table, res); err != nil {

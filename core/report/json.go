@@ -19,7 +19,9 @@ import (
 
 // Document is the -o json output.
 type Document struct {
-	File        string                 `json:"file"`
+	File string `json:"file"`
+	// Vantage names where the run was probed from; absent when unnamed.
+	Vantage     string                 `json:"vantage,omitempty"`
 	StartedAt   time.Time              `json:"started_at"`
 	DurationMS  float64                `json:"duration_ms"`
 	Interrupted bool                   `json:"interrupted"`
@@ -53,9 +55,11 @@ type AddressJSON struct {
 	FailuresByClass map[sdk.Class]int      `json:"failures_by_class"`
 }
 
-// AttemptJSON is one attempt. In -o jsonl, Target names its target.
+// AttemptJSON is one attempt. In -o jsonl, Target names its target and
+// Vantage where it was probed from (absent when unnamed).
 type AttemptJSON struct {
 	Target     string       `json:"target,omitempty"`
+	Vantage    string       `json:"vantage,omitempty"`
 	Seq        int          `json:"seq"`
 	OK         bool         `json:"ok"`
 	StartedAt  time.Time    `json:"started_at"`
@@ -222,18 +226,21 @@ func JSON(w io.Writer, file string, res *engine.Result) error {
 // JSONLines is the sink of -o jsonl: it writes each attempt as a JSON line
 // as it comes, and needs no attempt in the result.
 type JSONLines struct {
-	w io.Writer
+	w       io.Writer
+	vantage string
 }
 
-// NewJSONLines returns a sink writing lines to w.
-func NewJSONLines(w io.Writer) *JSONLines {
-	return &JSONLines{w: w}
+// NewJSONLines returns a sink writing lines to w, each with the vantage
+// when it is not empty.
+func NewJSONLines(w io.Writer, vantage string) *JSONLines {
+	return &JSONLines{w: w, vantage: vantage}
 }
 
 // Attempt writes a as a line, with its target's name, in one write.
 func (j *JSONLines) Attempt(a *engine.Attempt) error {
 	line := NewAttempt(a)
 	line.Target = a.Target
+	line.Vantage = j.vantage
 	return writeJSON(j.w, line, "")
 }
 

@@ -165,7 +165,7 @@ func TestInterrupted(t *testing.T) {
 
 func TestJSONLines(t *testing.T) {
 	var buf bytes.Buffer
-	jl := NewJSONLines(&buf)
+	jl := NewJSONLines(&buf, "")
 	for _, tr := range result().Targets {
 		for i := range tr.Attempts {
 			if err := jl.Attempt(&tr.Attempts[i]); err != nil {

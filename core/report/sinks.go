@@ -32,10 +32,15 @@ func TableSink(w io.Writer) sink.Sink {
 }
 
 // JSONSink returns a sink that writes the run, of the pipeline file named
-// file, as one JSON document (JSON) to w when closed. It reads the attempts
-// from the result: the run must keep them.
-func JSONSink(w io.Writer, file string) sink.Sink {
-	return whole(func(res *engine.Result) error { return JSON(w, file, res) })
+// file, as one JSON document (JSON) to w when closed, with the vantage when
+// it is not empty. It reads the attempts from the result: the run must keep
+// them.
+func JSONSink(w io.Writer, file, vantage string) sink.Sink {
+	return whole(func(res *engine.Result) error {
+		doc := NewDocument(file, res)
+		doc.Vantage = vantage
+		return writeJSON(w, doc, "  ")
+	})
 }
 
 // WaterfallSink returns a sink that draws the run's Waterfall on w when
@@ -51,13 +56,15 @@ func WaterfallSink(w io.Writer, color bool) sink.Sink {
 // /metrics for scheduled targets, for this one run. It needs no attempt in
 // the result.
 type PrometheusSink struct {
-	w io.Writer
-	m *Metrics
+	w       io.Writer
+	m       *Metrics
+	vantage string
 }
 
-// NewPrometheusSink returns a PrometheusSink writing to w.
-func NewPrometheusSink(w io.Writer) *PrometheusSink {
-	return &PrometheusSink{w: w, m: NewMetrics()}
+// NewPrometheusSink returns a PrometheusSink writing to w, every series
+// labelled vantage="..." when vantage is not empty.
+func NewPrometheusSink(w io.Writer, vantage string) *PrometheusSink {
+	return &PrometheusSink{w: w, m: NewMetrics(), vantage: vantage}
 }
 
 // Attempt adds a to the metrics.
@@ -72,7 +79,7 @@ func (p *PrometheusSink) Flush() error { return nil }
 // Close writes the metrics.
 func (p *PrometheusSink) Close(*engine.Result) error {
 	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(p.m); err != nil {
+	if err := VantageRegisterer(reg, p.vantage).Register(p.m); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 	families, err := reg.Gather()
@@ -85,6 +92,16 @@ func (p *PrometheusSink) Close(*engine.Result) error {
 		}
 	}
 	return nil
+}
+
+// VantageRegisterer returns reg, labelling every series registered through
+// it vantage="..." when vantage is not empty (DESIGN §11: the label is on
+// every series when set, and absent, not empty, when not).
+func VantageRegisterer(reg prometheus.Registerer, vantage string) prometheus.Registerer {
+	if vantage == "" {
+		return reg
+	}
+	return prometheus.WrapRegistererWith(prometheus.Labels{"vantage": vantage}, reg)
 }
 
 // Interface guards.

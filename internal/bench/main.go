@@ -42,7 +42,7 @@ func main() {
 	probe := flag.String("probe", "bin/probe", "the probe binary")
 	banner := flag.String("banner", "bin/probe-plugin-banner", "the banner example plugin's binary")
 	targets := flag.Int("targets", 100_000, "targets of the scale run")
-	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, scale, concurrency, serve, startup")
+	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, otel, scale, concurrency, serve, startup")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -149,6 +149,17 @@ func stages(targets int) []stage {
 			add("throughput.probe_vs_blackbox", tp.BuiltinVsBlackbox, 2)
 			return nil
 		}},
+		{"otel", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
+			dc, err := measureDeadCollector(ctx, throughputOptions{Attempts: 960, Rounds: 9, Concurrency: 32, Log: log})
+			if err != nil {
+				return err
+			}
+			add("otel.alone_per_s", dc.Alone, 0)
+			add("otel.dead_collector_per_s", dc.Dead, 0)
+			add("otel.dead_collector_vs_alone", dc.Ratio, 2)
+			add("otel.dead_collector_dropped_spans", float64(dc.Dropped), 0)
+			return nil
+		}},
 		{"scale", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
 			sc, err := measureScale(ctx, scaleOptions{Targets: targets, Concurrency: 256, Probe: bins.probe})
 			if err != nil {
@@ -212,7 +223,7 @@ func run(ctx context.Context, log io.Writer, bins benchBins, targets int, only [
 	all := stages(targets)
 	for _, name := range only {
 		if !slices.ContainsFunc(all, func(st stage) bool { return st.name == name }) {
-			return nil, fmt.Errorf("no stage %q: the stages are accuracy, preconnect, throughput, scale, concurrency and startup", name)
+			return nil, fmt.Errorf("no stage %q: the stages are accuracy, preconnect, throughput, otel, scale, concurrency and startup", name)
 		}
 	}
 	var figs []figure

@@ -3,6 +3,7 @@ package httphandshake
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/probe-dev/probe/core/sdk"
 )
@@ -40,6 +43,8 @@ type Handshaker struct {
 	maxBody int64          // most body bytes read
 	follow  bool           // follow same-origin redirects
 	timeout time.Duration  // cap on the exchange, 0 for none
+	// propagate sends a W3C traceparent header of a new trace.
+	propagate bool
 }
 
 // New returns a Handshaker configured by cfg, a value of the plugin's
@@ -58,10 +63,11 @@ func New(cfg cty.Value) (*Handshaker, error) {
 // configure is New without the warm-up.
 func configure(cfg cty.Value) (*Handshaker, error) {
 	h := &Handshaker{
-		method: sdk.String(cfg, "method"),
-		host:   sdk.String(cfg, "host"),
-		follow: sdk.Bool(cfg, "follow_redirects"),
-		header: http.Header{"User-Agent": {"probe"}},
+		method:    sdk.String(cfg, "method"),
+		host:      sdk.String(cfg, "host"),
+		follow:    sdk.Bool(cfg, "follow_redirects"),
+		propagate: sdk.Bool(cfg, "propagate"),
+		header:    http.Header{"User-Agent": {"probe"}},
 	}
 	if h.method == "" || strings.ContainsFunc(h.method, notTokenChar) {
 		return nil, sdk.AttrErrorf("method", "Invalid method", "The method must be an HTTP token such as \"GET\", got %q.", h.method)
@@ -176,14 +182,22 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 	u := *h.target
 	u.Scheme, u.Host = conn.scheme, h.authority(req, conn.scheme)
 
+	header, traced := h.header, trace.SpanContext{}
+	if h.propagate {
+		header, traced = traceparent(h.header)
+	}
 	span := sdk.StartSpan(Phase, callAt)
 	start := time.Now()
 	r := exchange{url: &u, err: err}
 	if err == nil {
-		r = h.roundTrips(ctx, conn.cc, &u)
+		r = h.roundTrips(ctx, conn.cc, &u, header)
 	}
 	failure := h.check(ctx, &r)
 	phase := span.End(failure == nil, map[string]any{"method": h.method, "url": r.url.String()})
+	if traced.IsValid() {
+		phase.Attrs["trace_id"] = traced.TraceID().String()
+		phase.Attrs["span_id"] = traced.SpanID().String()
+	}
 	if r.resp != nil {
 		ttfb := r.firstByte.Sub(start)
 		a := phase.Attrs
@@ -205,6 +219,19 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 		resp.Conn = conn
 	}
 	return resp, nil
+}
+
+// traceparent returns header with a W3C traceparent of a new sampled trace
+// whose parent span is the phase's, and that span's context.
+func traceparent(header http.Header) (http.Header, trace.SpanContext) {
+	var cfg trace.SpanContextConfig
+	_, _ = rand.Read(cfg.TraceID[:]) // crypto/rand never fails
+	_, _ = rand.Read(cfg.SpanID[:])
+	cfg.TraceFlags = trace.FlagsSampled
+	sc := trace.NewSpanContext(cfg)
+	header = header.Clone()
+	propagation.TraceContext{}.Inject(trace.ContextWithSpanContext(context.Background(), sc), propagation.HeaderCarrier(header))
+	return header, sc
 }
 
 // clientConn is the connection an http handshake hands on: the probed
@@ -281,13 +308,13 @@ type exchange struct {
 
 // roundTrips sends the request over cc, follows redirects when asked, and
 // reads the last response's body.
-func (h *Handshaker) roundTrips(ctx context.Context, cc *http.ClientConn, u *url.URL) exchange {
+func (h *Handshaker) roundTrips(ctx context.Context, cc *http.ClientConn, u *url.URL, header http.Header) exchange {
 	r := exchange{url: u}
 	method := h.method
 	for {
 		var firstByte time.Time
 		trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { firstByte = time.Now() }}
-		hreq := &http.Request{Method: method, URL: r.url, Host: r.url.Host, Header: h.header.Clone(), Body: http.NoBody}
+		hreq := &http.Request{Method: method, URL: r.url, Host: r.url.Host, Header: header.Clone(), Body: http.NoBody}
 		resp, err := cc.RoundTrip(hreq.WithContext(httptrace.WithClientTrace(ctx, trace)))
 		if err != nil {
 			r.err = err

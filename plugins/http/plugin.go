@@ -52,6 +52,8 @@ func Plugin() *sdk.Plugin {
 				Description: "Follow redirects (at most 10) that stay on the probed connection: same scheme, host and port."},
 			{Name: "timeout", Type: cty.String,
 				Description: "Cap on the exchange alone (\"2s\"), within the attempt's deadline; unset means the attempt's deadline only."},
+			{Name: "propagate", Type: cty.Bool, Default: cty.False,
+				Description: "Send a W3C traceparent header (a new trace, sampled) and report its trace_id and span_id: a traced server's spans join the trace probe exports of the attempt, under this phase's span."},
 		}},
 		NewHandshaker: func(cfg cty.Value) (sdk.Handshaker, error) { return New(cfg) },
 	}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"strconv"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/probe-dev/probe/core/config"
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/otel"
+	"github.com/spf13/cobra"
+)
+
+// registerOTel adds --otlp-endpoint, for the commands that probe a file.
+func (f *fileFlags) registerOTel(c *cobra.Command) {
+	c.Flags().StringVar(&f.otlpEndpoint, "otlp-endpoint", "",
+		"export every attempt as an OpenTelemetry trace to this OTLP collector (http://HOST:4318); the file's otel block and OTEL_EXPORTER_OTLP_* say the rest")
+}
+
+// traces returns the sink exporting the attempts of file as traces when
+// --otlp-endpoint or the file's otel block asks for it, else nil. hosts
+// names the host and port of a target.
+func (f *fileFlags) traces(file *config.File, log hclog.Logger, hosts func(string) (string, uint16, bool)) (*otel.Sink, error) {
+	o := file.OTel
+	if !o.Set && f.otlpEndpoint == "" {
+		return nil, nil
+	}
+	endpoint := o.Endpoint
+	if f.otlpEndpoint != "" {
+		endpoint = f.otlpEndpoint
+	}
+	version := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	s, err := otel.New(context.Background(), otel.Options{Endpoint: endpoint, Headers: o.Headers, Insecure: o.Insecure,
+		Vantage: file.Vantage, Version: version, Hosts: hosts, Logger: log.Named("otel")})
+	if err != nil {
+		return nil, &exitError{code: exitUsage, msg: fmt.Sprintf("OpenTelemetry export: %v", err)}
+	}
+	return s, nil
+}
+
+// targetHosts returns the hosts of targets for traces, as the attempts
+// name them: redacted with secrets, the file's sensitive values.
+func targetHosts(targets []*engine.Target, secrets []string) func(string) (string, uint16, bool) {
+	r := engine.NewRedactor(secrets)
+	m := make(map[string]*engine.Target, len(targets))
+	for _, t := range targets {
+		t = r.Target(t)
+		m[t.Name] = t
+	}
+	return func(name string) (string, uint16, bool) {
+		t, ok := m[name]
+		if !ok {
+			return "", 0, false
+		}
+		return t.Host, t.Port, true
+	}
+}
+
+// adHocHost is the host and port of a target named HOST:PORT, as `probe
+// serve` names one that a scrape asks for by address.
+func adHocHost(name string) (string, uint16, bool) {
+	host, p, err := net.SplitHostPort(name)
+	if err != nil {
+		return "", 0, false
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil || host == "" {
+		return "", 0, false
+	}
+	return host, uint16(port), true
+}

@@ -1,0 +1,1 @@
+vantage = "tab\there" # ERROR: Invalid vantage

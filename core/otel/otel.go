@@ -1,0 +1,444 @@
+// Package otel exports attempts as OpenTelemetry traces over OTLP, with the
+// official Go SDK: it is a sink (core/sink) of the engine's stream of
+// finished, redacted attempts. Each attempt is a trace: a root span for the
+// attempt, from its start to its end, and a child span per phase with the
+// start and duration the engine measured, attributed by the OpenTelemetry
+// semantic conventions (server.address, server.port, network.peer.address,
+// dns.question.name, tls.protocol.version, tls.server.not_after,
+// http.response.status_code, error.type = the failure class); a failed
+// attempt and its failed phase have status Error.
+//
+// Export never slows probing: Attempt only queues the spans for the SDK's
+// batch span processor, which exports them on its own goroutine, and a
+// queue kept full by a slow or dead collector drops spans, counted in
+// probe_otel_spans_dropped_total, instead of waiting.
+package otel
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/sink"
+)
+
+// DefaultQueueSize is how many spans wait for export at most: about 500
+// attempts of four phases.
+const DefaultQueueSize = 2048
+
+// shutdownTimeout bounds how long Close waits for the last spans to go out.
+const shutdownTimeout = 5 * time.Second
+
+// Options configure the export. Every field may be left zero: the SDK then
+// reads the standard OTEL_EXPORTER_OTLP_* variables (endpoint, headers,
+// insecure, timeout, certificate, compression; _TRACES_ ones first), and
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES for the resource.
+type Options struct {
+	// Endpoint is where spans go: a URL (http://collector:4318,
+	// https://... ; the path /v1/traces is added when there is none), or
+	// host:port. Empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, then
+	// OTEL_EXPORTER_OTLP_ENDPOINT, then localhost:4318.
+	Endpoint string
+	// Headers are sent with every export (an API key), beside those of
+	// OTEL_EXPORTER_OTLP_HEADERS.
+	Headers map[string]string
+	// Insecure sends over plain HTTP (or gRPC without TLS) to an endpoint
+	// given as host:port.
+	Insecure bool
+	// Protocol is "http/protobuf" (the default, port 4318) or "grpc" (port
+	// 4317). Empty: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, then
+	// OTEL_EXPORTER_OTLP_PROTOCOL, then http/protobuf.
+	Protocol string
+	// Vantage, when not empty, is the resource attribute probe.vantage.
+	Vantage string
+	// Version is probe's, the resource's service.version.
+	Version string
+	// Hosts says the host and port a target probes, for server.address
+	// and server.port; nil, or ok false, leaves them out.
+	Hosts func(target string) (host string, port uint16, ok bool)
+	// QueueSize bounds the spans waiting for export; DefaultQueueSize when
+	// zero.
+	QueueSize int
+	// Logger receives the export's errors (a collector that does not
+	// answer) and, when the sink closes, what it dropped. New makes it the
+	// OpenTelemetry SDK's global error handler. Default: none.
+	Logger hclog.Logger
+}
+
+// Sink exports attempts as traces. It is a sink.Sink and a
+// prometheus.Collector of its own counts.
+type Sink struct {
+	provider *sdktrace.TracerProvider
+	tracer   trace.Tracer
+	hosts    func(string) (string, uint16, bool)
+	gate     *gate
+	log      hclog.Logger
+}
+
+// New returns a Sink exporting as opts say. It connects lazily: a
+// collector that is down makes no error here, only dropped spans.
+func New(ctx context.Context, opts Options) (*Sink, error) {
+	exp, err := exporter(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("otel export", "error", err) }))
+	attrs := []attribute.KeyValue{semconv.ServiceName("probe")}
+	if opts.Version != "" {
+		attrs = append(attrs, semconv.ServiceVersion(opts.Version))
+	}
+	if opts.Vantage != "" {
+		attrs = append(attrs, VantageKey.String(opts.Vantage))
+	}
+	// The environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) overrides
+	// the defaults, as the SDK's users expect.
+	res, err := resource.Merge(resource.NewSchemaless(attrs...), resource.Environment())
+	if err != nil {
+		return nil, fmt.Errorf("otel resource: %w", err)
+	}
+	size := opts.QueueSize
+	if size <= 0 {
+		size = DefaultQueueSize
+	}
+	g := &gate{size: int64(size)}
+	// The batch processor's own queue has room for every span the gate lets
+	// through: spans are dropped by the gate, where they are counted, never
+	// silently by the processor. It never blocks: a full queue drops.
+	bsp := sdktrace.NewBatchSpanProcessor(gateOut{g, exp}, sdktrace.WithMaxQueueSize(2*size))
+	provider := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithIDGenerator(ids{}),
+		sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(gateIn{g, bsp}))
+	return &Sink{provider: provider, tracer: provider.Tracer("github.com/probe-dev/probe/core/otel"),
+		hosts: opts.Hosts, gate: g, log: log}, nil
+}
+
+// VantageKey is the resource attribute naming the vantage point.
+const VantageKey = attribute.Key("probe.vantage")
+
+// exporter makes the OTLP exporter of opts' protocol.
+func exporter(ctx context.Context, opts Options) (sdktrace.SpanExporter, error) {
+	protocol := opts.Protocol
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if protocol == "" {
+			protocol = os.Getenv(v)
+		}
+	}
+	url := strings.Contains(opts.Endpoint, "://")
+	if url {
+		if _, err := parseURL(opts.Endpoint); err != nil {
+			return nil, err
+		}
+	}
+	switch protocol {
+	case "", "http/protobuf":
+		var o []otlptracehttp.Option
+		switch {
+		case url:
+			o = append(o, otlptracehttp.WithEndpointURL(withTracesPath(opts.Endpoint)))
+		case opts.Endpoint != "":
+			o = append(o, otlptracehttp.WithEndpoint(opts.Endpoint))
+		}
+		if opts.Insecure {
+			o = append(o, otlptracehttp.WithInsecure())
+		}
+		if len(opts.Headers) > 0 {
+			o = append(o, otlptracehttp.WithHeaders(opts.Headers))
+		}
+		return otlptracehttp.New(ctx, o...)
+	case "grpc":
+		var o []otlptracegrpc.Option
+		switch {
+		case url:
+			o = append(o, otlptracegrpc.WithEndpointURL(opts.Endpoint))
+		case opts.Endpoint != "":
+			o = append(o, otlptracegrpc.WithEndpoint(opts.Endpoint))
+		}
+		if opts.Insecure {
+			o = append(o, otlptracegrpc.WithInsecure())
+		}
+		if len(opts.Headers) > 0 {
+			o = append(o, otlptracegrpc.WithHeaders(opts.Headers))
+		}
+		return otlptracegrpc.New(ctx, o...)
+	default:
+		return nil, fmt.Errorf("OTLP protocol %q: want http/protobuf or grpc", protocol)
+	}
+}
+
+// parseURL parses an endpoint URL, which must be http or https with a host.
+func parseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("OTLP endpoint: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("OTLP endpoint %q: want http://HOST:PORT or https://HOST:PORT", s)
+	}
+	return u, nil
+}
+
+// withTracesPath adds the OTLP/HTTP path of traces to an endpoint URL
+// without a path, as the OTLP specification does for
+// OTEL_EXPORTER_OTLP_ENDPOINT.
+func withTracesPath(s string) string {
+	u, _ := parseURL(s) // parsed before
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/v1/traces"
+	}
+	return u.String()
+}
+
+// Attempt queues the trace of a for export and returns at once.
+func (s *Sink) Attempt(a *engine.Attempt) error {
+	start := a.Started
+	end := start.Add(a.Total)
+	attrs := []attribute.KeyValue{attribute.String("probe.target", a.Target), attribute.Int("probe.seq", a.Seq)}
+	if s.hosts != nil {
+		if host, port, ok := s.hosts(a.Target); ok {
+			attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(int(port)))
+		}
+	}
+	if a.Address.IsValid() {
+		attrs = append(attrs, semconv.NetworkPeerAddress(a.Address.Addr().String()),
+			semconv.NetworkPeerPort(int(a.Address.Port())))
+	}
+	if f := a.Failure; f != nil {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(string(f.Class)))
+	}
+	// A phase that sent a W3C traceparent (the http handshake's propagate)
+	// reported its trace and span: the trace is the attempt's, the span the
+	// phase's, so that the traced server's spans join under it.
+	var want wantIDs
+	for _, p := range a.Phases {
+		if id, err := trace.TraceIDFromHex(str(p.Attrs["trace_id"])); err == nil {
+			want.trace = id
+		}
+	}
+	ctx, root := s.tracer.Start(context.WithValue(context.Background(), idsKey{}, want), "probe "+a.Target, trace.WithTimestamp(start),
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	if f := a.Failure; f != nil {
+		root.SetStatus(codes.Error, f.Phase+": "+f.Message)
+	}
+	for _, p := range a.Phases {
+		pattrs := append([]attribute.KeyValue{attribute.String("probe.plugin", p.Plugin)}, phaseAttrs(a, &p, s.hosts)...)
+		if f := a.Failure; f != nil && !p.OK && f.Phase == p.Name {
+			pattrs = append(pattrs, semconv.ErrorTypeKey.String(string(f.Class)))
+		}
+		pstart := start.Add(p.Start)
+		pctx := ctx
+		if id, err := trace.SpanIDFromHex(str(p.Attrs["span_id"])); err == nil && want.trace.IsValid() {
+			pctx = context.WithValue(ctx, idsKey{}, wantIDs{span: id})
+		}
+		_, span := s.tracer.Start(pctx, p.Name, trace.WithTimestamp(pstart), trace.WithAttributes(pattrs...))
+		if f := a.Failure; f != nil && !p.OK {
+			span.SetStatus(codes.Error, f.Message)
+		}
+		span.End(trace.WithTimestamp(pstart.Add(p.Duration)))
+	}
+	root.End(trace.WithTimestamp(end))
+	return nil
+}
+
+// str is v when it is a string, else "".
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// wantIDs are the IDs a span must have, where valid: a context's value
+// under idsKey.
+type wantIDs struct {
+	trace trace.TraceID
+	span  trace.SpanID
+}
+
+type idsKey struct{}
+
+// ids generates random IDs, but those a span's context asks for.
+type ids struct{}
+
+func (ids) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
+	want, _ := ctx.Value(idsKey{}).(wantIDs)
+	tid := want.trace
+	if !tid.IsValid() {
+		_, _ = rand.Read(tid[:]) // crypto/rand never fails
+	}
+	return tid, ids{}.NewSpanID(ctx, tid)
+}
+
+func (ids) NewSpanID(ctx context.Context, _ trace.TraceID) trace.SpanID {
+	want, _ := ctx.Value(idsKey{}).(wantIDs)
+	sid := want.span
+	if !sid.IsValid() {
+		_, _ = rand.Read(sid[:])
+	}
+	return sid
+}
+
+// phaseAttrs maps the attributes of phase p, as the built-in plugins name
+// them, to the semantic conventions'.
+func phaseAttrs(a *engine.Attempt, p *engine.Phase, hosts func(string) (string, uint16, bool)) []attribute.KeyValue {
+	var out []attribute.KeyValue
+	if p.Name == "resolve" && hosts != nil {
+		if host, _, ok := hosts(a.Target); ok {
+			out = append(out, semconv.DNSQuestionName(host))
+		}
+	}
+	if p.Name == "connect" && a.Address.IsValid() {
+		out = append(out, semconv.NetworkPeerAddress(a.Address.Addr().String()),
+			semconv.NetworkPeerPort(int(a.Address.Port())))
+	}
+	if v, ok := p.Attrs["version"].(string); ok && strings.HasPrefix(v, "TLS ") {
+		out = append(out, semconv.TLSProtocolNameTLS, semconv.TLSProtocolVersion(strings.TrimPrefix(v, "TLS ")))
+	}
+	if v, ok := p.Attrs["cert_not_after"].(string); ok {
+		out = append(out, semconv.TLSServerNotAfter(v))
+	}
+	if v, ok := p.Attrs["status"].(int); ok && p.Name == "http" {
+		out = append(out, semconv.HTTPResponseStatusCode(v))
+	}
+	return out
+}
+
+// Flush does nothing: the batch processor exports on its own schedule, and
+// waiting for a collector here would delay the next round of probing.
+func (s *Sink) Flush() error { return nil }
+
+// Close exports the spans still queued, waiting at most 5s, stops the
+// export and logs what was dropped: an export that failed is the
+// collector's trouble, not the run's, so Close never fails. A stream of a
+// schedule (a nil result) leaves the sink open: it outlives the stream, as
+// `probe serve` keeps it across reloads; its owner calls Shutdown.
+func (s *Sink) Close(res *engine.Result) error {
+	if res == nil {
+		return nil
+	}
+	if err := s.Shutdown(); err != nil {
+		s.log.Warn("otel export", "error", err)
+	}
+	return nil
+}
+
+// Shutdown exports the spans still queued, waiting at most 5s, stops the
+// export, and logs what was dropped.
+func (s *Sink) Shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := s.provider.Shutdown(ctx)
+	exported, queueFull, failed := s.Counts()
+	if queueFull+failed > 0 {
+		s.log.Warn("otel export: spans dropped", "exported", exported, "queue_full", queueFull, "export_failed", failed)
+	}
+	if err != nil {
+		return fmt.Errorf("stop the otel export: %w", err)
+	}
+	return nil
+}
+
+// Counts says how many spans were exported, dropped for a full queue, and
+// lost in failed exports.
+func (s *Sink) Counts() (exported, queueFull, failed uint64) {
+	return s.gate.exported.Load(), s.gate.dropped.Load(), s.gate.failed.Load()
+}
+
+var (
+	exportedDesc = prometheus.NewDesc("probe_otel_spans_exported_total",
+		"Spans the OTLP collector accepted.", nil, nil)
+	droppedDesc = prometheus.NewDesc("probe_otel_spans_dropped_total",
+		"Spans never exported: their queue was full (reason queue_full) or their export failed (export_failed).",
+		[]string{"reason"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (s *Sink) Describe(ch chan<- *prometheus.Desc) {
+	ch <- exportedDesc
+	ch <- droppedDesc
+}
+
+// Collect implements prometheus.Collector.
+func (s *Sink) Collect(ch chan<- prometheus.Metric) {
+	exported, queueFull, failed := s.Counts()
+	ch <- prometheus.MustNewConstMetric(exportedDesc, prometheus.CounterValue, float64(exported))
+	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(queueFull), "queue_full")
+	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(failed), "export_failed")
+}
+
+// gate sits before and after the batch span processor: its processor
+// lets a span in only while fewer than size are queued or being exported,
+// and counts the others as dropped; its exporter counts the spans each
+// export took out, and those whose export failed.
+type gate struct {
+	size    int64
+	pending atomic.Int64 // spans let in, not yet out of an export
+
+	exported, dropped, failed atomic.Uint64
+}
+
+// gateIn is the gate as the provider's span processor, in front of next.
+type gateIn struct {
+	*gate
+	next sdktrace.SpanProcessor
+}
+
+func (g gateIn) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+
+func (g gateIn) OnEnd(s sdktrace.ReadOnlySpan) {
+	if g.pending.Add(1) > g.size {
+		g.pending.Add(-1)
+		g.dropped.Add(1)
+		return
+	}
+	g.next.OnEnd(s)
+}
+
+func (g gateIn) Shutdown(ctx context.Context) error { return g.next.Shutdown(ctx) }
+
+func (g gateIn) ForceFlush(ctx context.Context) error { return g.next.ForceFlush(ctx) }
+
+// gateOut is the gate as the batch processor's exporter, in front of exp.
+type gateOut struct {
+	*gate
+	exp sdktrace.SpanExporter
+}
+
+func (g gateOut) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	err := g.exp.ExportSpans(ctx, spans)
+	g.pending.Add(-int64(len(spans)))
+	if err != nil {
+		g.failed.Add(uint64(len(spans)))
+		return err
+	}
+	g.exported.Add(uint64(len(spans)))
+	return nil
+}
+
+func (g gateOut) Shutdown(ctx context.Context) error { return g.exp.Shutdown(ctx) }
+
+// Interface guards.
+var (
+	_ sink.Sink              = (*Sink)(nil)
+	_ prometheus.Collector   = (*Sink)(nil)
+	_ sdktrace.SpanProcessor = gateIn{}
+	_ sdktrace.SpanExporter  = gateOut{}
+)
