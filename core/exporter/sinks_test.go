@@ -12,40 +12,40 @@ import (
 	"github.com/probe-dev/probe/core/sink"
 )
 
-// recorder is a sink that is also a collector, as the OpenTelemetry
+// sinkRecorder is a sink that is also a collector, as the OpenTelemetry
 // export is: it counts the attempts it is given, by target.
-type recorder struct {
+type sinkRecorder struct {
 	mu       sync.Mutex
 	attempts map[string]int
 	closed   int
 	desc     *prometheus.Desc
 }
 
-func (r *recorder) Attempt(a *engine.Attempt) error {
+func (r *sinkRecorder) Attempt(a *engine.Attempt) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.attempts[a.Target]++
 	return nil
 }
 
-func (r *recorder) Flush() error { return nil }
+func (r *sinkRecorder) Flush() error { return nil }
 
-func (r *recorder) Close(res *engine.Result) error {
+func (r *sinkRecorder) Close(res *engine.Result) error {
 	if res != nil {
 		r.closed++
 	}
 	return nil
 }
 
-func (r *recorder) count(target string) int {
+func (r *sinkRecorder) count(target string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.attempts[target]
 }
 
-func (r *recorder) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
+func (r *sinkRecorder) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
 
-func (r *recorder) Collect(ch chan<- prometheus.Metric) {
+func (r *sinkRecorder) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(r.desc, prometheus.CounterValue, float64(r.count("api")))
 }
 
@@ -53,7 +53,7 @@ func (r *recorder) Collect(ch chan<- prometheus.Metric) {
 // schedule's and the scrapes', survive a reload, and join /metrics with the
 // vantage label.
 func TestSinks(t *testing.T) {
-	r := &recorder{attempts: map[string]int{},
+	r := &sinkRecorder{attempts: map[string]int{},
 		desc: prometheus.NewDesc("test_recorded_total", "Attempts of api recorded.", nil, nil)}
 	var vantage string
 	f := startWith(t, `vantage = "v1"`+"\n"+`schedule { every = "50ms" }`+targets, Options{
