@@ -131,7 +131,7 @@ func TestTestProtocols(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sshd.Close() })
-	unbound, err := daemon.StartUnbound()
+	unbound, err := daemon.StartUnbound(daemon.UnboundConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,13 +6,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
-	"github.com/probe-dev/probe/internal/daemon"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -96,11 +97,14 @@ func labCert(t *testing.T, dir string) (certFile, keyFile string) {
 func TestResolversConformance(t *testing.T) {
 	remote := load(t, newHost(t), builtinBinary())
 	certFile, keyFile := labCert(t, t.TempDir())
-	_, doh := daemon.Unbound(t, certFile, keyFile, `	local-zone: "probe.test." static
-	local-data: "api.probe.test. 60 IN A 127.0.0.1"`)
-	_, dohPort, _ := net.SplitHostPort(doh)
-	socks, socksAuth := daemon.Microsocks(t, "", ""), daemon.Microsocks(t, "probe", "s3cret")
-	tinyproxy := daemon.Tinyproxy(t, "")
+	unbound, err := daemon.StartUnbound(daemon.UnboundConfig{Zone: `	local-zone: "probe.test." static
+	local-data: "api.probe.test. 60 IN A 127.0.0.1"`, CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unbound.Close() })
+	doh, dohPort := unbound.DoH.String(), strconv.Itoa(int(unbound.DoH.Port()))
+	socks, socksAuth, tinyproxy := daemon.ProxyFor(t)(daemon.StartMicrosocks("", "")), daemon.ProxyFor(t)(daemon.StartMicrosocks("probe", "s3cret")), daemon.ProxyFor(t)(daemon.StartTinyproxy(""))
 	silent := startSilentTCP(t)
 	rev := daemon.StartRevocationLab(t)
 	mtls := func(mode string, more ...string) comp {

@@ -18,8 +18,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/probe-dev/probe/core/sdk"
-	"github.com/probe-dev/probe/internal/daemon"
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
 func newDialer(t *testing.T, values map[string]cty.Value) *Dialer {
@@ -124,12 +124,15 @@ func tlsFront(t *testing.T, backend string) (string, string) {
 // the tunnel reaches the target (what the target says first included), or
 // the failure is classed.
 func TestTinyproxy(t *testing.T) {
-	open := daemon.Tinyproxy(t, "")
-	authed := daemon.Tinyproxy(t, "BasicAuth probe s3cret-pass")
-	strict := daemon.Tinyproxy(t, "ConnectPort 443")
+	open := daemon.ProxyFor(t)(daemon.StartTinyproxy(""))
+	authed := daemon.ProxyFor(t)(daemon.StartTinyproxy("BasicAuth probe s3cret-pass"))
+	strict := daemon.ProxyFor(t)(daemon.StartTinyproxy("ConnectPort 443"))
 	front, caFile := tlsFront(t, open)
 	echo := startEcho(t)
-	closed := netip.MustParseAddrPort(daemon.Addr(daemon.FreePort(t)))
+	closed, err := daemon.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	httpURL := func(a string) cty.Value { return cty.StringVal("http://" + a) }
 	tests := []struct {
 		name   string

@@ -14,7 +14,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/probe-dev/probe/core/sdk"
-	"github.com/probe-dev/probe/internal/daemon"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
 // newDialer builds a Dialer through the plugin's schema, as the core does.
@@ -63,7 +63,11 @@ func startEcho(t *testing.T) netip.AddrPort {
 // closedPort returns a loopback address where nothing listens.
 func closedPort(t *testing.T) netip.AddrPort {
 	t.Helper()
-	return netip.MustParseAddrPort(daemon.Addr(daemon.FreePort(t)))
+	a, err := daemon.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // hold starts a loopback server that runs serve on each connection and
@@ -91,8 +95,8 @@ func hold(t *testing.T, serve func(net.Conn)) string {
 // TestMicrosocks dials through microsocks, a SOCKS5 proxy we did not
 // write: the tunnel reaches the target, or the failure is classed.
 func TestMicrosocks(t *testing.T) {
-	open := daemon.Microsocks(t, "", "")
-	authed := daemon.Microsocks(t, "probe", "s3cret-pass")
+	open := daemon.ProxyFor(t)(daemon.StartMicrosocks("", ""))
+	authed := daemon.ProxyFor(t)(daemon.StartMicrosocks("probe", "s3cret-pass"))
 	echo, closed := startEcho(t), closedPort(t)
 	tests := []struct {
 		name   string

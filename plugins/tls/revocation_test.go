@@ -14,7 +14,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/probe-dev/probe/core/sdk"
-	"github.com/probe-dev/probe/internal/daemon"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
 // handshakeWith dials addr and runs a handshake configured by values.

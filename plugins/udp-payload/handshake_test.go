@@ -22,7 +22,7 @@ import (
 var unbound *daemon.Unbound
 
 func TestMain(m *testing.M) {
-	u, err := daemon.StartUnbound()
+	u, err := daemon.StartUnbound(daemon.UnboundConfig{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
