@@ -16,9 +16,9 @@ type Unbound struct {
 	process
 	// Addr is the address unbound listens on, 127.0.0.1, UDP and TCP.
 	Addr netip.AddrPort
-	// DoH is where it answers DNS over HTTPS (path /dns-query), when
-	// UnboundConfig asked for it.
-	DoH netip.AddrPort
+	// DoT and DoH are where it answers DNS over TLS and DNS over HTTPS
+	// (path /dns-query), when UnboundConfig asked for them.
+	DoT, DoH netip.AddrPort
 }
 
 // UnboundConfig is what unbound serves.
@@ -28,7 +28,8 @@ type UnboundConfig struct {
 	// (AAAA ::1).
 	Zone string
 	// CertFile and KeyFile, when set, are the certificate and key (PEM) of
-	// a DNS over HTTPS listener on a port of its own.
+	// a DNS over TLS and a DNS over HTTPS listener, each on a port of its
+	// own.
 	CertFile, KeyFile string
 }
 
@@ -58,11 +59,15 @@ func StartUnbound(cfg UnboundConfig) (_ *Unbound, err error) {
 		zone = defaultZone
 	}
 	if cfg.CertFile != "" {
+		if u.DoT, err = FreePort(); err != nil {
+			return nil, err
+		}
 		if u.DoH, err = FreePort(); err != nil {
 			return nil, err
 		}
-		doh = fmt.Sprintf("\tinterface: 127.0.0.1@%d\n\thttps-port: %d\n\thttp-endpoint: \"/dns-query\"\n\ttls-service-key: %q\n\ttls-service-pem: %q\n",
-			u.DoH.Port(), u.DoH.Port(), cfg.KeyFile, cfg.CertFile)
+		doh = fmt.Sprintf("\tinterface: 127.0.0.1@%[1]d\n\tinterface: 127.0.0.1@%[2]d\n\ttls-port: %[1]d\n\thttps-port: %[2]d\n"+
+			"\thttp-endpoint: \"/dns-query\"\n\ttls-service-key: %[3]q\n\ttls-service-pem: %[4]q\n",
+			u.DoT.Port(), u.DoH.Port(), cfg.KeyFile, cfg.CertFile)
 	}
 	conf := filepath.Join(u.dir, "unbound.conf")
 	err = writeFile(conf, fmt.Appendf(nil, `server:
@@ -71,6 +76,7 @@ func StartUnbound(cfg UnboundConfig) (_ *Unbound, err error) {
 	interface: 127.0.0.1@%[1]d
 %[2]s	port: %[1]d
 	access-control: 127.0.0.0/8 allow
+	outgoing-interface: 127.0.0.1
 	do-ip6: no
 	do-not-query-localhost: yes
 	module-config: "iterator"
@@ -89,27 +95,37 @@ remote-control:
 	if err != nil {
 		return nil, err
 	}
-	// A query over TCP for api.probe.test's A record: ready once it is
-	// answered.
+	// A query for api.probe.test's A record, over UDP and over TCP (with
+	// its length first): ready once both are answered and the DoT and DoH
+	// ports accept connections.
 	query := []byte{0, 32, 0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,
 		3, 'a', 'p', 'i', 5, 'p', 'r', 'o', 'b', 'e', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1}
-	err = u.start(bin, []string{"-d", "-c", conf}, nil, func() error {
-		if u.DoH.IsValid() {
-			if err := listening(u.DoH)(); err != nil {
-				return err
-			}
-		}
-		c, err := net.DialTimeout("tcp", u.Addr.String(), time.Second)
+	ask := func(network string, q []byte) error {
+		c, err := net.DialTimeout(network, u.Addr.String(), time.Second)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(time.Second))
-		if _, err := c.Write(query); err != nil {
+		_ = c.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := c.Write(q); err != nil {
 			return err
 		}
 		_, err = c.Read(make([]byte, 512))
 		return err
+	}
+	err = u.start(bin, []string{"-d", "-c", conf}, nil, func() error {
+		for _, a := range []netip.AddrPort{u.DoT, u.DoH} {
+			if !a.IsValid() {
+				continue
+			}
+			if err := listening(a)(); err != nil {
+				return err
+			}
+		}
+		if err := ask("udp", query[2:]); err != nil {
+			return err
+		}
+		return ask("tcp", query)
 	})
 	if err != nil {
 		return nil, err
