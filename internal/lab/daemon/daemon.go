@@ -41,6 +41,7 @@ type process struct {
 	cmd    *exec.Cmd
 	output *syncBuffer
 	exited chan error
+	env    []string // the environment, when not this process's
 
 	closeOnce sync.Once
 	closeErr  error
@@ -228,6 +229,7 @@ func (p *process) start(bin string, args []string, as *account, ready func() err
 	p.exited = make(chan error, 1)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = p.dir
+	p.cmd.Env = p.env
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	if as != nil {
 		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(as.uid), Gid: uint32(as.gid)}}
