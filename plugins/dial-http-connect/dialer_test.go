@@ -35,46 +35,31 @@ func newDialer(t *testing.T, values map[string]cty.Value) *Dialer {
 	return d
 }
 
-// startEcho starts a loopback server that first says "hello", then answers
-// each line with "echo " and the line.
+// startEcho starts lab.StartLineEcho, saying "hello" first, for the test
+// and returns its address.
 func startEcho(t *testing.T) netip.AddrPort {
 	t.Helper()
-	return netip.MustParseAddrPort(hold(t, func(c net.Conn) {
-		go func() {
-			defer c.Close()
-			if _, err := c.Write([]byte("hello\n")); err != nil {
-				return
-			}
-			s := bufio.NewScanner(c)
-			for s.Scan() {
-				if _, err := c.Write([]byte("echo " + s.Text() + "\n")); err != nil {
-					return
-				}
-			}
-		}()
-	}))
+	s, err := lab.StartLineEcho("hello\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s.Addr
 }
 
 // hold starts a loopback server that runs serve on each connection and
 // keeps it open until the test ends.
 func hold(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := lab.StartTCPFunc(func(c net.Conn) {
+		serve(c)
+		_, _ = io.Copy(io.Discard, c)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-			serve(c)
-		}
-	}()
-	return ln.Addr().String()
+	t.Cleanup(func() { s.Close() })
+	return s.Addr.String()
 }
 
 // tlsFront starts a TLS listener that hands each connection's bytes to
@@ -129,7 +114,7 @@ func TestTinyproxy(t *testing.T) {
 	strict := daemon.ProxyFor(t)(daemon.StartTinyproxy("ConnectPort 443"))
 	front, caFile := tlsFront(t, open)
 	echo := startEcho(t)
-	closed, err := daemon.FreePort()
+	closed, err := lab.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package dialsocks5
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/internal/lab"
 	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
@@ -31,39 +33,21 @@ func newDialer(t *testing.T, values map[string]cty.Value) *Dialer {
 	return d
 }
 
-// startEcho starts a loopback server that answers each line with "echo "
-// and the line, and returns its address.
+// startEcho starts lab.StartLineEcho for the test and returns its address.
 func startEcho(t *testing.T) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := lab.StartLineEcho("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				s := bufio.NewScanner(c)
-				for s.Scan() {
-					if _, err := c.Write([]byte("echo " + s.Text() + "\n")); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
+	t.Cleanup(func() { s.Close() })
+	return s.Addr
 }
 
 // closedPort returns a loopback address where nothing listens.
 func closedPort(t *testing.T) netip.AddrPort {
 	t.Helper()
-	a, err := daemon.FreePort()
+	a, err := lab.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,22 +58,15 @@ func closedPort(t *testing.T) netip.AddrPort {
 // keeps it open until the test ends.
 func hold(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := lab.StartTCPFunc(func(c net.Conn) {
+		serve(c)
+		_, _ = io.Copy(io.Discard, c)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-			serve(c)
-		}
-	}()
-	return ln.Addr().String()
+	t.Cleanup(func() { s.Close() })
+	return s.Addr.String()
 }
 
 // TestMicrosocks dials through microsocks, a SOCKS5 proxy we did not
