@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab/daemon"
@@ -181,33 +180,9 @@ func TestResolversConformance(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var ref outcome
-			for i, pl := range placements {
-				t.Run(pl.name, func(t *testing.T) {
-					a := probeOnce(t, tt.spec.build(t, pl, remote), tt.host, tt.port, 5*time.Second)
-					checkAttempt(t, a)
-					got := outcomeOf(a)
-					if i == 0 {
-						ref = got
-						want := tt.want
-						want.Attrs, want.Keys = got.Attrs, got.Keys
-						if diff := cmp.Diff(want, got); diff != "" {
-							t.Fatalf("outcome (-want +got):\n%s\nfailure: %+v", diff, a.Failure)
-						}
-						for phase, attrs := range tt.attrs {
-							for k, v := range attrs {
-								if diff := cmp.Diff(v, got.Attrs[phase][k]); diff != "" {
-									t.Errorf("%s attr %s (-want +got):\n%s", phase, k, diff)
-								}
-							}
-						}
-						return
-					}
-					if diff := cmp.Diff(ref, got); diff != "" {
-						t.Errorf("outcome differs from in process (-in process +%s):\n%s\nfailure: %+v", pl.name, diff, a.Failure)
-					}
-				})
-			}
+			checkPlacements(t, func(t *testing.T, pl placement) engine.Attempt {
+				return probeOnce(t, tt.spec.build(t, pl, remote), tt.host, tt.port, 5*time.Second)
+			}, func(placement) bool { return false }, tt.want, tt.attrs)
 		})
 	}
 }
