@@ -17,9 +17,9 @@ import (
 // Caddy is Debian's caddy serving HTTP/1.1, HTTP/2 and HTTP/3 on one
 // loopback port (TCP and UDP), with a certificate for api.probe.test,
 // *.probe.test and 127.0.0.1 issued by a lab CA: GET / answers 200
-// "probe lab caddy\n", /missing 404, /slow 200 after 30 ms. It runs in the
-// foreground with its own configuration and data in a temporary
-// directory, its admin endpoint off.
+// "probe lab caddy\n", /missing 404. It runs in the foreground with its
+// own configuration and data in a temporary directory, its admin endpoint
+// off.
 type Caddy struct {
 	process
 	// Addr is where caddy listens, TCP and UDP.
