@@ -20,6 +20,7 @@ import (
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
 	"github.com/probe-dev/probe/internal/lab/daemon"
+	"github.com/probe-dev/probe/internal/plugintest"
 )
 
 func newDialer(t *testing.T, values map[string]cty.Value) *Dialer {
@@ -33,33 +34,6 @@ func newDialer(t *testing.T, values map[string]cty.Value) *Dialer {
 		t.Fatal(err)
 	}
 	return d
-}
-
-// startEcho starts lab.StartLineEcho, saying "hello" first, for the test
-// and returns its address.
-func startEcho(t *testing.T) netip.AddrPort {
-	t.Helper()
-	s, err := lab.StartLineEcho("hello\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s.Addr
-}
-
-// hold starts a loopback server that runs serve on each connection and
-// keeps it open until the test ends.
-func hold(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	s, err := lab.StartTCPFunc(func(c net.Conn) {
-		serve(c)
-		_, _ = io.Copy(io.Discard, c)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s.Addr.String()
 }
 
 // tlsFront starts a TLS listener that hands each connection's bytes to
@@ -113,7 +87,7 @@ func TestTinyproxy(t *testing.T) {
 	authed := daemon.ProxyFor(t)(daemon.StartTinyproxy("BasicAuth probe s3cret-pass"))
 	strict := daemon.ProxyFor(t)(daemon.StartTinyproxy("ConnectPort 443"))
 	front, caFile := tlsFront(t, open)
-	echo := startEcho(t)
+	echo := plugintest.LineEcho(t, "hello\n")
 	closed, err := lab.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +188,7 @@ func checkPhases(t *testing.T, resp *sdk.DialResponse, proxy, target string) {
 // garbage or too much, or hangs up ends in its class within the timeout.
 func TestHostileProxy(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	echo := startEcho(t)
+	echo := plugintest.LineEcho(t, "hello\n")
 	tests := []struct {
 		name     string
 		serve    func(net.Conn)
@@ -235,7 +209,7 @@ func TestHostileProxy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := hold(t, tt.serve)
+			addr := plugintest.Hold(t, tt.serve)
 			limit := timeout
 			if tt.max > time.Second {
 				limit = tt.max

@@ -3,7 +3,6 @@ package dialsocks5
 import (
 	"bufio"
 	"context"
-	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
 	"github.com/probe-dev/probe/internal/lab/daemon"
+	"github.com/probe-dev/probe/internal/plugintest"
 )
 
 // newDialer builds a Dialer through the plugin's schema, as the core does.
@@ -33,17 +33,6 @@ func newDialer(t *testing.T, values map[string]cty.Value) *Dialer {
 	return d
 }
 
-// startEcho starts lab.StartLineEcho for the test and returns its address.
-func startEcho(t *testing.T) netip.AddrPort {
-	t.Helper()
-	s, err := lab.StartLineEcho("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s.Addr
-}
-
 // closedPort returns a loopback address where nothing listens.
 func closedPort(t *testing.T) netip.AddrPort {
 	t.Helper()
@@ -54,27 +43,12 @@ func closedPort(t *testing.T) netip.AddrPort {
 	return a
 }
 
-// hold starts a loopback server that runs serve on each connection and
-// keeps it open until the test ends.
-func hold(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	s, err := lab.StartTCPFunc(func(c net.Conn) {
-		serve(c)
-		_, _ = io.Copy(io.Discard, c)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s.Addr.String()
-}
-
 // TestMicrosocks dials through microsocks, a SOCKS5 proxy we did not
 // write: the tunnel reaches the target, or the failure is classed.
 func TestMicrosocks(t *testing.T) {
 	open := daemon.ProxyFor(t)(daemon.StartMicrosocks("", ""))
 	authed := daemon.ProxyFor(t)(daemon.StartMicrosocks("probe", "s3cret-pass"))
-	echo, closed := startEcho(t), closedPort(t)
+	echo, closed := plugintest.LineEcho(t, ""), closedPort(t)
 	tests := []struct {
 		name   string
 		values map[string]cty.Value
@@ -167,7 +141,7 @@ func checkPhases(t *testing.T, resp *sdk.DialResponse, proxy, target string) {
 // garbage, or hangs up ends in its class within the timeout.
 func TestHostileProxy(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	echo := startEcho(t)
+	echo := plugintest.LineEcho(t, "")
 	tests := []struct {
 		name     string
 		serve    func(net.Conn)
@@ -188,7 +162,7 @@ func TestHostileProxy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := hold(t, tt.serve)
+			addr := plugintest.Hold(t, tt.serve)
 			d := newDialer(t, map[string]cty.Value{"proxy": cty.StringVal(addr), "timeout": cty.StringVal(timeout.String())})
 			start := time.Now()
 			resp, err := d.Dial(context.Background(), &sdk.DialRequest{Address: echo, Host: "echo.test"})
