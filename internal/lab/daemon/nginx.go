@@ -18,7 +18,7 @@ type Nginx struct {
 // connections on addr, one of their addresses. Paths in servers are the
 // caller's; nginx's own files go to its temporary directory.
 func StartNginx(addr netip.AddrPort, servers string) (_ *Nginx, err error) {
-	bin, err := program("nginx", "nginx-light")
+	bin, err := program("nginx", "nginx")
 	if err != nil {
 		return nil, err
 	}
