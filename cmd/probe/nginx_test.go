@@ -1,16 +1,16 @@
 package main
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
 // startNginx runs nginx (Debian's package) on a free loopback port with
@@ -20,13 +20,6 @@ import (
 // the port.
 func startNginx(t *testing.T) int {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
-			t.Fatalf("this test needs nginx: %v (install the Debian package nginx; .ci/deps does)", err)
-		}
-		bin = "/usr/sbin/nginx"
-	}
 	dir := t.TempDir()
 	cert, err := testLab.CA.Issue([]string{"api.probe.test"}, []net.IP{net.IPv4(127, 0, 0, 1)}, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 	if err != nil {
@@ -36,58 +29,30 @@ func startNginx(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	files := map[string][]byte{
-		"cert.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
-		"key.pem":  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}),
-		"nginx.conf": fmt.Appendf(nil, `daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events {}
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  server {
-    listen 127.0.0.1:%[2]d ssl http2;
-    ssl_certificate %[1]s/cert.pem;
-    ssl_certificate_key %[1]s/key.pem;
-    location = / { default_type text/plain; return 200 "ok\n"; }
-    location = /redirect { return 301 /; }
-  }
-}
-`, dir, port),
-	}
-	for name, src := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), src, 0o600); err != nil {
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for name, src := range map[string][]byte{
+		certFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
+		keyFile:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}),
+	} {
+		if err := os.WriteFile(name, src, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
-	if err := cmd.Start(); err != nil {
+	addr, err := daemon.FreePort()
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx error.log:\n%s", log)
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return port
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx is not listening after 10s:\n%s", log)
-		}
+	n, err := daemon.StartNginx(addr, fmt.Sprintf(`	server {
+		listen %s ssl http2;
+		ssl_certificate %q;
+		ssl_certificate_key %q;
+		location = / { default_type text/plain; return 200 "ok\n"; }
+		location = /redirect { return 301 /; }
 	}
+`, addr, certFile, keyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return int(addr.Port())
 }

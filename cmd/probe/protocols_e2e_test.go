@@ -88,7 +88,7 @@ func TestTestGRPC(t *testing.T) {
 // with status 200.
 func TestTestH3(t *testing.T) {
 	t.Parallel()
-	caddy, err := lab.StartCaddy(testLab.CA)
+	caddy, err := daemon.StartCaddy(testLab.CA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestTestProtocols(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sshd.Close() })
-	unbound, err := daemon.StartUnbound()
+	unbound, err := daemon.StartUnbound(daemon.UnboundConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

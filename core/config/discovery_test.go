@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/probe-dev/probe/internal/daemon"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
 // discoveryFile makes a target per element of list (an expression), named
@@ -109,13 +109,16 @@ func TestFileSD(t *testing.T) {
 // TestDNSSRV looks SRV records up from unbound, in priority and weight
 // order.
 func TestDNSSRV(t *testing.T) {
-	ca := daemon.NewPKI(t, "ca") // for unbound's DoH listener, unused here
-	cert, key := ca.Issue(t, "dns", false, 1, "", "", false)
-	server, _ := daemon.Unbound(t, cert, key, `	local-zone: "example.test." static
+	unbound, err := daemon.StartUnbound(daemon.UnboundConfig{Zone: `	local-zone: "example.test." static
 	local-data: "_https._tcp.example.test. 60 IN SRV 20 0 8443 backup.example.test."
 	local-data: "_https._tcp.example.test. 60 IN SRV 10 5 443 web2.example.test."
 	local-data: "_https._tcp.example.test. 60 IN SRV 10 50 443 web1.example.test."
-	local-data: "_none._tcp.example.test. 60 IN SRV 0 0 0 ."`)
+	local-data: "_none._tcp.example.test. 60 IN SRV 0 0 0 ."`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unbound.Close() })
+	server := unbound.Addr.String()
 	got, disc, diags := loadDiscovery(t, discoveryFile(fmt.Sprintf("dns_srv(%q, %q)", "_https._tcp.example.test", server)))
 	if diags != "" {
 		t.Fatal(diags)

@@ -29,7 +29,7 @@ func startDaemons(t *testing.T) *daemons {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.sshd.Close() })
-	if d.unbound, err = daemon.StartUnbound(); err != nil {
+	if d.unbound, err = daemon.StartUnbound(daemon.UnboundConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.unbound.Close() })

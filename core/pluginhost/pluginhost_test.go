@@ -425,35 +425,46 @@ func TestConformance(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var ref outcome
-			for i, pl := range placements {
-				if tt.together && pl.remote[sdk.KindDialer] != pl.remote[sdk.KindHandshake] {
-					continue // TestQUICStaysInItsProcess
+			checkPlacements(t, func(t *testing.T, pl placement) engine.Attempt {
+				return probeOnce(t, tt.spec.build(t, pl, remote), tt.host, tt.port, 5*time.Second)
+			}, func(pl placement) bool {
+				return tt.together && pl.remote[sdk.KindDialer] != pl.remote[sdk.KindHandshake] // TestQUICStaysInItsProcess
+			}, tt.want, tt.attrs)
+		})
+	}
+}
+
+// checkPlacements runs probe once per placement but those skip leaves out:
+// the first placement's outcome (all in process) must be want, with attrs
+// among its attributes, and every other placement's the same.
+func checkPlacements(t *testing.T, probe func(*testing.T, placement) engine.Attempt, skip func(placement) bool, want outcome, attrs map[string]map[string]any) {
+	t.Helper()
+	var ref outcome
+	for i, pl := range placements {
+		if skip(pl) {
+			continue
+		}
+		t.Run(pl.name, func(t *testing.T) {
+			a := probe(t, pl)
+			checkAttempt(t, a)
+			got := outcomeOf(a)
+			if i == 0 {
+				ref = got
+				want.Attrs, want.Keys = got.Attrs, got.Keys
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("outcome (-want +got):\n%s\nfailure: %+v", diff, a.Failure)
 				}
-				t.Run(pl.name, func(t *testing.T) {
-					a := probeOnce(t, tt.spec.build(t, pl, remote), tt.host, tt.port, 5*time.Second)
-					checkAttempt(t, a)
-					got := outcomeOf(a)
-					if i == 0 {
-						ref = got
-						want := tt.want
-						want.Attrs, want.Keys = got.Attrs, got.Keys
-						if diff := cmp.Diff(want, got); diff != "" {
-							t.Fatalf("outcome (-want +got):\n%s\nfailure: %+v", diff, a.Failure)
+				for phase, attrs := range attrs {
+					for k, v := range attrs {
+						if diff := cmp.Diff(v, got.Attrs[phase][k]); diff != "" {
+							t.Errorf("%s attr %s (-want +got):\n%s", phase, k, diff)
 						}
-						for phase, attrs := range tt.attrs {
-							for k, v := range attrs {
-								if diff := cmp.Diff(v, got.Attrs[phase][k]); diff != "" {
-									t.Errorf("%s attr %s (-want +got):\n%s", phase, k, diff)
-								}
-							}
-						}
-						return
 					}
-					if diff := cmp.Diff(ref, got); diff != "" {
-						t.Errorf("outcome differs from in process (-in process +%s):\n%s\nfailure: %+v", pl.name, diff, a.Failure)
-					}
-				})
+				}
+				return
+			}
+			if diff := cmp.Diff(ref, got); diff != "" {
+				t.Errorf("outcome differs from in process (-in process +%s):\n%s\nfailure: %+v", pl.name, diff, a.Failure)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -34,9 +35,9 @@ func startHealthServers(t *testing.T) (plain, overTLS *lab.GRPCHealthServer) {
 
 // startCaddy starts Debian's caddy serving HTTP/3 with a certificate of the
 // test lab's CA, until the test ends.
-func startCaddy(t *testing.T) *lab.Caddy {
+func startCaddy(t *testing.T) *daemon.Caddy {
 	t.Helper()
-	c, err := lab.StartCaddy(testLab.CA)
+	c, err := daemon.StartCaddy(testLab.CA)
 	if err != nil {
 		t.Fatal(err)
 	}

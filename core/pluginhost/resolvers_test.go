@@ -6,13 +6,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
-	"github.com/probe-dev/probe/internal/daemon"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 	"github.com/probe-dev/probe/plugins/builtins"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -96,11 +96,14 @@ func labCert(t *testing.T, dir string) (certFile, keyFile string) {
 func TestResolversConformance(t *testing.T) {
 	remote := load(t, newHost(t), builtinBinary())
 	certFile, keyFile := labCert(t, t.TempDir())
-	_, doh := daemon.Unbound(t, certFile, keyFile, `	local-zone: "probe.test." static
-	local-data: "api.probe.test. 60 IN A 127.0.0.1"`)
-	_, dohPort, _ := net.SplitHostPort(doh)
-	socks, socksAuth := daemon.Microsocks(t, "", ""), daemon.Microsocks(t, "probe", "s3cret")
-	tinyproxy := daemon.Tinyproxy(t, "")
+	unbound, err := daemon.StartUnbound(daemon.UnboundConfig{Zone: `	local-zone: "probe.test." static
+	local-data: "api.probe.test. 60 IN A 127.0.0.1"`, CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unbound.Close() })
+	doh, dohPort := unbound.DoH.String(), strconv.Itoa(int(unbound.DoH.Port()))
+	socks, socksAuth, tinyproxy := daemon.ProxyFor(t)(daemon.StartMicrosocks("", "")), daemon.ProxyFor(t)(daemon.StartMicrosocks("probe", "s3cret")), daemon.ProxyFor(t)(daemon.StartTinyproxy(""))
 	silent := startSilentTCP(t)
 	rev := daemon.StartRevocationLab(t)
 	mtls := func(mode string, more ...string) comp {
@@ -177,33 +180,9 @@ func TestResolversConformance(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var ref outcome
-			for i, pl := range placements {
-				t.Run(pl.name, func(t *testing.T) {
-					a := probeOnce(t, tt.spec.build(t, pl, remote), tt.host, tt.port, 5*time.Second)
-					checkAttempt(t, a)
-					got := outcomeOf(a)
-					if i == 0 {
-						ref = got
-						want := tt.want
-						want.Attrs, want.Keys = got.Attrs, got.Keys
-						if diff := cmp.Diff(want, got); diff != "" {
-							t.Fatalf("outcome (-want +got):\n%s\nfailure: %+v", diff, a.Failure)
-						}
-						for phase, attrs := range tt.attrs {
-							for k, v := range attrs {
-								if diff := cmp.Diff(v, got.Attrs[phase][k]); diff != "" {
-									t.Errorf("%s attr %s (-want +got):\n%s", phase, k, diff)
-								}
-							}
-						}
-						return
-					}
-					if diff := cmp.Diff(ref, got); diff != "" {
-						t.Errorf("outcome differs from in process (-in process +%s):\n%s\nfailure: %+v", pl.name, diff, a.Failure)
-					}
-				})
-			}
+			checkPlacements(t, func(t *testing.T, pl placement) engine.Attempt {
+				return probeOnce(t, tt.spec.build(t, pl, remote), tt.host, tt.port, 5*time.Second)
+			}, func(placement) bool { return false }, tt.want, tt.attrs)
 		})
 	}
 }

@@ -1,7 +1,7 @@
 // Package lab is the loopback lab (DESIGN §8): an authoritative DNS server, TLS and TCP servers and a CA,
 // all on 127.0.0.1, each able to delay or misbehave on purpose. Tests, benchmarks and `probe demo` use it.
 // Beside the standard lab (Start), a test can start grpc-go's health service (StartGRPCHealth) and
-// Debian's caddy serving HTTP/3 (StartCaddy).
+// Debian's caddy serving HTTP/3 (daemon.StartCaddy, in internal/lab/daemon).
 package lab
 
 import (

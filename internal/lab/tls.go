@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -142,7 +143,7 @@ type TCPServer struct {
 
 // StartTCP starts a TCP server on a free 127.0.0.1 port that writes banner, if not empty, to each connection.
 func StartTCP(banner string) (*TCPServer, error) {
-	a, err := listen("127.0.0.1:0", func(c net.Conn) {
+	return StartTCPFunc(func(c net.Conn) {
 		if banner != "" {
 			if _, err := io.WriteString(c, banner); err != nil {
 				return
@@ -150,10 +151,34 @@ func StartTCP(banner string) (*TCPServer, error) {
 		}
 		io.Copy(io.Discard, c)
 	})
+}
+
+// StartTCPFunc starts a TCP server on a free 127.0.0.1 port that runs serve on each connection, in a
+// goroutine of its own, and closes the connection when serve returns.
+func StartTCPFunc(serve func(net.Conn)) (*TCPServer, error) {
+	a, err := listen("127.0.0.1:0", serve)
 	if err != nil {
 		return nil, err
 	}
 	return &TCPServer{Addr: a.addr, acceptor: a}, nil
+}
+
+// StartLineEcho starts a TCP server on a free 127.0.0.1 port that writes greeting, if not empty, to
+// each connection, then answers each line with "echo " and the line.
+func StartLineEcho(greeting string) (*TCPServer, error) {
+	return StartTCPFunc(func(c net.Conn) {
+		if greeting != "" {
+			if _, err := io.WriteString(c, greeting); err != nil {
+				return
+			}
+		}
+		s := bufio.NewScanner(c)
+		for s.Scan() {
+			if _, err := io.WriteString(c, "echo "+s.Text()+"\n"); err != nil {
+				return
+			}
+		}
+	})
 }
 
 // Close stops the server, closes its connections and waits for their goroutines.

@@ -18,8 +18,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/probe-dev/probe/core/sdk"
-	"github.com/probe-dev/probe/internal/daemon"
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/internal/lab/daemon"
+	"github.com/probe-dev/probe/internal/plugintest"
 )
 
 func newDialer(t *testing.T, values map[string]cty.Value) *Dialer {
@@ -33,48 +34,6 @@ func newDialer(t *testing.T, values map[string]cty.Value) *Dialer {
 		t.Fatal(err)
 	}
 	return d
-}
-
-// startEcho starts a loopback server that first says "hello", then answers
-// each line with "echo " and the line.
-func startEcho(t *testing.T) netip.AddrPort {
-	t.Helper()
-	return netip.MustParseAddrPort(hold(t, func(c net.Conn) {
-		go func() {
-			defer c.Close()
-			if _, err := c.Write([]byte("hello\n")); err != nil {
-				return
-			}
-			s := bufio.NewScanner(c)
-			for s.Scan() {
-				if _, err := c.Write([]byte("echo " + s.Text() + "\n")); err != nil {
-					return
-				}
-			}
-		}()
-	}))
-}
-
-// hold starts a loopback server that runs serve on each connection and
-// keeps it open until the test ends.
-func hold(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-			serve(c)
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // tlsFront starts a TLS listener that hands each connection's bytes to
@@ -124,12 +83,15 @@ func tlsFront(t *testing.T, backend string) (string, string) {
 // the tunnel reaches the target (what the target says first included), or
 // the failure is classed.
 func TestTinyproxy(t *testing.T) {
-	open := daemon.Tinyproxy(t, "")
-	authed := daemon.Tinyproxy(t, "BasicAuth probe s3cret-pass")
-	strict := daemon.Tinyproxy(t, "ConnectPort 443")
+	open := daemon.ProxyFor(t)(daemon.StartTinyproxy(""))
+	authed := daemon.ProxyFor(t)(daemon.StartTinyproxy("BasicAuth probe s3cret-pass"))
+	strict := daemon.ProxyFor(t)(daemon.StartTinyproxy("ConnectPort 443"))
 	front, caFile := tlsFront(t, open)
-	echo := startEcho(t)
-	closed := netip.MustParseAddrPort(daemon.Addr(daemon.FreePort(t)))
+	echo := plugintest.LineEcho(t, "hello\n")
+	closed, err := lab.RefusedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	httpURL := func(a string) cty.Value { return cty.StringVal("http://" + a) }
 	tests := []struct {
 		name   string
@@ -226,7 +188,7 @@ func checkPhases(t *testing.T, resp *sdk.DialResponse, proxy, target string) {
 // garbage or too much, or hangs up ends in its class within the timeout.
 func TestHostileProxy(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	echo := startEcho(t)
+	echo := plugintest.LineEcho(t, "hello\n")
 	tests := []struct {
 		name     string
 		serve    func(net.Conn)
@@ -247,7 +209,7 @@ func TestHostileProxy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := hold(t, tt.serve)
+			addr := plugintest.Hold(t, tt.serve)
 			limit := timeout
 			if tt.max > time.Second {
 				limit = tt.max

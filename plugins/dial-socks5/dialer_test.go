@@ -14,7 +14,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/probe-dev/probe/core/sdk"
-	"github.com/probe-dev/probe/internal/daemon"
+	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/internal/lab/daemon"
+	"github.com/probe-dev/probe/internal/plugintest"
 )
 
 // newDialer builds a Dialer through the plugin's schema, as the core does.
@@ -31,69 +33,22 @@ func newDialer(t *testing.T, values map[string]cty.Value) *Dialer {
 	return d
 }
 
-// startEcho starts a loopback server that answers each line with "echo "
-// and the line, and returns its address.
-func startEcho(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				s := bufio.NewScanner(c)
-				for s.Scan() {
-					if _, err := c.Write([]byte("echo " + s.Text() + "\n")); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
-
 // closedPort returns a loopback address where nothing listens.
 func closedPort(t *testing.T) netip.AddrPort {
 	t.Helper()
-	return netip.MustParseAddrPort(daemon.Addr(daemon.FreePort(t)))
-}
-
-// hold starts a loopback server that runs serve on each connection and
-// keeps it open until the test ends.
-func hold(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := lab.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-			serve(c)
-		}
-	}()
-	return ln.Addr().String()
+	return a
 }
 
 // TestMicrosocks dials through microsocks, a SOCKS5 proxy we did not
 // write: the tunnel reaches the target, or the failure is classed.
 func TestMicrosocks(t *testing.T) {
-	open := daemon.Microsocks(t, "", "")
-	authed := daemon.Microsocks(t, "probe", "s3cret-pass")
-	echo, closed := startEcho(t), closedPort(t)
+	open := daemon.ProxyFor(t)(daemon.StartMicrosocks("", ""))
+	authed := daemon.ProxyFor(t)(daemon.StartMicrosocks("probe", "s3cret-pass"))
+	echo, closed := plugintest.LineEcho(t, ""), closedPort(t)
 	tests := []struct {
 		name   string
 		values map[string]cty.Value
@@ -186,7 +141,7 @@ func checkPhases(t *testing.T, resp *sdk.DialResponse, proxy, target string) {
 // garbage, or hangs up ends in its class within the timeout.
 func TestHostileProxy(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	echo := startEcho(t)
+	echo := plugintest.LineEcho(t, "")
 	tests := []struct {
 		name     string
 		serve    func(net.Conn)
@@ -207,7 +162,7 @@ func TestHostileProxy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := hold(t, tt.serve)
+			addr := plugintest.Hold(t, tt.serve)
 			d := newDialer(t, map[string]cty.Value{"proxy": cty.StringVal(addr), "timeout": cty.StringVal(timeout.String())})
 			start := time.Now()
 			resp, err := d.Dial(context.Background(), &sdk.DialRequest{Address: echo, Host: "echo.test"})

@@ -1,24 +1,20 @@
 package dnsmiekg
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/miekg/dns"
 	"github.com/probe-dev/probe/core/sdk"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -39,11 +35,9 @@ func (u *unbound) dohURL() string {
 	return "https://dns.probe.test:" + port + dohPath
 }
 
-// unboundZone is the zone unbound serves: probe.test. and nothing else.
-// Every other name is refused, so unbound never recurses and never sends a
-// packet off the machine.
+// unboundZone is the zone unbound serves: probe.test. and nothing else
+// (the daemon package refuses every other name).
 const unboundZone = `
-	local-zone: "." refuse
 	local-zone: "probe.test." static
 	local-data: "api.probe.test. 60 IN A 127.0.0.1"
 	local-data: "api.probe.test. 60 IN A 127.0.0.2"
@@ -53,20 +47,12 @@ const unboundZone = `
 	local-data: "txt.probe.test. 60 IN TXT \"no address here\""
 `
 
-// startUnbound writes a configuration and a certificate from the test CA to
-// a temporary directory and runs unbound in the foreground on two free
-// loopback ports, one for UDP and TCP, one for DNS over TLS, one for DNS
-// over HTTPS (Debian builds unbound with nghttp2). It fails the
+// startUnbound runs unbound (internal/lab/daemon) with unboundZone and
+// many.probe.test's addresses, and DNS over TLS and HTTPS (Debian builds
+// unbound with nghttp2) with a certificate from the test CA. It fails the
 // test when unbound is not installed: `make deps` installs it.
 func startUnbound(t *testing.T) *unbound {
 	t.Helper()
-	bin, err := exec.LookPath("unbound")
-	if err != nil {
-		bin = "/usr/sbin/unbound" // Debian's path, often not on a user's PATH
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("unbound is not installed (apt-get install unbound; make deps does): %v", err)
-	}
 	dir := t.TempDir()
 	cert := dotCert(t)
 	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
@@ -79,107 +65,17 @@ func startUnbound(t *testing.T) *unbound {
 			t.Fatal(err)
 		}
 	}
-	var data strings.Builder
-	data.WriteString(unboundZone)
+	var zone strings.Builder
+	zone.WriteString(unboundZone)
 	for _, a := range manyAddrs() {
-		fmt.Fprintf(&data, "\tlocal-data: \"many.probe.test. 60 IN A %s\"\n", a)
+		fmt.Fprintf(&zone, "\tlocal-data: \"many.probe.test. 60 IN A %s\"\n", a)
 	}
-	port, tlsPort, dohPort := freePort(t), freePort(t), freePort(t)
-	conf := filepath.Join(dir, "unbound.conf")
-	err = os.WriteFile(conf, fmt.Appendf(nil, `server:
-	verbosity: 1
-	num-threads: 1
-	interface: 127.0.0.1@%[1]d
-	interface: 127.0.0.1@%[2]d
-	interface: 127.0.0.1@%[8]d
-	port: %[1]d
-	tls-port: %[2]d
-	https-port: %[8]d
-	http-endpoint: %[9]q
-	tls-service-key: %[3]q
-	tls-service-pem: %[4]q
-	access-control: 127.0.0.0/8 allow
-	outgoing-interface: 127.0.0.1
-	do-ip6: no
-	do-not-query-localhost: yes
-	module-config: "iterator"
-	do-daemonize: no
-	use-syslog: no
-	logfile: ""
-	chroot: ""
-	username: ""
-	directory: %[5]q
-	pidfile: %[6]q
-%[7]s
-remote-control:
-	control-enable: no
-`, port, tlsPort, keyFile, certFile, dir, filepath.Join(dir, "unbound.pid"), data.String(), dohPort, dohPath), 0o600)
+	d, err := daemon.StartUnbound(daemon.UnboundConfig{Zone: zone.String(), CertFile: certFile, KeyFile: keyFile})
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "-d", "-c", conf)
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start unbound: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-
-	u := &unbound{addr: fmt.Sprintf("127.0.0.1:%d", port), tlsAddr: fmt.Sprintf("127.0.0.1:%d", tlsPort), dohAddr: fmt.Sprintf("127.0.0.1:%d", dohPort)}
-	m := new(dns.Msg)
-	m.SetQuestion("api.probe.test.", dns.TypeA)
-	c := &dns.Client{Timeout: 100 * time.Millisecond}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		select {
-		case err := <-exited:
-			t.Fatalf("unbound exited: %v\n%s", err, stderr.String())
-		default:
-		}
-		if r, _, err := c.Exchange(m, u.addr); err == nil && r.Rcode == dns.RcodeSuccess {
-			if conn, err := net.Dial("tcp", u.tlsAddr); err == nil {
-				conn.Close()
-				if conn, err := net.Dial("tcp", u.dohAddr); err == nil {
-					conn.Close()
-					return u
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("unbound did not answer on %s within 10s:\n%s", u.addr, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// freePort returns a loopback port free for both UDP and TCP just now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 10 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no loopback port free for both UDP and TCP")
-	return 0
+	t.Cleanup(func() { d.Close() })
+	return &unbound{addr: d.Addr.String(), tlsAddr: d.DoT.String(), dohAddr: d.DoH.String()}
 }
 
 // TestUnbound checks the resolver against unbound, over each transport.

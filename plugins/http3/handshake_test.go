@@ -15,12 +15,13 @@ import (
 
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
 // The tests speak HTTP/3 to one caddy, Debian's, with a certificate of ca,
 // started by TestMain.
 var (
-	caddy *lab.Caddy
+	caddy *daemon.Caddy
 	ca    *lab.CA
 )
 
@@ -34,7 +35,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if caddy, err = lab.StartCaddy(ca); err != nil {
+	if caddy, err = daemon.StartCaddy(ca); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -17,13 +17,14 @@ import (
 
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 	"github.com/probe-dev/probe/internal/lab/netlab"
 )
 
 // The tests dial one caddy, Debian's, serving HTTP/3 on loopback with a
 // certificate from ca, started by TestMain.
 var (
-	caddy  *lab.Caddy
+	caddy  *daemon.Caddy
 	ca     *lab.CA
 	caFile string
 )
@@ -49,7 +50,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if caddy, err = lab.StartCaddy(ca); err != nil {
+	if caddy, err = daemon.StartCaddy(ca); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

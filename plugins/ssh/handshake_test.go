@@ -20,6 +20,7 @@ import (
 	"github.com/probe-dev/probe/internal/lab"
 	"github.com/probe-dev/probe/internal/lab/daemon"
 	"github.com/probe-dev/probe/internal/leakcheck"
+	"github.com/probe-dev/probe/internal/plugintest"
 )
 
 // server is OpenSSH's sshd, started once for the package by the first test
@@ -50,21 +51,10 @@ func startSSHD(t *testing.T) *daemon.SSHD {
 	return server.sshd
 }
 
-// newHandshaker builds a handshaker through the plugin, as the core does.
-func newHandshaker(t *testing.T, values map[string]cty.Value) (sdk.Handshaker, error) {
-	t.Helper()
-	p := Plugin()
-	cfg, err := p.HandshakeSchema.Config(values)
-	if err != nil {
-		t.Fatalf("Config(%v): %v", values, err)
-	}
-	return p.NewHandshaker(cfg)
-}
-
 // handshake dials addr and runs a handshake configured by values over it.
 func handshake(t *testing.T, ctx context.Context, values map[string]cty.Value, addr netip.AddrPort) *sdk.HandshakeResponse {
 	t.Helper()
-	h, err := newHandshaker(t, values)
+	h, err := plugintest.Handshaker(t, Plugin(), values)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +221,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := newHandshaker(t, map[string]cty.Value{tc.attr: tc.value})
+			_, err := plugintest.Handshaker(t, Plugin(), map[string]cty.Value{tc.attr: tc.value})
 			if ae, ok := sdk.AsAttrError(err); !ok || ae.Attr != tc.attr {
 				t.Errorf("New(%s = %#v) = %v, want an *sdk.AttrError for %s", tc.attr, tc.value, err, tc.attr)
 			}

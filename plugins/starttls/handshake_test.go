@@ -19,6 +19,7 @@ import (
 	"github.com/probe-dev/probe/internal/lab"
 	"github.com/probe-dev/probe/internal/lab/daemon"
 	"github.com/probe-dev/probe/internal/leakcheck"
+	"github.com/probe-dev/probe/internal/plugintest"
 )
 
 // servers are the real servers, started once for the package by the first
@@ -75,23 +76,12 @@ func start(t *testing.T) {
 	}
 }
 
-// newHandshaker builds a handshaker through the plugin, as the core does.
-func newHandshaker(t *testing.T, values map[string]cty.Value) (sdk.Handshaker, error) {
-	t.Helper()
-	p := Plugin()
-	cfg, err := p.HandshakeSchema.Config(values)
-	if err != nil {
-		t.Fatalf("Config(%v): %v", values, err)
-	}
-	return p.NewHandshaker(cfg)
-}
-
 // upgrade dials addr and runs a starttls handshake configured by values
 // over it. It returns the response and the connection, closed when the
 // test ends.
 func upgrade(t *testing.T, ctx context.Context, values map[string]cty.Value, addr netip.AddrPort) (*sdk.HandshakeResponse, net.Conn) {
 	t.Helper()
-	h, err := newHandshaker(t, values)
+	h, err := plugintest.Handshaker(t, Plugin(), values)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +288,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := newHandshaker(t, tc.values)
+			_, err := plugintest.Handshaker(t, Plugin(), tc.values)
 			if ae, ok := sdk.AsAttrError(err); !ok || ae.Attr != tc.attr {
 				t.Errorf("New(%v) = %v, want an *sdk.AttrError for %s", tc.values, err, tc.attr)
 			}

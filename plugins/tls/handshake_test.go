@@ -19,6 +19,7 @@ import (
 
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/internal/plugintest"
 )
 
 var testLab *lab.Lab
@@ -35,17 +36,6 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
-}
-
-// newHandshaker builds a handshaker through the plugin, as the core does.
-func newHandshaker(t *testing.T, values map[string]cty.Value) (sdk.Handshaker, error) {
-	t.Helper()
-	p := Plugin()
-	cfg, err := p.HandshakeSchema.Config(values)
-	if err != nil {
-		t.Fatalf("Config(%v): %v", values, err)
-	}
-	return p.NewHandshaker(cfg)
 }
 
 // labCert returns the attributes of a TLS 1.3 handshake with api.probe.test
@@ -137,7 +127,7 @@ func TestHandshake(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := newHandshaker(t, tc.values)
+			h, err := plugintest.Handshaker(t, Plugin(), tc.values)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -248,7 +238,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := newHandshaker(t, tc.values)
+			_, err := plugintest.Handshaker(t, Plugin(), tc.values)
 			if ae, ok := sdk.AsAttrError(err); !ok || ae.Attr != tc.attr {
 				t.Errorf("New(%v) = %v, want an *sdk.AttrError for %s", tc.values, err, tc.attr)
 			}

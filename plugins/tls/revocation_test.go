@@ -14,13 +14,14 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/probe-dev/probe/core/sdk"
-	"github.com/probe-dev/probe/internal/daemon"
+	"github.com/probe-dev/probe/internal/lab/daemon"
+	"github.com/probe-dev/probe/internal/plugintest"
 )
 
 // handshakeWith dials addr and runs a handshake configured by values.
 func handshakeWith(t *testing.T, values map[string]cty.Value, addr netip.AddrPort) (*sdk.HandshakeResponse, sdk.Phase) {
 	t.Helper()
-	h, err := newHandshaker(t, values)
+	h, err := plugintest.Handshaker(t, Plugin(), values)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestNewClientCert(t *testing.T) {
 		{"revocation", map[string]cty.Value{"revocation": cty.StringVal("both")}, "revocation"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newHandshaker(t, tt.values)
+			_, err := plugintest.Handshaker(t, Plugin(), tt.values)
 			if ae, ok := sdk.AsAttrError(err); !ok || ae.Attr != tt.attr {
 				t.Fatalf("error %v, want an *sdk.AttrError for %q", err, tt.attr)
 			}

@@ -16,13 +16,14 @@ import (
 
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab/daemon"
+	"github.com/probe-dev/probe/internal/plugintest"
 )
 
 // unbound is NLnet Labs' resolver, started once for the package.
 var unbound *daemon.Unbound
 
 func TestMain(m *testing.M) {
-	u, err := daemon.StartUnbound()
+	u, err := daemon.StartUnbound(daemon.UnboundConfig{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -33,17 +34,6 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
-}
-
-// newHandshaker builds a handshaker through the plugin, as the core does.
-func newHandshaker(t *testing.T, values map[string]cty.Value) (sdk.Handshaker, error) {
-	t.Helper()
-	p := Plugin()
-	cfg, err := p.HandshakeSchema.Config(values)
-	if err != nil {
-		t.Fatalf("Config(%v): %v", values, err)
-	}
-	return p.NewHandshaker(cfg)
 }
 
 // dnsQuery returns a DNS query with ID 0x1234 for name's A record, in
@@ -64,7 +54,7 @@ func dnsQuery(t *testing.T, name string) string {
 // values over it.
 func exchange(t *testing.T, ctx context.Context, values map[string]cty.Value, addr netip.AddrPort) *sdk.HandshakeResponse {
 	t.Helper()
-	h, err := newHandshaker(t, values)
+	h, err := plugintest.Handshaker(t, Plugin(), values)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +203,7 @@ func TestNotUDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	h, err := newHandshaker(t, map[string]cty.Value{"payload": cty.StringVal("x")})
+	h, err := plugintest.Handshaker(t, Plugin(), map[string]cty.Value{"payload": cty.StringVal("x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +230,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := newHandshaker(t, tc.values)
+			_, err := plugintest.Handshaker(t, Plugin(), tc.values)
 			if ae, ok := sdk.AsAttrError(err); !ok || ae.Attr != tc.attr {
 				t.Errorf("New(%v) = %v, want an *sdk.AttrError for %s", tc.values, err, tc.attr)
 			}

@@ -1,6 +1,7 @@
 // Package daemon starts real servers from Debian's packages for tests:
-// unbound (DNS over UDP), exim4 (SMTP), dovecot (IMAP and POP3),
-// postgresql and OpenSSH's sshd, each in the foreground on a free loopback
+// unbound (DNS over UDP, TCP and HTTPS), exim4 (SMTP), dovecot (IMAP and
+// POP3), postgresql, OpenSSH's sshd, microsocks and tinyproxy (proxies),
+// nginx and openssl's OCSP responder (with a PKI for revocation), each in the foreground on a free loopback
 // port, with its own configuration and state in a temporary directory and
 // certificates from a test CA. Servers nobody here wrote are what the
 // protocol plugins are tested against.
@@ -19,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -39,6 +41,7 @@ type process struct {
 	cmd    *exec.Cmd
 	output *syncBuffer
 	exited chan error
+	env    []string // the environment, when not this process's
 
 	closeOnce sync.Once
 	closeErr  error
@@ -226,6 +229,7 @@ func (p *process) start(bin string, args []string, as *account, ready func() err
 	p.exited = make(chan error, 1)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = p.dir
+	p.cmd.Env = p.env
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	if as != nil {
 		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(as.uid), Gid: uint32(as.gid)}}
@@ -295,4 +299,31 @@ func readLogs(dir string, names ...string) string {
 		}
 	}
 	return string(out)
+}
+
+// listening returns a ready function that succeeds once something accepts
+// a TCP connection on addr.
+func listening(addr netip.AddrPort) func() error {
+	return func() error {
+		c, err := net.DialTimeout("tcp", addr.String(), time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+}
+
+// loopback returns 127.0.0.1:port.
+func loopback(port int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port))
+}
+
+// FreePort returns a loopback address whose port is free for TCP and UDP
+// just now, for a server a test configures itself.
+func FreePort() (netip.AddrPort, error) {
+	port, err := freePort()
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return loopback(port), nil
 }

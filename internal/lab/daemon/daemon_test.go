@@ -70,7 +70,7 @@ func closer(t *testing.T, c interface{ Close() error }) {
 }
 
 func TestUnbound(t *testing.T) {
-	u, err := StartUnbound()
+	u, err := StartUnbound(UnboundConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

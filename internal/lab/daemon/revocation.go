@@ -149,8 +149,8 @@ func StartRevocationLab(tb testing.TB) *RevocationLab {
 	l.ClientCert, l.ClientKey = cli.Issue(tb, "probe-client", true, 30, "", "", false)
 	l.StrangerCert, l.StrangerKey = other.Issue(tb, "stranger", true, 30, "", "", false)
 
-	ocspPort, crlPort := FreePort(tb), FreePort(tb)
-	ocspURL, crlURL := "http://"+Addr(ocspPort), "http://"+Addr(crlPort)+"/server-ca.crl"
+	ocspAddr, crlAddr := freeAddr(tb), freeAddr(tb)
+	ocspURL, crlURL := "http://"+ocspAddr.String(), "http://"+crlAddr.String()+"/server-ca.crl"
 	silent := "http://" + silentListener(tb)
 	type server struct {
 		name             string
@@ -177,20 +177,28 @@ func StartRevocationLab(tb testing.TB) *RevocationLab {
 	webroot := tb.TempDir()
 	srv.CRL(tb, filepath.Join(webroot, "server-ca.crl"))
 	// openssl's responder on the port the certificates name.
-	responder := OCSPResponder(tb, ocspPort, index, srv.CAFile, srv.CAKey)
+	responder, err := StartOCSPResponder(ocspAddr, index, srv.CAFile, srv.CAKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { responder.Close() })
+	openssl, err := program("openssl", "openssl")
+	if err != nil {
+		tb.Fatal(err)
+	}
 
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "\tserver {\n\t\tlisten %s;\n\t\troot %q;\n\t}\n", Addr(crlPort), webroot)
+	fmt.Fprintf(&conf, "\tserver {\n\t\tlisten %s;\n\t\troot %q;\n\t}\n", crlAddr, webroot)
 	for _, s := range servers {
-		port := FreePort(tb)
-		l.Servers[s.name] = netip.MustParseAddrPort(Addr(port))
+		addr := freeAddr(tb)
+		l.Servers[s.name] = addr
 		staple := ""
 		if s.stapled {
 			der := filepath.Join(srv.Dir, s.name+".ocsp")
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			out, err := exec.CommandContext(ctx, Find(tb, "openssl", "openssl"), "ocsp", "-issuer", srv.CAFile, "-cert", files[s.name][0],
-				"-url", "http://"+responder, "-respout", der, "-noverify").CombinedOutput()
+			out, err := exec.CommandContext(ctx, openssl, "ocsp", "-issuer", srv.CAFile, "-cert", files[s.name][0],
+				"-url", "http://"+responder.Addr.String(), "-respout", der, "-noverify").CombinedOutput()
 			if err != nil {
 				tb.Fatalf("fetch the staple of %s: %v\n%s", s.name, err, out)
 			}
@@ -204,13 +212,27 @@ func StartRevocationLab(tb testing.TB) *RevocationLab {
 		ssl_verify_client on;
 %s		location / { return 200 "client $ssl_client_s_dn\n"; }
 	}
-`, Addr(port), files[s.name][0], files[s.name][1], cli.CAFile, staple)
+`, addr, files[s.name][0], files[s.name][1], cli.CAFile, staple)
 	}
-	Nginx(tb, Addr(crlPort), conf.String())
+	nginx, err := StartNginx(crlAddr, conf.String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { nginx.Close() })
 	for _, a := range l.Servers {
 		waitListen(tb, a.String())
 	}
 	return l
+}
+
+// freeAddr is FreePort for a test.
+func freeAddr(tb testing.TB) netip.AddrPort {
+	tb.Helper()
+	a, err := FreePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
 }
 
 func waitListen(tb testing.TB, addr string) {
