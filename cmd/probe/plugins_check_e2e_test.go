@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/probe-dev/probe/internal/daemon"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
 // checkSummary is the last line of `probe plugins check`.
@@ -21,7 +21,8 @@ var checkSummary = regexp.MustCompile(`\n(\d+) checks: (\d+) passed, (\d+) faile
 // row passes (or is skipped, as the check file says) and probe exits 0.
 func TestPluginsCheck(t *testing.T) {
 	t.Parallel()
-	socks, httpProxy := daemon.Microsocks(t, "", ""), daemon.Tinyproxy(t, "")
+	proxy := daemon.ProxyFor(t)
+	socks, httpProxy := proxy(daemon.StartMicrosocks("", "")), proxy(daemon.StartTinyproxy(""))
 	tests := []struct {
 		name    string
 		args    []string
