@@ -73,7 +73,7 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 	attrs := map[string]any{"service": h.service, "authority": authority}
 	span := sdk.StartSpan(Phase, callAt)
 	var used atomic.Bool
-	cc, err := grpc.DialContext(ctx, "passthrough:///"+req.Address.String(),
+	cc, err := grpc.NewClient("passthrough:///"+req.Address.String(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()), // TLS, if any, is the tls handshake's, done
 		grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) {
 			if used.Swap(true) {
