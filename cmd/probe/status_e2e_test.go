@@ -318,9 +318,9 @@ func TestStatusPage(t *testing.T) {
 	tab, cancelTab := chromedp.NewContext(browser)
 	defer cancelTab()
 	browser = tab // step runs in the tab
-	messages = chromedp.Console(tab)
+	tabMessages := chromedp.Console(tab) // a variable of its own: the first reader may not have started
 	go func() {
-		for m, err := range messages {
+		for m, err := range tabMessages {
 			if err != nil {
 				return
 			}
