@@ -486,12 +486,14 @@ func (s *sourceScan) heredoc() *sourceLimitError {
 	s.at = i
 	if f.bol {
 		f.bol = false
-		if end := bytes.IndexByte(src[i:], '\n'); end >= 0 && heredocEnds(src[i:i+end+1], f.mark) {
-			s.i += end // the line end is the code's
-			s.close()
-			s.pop()
-			s.term = true
-			return s.token()
+		if end := bytes.IndexByte(src[i:], '\n'); end >= 0 {
+			if n := heredocEnds(src[i:i+end+1], f.mark); n > 0 {
+				s.i += end // the line end is the code's
+				s.close()
+				s.pop()
+				s.term = true
+				return s.countTokens(n)
+			}
 		}
 	}
 	f.bol = src[i] == '\n'
@@ -522,21 +524,26 @@ func heredocStart(src []byte) (mark []byte, n int) {
 	return src[j : j+m], end + 1
 }
 
-// heredocEnds reports whether line, at the start of a line of a heredoc
-// with marker mark, closes it, as HCL's scanner reads it. line ends with
-// its line end.
-func heredocEnds(line, mark []byte) bool {
+// heredocEnds returns, when line, at the start of a line of a heredoc with
+// marker mark, closes it as HCL's scanner reads it, how many tokens the
+// scanner makes of it up to the closing marker (a bad UTF-8 byte before
+// the marker is one each); 0 when it does not close it. line ends with its
+// line end.
+func heredocEnds(line, mark []byte) int {
 	if !bytes.Contains(line, mark) {
-		return false
+		return 0
 	}
 	doc := append(append(append([]byte("<<"), mark...), '\n'), line...)
 	toks, _ := hclsyntax.LexConfig(doc, "", hcl.InitialPos)
-	for _, t := range toks[1:] {
+	for i, t := range toks[1:] {
 		if t.Type != hclsyntax.TokenBadUTF8 {
-			return t.Type == hclsyntax.TokenCHeredoc
+			if t.Type == hclsyntax.TokenCHeredoc {
+				return i + 1
+			}
+			return 0
 		}
 	}
-	return false
+	return 0
 }
 
 // identEnd returns the end of the ASCII letters, digits, underscores and
