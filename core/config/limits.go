@@ -630,26 +630,32 @@ func isIdentPart(c byte) bool { return isIdentStart(c) || isDigit(c) || c == '-'
 // numberLen returns the length of the number literal at the start of src,
 // as HCL reads one: digits, a fraction, an exponent.
 func numberLen(src []byte) int {
-	digits := func(j int) int {
-		for j < len(src) && isDigit(src[j]) {
-			j++
+	// HCL's scanner (scan_tokens.rl): a digit, then any run of digits, dots
+	// and exponents ("e", an optional sign, a digit) that does not end in a
+	// dot: "0e0e0" and "1..2" are one number each.
+	n, last := 1, 1
+	for n < len(src) {
+		switch c := src[n]; {
+		case isDigit(c):
+			n++
+			last = n
+		case c == '.':
+			n++
+		case c == 'e' || c == 'E':
+			j := n + 1
+			if j < len(src) && (src[j] == '+' || src[j] == '-') {
+				j++
+			}
+			if j >= len(src) || !isDigit(src[j]) {
+				return last
+			}
+			n = j + 1
+			last = n
+		default:
+			return last
 		}
-		return j
 	}
-	n := digits(0)
-	if n+1 < len(src) && src[n] == '.' && isDigit(src[n+1]) {
-		n = digits(n + 1)
-	}
-	if n < len(src) && (src[n] == 'e' || src[n] == 'E') {
-		j := n + 1
-		if j < len(src) && (src[j] == '+' || src[j] == '-') {
-			j++
-		}
-		if j < len(src) && isDigit(src[j]) {
-			n = digits(j)
-		}
-	}
-	return n
+	return last
 }
 
 // lineEnd returns the index of the line end at or after i, or len(src).
