@@ -317,7 +317,7 @@ func TestStatusPage(t *testing.T) {
 	}
 	tab, cancelTab := chromedp.NewContext(browser)
 	defer cancelTab()
-	browser = tab // step runs in the tab
+	browser = tab                        // step runs in the tab
 	tabMessages := chromedp.Console(tab) // a variable of its own: the first reader may not have started
 	go func() {
 		for m, err := range tabMessages {
