@@ -48,18 +48,6 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// requireLink skips the test where the delay link cannot be built, unless
-// netlab.RequireEnv is "1" (CI): then it fails.
-func requireLink(t *testing.T) {
-	t.Helper()
-	if err := netlab.Available(); err != nil {
-		if os.Getenv(netlab.RequireEnv) == "1" {
-			t.Fatalf("%v, and %s=1", err, netlab.RequireEnv)
-		}
-		t.Skipf("%v (set %s=1 to make this a failure)", err, netlab.RequireEnv)
-	}
-}
-
 // TestAccuracy checks that probe's resolve, connect and tls phases across
 // a 20 ms link are within 0.3 ms of the plain loop's (median against
 // median: the figure a busy machine's scatter, which hits the reference as
@@ -67,7 +55,7 @@ func requireLink(t *testing.T) {
 // measured beside it. Rounds the link forwarded late are repeated, and a
 // failing run twice more: go test runs packages in parallel.
 func TestAccuracy(t *testing.T) {
-	requireLink(t)
+	netlab.Require(t)
 	const bound = 0.3 // ms
 	for try := 1; ; try++ {
 		res, err := measureAccuracy(t.Context(), accuracyOptions{
@@ -118,7 +106,7 @@ func TestAccuracy(t *testing.T) {
 // by the median less than two: the warm connection saved DNS, TCP and TLS.
 // No upper bound on cold: that would measure the machine's load.
 func TestPreconnect(t *testing.T) {
-	requireLink(t)
+	netlab.Require(t)
 	const delay = 20 * time.Millisecond
 	rtt := sdk.Milliseconds(2 * delay)
 	res, err := measurePreconnect(t.Context(), preconnectOptions{Delay: delay, Rounds: 3, Self: selfBin})

@@ -169,12 +169,7 @@ func requireRoot(t *testing.T) {
 // none can be built (fails when netlab.RequireEnv is "1", as in CI).
 func startLink(t *testing.T, delay time.Duration) *netlab.Link {
 	t.Helper()
-	if err := netlab.Available(); err != nil {
-		if os.Getenv(netlab.RequireEnv) == "1" {
-			t.Fatalf("%v, and %s=1", err, netlab.RequireEnv)
-		}
-		t.Skipf("%v (set %s=1 to make this a failure)", err, netlab.RequireEnv)
-	}
+	netlab.Require(t)
 	l, err := netlab.Start(delay)
 	if err != nil {
 		t.Fatal(err)

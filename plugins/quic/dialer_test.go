@@ -208,12 +208,7 @@ func TestConfig(t *testing.T) {
 // stage, and the test asserts no tighter bound. A disturbed run is
 // repeated, as netlab's TestRoundTrip does.
 func TestDelayLink(t *testing.T) {
-	if err := netlab.Available(); err != nil {
-		if os.Getenv(netlab.RequireEnv) == "1" {
-			t.Fatalf("%v, and %s=1", err, netlab.RequireEnv)
-		}
-		t.Skipf("%v (set %s=1 to make this a failure)", err, netlab.RequireEnv)
-	}
+	netlab.Require(t)
 	const delay = 10 * time.Millisecond
 	l, err := netlab.Start(delay)
 	if err != nil {

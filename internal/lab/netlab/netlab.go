@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/probe-dev/probe/internal/lab"
@@ -43,6 +44,20 @@ const prefixBits = 30
 // RequireEnv names the environment variable that, set to "1", makes tests
 // fail rather than skip where the link cannot be built. CI sets it.
 const RequireEnv = "PROBE_REQUIRE_NETLAB"
+
+// Require ends tb where the link cannot be built: as a failure when
+// RequireEnv is "1" (CI, where a missing link is a broken machine), else as
+// a skip that says how to make it one (a developer's machine without root
+// or /dev/net/tun).
+func Require(tb testing.TB) {
+	tb.Helper()
+	if err := Available(); err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			tb.Fatalf("%v, and %s=1", err, RequireEnv)
+		}
+		tb.Skipf("%v (set %s=1 to make this a failure)", err, RequireEnv)
+	}
+}
 
 // Link is the delay link: a Near and a Far namespace whose packets to each
 // other are held Delay in each direction.

@@ -19,21 +19,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// requireLink skips the test where no link can be built, unless RequireEnv
-// is "1" (CI): then it fails.
-func requireLink(t *testing.T) {
-	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("%v, and %s=1", err, RequireEnv)
-		}
-		t.Skipf("%v (set %s=1 to make this a failure)", err, RequireEnv)
-	}
-}
-
 func startLink(t *testing.T, delay time.Duration) (*Link, *FarLab) {
 	t.Helper()
-	requireLink(t)
+	Require(t)
 	l, err := Start(delay)
 	if err != nil {
 		t.Fatal(err)
