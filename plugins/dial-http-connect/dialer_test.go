@@ -2,7 +2,6 @@ package dialhttpconnect
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -125,7 +124,7 @@ func TestTinyproxy(t *testing.T) {
 				t.Fatal(err)
 			}
 			proxy := strings.TrimPrefix(strings.TrimPrefix(tt.values["proxy"].AsString(), "http://"), "https://")
-			checkPhases(t, resp, proxy, tt.target)
+			plugintest.ProxyPhases(t, resp, proxy, tt.target)
 			var class sdk.Class
 			if resp.Failure != nil {
 				class = resp.Failure.Class
@@ -166,70 +165,31 @@ func TestTinyproxy(t *testing.T) {
 	}
 }
 
-// checkPhases checks the phases' shape: connect to the proxy, then proxy.
-func checkPhases(t *testing.T, resp *sdk.DialResponse, proxy, target string) {
-	t.Helper()
-	if len(resp.Phases) != 2 || resp.Phases[0].Name != sdk.PhaseConnect || resp.Phases[1].Name != PhaseProxy {
-		t.Fatalf("phases %+v, want connect and proxy", resp.Phases)
-	}
-	c, p := resp.Phases[0], resp.Phases[1]
-	if c.Attrs["proxy"] != proxy || c.Attrs["remote"] != proxy || p.Attrs["target"] != target {
-		t.Errorf("attrs %v and %v, want proxy %s and target %s", c.Attrs, p.Attrs, proxy, target)
-	}
-	if !c.OK || p.OK != (resp.Failure == nil) || p.Start < c.Start+c.Duration || c.Duration <= 0 || p.Duration <= 0 {
-		t.Errorf("phases %+v, want connect ok, then proxy", resp.Phases)
-	}
-	if resp.Failure != nil && resp.Failure.Phase != PhaseProxy {
-		t.Errorf("failure in %q, want %q", resp.Failure.Phase, PhaseProxy)
-	}
-}
-
 // TestHostileProxy checks that a proxy that does not answer, answers
 // garbage or too much, or hangs up ends in its class within the timeout.
 func TestHostileProxy(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	echo := plugintest.LineEcho(t, "hello\n")
-	tests := []struct {
-		name     string
-		serve    func(net.Conn)
-		class    sdk.Class
-		min, max time.Duration
-	}{
-		{"silent", func(net.Conn) {}, ClassTimeout, timeout - 20*time.Millisecond, timeout + 150*time.Millisecond},
-		{"half a head", func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 200 OK\r\n")) }, ClassTimeout, timeout - 20*time.Millisecond, timeout + 150*time.Millisecond},
-		{"garbage", func(c net.Conn) { _, _ = c.Write([]byte("SSH-2.0-OpenSSH\r\n\r\n")) }, ClassProtocol, 0, 150 * time.Millisecond},
-		{"hangs up", func(c net.Conn) { c.Close() }, ClassProtocol, 0, 150 * time.Millisecond},
+	proxies := []plugintest.HostileProxy{
+		{Name: "silent", Serve: func(net.Conn) {}, Class: ClassTimeout, Min: timeout - 20*time.Millisecond, Max: timeout + 150*time.Millisecond},
+		{Name: "half a head", Serve: func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 200 OK\r\n")) }, Class: ClassTimeout, Min: timeout - 20*time.Millisecond, Max: timeout + 150*time.Millisecond},
+		{Name: "garbage", Serve: func(c net.Conn) { _, _ = c.Write([]byte("SSH-2.0-OpenSSH\r\n\r\n")) }, Class: ClassProtocol, Min: 0, Max: 150 * time.Millisecond},
+		{Name: "hangs up", Serve: func(c net.Conn) { c.Close() }, Class: ClassProtocol, Min: 0, Max: 150 * time.Millisecond},
 		// 16 KiB read a byte at a time: seconds under -race on a busy
 		// machine, hence the long timeout; it must end in protocol anyway.
-		{"endless head", func(c net.Conn) {
+		{Name: "endless head", Serve: func(c net.Conn) {
 			go func() { _, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 2*maxHeader))) }()
-		}, ClassProtocol, 0, 10 * time.Second},
-		{"teapot", func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 418 I'm a teapot\r\n\r\n")) }, ClassError, 0, 150 * time.Millisecond},
-		{"bad gateway", func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 502 Bad Gateway\r\n\r\n")) }, ClassTargetUnreachable, 0, 150 * time.Millisecond},
+		}, Class: ClassProtocol, Min: 0, Max: 10 * time.Second},
+		{Name: "teapot", Serve: func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 418 I'm a teapot\r\n\r\n")) }, Class: ClassError, Min: 0, Max: 150 * time.Millisecond},
+		{Name: "bad gateway", Serve: func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 502 Bad Gateway\r\n\r\n")) }, Class: ClassTargetUnreachable, Min: 0, Max: 150 * time.Millisecond},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			addr := plugintest.Hold(t, tt.serve)
-			limit := timeout
-			if tt.max > time.Second {
-				limit = tt.max
-			}
-			d := newDialer(t, map[string]cty.Value{"proxy": cty.StringVal("http://" + addr), "timeout": cty.StringVal(limit.String())})
-			start := time.Now()
-			resp, err := d.Dial(context.Background(), &sdk.DialRequest{Address: echo, Host: "echo.test"})
-			took := time.Since(start)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkPhases(t, resp, addr, echo.String())
-			if resp.Failure == nil || resp.Failure.Class != tt.class {
-				t.Fatalf("failure %+v, want %s", resp.Failure, tt.class)
-			}
-			if took < tt.min || took > tt.max {
-				t.Errorf("took %v, want [%v, %v]", took, tt.min, tt.max)
-			}
-		})
-	}
+	plugintest.RunHostileProxies(t, proxies, echo, func(t *testing.T, addr string, p plugintest.HostileProxy) sdk.Dialer {
+		limit := timeout
+		if p.Max > time.Second {
+			limit = p.Max
+		}
+		return newDialer(t, map[string]cty.Value{"proxy": cty.StringVal("http://" + addr), "timeout": cty.StringVal(limit.String())})
+	})
 }
 
 func TestNew(t *testing.T) {

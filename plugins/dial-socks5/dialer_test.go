@@ -79,7 +79,7 @@ func TestMicrosocks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkPhases(t, resp, tt.values["proxy"].AsString(), tt.target)
+			plugintest.ProxyPhases(t, resp, tt.values["proxy"].AsString(), tt.target)
 			var class sdk.Class
 			if resp.Failure != nil {
 				class = resp.Failure.Class
@@ -112,73 +112,27 @@ func TestMicrosocks(t *testing.T) {
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }
 
-// checkPhases checks the phases' shape: connect to the proxy, then (when
-// it succeeded) proxy, one after the other.
-func checkPhases(t *testing.T, resp *sdk.DialResponse, proxy, target string) {
-	t.Helper()
-	if resp.Failure != nil && resp.Failure.Phase == sdk.PhaseConnect {
-		if len(resp.Phases) != 1 {
-			t.Errorf("phases %+v, want connect alone", resp.Phases)
-		}
-		return
-	}
-	if len(resp.Phases) != 2 || resp.Phases[0].Name != sdk.PhaseConnect || resp.Phases[1].Name != PhaseProxy {
-		t.Fatalf("phases %+v, want connect and proxy", resp.Phases)
-	}
-	c, p := resp.Phases[0], resp.Phases[1]
-	if c.Attrs["proxy"] != proxy || c.Attrs["remote"] != proxy || p.Attrs["target"] != target {
-		t.Errorf("attrs %v and %v, want proxy %s and target %s", c.Attrs, p.Attrs, proxy, target)
-	}
-	if !c.OK || p.OK != (resp.Failure == nil) || p.Start < c.Start+c.Duration || c.Duration <= 0 || p.Duration <= 0 {
-		t.Errorf("phases %+v, want connect ok, then proxy", resp.Phases)
-	}
-	if resp.Failure != nil && resp.Failure.Phase != PhaseProxy {
-		t.Errorf("failure in %q, want %q", resp.Failure.Phase, PhaseProxy)
-	}
-}
-
 // TestHostileProxy checks that a proxy that does not answer, answers
 // garbage, or hangs up ends in its class within the timeout.
 func TestHostileProxy(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	echo := plugintest.LineEcho(t, "")
-	tests := []struct {
-		name     string
-		serve    func(net.Conn)
-		class    sdk.Class
-		min, max time.Duration
-	}{
-		{"silent", func(net.Conn) {}, ClassTimeout, timeout - 20*time.Millisecond, timeout + 150*time.Millisecond},
-		{"garbage", func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n")) }, ClassProtocol, 0, 150 * time.Millisecond},
-		{"hangs up", func(c net.Conn) { c.Close() }, ClassProtocol, 0, 150 * time.Millisecond},
-		{"rejects every method", func(c net.Conn) { _, _ = c.Write([]byte{5, 0xff}) }, ClassAuth, 0, 150 * time.Millisecond},
-		{"silent after the greeting", func(c net.Conn) { _, _ = c.Write([]byte{5, 0}) }, ClassTimeout, timeout - 20*time.Millisecond, timeout + 150*time.Millisecond},
-		{"not allowed", func(c net.Conn) {
+	proxies := []plugintest.HostileProxy{
+		{Name: "silent", Serve: func(net.Conn) {}, Class: ClassTimeout, Min: timeout - 20*time.Millisecond, Max: timeout + 150*time.Millisecond},
+		{Name: "garbage", Serve: func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n")) }, Class: ClassProtocol, Min: 0, Max: 150 * time.Millisecond},
+		{Name: "hangs up", Serve: func(c net.Conn) { c.Close() }, Class: ClassProtocol, Min: 0, Max: 150 * time.Millisecond},
+		{Name: "rejects every method", Serve: func(c net.Conn) { _, _ = c.Write([]byte{5, 0xff}) }, Class: ClassAuth, Min: 0, Max: 150 * time.Millisecond},
+		{Name: "silent after the greeting", Serve: func(c net.Conn) { _, _ = c.Write([]byte{5, 0}) }, Class: ClassTimeout, Min: timeout - 20*time.Millisecond, Max: timeout + 150*time.Millisecond},
+		{Name: "not allowed", Serve: func(c net.Conn) {
 			_, _ = c.Write([]byte{5, 0})
 			buf := make([]byte, 10)
 			_, _ = c.Read(buf) // the request
 			_, _ = c.Write([]byte{5, 2, 0, 1, 0, 0, 0, 0, 0, 0})
-		}, ClassRefused, 0, 150 * time.Millisecond},
+		}, Class: ClassRefused, Min: 0, Max: 150 * time.Millisecond},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			addr := plugintest.Hold(t, tt.serve)
-			d := newDialer(t, map[string]cty.Value{"proxy": cty.StringVal(addr), "timeout": cty.StringVal(timeout.String())})
-			start := time.Now()
-			resp, err := d.Dial(context.Background(), &sdk.DialRequest{Address: echo, Host: "echo.test"})
-			took := time.Since(start)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkPhases(t, resp, addr, echo.String())
-			if resp.Failure == nil || resp.Failure.Class != tt.class {
-				t.Fatalf("failure %+v, want %s", resp.Failure, tt.class)
-			}
-			if took < tt.min || took > tt.max {
-				t.Errorf("took %v, want [%v, %v]", took, tt.min, tt.max)
-			}
-		})
-	}
+	plugintest.RunHostileProxies(t, proxies, echo, func(t *testing.T, addr string, _ plugintest.HostileProxy) sdk.Dialer {
+		return newDialer(t, map[string]cty.Value{"proxy": cty.StringVal(addr), "timeout": cty.StringVal(timeout.String())})
+	})
 	t.Run("proxy refused", func(t *testing.T) {
 		d := newDialer(t, map[string]cty.Value{"proxy": cty.StringVal(closedPort(t).String())})
 		resp, _ := d.Dial(context.Background(), &sdk.DialRequest{Address: echo, Host: "echo.test"})
