@@ -402,6 +402,9 @@ func (c *converter) dnsPipeline(m *module, server string) (string, string) {
 	if len(d.types) > 0 {
 		b.Body().SetAttributeValue("query_types", strList(d.types))
 	}
+	// blackbox asks without EDNS0: no OPT record, so that the reply's
+	// additional section counts the same (probe_dns_additional_rrs).
+	b.Body().SetAttributeValue("edns_buffer_size", cty.NumberIntVal(0))
 	c.blocks = append(c.blocks, b)
 	c.resolvers[rname] = true
 	return c.pipeline(m, "dns "+server, c.name("pipeline", rname), rname, nil), d.name
