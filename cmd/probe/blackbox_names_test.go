@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -143,8 +144,8 @@ func TestBlackboxNames(t *testing.T) {
 	// not of zeros.
 	facts := map[string]map[string]float64{
 		https: {"probe_success": 1, "probe_http_status_code": 200, "probe_http_version": 2, "probe_http_ssl": 1, "probe_http_content_length": 3,
-			"probe_http_last_modified_timestamp_seconds": float64(nginxModified.Unix()),
-			"probe_ssl_last_chain_expiry_timestamp_seconds": float64(webLeaf.NotAfter.Unix()), // the leaf ends before the CA
+			"probe_http_last_modified_timestamp_seconds":     float64(nginxModified.Unix()),
+			"probe_ssl_last_chain_expiry_timestamp_seconds":  float64(webLeaf.NotAfter.Unix()), // the leaf ends before the CA
 			"probe_ssl_last_chain_info" + chainInfo(webLeaf): 1},
 		missing:  {"probe_success": 0, "probe_http_status_code": 404, "probe_http_version": 2},
 		redirect: {"probe_success": 1, "probe_http_status_code": 200, "probe_http_redirects": 1},
@@ -160,6 +161,7 @@ func TestBlackboxNames(t *testing.T) {
 		{"https_2xx", https}, {"https_2xx", missing}, {"https_2xx", redirect}, {"https_2xx", expired}, {"tls_connect", tlsTarget},
 		{"dns_a", dnsTarget},
 	}
+	blackboxSays := map[string]map[string]map[string]float64{} // by target
 	for _, c := range cases {
 		q := "/probe?" + url.Values{"module": {c.module}, "target": {c.target}}.Encode()
 		scrapeSeries(t, "http://"+listen+q) // warm-up: the first probe of either pays for its start
@@ -181,6 +183,7 @@ func TestBlackboxNames(t *testing.T) {
 				t.Errorf("%s %s: blackbox says %s %v, want %v", c.module, c.target, name, want[name]["{}"], v)
 			}
 		}
+		blackboxSays[c.target] = want
 		compareFamilies(t, c.module+" "+c.target, want, got)
 		for name := range want {
 			if strings.HasPrefix(name, "probe_") && !contains(blackboxExact, name) && !contains(blackboxDurations, name) {
@@ -191,6 +194,38 @@ func TestBlackboxNames(t *testing.T) {
 			out, _ := os.ReadFile(hcl)
 			t.Logf("blackbox %s:\n%v\nprobe:\n%v\nfile:\n%s", q, want, got, out)
 		}
+	}
+
+	// -o prometheus: the same families of each target's latest attempt,
+	// labelled target, with --blackbox-names or the file's serve {
+	// blackbox_names = true }, and none without either.
+	src, err := os.ReadFile(hcl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := writeFileIn(t, dir, "plain.hcl", regexp.MustCompile(`(?s)serve \{.*?\n\}`).ReplaceAllString(string(src), ""))
+	textOf := func(args ...string) map[string][]sample {
+		r := probe(t, nil, append([]string{"run", "-o", "prometheus"}, args...)...)
+		wantExit(t, r, exitFailed) // the 404 and the expired certificate
+		byTarget := map[string][]sample{}
+		for _, s := range parseText(t, r.stdout) {
+			if target, ok := s.labels["target"]; ok && !strings.HasPrefix(s.labels["__name__"], "probe_scheduled_") &&
+				!strings.HasPrefix(s.labels["__name__"], "probe_attempt") {
+				delete(s.labels, "target")
+				byTarget[target] = append(byTarget[target], s)
+			}
+		}
+		return byTarget
+	}
+	text := textOf(plain, "--blackbox-names")
+	for target, want := range blackboxSays {
+		compareFamilies(t, "-o prometheus --blackbox-names "+target, want, byFamily(text[target], olderBlackbox(want)))
+	}
+	if got := byFamily(textOf(hcl)[https], nil)["probe_http_version"]; got["{}"] != 2 {
+		t.Errorf("-o prometheus of a file with serve { blackbox_names = true }: probe_http_version{target=%q} %v, want 2", https, got)
+	}
+	if got := textOf(plain); len(got) != 0 {
+		t.Errorf("-o prometheus without blackbox names: %v, want no series labelled target but probe_scheduled_* and probe_attempt*", got)
 	}
 
 	// A real Prometheus scrapes both with the same jobs but the address:
@@ -299,10 +334,17 @@ func scrapeSeries(t *testing.T, u string) []sample {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %v\n%s", u, resp.StatusCode, err, body)
 	}
+	return parseText(t, string(body))
+}
+
+// parseText parses metrics in Prometheus's text format: a sample per
+// series, its family's name as __name__.
+func parseText(t *testing.T, text string) []sample {
+	t.Helper()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
-		t.Fatalf("GET %s: %v\n%s", u, err, body)
+		t.Fatalf("%v\n%s", err, text)
 	}
 	var out []sample
 	for name, mf := range families {

@@ -1,14 +1,18 @@
 package exporter
 
 import (
+	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/report"
 )
 
 // blackbox describes the metric families of blackbox_exporter that one
@@ -21,7 +25,9 @@ var blackbox = struct {
 	httpContentLength, httpBodyLength, httpLastModified, sslExpiry, sslChainExpiry, sslChainInfo, tlsVersion, tlsCipher,
 	regex, httpStatus, dnsDuration, dnsAnswer, dnsAuthority, dnsAdditional, dnsSucceeded *prometheus.Desc
 }{
-	httpStatus:        prometheus.NewDesc("probe_http_status_code", "Response HTTP status code", nil, nil),
+	// The help of probe's own probe_http_status_code, which it stands for
+	// when no response came: one family has one help.
+	httpStatus:        prometheus.NewDesc("probe_http_status_code", "The status code of the last HTTP response of the attempt.", nil, nil),
 	dnsLookup:         prometheus.NewDesc("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds", nil, nil),
 	ipProtocol:        prometheus.NewDesc("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6", nil, nil),
 	ipHash:            prometheus.NewDesc("probe_ip_addr_hash", "Specifies the hash of IP address. It's useful to detect if the IP address changes.", nil, nil),
@@ -311,4 +317,65 @@ func (c blackboxCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range BlackboxMetrics(c.a, c.t) {
 		ch <- m
 	}
+}
+
+// BlackboxSink keeps the latest attempt of each target, and adds blackbox's
+// families of each to -o prometheus: /probe's own (probe_success,
+// probe_duration_seconds, probe_http_status_code, ...) and BlackboxMetrics,
+// each series labelled target="NAME", where a scrape of /probe has the
+// instance label Prometheus adds. It is a sink and a report.Registrar,
+// safe for concurrent use.
+type BlackboxSink struct {
+	targets map[string]*engine.Target
+	mu      sync.Mutex
+	latest  map[string]*engine.Attempt
+}
+
+// NewBlackboxSink returns a BlackboxSink of the attempts of targets.
+func NewBlackboxSink(targets []*engine.Target) *BlackboxSink {
+	b := &BlackboxSink{targets: map[string]*engine.Target{}, latest: map[string]*engine.Attempt{}}
+	for _, t := range targets {
+		b.targets[t.Name] = t
+	}
+	return b
+}
+
+// Attempt keeps a when it is its target's latest.
+func (b *BlackboxSink) Attempt(a *engine.Attempt) error {
+	latest := *a
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if prev := b.latest[a.Target]; prev == nil || !a.Started.Before(prev.Started) {
+		b.latest[a.Target] = &latest
+	}
+	return nil
+}
+
+// Flush does nothing: the metrics are written by the sink that registers
+// b.
+func (b *BlackboxSink) Flush() error { return nil }
+
+// Close does nothing, as Flush.
+func (b *BlackboxSink) Close(*engine.Result) error { return nil }
+
+// Register registers the families of each target's latest attempt in reg.
+func (b *BlackboxSink) Register(reg prometheus.Registerer) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	names := make([]string, 0, len(b.latest))
+	for name := range b.latest {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a := b.latest[name]
+		r := prometheus.WrapRegistererWith(prometheus.Labels{"target": name}, reg)
+		if err := r.Register(report.NewAttemptCollector(a)); err != nil {
+			return fmt.Errorf("target %s: %w", name, err)
+		}
+		if err := r.Register(blackboxCollector{a, b.targets[name]}); err != nil {
+			return fmt.Errorf("target %s: blackbox names: %w", name, err)
+		}
+	}
+	return nil
 }
