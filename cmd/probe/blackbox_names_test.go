@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -18,22 +22,49 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
+// blackboxExact are the blackbox families TestBlackboxNames compares by
+// value, blackboxDurations those it compares within blackboxTolerance.
+var (
+	blackboxExact = []string{"probe_success", "probe_http_status_code", "probe_http_version", "probe_http_ssl",
+		"probe_http_redirects", "probe_ssl_earliest_cert_expiry", "probe_tls_version_info", "probe_ip_protocol",
+		"probe_ip_addr_hash", "probe_http_content_length", "probe_http_uncompressed_body_length", "probe_failed_due_to_regex",
+		"probe_http_last_modified_timestamp_seconds", "probe_ssl_last_chain_expiry_timestamp_seconds", "probe_ssl_last_chain_info",
+		"probe_dns_answer_rrs", "probe_dns_authority_rrs", "probe_dns_additional_rrs", "probe_dns_query_succeeded"}
+	blackboxDurations = []string{"probe_duration_seconds", "probe_dns_lookup_time_seconds", "probe_http_duration_seconds",
+		"probe_dns_duration_seconds"}
+)
+
+// blackboxTolerance is how far apart a duration of blackbox and of probe
+// may be: on loopback both measure a few milliseconds, and what tells them
+// apart is the noise of a machine shared with other tests (a scheduling
+// delay of tens of milliseconds is common there under load).
+const blackboxTolerance = 0.25
+
 // TestBlackboxNames runs the real blackbox_exporter (Debian's package) and
-// probe serve on the same imported configuration against the same lab
-// servers, asks each /probe in blackbox's own form
-// (?module=NAME&target=...), and compares: every blackbox family probe
-// maps that blackbox emits comes from both with the same labels, facts
-// (status, versions, expiry, address hash) with the same value, and
-// durations within 50 ms of each other: on loopback both measure a few
-// milliseconds, and the machine's noise is what tells them apart.
+// probe serve on the same imported configuration against the same servers
+// (nginx over HTTPS with h2, the lab's TLS server, unbound for DNS), asks
+// each /probe in blackbox's own form (?module=NAME&target=...), and
+// compares: every blackbox family probe maps that blackbox emits comes
+// from both with the same labels, facts (status, versions, expiry, the
+// certificate's fingerprint, Last-Modified, the DNS reply's counts, the
+// address hash) with the same value, and durations within
+// blackboxTolerance. Then a real Prometheus scrapes both, and the same
+// comparison runs through PromQL.
 func TestBlackboxNames(t *testing.T) {
 	t.Parallel()
 	bin, err := exec.LookPath("prometheus-blackbox-exporter")
 	if err != nil {
 		t.Fatalf("this test needs the Debian package prometheus-blackbox-exporter (see .ci/deps): %v", err)
 	}
+	unbound, err := daemon.StartUnbound(daemon.UnboundConfig{}) // api.probe.test. A 127.0.0.1
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unbound.Close() })
 	dir := t.TempDir()
 	bb := writeFileIn(t, dir, "blackbox.yml", fmt.Sprintf(`modules:
   https_2xx:
@@ -51,6 +82,13 @@ func TestBlackboxNames(t *testing.T) {
       tls: true
       tls_config:
         ca_file: %[1]q
+  dns_a:
+    prober: dns
+    dns:
+      query_name: api.probe.test
+      query_type: A
+      transport_protocol: udp
+      valid_rcodes: [NOERROR]
 `, testLab.CAFile))
 	web := startNginx(t)
 	https := fmt.Sprintf("https://127.0.0.1:%d/", web)
@@ -58,6 +96,7 @@ func TestBlackboxNames(t *testing.T) {
 	redirect := fmt.Sprintf("https://127.0.0.1:%d/redirect", web)
 	expired := fmt.Sprintf("https://127.0.0.1:%d/", testLab.Expired.Addr.Port())
 	tlsTarget := fmt.Sprintf("127.0.0.1:%d", testLab.TLS.Addr.Port())
+	dnsTarget := unbound.Addr.String()
 	prom := writeFileIn(t, dir, "prometheus.yml", fmt.Sprintf(`scrape_configs:
   - job_name: web
     metrics_path: /probe
@@ -67,7 +106,11 @@ func TestBlackboxNames(t *testing.T) {
     metrics_path: /probe
     params: {module: [tls_connect]}
     static_configs: [{targets: [%q]}]
-`, https, missing, redirect, expired, tlsTarget))
+  - job_name: dns
+    metrics_path: /probe
+    params: {module: [dns_a]}
+    static_configs: [{targets: [%q]}]
+`, https, missing, redirect, expired, tlsTarget, dnsTarget))
 	hcl := filepath.Join(dir, "blackbox.hcl")
 	wantExit(t, probe(t, nil, "import", "blackbox", bb, "--prometheus", prom, "-o", hcl), exitOK)
 	srv := startServe(t, hcl)
@@ -89,50 +132,61 @@ func TestBlackboxNames(t *testing.T) {
 		}
 	}
 
-	exact := []string{"probe_success", "probe_http_status_code", "probe_http_version", "probe_http_ssl",
-		"probe_http_redirects", "probe_ssl_earliest_cert_expiry", "probe_tls_version_info", "probe_ip_protocol",
-		"probe_ip_addr_hash", "probe_http_content_length", "probe_http_uncompressed_body_length", "probe_failed_due_to_regex"}
-	durations := []string{"probe_duration_seconds", "probe_dns_lookup_time_seconds", "probe_http_duration_seconds"}
-	// Families blackbox emits that probe does not map yet: its chain's
-	// expiry and fingerprint need the whole chain, which the tls plugin
-	// does not report.
-	unmapped := map[string]bool{"probe_ssl_last_chain_expiry_timestamp_seconds": true, "probe_ssl_last_chain_info": true}
+	// The certificates nginx and the lab's TLS server send, whose facts
+	// blackbox must report (so that the comparison is not of empty labels).
+	webLeaf, tlsLeaf := leafOf(t, fmt.Sprintf("127.0.0.1:%d", web)), leafOf(t, tlsTarget)
+	chainInfo := func(leaf *x509.Certificate) string {
+		return fmt.Sprintf("{fingerprint_sha256=%q,issuer=%q,serialnumber=%q,subject=%q,subjectalternative=%q}",
+			fmt.Sprintf("%x", sha256.Sum256(leaf.Raw)), leaf.Issuer.String(), fmt.Sprintf("%x", leaf.SerialNumber.Bytes()),
+			leaf.Subject.String(), strings.Join(leaf.DNSNames, ","))
+	}
+	// What the servers make blackbox say, so that the comparison below is
+	// not of zeros.
 	facts := map[string]map[string]float64{
-		https:    {"probe_success": 1, "probe_http_status_code": 200, "probe_http_version": 2, "probe_http_ssl": 1, "probe_http_content_length": 3},
+		https: {"probe_success": 1, "probe_http_status_code": 200, "probe_http_version": 2, "probe_http_ssl": 1, "probe_http_content_length": 3,
+			"probe_http_last_modified_timestamp_seconds":     float64(nginxModified.Unix()),
+			"probe_ssl_last_chain_expiry_timestamp_seconds":  float64(webLeaf.NotAfter.Unix()), // the leaf ends before the CA
+			"probe_ssl_last_chain_info" + chainInfo(webLeaf): 1},
 		missing:  {"probe_success": 0, "probe_http_status_code": 404, "probe_http_version": 2},
 		redirect: {"probe_success": 1, "probe_http_status_code": 200, "probe_http_redirects": 1},
 		expired:  {"probe_success": 0, "probe_http_status_code": 0},
+		tlsTarget: {"probe_success": 1, "probe_ssl_last_chain_expiry_timestamp_seconds": float64(tlsLeaf.NotAfter.Unix()),
+			"probe_ssl_last_chain_info" + chainInfo(tlsLeaf): 1},
+		// Without EDNS0 (blackbox sends no OPT record), unbound answers
+		// the one A record and nothing else.
+		dnsTarget: {"probe_success": 1, "probe_dns_answer_rrs": 1, "probe_dns_authority_rrs": 0, "probe_dns_additional_rrs": 0,
+			"probe_dns_query_succeeded": 1},
 	}
-	for _, c := range []struct{ module, target string }{
+	cases := []struct{ module, target string }{
 		{"https_2xx", https}, {"https_2xx", missing}, {"https_2xx", redirect}, {"https_2xx", expired}, {"tls_connect", tlsTarget},
-	} {
+		{"dns_a", dnsTarget},
+	}
+	blackboxSays := map[string]map[string]map[string]float64{} // by target
+	for _, c := range cases {
 		q := "/probe?" + url.Values{"module": {c.module}, "target": {c.target}}.Encode()
 		scrapeSeries(t, "http://"+listen+q) // warm-up: the first probe of either pays for its start
 		scrapeSeries(t, "http://"+srv.addr+q)
-		want := scrapeSeries(t, "http://"+listen+q)
-		got := scrapeSeries(t, "http://"+srv.addr+q)
-		// What the servers make blackbox say, so that the comparison
-		// below is not of zeros.
-		for name, v := range facts[c.target] {
+		want := byFamily(scrapeSeries(t, "http://"+listen+q), nil)
+		got := byFamily(scrapeSeries(t, "http://"+srv.addr+q), olderBlackbox(want))
+		ours := byFamily(scrapeSeries(t, "http://"+srv.addr+q), nil)
+		for fact, v := range facts[c.target] {
+			name, series, _ := strings.Cut(fact, "{")
+			series = "{" + series
+			if name == "probe_ssl_last_chain_info" {
+				// probe's, with the serial number; blackbox's may lack it.
+				if ours[name][series] != v {
+					t.Errorf("%s %s: probe has %s %v, want %s", c.module, c.target, name, keys(ours[name]), series)
+				}
+				continue
+			}
 			if want[name]["{}"] != v {
 				t.Errorf("%s %s: blackbox says %s %v, want %v", c.module, c.target, name, want[name]["{}"], v)
 			}
 		}
-		for _, name := range append(exact, durations...) {
-			for series, v := range want[name] {
-				g, ok := got[name][series]
-				switch {
-				case !ok:
-					t.Errorf("%s %s: blackbox has %s%s = %v, probe has %v", c.module, c.target, name, series, v, keys(got[name]))
-				case contains(exact, name) && g != v:
-					t.Errorf("%s %s: %s%s = %v, blackbox %v", c.module, c.target, name, series, g, v)
-				case contains(durations, name) && math.Abs(g-v) > 0.25:
-					t.Errorf("%s %s: %s%s = %v, blackbox %v: more than 250 ms apart", c.module, c.target, name, series, g, v)
-				}
-			}
-		}
+		blackboxSays[c.target] = want
+		compareFamilies(t, c.module+" "+c.target, want, got)
 		for name := range want {
-			if strings.HasPrefix(name, "probe_") && !contains(exact, name) && !contains(durations, name) && !unmapped[name] {
+			if strings.HasPrefix(name, "probe_") && !contains(blackboxExact, name) && !contains(blackboxDurations, name) {
 				t.Errorf("%s %s: blackbox emits %s, which this test does not compare", c.module, c.target, name)
 			}
 		}
@@ -142,9 +196,41 @@ func TestBlackboxNames(t *testing.T) {
 		}
 	}
 
+	// -o prometheus: the same families of each target's latest attempt,
+	// labelled target, with --blackbox-names or the file's serve {
+	// blackbox_names = true }, and none without either.
+	src, err := os.ReadFile(hcl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := writeFileIn(t, dir, "plain.hcl", regexp.MustCompile(`(?s)serve \{.*?\n\}`).ReplaceAllString(string(src), ""))
+	textOf := func(args ...string) map[string][]sample {
+		r := probe(t, nil, append([]string{"run", "-o", "prometheus"}, args...)...)
+		wantExit(t, r, exitFailed) // the 404 and the expired certificate
+		byTarget := map[string][]sample{}
+		for _, s := range parseText(t, r.stdout) {
+			if target, ok := s.labels["target"]; ok && !strings.HasPrefix(s.labels["__name__"], "probe_scheduled_") &&
+				!strings.HasPrefix(s.labels["__name__"], "probe_attempt") {
+				delete(s.labels, "target")
+				byTarget[target] = append(byTarget[target], s)
+			}
+		}
+		return byTarget
+	}
+	text := textOf(plain, "--blackbox-names")
+	for target, want := range blackboxSays {
+		compareFamilies(t, "-o prometheus --blackbox-names "+target, want, byFamily(text[target], olderBlackbox(want)))
+	}
+	if got := byFamily(textOf(hcl)[https], nil)["probe_http_version"]; got["{}"] != 2 {
+		t.Errorf("-o prometheus of a file with serve { blackbox_names = true }: probe_http_version{target=%q} %v, want 2", https, got)
+	}
+	if got := textOf(plain); len(got) != 0 {
+		t.Errorf("-o prometheus without blackbox names: %v, want no series labelled target but probe_scheduled_* and probe_attempt*", got)
+	}
+
 	// A real Prometheus scrapes both with the same jobs but the address:
-	// each family of exact comes from both, per instance, with the same
-	// labels and value.
+	// every family comes from both, per instance, with the same labels,
+	// the same value, or a duration within blackboxTolerance.
 	job := func(name, addr string) string {
 		return fmt.Sprintf(`
   - job_name: %[1]s-web
@@ -162,37 +248,82 @@ func TestBlackboxNames(t *testing.T) {
     metrics_path: /probe
     params: {module: [tls_connect]}
     static_configs: [{targets: [%[7]q]}]
-    relabel_configs: *relabel`, name, addr, https, missing, redirect, expired, tlsTarget)
+    relabel_configs: *relabel
+  - job_name: %[1]s-dns
+    metrics_path: /probe
+    params: {module: [dns_a]}
+    static_configs: [{targets: [%[8]q]}]
+    relabel_configs: *relabel`, name, addr, https, missing, redirect, expired, tlsTarget, dnsTarget)
 	}
 	p := startPrometheus(t, "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:"+
 		job("blackbox", listen)+job("probe", srv.addr)+"\n", nil)
-	p.eventually(`probe_success{job=~"blackbox-.*"}`, 5)
-	p.eventually(`probe_success{job=~"probe-.*"}`, 5)
-	for _, name := range exact {
-		series := func(exporter string) map[string]float64 {
-			out := map[string]float64{}
+	p.eventually(`probe_success{job=~"blackbox-.*"}`, len(cases))
+	p.eventually(`probe_success{job=~"probe-.*"}`, len(cases))
+	from := func(exporter string) []sample {
+		var out []sample
+		for _, name := range append(slices.Clone(blackboxExact), blackboxDurations...) {
 			for _, s := range p.query(fmt.Sprintf(`%s{job=~"%s-.*"}`, name, exporter)) {
 				delete(s.labels, "job")
-				delete(s.labels, "__name__")
-				out[fmt.Sprint(s.labels)] = s.value
+				out = append(out, s)
 			}
-			return out
 		}
-		want, got := series("blackbox"), series("probe")
-		if len(want) == 0 {
+		return out
+	}
+	want := byFamily(from("blackbox"), nil)
+	got := byFamily(from("probe"), olderBlackbox(want))
+	for _, name := range append(slices.Clone(blackboxExact), blackboxDurations...) {
+		if len(want[name]) == 0 {
 			t.Errorf("Prometheus has no %s from blackbox_exporter", name)
 		}
-		for k, v := range want {
-			if g, ok := got[k]; !ok || g != v {
-				t.Errorf("Prometheus: %s%s is %v from blackbox, %v (present %v) from probe", name, k, v, g, ok)
+	}
+	compareFamilies(t, "Prometheus", want, got)
+}
+
+// compareFamilies checks that every series of want is in got, with the
+// same value, or for a duration within blackboxTolerance.
+func compareFamilies(t *testing.T, what string, want, got map[string]map[string]float64) {
+	t.Helper()
+	for _, name := range append(slices.Clone(blackboxExact), blackboxDurations...) {
+		for series, v := range want[name] {
+			g, ok := got[name][series]
+			switch {
+			case !ok:
+				t.Errorf("%s: blackbox has %s%s = %v, probe has %v", what, name, series, v, keys(got[name]))
+			case contains(blackboxExact, name) && g != v:
+				t.Errorf("%s: %s%s = %v, blackbox %v", what, name, series, g, v)
+			case contains(blackboxDurations, name) && math.Abs(g-v) > blackboxTolerance:
+				t.Errorf("%s: %s%s = %v, blackbox %v: more than %v s apart", what, name, series, g, v, blackboxTolerance)
 			}
 		}
 	}
 }
 
-// scrapeSeries fetches metrics from u: by family name, by label set as
-// printed ({phase="tls"}), the value.
-func scrapeSeries(t *testing.T, u string) map[string]map[string]float64 {
+// olderBlackbox returns the labels probe has that the blackbox_exporter
+// of want predates: probe_ssl_last_chain_info's serialnumber came with
+// blackbox v0.25, after Debian 12's v0.23.
+func olderBlackbox(want map[string]map[string]float64) map[string]string {
+	for series := range want["probe_ssl_last_chain_info"] {
+		if !strings.Contains(series, "serialnumber=") {
+			return map[string]string{"probe_ssl_last_chain_info": "serialnumber"}
+		}
+	}
+	return nil
+}
+
+// leafOf returns the certificate the TLS server at addr sends first.
+func leafOf(t *testing.T, addr string) *x509.Certificate {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the certificate is what is read, not trusted
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0]
+}
+
+// scrapeSeries fetches metrics from u: a sample per series, its family's
+// name as __name__.
+func scrapeSeries(t *testing.T, u string) []sample {
 	t.Helper()
 	resp, err := http.Get(u)
 	if err != nil {
@@ -203,22 +334,48 @@ func scrapeSeries(t *testing.T, u string) map[string]map[string]float64 {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %v\n%s", u, resp.StatusCode, err, body)
 	}
+	return parseText(t, string(body))
+}
+
+// parseText parses metrics in Prometheus's text format: a sample per
+// series, its family's name as __name__.
+func parseText(t *testing.T, text string) []sample {
+	t.Helper()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
-		t.Fatalf("GET %s: %v\n%s", u, err, body)
+		t.Fatalf("%v\n%s", err, text)
 	}
-	out := map[string]map[string]float64{}
+	var out []sample
 	for name, mf := range families {
-		out[name] = map[string]float64{}
 		for _, m := range mf.Metric {
-			var labels []string
+			labels := map[string]string{"__name__": name}
 			for _, l := range m.Label {
-				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+				labels[l.GetName()] = l.GetValue()
 			}
-			sort.Strings(labels)
-			out[name]["{"+strings.Join(labels, ",")+"}"] = m.GetGauge().GetValue()
+			out = append(out, sample{labels, m.GetGauge().GetValue()})
 		}
+	}
+	return out
+}
+
+// byFamily indexes samples by family name, then by label set as printed
+// ({phase="tls"}), leaving out the label drop names for a family.
+func byFamily(samples []sample, drop map[string]string) map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	for _, s := range samples {
+		name := s.labels["__name__"]
+		var labels []string
+		for k, v := range s.labels {
+			if k != "__name__" && k != drop[name] {
+				labels = append(labels, fmt.Sprintf("%s=%q", k, v))
+			}
+		}
+		sort.Strings(labels)
+		if out[name] == nil {
+			out[name] = map[string]float64{}
+		}
+		out[name]["{"+strings.Join(labels, ",")+"}"] = s.value
 	}
 	return out
 }

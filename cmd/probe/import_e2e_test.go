@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/probe-dev/probe/internal/lab"
+	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
 // TestImportBlackbox imports a blackbox configuration written from
@@ -46,7 +49,27 @@ func TestImportBlackbox(t *testing.T) {
       transport_protocol: udp
   ping:
     prober: icmp
+  grpc_api:
+    prober: grpc
+    grpc:
+      service: api
+  ssh_banner:
+    prober: tcp
+    tcp:
+      query_response:
+        - expect: "^SSH-2.0-"
+        - send: "SSH-2.0-blackbox-ssh-check"
 `, testLab.CAFile))
+	grpcHealth, err := lab.StartGRPCHealth(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { grpcHealth.Close() })
+	sshd, err := daemon.StartSSHD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sshd.Close() })
 	prom := writeFileIn(t, dir, "prometheus.yml", fmt.Sprintf(`scrape_configs:
   - job_name: web
     metrics_path: /probe
@@ -68,16 +91,31 @@ func TestImportBlackbox(t *testing.T) {
     params: {module: [dns_a]}
     static_configs:
       - targets: [%q]
+  - job_name: ping
+    metrics_path: /probe
+    params: {module: [ping]}
+    static_configs:
+      - targets: ["127.0.0.1"]
+  - job_name: grpc
+    metrics_path: /probe
+    params: {module: [grpc_api]}
+    static_configs:
+      - targets: [%q]
+  - job_name: ssh
+    metrics_path: /probe
+    params: {module: [ssh_banner]}
+    static_configs:
+      - targets: [%q]
 `, testLab.TLS.Addr.Port(), testLab.Expired.Addr.Port(), testLab.TCP.Addr.Port(), testLab.Refused.Port(),
-		testLab.TLS.Addr.Port(), testLab.DNS.Addr))
+		testLab.TLS.Addr.Port(), testLab.DNS.Addr, grpcHealth.Addr.String(), sshd.Addr.String()))
 	out := filepath.Join(dir, "blackbox.hcl")
 	r := probe(t, nil, "import", "blackbox", bb, "--prometheus", prom, "-o", out)
 	wantExit(t, r, exitOK)
 	for _, want := range []string{
 		bb + ":9: module https_2xx: http.fail_if_body_matches_regexp: not expressible",
 		bb + ":24: module dns_a: prober dns: a pipeline always connects after it resolves",
-		bb + ":30: module ping: prober: prober \"icmp\" is not expressible",
-		"4 pipelines, 6 targets, 3 notes written to " + out,
+		bb + ":38: module ssh_banner: tcp.query_response: expressed as an ssh handshake",
+		"7 pipelines, 9 targets, 3 notes written to " + out,
 		"set the sensitive variable https_2xx_bearer_token: PROBE_VAR_https_2xx_bearer_token=...",
 	} {
 		if !strings.Contains(r.stderr, want) {
@@ -117,7 +155,10 @@ func TestImportBlackbox(t *testing.T) {
 		fmt.Sprintf("127.0.0.1:%d", testLab.TCP.Addr.Port()):              "ok resolve,connect",
 		fmt.Sprintf("127.0.0.1:%d", testLab.Refused.Port()):               "connect tcp.refused",
 		fmt.Sprintf("127.0.0.1:%d", testLab.TLS.Addr.Port()):              "ok resolve,connect,tls",
-		testLab.DNS.Addr: "ok resolve,connect",
+		testLab.DNS.Addr:         "ok resolve,connect",
+		"127.0.0.1":              "ok resolve,icmp",
+		grpcHealth.Addr.String(): "ok resolve,connect,grpc",
+		sshd.Addr.String():       "ok resolve,connect,ssh",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("results by target:\n got %v\nwant %v", got, want)
@@ -146,12 +187,12 @@ func TestImportDebianBlackbox(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "blackbox.hcl")
 	r := probe(t, nil, "import", "blackbox", path, "-o", out)
 	wantExit(t, r, exitOK)
-	if want := "6 pipelines, 0 targets, 7 notes written to " + out; !strings.Contains(r.stderr, want) {
+	if want := "10 pipelines, 0 targets, 6 notes written to " + out; !strings.Contains(r.stderr, want) {
 		t.Errorf("probe import's stderr lacks %q:\n%s", want, r.stderr)
 	}
 	r = probe(t, nil, "validate", out)
 	wantExit(t, r, exitOK)
-	if want := "is valid: 6 pipelines, 0 targets."; !strings.Contains(r.stdout, want) {
+	if want := "is valid: 10 pipelines, 0 targets."; !strings.Contains(r.stdout, want) {
 		t.Errorf("probe validate: %q, want %q", r.stdout, want)
 	}
 }

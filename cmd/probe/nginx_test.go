@@ -13,11 +13,14 @@ import (
 	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
+// nginxModified is when startNginx's / was last modified.
+var nginxModified = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+
 // startNginx runs nginx (Debian's package) on a free loopback port with
 // HTTPS and HTTP/2, a certificate of the lab's CA for api.probe.test and
-// 127.0.0.1, and three locations: / answers 200 "ok\n", /missing 404, and
-// /redirect a 301 to /. It is stopped at the end of the test. It returns
-// the port.
+// 127.0.0.1, and three locations: / answers 200 "ok\n" (a file, sent with
+// Last-Modified nginxModified), /missing 404, and /redirect a 301 to /. It
+// is stopped at the end of the test. It returns the port.
 func startNginx(t *testing.T) int {
 	t.Helper()
 	dir := t.TempDir()
@@ -38,6 +41,15 @@ func startNginx(t *testing.T) int {
 			t.Fatal(err)
 		}
 	}
+	// / is a file modified at nginxModified, which nginx sends as
+	// Last-Modified.
+	index := filepath.Join(dir, "index.txt")
+	if err := os.WriteFile(index, []byte("ok\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(index, nginxModified, nginxModified); err != nil {
+		t.Fatal(err)
+	}
 	addr, err := daemon.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -46,10 +58,10 @@ func startNginx(t *testing.T) int {
 		listen %s ssl http2;
 		ssl_certificate %q;
 		ssl_certificate_key %q;
-		location = / { default_type text/plain; return 200 "ok\n"; }
+		location = / { root %q; default_type text/plain; try_files /index.txt =404; }
 		location = /redirect { return 301 /; }
 	}
-`, addr, certFile, keyFile))
+`, addr, certFile, keyFile, dir))
 	if err != nil {
 		t.Fatal(err)
 	}

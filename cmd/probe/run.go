@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/probe-dev/probe/core/config"
 	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/exporter"
 	"github.com/probe-dev/probe/core/pluginhost"
 	"github.com/probe-dev/probe/core/report"
 	"github.com/probe-dev/probe/core/sink"
@@ -226,6 +227,7 @@ func (r *runFlags) validate(c *cobra.Command) error {
 func newRunCmd() *cobra.Command {
 	var ff fileFlags
 	var rf runFlags
+	var blackboxNames bool
 	c := &cobra.Command{
 		Use:   "run [FILE]",
 		Short: "Run a pipeline file, or the targets of PROBE_TARGETS",
@@ -243,8 +245,11 @@ block.
 
 Outputs: table (the default), waterfall (every attempt's phases on one time
 axis), json (one document), jsonl (one line per attempt, as they finish) and
-prometheus (the text format, for node_exporter's textfile collector). A run
-longer than a second draws a progress bar on stderr when it is a terminal.`,
+prometheus (the text format, for node_exporter's textfile collector). With
+-o prometheus, --blackbox-names (or the file's serve { blackbox_names = true },
+which probe import blackbox writes) adds blackbox_exporter's metric families of
+each target's latest attempt, labelled target. A run longer than a second
+draws a progress bar on stderr when it is a terminal.`,
 		Example: `  probe run examples/lab.hcl
   probe run pipeline.hcl -o json --attempts 10
   probe run pipeline.hcl -var api_host=api.internal -o jsonl | jq .total_ms
@@ -301,6 +306,9 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
 			if traces != nil {
 				more = append(more, traces)
 			}
+			if rf.output == "prometheus" && (file.Serve.BlackboxNames || blackboxNames) {
+				more = append(more, exporter.NewBlackboxSink(targets))
+			}
 			return run(ctx, c.OutOrStdout(), name, file.Vantage, rf.options(file.Options, targets), rf.output, targets, more...)
 		},
 	}
@@ -308,6 +316,8 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
 	ff.registerVantage(c)
 	ff.registerOTel(c)
 	rf.register(c)
+	c.Flags().BoolVar(&blackboxNames, "blackbox-names", false,
+		"with -o prometheus, add blackbox_exporter's metric families, labelled target (as the file's serve { blackbox_names = true } does)")
 	return c
 }
 
@@ -332,7 +342,15 @@ func run(ctx context.Context, w io.Writer, file, vantage string, opts engine.Opt
 	// A sink that streams needs no attempt kept to the end.
 	opts.DiscardAttempts = !out.whole
 	eng := engine.New(opts)
-	stream := sink.Attach(eng, append([]sink.Sink{out.sink(w, file, vantage)}, more...)...)
+	primary := out.sink(w, file, vantage)
+	if p, ok := primary.(*report.PrometheusSink); ok {
+		for _, m := range more { // exporter.BlackboxSink: its families go to the same text
+			if r, ok := m.(report.Registrar); ok {
+				p.Also(r)
+			}
+		}
+	}
+	stream := sink.Attach(eng, append([]sink.Sink{primary}, more...)...)
 	stopProgress := progressFor(format, eng)
 	res := eng.Run(ctx, targets)
 	stopProgress()

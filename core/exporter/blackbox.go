@@ -1,12 +1,18 @@
 package exporter
 
 import (
+	"fmt"
 	"hash/fnv"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/probe-dev/probe/core/engine"
+	"github.com/probe-dev/probe/core/report"
 )
 
 // blackbox describes the metric families of blackbox_exporter that one
@@ -16,9 +22,12 @@ import (
 // repeated.
 var blackbox = struct {
 	dnsLookup, ipProtocol, ipHash, httpDuration, httpVersion, httpSSL, httpRedirects,
-	httpContentLength, httpBodyLength, sslExpiry, tlsVersion, tlsCipher, regex, httpStatus *prometheus.Desc
+	httpContentLength, httpBodyLength, httpLastModified, sslExpiry, sslChainExpiry, sslChainInfo, tlsVersion, tlsCipher,
+	regex, httpStatus, dnsDuration, dnsAnswer, dnsAuthority, dnsAdditional, dnsSucceeded *prometheus.Desc
 }{
-	httpStatus:        prometheus.NewDesc("probe_http_status_code", "Response HTTP status code", nil, nil),
+	// The help of probe's own probe_http_status_code, which it stands for
+	// when no response came: one family has one help.
+	httpStatus:        prometheus.NewDesc("probe_http_status_code", "The status code of the last HTTP response of the attempt.", nil, nil),
 	dnsLookup:         prometheus.NewDesc("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds", nil, nil),
 	ipProtocol:        prometheus.NewDesc("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6", nil, nil),
 	ipHash:            prometheus.NewDesc("probe_ip_addr_hash", "Specifies the hash of IP address. It's useful to detect if the IP address changes.", nil, nil),
@@ -28,23 +37,41 @@ var blackbox = struct {
 	httpRedirects:     prometheus.NewDesc("probe_http_redirects", "The number of redirects", nil, nil),
 	httpContentLength: prometheus.NewDesc("probe_http_content_length", "Length of http content response", nil, nil),
 	httpBodyLength:    prometheus.NewDesc("probe_http_uncompressed_body_length", "Length of uncompressed response body", nil, nil),
+	httpLastModified:  prometheus.NewDesc("probe_http_last_modified_timestamp_seconds", "Returns the Last-Modified HTTP response header in unixtime", nil, nil),
 	sslExpiry:         prometheus.NewDesc("probe_ssl_earliest_cert_expiry", "Returns last SSL chain expiry in unixtime", nil, nil),
-	tlsVersion:        prometheus.NewDesc("probe_tls_version_info", "Returns the TLS version used or NaN when unknown", []string{"version"}, nil),
-	tlsCipher:         prometheus.NewDesc("probe_tls_cipher_info", "Returns the TLS cipher negotiated during handshake", []string{"cipher"}, nil),
-	regex:             prometheus.NewDesc("probe_failed_due_to_regex", "Indicates if probe failed due to regex", nil, nil),
+	sslChainExpiry:    prometheus.NewDesc("probe_ssl_last_chain_expiry_timestamp_seconds", "Returns last SSL chain expiry in timestamp", nil, nil),
+	sslChainInfo: prometheus.NewDesc("probe_ssl_last_chain_info", "Contains SSL leaf certificate information",
+		[]string{"fingerprint_sha256", "subject", "issuer", "subjectalternative", "serialnumber"}, nil),
+	tlsVersion:    prometheus.NewDesc("probe_tls_version_info", "Returns the TLS version used or NaN when unknown", []string{"version"}, nil),
+	tlsCipher:     prometheus.NewDesc("probe_tls_cipher_info", "Returns the TLS cipher negotiated during handshake", []string{"cipher"}, nil),
+	regex:         prometheus.NewDesc("probe_failed_due_to_regex", "Indicates if probe failed due to regex", nil, nil),
+	dnsDuration:   prometheus.NewDesc("probe_dns_duration_seconds", "Duration of DNS request by phase", []string{"phase"}, nil),
+	dnsAnswer:     prometheus.NewDesc("probe_dns_answer_rrs", "Returns number of entries in the answer resource record list", nil, nil),
+	dnsAuthority:  prometheus.NewDesc("probe_dns_authority_rrs", "Returns number of entries in the authority resource record list", nil, nil),
+	dnsAdditional: prometheus.NewDesc("probe_dns_additional_rrs", "Returns number of entries in the additional resource record list", nil, nil),
+	dnsSucceeded:  prometheus.NewDesc("probe_dns_query_succeeded", "Displays whether or not the query was executed successfully", nil, nil),
 }
 
+// zeroTime is what blackbox reports as the last chain's expiry when no
+// chain verified: Go's zero time in Unix seconds.
+var zeroTime = float64(time.Time{}.Unix())
+
 // BlackboxMetrics returns the blackbox_exporter metric families of
-// attempt a of target t, as blackbox's http and tcp probers name them for
-// the same probe: the address family and hash of the address dialed, the
+// attempt a of target t, as blackbox's http, tcp and dns probers name them
+// for the same probe: the address family and hash of the address dialed, the
 // resolve time, and for a pipeline with an http handshake
 // probe_http_duration_seconds{phase=resolve|connect|tls|processing|transfer}
 // (processing is the time to the response's first byte, transfer the
-// body's), the HTTP version, TLS, redirects, lengths and whether a regexp
-// failed it; for one with tls, the leaf certificate's expiry and the
-// version and cipher negotiated. Families whose facts the attempt lacks
-// (a phase that never ran) are absent, as blackbox leaves them out of a
-// probe that failed before them.
+// body's), the HTTP version, TLS, redirects, lengths, Last-Modified and
+// whether a regexp failed it; for one with tls, the certificates' expiry,
+// the leaf's facts and the version and cipher negotiated. A pipeline
+// without handshakes whose resolver is dns-miekg is blackbox's dns prober:
+// its families (probe_dns_duration_seconds{phase=resolve|connect|request},
+// the reply's section counts, probe_dns_query_succeeded) come from the
+// resolve phase, which is the DNS query, and the address family and hash
+// are the DNS server's. Families whose facts the attempt lacks (a phase
+// that never ran) are absent, as blackbox leaves them out of a probe that
+// failed before them.
 func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 	var out []prometheus.Metric
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
@@ -56,20 +83,16 @@ func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 			phases[a.Phases[i].Name] = &a.Phases[i]
 		}
 	}
-	if p := phases["resolve"]; p != nil {
-		gauge(blackbox.dnsLookup, p.Duration.Seconds())
+	resolve := phases["resolve"]
+	if dnsProber(resolve, t) {
+		dnsMetrics(resolve, gauge)
+		return out
+	}
+	if resolve != nil {
+		gauge(blackbox.dnsLookup, resolve.Duration.Seconds())
 	}
 	if a.Address.IsValid() {
-		ip := a.Address.Addr().Unmap()
-		family := 6.0
-		if ip.Is4() {
-			family = 4
-		}
-		gauge(blackbox.ipProtocol, family)
-		h := fnv.New32a()
-		b := ip.AsSlice() // 4 bytes for IPv4, 16 for IPv6, as blackbox hashes them
-		h.Write(b)
-		gauge(blackbox.ipHash, float64(h.Sum32()))
+		addrMetrics(a.Address.Addr(), gauge)
 	}
 	regex := 0.0 // the http and tcp probers' regexps: expect_body's here
 	if f := a.Failure; f != nil && f.Class == "http.body_mismatch" {
@@ -78,17 +101,7 @@ func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 	gauge(blackbox.regex, regex)
 	tls := phases["tls"]
 	if tls != nil {
-		if s, ok := tls.Attrs["cert_not_after"].(string); ok {
-			if at, err := time.Parse(time.RFC3339, s); err == nil {
-				gauge(blackbox.sslExpiry, float64(at.Unix()))
-			}
-		}
-		if v, ok := tls.Attrs["version"].(string); ok {
-			gauge(blackbox.tlsVersion, 1, v)
-		}
-		if c, ok := tls.Attrs["cipher"].(string); ok {
-			gauge(blackbox.tlsCipher, 1, c)
-		}
+		tlsMetrics(tls, gauge)
 	}
 	if http := phases["http"]; http != nil || hasHTTP(t) {
 		seconds := func(name string) float64 {
@@ -123,6 +136,9 @@ func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 			gauge(blackbox.httpRedirects, attrNumber(http, "redirects"))
 			gauge(blackbox.httpContentLength, attrNumber(http, "content_length"))
 			gauge(blackbox.httpBodyLength, attrNumber(http, "body_bytes"))
+			if at, ok := attrTime(http, "last_modified"); ok {
+				gauge(blackbox.httpLastModified, at)
+			}
 		} else {
 			// No response: blackbox reports its http families as 0,
 			// probe_http_status_code included, which probe's own families
@@ -134,6 +150,112 @@ func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 		}
 	}
 	return out
+}
+
+// addrMetrics adds probe_ip_protocol and probe_ip_addr_hash of ip.
+func addrMetrics(ip netip.Addr, gauge func(*prometheus.Desc, float64, ...string)) {
+	ip = ip.Unmap()
+	family := 6.0
+	if ip.Is4() {
+		family = 4
+	}
+	gauge(blackbox.ipProtocol, family)
+	h := fnv.New32a()
+	h.Write(ip.AsSlice()) // 4 bytes for IPv4, 16 for IPv6, as blackbox hashes them
+	gauge(blackbox.ipHash, float64(h.Sum32()))
+}
+
+// tlsMetrics adds the TLS families of a tls phase: the earliest expiry of
+// the certificates sent, and once the handshake succeeded, the last
+// chain's expiry (Go's zero time when no chain verified, as blackbox has
+// it with insecure_skip_verify) and the leaf's facts.
+func tlsMetrics(tls *engine.Phase, gauge func(*prometheus.Desc, float64, ...string)) {
+	if at, ok := attrTime(tls, "certs_earliest_not_after"); ok {
+		gauge(blackbox.sslExpiry, at)
+	} else if at, ok := attrTime(tls, "cert_not_after"); ok {
+		gauge(blackbox.sslExpiry, at)
+	}
+	if v, ok := tls.Attrs["version"].(string); ok {
+		gauge(blackbox.tlsVersion, 1, v)
+	}
+	if c, ok := tls.Attrs["cipher"].(string); ok {
+		gauge(blackbox.tlsCipher, 1, c)
+	}
+	fingerprint, ok := tls.Attrs["cert_fingerprint_sha256"].(string)
+	if !tls.OK || !ok {
+		return
+	}
+	chain := zeroTime
+	if at, ok := attrTime(tls, "chain_not_after"); ok {
+		chain = at
+	}
+	gauge(blackbox.sslChainExpiry, chain)
+	// blackbox's subjectalternative is the leaf's DNS names alone;
+	// cert_sans has its IP addresses after them.
+	var names []string
+	sans, _ := tls.Attrs["cert_sans"].([]string)
+	for _, san := range sans {
+		if _, err := netip.ParseAddr(san); err != nil {
+			names = append(names, san)
+		}
+	}
+	gauge(blackbox.sslChainInfo, 1, fingerprint, attrString(tls, "cert_subject"), attrString(tls, "cert_issuer"),
+		strings.Join(names, ","), attrString(tls, "cert_serial"))
+}
+
+// dnsProber reports whether t is blackbox's dns prober as probe import
+// writes it: a pipeline without handshakes that resolves with dns-miekg,
+// whose resolve phase is the DNS query.
+func dnsProber(resolve *engine.Phase, t *engine.Target) bool {
+	return resolve != nil && resolve.Plugin == "dns-miekg" && t != nil && t.Pipeline != nil && len(t.Pipeline.Handshakes) == 0
+}
+
+// dnsMetrics returns the families of blackbox's dns prober from the
+// resolve phase of dns-miekg. The DNS server is given as an address, so
+// looking it up takes no time (resolve 0); connect is the deciding
+// query's connection (0 over UDP, all of the wait when no server
+// replied, as blackbox counts a failed exchange), request its round trip.
+func dnsMetrics(resolve *engine.Phase, gauge func(*prometheus.Desc, float64, ...string)) {
+	server, replied := resolve.Attrs["server"].(string)
+	tries, _ := resolve.Attrs["tries"].([]any)
+	var decisive map[string]any
+	for _, tr := range tries {
+		m, _ := tr.(map[string]any)
+		if m == nil {
+			continue
+		}
+		if !replied && server == "" {
+			server, _ = m["server"].(string) // no reply: the first server asked
+		}
+		if replied && decisive == nil && m["server"] == server && m["outcome"] == resolve.Attrs["rcode"] {
+			decisive = m
+		}
+	}
+	if ap, err := netip.ParseAddrPort(server); err == nil {
+		addrMetrics(ap.Addr(), gauge)
+	}
+	gauge(blackbox.dnsLookup, 0)
+	connect, request := resolve.Duration.Seconds(), 0.0
+	if replied {
+		connect, request = 0, attrNumber(resolve, "rtt_ms")/1000
+		if ms, ok := decisive["connect_ms"].(float64); ok {
+			connect = ms / 1000
+		}
+	}
+	for _, ph := range []struct {
+		name string
+		v    float64
+	}{{"resolve", 0}, {"connect", connect}, {"request", request}} {
+		gauge(blackbox.dnsDuration, ph.v, ph.name)
+	}
+	gauge(blackbox.dnsAnswer, attrNumber(resolve, "answer_rrs"))
+	gauge(blackbox.dnsAuthority, attrNumber(resolve, "authority_rrs"))
+	gauge(blackbox.dnsAdditional, attrNumber(resolve, "additional_rrs"))
+	succeeded := 0.0
+	if replied {
+		succeeded = 1
+	}
+	gauge(blackbox.dnsSucceeded, succeeded)
 }
 
 // hasHTTP reports whether t's pipeline ends in an http handshake: a
@@ -148,6 +270,19 @@ func hasHTTP(t *engine.Target) bool {
 		}
 	}
 	return false
+}
+
+// attrTime returns an RFC 3339 attribute as Unix seconds.
+func attrTime(p *engine.Phase, name string) (float64, bool) {
+	s, ok := p.Attrs[name].(string)
+	if !ok {
+		return 0, false
+	}
+	at, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return 0, false
+	}
+	return float64(at.Unix()), true
 }
 
 func attrString(p *engine.Phase, name string) string {
@@ -182,4 +317,65 @@ func (c blackboxCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range BlackboxMetrics(c.a, c.t) {
 		ch <- m
 	}
+}
+
+// BlackboxSink keeps the latest attempt of each target, and adds blackbox's
+// families of each to -o prometheus: /probe's own (probe_success,
+// probe_duration_seconds, probe_http_status_code, ...) and BlackboxMetrics,
+// each series labelled target="NAME", where a scrape of /probe has the
+// instance label Prometheus adds. It is a sink and a report.Registrar,
+// safe for concurrent use.
+type BlackboxSink struct {
+	targets map[string]*engine.Target
+	mu      sync.Mutex
+	latest  map[string]*engine.Attempt
+}
+
+// NewBlackboxSink returns a BlackboxSink of the attempts of targets.
+func NewBlackboxSink(targets []*engine.Target) *BlackboxSink {
+	b := &BlackboxSink{targets: map[string]*engine.Target{}, latest: map[string]*engine.Attempt{}}
+	for _, t := range targets {
+		b.targets[t.Name] = t
+	}
+	return b
+}
+
+// Attempt keeps a when it is its target's latest.
+func (b *BlackboxSink) Attempt(a *engine.Attempt) error {
+	latest := *a
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if prev := b.latest[a.Target]; prev == nil || !a.Started.Before(prev.Started) {
+		b.latest[a.Target] = &latest
+	}
+	return nil
+}
+
+// Flush does nothing: the metrics are written by the sink that registers
+// b.
+func (b *BlackboxSink) Flush() error { return nil }
+
+// Close does nothing, as Flush.
+func (b *BlackboxSink) Close(*engine.Result) error { return nil }
+
+// Register registers the families of each target's latest attempt in reg.
+func (b *BlackboxSink) Register(reg prometheus.Registerer) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	names := make([]string, 0, len(b.latest))
+	for name := range b.latest {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a := b.latest[name]
+		r := prometheus.WrapRegistererWith(prometheus.Labels{"target": name}, reg)
+		if err := r.Register(report.NewAttemptCollector(a)); err != nil {
+			return fmt.Errorf("target %s: %w", name, err)
+		}
+		if err := r.Register(blackboxCollector{a, b.targets[name]}); err != nil {
+			return fmt.Errorf("target %s: blackbox names: %w", name, err)
+		}
+	}
+	return nil
 }

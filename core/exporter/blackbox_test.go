@@ -50,9 +50,12 @@ func TestBlackboxMetrics(t *testing.T) {
 			{Name: "resolve", Duration: 2 * ms, OK: true},
 			{Name: "connect", Duration: 3 * ms, OK: true},
 			{Name: "tls", Duration: 5 * ms, OK: true, Attrs: map[string]any{"version": "TLS 1.3", "cipher": "TLS_AES_128_GCM_SHA256",
-				"cert_not_after": "2027-01-02T03:04:05Z"}},
+				"cert_not_after": "2027-01-02T03:04:05Z", "certs_earliest_not_after": "2026-12-01T00:00:00Z",
+				"chain_not_after": "2026-12-01T00:00:00Z", "cert_fingerprint_sha256": "ab01", "cert_serial": "0bff",
+				"cert_subject": "CN=api.example.com", "cert_issuer": "CN=CA", "cert_sans": []string{"api.example.com", "www.example.com", "192.0.2.1"}}},
 			{Name: "http", Duration: 7 * ms, OK: true, Attrs: map[string]any{"status": 200, "version": "HTTP/2.0",
-				"ttfb_ms": 4.0, "transfer_ms": 1.0, "redirects": 1, "content_length": 3, "body_bytes": 3}},
+				"ttfb_ms": 4.0, "transfer_ms": 1.0, "redirects": 1, "content_length": 3, "body_bytes": 3,
+				"last_modified": "2024-01-02T03:04:05Z"}},
 		},
 	}
 	want := []string{
@@ -64,13 +67,17 @@ func TestBlackboxMetrics(t *testing.T) {
 		`probe_http_duration_seconds{phase="resolve"} 0.002`,
 		`probe_http_duration_seconds{phase="tls"} 0.005`,
 		`probe_http_duration_seconds{phase="transfer"} 0.001`,
+		`probe_http_last_modified_timestamp_seconds{} 1.704164645e+09`,
 		`probe_http_redirects{} 1`,
 		`probe_http_ssl{} 1`,
 		`probe_http_uncompressed_body_length{} 3`,
 		`probe_http_version{} 2`,
 		`probe_ip_addr_hash{} 1.851458804e+09`, // FNV-32a of the 16 bytes, as blackbox's ipHash
 		`probe_ip_protocol{} 6`,
-		`probe_ssl_earliest_cert_expiry{} 1.798859045e+09`,
+		`probe_ssl_earliest_cert_expiry{} 1.7960832e+09`, // the earliest of the certificates sent, not the leaf's
+		`probe_ssl_last_chain_expiry_timestamp_seconds{} 1.7960832e+09`,
+		// The leaf's DNS names, without its IP address, as blackbox has them.
+		`probe_ssl_last_chain_info{fingerprint_sha256="ab01"issuer="CN=CA"serialnumber="0bff"subject="CN=api.example.com"subjectalternative="api.example.com,www.example.com"} 1`,
 		`probe_tls_cipher_info{cipher="TLS_AES_128_GCM_SHA256"} 1`,
 		`probe_tls_version_info{version="TLS 1.3"} 1`,
 	}
@@ -104,5 +111,92 @@ func TestBlackboxMetrics(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, series(t, refused, httpTarget)); diff != "" {
 		t.Errorf("a refused HTTPS attempt (-want +got):\n%s", diff)
+	}
+
+	// A handshake that completed without a verified chain
+	// (insecure_skip_verify): the last chain's expiry is Go's zero time, as
+	// blackbox reports it; a failed handshake has no chain families.
+	tcpTarget := &engine.Target{Pipeline: &engine.Pipeline{Handshakes: []engine.Stage[sdk.Handshaker]{{Plugin: "tls"}}}}
+	for _, ok := range []bool{true, false} {
+		insecure := &engine.Attempt{
+			Address: netip.MustParseAddrPort("127.0.0.1:443"), OK: ok,
+			Phases: []engine.Phase{{Name: "resolve", Duration: ms, OK: true}, {Name: "connect", Duration: ms, OK: true},
+				{Name: "tls", Duration: ms, OK: ok, Attrs: map[string]any{"version": "TLS 1.2", "cert_not_after": "2026-12-01T00:00:00Z",
+					"cert_fingerprint_sha256": "ab01", "cert_serial": "01", "cert_subject": "CN=a", "cert_issuer": "CN=a"}}},
+		}
+		want = []string{
+			`probe_dns_lookup_time_seconds{} 0.001`,
+			`probe_failed_due_to_regex{} 0`,
+			`probe_ip_addr_hash{} 3.668918509e+09`,
+			`probe_ip_protocol{} 4`,
+			`probe_ssl_earliest_cert_expiry{} 1.7960832e+09`,
+			`probe_tls_version_info{version="TLS 1.2"} 1`,
+		}
+		if ok {
+			want = append(want[:5], `probe_ssl_last_chain_expiry_timestamp_seconds{} -6.21355968e+10`,
+				`probe_ssl_last_chain_info{fingerprint_sha256="ab01"issuer="CN=a"serialnumber="01"subject="CN=a"subjectalternative=""} 1`, want[5])
+		}
+		if diff := cmp.Diff(want, series(t, insecure, tcpTarget)); diff != "" {
+			t.Errorf("a TLS attempt, ok %v, without a verified chain (-want +got):\n%s", ok, diff)
+		}
+	}
+}
+
+func TestBlackboxDNS(t *testing.T) {
+	ms := time.Millisecond
+	dnsTarget := &engine.Target{Pipeline: &engine.Pipeline{}}
+	// Over TCP: connect is the deciding query's connection, request its
+	// round trip; the address family and hash are the DNS server's, not
+	// the address the pipeline connected to afterwards.
+	answered := &engine.Attempt{
+		Address: netip.MustParseAddrPort("192.0.2.7:53"), OK: true,
+		Phases: []engine.Phase{
+			{Name: "resolve", Plugin: "dns-miekg", Duration: 3 * ms, OK: true, Attrs: map[string]any{
+				"server": "127.0.0.1:53", "rcode": "NOERROR", "rtt_ms": 1.5, "answer_rrs": 2, "authority_rrs": 1, "additional_rrs": 3,
+				"tries": []any{
+					map[string]any{"server": "127.0.0.2:53", "outcome": "timeout", "connect_ms": 0.1},
+					map[string]any{"server": "127.0.0.1:53", "outcome": "NOERROR", "connect_ms": 0.5},
+				}}},
+			{Name: "connect", Plugin: "dial-tcp", Duration: ms, OK: true},
+		},
+	}
+	want := []string{
+		`probe_dns_additional_rrs{} 3`,
+		`probe_dns_answer_rrs{} 2`,
+		`probe_dns_authority_rrs{} 1`,
+		`probe_dns_duration_seconds{phase="connect"} 0.0005`,
+		`probe_dns_duration_seconds{phase="request"} 0.0015`,
+		`probe_dns_duration_seconds{phase="resolve"} 0`,
+		`probe_dns_lookup_time_seconds{} 0`,
+		`probe_dns_query_succeeded{} 1`,
+		`probe_ip_addr_hash{} 3.668918509e+09`, // 127.0.0.1, the server
+		`probe_ip_protocol{} 4`,
+	}
+	if diff := cmp.Diff(want, series(t, answered, dnsTarget)); diff != "" {
+		t.Errorf("an answered query (-want +got):\n%s", diff)
+	}
+
+	// No reply: the query did not succeed, the counts are 0, and the wait
+	// is connect's, as blackbox counts a failed exchange; the server is
+	// the first one asked.
+	silent := &engine.Attempt{
+		Phases: []engine.Phase{{Name: "resolve", Plugin: "dns-miekg", Duration: 2 * time.Second, Attrs: map[string]any{
+			"tries": []any{map[string]any{"server": "127.0.0.1:53", "outcome": "timeout"}}}}},
+		Failure: &sdk.Failure{Phase: "resolve", Class: "dns.timeout"},
+	}
+	want = []string{
+		`probe_dns_additional_rrs{} 0`,
+		`probe_dns_answer_rrs{} 0`,
+		`probe_dns_authority_rrs{} 0`,
+		`probe_dns_duration_seconds{phase="connect"} 2`,
+		`probe_dns_duration_seconds{phase="request"} 0`,
+		`probe_dns_duration_seconds{phase="resolve"} 0`,
+		`probe_dns_lookup_time_seconds{} 0`,
+		`probe_dns_query_succeeded{} 0`,
+		`probe_ip_addr_hash{} 3.668918509e+09`,
+		`probe_ip_protocol{} 4`,
+	}
+	if diff := cmp.Diff(want, series(t, silent, dnsTarget)); diff != "" {
+		t.Errorf("an unanswered query (-want +got):\n%s", diff)
 	}
 }

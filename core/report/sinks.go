@@ -59,6 +59,7 @@ type PrometheusSink struct {
 	w       io.Writer
 	m       *Metrics
 	vantage string
+	also    []Registrar
 }
 
 // NewPrometheusSink returns a PrometheusSink writing to w, every series
@@ -66,6 +67,14 @@ type PrometheusSink struct {
 func NewPrometheusSink(w io.Writer, vantage string) *PrometheusSink {
 	return &PrometheusSink{w: w, m: NewMetrics(), vantage: vantage}
 }
+
+// Registrar registers collectors in a registry.
+type Registrar interface {
+	Register(reg prometheus.Registerer) error
+}
+
+// Also has Close write r's collectors too, with the vantage label.
+func (p *PrometheusSink) Also(r Registrar) { p.also = append(p.also, r) }
 
 // Attempt adds a to the metrics.
 func (p *PrometheusSink) Attempt(a *engine.Attempt) error {
@@ -81,6 +90,11 @@ func (p *PrometheusSink) Close(*engine.Result) error {
 	reg := prometheus.NewPedanticRegistry()
 	if err := VantageRegisterer(reg, p.vantage).Register(p.m); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
+	}
+	for _, r := range p.also {
+		if err := r.Register(VantageRegisterer(reg, p.vantage)); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
 	}
 	families, err := reg.Gather()
 	if err != nil {

@@ -263,6 +263,7 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 		attrs["rtt_ms"] = sdk.Milliseconds(rep.rtt)
 		attrs["size"] = rep.size
 		attrs["ad"] = rep.msg.AuthenticatedData
+		attrs["answer_rrs"], attrs["authority_rrs"], attrs["additional_rrs"] = len(rep.msg.Answer), len(rep.msg.Ns), len(rep.msg.Extra)
 		if r.transport == "udp" {
 			attrs["tcp_fallback"] = rep.transport == "tcp"
 		}

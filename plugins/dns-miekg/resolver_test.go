@@ -393,7 +393,7 @@ func TestResolve(t *testing.T) {
 			}
 			keys := []string{"tries"}
 			if _, replied := tt.attrs["server"]; replied {
-				keys = append(keys, "rtt_ms", "size")
+				keys = append(keys, "rtt_ms", "size", "answer_rrs", "authority_rrs", "additional_rrs") // TestUnbound checks the counts
 				rtt, size := ph.Attrs["rtt_ms"].(float64), ph.Attrs["size"].(int)
 				if rtt <= 0 || rtt > float64(ph.Duration)/float64(time.Millisecond) {
 					t.Errorf("rtt_ms = %v, phase %v", rtt, ph.Duration)

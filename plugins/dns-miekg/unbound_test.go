@@ -96,7 +96,10 @@ func TestUnbound(t *testing.T) {
 		{name: "A", host: "api.probe.test", values: map[string]cty.Value{"query_types": strs("A")},
 			want: func(server, transport string) want {
 				return want{addrs: addrs("127.0.0.1", "127.0.0.2"),
-					attrs: replyAttrs(server, transport, map[string]any{"addresses": []string{"127.0.0.1", "127.0.0.2"}, "ttl": 60}),
+					// Two A records; in the additional section, the OPT
+					// record unbound answers the query's with.
+					attrs: replyAttrs(server, transport, map[string]any{"addresses": []string{"127.0.0.1", "127.0.0.2"}, "ttl": 60,
+						"answer_rrs": 2, "authority_rrs": 0, "additional_rrs": 1}),
 					tries: []tryView{{server, "A", transport, "NOERROR"}}}
 			}},
 		{name: "A and AAAA", host: "both.probe.test",
@@ -122,7 +125,8 @@ func TestUnbound(t *testing.T) {
 			}},
 		{name: "too big for 512", host: "many.probe.test", values: map[string]cty.Value{"query_types": strs("A"), "edns_buffer_size": cty.NumberIntVal(0)},
 			want: func(server, transport string) want {
-				w := want{addrs: manyAddrs(), attrs: replyAttrs(server, transport, map[string]any{"addresses": addrStrings(manyAddrs()), "ttl": 60}),
+				w := want{addrs: manyAddrs(), attrs: replyAttrs(server, transport, map[string]any{"addresses": addrStrings(manyAddrs()), "ttl": 60,
+					"answer_rrs": 40, "authority_rrs": 0, "additional_rrs": 0}), // no OPT asked, none answered
 					tries: []tryView{{server, "A", transport, "NOERROR"}}}
 				if transport == "udp" { // unbound truncates; the resolver asks again over TCP
 					w.attrs["tcp_fallback"] = true
@@ -181,6 +185,9 @@ func TestUnbound(t *testing.T) {
 					t.Errorf("class = %q, want %q (failure %v)", class, w.class, resp.Failure)
 				}
 				ignore := []string{"tries", "rtt_ms", "size"}
+				if _, ok := w.attrs["answer_rrs"]; !ok {
+					ignore = append(ignore, "answer_rrs", "authority_rrs", "additional_rrs")
+				}
 				if tr.transport == "doh" { // the connection's facts: TestDoH checks them
 					ignore = append(ignore, "reused", "connect_ms", "tls_ms")
 					w.attrs["url"], w.attrs["http_version"] = u.dohURL(), "HTTP/2.0"

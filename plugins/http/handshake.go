@@ -213,6 +213,9 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 		if loc := r.resp.Header.Get("Location"); loc != "" && isRedirect(r.resp.StatusCode) {
 			a["location"] = loc
 		}
+		if lm, err := http.ParseTime(r.resp.Header.Get("Last-Modified")); err == nil {
+			a["last_modified"] = lm.UTC().Format(time.RFC3339)
+		}
 	}
 	resp := &sdk.HandshakeResponse{Phases: []sdk.Phase{phase}, Failure: failure}
 	if conn.cc != nil {

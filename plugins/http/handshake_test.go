@@ -178,6 +178,22 @@ func TestExchange(t *testing.T) {
 				"body_bytes": int64(5), "body_truncated": true, "redirects": 0},
 		},
 		{
+			name: "last modified", handler: func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Last-Modified", "Tue, 02 Jan 2024 03:04:05 GMT")
+				io.WriteString(w, "hello, probe\n")
+			},
+			want: map[string]any{"method": "GET", "status": 200, "version": "HTTP/1.1", "content_length": int64(13),
+				"body_bytes": int64(13), "body_truncated": false, "redirects": 0, "last_modified": "2024-01-02T03:04:05Z"},
+		},
+		{
+			name: "last modified not a date", handler: func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Last-Modified", "yesterday")
+				io.WriteString(w, "hello, probe\n")
+			},
+			want: map[string]any{"method": "GET", "status": 200, "version": "HTTP/1.1", "content_length": int64(13),
+				"body_bytes": int64(13), "body_truncated": false, "redirects": 0},
+		},
+		{
 			name: "head", values: map[string]cty.Value{"method": cty.StringVal("HEAD")}, handler: hello,
 			want: map[string]any{"method": "HEAD", "status": 200, "version": "HTTP/1.1", "content_length": int64(13),
 				"body_bytes": int64(0), "body_truncated": false, "redirects": 0},

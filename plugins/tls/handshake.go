@@ -3,8 +3,10 @@ package tlshandshake
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -186,6 +188,7 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 	}
 	if state != nil {
 		sdk.AddTLSFacts(phase.Attrs, state, verifyErr)
+		addChainFacts(phase.Attrs, state.PeerCertificates, chains, verifyErr)
 	}
 	if h.clientCert != nil {
 		addClientCert(phase.Attrs, h.clientCert, asked)
@@ -225,6 +228,43 @@ func (h *Handshaker) names(req *sdk.HandshakeRequest) (name, sni string) {
 		return ip.WithZone("").String(), ""
 	}
 	return name, name
+}
+
+// addChainFacts adds the facts blackbox_exporter's TLS families report:
+// the leaf's SHA-256 fingerprint and serial number (hex, the serial's bytes
+// with their leading zeros, as blackbox prints it), the earliest end of
+// validity among the certificates the server sent, and, when the
+// certificate verified, the end of validity of the verified chain that
+// lasts longest (each chain ends with its earliest-expiring certificate).
+func addChainFacts(attrs map[string]any, peer []*x509.Certificate, chains [][]*x509.Certificate, verifyErr error) {
+	if len(peer) == 0 {
+		return
+	}
+	sum := sha256.Sum256(peer[0].Raw)
+	attrs["cert_fingerprint_sha256"] = hex.EncodeToString(sum[:])
+	attrs["cert_serial"] = hex.EncodeToString(peer[0].SerialNumber.Bytes())
+	attrs["certs_earliest_not_after"] = earliestNotAfter(peer).UTC().Format(time.RFC3339)
+	if verifyErr != nil || len(chains) == 0 {
+		return
+	}
+	var last time.Time
+	for _, chain := range chains {
+		if end := earliestNotAfter(chain); end.After(last) {
+			last = end
+		}
+	}
+	attrs["chain_not_after"] = last.UTC().Format(time.RFC3339)
+}
+
+// earliestNotAfter returns the earliest NotAfter of certs.
+func earliestNotAfter(certs []*x509.Certificate) time.Time {
+	earliest := certs[0].NotAfter
+	for _, c := range certs[1:] {
+		if c.NotAfter.Before(earliest) {
+			earliest = c.NotAfter
+		}
+	}
+	return earliest
 }
 
 // addClientCert adds the facts of the client certificate to attrs, and

@@ -2,7 +2,9 @@ package tlshandshake
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"maps"
 	"math"
@@ -175,12 +177,16 @@ func TestHandshake(t *testing.T) {
 				}
 			}
 			ignore := cmpopts.IgnoreMapEntries(func(k string, _ any) bool {
-				return k == "cipher" || k == "verify_error" || strings.HasPrefix(k, "cert_not_") || k == "cert_days_left"
+				return k == "cipher" || k == "verify_error" || strings.HasPrefix(k, "cert_not_") || k == "cert_days_left" ||
+					k == "cert_fingerprint_sha256" || k == "cert_serial" || k == "certs_earliest_not_after" || k == "chain_not_after"
 			})
 			if diff := cmp.Diff(tc.attrs, p.Attrs, ignore); diff != "" {
 				t.Errorf("attrs (-want +got):\n%s", diff)
 			}
 			checkApart(t, p.Attrs)
+			if c, ok := resp.Conn.(*tls.Conn); ok {
+				checkChain(t, p.Attrs, c.ConnectionState().PeerCertificates, tc.attrs["verified"] == true)
+			}
 		})
 	}
 }
@@ -212,6 +218,38 @@ func checkApart(t *testing.T, attrs map[string]any) {
 	}
 	if expired := time.Now().After(notAfter); expired != strings.Contains(fmt.Sprint(attrs["verify_error"]), "expired") {
 		t.Errorf("cert_not_after %s (expired %v) disagrees with verify_error %q", notAfter, expired, attrs["verify_error"])
+	}
+}
+
+// checkChain checks the facts of blackbox's TLS families against the
+// certificates the server sent (the lab's leaf, signed by its CA): the
+// leaf's fingerprint and serial as blackbox prints them, the earliest end
+// of validity, and the verified chain's (leaf and CA) when verified.
+func checkChain(t *testing.T, attrs map[string]any, peer []*x509.Certificate, verified bool) {
+	t.Helper()
+	leaf := peer[0]
+	sum := sha256.Sum256(leaf.Raw)
+	rfc := func(at time.Time) string { return at.UTC().Format(time.RFC3339) }
+	earliest := leaf.NotAfter
+	if verified && testLab.CA.Cert.NotAfter.Before(earliest) {
+		earliest = testLab.CA.Cert.NotAfter
+	}
+	want := map[string]any{
+		"cert_fingerprint_sha256":  fmt.Sprintf("%x", sum),
+		"cert_serial":              fmt.Sprintf("%x", leaf.SerialNumber.Bytes()),
+		"certs_earliest_not_after": rfc(leaf.NotAfter), // the lab sends the leaf alone
+	}
+	if verified {
+		want["chain_not_after"] = rfc(earliest)
+	}
+	got := map[string]any{}
+	for k := range attrs {
+		if _, ok := want[k]; ok || k == "chain_not_after" {
+			got[k] = attrs[k]
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("chain facts (-want +got):\n%s", diff)
 	}
 }
 

@@ -97,12 +97,14 @@ type module struct {
 	line    int
 	prober  string
 	timeout string
-	// ok: the prober is one probe expresses; http, tcp and dns hold what
-	// its section says.
+	// ok: the prober is one probe expresses; http, tcp, dns, icmp and
+	// grpc hold what its section says.
 	ok   bool
 	http *httpSpec
 	tcp  *tcpSpec
 	dns  *dnsSpec
+	icmp *icmpSpec
+	grpc *grpcSpec
 	// timeoutLine is timeout's line; targets the number of target blocks
 	// written for the module.
 	timeoutLine, targets int
@@ -168,6 +170,10 @@ func Convert(file string, src []byte, targets []Target) (*Result, error) {
 			c.httpPipeline(m, scheme, "/")
 		case m.prober == "tcp":
 			c.tcpPipeline(m)
+		case m.prober == "icmp":
+			c.icmpPipeline(m)
+		case m.prober == "grpc":
+			c.grpcPipeline(m)
 		case m.prober == "dns" && len(c.res.Modules[name]) == 0 && m.dns.name != "":
 			c.note(m.proberLine, name, "prober dns", "no scrape job names a DNS server for it (--prometheus): no pipeline written")
 		}
@@ -230,7 +236,7 @@ func (c *converter) module(key, val *yaml.Node) {
 		m.timeout, m.timeoutLine = t.Value, t.Line
 	}
 	switch m.prober {
-	case "http", "tcp", "dns":
+	case "http", "tcp", "dns", "icmp", "grpc":
 		m.ok = true
 		sec := o.get(m.prober)
 		if sec != nil && sec.Kind != yaml.MappingNode {
@@ -245,11 +251,15 @@ func (c *converter) module(key, val *yaml.Node) {
 			m.tcp = c.readTCP(m, so)
 		case "dns":
 			m.dns = c.readDNS(m, so)
+		case "icmp":
+			m.icmp = c.readICMP(m, so)
+		case "grpc":
+			m.grpc = c.readGRPC(m, so)
 		}
 		for _, k := range so.rest() {
 			c.note(k.Line, m.name, m.prober+"."+k.Value, "no equivalent in probe's plugins yet: not expressed")
 		}
-	case "icmp", "grpc", "unix":
+	case "unix":
 		c.note(m.proberLine, m.name, "prober", fmt.Sprintf("prober %q is not expressible: probe has no %s plugin yet; no pipeline written", m.prober, m.prober))
 		o.get(m.prober) // reported with the module
 	case "":
@@ -319,11 +329,16 @@ func (c *converter) resolver(m *module, o *obj, prefix string) string {
 	return name
 }
 
-// pipeline writes a pipeline block.
+// pipeline writes a pipeline block that dials with dial-tcp.
 func (c *converter) pipeline(m *module, kind, name, resolver string, handshakes []string) string {
+	return c.pipelineWith(m, kind, name, resolver, "tcp", handshakes)
+}
+
+// pipelineWith writes a pipeline block that dials with dialer.
+func (c *converter) pipelineWith(m *module, kind, name, resolver, dialer string, handshakes []string) string {
 	b := hclwrite.NewBlock("pipeline", []string{name})
 	b.Body().SetAttributeRaw("resolvers", hclwrite.TokensForTuple([]hclwrite.Tokens{ref("resolver", resolver)}))
-	b.Body().SetAttributeRaw("dialer", ref("dialer", "tcp"))
+	b.Body().SetAttributeRaw("dialer", ref("dialer", dialer))
 	if len(handshakes) > 0 {
 		var hs []hclwrite.Tokens
 		for _, h := range handshakes {
@@ -403,13 +418,25 @@ func (c *converter) target(t Target) {
 		}
 		path := u.RequestURI()
 		pipeline = c.httpPipeline(m, u.Scheme, path)
-	case "tcp":
+	case "tcp", "grpc":
 		var err error
 		if host, port, err = hostPort(t.Target, 0); err != nil || port == 0 {
-			c.noteTarget(t, fmt.Sprintf("target %q: a tcp target is HOST:PORT", t.Target))
+			c.noteTarget(t, fmt.Sprintf("target %q: a %s target is HOST:PORT", t.Target, m.prober))
 			return
 		}
-		pipeline = c.tcpPipeline(m)
+		if m.prober == "tcp" {
+			pipeline = c.tcpPipeline(m)
+		} else {
+			pipeline = c.grpcPipeline(m)
+		}
+	case "icmp":
+		// A host; every target has a port, which icmp does not use.
+		host, port = strings.Trim(t.Target, "[]"), 1
+		if strings.Contains(host, "/") || strings.Contains(host, " ") {
+			c.noteTarget(t, fmt.Sprintf("target %q: an icmp target is a host", t.Target))
+			return
+		}
+		pipeline = c.icmpPipeline(m)
 	case "dns":
 		server, sport, err := hostPort(t.Target, 53)
 		if err != nil {

@@ -61,12 +61,21 @@ func TestNotes(t *testing.T) {
 		`handshake "h2only_tls" { plugin = "tls" alpn = ["h2"] }`,
 		`pipeline "web" { resolvers = [resolver.system_ip4] dialer = dialer.tcp handshakes = [handshake.web_tls, handshake.web] }`,
 		`pipeline "tls_connect" { resolvers = [resolver.system] dialer = dialer.tcp handshakes = [handshake.tls_connect_tls] }`,
+		`dialer "ping_icmp" { plugin = "icmp" size = 100 source = "127.0.0.1" }`,
+		`pipeline "ping" { resolvers = [resolver.system_ip4] dialer = dialer.ping_icmp }`,
+		`handshake "health_tls" { plugin = "tls" alpn = ["h2"] ca_file = "ca.pem" }`,
+		`handshake "health_grpc" { plugin = "grpc-health" service = "api.v1.Orders" }`,
+		`pipeline "health" { resolvers = [resolver.system] dialer = dialer.tcp handshakes = [handshake.health_tls, handshake.health_grpc] }`,
+		`handshake "ssh_ssh" { plugin = "ssh" }`,
+		`pipeline "ssh" { resolvers = [resolver.system] dialer = dialer.tcp handshakes = [handshake.ssh_ssh] }`,
+		`pipeline "irc" { resolvers = [resolver.system] dialer = dialer.tcp }`,
 	} {
 		if !strings.Contains(hcl, want) {
 			t.Errorf("the pipeline file lacks %s:\n%s", want, res.HCL)
 		}
 	}
-	if diff := cmp.Diff(map[string][]string{"web": {"web"}, "token": {"token"}, "h2only": {"h2only"}, "tls_connect": {"tls_connect"}, "typo": {"typo"}},
+	if diff := cmp.Diff(map[string][]string{"web": {"web"}, "token": {"token"}, "h2only": {"h2only"}, "tls_connect": {"tls_connect"}, "typo": {"typo"},
+		"ping": {"ping"}, "health": {"health"}, "ssh": {"ssh"}, "irc": {"irc"}},
 		res.Modules); diff != "" {
 		t.Errorf("pipelines by module (-want +got):\n%s", diff)
 	}
@@ -84,8 +93,8 @@ func notes(ns []Note) string {
 
 // TestDebianExample converts the configuration Debian's
 // prometheus-blackbox-exporter installs (.ci/deps installs the package):
-// its http and tcp modules become pipelines, and every module or option
-// that does not is a note with its line.
+// its http, tcp, grpc and icmp modules become pipelines, and every option
+// that does not carry over as blackbox meant it is a note with its line.
 func TestDebianExample(t *testing.T) {
 	const path = "/etc/prometheus/blackbox.yml"
 	src, err := os.ReadFile(path)
@@ -96,19 +105,33 @@ func TestDebianExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"http_2xx", "http_post_2xx", "tcp_connect", "pop3s_banner", "ssh_banner", "irc_banner"}, res.Pipelines); diff != "" {
+	if diff := cmp.Diff([]string{"http_2xx", "http_post_2xx", "tcp_connect", "pop3s_banner", "grpc", "grpc_plain", "ssh_banner",
+		"irc_banner", "icmp", "icmp_ttl5"}, res.Pipelines); diff != "" {
 		t.Errorf("pipelines (-want +got):\n%s", diff)
 	}
 	var got []string
 	for _, n := range res.Notes {
 		got = append(got, fmt.Sprintf("%d %s %s", n.Line, n.Module, n.Option))
 	}
+	// ssh_banner's query_response becomes an ssh handshake (noted), the
+	// others are not expressible.
 	want := []string{
-		"13 pop3s_banner tcp.query_response", "19 grpc prober", "24 grpc_plain prober",
-		"31 ssh_banner tcp.query_response", "37 irc_banner tcp.query_response", "44 icmp prober", "46 icmp_ttl5 prober",
+		"13 pop3s_banner tcp.query_response", "22 grpc grpc.preferred_ip_protocol",
+		"31 ssh_banner tcp.query_response", "37 irc_banner tcp.query_response", "47 icmp_ttl5 timeout", "49 icmp_ttl5 icmp.ttl",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("notes (-want +got):\n%s\nall notes:\n%s", diff, notes(res.Notes))
+	}
+	hcl := spaces.ReplaceAllString(string(res.HCL), " ")
+	for _, want := range []string{
+		`pipeline "grpc" { resolvers = [resolver.system] dialer = dialer.tcp handshakes = [handshake.grpc_tls, handshake.grpc_grpc] }`,
+		`handshake "grpc_plain_grpc" { plugin = "grpc-health" service = "service1" }`,
+		`pipeline "ssh_banner" { resolvers = [resolver.system] dialer = dialer.tcp handshakes = [handshake.ssh_banner_ssh] }`,
+		`pipeline "icmp_ttl5" { resolvers = [resolver.system] dialer = dialer.icmp_ttl5_icmp }`,
+	} {
+		if !strings.Contains(hcl, want) {
+			t.Errorf("the pipeline file lacks %s:\n%s", want, res.HCL)
+		}
 	}
 }
 

@@ -3,10 +3,12 @@ package blackbox
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
+	"gopkg.in/yaml.v3"
 )
 
 // tlsSpec is a tls_config as the tls plugin takes it.
@@ -282,6 +284,7 @@ type tcpSpec struct {
 	resolver string
 	tls      bool
 	tlsSpec  tlsSpec
+	ssh      bool // query_response is SSH's version exchange: an ssh handshake
 }
 
 func (c *converter) readTCP(m *module, o *obj) *tcpSpec {
@@ -293,14 +296,51 @@ func (c *converter) readTCP(m *module, o *obj) *tcpSpec {
 		t.tlsSpec = c.readTLS(m, newObj(v), "tcp.tls_config.")
 	}
 	if v := o.get("query_response"); v != nil {
-		c.note(v.Line, m.name, "tcp.query_response", "not expressible: probe has no send/expect handshake yet "+
-			"(the banner example plugin reads a banner, but is not built in); the pipeline connects"+
-			map[bool]string{true: " and shakes hands over TLS", false: ""}[t.tls]+" only")
+		switch {
+		case !t.tls && sshExchange(v):
+			t.ssh = true
+			c.note(v.Line, m.name, "tcp.query_response", "expressed as an ssh handshake: it reads the server's version "+
+				"line (SSH-2.0), sends its own and completes the key exchange, which checks more than the regexp")
+		default:
+			what := "a dialogue of sends and expects is no built-in handshake's (udp-payload sends over UDP, not TCP)"
+			if v.Kind == yaml.SequenceNode && len(v.Content) == 1 && len(v.Content[0].Content) == 2 && v.Content[0].Content[0].Value == "expect" {
+				what = "a greeting checked against one regexp is what the banner example plugin does " +
+					"(examples/plugins/banner, not built in: build it and add its handshake by hand)"
+			}
+			c.note(v.Line, m.name, "tcp.query_response", "not expressible with the built-in plugins: "+what+"; the pipeline connects"+
+				map[bool]string{true: " and shakes hands over TLS", false: ""}[t.tls]+" only")
+		}
 	}
 	if v := o.get("source_ip_address"); v != nil {
 		c.note(v.Line, m.name, "tcp.source_ip_address", "not expressed: set the dialer's source for this pipeline by hand (dial-tcp source)")
 	}
 	return t
+}
+
+// sshExpect matches the regexp of a query_response step that expects
+// SSH's version line, sshSend the line a step sends as the client's.
+var (
+	sshExpect = regexp.MustCompile(`^\^SSH-(2\\?\.0-?)?$`)
+	sshSend   = regexp.MustCompile(`^SSH-2\.0-[!-~]+$`)
+)
+
+// sshExchange reports whether the query_response steps qr are SSH's
+// version exchange: expect the server's version line, then at most send
+// the client's.
+func sshExchange(qr *yaml.Node) bool {
+	if qr.Kind != yaml.SequenceNode || len(qr.Content) == 0 || len(qr.Content) > 2 {
+		return false
+	}
+	for i, step := range qr.Content {
+		if step.Kind != yaml.MappingNode || len(step.Content) != 2 {
+			return false
+		}
+		key, val := step.Content[0].Value, strings.TrimRight(step.Content[1].Value, "\r\n")
+		if i == 0 && (key != "expect" || !sshExpect.MatchString(val)) || i == 1 && (key != "send" || !sshSend.MatchString(val)) {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *converter) tcpPipeline(m *module) string {
@@ -311,7 +351,102 @@ func (c *converter) tcpPipeline(m *module) string {
 	if m.tcp.tls {
 		hs = append(hs, c.tlsHandshake(m, m.tcp.tlsSpec, nil))
 	}
+	if m.tcp.ssh {
+		name := c.name("handshake", m.name+"_ssh")
+		b := hclwrite.NewBlock("handshake", []string{name})
+		b.Body().SetAttributeValue("plugin", cty.StringVal("ssh"))
+		c.blocks = append(c.blocks, b)
+		hs = append(hs, name)
+	}
 	return c.pipeline(m, "tcp", c.name("pipeline", m.name), m.tcp.resolver, hs)
+}
+
+// icmpSpec is an icmp module: the icmp dialer's attributes.
+type icmpSpec struct {
+	resolver string
+	attrs    []attr
+}
+
+func (c *converter) readICMP(m *module, o *obj) *icmpSpec {
+	i := &icmpSpec{resolver: c.resolver(m, o, "icmp.")}
+	if v := o.get("payload_size"); v != nil {
+		n, err := strconv.Atoi(v.Value)
+		if err != nil || n < 0 || n > 65000 {
+			c.note(v.Line, m.name, "icmp.payload_size", fmt.Sprintf("%q is not a size from 0 to 65000 bytes: not expressed", v.Value))
+		} else {
+			i.attrs = append(i.attrs, attr{"size", cty.NumberIntVal(int64(n))})
+		}
+	}
+	if v := o.get("source_ip_address"); v != nil {
+		i.attrs = append(i.attrs, attr{"source", cty.StringVal(v.Value)})
+	}
+	if v := o.get("ttl"); v != nil {
+		c.note(v.Line, m.name, "icmp.ttl", "not expressible: the icmp dialer sends with the system's TTL")
+	}
+	if v := o.get("dont_fragment"); v != nil && v.Value == "true" {
+		c.note(v.Line, m.name, "icmp.dont_fragment", "not expressible: the icmp dialer does not set Don't Fragment")
+	}
+	return i
+}
+
+// icmpPipeline returns the pipeline of an icmp module: its resolver and
+// an icmp dialer of one echo request, as blackbox sends, and no handshake.
+func (c *converter) icmpPipeline(m *module) string {
+	if name, ok := c.pipelineOf[m.name+" icmp"]; ok {
+		return name
+	}
+	dialer := c.name("dialer", m.name+"_icmp")
+	b := hclwrite.NewBlock("dialer", []string{dialer})
+	b.Body().SetAttributeValue("plugin", cty.StringVal("icmp"))
+	for _, a := range m.icmp.attrs {
+		b.Body().SetAttributeValue(a.name, a.val)
+	}
+	c.blocks = append(c.blocks, b)
+	return c.pipelineWith(m, "icmp", c.name("pipeline", m.name), m.icmp.resolver, dialer, nil)
+}
+
+// grpcSpec is a grpc module.
+type grpcSpec struct {
+	resolver string
+	tls      bool
+	tlsSpec  tlsSpec
+	service  string
+}
+
+func (c *converter) readGRPC(m *module, o *obj) *grpcSpec {
+	g := &grpcSpec{resolver: c.resolver(m, o, "grpc.")}
+	if v := o.get("tls"); v != nil {
+		g.tls = v.Value == "true"
+	}
+	if v := o.get("tls_config"); v != nil {
+		g.tlsSpec = c.readTLS(m, newObj(v), "grpc.tls_config.")
+	}
+	if v := o.get("service"); v != nil {
+		g.service = v.Value
+	}
+	return g
+}
+
+// grpcPipeline returns the pipeline of a grpc module: connect, TLS
+// offering h2 when the module says tls, and a grpc-health Check of its
+// service.
+func (c *converter) grpcPipeline(m *module) string {
+	if name, ok := c.pipelineOf[m.name+" grpc"]; ok {
+		return name
+	}
+	var hs []string
+	if m.grpc.tls {
+		hs = append(hs, c.tlsHandshake(m, m.grpc.tlsSpec, []string{"h2"}))
+	}
+	name := c.name("handshake", m.name+"_grpc")
+	b := hclwrite.NewBlock("handshake", []string{name})
+	b.Body().SetAttributeValue("plugin", cty.StringVal("grpc-health"))
+	if m.grpc.service != "" {
+		b.Body().SetAttributeValue("service", cty.StringVal(m.grpc.service))
+	}
+	c.blocks = append(c.blocks, b)
+	hs = append(hs, name)
+	return c.pipeline(m, "grpc", c.name("pipeline", m.name), m.grpc.resolver, hs)
 }
 
 // dnsSpec is a dns module.
@@ -402,6 +537,9 @@ func (c *converter) dnsPipeline(m *module, server string) (string, string) {
 	if len(d.types) > 0 {
 		b.Body().SetAttributeValue("query_types", strList(d.types))
 	}
+	// blackbox asks without EDNS0: no OPT record, so that the reply's
+	// additional section counts the same (probe_dns_additional_rrs).
+	b.Body().SetAttributeValue("edns_buffer_size", cty.NumberIntVal(0))
 	c.blocks = append(c.blocks, b)
 	c.resolvers[rname] = true
 	return c.pipeline(m, "dns "+server, c.name("pipeline", rname), rname, nil), d.name
