@@ -92,8 +92,9 @@ function drawRows() {
   for (let i = first; i < last; i++) frag.append(row(rows[i], i));
   if (last < rows.length) frag.append(spacer((rows.length - last) * h));
   tbody.replaceChildren(frag);
-  if (!rowHeight && last > first) {
-    rowHeight = tbody.querySelector("tr[data-target]").getBoundingClientRect().height;
+  const drawn = !rowHeight && last > first && tbody.querySelector("tr[data-target]").getBoundingClientRect().height;
+  if (drawn > 0) { // 0 while the page is not laid out
+    rowHeight = drawn;
     if (Math.abs(rowHeight - h) > 0.5) drawRows();
   }
 }
