@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,11 +20,14 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/probe-dev/probe/internal/lab"
 )
 
 // statusFile probes a target behind the lab's delayed TLS server (40 ms)
-// and one whose certificate expired, on a fast schedule.
-func statusFile(t *testing.T) string {
+// and one whose certificate expired, on a fast schedule, then the targets
+// of extra (HCL).
+func statusFile(t *testing.T, extra ...string) string {
 	return writeFile(t, "status.hcl", labHeader("1s")+fmt.Sprintf(`
 schedule { every = "150ms" }
 
@@ -38,7 +42,7 @@ target "broken" {
   port     = %d
   pipeline = pipeline.https
 }
-`, testLab.SlowTLS.Addr.Port(), testLab.Expired.Addr.Port()))
+`, testLab.SlowTLS.Addr.Port(), testLab.Expired.Addr.Port())+strings.Join(extra, ""))
 }
 
 // apiTarget is a target of /api/v1/targets, as the test reads it.
@@ -90,101 +94,239 @@ const a11yJS = `(() => {
 	return bad;
 })()`
 
-// TestStatusPage opens the status page of probe serve in Debian's headless
-// Chromium (one browser for the package) and reads back what it drew:
-// both targets' states, the delayed target's chart with the API's points
-// and its TLS median at the lab's 40 ms, the broken one's failure marks by
-// class. Screenshots of each view, light and dark, go to the test's
-// artifact directory (go test -artifacts -outputdir DIR keeps them).
-func TestStatusPage(t *testing.T) {
+// browser is Debian's headless Chromium driven by chromedp, for one test:
+// its steps run in the current tab, the console errors and warnings of
+// every tab are kept, and screenshots go to the test's artifact directory
+// (go test -artifacts -outputdir DIR keeps them).
+type browser struct {
+	t         *testing.T
+	tab       context.Context
+	artifacts string
+
+	mu      sync.Mutex
+	console []string
+}
+
+// startBrowser starts Chromium for t, closed when t ends.
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatal("chromium is not installed (apt-get install chromium; .ci/deps installs it)")
 	}
-	file := statusFile(t)
-	srv := startServe(t, file)
-	base := "http://" + srv.addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ts := apiTargets(t, base)
-		if ts["slow"].Points >= 20 && ts["broken"].Points >= 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the schedule made too few attempts in 20s: %+v", ts)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	ts := apiTargets(t, base)
-	if ts["slow"].State != "ok" || ts["broken"].State != "failing" || ts["broken"].Class != "tls.cert_expired" {
-		t.Fatalf("API targets = %+v, want slow ok and broken failing with tls.cert_expired", ts)
-	}
-	if d := ts["slow"].CertDaysLeft; d == nil || *d < 0.9 || *d > 1 {
-		t.Errorf("slow's cert_days_left = %v, want 1 (the lab's certificate ends in 24h)", d)
-	}
-
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000))...)
-	defer cancel()
-	browser, cancel := chromedp.NewContext(alloc)
-	defer cancel()
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
 	// The browser lives as long as the context of the first call: no
 	// timeout there, one per step after.
-	if err := chromedp.Do(browser, chromedp.Navigate("about:blank")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	var mu sync.Mutex
-	var consoleErrors []string
-	messages := chromedp.Console(browser)
+	b := &browser{t: t, tab: ctx, artifacts: t.ArtifactDir()}
+	b.listen(ctx, "")
+	return b
+}
+
+// listen keeps the console errors and warnings of tab, prefixed.
+func (b *browser) listen(tab context.Context, prefix string) {
+	messages := chromedp.Console(tab) // before the goroutine: it may start late
 	go func() {
 		for m, err := range messages {
 			if err != nil {
 				return
 			}
 			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning || m.Type == chromedp.ConsoleException {
-				mu.Lock()
-				consoleErrors = append(consoleErrors, fmt.Sprintf("%s: %s", m.Type, m.Text))
-				mu.Unlock()
+				b.mu.Lock()
+				b.console = append(b.console, fmt.Sprintf("%s%s: %s", prefix, m.Type, m.Text))
+				b.mu.Unlock()
 			}
 		}
 	}()
-	artifacts := t.ArtifactDir()
-	step := func(name string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("%s: %v\nconsole: %v", name, err, consoleErrors)
+}
+
+// newTab opens a tab, where the next steps run; prefix marks its console
+// messages.
+func (b *browser) newTab(prefix string) {
+	tab, cancel := chromedp.NewContext(b.tab)
+	b.t.Cleanup(cancel)
+	b.tab = tab
+	b.listen(tab, prefix)
+}
+
+// consoleErrors returns the console errors and warnings so far.
+func (b *browser) consoleErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.console)
+}
+
+// step runs steps in the current tab within 30 s, failing the test with
+// the console's errors if one fails.
+func (b *browser) step(name string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.tab, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v\nconsole: %v", name, err, b.consoleErrors())
+	}
+}
+
+// shot writes a screenshot of the whole page to the artifact directory.
+func (b *browser) shot(name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		png, err := chromedp.FullScreenshot(100)(ctx, tg) // quality 100: a PNG
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(b.artifacts, name), png, 0o644)
+	})
+}
+
+// evalJS evaluates js and decodes its JSON value into v.
+func evalJS(js string, v any, opts ...chromedp.EvaluateOption) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		raw, err := chromedp.Evaluate[json.RawMessage](js, opts...)(ctx, tg)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(raw, v)
+	})
+}
+
+// poll waits for js to be true.
+func poll(js string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](js)(ctx, tg)
+		return err
+	})
+}
+
+// ready waits for the page to draw the detail of target.
+func ready(target string) chromedp.Action[chromedp.Void] {
+	return poll(fmt.Sprintf(`!!(document.body.dataset.ready && window.probe.series && window.probe.series.target === %q && document.querySelector("#detail-title").textContent === %q)`, target, target))
+}
+
+// marksJS reads back the failure marks of every chart of the target shown:
+// per chart, each mark as "CLASS@T" (T the attempt's start, seconds), whether
+// all sit on the time axis (y 0, the scale's bottom), the attempts the
+// chart's phase ran in, and the classes its element names; and the API's
+// failed attempts as "CLASS@T".
+const marksJS = `(() => {
+	const s = window.probe.series, charts = {};
+	for (const [phase, u] of Object.entries(window.probe.charts)) {
+		const marks = [];
+		let onAxis = u.scales.y.min === 0;
+		u.series.forEach((ser, k) => {
+			if (!ser.label.startsWith("failure: ")) return;
+			u.data[k].forEach((v, i) => {
+				if (v == null) return;
+				marks.push(ser.label.slice("failure: ".length) + "@" + u.data[0][i]);
+				if (v !== 0) onAxis = false;
+			});
+		});
+		charts[phase] = {
+			marks: marks.sort(),
+			on_axis: onAxis,
+			ran: u.data[6].filter(v => v != null).length,
+			classes: u.root.parentElement.dataset.failureClasses,
+		};
+	}
+	const failed = s.t.map((t, i) => s.class[i] + "@" + t).filter((m, i) => s.class[i] !== "").sort();
+	return {phases: s.phases, failed, charts};
+})()`
+
+// chartMarks is what marksJS returns.
+type chartMarks struct {
+	Phases []string `json:"phases"`
+	Failed []string `json:"failed"`
+	Charts map[string]struct {
+		Marks   []string `json:"marks"`
+		OnAxis  bool     `json:"on_axis"`
+		Ran     int      `json:"ran"`
+		Classes string   `json:"classes"`
+	} `json:"charts"`
+}
+
+// check fails t unless every phase's chart and the total's mark each
+// failed attempt of the API, on the time axis, by its class, classes.
+func (c chartMarks) check(t *testing.T, target, classes string) {
+	t.Helper()
+	if len(c.Failed) == 0 {
+		t.Errorf("%s: the API returned no failed attempt", target)
+	}
+	for _, phase := range append(slices.Clone(c.Phases), "total") {
+		ch, ok := c.Charts[phase]
+		switch {
+		case !ok:
+			t.Errorf("%s: no chart of %s (charts %v)", target, phase, slices.Sorted(maps.Keys(c.Charts)))
+		case !slices.Equal(ch.Marks, c.Failed):
+			t.Errorf("%s: the %s chart marks %v, the API's failed attempts are %v", target, phase, ch.Marks, c.Failed)
+		case !ch.OnAxis || ch.Classes != classes:
+			t.Errorf("%s: the %s chart's marks on the time axis %v, classes %q; want true and %q", target, phase, ch.OnAxis, ch.Classes, classes)
 		}
 	}
-	eval := func(js string, v any) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			raw, err := chromedp.Evaluate[json.RawMessage](js)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return json.Unmarshal(raw, v)
-		})
+}
+
+// TestStatusPage opens the status page of probe serve in Debian's headless
+// Chromium and reads back what it drew: the targets' states, the delayed
+// target's chart with the API's points and its TLS median at the lab's
+// 40 ms, failure marks by class on every phase's chart of the broken target
+// and of one whose server went away mid-test (its failures in connect
+// marked on its TLS chart too). Screenshots of each view, light and dark,
+// go to the test's artifact directory.
+func TestStatusPage(t *testing.T) {
+	// flap's server answers until the test closes it; its attempts then
+	// fail in connect, before the TLS phase its first ones ran.
+	cert, err := testLab.CA.Issue([]string{"api.probe.test"}, nil, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
 	}
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			png, err := chromedp.FullScreenshot(100)(ctx, tg) // quality 100: a PNG
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(artifacts, name), png, 0o644)
-		})
+	flapSrv, err := lab.StartTLS(lab.TLSOptions{Cert: cert})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// ready waits for the page to draw the detail of target.
-	ready := func(target string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Poll[bool](fmt.Sprintf(`!!(document.body.dataset.ready && window.probe.series && window.probe.series.target === %q && document.querySelector("#detail-title").textContent === %q)`, target, target))(ctx, tg)
-			return err
-		})
+	file := statusFile(t, fmt.Sprintf(`
+target "flap" {
+  host     = "api.probe.test"
+  port     = %d
+  pipeline = pipeline.https
+}
+`, flapSrv.Addr.Port()))
+	srv := startServe(t, file)
+	base := "http://" + srv.addr
+	waitAPI := func(what string, ok func(map[string]apiTarget) bool) map[string]apiTarget {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ts := apiTargets(t, base)
+			if ok(ts) {
+				return ts
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after 30s: %+v", what, ts)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	closed := waitAPI("flap's first attempts", func(ts map[string]apiTarget) bool {
+		return ts["flap"].State == "ok" && ts["flap"].Points >= 5
+	})["flap"].Points
+	if err := flapSrv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ts := waitAPI("the schedule's attempts", func(ts map[string]apiTarget) bool {
+		return ts["slow"].Points >= 20 && ts["broken"].Points >= 5 && ts["flap"].State == "failing" && ts["flap"].Points >= closed+5
+	})
+	if ts["slow"].State != "ok" || ts["broken"].State != "failing" || ts["broken"].Class != "tls.cert_expired" || ts["flap"].Class != "tcp.refused" {
+		t.Fatalf("API targets = %+v, want slow ok, broken failing with tls.cert_expired and flap with tcp.refused", ts)
+	}
+	if d := ts["slow"].CertDaysLeft; d == nil || *d < 0.9 || *d > 1 {
+		t.Errorf("slow's cert_days_left = %v, want 1 (the lab's certificate ends in 24h)", d)
 	}
 
+	b := startBrowser(t)
 	// The delayed target.
 	var slow struct {
 		APIPoints   int         `json:"api_points"`
@@ -199,9 +341,9 @@ func TestStatusPage(t *testing.T) {
 	}
 	var a11y [2][]string // what a11yJS found, light then dark
 	before := apiTargets(t, base)["slow"].Points
-	step("the page of slow",
+	b.step("the page of slow",
 		chromedp.Navigate(base+"/#target=slow"), ready("slow"),
-		eval(`(() => {
+		evalJS(`(() => {
 			const u = window.probe.charts.tls, s = window.probe.series;
 			return {
 				api_points: s.t.length,
@@ -210,19 +352,16 @@ func TestStatusPage(t *testing.T) {
 				api_tls: s.phase_ms.tls.filter(v => v != null).length,
 				median: u.data[5],
 				labels: u.series.map(x => x.label),
-				rows: [...document.querySelectorAll("#targets tbody tr")].map(r => [r.dataset.target, r.dataset.state]),
+				rows: [...document.querySelectorAll("#targets tbody tr[data-target]")].map(r => [r.dataset.target, r.dataset.state]),
 				waterfall: [...document.querySelectorAll("#waterfall .wf-row")].map(r => r.dataset.phase),
 				canvas: !!document.querySelector(".chart canvas"),
 			};
 		})()`, &slow),
-		shot("status-slow-light.png"),
-		eval(a11yJS, &a11y[0]),
+		b.shot("status-slow-light.png"),
+		evalJS(a11yJS, &a11y[0]),
 		// The last hour: the API's answer to range=1h.
 		chromedp.Click(`.ranges button[data-range="1h"]`),
-		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Poll[bool](`!!(window.probe.series && new Date(window.probe.series.to) - new Date(window.probe.series.from) === 3600000)`)(ctx, tg)
-			return err
-		}),
+		poll(`!!(window.probe.series && new Date(window.probe.series.to) - new Date(window.probe.series.from) === 3600000)`),
 	)
 	after := apiTargets(t, base)["slow"].Points
 	if slow.APIPoints < before || slow.APIPoints > after {
@@ -240,64 +379,58 @@ func TestStatusPage(t *testing.T) {
 	sort.Float64s(medians)
 	if len(medians) != slow.APIPoints {
 		t.Errorf("the median line has %d points, want %d", len(medians), slow.APIPoints)
-	} else if m := medians[len(medians)/2]; m < 40 || m > 55 {
-		t.Errorf("slow's tls median line sits at %.2f ms, want the lab's 40 ms delay (40-55)", m)
+	} else if m := medians[len(medians)/2]; m < 40 || m > 100 {
+		// The lab's delay is a floor; above it, the machine's load adds
+		// what it will (other tests run beside this one): 100 ms still
+		// tells a unit or a phase read wrong.
+		t.Errorf("slow's tls median line sits at %.2f ms, want the lab's 40 ms delay (40-100)", m)
 	}
 	if !slices.Contains(slow.Labels, "median") || !slow.Canvas {
 		t.Errorf("tls chart series %v, canvas drawn %v", slow.Labels, slow.Canvas)
 	}
-	if !slices.Contains(slow.Rows, [2]string{"slow", "ok"}) || !slices.Contains(slow.Rows, [2]string{"broken", "failing"}) {
-		t.Errorf("target list rows = %v, want slow ok and broken failing", slow.Rows)
+	if !slices.Contains(slow.Rows, [2]string{"slow", "ok"}) || !slices.Contains(slow.Rows, [2]string{"broken", "failing"}) ||
+		!slices.Contains(slow.Rows, [2]string{"flap", "failing"}) {
+		t.Errorf("target list rows = %v, want slow ok, broken and flap failing", slow.Rows)
 	}
 	if !slices.Equal(slow.Waterfall, []string{"resolve", "connect", "tls"}) {
 		t.Errorf("waterfall phases = %v, want resolve, connect, tls", slow.Waterfall)
 	}
 
-	// The broken target: failure marks, by class, on the charts of the
-	// phases before the failure and the total.
-	var broken struct {
-		Classes   string   `json:"classes"`
-		Labels    []string `json:"labels"`
-		Marks     int      `json:"marks"`
-		Failed    int      `json:"failed"`
-		FailedRow string   `json:"failed_row"`
-	}
-	step("the page of broken",
+	// The failing targets: a mark per failed attempt, by class, on every
+	// phase's chart and the total's.
+	var broken, flap chartMarks
+	var failedRow string
+	b.step("the pages of broken and flap",
 		chromedp.Click(`#targets tr[data-target="broken"] a`), ready("broken"),
-		eval(`(() => {
-			const u = window.probe.charts.total, s = window.probe.series;
-			const i = u.series.findIndex(x => x.label.startsWith("failure: "));
-			return {
-				classes: document.querySelector('.chart[data-phase="total"]').dataset.failureClasses,
-				labels: u.series.map(x => x.label),
-				marks: i < 0 ? 0 : u.data[i].filter(v => v != null).length,
-				failed: s.class.filter(c => c !== "").length,
-				failed_row: document.querySelector('#targets tr[data-target="broken"] td:nth-child(4)').textContent,
-			};
-		})()`, &broken),
-		shot("status-broken-light.png"),
+		evalJS(marksJS, &broken),
+		evalJS(`document.querySelector('#targets tr[data-target="broken"] td:nth-child(4)').textContent`, &failedRow),
+		b.shot("status-broken-light.png"),
+		chromedp.Click(`#targets tr[data-target="flap"] a`), ready("flap"),
+		evalJS(marksJS, &flap),
+		b.shot("status-flap-light.png"),
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
 			return err
 		}),
 		chromedp.Click(`#targets tr[data-target="slow"] a`), ready("slow"),
-		shot("status-slow-dark.png"),
-		eval(a11yJS, &a11y[1]),
+		b.shot("status-slow-dark.png"),
+		evalJS(a11yJS, &a11y[1]),
 	)
 	for i, scheme := range []string{"light", "dark"} {
 		if len(a11y[i]) > 0 {
 			t.Errorf("accessibility in the %s scheme:\n%s", scheme, strings.Join(a11y[i], "\n"))
 		}
 	}
-	if broken.Classes != "tls.cert_expired" || !slices.Contains(broken.Labels, "failure: tls.cert_expired") {
-		t.Errorf("broken's total chart: classes %q, series %v, want failure marks of tls.cert_expired", broken.Classes, broken.Labels)
+	broken.check(t, "broken", "tls.cert_expired")
+	flap.check(t, "flap", "tcp.refused")
+	if !slices.Equal(flap.Phases, []string{"resolve", "connect", "tls"}) {
+		t.Errorf("flap's phases = %v, want resolve, connect and tls (from its first attempts)", flap.Phases)
+	} else if tls, all := flap.Charts["tls"].Ran, flap.Charts["total"].Ran; tls == 0 || tls+len(flap.Failed) != all {
+		t.Errorf("flap's tls chart: %d attempts ran tls and %d failed before it, of %d; want each either", tls, len(flap.Failed), all)
 	}
-	if broken.Marks == 0 || broken.Marks != broken.Failed {
-		t.Errorf("broken's total chart has %d failure marks, the API %d failed attempts", broken.Marks, broken.Failed)
-	}
-	if !strings.Contains(broken.FailedRow, "tls.cert_expired") {
-		t.Errorf("broken's row says %q, want its class", broken.FailedRow)
+	if !strings.Contains(failedRow, "tls.cert_expired") {
+		t.Errorf("broken's row says %q, want its class", failedRow)
 	}
 
 	// The report of probe run -o html of the same file, five attempts a
@@ -311,33 +444,19 @@ func TestStatusPage(t *testing.T) {
 	if strings.Contains(string(html), "<script src") || strings.Contains(string(html), `<link rel="stylesheet"`) {
 		t.Error("the HTML report loads a script or a style from elsewhere")
 	}
-	reportFile := filepath.Join(artifacts, "report.html")
+	reportFile := filepath.Join(b.artifacts, "report.html")
 	if err := os.WriteFile(reportFile, html, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tab, cancelTab := chromedp.NewContext(browser)
-	defer cancelTab()
-	browser = tab                        // step runs in the tab
-	tabMessages := chromedp.Console(tab) // a variable of its own: the first reader may not have started
-	go func() {
-		for m, err := range tabMessages {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning || m.Type == chromedp.ConsoleException {
-				mu.Lock()
-				consoleErrors = append(consoleErrors, fmt.Sprintf("report: %s: %s", m.Type, m.Text))
-				mu.Unlock()
-			}
-		}
-	}()
+	b.newTab("report: ")
 	var rep struct {
 		Points  int        `json:"points"`
 		Median  []*float64 `json:"median"`
 		Classes string     `json:"classes"`
 		Rows    int        `json:"rows"`
 	}
-	step("the HTML report",
+	var repBroken chartMarks
+	b.step("the HTML report",
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
 				return err
@@ -347,31 +466,30 @@ func TestStatusPage(t *testing.T) {
 			return err
 		}),
 		chromedp.Navigate("file://"+reportFile), ready("slow"),
-		eval(`(() => {
+		evalJS(`(() => {
 			const u = window.probe.charts.tls;
-			return {points: u.data[0].length, median: u.data[5], rows: document.querySelectorAll("#targets tbody tr").length};
+			return {points: u.data[0].length, median: u.data[5], rows: document.querySelectorAll("#targets tbody tr[data-target]").length};
 		})()`, &rep),
-		shot("report-slow.png"),
+		b.shot("report-slow.png"),
 		chromedp.Click(`#targets tr[data-target="broken"] a`), ready("broken"),
-		eval(`({classes: document.querySelector('.chart[data-phase="total"]').dataset.failureClasses})`, &rep),
-		shot("report-broken.png"),
+		evalJS(marksJS, &repBroken),
+		b.shot("report-broken.png"),
 	)
-	if rep.Points != 5 || rep.Rows != 2 {
-		t.Errorf("the report's tls chart of slow has %d points, its list %d rows; want 5 and 2", rep.Points, rep.Rows)
+	if rep.Points != 5 || rep.Rows != 3 {
+		t.Errorf("the report's tls chart of slow has %d points, its list %d rows; want 5 and 3", rep.Points, rep.Rows)
 	}
 	if len(rep.Median) > 2 {
-		if m := rep.Median[2]; m == nil || *m < 40 || *m > 55 {
-			t.Errorf("the report's tls median of slow = %v, want 40-55 ms", m)
+		if m := rep.Median[2]; m == nil || *m < 40 || *m > 100 {
+			t.Errorf("the report's tls median of slow = %v, want 40-100 ms", m)
 		}
 	}
-	if rep.Classes != "tls.cert_expired" {
-		t.Errorf("the report's failure classes of broken = %q, want tls.cert_expired", rep.Classes)
+	repBroken.check(t, "the report's broken", "tls.cert_expired")
+	if len(repBroken.Failed) != 5 {
+		t.Errorf("the report's broken has %d failed attempts, want 5", len(repBroken.Failed))
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	if len(consoleErrors) > 0 {
-		t.Errorf("console errors:\n%s", strings.Join(consoleErrors, "\n"))
+	if errs := b.consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
-	t.Logf("screenshots in %s", artifacts)
+	t.Logf("screenshots in %s", b.artifacts)
 }

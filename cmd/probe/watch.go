@@ -149,6 +149,13 @@ func (m *watchModel) Init() tea.Cmd { return nil }
 func (m *watchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.KeyMsg:
+		if msg.Alt {
+			// Esc and the next key read at once (typed quickly, or over a
+			// slow link) are what bubbletea reads as Alt and that key: the
+			// view binds no Alt key, so it is esc, then the key.
+			m.detail = false
+			msg.Alt = false
+		}
 		switch msg.String() {
 		case "q", "ctrl+c":
 			return m, tea.Quit
