@@ -141,7 +141,7 @@ func yamlBlock(t *testing.T, doc []byte, marker string) string {
 		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("docs/prometheus.md has %d yaml blocks with %q, want 1", len(found), marker)
+		t.Fatalf("the doc has %d yaml blocks with %q, want 1", len(found), marker)
 	}
 	return found[0]
 }

@@ -27,7 +27,7 @@ type fileFlags struct {
 	varFiles []string
 	isolate  bool
 	vantage  string
-	// otlpEndpoint is --otlp-endpoint, of the commands that export traces.
+	// otlpEndpoint is --otlp-endpoint, of the commands that export to OpenTelemetry.
 	otlpEndpoint string
 }
 
@@ -294,12 +294,12 @@ longer than a second draws a progress bar on stderr when it is a terminal.`,
 			}
 			targets := slices.Concat(file.Targets, env)
 			var more []sink.Sink
-			traces, err := ff.traces(file, logger(), targetHosts(targets, file.Options.Secrets))
+			export, err := ff.otelExport(file, logger(), targetHosts(targets, file.Options.Secrets))
 			if err != nil {
 				return err
 			}
-			if traces != nil {
-				more = append(more, traces)
+			if export != nil {
+				more = append(more, export)
 			}
 			return run(ctx, c.OutOrStdout(), name, file.Vantage, rf.options(file.Options, targets), rf.output, targets, more...)
 		},
