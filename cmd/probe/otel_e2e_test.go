@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -355,7 +356,8 @@ func TestOTLPTraces(t *testing.T) {
 // JSON: per target, as many successful connect phases as the JSON has,
 // their sum to the JSON's within half a microsecond each (the JSON rounds
 // each duration to the microsecond; OTLP has the nanoseconds), and
-// probe_success the latest attempt's.
+// probe_success the latest attempt's. Then a probe serve of a schedule
+// pushes its metrics while it runs.
 func checkMetrics(t *testing.T, j *jaeger, doc *report.Document) {
 	text, err := os.ReadFile(filepath.Join("..", "..", "docs", "opentelemetry.md"))
 	if err != nil {
@@ -425,6 +427,28 @@ func checkMetrics(t *testing.T, j *jaeger, doc *report.Document) {
 		t.Fatal("no target of the run had a successful connect")
 	}
 	t.Logf("checked the connect histograms of %d targets and probe_success of %d through PromQL", checked, len(wants))
+
+	// probe serve of a schedule pushes while it runs, every
+	// OTEL_METRIC_EXPORT_INTERVAL (here 300ms), and counts its exports on
+	// /metrics.
+	file := serveFile(t, "")
+	srv := startServeWith(t, filepath.Base(file), filepath.Dir(file),
+		`OTEL_METRIC_EXPORT_INTERVAL=300 exec "$0" "$@" --vantage serve-vantage --otlp-endpoint http://`+j.otlp)
+	prom.until(`probe_success{vantage="serve-vantage"}`, `api 1, broken[expired] 0`, func(s []sample) bool {
+		m := byTarget(s)
+		return len(s) == 2 && m["api"] == 1 && m["broken[expired]"] == 0
+	})
+	attempts := func() float64 {
+		return byTarget(prom.eventually(`probe_attempts_total{vantage="serve-vantage", target="api"}`, 1))["api"]
+	}
+	first := attempts()
+	prom.until(`probe_attempts_total{vantage="serve-vantage", target="api"}`, fmt.Sprintf("more than %v", first),
+		func(s []sample) bool { return len(s) == 1 && s[0].value > first })
+	_, body := get(t, "http://"+srv.addr+"/metrics")
+	m := regexp.MustCompile(`(?m)^probe_otel_metric_exports_total\{result="ok",vantage="serve-vantage"\} (\d+)$`).FindStringSubmatch(body)
+	if m == nil || m[1] == "0" {
+		t.Errorf("probe serve's /metrics counts no metric export:\n%s", regexp.MustCompile(`(?m)^probe_otel.*$`).FindAllString(body, -1))
+	}
 }
 
 // checkPropagate: an http handshake with propagate = true against a server
