@@ -20,7 +20,9 @@ var validRE = regexp.MustCompile(`^\S+ is valid: ([1-9]\d*) pipelines, ([1-9]\d*
 // file is valid, with some pipelines and some targets.
 func TestExamples(t *testing.T) {
 	paths, err := filepath.Glob("../../examples/*.hcl")
-	if err != nil || len(paths) == 0 {
+	fleet, _ := filepath.Glob("../../examples/fleet/*.hcl")
+	paths = append(paths, fleet...)
+	if err != nil || len(paths) == 0 || len(fleet) == 0 {
 		t.Fatalf("no examples found: %v", err)
 	}
 	bin := copyExe(t, probeBin, "probe", 0o755)
@@ -34,9 +36,9 @@ func TestExamples(t *testing.T) {
 	// lab.hcl reads the lab's CA file; the others need nothing.
 	flags := map[string][]string{"lab.hcl": labVarFlags()}
 	for _, path := range paths {
-		t.Run(filepath.Base(path), func(t *testing.T) {
+		t.Run(strings.TrimPrefix(path, "../../examples/"), func(t *testing.T) {
 			t.Parallel()
-			r := startOwn(t, bin, []string{"HOME=" + t.TempDir()}, append([]string{"validate", path}, flags[filepath.Base(path)]...)...).wait(t)
+			r := startOwn(t, bin, []string{"HOME=" + t.TempDir()}, append([]string{"validate", path}, flags[strings.TrimPrefix(path, "../../examples/")]...)...).wait(t)
 			wantExit(t, r, exitOK)
 			if !validRE.MatchString(r.stdout) || r.stderr != "" {
 				t.Errorf("stdout %q, stderr %q; want it valid with some pipelines and targets, and nothing on stderr", r.stdout, r.stderr)

@@ -17,13 +17,13 @@ import (
 // registerOTel adds --otlp-endpoint, for the commands that probe a file.
 func (f *fileFlags) registerOTel(c *cobra.Command) {
 	c.Flags().StringVar(&f.otlpEndpoint, "otlp-endpoint", "",
-		"export every attempt as an OpenTelemetry trace to this OTLP collector (http://HOST:4318); the file's otel block and OTEL_EXPORTER_OTLP_* say the rest")
+		"export every attempt as an OpenTelemetry trace, and the metrics, to this OTLP collector (http://HOST:4318); the file's otel block and OTEL_EXPORTER_OTLP_* say the rest")
 }
 
-// traces returns the sink exporting the attempts of file as traces when
-// --otlp-endpoint or the file's otel block asks for it, else nil. hosts
-// names the host and port of a target.
-func (f *fileFlags) traces(file *config.File, log hclog.Logger, hosts func(string) (string, uint16, bool)) (*otel.Sink, error) {
+// otelExport returns the sink exporting the attempts of file as traces and
+// metrics when --otlp-endpoint or the file's otel block asks for it, else
+// nil. hosts names the host and port of a target.
+func (f *fileFlags) otelExport(file *config.File, log hclog.Logger, hosts func(string) (string, uint16, bool)) (*otel.Sink, error) {
 	o := file.OTel
 	if !o.Set && f.otlpEndpoint == "" {
 		return nil, nil

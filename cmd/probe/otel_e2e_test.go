@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,11 +32,16 @@ import (
 const jaegerVersion = "v1.75.0"
 
 // jaeger is a Jaeger started by a test: OTLP over HTTP on otlp, its query
-// API on query.
-type jaeger struct{ otlp, query string }
+// API on query, and the metrics it received for Prometheus to scrape on
+// metrics.
+type jaeger struct{ otlp, query, metrics string }
 
 // startJaeger runs Jaeger with in-memory storage on free loopback ports,
-// stopped at the end of the test (its log shown if the test failed).
+// stopped at the end of the test (its log shown if the test failed). Jaeger
+// is an OpenTelemetry Collector distribution: its metrics pipeline hands
+// what the OTLP receiver gets to the collector's prometheus exporter (the
+// one Jaeger's service performance monitoring uses), configured as
+// docs/opentelemetry.md says.
 func startJaeger(t *testing.T) *jaeger {
 	t.Helper()
 	cache, err := os.UserCacheDir()
@@ -45,7 +52,8 @@ func startJaeger(t *testing.T) *jaeger {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("this test needs Jaeger %s built at %s: %v (.ci/deps builds it; make test runs .ci/deps)", jaegerVersion, bin, err)
 	}
-	j := &jaeger{otlp: fmt.Sprintf("127.0.0.1:%d", freePort(t)), query: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	j := &jaeger{otlp: fmt.Sprintf("127.0.0.1:%d", freePort(t)), query: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		metrics: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	dir := t.TempDir()
 	config := fmt.Sprintf(`service:
   extensions: [jaeger_storage, jaeger_query]
@@ -54,6 +62,9 @@ func startJaeger(t *testing.T) *jaeger {
       receivers: [otlp]
       processors: [batch]
       exporters: [jaeger_storage_exporter]
+    metrics:
+      receivers: [otlp]
+      exporters: [prometheus]
   telemetry:
     metrics:
       level: none
@@ -83,7 +94,11 @@ processors:
 exporters:
   jaeger_storage_exporter:
     trace_storage: memstore
-`, j.query, freePort(t), j.otlp)
+  prometheus:
+    endpoint: %s
+    resource_to_telemetry_conversion:
+      enabled: true
+`, j.query, freePort(t), j.otlp, j.metrics)
 	path := filepath.Join(dir, "jaeger.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -331,7 +346,109 @@ func TestOTLPTraces(t *testing.T) {
 		}
 	}
 	t.Logf("checked %d traces (%d of failed attempts), %d spans", len(traces), failed, spans)
+	t.Run("metrics", func(t *testing.T) { checkMetrics(t, j, doc) })
 	t.Run("propagate", func(t *testing.T) { checkPropagate(t, j) })
+}
+
+// checkMetrics: the OTLP metrics of the run of doc, which Jaeger's
+// prometheus exporter hands to a real Prometheus scraping it with the job
+// of docs/opentelemetry.md, have the vantage label and the values of the
+// JSON: per target, as many successful connect phases as the JSON has,
+// their sum to the JSON's within half a microsecond each (the JSON rounds
+// each duration to the microsecond; OTLP has the nanoseconds), and
+// probe_success the latest attempt's. Then a probe serve of a schedule
+// pushes its metrics while it runs.
+func checkMetrics(t *testing.T, j *jaeger, doc *report.Document) {
+	text, err := os.ReadFile(filepath.Join("..", "..", "docs", "opentelemetry.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := yamlBlock(t, text, "job_name: probe-otlp")
+	if !strings.Contains(job, "collector:8889") {
+		t.Fatalf("docs/opentelemetry.md's scrape job no longer names collector:8889; update this test:\n%s", job)
+	}
+	prom := startPrometheus(t, "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n"+
+		strings.ReplaceAll(job, "collector:8889", j.metrics), nil)
+	type want struct {
+		count   int
+		sum     float64
+		success float64
+	}
+	wants := map[string]*want{}
+	for _, tj := range doc.Targets {
+		w := &want{}
+		last := 0
+		for _, a := range tj.Attempts {
+			for _, p := range a.Phases {
+				if p.Phase == "connect" && p.OK {
+					w.count++
+					w.sum += p.DurationMS / 1000
+				}
+			}
+			if a.Seq > last {
+				last, w.success = a.Seq, 0
+				if a.OK {
+					w.success = 1
+				}
+			}
+		}
+		wants[tj.Name] = w
+	}
+	byTarget := func(s []sample) map[string]float64 {
+		m := map[string]float64{}
+		for _, x := range s {
+			m[x.labels["target"]] = x.value
+		}
+		return m
+	}
+	success := byTarget(prom.eventually(`probe_success{vantage="lab-vantage"}`, len(wants)))
+	counts := byTarget(prom.eventually(`probe_attempt_phase_duration_seconds_count{phase="connect",vantage="lab-vantage"}`, 1))
+	sums := byTarget(prom.eventually(`probe_attempt_phase_duration_seconds_sum{phase="connect",vantage="lab-vantage"}`, 1))
+	checked := 0
+	for name, w := range wants {
+		if success[name] != w.success {
+			t.Errorf("%s: probe_success %v, the JSON's latest attempt %v", name, success[name], w.success)
+		}
+		if w.count == 0 {
+			if _, has := counts[name]; has {
+				t.Errorf("%s: no successful connect in the JSON, yet a histogram of %v", name, counts[name])
+			}
+			continue
+		}
+		checked++
+		if counts[name] != float64(w.count) {
+			t.Errorf("%s: connect histogram counts %v, the JSON has %d successful connects", name, counts[name], w.count)
+		}
+		if tol := float64(w.count)*0.5e-6 + 1e-9; math.Abs(sums[name]-w.sum) > tol {
+			t.Errorf("%s: connect histogram sums %.9fs, the JSON %.9fs (tolerance %.9fs)", name, sums[name], w.sum, tol)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no target of the run had a successful connect")
+	}
+	t.Logf("checked the connect histograms of %d targets and probe_success of %d through PromQL", checked, len(wants))
+
+	// probe serve of a schedule pushes while it runs, every
+	// OTEL_METRIC_EXPORT_INTERVAL (here 300ms), and counts its exports on
+	// /metrics.
+	file := serveFile(t, "")
+	srv := startServeWith(t, filepath.Base(file), filepath.Dir(file),
+		`OTEL_METRIC_EXPORT_INTERVAL=300 exec "$0" "$@" --vantage serve-vantage --otlp-endpoint http://`+j.otlp)
+	prom.until(`probe_success{vantage="serve-vantage"}`, `api 1, broken[expired] 0`, func(s []sample) bool {
+		m := byTarget(s)
+		return len(s) == 2 && m["api"] == 1 && m["broken[expired]"] == 0
+	})
+	attempts := func() float64 {
+		return byTarget(prom.eventually(`probe_attempts_total{vantage="serve-vantage", target="api"}`, 1))["api"]
+	}
+	first := attempts()
+	prom.until(`probe_attempts_total{vantage="serve-vantage", target="api"}`, fmt.Sprintf("more than %v", first),
+		func(s []sample) bool { return len(s) == 1 && s[0].value > first })
+	_, body := get(t, "http://"+srv.addr+"/metrics")
+	m := regexp.MustCompile(`(?m)^probe_otel_metric_exports_total\{result="ok",vantage="serve-vantage"\} (\d+)$`).FindStringSubmatch(body)
+	if m == nil || m[1] == "0" {
+		t.Errorf("probe serve's /metrics counts no metric export:\n%s", regexp.MustCompile(`(?m)^probe_otel.*$`).FindAllString(body, -1))
+	}
 }
 
 // checkPropagate: an http handshake with propagate = true against a server

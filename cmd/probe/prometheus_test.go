@@ -19,8 +19,9 @@ import (
 
 // promServer is a running Prometheus server (Debian's package).
 type promServer struct {
-	t    *testing.T
-	addr string // host:port of its web API
+	t      *testing.T
+	addr   string       // host:port of its web API
+	client *http.Client // reaches addr
 }
 
 type sample struct {
@@ -33,12 +34,24 @@ type sample struct {
 // at the end of the test, and its log shown if the test failed.
 func startPrometheus(t *testing.T, config string, files map[string]string) *promServer {
 	t.Helper()
+	return startPrometheusWith(t, config, files, fmt.Sprintf("127.0.0.1:%d", freePort(t)), (*exec.Cmd).Start, http.DefaultClient)
+}
+
+// startPrometheusWith is startPrometheus listening on addr, started by
+// start (in a network namespace, say) and asked through client. The names
+// of files may have a directory.
+func startPrometheusWith(t *testing.T, config string, files map[string]string, addr string,
+	start func(*exec.Cmd) error, client *http.Client) *promServer {
+	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatalf("this test needs Prometheus: %v (install the Debian package prometheus; make test does, see .ci/deps)", err)
 	}
 	dir := t.TempDir()
 	write := func(name, src string) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +60,7 @@ func startPrometheus(t *testing.T, config string, files map[string]string) *prom
 	for name, src := range files {
 		write(name, src)
 	}
-	p := &promServer{t: t, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	p := &promServer{t: t, addr: addr, client: client}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+p.addr, "--log.level=warn")
@@ -57,7 +70,7 @@ func startPrometheus(t *testing.T, config string, files map[string]string) *prom
 		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -75,7 +88,7 @@ func startPrometheus(t *testing.T, config string, files map[string]string) *prom
 // api decodes the data of the answer of the API at path (/api/v1/...) into
 // data; false while Prometheus is not up or does not answer success.
 func (p *promServer) api(path string, data any) bool {
-	resp, err := http.Get("http://" + p.addr + path)
+	resp, err := p.client.Get("http://" + p.addr + path)
 	if err != nil {
 		return false // not up yet
 	}
@@ -141,7 +154,7 @@ func yamlBlock(t *testing.T, doc []byte, marker string) string {
 		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("docs/prometheus.md has %d yaml blocks with %q, want 1", len(found), marker)
+		t.Fatalf("the doc has %d yaml blocks with %q, want 1", len(found), marker)
 	}
 	return found[0]
 }

@@ -28,7 +28,7 @@ type fileFlags struct {
 	varFiles []string
 	isolate  bool
 	vantage  string
-	// otlpEndpoint is --otlp-endpoint, of the commands that export traces.
+	// otlpEndpoint is --otlp-endpoint, of the commands that export to OpenTelemetry.
 	otlpEndpoint string
 }
 
@@ -299,12 +299,12 @@ draws a progress bar on stderr when it is a terminal.`,
 			}
 			targets := slices.Concat(file.Targets, env)
 			var more []sink.Sink
-			traces, err := ff.traces(file, logger(), targetHosts(targets, file.Options.Secrets))
+			export, err := ff.otelExport(file, logger(), targetHosts(targets, file.Options.Secrets))
 			if err != nil {
 				return err
 			}
-			if traces != nil {
-				more = append(more, traces)
+			if export != nil {
+				more = append(more, export)
 			}
 			if rf.output == "prometheus" && (file.Serve.BlackboxNames || blackboxNames) {
 				more = append(more, exporter.NewBlackboxSink(targets))

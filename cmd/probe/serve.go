@@ -173,7 +173,7 @@ func serve(path, listen string, web exporter.ServerOptions, ff *fileFlags) error
 		}
 		return nil, nil, err
 	}
-	var traces *otel.Sink
+	var export *otel.Sink
 	sinks := func(file *config.File) ([]sink.Sink, error) {
 		// A scrape names a target of the file, or HOST:PORT.
 		hosts := func(name string) (string, uint16, bool) {
@@ -185,18 +185,18 @@ func serve(path, listen string, web exporter.ServerOptions, ff *fileFlags) error
 			return adHocHost(name)
 		}
 		var err error
-		if traces, err = ff.traces(file, log, hosts); err != nil || traces == nil {
+		if export, err = ff.otelExport(file, log, hosts); err != nil || export == nil {
 			return nil, err
 		}
-		return []sink.Sink{traces}, nil
+		return []sink.Sink{export}, nil
 	}
 	exp, err := exporter.New(exporter.Options{Load: load, Logger: log, Sinks: sinks})
 	if err != nil {
 		return err
 	}
 	defer exp.Close()
-	if traces != nil {
-		defer func() { _ = traces.Shutdown() }() // logs what it dropped
+	if export != nil {
+		defer func() { _ = export.Shutdown() }() // logs what it dropped
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {

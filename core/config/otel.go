@@ -6,12 +6,12 @@ import (
 )
 
 // OTel is a file's otel block: where `probe run` and `probe serve` export
-// every attempt as an OpenTelemetry trace, over OTLP.
+// every attempt as an OpenTelemetry trace, and the metrics, over OTLP.
 type OTel struct {
 	// Set is true when the file has an otel block: export is on.
 	Set bool
-	// Endpoint is the collector's URL (http://host:4318) or host:port;
-	// empty: OTEL_EXPORTER_OTLP_ENDPOINT and the SDK's default.
+	// Endpoint is the collector's base URL (http://host:4318) or
+	// host:port; empty: OTEL_EXPORTER_OTLP_ENDPOINT and the SDK's default.
 	Endpoint string
 	// Headers go with every export (an API key: a sensitive variable's).
 	Headers map[string]string

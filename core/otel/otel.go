@@ -1,6 +1,8 @@
-// Package otel exports attempts as OpenTelemetry traces over OTLP, with the
-// official Go SDK: it is a sink (core/sink) of the engine's stream of
-// finished, redacted attempts. Each attempt is a trace: a root span for the
+// Package otel exports attempts as OpenTelemetry traces and metrics over
+// OTLP, with the official Go SDK: it is a sink (core/sink) of the engine's
+// stream of finished, redacted attempts. The metrics are the phase
+// histograms, counters and probe.success of `probe serve`'s /metrics,
+// exported every OTEL_METRIC_EXPORT_INTERVAL. Each attempt is a trace: a root span for the
 // attempt, from its start to its end, and a child span per phase with the
 // start and duration the engine measured, attributed by the OpenTelemetry
 // semantic conventions (server.address, server.port, network.peer.address,
@@ -11,16 +13,20 @@
 // Export never slows probing: Attempt only queues the spans for the SDK's
 // batch span processor, which exports them on its own goroutine, and a
 // queue kept full by a slow or dead collector drops spans, counted in
-// probe_otel_spans_dropped_total, instead of waiting.
+// probe_otel_spans_dropped_total, instead of waiting; it adds to the
+// metrics in memory, which the SDK's periodic reader exports on its own
+// goroutine.
 package otel
 
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,8 +35,11 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -44,17 +53,20 @@ import (
 // attempts of four phases.
 const DefaultQueueSize = 2048
 
-// shutdownTimeout bounds how long Close waits for the last spans to go out.
+// shutdownTimeout bounds how long Close waits for the last spans and
+// metrics to go out.
 const shutdownTimeout = 5 * time.Second
 
 // Options configure the export. Every field may be left zero: the SDK then
 // reads the standard OTEL_EXPORTER_OTLP_* variables (endpoint, headers,
-// insecure, timeout, certificate, compression; _TRACES_ ones first), and
+// insecure, timeout, certificate, compression; a signal's own, _TRACES_ or
+// _METRICS_, first), OTEL_METRIC_EXPORT_INTERVAL and _TIMEOUT, and
 // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES for the resource.
 type Options struct {
-	// Endpoint is where spans go: a URL (http://collector:4318,
-	// https://... ; the path /v1/traces is added when there is none), or
-	// host:port. Empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, then
+	// Endpoint is where spans and metrics go: the collector's base URL
+	// (http://collector:4318, https://...; /v1/traces and /v1/metrics are
+	// added to its path), or host:port. Empty: the signal's variable
+	// (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, _METRICS_ENDPOINT), then
 	// OTEL_EXPORTER_OTLP_ENDPOINT, then localhost:4318.
 	Endpoint string
 	// Headers are sent with every export (an API key), beside those of
@@ -64,10 +76,12 @@ type Options struct {
 	// given as host:port.
 	Insecure bool
 	// Protocol is "http/protobuf" (the default, port 4318) or "grpc" (port
-	// 4317). Empty: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, then
-	// OTEL_EXPORTER_OTLP_PROTOCOL, then http/protobuf.
+	// 4317). Empty: the signal's variable (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+	// _METRICS_PROTOCOL), then OTEL_EXPORTER_OTLP_PROTOCOL, then
+	// http/protobuf.
 	Protocol string
-	// Vantage, when not empty, is the resource attribute probe.vantage.
+	// Vantage, when not empty, is the resource attributes probe.vantage
+	// and service.instance.id.
 	Vantage string
 	// Version is probe's, the resource's service.version.
 	Version string
@@ -83,21 +97,34 @@ type Options struct {
 	Logger hclog.Logger
 }
 
-// Sink exports attempts as traces. It is a sink.Sink and a
+// Sink exports attempts as traces and metrics. It is a sink.Sink and a
 // prometheus.Collector of its own counts.
 type Sink struct {
+	// provider and tracer are nil when traces are off
+	// (OTEL_TRACES_EXPORTER=none).
 	provider *sdktrace.TracerProvider
 	tracer   trace.Tracer
-	hosts    func(string) (string, uint16, bool)
-	gate     *gate
-	log      hclog.Logger
+	// meters is nil when metrics are off (OTEL_METRICS_EXPORTER=none).
+	meters *meters
+	hosts  func(string) (string, uint16, bool)
+	gate   *gate
+	log    hclog.Logger
 }
 
 // New returns a Sink exporting as opts say. It connects lazily: a
-// collector that is down makes no error here, only dropped spans.
+// collector that is down makes no error here, only dropped spans and
+// failed metric exports. OTEL_TRACES_EXPORTER or OTEL_METRICS_EXPORTER
+// "none" turns that signal off; "otlp", or nothing, leaves it on.
 func New(ctx context.Context, opts Options) (*Sink, error) {
-	exp, err := exporter(ctx, opts)
+	traces, err := signalOn("OTEL_TRACES_EXPORTER")
 	if err != nil {
+		return nil, err
+	}
+	metrics, err := signalOn("OTEL_METRICS_EXPORTER")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEndpoint(opts.Endpoint); err != nil {
 		return nil, err
 	}
 	log := opts.Logger
@@ -110,7 +137,11 @@ func New(ctx context.Context, opts Options) (*Sink, error) {
 		attrs = append(attrs, semconv.ServiceVersion(opts.Version))
 	}
 	if opts.Vantage != "" {
-		attrs = append(attrs, VantageKey.String(opts.Vantage))
+		// The vantage is also the instance: the backends that map the
+		// resource to Prometheus's job and instance (a collector's
+		// prometheus exporter, Prometheus's OTLP receiver) would otherwise
+		// merge the series of two vantage points into one.
+		attrs = append(attrs, VantageKey.String(opts.Vantage), semconv.ServiceInstanceID(opts.Vantage))
 	}
 	// The environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) overrides
 	// the defaults, as the SDK's users expect.
@@ -122,54 +153,109 @@ func New(ctx context.Context, opts Options) (*Sink, error) {
 	if size <= 0 {
 		size = DefaultQueueSize
 	}
-	g := &gate{size: int64(size)}
-	// The batch processor's own queue has room for every span the gate lets
-	// through: spans are dropped by the gate, where they are counted, never
-	// silently by the processor. It never blocks: a full queue drops.
-	bsp := sdktrace.NewBatchSpanProcessor(gateOut{g, exp}, sdktrace.WithMaxQueueSize(2*size))
-	provider := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithIDGenerator(ids{}),
-		sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(gateIn{g, bsp}))
-	return &Sink{provider: provider, tracer: provider.Tracer("github.com/probe-dev/probe/core/otel"),
-		hosts: opts.Hosts, gate: g, log: log}, nil
+	s := &Sink{hosts: opts.Hosts, gate: &gate{size: int64(size)}, log: log}
+	if traces {
+		exp, err := traceExporter(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		// The batch processor's own queue has room for every span the gate
+		// lets through: spans are dropped by the gate, where they are
+		// counted, never silently by the processor. It never blocks: a full
+		// queue drops.
+		bsp := sdktrace.NewBatchSpanProcessor(gateOut{s.gate, exp}, sdktrace.WithMaxQueueSize(2*size))
+		s.provider = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithIDGenerator(ids{}),
+			sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(gateIn{s.gate, bsp}))
+		s.tracer = s.provider.Tracer("github.com/probe-dev/probe/core/otel")
+	}
+	if metrics {
+		exp, err := metricExporter(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		if s.meters, err = newMeters(res, exp); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // VantageKey is the resource attribute naming the vantage point.
 const VantageKey = attribute.Key("probe.vantage")
 
-// exporter makes the OTLP exporter of opts' protocol.
-func exporter(ctx context.Context, opts Options) (sdktrace.SpanExporter, error) {
-	protocol := opts.Protocol
-	for _, v := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-		if protocol == "" {
-			protocol = os.Getenv(v)
+// signalOn says whether the variable (OTEL_TRACES_EXPORTER,
+// OTEL_METRICS_EXPORTER) leaves its signal's export on.
+func signalOn(variable string) (bool, error) {
+	switch v := os.Getenv(variable); v {
+	case "", "otlp":
+		return true, nil
+	case "none":
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s=%q: probe exports otlp or none", variable, v)
+	}
+}
+
+// protocol is the OTLP protocol of a signal (TRACES, METRICS): opts', else
+// the signal's variable, else OTEL_EXPORTER_OTLP_PROTOCOL.
+func protocol(opts Options, signal string) (string, error) {
+	p := opts.Protocol
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_" + signal + "_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if p == "" {
+			p = os.Getenv(v)
 		}
 	}
-	url := strings.Contains(opts.Endpoint, "://")
-	if url {
-		if _, err := parseURL(opts.Endpoint); err != nil {
-			return nil, err
-		}
+	switch p {
+	case "":
+		return "http/protobuf", nil
+	case "http/protobuf", "grpc":
+		return p, nil
+	default:
+		return "", fmt.Errorf("OTLP protocol %q: want http/protobuf or grpc", p)
 	}
-	switch protocol {
-	case "", "http/protobuf":
-		var o []otlptracehttp.Option
-		switch {
-		case url:
-			o = append(o, otlptracehttp.WithEndpointURL(withTracesPath(opts.Endpoint)))
-		case opts.Endpoint != "":
-			o = append(o, otlptracehttp.WithEndpoint(opts.Endpoint))
-		}
-		if opts.Insecure {
-			o = append(o, otlptracehttp.WithInsecure())
-		}
-		if len(opts.Headers) > 0 {
-			o = append(o, otlptracehttp.WithHeaders(opts.Headers))
-		}
-		return otlptracehttp.New(ctx, o...)
-	case "grpc":
+}
+
+// isURL says whether an endpoint is a URL rather than host:port.
+func isURL(endpoint string) bool { return strings.Contains(endpoint, "://") }
+
+// checkEndpoint checks an endpoint URL: http or https, with a host, and a
+// path (if any) that is the collector's base, not a signal's.
+func checkEndpoint(endpoint string) error {
+	if !isURL(endpoint) {
+		return nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return fmt.Errorf("OTLP endpoint: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("OTLP endpoint %q: want http://HOST:PORT or https://HOST:PORT", endpoint)
+	}
+	if p := strings.TrimSuffix(u.Path, "/"); strings.HasSuffix(p, "/v1/traces") || strings.HasSuffix(p, "/v1/metrics") {
+		return fmt.Errorf("OTLP endpoint %q: give the collector's base URL (http://HOST:4318); probe adds /v1/traces and /v1/metrics", endpoint)
+	}
+	return nil
+}
+
+// signalURL is the URL of a signal's OTLP/HTTP path (v1/traces) under an
+// endpoint URL, checked before: the endpoint is the collector's base, as
+// OTEL_EXPORTER_OTLP_ENDPOINT is in the OTLP specification.
+func signalURL(endpoint, path string) string {
+	u, _ := url.Parse(endpoint) // checked before
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + path
+	return u.String()
+}
+
+// traceExporter makes the OTLP span exporter of opts' protocol.
+func traceExporter(ctx context.Context, opts Options) (sdktrace.SpanExporter, error) {
+	proto, err := protocol(opts, "TRACES")
+	if err != nil {
+		return nil, err
+	}
+	if proto == "grpc" {
 		var o []otlptracegrpc.Option
 		switch {
-		case url:
+		case isURL(opts.Endpoint):
 			o = append(o, otlptracegrpc.WithEndpointURL(opts.Endpoint))
 		case opts.Endpoint != "":
 			o = append(o, otlptracegrpc.WithEndpoint(opts.Endpoint))
@@ -181,36 +267,75 @@ func exporter(ctx context.Context, opts Options) (sdktrace.SpanExporter, error) 
 			o = append(o, otlptracegrpc.WithHeaders(opts.Headers))
 		}
 		return otlptracegrpc.New(ctx, o...)
-	default:
-		return nil, fmt.Errorf("OTLP protocol %q: want http/protobuf or grpc", protocol)
 	}
+	var o []otlptracehttp.Option
+	switch {
+	case isURL(opts.Endpoint):
+		o = append(o, otlptracehttp.WithEndpointURL(signalURL(opts.Endpoint, "v1/traces")))
+	case opts.Endpoint != "":
+		o = append(o, otlptracehttp.WithEndpoint(opts.Endpoint))
+	}
+	if opts.Insecure {
+		o = append(o, otlptracehttp.WithInsecure())
+	}
+	if len(opts.Headers) > 0 {
+		o = append(o, otlptracehttp.WithHeaders(opts.Headers))
+	}
+	return otlptracehttp.New(ctx, o...)
 }
 
-// parseURL parses an endpoint URL, which must be http or https with a host.
-func parseURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
+// metricExporter makes the OTLP metric exporter of opts' protocol.
+func metricExporter(ctx context.Context, opts Options) (sdkmetric.Exporter, error) {
+	proto, err := protocol(opts, "METRICS")
 	if err != nil {
-		return nil, fmt.Errorf("OTLP endpoint: %w", err)
+		return nil, err
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("OTLP endpoint %q: want http://HOST:PORT or https://HOST:PORT", s)
+	if proto == "grpc" {
+		var o []otlpmetricgrpc.Option
+		switch {
+		case isURL(opts.Endpoint):
+			o = append(o, otlpmetricgrpc.WithEndpointURL(opts.Endpoint))
+		case opts.Endpoint != "":
+			o = append(o, otlpmetricgrpc.WithEndpoint(opts.Endpoint))
+		}
+		if opts.Insecure {
+			o = append(o, otlpmetricgrpc.WithInsecure())
+		}
+		if len(opts.Headers) > 0 {
+			o = append(o, otlpmetricgrpc.WithHeaders(opts.Headers))
+		}
+		return otlpmetricgrpc.New(ctx, o...)
 	}
-	return u, nil
+	var o []otlpmetrichttp.Option
+	switch {
+	case isURL(opts.Endpoint):
+		o = append(o, otlpmetrichttp.WithEndpointURL(signalURL(opts.Endpoint, "v1/metrics")))
+	case opts.Endpoint != "":
+		o = append(o, otlpmetrichttp.WithEndpoint(opts.Endpoint))
+	}
+	if opts.Insecure {
+		o = append(o, otlpmetrichttp.WithInsecure())
+	}
+	if len(opts.Headers) > 0 {
+		o = append(o, otlpmetrichttp.WithHeaders(opts.Headers))
+	}
+	return otlpmetrichttp.New(ctx, o...)
 }
 
-// withTracesPath adds the OTLP/HTTP path of traces to an endpoint URL
-// without a path, as the OTLP specification does for
-// OTEL_EXPORTER_OTLP_ENDPOINT.
-func withTracesPath(s string) string {
-	u, _ := parseURL(s) // parsed before
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/v1/traces"
-	}
-	return u.String()
-}
-
-// Attempt queues the trace of a for export and returns at once.
+// Attempt queues the trace of a for export, adds it to the metrics, and
+// returns at once.
 func (s *Sink) Attempt(a *engine.Attempt) error {
+	if s.meters != nil {
+		s.meters.record(a)
+	}
+	if s.tracer != nil {
+		s.trace(a)
+	}
+	return nil
+}
+
+// trace queues the trace of a for export.
+func (s *Sink) trace(a *engine.Attempt) {
 	start := a.Started
 	end := start.Add(a.Total)
 	attrs := []attribute.KeyValue{attribute.String("probe.target", a.Target), attribute.Int("probe.seq", a.Seq)}
@@ -257,7 +382,6 @@ func (s *Sink) Attempt(a *engine.Attempt) error {
 		span.End(trace.WithTimestamp(pstart.Add(p.Duration)))
 	}
 	root.End(trace.WithTimestamp(end))
-	return nil
 }
 
 // str is v when it is a string, else "".
@@ -325,7 +449,7 @@ func phaseAttrs(a *engine.Attempt, p *engine.Phase, hosts func(string) (string, 
 // waiting for a collector here would delay the next round of probing.
 func (s *Sink) Flush() error { return nil }
 
-// Close exports the spans still queued, waiting at most 5s, stops the
+// Close exports the spans still queued and the metrics, waiting at most 5s, stops the
 // export and logs what was dropped: an export that failed is the
 // collector's trouble, not the run's, so Close never fails. A stream of a
 // schedule (a nil result) leaves the sink open: it outlives the stream, as
@@ -340,17 +464,30 @@ func (s *Sink) Close(res *engine.Result) error {
 	return nil
 }
 
-// Shutdown exports the spans still queued, waiting at most 5s, stops the
+// Shutdown exports the spans still queued and the metrics, waiting at most 5s, stops the
 // export, and logs what was dropped.
 func (s *Sink) Shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	err := s.provider.Shutdown(ctx)
+	// Both signals share the 5s: one's dead collector must not leave the
+	// other no time.
+	var wg sync.WaitGroup
+	var traceErr, metricErr error
+	if s.provider != nil {
+		wg.Go(func() { traceErr = s.provider.Shutdown(ctx) })
+	}
+	if s.meters != nil {
+		wg.Go(func() { metricErr = s.meters.provider.Shutdown(ctx) })
+	}
+	wg.Wait()
 	exported, queueFull, failed := s.Counts()
 	if queueFull+failed > 0 {
 		s.log.Warn("otel export: spans dropped", "exported", exported, "queue_full", queueFull, "export_failed", failed)
 	}
-	if err != nil {
+	if m := s.meters; m != nil && m.exports.failed.Load() > 0 {
+		s.log.Warn("otel export: metric exports failed", "ok", m.exports.ok.Load(), "failed", m.exports.failed.Load())
+	}
+	if err := errors.Join(traceErr, metricErr); err != nil {
 		return fmt.Errorf("stop the otel export: %w", err)
 	}
 	return nil
@@ -374,6 +511,7 @@ var (
 func (s *Sink) Describe(ch chan<- *prometheus.Desc) {
 	ch <- exportedDesc
 	ch <- droppedDesc
+	ch <- metricExportsDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -382,6 +520,10 @@ func (s *Sink) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(exportedDesc, prometheus.CounterValue, float64(exported))
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(queueFull), "queue_full")
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(failed), "export_failed")
+	if m := s.meters; m != nil {
+		ch <- prometheus.MustNewConstMetric(metricExportsDesc, prometheus.CounterValue, float64(m.exports.ok.Load()), "ok")
+		ch <- prometheus.MustNewConstMetric(metricExportsDesc, prometheus.CounterValue, float64(m.exports.failed.Load()), "failed")
+	}
 }
 
 // gate sits before and after the batch span processor: its processor

@@ -66,12 +66,65 @@ func TestDeadCollector(t *testing.T) {
 	}
 }
 
-// TestBadEndpoint: an endpoint that is not an http(s) URL or host:port, and
-// an unknown protocol, are errors.
+// TestBadEndpoint: an endpoint that is not an http(s) URL or host:port, a
+// URL of one signal's path rather than the collector's base, and an
+// unknown protocol, are errors.
 func TestBadEndpoint(t *testing.T) {
-	for _, o := range []Options{{Endpoint: "ftp://collector:4318"}, {Endpoint: "http://"}, {Protocol: "thrift"}} {
+	for _, o := range []Options{{Endpoint: "ftp://collector:4318"}, {Endpoint: "http://"}, {Protocol: "thrift"},
+		{Endpoint: "http://collector:4318/v1/traces"}, {Endpoint: "https://collector/otlp/v1/metrics/"}} {
 		if _, err := New(t.Context(), o); err == nil {
 			t.Errorf("New(%+v): no error", o)
+		}
+	}
+}
+
+// TestSignalURL: the endpoint is the collector's base, as
+// OTEL_EXPORTER_OTLP_ENDPOINT is: each signal's path is added to it.
+func TestSignalURL(t *testing.T) {
+	for _, c := range [][3]string{
+		{"http://c:4318", "v1/metrics", "http://c:4318/v1/metrics"},
+		{"http://c:4318/", "v1/traces", "http://c:4318/v1/traces"},
+		{"https://c/otlp", "v1/metrics", "https://c/otlp/v1/metrics"},
+	} {
+		if got := signalURL(c[0], c[1]); got != c[2] {
+			t.Errorf("signalURL(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
+		}
+	}
+}
+
+// TestSignalsOff: OTEL_TRACES_EXPORTER and OTEL_METRICS_EXPORTER none turn
+// their signal off, otlp leaves it on, and anything else is an error.
+func TestSignalsOff(t *testing.T) {
+	for _, c := range []struct {
+		traces, metrics        string
+		wantTraces, wantMeters bool
+		wantErr                bool
+	}{
+		{"", "", true, true, false},
+		{"otlp", "none", true, false, false},
+		{"none", "otlp", false, true, false},
+		{"none", "none", false, false, false},
+		{"console", "", false, false, true},
+		{"", "prometheus", false, false, true},
+	} {
+		t.Setenv("OTEL_TRACES_EXPORTER", c.traces)
+		t.Setenv("OTEL_METRICS_EXPORTER", c.metrics)
+		s, err := New(t.Context(), Options{Endpoint: "127.0.0.1:1"})
+		if c.wantErr {
+			if err == nil {
+				t.Errorf("traces %q metrics %q: no error", c.traces, c.metrics)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("traces %q metrics %q: %v", c.traces, c.metrics, err)
+		}
+		if (s.tracer != nil) != c.wantTraces || (s.meters != nil) != c.wantMeters {
+			t.Errorf("traces %q metrics %q: traces on %v, metrics on %v; want %v, %v",
+				c.traces, c.metrics, s.tracer != nil, s.meters != nil, c.wantTraces, c.wantMeters)
+		}
+		if err := s.Attempt(attempt(1)); err != nil {
+			t.Error(err)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,8 +41,10 @@ type forwarder struct {
 	stop     int           // eventfd: readable once the reader must stop
 	done     chan struct{} // closed when the writer must stop
 	late     *recorder
-	wg       sync.WaitGroup
-	errs     [2]error // what ended the reader and the writer
+	// cut, while true, drops every packet read (Star.Cut).
+	cut  atomic.Bool
+	wg   sync.WaitGroup
+	errs [2]error // what ended the reader and the writer
 }
 
 // startForwarder starts forwarding from one TUN file descriptor to another.
@@ -90,6 +93,9 @@ func (f *forwarder) read() error {
 			}
 			if err != nil {
 				return fmt.Errorf("read TUN: %w", err)
+			}
+			if f.cut.Load() {
+				continue
 			}
 			p := packet{data: bytes.Clone(buf[:n]), due: time.Now().Add(f.delay)}
 			select {

@@ -8,6 +8,10 @@
 // microseconds), a DNS query one, a TLS 1.3 handshake one more: ground truth
 // to check probe's timings against.
 //
+// A Star shares one far namespace among several near ones, each joined to it
+// by a link of its own delay: vantage points at different distances from
+// the same servers, whose links can be cut one at a time.
+//
 // The namespaces hold only the link and their loopback: nothing can route
 // out of them. Lab servers listen on the far side (StartLab, or
 // StartFarLab in a process started there); probe, the reference loops and

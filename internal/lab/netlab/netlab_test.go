@@ -244,3 +244,65 @@ func TestDialContext(t *testing.T) {
 		t.Errorf("local address %s, want %s", got, NearAddr)
 	}
 }
+
+// TestStar: from each near namespace of a star, the far lab's one TLS
+// server at FarAddr is a connect of at least twice the spoke's delay away,
+// and a cut spoke reaches nothing until it is put back, while the others
+// still do.
+func TestStar(t *testing.T) {
+	Require(t)
+	delays := []time.Duration{2 * time.Millisecond, 5 * time.Millisecond}
+	s, err := StartStar(delays...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	f, err := s.StartLab()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	connect := func(i int) (time.Duration, error) {
+		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		c, err := s.Nears[i].DialContext(ctx, "tcp", f.TLS.Addr.String())
+		if err != nil {
+			return 0, err
+		}
+		d := time.Since(start)
+		if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != SpokeAddr(i) {
+			t.Errorf("spoke %d connects from %s, want %s", i, got, SpokeAddr(i))
+		}
+		return d, c.Close()
+	}
+	for i, delay := range delays {
+		d, err := connect(i)
+		if err != nil {
+			t.Fatalf("spoke %d: %v", i, err)
+		}
+		if d < 2*delay {
+			t.Errorf("spoke %d of delay %s: connect in %s, less than a round trip", i, delay, d)
+		}
+		t.Logf("spoke %d, delay %s: connect %s", i, delay, d)
+	}
+	s.Cut(0, true)
+	if _, err := connect(0); err == nil {
+		t.Error("spoke 0 cut: the connect succeeded")
+	}
+	if _, err := connect(1); err != nil {
+		t.Errorf("spoke 0 cut, spoke 1: %v", err)
+	}
+	s.Cut(0, false)
+	if _, err := connect(0); err != nil {
+		t.Errorf("spoke 0 put back: %v", err)
+	}
+}
