@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -21,23 +20,47 @@ var discoveryPoll = time.Second
 const discoveryDNSEvery = time.Minute
 
 // discovered is what the file probe serve last loaded read from outside
-// it. The load function sets it; watchDiscovery reads it.
+// it, and the state of its file_sd lists when it was loaded. The load
+// function sets it; watchDiscovery reads it.
 type discovered struct {
 	mu    sync.Mutex
 	d     config.Discovery
-	every time.Duration // the file's schedule, 0 without one
+	every time.Duration        // the file's schedule, 0 without one
+	seen  map[string]fileStamp // each list's state when the file was loaded
 }
 
+// set records f as the file loaded, its lists' state now as the baseline a
+// change is told against: a list written while the file loads, before any
+// watcher looks, still counts as a change.
 func (w *discovered) set(f *config.File) {
+	seen := make(map[string]fileStamp, len(f.Discovery.Files))
+	for _, p := range f.Discovery.Files {
+		seen[p] = stamp(p)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.d, w.every = f.Discovery, f.Schedule.Every
+	w.d, w.every, w.seen = f.Discovery, f.Schedule.Every, seen
 }
 
-func (w *discovered) get() (config.Discovery, time.Duration) {
+// changed returns a list whose state is not its baseline, taking its state
+// now as the new one, or "" when none changed.
+func (w *discovered) changed() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return config.Discovery{Files: slices.Clone(w.d.Files), DNS: w.d.DNS}, w.every
+	for _, p := range w.d.Files {
+		if s := stamp(p); s != w.seen[p] {
+			w.seen[p] = s
+			return p
+		}
+	}
+	return ""
+}
+
+// dns says whether the file called dns_srv, and its schedule.
+func (w *discovered) dns() (bool, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.d.DNS, w.every
 }
 
 // fileStamp is what tells a file's change: its size and modification time,
@@ -61,36 +84,24 @@ func stamp(path string) fileStamp {
 // without one), until ctx ends. A load that fails keeps the last good file:
 // the exporter logs why and says so in /metrics.
 func watchDiscovery(ctx context.Context, w *discovered, reload func() error, log hclog.Logger) {
-	seen := map[string]fileStamp{}
-	var lastDNS time.Time
+	lastDNS := time.Now()
 	tick := time.NewTicker(discoveryPoll)
 	defer tick.Stop()
 	for {
-		d, every := w.get()
-		for _, p := range d.Files { // the lists of the file loaded: their state now is the baseline
-			if _, ok := seen[p]; !ok {
-				seen[p] = stamp(p)
-			}
-		}
-		if lastDNS.IsZero() {
-			lastDNS = time.Now()
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 		var why string
-		for _, p := range d.Files {
-			if s := stamp(p); s != seen[p] {
-				seen[p] = s
-				why = "file_sd list " + p + " changed"
-			}
+		if p := w.changed(); p != "" {
+			why = "file_sd list " + p + " changed"
 		}
+		dns, every := w.dns()
 		if every == 0 {
 			every = discoveryDNSEvery
 		}
-		if why == "" && d.DNS && time.Since(lastDNS) >= every {
+		if why == "" && dns && time.Since(lastDNS) >= every {
 			why = "dns_srv refresh"
 		}
 		if why == "" {
