@@ -72,7 +72,7 @@ func TestSummary(t *testing.T) {
 
 // TestBounded checks that a bounded accumulator is exact up to
 // BoundedExact samples, and past them keeps count, min, max, mean and stddev
-// exact and its percentiles within their rank errors, in few samples: a
+// exact and its percentiles within their rank errors, in few samples:
 // 200,000 durations, shuffled, with failures among them.
 func TestBounded(t *testing.T) {
 	const n = 200_000
