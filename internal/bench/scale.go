@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/probe-dev/probe/internal/lab"
@@ -70,9 +69,12 @@ type scaleOptions struct {
 
 // scaleResult is what one `probe run` of many targets cost.
 type scaleResult struct {
-	Wall   time.Duration
-	RSS    int64 // peak resident set of the probe process, bytes
-	MaxFDs int   // most file descriptors it had open at once, sampled
+	Wall time.Duration
+	// RSS is the peak resident set of the probe process, bytes (VmHWM,
+	// sampled every 50 ms, the last sample its peak but for the run's
+	// last 50 ms).
+	RSS    int64
+	MaxFDs int // most file descriptors it had open at once, sampled
 }
 
 // measureScale runs the probe binary once on a generated pipeline file of
@@ -137,6 +139,9 @@ func measureScale(ctx context.Context, o scaleOptions) (res scaleResult, err err
 			if n, err := countFDs(cmd.Process.Pid); err == nil {
 				res.MaxFDs = max(res.MaxFDs, n)
 			}
+			if hwm, err := peakRSS(cmd.Process.Pid); err == nil {
+				res.RSS = max(res.RSS, hwm)
+			}
 			select {
 			case <-done:
 				return
@@ -155,8 +160,27 @@ func measureScale(ctx context.Context, o scaleOptions) (res scaleResult, err err
 	if output == "jsonl" && lines != o.Targets {
 		return res, fmt.Errorf("probe run of %d targets wrote %d lines", o.Targets, lines)
 	}
-	res.RSS = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
 	return res, nil
+}
+
+// peakRSS returns the peak resident set of process pid so far, VmHWM, in
+// bytes. Not the rusage's ru_maxrss once it has exited: os/exec starts it
+// with vfork, whose child runs on the parent's memory until it execs, and
+// Linux keeps that memory's peak in the child's ru_maxrss, so that it
+// would count this process's own size (a million names to write,
+// included).
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
 
 // readAttempts reads probe's output to its end: its lines, and of jsonl's
