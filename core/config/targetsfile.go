@@ -87,7 +87,7 @@ func (tf *TargetsFile) scan(target func(line int, t *engine.Target) bool, bad fu
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, maxTargetsLine), maxTargetsLine)
+	sc.Buffer(make([]byte, 0, maxTargetsLine+1), maxTargetsLine+1) // the line and its newline
 	line := 0
 	for sc.Scan() {
 		line++

@@ -164,6 +164,7 @@ func TestTargetsFileErrors(t *testing.T) {
 		{"control character", "a\x1b.lab:80\n", "", true, []string{`line 1: host "a\x1b.lab" holds a control character`}},
 		{"ten and more", many.String(), "", true, []string{"line 10: ", "fleet.txt: 2 more lines are not targets."}},
 		{"long line", strings.Repeat("a", 5000) + "\n", "", true, []string{"fleet.txt:1: a line longer than 4096 bytes"}},
+		{"longest line", "a.lab:80\n" + strings.Repeat("a", 4090) + ".lab\n", "", true, []string{"fleet.txt, line 2:", "has no port"}},
 		{"twice", "a.lab:80\nb.lab:80\na.lab:80\n", "", false, []string{"line 3: the target fleet[a.lab:80] again"}},
 		{"host too", "a.lab:80\n", `host = "x.lab"`, true, []string{`Unsupported argument`, `An argument named "host" is not expected here.`}},
 		{"for_each too", "a.lab:80\n", `for_each = ["a"]`, true, []string{`An argument named "for_each" is not expected here.`}},
