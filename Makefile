@@ -83,7 +83,8 @@ test: deps build lint test-tailscale unit fuzz
 ## bench: every benchmark figure (DESIGN §9), one "name value" line each: bench-dns's, then
 ## internal/bench's: accuracy across the delay link beside blackbox_exporter and curl, preconnect's first
 ## request cold and warm across it (preconnect.cold_ms, warm_ms, ratio), throughput
-## against a plain Go loop and blackbox_exporter, 100,000 targets, start-up (docs/performance.md).
+## against a plain Go loop and blackbox_exporter, 100,000 targets, a million from a targets file,
+## start-up (docs/performance.md).
 ## Needs root and /dev/net/tun.
 bench: bench-dns bench-plugins probe
 	./.ci/deps bench

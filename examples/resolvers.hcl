@@ -155,3 +155,14 @@ target "listed" {
   port     = each.value.port
   pipeline = pipeline.https_via_doh
 }
+
+# Targets one a line in a file (fleet.txt, next to this file): a list as
+# long as you like, a million hosts say. probe run reads it as it goes and,
+# with -o jsonl, holds nothing per target:
+#
+#   probe run examples/resolvers.hcl -o jsonl > attempts.jsonl
+target "fleet" {
+  targets_file = "fleet.txt"
+  port         = 443 # for the lines that give none
+  pipeline     = pipeline.https_via_doh
+}

@@ -6,6 +6,8 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/probe-dev/probe/core/config"
@@ -44,21 +46,31 @@ func (f *fileFlags) otelExport(file *config.File, log hclog.Logger, hosts func(s
 	return s, nil
 }
 
-// targetHosts returns the hosts of targets for traces, as the attempts
-// name them: redacted with secrets, the file's sensitive values.
-func targetHosts(targets []*engine.Target, secrets []string) func(string) (string, uint16, bool) {
-	r := engine.NewRedactor(secrets)
-	m := make(map[string]*engine.Target, len(targets))
-	for _, t := range targets {
-		t = r.Target(t)
-		m[t.Name] = t
-	}
-	return func(name string) (string, uint16, bool) {
-		t, ok := m[name]
-		if !ok {
-			return "", 0, false
+// targetHosts returns the hosts of targets, and of the targets of files,
+// for traces, as the attempts name them: redacted with secrets, the file's
+// sensitive values. It indexes targets when first asked, not before: a run
+// that exports no trace holds no index of its targets.
+func targetHosts(targets []*engine.Target, secrets []string, files ...*config.TargetsFile) func(string) (string, uint16, bool) {
+	index := sync.OnceValue(func() map[string]*engine.Target {
+		r := engine.NewRedactor(secrets)
+		m := make(map[string]*engine.Target, len(targets))
+		for _, t := range targets {
+			t = r.Target(t)
+			m[t.Name] = t
 		}
-		return t.Host, t.Port, true
+		return m
+	})
+	return func(name string) (string, uint16, bool) {
+		if t, ok := index()[name]; ok {
+			return t.Host, t.Port, true
+		}
+		// A targets file's target is named BLOCK[HOST:PORT].
+		for _, tf := range files {
+			if addr, ok := strings.CutPrefix(name, tf.Name+"["); ok && strings.HasSuffix(addr, "]") {
+				return adHocHost(strings.TrimSuffix(addr, "]"))
+			}
+		}
+		return "", 0, false
 	}
 }
 

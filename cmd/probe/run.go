@@ -30,6 +30,9 @@ type fileFlags struct {
 	vantage  string
 	// otlpEndpoint is --otlp-endpoint, of the commands that export to OpenTelemetry.
 	otlpEndpoint string
+	// streamTargets leaves the targets of targets files to be read as a run
+	// goes (config.Options.StreamTargets): probe run's and validate's.
+	streamTargets bool
 }
 
 func (f *fileFlags) register(c *cobra.Command) {
@@ -88,7 +91,7 @@ func (f *fileFlags) loadTo(w io.Writer, path string, src []byte, extraVars map[s
 		_ = pl.Close()
 		return nil, nil, err
 	}
-	l := config.NewLoader(config.Options{Plugins: builtin, Loader: pl, Vars: vars, VarFiles: f.varFiles})
+	l := config.NewLoader(config.Options{Plugins: builtin, Loader: pl, Vars: vars, VarFiles: f.varFiles, StreamTargets: f.streamTargets})
 	var file *config.File
 	var diags hcl.Diagnostics
 	if src != nil {
@@ -132,17 +135,20 @@ type output struct {
 	// whole is true when the sink reads the attempts from the run's result,
 	// which must then keep them; else they stream to it alone.
 	whole bool
+	// stream is true when the sink reads nothing of the result's targets
+	// either: the run keeps no target's result (engine.Options.DiscardTargets).
+	stream bool
 }
 
 // outputs are the output formats: -o's help, its completion, its check and
 // run take them from here.
 var outputs = []output{
-	{"table", func(w io.Writer, _, _ string) sink.Sink { return report.TableSink(w) }, true},
-	{"json", func(w io.Writer, file, vantage string) sink.Sink { return report.JSONSink(w, file, vantage) }, true},
-	{"jsonl", func(w io.Writer, _, vantage string) sink.Sink { return report.NewJSONLines(w, vantage) }, false},
-	{"waterfall", func(w io.Writer, _, _ string) sink.Sink { return report.WaterfallSink(w, colorful(w)) }, true},
-	{"prometheus", func(w io.Writer, _, vantage string) sink.Sink { return report.NewPrometheusSink(w, vantage) }, false},
-	{"html", func(w io.Writer, file, _ string) sink.Sink { return status.NewReport(w, file) }, false},
+	{"table", func(w io.Writer, _, _ string) sink.Sink { return report.TableSink(w) }, true, false},
+	{"json", func(w io.Writer, file, vantage string) sink.Sink { return report.JSONSink(w, file, vantage) }, true, false},
+	{"jsonl", func(w io.Writer, _, vantage string) sink.Sink { return report.NewJSONLines(w, vantage) }, false, true},
+	{"waterfall", func(w io.Writer, _, _ string) sink.Sink { return report.WaterfallSink(w, colorful(w)) }, true, false},
+	{"prometheus", func(w io.Writer, _, vantage string) sink.Sink { return report.NewPrometheusSink(w, vantage) }, false, true},
+	{"html", func(w io.Writer, file, _ string) sink.Sink { return status.NewReport(w, file) }, false, false},
 }
 
 // outputNames are the names of outputs, in order.
@@ -172,8 +178,9 @@ func (r *runFlags) register(c *cobra.Command) {
 }
 
 // options returns o with the flags given applied, and sets the attempts and
-// timeout of targets (a file's) that the flags override.
-func (r *runFlags) options(o engine.Options, targets []*engine.Target) engine.Options {
+// timeout of targets (a file's), and of its targets files, that the flags
+// override.
+func (r *runFlags) options(o engine.Options, targets []*engine.Target, files ...*config.TargetsFile) engine.Options {
 	if r.attempts > 0 {
 		o.Attempts = r.attempts
 	}
@@ -195,6 +202,14 @@ func (r *runFlags) options(o engine.Options, targets []*engine.Target) engine.Op
 		}
 		if r.timeout > 0 {
 			t.Timeout = r.timeout
+		}
+	}
+	for _, tf := range files {
+		if r.attempts > 0 {
+			tf.Attempts = r.attempts
+		}
+		if r.timeout > 0 {
+			tf.Timeout = r.timeout
 		}
 	}
 	return o
@@ -225,7 +240,7 @@ func (r *runFlags) validate(c *cobra.Command) error {
 }
 
 func newRunCmd() *cobra.Command {
-	var ff fileFlags
+	ff := fileFlags{streamTargets: true}
 	var rf runFlags
 	var blackboxNames bool
 	c := &cobra.Command{
@@ -299,7 +314,7 @@ draws a progress bar on stderr when it is a terminal.`,
 			}
 			targets := slices.Concat(file.Targets, env)
 			var more []sink.Sink
-			export, err := ff.otelExport(file, logger(), targetHosts(targets, file.Options.Secrets))
+			export, err := ff.otelExport(file, logger(), targetHosts(targets, file.Options.Secrets, file.TargetsFiles...))
 			if err != nil {
 				return err
 			}
@@ -309,7 +324,8 @@ draws a progress bar on stderr when it is a terminal.`,
 			if rf.output == "prometheus" && (file.Serve.BlackboxNames || blackboxNames) {
 				more = append(more, exporter.NewBlackboxSink(targets))
 			}
-			return run(ctx, c.OutOrStdout(), name, file.Vantage, rf.options(file.Options, targets), rf.output, targets, more...)
+			return runFiles(ctx, c.OutOrStdout(), name, file.Vantage, rf.options(file.Options, targets, file.TargetsFiles...), rf.output,
+				targets, file.TargetsFiles, more...)
 		},
 	}
 	ff.register(c)
@@ -334,13 +350,29 @@ func interruptible() (context.Context, context.CancelFunc) {
 // result, and returns the exit status as an error (nil when every target is
 // ok). When ctx ends, what finished is still printed.
 func run(ctx context.Context, w io.Writer, file, vantage string, opts engine.Options, format string, targets []*engine.Target, more ...sink.Sink) error {
-	if len(targets) == 0 {
+	return runFiles(ctx, w, file, vantage, opts, format, targets, nil, more...)
+}
+
+// runFiles is run over targets, then the targets of files, read as the run
+// goes: with an output that streams (jsonl, prometheus), nothing is kept
+// of a target once it is probed, whatever their number. A targets file
+// that can no longer be read, or whose lines went bad since it was loaded,
+// ends the run there with an error, once what finished is printed.
+func runFiles(ctx context.Context, w io.Writer, file, vantage string, opts engine.Options, format string, targets []*engine.Target,
+	files []*config.TargetsFile, more ...sink.Sink) error {
+	n := len(targets)
+	for _, tf := range files {
+		n += tf.Count
+	}
+	if n == 0 {
 		return &exitError{code: exitUsage, msg: "no targets: the file declares no target block and PROBE_TARGETS is empty"}
 	}
 	out := outputs[slices.IndexFunc(outputs, func(o output) bool { return o.name == format })]
 	opts.Logger = logger()
-	// A sink that streams needs no attempt kept to the end.
+	// A sink that streams needs no attempt kept to the end, and one that
+	// reads nothing of the result's targets no target's result.
 	opts.DiscardAttempts = !out.whole
+	opts.DiscardTargets = out.stream
 	eng := engine.New(opts)
 	primary := out.sink(w, file, vantage)
 	if p, ok := primary.(*report.PrometheusSink); ok {
@@ -351,14 +383,43 @@ func run(ctx context.Context, w io.Writer, file, vantage string, opts engine.Opt
 		}
 	}
 	stream := sink.Attach(eng, append([]sink.Sink{primary}, more...)...)
+	rounds := eng.Rounds(targets)
+	for _, tf := range files {
+		attempts := tf.Attempts
+		if attempts == 0 {
+			attempts = eng.Options().Attempts
+		}
+		rounds += int64(tf.Count) * int64(attempts)
+	}
+	var readErr error
+	all := func(yield func(*engine.Target) bool) {
+		for _, t := range targets {
+			if !yield(t) {
+				return
+			}
+		}
+		for _, tf := range files {
+			for t, err := range tf.All() {
+				if err != nil {
+					readErr = fmt.Errorf("the targets file of target %q: %w", tf.Name, err)
+					return
+				}
+				if !yield(t) {
+					return
+				}
+			}
+		}
+	}
 	stopProgress := progressFor(format, eng)
-	res := eng.Run(ctx, targets)
+	res := eng.RunSeq(ctx, all, rounds)
 	stopProgress()
 	if err := stream.Close(res); err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
-	warnDistorted(opts.Logger, res, eng.Options(), len(targets))
+	warnDistorted(opts.Logger, res, eng.Options(), n)
 	switch {
+	case readErr != nil:
+		return readErr
 	case res.Interrupted:
 		return &exitError{code: exitInterrupted, msg: "interrupted"}
 	case res.Summary.Failed > 0:
@@ -368,7 +429,7 @@ func run(ctx context.Context, w io.Writer, file, vantage string, opts engine.Opt
 }
 
 func newValidateCmd() *cobra.Command {
-	var ff fileFlags
+	ff := fileFlags{streamTargets: true}
 	c := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a pipeline file without probing anything",
@@ -391,7 +452,11 @@ status is 2 when there is any.`,
 			if ctx.Err() != nil {
 				return &exitError{code: exitInterrupted, msg: "interrupted"}
 			}
-			fmt.Fprintf(c.OutOrStdout(), "%s is valid: %d pipelines, %d targets.\n", args[0], len(file.Pipelines), len(file.Targets))
+			n := len(file.Targets)
+			for _, tf := range file.TargetsFiles {
+				n += tf.Count
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%s is valid: %d pipelines, %d targets.\n", args[0], len(file.Pipelines), n)
 			return nil
 		},
 	}

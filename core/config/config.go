@@ -38,6 +38,11 @@ type Options struct {
 	// Environ lists the environment as KEY=VALUE, for PROBE_VAR_*;
 	// os.Environ when nil.
 	Environ func() []string
+	// StreamTargets leaves the targets of targets files (a target block's
+	// targets_file) in File.TargetsFiles, to be read as a run goes, for a
+	// command that runs through them once (probe run, probe validate).
+	// Without it, they join File.Targets.
+	StreamTargets bool
 }
 
 // File is a loaded, valid pipeline file.
@@ -50,8 +55,14 @@ type File struct {
 	Options engine.Options
 	// Pipelines by name.
 	Pipelines map[string]*engine.Pipeline
-	// Targets in file order, for_each instances in key order.
+	// Targets in file order, for_each instances in key order; with the
+	// targets of targets files, in file order too, unless the loader
+	// streams them (Options.StreamTargets).
 	Targets []*engine.Target
+	// TargetsFiles are the target blocks whose targets are in a file, when
+	// the loader streams them (Options.StreamTargets): their targets are
+	// read as a run goes, after Targets.
+	TargetsFiles []*TargetsFile
 	// Schedule is the schedule block's settings; zero without one.
 	Schedule Schedule
 	// Serve is the serve block's settings; zero without one.

@@ -23,10 +23,29 @@ var targetSchema = &hcl.BodySchema{
 }
 
 // targets decodes the target blocks, one target for each instance of a
-// block with for_each.
+// block with for_each, and the blocks whose targets are in a file
+// (targetsFile).
 func (d *decoder) targets(blocks []*hcl.Block) {
 	seen := map[string]hcl.Range{}
+	// The names of the blocks: a targets file's targets are named after
+	// its block, which no other target block may share.
+	blockNames := map[string][]hcl.Range{}
 	for _, b := range blocks {
+		blockNames[b.Labels[0]] = append(blockNames[b.Labels[0]], b.DefRange)
+	}
+	for _, b := range blocks {
+		if file, _, _ := b.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "targets_file"}}}); file.Attributes["targets_file"] != nil {
+			if decls := blockNames[b.Labels[0]]; len(decls) > 1 {
+				prev := decls[0]
+				if prev == b.DefRange {
+					prev = decls[1]
+				}
+				d.diags = append(d.diags, duplicate("target", b.Labels[0], b.DefRange, prev))
+				continue
+			}
+			d.targetsFile(b, seen)
+			continue
+		}
 		content, diags := b.Body.Content(targetSchema)
 		d.diags = append(d.diags, diags...)
 		if diags.HasErrors() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -326,5 +327,67 @@ func TestDiscardAttemptsMemory(t *testing.T) {
 		targets, attempts, keeping, keeping/targets, discarding, discarding/targets, perAttempt)
 	if discarding > attempts*perAttempt/4 {
 		t.Errorf("discarding the attempts holds %d B, not far below the %d attempts' %d B", discarding, attempts, attempts*perAttempt)
+	}
+}
+
+// TestDiscardTargets runs the lab's targets through RunSeq keeping no
+// target result: its summary, phases and counts are those of a run that
+// keeps everything, and it holds a small part of the heap that the
+// targets' results hold in a run that keeps them (no attempt in either).
+func TestDiscardTargets(t *testing.T) {
+	f := loadLab(t, 300)
+	heap := func() int64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	run := func(discardTargets bool) (int64, *engine.Result) {
+		opts := f.Options
+		opts.DiscardAttempts, opts.DiscardTargets = true, discardTargets
+		eng := engine.New(opts)
+		eng.OnAttempt(func(engine.Attempt) {})
+		before := heap()
+		res := eng.RunSeq(context.Background(), slices.Values(f.Targets), eng.Rounds(f.Targets))
+		n := heap() - before
+		runtime.KeepAlive(res)
+		return n, res
+	}
+	run(false) // warm-up
+	keeping, kept := run(false)
+	discarding, discarded := run(true)
+	t.Logf("%d targets: their results hold %d B, a run without them %d B", len(f.Targets), keeping, discarding)
+	if discarded.Targets != nil {
+		t.Errorf("%d target results kept", len(discarded.Targets))
+	}
+	counts := cmp.Transformer("counts", func(s stats.Summary) [3]int { return [3]int{s.Count, s.OK, s.Failed} })
+	if diff := cmp.Diff(aggregates{Phases: kept.Phases, Stats: kept.Stats, Summary: kept.Summary},
+		aggregatesOf(discarded), counts); diff != "" {
+		t.Errorf("keeping the targets' results and not (-keeping +discarding):\n%s", diff)
+	}
+	if discarding > keeping/10 {
+		t.Errorf("a run without its targets' results holds %d B, not far below the %d B of one with them", discarding, keeping)
+	}
+}
+
+// TestRunSeqInterrupted cancels a run before it starts: RunSeq reads
+// every target all the same and counts each as interrupted, with and
+// without the targets' results.
+func TestRunSeqInterrupted(t *testing.T) {
+	f := loadLab(t, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, discard := range []bool{false, true} {
+		opts := f.Options
+		opts.DiscardAttempts, opts.DiscardTargets = discard, discard
+		res := engine.New(opts).RunSeq(ctx, slices.Values(f.Targets), 0)
+		want := engine.Summary{Targets: len(f.Targets), Interrupted: len(f.Targets), FailuresByClass: map[sdk.Class]int{}}
+		if diff := cmp.Diff(want, res.Summary); diff != "" || !res.Interrupted {
+			t.Errorf("discard %v: interrupted %v, summary (-want +got):\n%s", discard, res.Interrupted, diff)
+		}
+		if !discard && (len(res.Targets) != len(f.Targets) || !res.Targets[0].Interrupted) {
+			t.Errorf("%d target results of %d, the first interrupted: %v", len(res.Targets), len(f.Targets), res.Targets[0].Interrupted)
+		}
 	}
 }

@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"errors"
+	"iter"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,59 +73,110 @@ func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
 // with backoff, for up to the attempt's timeout, and report it as it ends
 // then.
 func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
-	res := &Result{Started: time.Now(), Targets: make([]*TargetResult, len(targets))}
-	sched := readSched()
-	e.plan(targets)
-	run := &runAggregate{g: newAggregate()}
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range e.workers(len(targets)) {
-		wg.Go(func() {
-			for i := range next {
-				res.Targets[i] = e.runTarget(ctx, targets[i], run)
-			}
-		})
+	return e.RunSeq(ctx, slices.Values(targets), e.Rounds(targets))
+}
+
+// Rounds returns how many rounds targets plan, the sum of their attempts:
+// what Progress counts, and what RunSeq wants to know of its targets.
+func (e *Engine) Rounds(targets []*Target) int64 {
+	var n int64
+	for _, t := range targets {
+		n += int64(e.attempts(t))
 	}
-feed:
-	for i := range targets {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+	return n
+}
+
+// attempts returns how many attempts t gets.
+func (e *Engine) attempts(t *Target) int {
+	if t.Attempts > 0 {
+		return t.Attempts
+	}
+	return e.opts.Attempts
+}
+
+// RunSeq is Run over the targets seq yields, taken one at a time as a
+// worker is free to probe it: the engine holds the targets being probed,
+// not the others, so seq may read them from a file as the run goes.
+// rounds is how many rounds they plan (Rounds), for Progress. The Result's
+// targets are in seq's order; under Options.DiscardTargets there are none,
+// and a run holds nothing for a target once it is done but its counts in
+// the Summary.
+//
+// When ctx is canceled, RunSeq reads the rest of seq, probing nothing, and
+// counts those targets as interrupted.
+func (e *Engine) RunSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64) *Result {
+	res := &Result{Started: time.Now()}
+	sched := readSched()
+	e.planned.Add(rounds)
+	run := &runAggregate{g: newAggregate(e.opts.DiscardAttempts), first: map[string]phaseKey{}}
+	type job struct {
+		i int
+		t *Target
+	}
+	next := make(chan job)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex // guards res.Targets
+		workers int
+		limit   = -1 // the most workers: workers(), once a target is there
+	)
+	done := func(i int, tr *TargetResult) {
+		run.target(ctx, i, tr)
+		if !e.opts.DiscardTargets {
+			mu.Lock()
+			res.Targets[i] = tr
+			mu.Unlock()
 		}
+	}
+	i := 0
+	for t := range seq {
+		if !e.opts.DiscardTargets {
+			mu.Lock()
+			res.Targets = append(res.Targets, nil)
+			mu.Unlock()
+		}
+		fed := false
+		if ctx.Err() == nil {
+			if limit < 0 {
+				limit = e.workers()
+			}
+			if workers < limit {
+				workers++
+				wg.Go(func() {
+					for j := range next {
+						done(j.i, e.runTarget(ctx, j.t, run))
+					}
+				})
+			}
+			select {
+			case next <- job{i, t}:
+				fed = true
+			case <-ctx.Done():
+			}
+		}
+		if !fed {
+			done(i, &TargetResult{Target: e.redactor.Target(t), Stats: map[string]stats.Summary{}})
+		}
+		i++
 	}
 	close(next)
 	wg.Wait()
 	res.Duration = time.Since(res.Started)
 	res.SchedLatency = schedSince(sched, run.time)
 	res.Interrupted = ctx.Err() != nil
-
-	for i, tr := range res.Targets {
-		if tr == nil {
-			tr = &TargetResult{Target: e.redactor.Target(targets[i]), Stats: map[string]stats.Summary{}}
-			res.Targets[i] = tr
-		}
-		res.Summary.Targets++
-		switch {
-		case tr.OK:
-			res.Summary.OK++
-		case res.Interrupted && tr.Stats[TotalPhase].Count == 0:
-			tr.Interrupted = true
-			res.Summary.Interrupted++
-		default:
-			res.Summary.Failed++
-		}
-	}
-	res.Phases, res.Stats = run.result(res.Targets)
+	res.Summary = run.summary
+	res.Summary.Targets = i
+	res.Phases, res.Stats = run.result()
 	res.Summary.FailuresByClass = map[sdk.Class]int{}
 	maps.Copy(res.Summary.FailuresByClass, run.g.failuresByClass)
 	return res
 }
 
-// workers returns how many targets to run at once: Concurrency, at most
-// one per target, and no more than the file descriptors left allow.
-func (e *Engine) workers(targets int) int {
-	n := min(e.opts.Concurrency, targets)
+// workers returns how many targets to run at once: Concurrency, and no
+// more than the file descriptors left allow. RunSeq starts no more workers
+// than it has targets.
+func (e *Engine) workers() int {
+	n := e.opts.Concurrency
 	if fit, limit, open, ok := fdConcurrency(); ok && fit < n {
 		e.opts.Logger.Debug("concurrency capped by the file descriptor limit", "concurrency", e.opts.Concurrency,
 			"capped", fit, "nofile", limit, "open", open)
@@ -135,15 +188,12 @@ func (e *Engine) workers(targets int) int {
 // runTarget runs the attempts of one target, Interval apart, and adds each
 // finished one to run.
 func (e *Engine) runTarget(ctx context.Context, t *Target, run *runAggregate) *TargetResult {
-	rounds := e.opts.Attempts
-	if t.Attempts > 0 {
-		rounds = t.Attempts
-	}
+	rounds := e.attempts(t)
 	tr := &TargetResult{Target: e.redactor.Target(t)}
-	g := newAggregate()
+	g := newAggregate(e.opts.DiscardAttempts)
 	var byAddr *addressAggregates
 	if t.Pipeline.AddressPolicy == AddressAll {
-		byAddr = &addressAggregates{}
+		byAddr = &addressAggregates{bounded: e.opts.DiscardAttempts}
 	}
 	// finished holds the target's finished attempts; under DiscardAttempts
 	// only the last round's, whose slots the next round reuses.

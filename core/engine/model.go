@@ -64,11 +64,20 @@ type Options struct {
 	// FailuresByClass and ByAddress; the Result its Phases, Stats and
 	// Summary), but TargetResult.Attempts stays empty, and Run holds at most
 	// the last round's attempts of each target running. For a caller that
-	// streams the attempts and needs only the aggregates at the end: a run
-	// then holds about 1 KB per target, its statistics, rather than that and
-	// every attempt's phases and attributes. Default false: every attempt is
-	// kept.
+	// streams the attempts and needs only the aggregates at the end. Nor do
+	// the statistics grow with the attempts: each phase's keeps its first
+	// 65,536 durations for exact percentiles, and past them estimates them
+	// (stats.NewBounded). A run then holds about 1 KB per target, its
+	// statistics, rather than that and every attempt's phases and
+	// attributes. Default false: every attempt is kept.
 	DiscardAttempts bool
+	// DiscardTargets, when set, leaves the targets' results out of the
+	// Result too: Run counts each target in the Summary as it is done, and
+	// Result.Targets is nil. With DiscardAttempts and targets read as the
+	// run goes (RunSeq), a run holds nothing that grows with its targets:
+	// for a caller that streams the attempts and needs the Summary and the
+	// run's Phases and Stats alone (`probe run -o jsonl`). Default false.
+	DiscardTargets bool
 	// Secrets are strings no output may show (the values of sensitive
 	// variables and those derived from them): the engine replaces them, and
 	// the forms in which they can appear encoded (Forms), before anyone sees

@@ -7,16 +7,3 @@ package engine
 func (e *Engine) Progress() (done, planned int64) {
 	return e.done.Load(), e.planned.Load()
 }
-
-// plan adds the rounds of targets to the planned count.
-func (e *Engine) plan(targets []*Target) {
-	var n int64
-	for _, t := range targets {
-		if t.Attempts > 0 {
-			n += int64(t.Attempts)
-		} else {
-			n += int64(e.opts.Attempts)
-		}
-	}
-	e.planned.Add(n)
-}

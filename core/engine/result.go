@@ -1,7 +1,11 @@
 package engine
 
 import (
+	"cmp"
+	"context"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -95,7 +99,9 @@ type AddressResult struct {
 type Result struct {
 	Started  time.Time
 	Duration time.Duration
-	Targets  []*TargetResult
+	// Targets in the order Run was given them; nil under
+	// Options.DiscardTargets.
+	Targets []*TargetResult
 	// Interrupted is true when the run was canceled before it finished.
 	Interrupted bool
 	// Phases and Stats aggregate every attempt of every target.
@@ -124,19 +130,25 @@ type Summary struct {
 type aggregate struct {
 	order []string
 	accs  map[string]*stats.Accumulator
+	// bounded: the accumulators are stats.NewBounded's, for a run that
+	// keeps no attempt (Options.DiscardAttempts).
+	bounded bool
 	// failuresByClass counts the failed attempts by their failure's
 	// class; nil until one fails.
 	failuresByClass map[sdk.Class]int
 }
 
-func newAggregate() *aggregate {
-	return &aggregate{accs: map[string]*stats.Accumulator{}}
+func newAggregate(bounded bool) *aggregate {
+	return &aggregate{accs: map[string]*stats.Accumulator{}, bounded: bounded}
 }
 
 func (g *aggregate) acc(name string) *stats.Accumulator {
 	a, ok := g.accs[name]
 	if !ok {
 		a = &stats.Accumulator{}
+		if g.bounded {
+			a = stats.NewBounded()
+		}
 		g.accs[name] = a
 		if name != TotalPhase {
 			g.order = append(g.order, name)
@@ -171,12 +183,27 @@ func (g *aggregate) result() ([]string, map[string]stats.Summary) {
 }
 
 // runAggregate is the aggregate of a whole run, which every worker feeds as
-// its target's attempts finish.
+// its target's attempts finish, and the count of its targets by outcome as
+// each is done.
 type runAggregate struct {
 	mu sync.Mutex
 	g  *aggregate
 	// time is the sum of the attempts' totals.
 	time time.Duration
+	// first is, for each phase name, where it first appeared: the first
+	// target (in the run's order) that has it, and its place there.
+	first map[string]phaseKey
+	// summary counts the targets done so far; its Targets and
+	// FailuresByClass are left to the run.
+	summary Summary
+}
+
+// phaseKey is where a phase name appears: the target's place in the run,
+// the name's in the target's phases.
+type phaseKey struct{ target, phase int }
+
+func (k phaseKey) compare(o phaseKey) int {
+	return cmp.Or(cmp.Compare(k.target, o.target), cmp.Compare(k.phase, o.phase))
 }
 
 func (r *runAggregate) add(a *Attempt) {
@@ -186,30 +213,45 @@ func (r *runAggregate) add(a *Attempt) {
 	r.time += a.Total
 }
 
-// result returns the run's phases and statistics once targets, the run's
-// target results, are complete. The phases are in the order they first
-// appear in targets, as if the targets had run one after another, not in
-// the order the workers happened to finish them.
-func (r *runAggregate) result(targets []*TargetResult) ([]string, map[string]stats.Summary) {
-	r.g.order = r.g.order[:0]
-	seen := map[string]bool{TotalPhase: true}
-	for _, tr := range targets {
-		for _, name := range tr.Phases {
-			if !seen[name] {
-				seen[name] = true
-				r.g.order = append(r.g.order, name)
-			}
+// target counts tr, the result of the run's i-th target, once it is done;
+// it marks it interrupted when ctx ended before any of its attempts
+// finished.
+func (r *runAggregate) target(ctx context.Context, i int, tr *TargetResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case tr.OK:
+		r.summary.OK++
+	case ctx.Err() != nil && tr.Stats[TotalPhase].Count == 0:
+		tr.Interrupted = true
+		r.summary.Interrupted++
+	default:
+		r.summary.Failed++
+	}
+	for j, name := range tr.Phases {
+		k := phaseKey{i, j}
+		if f, ok := r.first[name]; name != TotalPhase && (!ok || k.compare(f) < 0) {
+			r.first[name] = k
 		}
 	}
+}
+
+// result returns the run's phases and statistics once its targets are
+// done. The phases are in the order they first appear in the run's
+// targets, as if the targets had run one after another, not in the order
+// the workers happened to finish them.
+func (r *runAggregate) result() ([]string, map[string]stats.Summary) {
+	r.g.order = slices.SortedFunc(maps.Keys(r.first), func(a, b string) int { return r.first[a].compare(r.first[b]) })
 	return r.g.result()
 }
 
 // addressAggregates accumulates attempts per address; a nil one ignores
 // them.
 type addressAggregates struct {
-	order []netip.AddrPort
-	aggs  map[netip.AddrPort]*aggregate
-	bad   map[netip.AddrPort]bool // some attempt at the address failed
+	bounded bool // as aggregate's
+	order   []netip.AddrPort
+	aggs    map[netip.AddrPort]*aggregate
+	bad     map[netip.AddrPort]bool // some attempt at the address failed
 }
 
 func (b *addressAggregates) add(a *Attempt) {
@@ -221,7 +263,7 @@ func (b *addressAggregates) add(a *Attempt) {
 		if b.aggs == nil {
 			b.aggs, b.bad = map[netip.AddrPort]*aggregate{}, map[netip.AddrPort]bool{}
 		}
-		g = newAggregate()
+		g = newAggregate(b.bounded)
 		b.aggs[a.Address] = g
 		b.order = append(b.order, a.Address)
 	}

@@ -38,9 +38,10 @@ type Sink interface {
 	Flush() error
 	// Close ends the stream: res is the result of the run the stream
 	// carried, with its attempts unless the run discarded them
-	// (engine.Options.DiscardAttempts), or nil for a stream that carried
-	// the runs of a schedule, one after another. A sink that renders a
-	// whole run (a table, a JSON document) writes it here.
+	// (engine.Options.DiscardAttempts) and its targets' results unless it
+	// discarded those (engine.Options.DiscardTargets), or nil for a stream
+	// that carried the runs of a schedule, one after another. A sink that
+	// renders a whole run (a table, a JSON document) writes it here.
 	Close(res *engine.Result) error
 }
 

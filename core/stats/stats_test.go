@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -66,5 +67,54 @@ func TestSummary(t *testing.T) {
 				t.Errorf("Summary mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestBounded checks that a bounded accumulator is exact up to
+// BoundedExact samples, and past them keeps count, min, max, mean and stddev
+// exact and its percentiles within their rank errors, in few samples:
+// 200,000 durations, shuffled, with failures among them.
+func TestBounded(t *testing.T) {
+	const n = 200_000
+	order := rand.New(rand.NewPCG(1, 2)).Perm(n)
+	exact, bounded := &Accumulator{}, NewBounded()
+	for i, k := range order {
+		d := time.Duration(k+1) * time.Microsecond // 1 µs to 0.2 s, each once
+		ok := i%10 != 0
+		exact.Add(d, ok)
+		bounded.Add(d, ok)
+		if i+1 == BoundedExact {
+			if diff := cmp.Diff(exact.Summary(), bounded.Summary()); diff != "" {
+				t.Errorf("after %d samples, bounded differs from exact (-exact +bounded):\n%s", i+1, diff)
+			}
+		}
+	}
+	want, got := exact.Summary(), bounded.Summary()
+	if got.Count != want.Count || got.OK != want.OK || got.Failed != want.Failed || got.Min != want.Min || got.Max != want.Max {
+		t.Errorf("counts and extremes: got %+v, want %+v", got, want)
+	}
+	for name, d := range map[string]time.Duration{"mean": got.Mean - want.Mean, "stddev": got.Stddev - want.Stddev} {
+		if d.Abs() > time.Microsecond {
+			t.Errorf("%s off the exact one by %v", name, d)
+		}
+	}
+	// Durations are their ranks here (in µs, over ~n values): a rank error
+	// of e is about e·n µs.
+	for _, p := range []struct {
+		name      string
+		got, want time.Duration
+		rankErr   float64
+	}{
+		{"p50", got.P50, want.P50, 0.005}, {"p90", got.P90, want.P90, 0.001}, {"p99", got.P99, want.P99, 0.0001},
+	} {
+		if limit := time.Duration(2*p.rankErr*n) * time.Microsecond; (p.got - p.want).Abs() > limit {
+			t.Errorf("%s = %v, exact %v: off by more than %v", p.name, p.got, p.want, limit)
+		}
+	}
+	if bounded.oks != nil {
+		t.Errorf("bounded accumulator still keeps %d durations", len(bounded.oks))
+	}
+	if kept := len(bounded.stream.Samples()); kept > 20_000 {
+		t.Errorf("the quantile stream keeps %d samples of %d", kept, n)
 	}
 }

@@ -161,6 +161,34 @@ func TestScale(t *testing.T) {
 	}
 }
 
+// TestScaleFile is the scale1m stage at 10,000 targets: every run
+// succeeds with a line per target, the descriptors stay bounded by the
+// concurrency, and the peak RSS of 10,000 targets is within 12 MB of
+// 1,000's. The bound is loose (the collector's timing moves a peak by a
+// few MB) but would catch what a target used to cost: 2.7 KB of peak each,
+// 24 MB over the 9,000 more.
+func TestScaleFile(t *testing.T) {
+	const targets = 10_000
+	res, err := measureScaleFile(t.Context(), t.Output(), probeBin, targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d targets in %v (%.2f of ten times %d's %v), peak RSS %.1f MB against %.1f MB; json %.2f KB, table %.2f KB per attempt",
+		targets, res.Big.Wall, res.WallVsPredicted(), targets/10, res.Small.Wall, float64(res.Big.RSS)/(1<<20), float64(res.Small.RSS)/(1<<20),
+		res.KBPerAttempt(res.JSON), res.KBPerAttempt(res.Table))
+	for name, r := range map[string]scaleResult{"big": res.Big, "small": res.Small, "json": res.JSON, "table": res.Table} {
+		if r.RSS <= 0 || r.MaxFDs <= 0 || r.Wall <= 0 {
+			t.Errorf("%s: RSS %d, fds %d, wall %v: not measured", name, r.RSS, r.MaxFDs, r.Wall)
+		}
+		if limit := 2*256 + 64; r.MaxFDs > limit {
+			t.Errorf("%s: probe had %d file descriptors open, want at most %d for concurrency 256", name, r.MaxFDs, limit)
+		}
+	}
+	if grown := res.Big.RSS - res.Small.RSS; grown > 12<<20 {
+		t.Errorf("peak RSS grew by %.1f MB from %d to %d targets, want it flat (within 12 MB)", float64(grown)/(1<<20), targets/10, targets)
+	}
+}
+
 // TestConcurrency runs 100 targets one at a time and all at once on one
 // processor: the second run's handshakes wait for each other, and it says
 // so.

@@ -4,7 +4,7 @@
 // blackbox_exporter and curl (DESIGN §9; docs/performance.md): timing
 // accuracy across the delay link, preconnect's first request cold and warm
 // across it, throughput on loopback with the plugins in and out of process,
-// a run of 100,000 targets, TLS phases and scheduling delay against
+// a run of 100,000 targets, and of a million from a targets file, TLS phases and scheduling delay against
 // concurrency, the status page's history per target, and start-up. It prints one line per figure, "name value",
 // last. `make bench` runs it; it needs root
 // and /dev/net/tun for the delay link, prometheus-blackbox-exporter and curl.
@@ -42,7 +42,7 @@ func main() {
 	probe := flag.String("probe", "bin/probe", "the probe binary")
 	banner := flag.String("banner", "bin/probe-plugin-banner", "the banner example plugin's binary")
 	targets := flag.Int("targets", 100_000, "targets of the scale run")
-	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, otel, scale, concurrency, serve, startup")
+	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, otel, scale, scale1m, concurrency, serve, startup")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -171,6 +171,7 @@ func stages(targets int) []stage {
 			add(prefix+"max_fds", float64(sc.MaxFDs), 0)
 			return nil
 		}},
+		scaleFileStage(),
 		{"concurrency", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
 			all := []int{1, 2, 4, 8, 16, 32, 64}
 			for _, series := range []concurrencyOptions{
@@ -223,7 +224,7 @@ func run(ctx context.Context, log io.Writer, bins benchBins, targets int, only [
 	all := stages(targets)
 	for _, name := range only {
 		if !slices.ContainsFunc(all, func(st stage) bool { return st.name == name }) {
-			return nil, fmt.Errorf("no stage %q: the stages are accuracy, preconnect, throughput, otel, scale, concurrency and startup", name)
+			return nil, fmt.Errorf("no stage %q: the stages are accuracy, preconnect, throughput, otel, scale, scale1m, concurrency, serve and startup", name)
 		}
 	}
 	var figs []figure
