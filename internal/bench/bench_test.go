@@ -243,3 +243,19 @@ probe_http_duration_seconds{phase="tls"} 0.041234
 		t.Errorf("parseMetrics = %v", got)
 	}
 }
+
+// TestProcess runs the process stage small: probe's JSON holds every
+// attempt, successful, and both processes' times are measured.
+func TestProcess(t *testing.T) {
+	res, err := measureProcess(t.Context(), processOptions{Targets: 4, Attempts: 5, Rounds: 1, Probe: probeBin, Self: selfBin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("probe %v, plain %v, ratio %.2f, %.0f JSON bytes per attempt", res.Probe, res.Plain, res.Ratio, res.JSONBytesPerAttempt)
+	if res.Probe <= 0 || res.Plain <= 0 || res.Ratio <= 0 {
+		t.Errorf("probe %v, plain %v, ratio %v: not measured", res.Probe, res.Plain, res.Ratio)
+	}
+	if res.JSONBytesPerAttempt < 100 {
+		t.Errorf("%.0f JSON bytes per attempt: want the attempts' phases", res.JSONBytesPerAttempt)
+	}
+}

@@ -5,7 +5,8 @@
 // accuracy across the delay link, preconnect's first request cold and warm
 // across it, throughput on loopback with the plugins in and out of process,
 // a run of 100,000 targets, and of a million from a targets file, TLS phases and scheduling delay against
-// concurrency, the status page's history per target, and start-up. It prints one line per figure, "name value",
+// concurrency, the status page's history per target, start-up, and a whole
+// `probe run -o json` process against a plain Go program's. It prints one line per figure, "name value",
 // last. `make bench` runs it; it needs root
 // and /dev/net/tun for the delay link, prometheus-blackbox-exporter and curl.
 //
@@ -33,6 +34,8 @@ func main() {
 		switch os.Args[1] {
 		case plainLoopCmd:
 			os.Exit(plainLoopMain(os.Args[2:]))
+		case plainTLSCmd:
+			os.Exit(plainTLSMain(os.Args[2:]))
 		case farLabCmd:
 			os.Exit(farLabMain())
 		case preconnectCmd:
@@ -42,7 +45,7 @@ func main() {
 	probe := flag.String("probe", "bin/probe", "the probe binary")
 	banner := flag.String("banner", "bin/probe-plugin-banner", "the banner example plugin's binary")
 	targets := flag.Int("targets", 100_000, "targets of the scale run")
-	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, otel, scale, scale1m, concurrency, serve, startup")
+	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, otel, scale, scale1m, concurrency, serve, startup, process")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -215,6 +218,17 @@ func stages(targets int) []stage {
 			}
 			return nil
 		}},
+		{"process", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
+			pr, err := measureProcess(ctx, processOptions{Targets: 32, Attempts: 60, Rounds: 9, Probe: bins.probe, Self: bins.self, Log: log})
+			if err != nil {
+				return err
+			}
+			add("process.probe_ms", sdk.Milliseconds(pr.Probe), 1)
+			add("process.go_loop_ms", sdk.Milliseconds(pr.Plain), 1)
+			add("process.vs_go_loop", pr.Ratio, 2)
+			add("process.json_bytes_per_attempt", pr.JSONBytesPerAttempt, 0)
+			return nil
+		}},
 	}
 }
 
@@ -224,7 +238,7 @@ func run(ctx context.Context, log io.Writer, bins benchBins, targets int, only [
 	all := stages(targets)
 	for _, name := range only {
 		if !slices.ContainsFunc(all, func(st stage) bool { return st.name == name }) {
-			return nil, fmt.Errorf("no stage %q: the stages are accuracy, preconnect, throughput, otel, scale, scale1m, concurrency, serve and startup", name)
+			return nil, fmt.Errorf("no stage %q: the stages are accuracy, preconnect, throughput, otel, scale, scale1m, concurrency, serve, startup and process", name)
 		}
 	}
 	var figs []figure
