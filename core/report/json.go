@@ -7,9 +7,17 @@
 package report
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/probe-dev/probe/core/engine"
@@ -220,7 +228,66 @@ func nonNil(m map[sdk.Class]int) map[sdk.Class]int {
 
 // JSON writes the whole run as one indented JSON document.
 func JSON(w io.Writer, file string, res *engine.Result) error {
-	return writeJSON(w, NewDocument(file, res), "  ")
+	return writeDocument(w, NewDocument(file, res))
+}
+
+// targetsMark is where an indented Document with no target holds its
+// targets; a newline never occurs within a JSON string, so it occurs once.
+const targetsMark = "\n  \"targets\": []"
+
+// writeDocument writes doc as writeJSON(w, doc, "  ") does, byte for byte,
+// with its targets encoded GOMAXPROCS at a time: a document is written
+// once the run is over, so a run of many attempts waits for its encoding
+// at the end, where one core encoding everything would leave the others
+// idle (docs/performance.md, the whole process).
+func writeDocument(w io.Writer, doc *Document) error {
+	workers := min(runtime.GOMAXPROCS(0), len(doc.Targets))
+	if workers < 2 {
+		return writeJSON(w, doc, "  ")
+	}
+	shell := *doc
+	shell.Targets = []TargetJSON{}
+	head, err := json.MarshalIndent(&shell, "", "  ")
+	if err != nil {
+		return err
+	}
+	at := bytes.Index(head, []byte(targetsMark))
+	if at < 0 {
+		return fmt.Errorf("json document: no %q in its encoding", targetsMark)
+	}
+	at += len(targetsMark) - 1 // before the "]"
+	parts := make([][]byte, len(doc.Targets))
+	errs := make([]error, len(doc.Targets))
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(parts); i = int(next.Add(1) - 1) {
+				// An element of the targets array: each line after the
+				// first four spaces in, as the whole document has it.
+				parts[i], errs[i] = json.MarshalIndent(&doc.Targets[i], "    ", "  ")
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	bw.Write(escapeC1(head[:at]))
+	for i, p := range parts {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(escapeC1(p))
+	}
+	bw.WriteString("\n  ")
+	bw.Write(escapeC1(head[at:]))
+	bw.WriteByte('\n')
+	return bw.Flush()
 }
 
 // JSONLines is the sink of -o jsonl: it writes each attempt as a JSON line

@@ -3,8 +3,10 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -194,6 +196,37 @@ func TestFormatDuration(t *testing.T) {
 	} {
 		if got := FormatDuration(d); got != want {
 			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestDocumentInParallel checks that the document, its targets encoded
+// in parallel, is the one writeJSON writes, byte for byte: with one
+// target and with several, a vantage and a file name that hold the
+// targets' key, and a C1 control to escape in a target and in the head.
+func TestDocumentInParallel(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	for _, n := range []int{1, 2, 3, 9} {
+		res := interruptedResult()
+		for len(res.Targets) < n {
+			tr := *res.Targets[len(res.Targets)%3]
+			target := *tr.Target
+			target.Name = fmt.Sprintf("t%d\u009b", len(res.Targets))
+			tr.Target = &target
+			res.Targets = append(res.Targets, &tr)
+		}
+		res.Targets = res.Targets[:n]
+		doc := NewDocument("a\n  \"targets\": []\u0085.hcl", res)
+		doc.Vantage = `"targets": []`
+		var want, got bytes.Buffer
+		if err := writeJSON(&want, doc, "  "); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeDocument(&got, doc); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("%d targets: writeDocument wrote\n%s\nwant, as writeJSON writes it,\n%s", n, &got, &want)
 		}
 	}
 }

@@ -39,7 +39,7 @@ func JSONSink(w io.Writer, file, vantage string) sink.Sink {
 	return whole(func(res *engine.Result) error {
 		doc := NewDocument(file, res)
 		doc.Vantage = vantage
-		return writeJSON(w, doc, "  ")
+		return writeDocument(w, doc)
 	})
 }
 
