@@ -240,3 +240,53 @@ func with(m map[string]cty.Value, kv ...any) map[string]cty.Value {
 	}
 	return out
 }
+
+// TestQueryFaults runs the dialer against the lab's DNS server behaving
+// badly: each fault ends in its class, and a truncated reply is asked
+// again over TCP unless tcp_fallback is off.
+func TestQueryFaults(t *testing.T) {
+	s := startDNS(t)
+	cases := []struct {
+		name     string
+		host     string
+		values   map[string]cty.Value
+		class    sdk.Class
+		fallback bool // the phase's tcp_fallback
+	}{
+		{name: "malformed", host: "malformed.probe.test", class: sdk.ClassDNSMalformed},
+		{name: "servfail", host: "servfail.probe.test", class: sdk.ClassDNSServFail},
+		{name: "servfail allowed", host: "servfail.probe.test", values: map[string]cty.Value{"valid_rcodes": strs("SERVFAIL")}},
+		{name: "truncated, asked over TCP", host: "truncated.probe.test", fallback: true},
+		{name: "truncated without fallback", host: "truncated.probe.test", values: map[string]cty.Value{"tcp_fallback": cty.False}, class: sdk.ClassDNSTruncated},
+		{name: "truncated, silent over TCP", host: "notcp.probe.test", values: map[string]cty.Value{"timeout": cty.StringVal("200ms")}, class: sdk.ClassDNSTruncated},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			values := with(c.values, "query_name", cty.StringVal(c.host))
+			q, err := newQuery(t, values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			start := time.Now()
+			resp, err := q.Dial(ctx, &sdk.DialRequest{Address: netip.MustParseAddrPort(s.Addr)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("took %v, want well within the 3s deadline", took)
+			}
+			var class sdk.Class
+			if resp.Failure != nil {
+				class = resp.Failure.Class
+			}
+			if class != c.class {
+				t.Errorf("class %q, want %q (%+v)", class, c.class, resp.Failure)
+			}
+			if fb, _ := resp.Phases[0].Attrs["tcp_fallback"].(bool); fb != c.fallback {
+				t.Errorf("tcp_fallback %v, want %v", resp.Phases[0].Attrs["tcp_fallback"], c.fallback)
+			}
+		})
+	}
+}
