@@ -503,8 +503,13 @@ func (c *converter) readDNS(m *module, o *obj) *dnsSpec {
 	if v := o.get("tls_config"); v != nil {
 		to := newObj(v)
 		for _, key := range []string{"server_name", "ca_file"} {
-			if v := to.get(key); v != nil && transport == "tls" {
+			v := to.get(key)
+			switch {
+			case v == nil:
+			case transport == "tls":
 				d.attrs = append(d.attrs, attr{key, cty.StringVal(v.Value)})
+			default:
+				c.note(v.Line, m.name, "dns.tls_config."+key, "used with dns_over_tls only, as blackbox does: ignored")
 			}
 		}
 		for _, k := range to.rest() {
