@@ -205,6 +205,9 @@ func (q *Query) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespon
 		if name == "" {
 			name = strings.Trim(req.Host, "[]")
 		}
+		if name == "" {
+			name = req.Address.Addr().String()
+		}
 		s.tls = &tls.Config{ServerName: name, RootCAs: q.roots, MinVersion: tls.VersionTLS12}
 	}
 	l := q.r.lookup(ctx, callAt, []server{s}, q.name, q.qtype)

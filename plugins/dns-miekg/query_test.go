@@ -65,6 +65,12 @@ func TestQueryUnbound(t *testing.T) {
 			attrs: map[string]any{"rcode": "NOERROR", "query_type": "MX", "answer": []string{mx}, "answer_rrs": 1}},
 		{name: "TXT over tls", server: u.tlsAddr, values: with(tlsValues, "query_name", cty.StringVal("zone.probe.test"), "query_type", cty.StringVal("TXT")),
 			attrs: map[string]any{"rcode": "NOERROR", "answer": []string{txt}, "transport": "tls"}},
+		{name: "TLS checked for the target's address", server: u.tlsAddr, values: map[string]cty.Value{"transport": cty.StringVal("tls"),
+			"ca_file": cty.StringVal(dotCAFile), "query_name": cty.StringVal("zone.probe.test"), "query_type": cty.StringVal("SOA")},
+			attrs: map[string]any{"rcode": "NOERROR", "serial": int64(daemon.UnboundSerial)}},
+		{name: "TLS for another name", server: u.tlsAddr, values: with(tlsValues, "query_name", cty.StringVal("zone.probe.test"),
+			"server_name", cty.StringVal("other.example")),
+			class: sdk.ClassDNSError, attrs: map[string]any{"rcode": nil}},
 		{name: "NS without recursion", server: u.addr, values: map[string]cty.Value{"query_name": cty.StringVal("zone.probe.test"), "query_type": cty.StringVal("NS"),
 			"recursion_desired": cty.False},
 			attrs: map[string]any{"rcode": "NOERROR", "answer": []string{"zone.probe.test.\t3600\tIN\tNS\tns.zone.probe.test."}}},
@@ -124,6 +130,9 @@ func TestQueryUnbound(t *testing.T) {
 			}
 			if _, ok := ph.Attrs["serial"]; ok && c.attrs["serial"] == nil {
 				t.Errorf("serial %v without a SOA answer", ph.Attrs["serial"])
+			}
+			if _, replied := ph.Attrs["rcode"]; !replied {
+				return
 			}
 			if rtt := msDuration(ph.Attrs["rtt_ms"]); rtt <= 0 || rtt > ph.Duration {
 				t.Errorf("rtt_ms %v: want more than 0 and within the phase's %v", rtt, ph.Duration)
