@@ -1,6 +1,6 @@
 # More of the network than HTTPS (issue 17), each protocol a built-in plugin
 # (plugins/*/README.md): ICMP echo, gRPC health, QUIC and HTTP/3, a DNS
-# server over UDP, mail servers' STARTTLS, PostgreSQL's SSLRequest and an
+# server over UDP (a raw query, then a SOA and an MX question), mail servers' STARTTLS, PostgreSQL's SSLRequest and an
 # SSH host key.
 #
 #   probe run examples/protocols.hcl
@@ -135,6 +135,23 @@ handshake "dns_query" {
   timeout     = "1s"
 }
 
+# The same DNS server asked as a DNS engineer asks it (plugins/dns-miekg,
+# "The dialer"): example.com's SOA, whose serial the dns phase reports,
+# and its MX, checked against a regexp; the exchange is the whole probe.
+dialer "dns_soa" {
+  plugin     = "dns-miekg"
+  query_name = "example.com"
+  query_type = "SOA"
+}
+
+dialer "dns_mx" {
+  plugin              = "dns-miekg"
+  query_name          = "example.com"
+  query_type          = "MX"
+  transport           = "tcp"
+  validate_answer_rrs = { fail_if_none_matches_regexp = ["\\tMX\\t"] }
+}
+
 # SMTP up to STARTTLS's 220, then TLS: the certificate is checked for the
 # mail host's name, as for HTTPS.
 handshake "smtp_starttls" {
@@ -208,10 +225,32 @@ pipeline "ssh" {
   handshakes = [handshake.bastion_key]
 }
 
+pipeline "dns_soa" {
+  resolvers = [resolver.system]
+  dialer    = dialer.dns_soa
+}
+
+pipeline "dns_mx" {
+  resolvers = [resolver.system]
+  dialer    = dialer.dns_mx
+}
+
 target "dns" {
   host     = var.dns_server
   port     = 53
   pipeline = pipeline.dns_udp
+}
+
+target "dns_soa" {
+  host     = var.dns_server
+  port     = 53
+  pipeline = pipeline.dns_soa
+}
+
+target "dns_mx" {
+  host     = var.dns_server
+  port     = 53
+  pipeline = pipeline.dns_mx
 }
 
 target "submission" {

@@ -33,7 +33,7 @@ var (
 		"probe_http_redirects", "probe_ssl_earliest_cert_expiry", "probe_tls_version_info", "probe_ip_protocol",
 		"probe_ip_addr_hash", "probe_http_content_length", "probe_http_uncompressed_body_length", "probe_failed_due_to_regex",
 		"probe_http_last_modified_timestamp_seconds", "probe_ssl_last_chain_expiry_timestamp_seconds", "probe_ssl_last_chain_info",
-		"probe_dns_answer_rrs", "probe_dns_authority_rrs", "probe_dns_additional_rrs", "probe_dns_query_succeeded"}
+		"probe_dns_answer_rrs", "probe_dns_authority_rrs", "probe_dns_additional_rrs", "probe_dns_query_succeeded", "probe_dns_serial"}
 	blackboxDurations = []string{"probe_duration_seconds", "probe_dns_lookup_time_seconds", "probe_http_duration_seconds",
 		"probe_dns_duration_seconds"}
 )
@@ -46,7 +46,9 @@ const blackboxTolerance = 0.25
 
 // TestBlackboxNames runs the real blackbox_exporter (Debian's package) and
 // probe serve on the same imported configuration against the same servers
-// (nginx over HTTPS with h2, the lab's TLS server, unbound for DNS), asks
+// (nginx over HTTPS with h2, the lab's TLS server, unbound for DNS: an A,
+// a SOA and an MX query checked by regexps, and a TXT query a regexp
+// fails), asks
 // each /probe in blackbox's own form (?module=NAME&target=...), and
 // compares: every blackbox family probe maps that blackbox emits comes
 // from both with the same labels, facts (status, versions, expiry, the
@@ -60,7 +62,7 @@ func TestBlackboxNames(t *testing.T) {
 	if err != nil {
 		t.Fatalf("this test needs the Debian package prometheus-blackbox-exporter (see .ci/deps): %v", err)
 	}
-	unbound, err := daemon.StartUnbound(daemon.UnboundConfig{}) // api.probe.test. A 127.0.0.1
+	unbound, err := daemon.StartUnbound(daemon.UnboundConfig{}) // api.probe.test. A 127.0.0.1, and daemon.UnboundZone
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +91,31 @@ func TestBlackboxNames(t *testing.T) {
       query_type: A
       transport_protocol: udp
       valid_rcodes: [NOERROR]
+  dns_soa:
+    prober: dns
+    dns:
+      query_name: zone.probe.test
+      query_type: SOA
+      validate_answer_rrs:
+        fail_if_not_matches_regexp: ["\\tSOA\\t"]
+  dns_mx:
+    prober: dns
+    dns:
+      query_name: zone.probe.test
+      query_type: MX
+      transport_protocol: tcp
+      valid_rcodes: [NOERROR, NXDOMAIN]
+      validate_answer_rrs:
+        fail_if_none_matches_regexp: ["MX\\t10 mail\\.zone\\.probe\\.test\\.$"]
+      validate_authority_rrs:
+        fail_if_matches_regexp: ["."]
+  dns_txt:
+    prober: dns
+    dns:
+      query_name: zone.probe.test
+      query_type: TXT
+      validate_answer_rrs:
+        fail_if_matches_regexp: ["v=spf1"]
 `, testLab.CAFile))
 	web := startNginx(t)
 	https := fmt.Sprintf("https://127.0.0.1:%d/", web)
@@ -109,7 +136,19 @@ func TestBlackboxNames(t *testing.T) {
   - job_name: dns
     metrics_path: /probe
     params: {module: [dns_a]}
-    static_configs: [{targets: [%q]}]
+    static_configs: [{targets: [%[6]q]}]
+  - job_name: dns-soa
+    metrics_path: /probe
+    params: {module: [dns_soa]}
+    static_configs: [{targets: [%[6]q]}]
+  - job_name: dns-mx
+    metrics_path: /probe
+    params: {module: [dns_mx]}
+    static_configs: [{targets: [%[6]q]}]
+  - job_name: dns-txt
+    metrics_path: /probe
+    params: {module: [dns_txt]}
+    static_configs: [{targets: [%[6]q]}]
 `, https, missing, redirect, expired, tlsTarget, dnsTarget))
 	hcl := filepath.Join(dir, "blackbox.hcl")
 	wantExit(t, probe(t, nil, "import", "blackbox", bb, "--prometheus", prom, "-o", hcl), exitOK)
@@ -141,7 +180,8 @@ func TestBlackboxNames(t *testing.T) {
 			leaf.Subject.String(), strings.Join(leaf.DNSNames, ","))
 	}
 	// What the servers make blackbox say, so that the comparison below is
-	// not of zeros.
+	// not of zeros: by target, or by module and target for the DNS server
+	// that four modules ask.
 	facts := map[string]map[string]float64{
 		https: {"probe_success": 1, "probe_http_status_code": 200, "probe_http_version": 2, "probe_http_ssl": 1, "probe_http_content_length": 3,
 			"probe_http_last_modified_timestamp_seconds":     float64(nginxModified.Unix()),
@@ -154,14 +194,31 @@ func TestBlackboxNames(t *testing.T) {
 			"probe_ssl_last_chain_info" + chainInfo(tlsLeaf): 1},
 		// Without EDNS0 (blackbox sends no OPT record), unbound answers
 		// the one A record and nothing else.
-		dnsTarget: {"probe_success": 1, "probe_dns_answer_rrs": 1, "probe_dns_authority_rrs": 0, "probe_dns_additional_rrs": 0,
+		"dns_a " + dnsTarget: {"probe_success": 1, "probe_dns_answer_rrs": 1, "probe_dns_authority_rrs": 0, "probe_dns_additional_rrs": 0,
 			"probe_dns_query_succeeded": 1},
+		// The zone's SOA, its serial, and regexps that pass; a regexp
+		// that fails the TXT query after a reply came.
+		"dns_soa " + dnsTarget: {"probe_success": 1, "probe_dns_answer_rrs": 1, "probe_dns_authority_rrs": 0, "probe_dns_additional_rrs": 0,
+			"probe_dns_query_succeeded": 1, "probe_dns_serial": daemon.UnboundSerial},
+		"dns_mx " + dnsTarget:  {"probe_success": 1, "probe_dns_answer_rrs": 1, "probe_dns_query_succeeded": 1},
+		"dns_txt " + dnsTarget: {"probe_success": 0, "probe_dns_answer_rrs": 1, "probe_dns_query_succeeded": 1},
 	}
 	cases := []struct{ module, target string }{
 		{"https_2xx", https}, {"https_2xx", missing}, {"https_2xx", redirect}, {"https_2xx", expired}, {"tls_connect", tlsTarget},
-		{"dns_a", dnsTarget},
+		{"dns_a", dnsTarget}, {"dns_soa", dnsTarget}, {"dns_mx", dnsTarget}, {"dns_txt", dnsTarget},
 	}
-	blackboxSays := map[string]map[string]map[string]float64{} // by target
+	// The name each case's target has in the imported file: the scrape's
+	// for the first job that lists it, with the module after for the
+	// others (TestImportBlackbox).
+	named := map[string]string{}
+	for _, c := range cases {
+		if _, taken := named[c.target]; taken {
+			named[c.module+" "+c.target] = fmt.Sprintf("%s (%s)", c.target, c.module)
+		} else {
+			named[c.target], named[c.module+" "+c.target] = c.target, c.target
+		}
+	}
+	blackboxSays := map[string]map[string]map[string]float64{} // by the target's name in the imported file
 	for _, c := range cases {
 		q := "/probe?" + url.Values{"module": {c.module}, "target": {c.target}}.Encode()
 		scrapeSeries(t, "http://"+listen+q) // warm-up: the first probe of either pays for its start
@@ -169,7 +226,14 @@ func TestBlackboxNames(t *testing.T) {
 		want := byFamily(scrapeSeries(t, "http://"+listen+q), nil)
 		got := byFamily(scrapeSeries(t, "http://"+srv.addr+q), olderBlackbox(want))
 		ours := byFamily(scrapeSeries(t, "http://"+srv.addr+q), nil)
-		for fact, v := range facts[c.target] {
+		caseFacts := facts[c.target]
+		if caseFacts == nil {
+			caseFacts = facts[c.module+" "+c.target]
+		}
+		if len(caseFacts) == 0 {
+			t.Fatalf("no facts for %s %s", c.module, c.target)
+		}
+		for fact, v := range caseFacts {
 			name, series, _ := strings.Cut(fact, "{")
 			series = "{" + series
 			if name == "probe_ssl_last_chain_info" {
@@ -183,7 +247,7 @@ func TestBlackboxNames(t *testing.T) {
 				t.Errorf("%s %s: blackbox says %s %v, want %v", c.module, c.target, name, want[name]["{}"], v)
 			}
 		}
-		blackboxSays[c.target] = want
+		blackboxSays[named[c.module+" "+c.target]] = want
 		compareFamilies(t, c.module+" "+c.target, want, got)
 		for name := range want {
 			if strings.HasPrefix(name, "probe_") && !contains(blackboxExact, name) && !contains(blackboxDurations, name) {
@@ -229,8 +293,8 @@ func TestBlackboxNames(t *testing.T) {
 	}
 
 	// A real Prometheus scrapes both with the same jobs but the address:
-	// every family comes from both, per instance, with the same labels,
-	// the same value, or a duration within blackboxTolerance.
+	// every family comes from both, per job and instance, with the same
+	// labels, the same value, or a duration within blackboxTolerance.
 	job := func(name, addr string) string {
 		return fmt.Sprintf(`
   - job_name: %[1]s-web
@@ -253,6 +317,21 @@ func TestBlackboxNames(t *testing.T) {
     metrics_path: /probe
     params: {module: [dns_a]}
     static_configs: [{targets: [%[8]q]}]
+    relabel_configs: *relabel
+  - job_name: %[1]s-dns-soa
+    metrics_path: /probe
+    params: {module: [dns_soa]}
+    static_configs: [{targets: [%[8]q]}]
+    relabel_configs: *relabel
+  - job_name: %[1]s-dns-mx
+    metrics_path: /probe
+    params: {module: [dns_mx]}
+    static_configs: [{targets: [%[8]q]}]
+    relabel_configs: *relabel
+  - job_name: %[1]s-dns-txt
+    metrics_path: /probe
+    params: {module: [dns_txt]}
+    static_configs: [{targets: [%[8]q]}]
     relabel_configs: *relabel`, name, addr, https, missing, redirect, expired, tlsTarget, dnsTarget)
 	}
 	p := startPrometheus(t, "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:"+
@@ -263,7 +342,7 @@ func TestBlackboxNames(t *testing.T) {
 		var out []sample
 		for _, name := range append(slices.Clone(blackboxExact), blackboxDurations...) {
 			for _, s := range p.query(fmt.Sprintf(`%s{job=~"%s-.*"}`, name, exporter)) {
-				delete(s.labels, "job")
+				s.labels["job"] = strings.TrimPrefix(s.labels["job"], exporter+"-") // dns-soa, the same for both
 				out = append(out, s)
 			}
 		}

@@ -43,6 +43,14 @@ dialer "icmp" {
   reject = { count = 0 }
 }
 
+# dns-miekg's dialer asks the check's DNS server (lab.dns) a question: the
+# exchange is the whole probe, no connection.
+dialer "dns-miekg" {
+  server = "dns"
+  config = { query_name = "api.probe.test", query_type = "A", validate_answer_rrs = { fail_if_not_matches_regexp = ["\\t127\\.0\\.0\\.1$"] } }
+  reject = { query_type = "MXX" }
+}
+
 # QUIC against the check's HTTP/3 server, whose certificate lab.ca_file's CA
 # signed; http3 is checked over this dialer's connection, in its process.
 dialer "quic" {

@@ -30,13 +30,14 @@ func TestPluginsCheck(t *testing.T) {
 		skipped int
 		want    []string // rows the output must hold
 	}{
-		{"builtins", []string{"--isolate", "--socks5-proxy", socks, "--http-proxy", httpProxy}, 116, 5, []string{
+		{"builtins", []string{"--isolate", "--socks5-proxy", socks, "--http-proxy", httpProxy}, 121, 7, []string{
 			"dial-socks5        dialer     dial             pass",
 			"dial-http-connect  dialer     dial             pass",
 			"grpc-health        handshake  timing           pass",
 			"http3              handshake  no socket kept   pass",
 			"quic               dialer     dial             pass",
 			"icmp               dialer     dial             pass",
+			"dns-miekg          dialer     dial             pass",
 			"icmp               dialer     deadline         skip: a dialer without a connection (dialer_conn = none) has no target on loopback",
 			"dial-udp           dialer     dial             pass",
 			"dial-udp           dialer     failure as data  pass",
@@ -48,7 +49,7 @@ func TestPluginsCheck(t *testing.T) {
 			"starttls           handshake  timing           pass",
 			"-                  -          whole attempt    pass",
 		}},
-		{"builtins without proxies", []string{"--isolate"}, 108, 7, []string{
+		{"builtins without proxies", []string{"--isolate"}, 113, 9, []string{
 			"dial-socks5        dialer     configure        skip: no SOCKS5 proxy to run it through (--socks5-proxy HOST:PORT)",
 			"dial-http-connect  dialer     configure        skip: no HTTP proxy to run it through (--http-proxy HOST:PORT)",
 		}},
@@ -135,9 +136,9 @@ handshake "ssh" {}
 		{"binary and isolate", []string{bannerBin(t), "--isolate"}, "give a plugin binary, or --isolate alone"},
 		{"missing binary", []string{"./nosuch"}, "nosuch: no such file or directory"},
 		{"bad check file", []string{bannerBin(t), "--config", writeFile(t, "check.hcl", `handshake "banner" { server = "gopher" }`)},
-			`server "gopher": want one of [echo greeting tls http grpc http3 udp ssh smtp]`},
+			`server "gopher": want one of [echo greeting tls http grpc http3 udp ssh smtp dns]`},
 		{"dialer against a handshake's server", []string{"--isolate", "--config", writeFile(t, "check.hcl", `dialer "dial-udp" { server = "ssh" }`)},
-			`server "ssh": a dialer is checked against one of [echo udp]`},
+			`server "ssh": a dialer is checked against one of [echo udp dns]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := probe(t, nil, append([]string{"plugins", "check"}, tc.args...)...)

@@ -23,13 +23,15 @@ const (
 	ServerUDP      = "udp"      // echoes each datagram it reads, on a UDP port
 	ServerSSH      = "ssh"      // SSH (golang.org/x/crypto/ssh) with an ed25519 host key made at the check's start
 	ServerSMTP     = "smtp"     // SMTP up to STARTTLS, then the TLS server's TLS
+	ServerDNS      = "dns"      // the check's DNS server (lab.dns): the target of a dialer of no connection that asks a DNS server (dns-miekg's)
 )
 
-var servers = []string{ServerEcho, ServerGreeting, ServerTLS, ServerHTTP, ServerGRPC, ServerHTTP3, ServerUDP, ServerSSH, ServerSMTP}
+var servers = []string{ServerEcho, ServerGreeting, ServerTLS, ServerHTTP, ServerGRPC, ServerHTTP3, ServerUDP, ServerSSH, ServerSMTP, ServerDNS}
 
-// dialerServers are the servers a dialer of sockets may be checked
-// against: TCP's echo server, or UDP's for a dialer of UDP sockets.
-var dialerServers = []string{ServerEcho, ServerUDP}
+// dialerServers are the servers a dialer may be checked against: TCP's
+// echo server, UDP's for a dialer of UDP sockets, or the DNS server for a
+// dialer of no connection whose probe is a DNS query.
+var dialerServers = []string{ServerEcho, ServerUDP, ServerDNS}
 
 // File is a check file: how each component of the binary is configured and
 // checked, by kind and plugin name. A component it does not name is checked
@@ -137,6 +139,9 @@ func ParseFile(filename string, src []byte, lab LabVars) (*File, error) {
 			c, err := b.component()
 			if err == nil && kb.kind == sdk.KindDialer && !slices.Contains(dialerServers, c.Server) {
 				err = fmt.Errorf("server %q: a dialer is checked against one of %v", c.Server, dialerServers)
+			}
+			if err == nil && kb.kind != sdk.KindDialer && c.Server == ServerDNS {
+				err = fmt.Errorf("server %q: only a dialer of no connection is checked against the DNS server", c.Server)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s %q: %w", filename, kb.kind, b.Plugin, err)

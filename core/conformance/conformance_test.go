@@ -137,8 +137,9 @@ func containsString(list []string, s string) bool {
 func TestCheckFile(t *testing.T) {
 	tests := []struct{ name, src, want string }{
 		{"syntax", `handshake "echo" {`, "check.hcl:1"},
-		{"unknown server", `handshake "echo" { server = "gopher" }`, `server "gopher": want one of [echo greeting tls http grpc http3 udp ssh smtp]`},
-		{"dialer against a handshake's server", `dialer "tcp" { server = "tls" }`, `server "tls": a dialer is checked against one of [echo udp]`},
+		{"unknown server", `handshake "echo" { server = "gopher" }`, `server "gopher": want one of [echo greeting tls http grpc http3 udp ssh smtp dns]`},
+		{"dialer against a handshake's server", `dialer "tcp" { server = "tls" }`, `server "tls": a dialer is checked against one of [echo udp dns]`},
+		{"handshake against the DNS server", `handshake "echo" { server = "dns" }`, `server "dns": only a dialer of no connection is checked against the DNS server`},
 		{"unknown attribute", `handshake "echo" { sever = "tls" }`, `Unsupported argument`},
 		{"twice", "handshake \"echo\" {}\nhandshake \"echo\" {}", `two handshake blocks for plugin "echo"`},
 		{"config not an object", `handshake "echo" { config = "line" }`, `config: want an object of attributes`},

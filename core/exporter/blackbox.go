@@ -23,7 +23,7 @@ import (
 var blackbox = struct {
 	dnsLookup, ipProtocol, ipHash, httpDuration, httpVersion, httpSSL, httpRedirects,
 	httpContentLength, httpBodyLength, httpLastModified, sslExpiry, sslChainExpiry, sslChainInfo, tlsVersion, tlsCipher,
-	regex, httpStatus, dnsDuration, dnsAnswer, dnsAuthority, dnsAdditional, dnsSucceeded *prometheus.Desc
+	regex, httpStatus, dnsDuration, dnsAnswer, dnsAuthority, dnsAdditional, dnsSucceeded, dnsSerial *prometheus.Desc
 }{
 	// The help of probe's own probe_http_status_code, which it stands for
 	// when no response came: one family has one help.
@@ -50,6 +50,7 @@ var blackbox = struct {
 	dnsAuthority:  prometheus.NewDesc("probe_dns_authority_rrs", "Returns number of entries in the authority resource record list", nil, nil),
 	dnsAdditional: prometheus.NewDesc("probe_dns_additional_rrs", "Returns number of entries in the additional resource record list", nil, nil),
 	dnsSucceeded:  prometheus.NewDesc("probe_dns_query_succeeded", "Displays whether or not the query was executed successfully", nil, nil),
+	dnsSerial:     prometheus.NewDesc("probe_dns_serial", "Returns the serial number of the zone", nil, nil),
 }
 
 // zeroTime is what blackbox reports as the last chain's expiry when no
@@ -64,14 +65,14 @@ var zeroTime = float64(time.Time{}.Unix())
 // (processing is the time to the response's first byte, transfer the
 // body's), the HTTP version, TLS, redirects, lengths, Last-Modified and
 // whether a regexp failed it; for one with tls, the certificates' expiry,
-// the leaf's facts and the version and cipher negotiated. A pipeline
-// without handshakes whose resolver is dns-miekg is blackbox's dns prober:
-// its families (probe_dns_duration_seconds{phase=resolve|connect|request},
-// the reply's section counts, probe_dns_query_succeeded) come from the
-// resolve phase, which is the DNS query, and the address family and hash
-// are the DNS server's. Families whose facts the attempt lacks (a phase
-// that never ran) are absent, as blackbox leaves them out of a probe that
-// failed before them.
+// the leaf's facts and the version and cipher negotiated. A pipeline whose
+// dialer is dns-miekg's is blackbox's dns prober: its families
+// (probe_dns_duration_seconds{phase=resolve|connect|request}, the reply's
+// section counts, probe_dns_query_succeeded, and probe_dns_serial for a
+// SOA query) come from the dns phase, the DNS exchange, and the address
+// family and hash are the DNS server's, the target's. Families whose facts
+// the attempt lacks (a phase that never ran) are absent, as blackbox leaves
+// them out of a probe that failed before them.
 func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 	var out []prometheus.Metric
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
@@ -84,15 +85,15 @@ func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 		}
 	}
 	resolve := phases["resolve"]
-	if dnsProber(resolve, t) {
-		dnsMetrics(resolve, gauge)
-		return out
-	}
 	if resolve != nil {
 		gauge(blackbox.dnsLookup, resolve.Duration.Seconds())
 	}
 	if a.Address.IsValid() {
 		addrMetrics(a.Address.Addr(), gauge)
+	}
+	if dnsProber(t) {
+		dnsMetrics(resolve, phases["dns"], gauge)
+		return out
 	}
 	regex := 0.0 // the http and tcp probers' regexps: expect_body's here
 	if f := a.Failure; f != nil && f.Class == "http.body_mismatch" {
@@ -204,56 +205,50 @@ func tlsMetrics(tls *engine.Phase, gauge func(*prometheus.Desc, float64, ...stri
 }
 
 // dnsProber reports whether t is blackbox's dns prober as probe import
-// writes it: a pipeline without handshakes that resolves with dns-miekg,
-// whose resolve phase is the DNS query.
-func dnsProber(resolve *engine.Phase, t *engine.Target) bool {
-	return resolve != nil && resolve.Plugin == "dns-miekg" && t != nil && t.Pipeline != nil && len(t.Pipeline.Handshakes) == 0
+// writes it: a pipeline whose dialer is dns-miekg's, whose dns phase is
+// the DNS exchange with the target.
+func dnsProber(t *engine.Target) bool {
+	return t != nil && t.Pipeline != nil && t.Pipeline.Dialer.Plugin == "dns-miekg"
 }
 
 // dnsMetrics returns the families of blackbox's dns prober from the
-// resolve phase of dns-miekg. The DNS server is given as an address, so
-// looking it up takes no time (resolve 0); connect is the deciding
-// query's connection (0 over UDP, all of the wait when no server
-// replied, as blackbox counts a failed exchange), request its round trip.
-func dnsMetrics(resolve *engine.Phase, gauge func(*prometheus.Desc, float64, ...string)) {
-	server, replied := resolve.Attrs["server"].(string)
-	tries, _ := resolve.Attrs["tries"].([]any)
-	var decisive map[string]any
-	for _, tr := range tries {
-		m, _ := tr.(map[string]any)
-		if m == nil {
-			continue
-		}
-		if !replied && server == "" {
-			server, _ = m["server"].(string) // no reply: the first server asked
-		}
-		if replied && decisive == nil && m["server"] == server && m["outcome"] == resolve.Attrs["rcode"] {
-			decisive = m
-		}
+// resolve phase of the server's name and the dns phase of dns-miekg's
+// dialer: connect is the exchange's connection (0 over UDP, all of the
+// wait when no reply came, as blackbox counts a failed exchange), request
+// its round trip. Without a dns phase (the server's name did not resolve)
+// they are 0, with probe_dns_query_succeeded, as blackbox's are.
+func dnsMetrics(resolve, q *engine.Phase, gauge func(*prometheus.Desc, float64, ...string)) {
+	var lookup, connect, request float64
+	if resolve != nil && resolve.OK {
+		lookup = resolve.Duration.Seconds()
 	}
-	if ap, err := netip.ParseAddrPort(server); err == nil {
-		addrMetrics(ap.Addr(), gauge)
+	replied := false
+	if q != nil {
+		connect = q.Duration.Seconds()
+		_, replied = q.Attrs["rcode"].(string)
 	}
-	gauge(blackbox.dnsLookup, 0)
-	connect, request := resolve.Duration.Seconds(), 0.0
 	if replied {
-		connect, request = 0, attrNumber(resolve, "rtt_ms")/1000
-		if ms, ok := decisive["connect_ms"].(float64); ok {
-			connect = ms / 1000
-		}
+		connect, request = attrNumber(q, "connect_ms")/1000, attrNumber(q, "rtt_ms")/1000
 	}
 	for _, ph := range []struct {
 		name string
 		v    float64
-	}{{"resolve", 0}, {"connect", connect}, {"request", request}} {
+	}{{"resolve", lookup}, {"connect", connect}, {"request", request}} {
 		gauge(blackbox.dnsDuration, ph.v, ph.name)
 	}
-	gauge(blackbox.dnsAnswer, attrNumber(resolve, "answer_rrs"))
-	gauge(blackbox.dnsAuthority, attrNumber(resolve, "authority_rrs"))
-	gauge(blackbox.dnsAdditional, attrNumber(resolve, "additional_rrs"))
 	succeeded := 0.0
 	if replied {
 		succeeded = 1
+		gauge(blackbox.dnsAnswer, attrNumber(q, "answer_rrs"))
+		gauge(blackbox.dnsAuthority, attrNumber(q, "authority_rrs"))
+		gauge(blackbox.dnsAdditional, attrNumber(q, "additional_rrs"))
+		if q.Attrs["query_type"] == "SOA" {
+			gauge(blackbox.dnsSerial, attrNumber(q, "serial"))
+		}
+	} else {
+		for _, d := range []*prometheus.Desc{blackbox.dnsAnswer, blackbox.dnsAuthority, blackbox.dnsAdditional} {
+			gauge(d, 0)
+		}
 	}
 	gauge(blackbox.dnsSucceeded, succeeded)
 }

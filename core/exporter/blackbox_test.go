@@ -144,45 +144,72 @@ func TestBlackboxMetrics(t *testing.T) {
 
 func TestBlackboxDNS(t *testing.T) {
 	ms := time.Millisecond
-	dnsTarget := &engine.Target{Pipeline: &engine.Pipeline{}}
-	// Over TCP: connect is the deciding query's connection, request its
-	// round trip; the address family and hash are the DNS server's, not
-	// the address the pipeline connected to afterwards.
+	dnsTarget := &engine.Target{Pipeline: &engine.Pipeline{Dialer: engine.Stage[sdk.Dialer]{Name: "soa", Plugin: "dns-miekg"}}}
+	// A SOA query over TCP: connect is the exchange's connection, request
+	// its round trip, resolve the lookup of the server's name; the address
+	// family and hash are the server's; the serial is the SOA's.
 	answered := &engine.Attempt{
-		Address: netip.MustParseAddrPort("192.0.2.7:53"), OK: true,
+		Address: netip.MustParseAddrPort("127.0.0.1:53"), OK: true,
 		Phases: []engine.Phase{
-			{Name: "resolve", Plugin: "dns-miekg", Duration: 3 * ms, OK: true, Attrs: map[string]any{
-				"server": "127.0.0.1:53", "rcode": "NOERROR", "rtt_ms": 1.5, "answer_rrs": 2, "authority_rrs": 1, "additional_rrs": 3,
-				"tries": []any{
-					map[string]any{"server": "127.0.0.2:53", "outcome": "timeout", "connect_ms": 0.1},
-					map[string]any{"server": "127.0.0.1:53", "outcome": "NOERROR", "connect_ms": 0.5},
-				}}},
-			{Name: "connect", Plugin: "dial-tcp", Duration: ms, OK: true},
+			{Name: "resolve", Plugin: "dns-system", Duration: 2 * ms, OK: true},
+			{Name: "dns", Plugin: "dns-miekg", Duration: 3 * ms, OK: true, Attrs: map[string]any{
+				"server": "127.0.0.1:53", "query_type": "SOA", "rcode": "NOERROR", "connect_ms": 0.5, "rtt_ms": 1.5,
+				"answer_rrs": 1, "authority_rrs": 2, "additional_rrs": 3, "serial": int64(2026120601)}},
 		},
 	}
 	want := []string{
 		`probe_dns_additional_rrs{} 3`,
-		`probe_dns_answer_rrs{} 2`,
-		`probe_dns_authority_rrs{} 1`,
+		`probe_dns_answer_rrs{} 1`,
+		`probe_dns_authority_rrs{} 2`,
 		`probe_dns_duration_seconds{phase="connect"} 0.0005`,
 		`probe_dns_duration_seconds{phase="request"} 0.0015`,
-		`probe_dns_duration_seconds{phase="resolve"} 0`,
-		`probe_dns_lookup_time_seconds{} 0`,
+		`probe_dns_duration_seconds{phase="resolve"} 0.002`,
+		`probe_dns_lookup_time_seconds{} 0.002`,
 		`probe_dns_query_succeeded{} 1`,
+		`probe_dns_serial{} 2.026120601e+09`,
 		`probe_ip_addr_hash{} 3.668918509e+09`, // 127.0.0.1, the server
 		`probe_ip_protocol{} 4`,
 	}
 	if diff := cmp.Diff(want, series(t, answered, dnsTarget)); diff != "" {
-		t.Errorf("an answered query (-want +got):\n%s", diff)
+		t.Errorf("an answered SOA query (-want +got):\n%s", diff)
+	}
+
+	// An MX query that failed its checks: a reply came, so the counts
+	// and probe_dns_query_succeeded are there; no serial but for SOA.
+	mx := &engine.Attempt{
+		Address: netip.MustParseAddrPort("127.0.0.1:53"),
+		Phases: []engine.Phase{
+			{Name: "resolve", Plugin: "dns-system", Duration: ms, OK: true},
+			{Name: "dns", Plugin: "dns-miekg", Duration: 2 * ms, Attrs: map[string]any{
+				"query_type": "MX", "rcode": "NOERROR", "rtt_ms": 1.0, "answer_rrs": 1, "authority_rrs": 0, "additional_rrs": 0}},
+		},
+		Failure: &sdk.Failure{Phase: "dns", Class: "dns.record_mismatch"},
+	}
+	want = []string{
+		`probe_dns_additional_rrs{} 0`,
+		`probe_dns_answer_rrs{} 1`,
+		`probe_dns_authority_rrs{} 0`,
+		`probe_dns_duration_seconds{phase="connect"} 0`,
+		`probe_dns_duration_seconds{phase="request"} 0.001`,
+		`probe_dns_duration_seconds{phase="resolve"} 0.001`,
+		`probe_dns_lookup_time_seconds{} 0.001`,
+		`probe_dns_query_succeeded{} 1`,
+		`probe_ip_addr_hash{} 3.668918509e+09`,
+		`probe_ip_protocol{} 4`,
+	}
+	if diff := cmp.Diff(want, series(t, mx, dnsTarget)); diff != "" {
+		t.Errorf("an MX query failing its checks (-want +got):\n%s", diff)
 	}
 
 	// No reply: the query did not succeed, the counts are 0, and the wait
-	// is connect's, as blackbox counts a failed exchange; the server is
-	// the first one asked.
+	// is connect's, as blackbox counts a failed exchange.
 	silent := &engine.Attempt{
-		Phases: []engine.Phase{{Name: "resolve", Plugin: "dns-miekg", Duration: 2 * time.Second, Attrs: map[string]any{
-			"tries": []any{map[string]any{"server": "127.0.0.1:53", "outcome": "timeout"}}}}},
-		Failure: &sdk.Failure{Phase: "resolve", Class: "dns.timeout"},
+		Address: netip.MustParseAddrPort("127.0.0.1:53"),
+		Phases: []engine.Phase{
+			{Name: "resolve", Plugin: "dns-system", OK: true},
+			{Name: "dns", Plugin: "dns-miekg", Duration: 2 * time.Second, Attrs: map[string]any{"query_type": "SOA", "server": "127.0.0.1:53"}},
+		},
+		Failure: &sdk.Failure{Phase: "dns", Class: "dns.timeout"},
 	}
 	want = []string{
 		`probe_dns_additional_rrs{} 0`,
@@ -198,5 +225,24 @@ func TestBlackboxDNS(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, series(t, silent, dnsTarget)); diff != "" {
 		t.Errorf("an unanswered query (-want +got):\n%s", diff)
+	}
+
+	// The server's name did not resolve: no exchange, every DNS family 0.
+	unresolved := &engine.Attempt{
+		Phases:  []engine.Phase{{Name: "resolve", Plugin: "dns-system", Duration: 4 * ms}},
+		Failure: &sdk.Failure{Phase: "resolve", Class: "dns.nxdomain"},
+	}
+	want = []string{
+		`probe_dns_additional_rrs{} 0`,
+		`probe_dns_answer_rrs{} 0`,
+		`probe_dns_authority_rrs{} 0`,
+		`probe_dns_duration_seconds{phase="connect"} 0`,
+		`probe_dns_duration_seconds{phase="request"} 0`,
+		`probe_dns_duration_seconds{phase="resolve"} 0`,
+		`probe_dns_lookup_time_seconds{} 0.004`,
+		`probe_dns_query_succeeded{} 0`,
+	}
+	if diff := cmp.Diff(want, series(t, unresolved, dnsTarget)); diff != "" {
+		t.Errorf("a server name that did not resolve (-want +got):\n%s", diff)
 	}
 }

@@ -434,11 +434,16 @@ func (e *Exporter) probe(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.inflight.Done()
 	q := r.URL.Query()
-	pipeline := q.Get("pipeline")
-	if m := q.Get("module"); pipeline == "" && m != "" && s.targets[q.Get("target")] == nil {
-		pipeline = m // blackbox's form: a target the file lacks, probed with the pipeline named as the module
+	pipeline, name := q.Get("pipeline"), q.Get("target")
+	if m := q.Get("module"); pipeline == "" && m != "" {
+		switch {
+		case s.targets[name+" ("+m+")"] != nil:
+			name += " (" + m + ")" // probe import's name for a target that several modules probe
+		case s.targets[name] == nil:
+			pipeline = m // blackbox's form: a target the file lacks, probed with the pipeline named as the module
+		}
 	}
-	t, err := s.target(q.Get("target"), pipeline)
+	t, err := s.target(name, pipeline)
 	if err != nil {
 		status := http.StatusBadRequest
 		if ref := (*refusal)(nil); errors.As(err, &ref) {

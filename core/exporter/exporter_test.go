@@ -351,6 +351,38 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+// TestProbeModule: blackbox's query form (?target=T&module=M) answers
+// the file's target "T (M)" when there is one, the name probe import gives
+// a target that an earlier scrape job probes with another module; else
+// the target T; else T probed with the pipeline named M.
+func TestProbeModule(t *testing.T) {
+	f := start(t, `
+target "x" {
+  host     = "127.0.0.1"
+  port     = REFUSED
+  pipeline = pipeline.tcp
+}
+target "x (tcp)" {
+  host     = "127.0.0.1"
+  port     = TCP
+  pipeline = pipeline.tcp
+}
+`)
+	for _, tt := range []struct {
+		query string
+		want  float64 // probe_success
+	}{
+		{"target=x&module=tcp", 1},  // "x (tcp)", the open port
+		{"target=x&module=slow", 0}, // no "x (slow)": x, the refused port
+		{"target=x", 0},
+		{"target=" + f.tcp.String() + "&module=tcp", 1}, // not in the file: the pipeline tcp
+	} {
+		if got := f.metrics(t, "/probe?"+tt.query, nil)["probe_success"]["{}"]; got != tt.want {
+			t.Errorf("/probe?%s: probe_success %v, want %v", tt.query, got, tt.want)
+		}
+	}
+}
+
 func TestProbeErrors(t *testing.T) {
 	f := start(t, targets)
 	tests := []struct{ query, want string }{

@@ -26,15 +26,17 @@ import (
 // Resolver resolves names by querying its servers in order. It is safe for
 // concurrent use.
 type Resolver struct {
-	servers   []server // in the order they are tried
-	transport string   // "udp", "tcp", "tls" or "doh"
-	doh       *doh     // the endpoint of transport "doh"
-	fallback  bool     // retry a truncated UDP reply over TCP
-	qtypes    []uint16 // dns.TypeA and/or dns.TypeAAAA, in answer order
-	edns      uint16   // EDNS0 UDP payload size; 0 sends no OPT record
-	do        bool     // the DNSSEC OK bit
-	timeout   time.Duration
+	servers   []server      // in the order they are tried
+	transport string        // "udp", "tcp", "tls" or "doh"
+	doh       *doh          // the endpoint of transport "doh"
+	fallback  bool          // retry a truncated UDP reply over TCP
+	qtypes    []uint16      // dns.TypeA and/or dns.TypeAAAA, in answer order
+	edns      uint16        // EDNS0 UDP payload size; 0 sends no OPT record
+	do        bool          // the DNSSEC OK bit
+	timeout   time.Duration // per query; 0 leaves only the attempt's deadline (the query dialer's default)
 	retries   int
+	rcodes    []int // the rcodes that end a lookup well; nil means NOERROR only
+	norec     bool  // clear the RD (recursion desired) bit
 }
 
 // server is one server to ask.
@@ -221,9 +223,9 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 	lookups := make([]lookup, len(r.qtypes))
 	var wg sync.WaitGroup
 	for i := 1; i < len(lookups); i++ {
-		wg.Go(func() { lookups[i] = r.lookup(ctx, callAt, name, r.qtypes[i]) })
+		wg.Go(func() { lookups[i] = r.lookup(ctx, callAt, r.servers, name, r.qtypes[i]) })
 	}
-	lookups[0] = r.lookup(ctx, callAt, name, r.qtypes[0])
+	lookups[0] = r.lookup(ctx, callAt, r.servers, name, r.qtypes[0])
 	wg.Wait()
 
 	var (
@@ -364,14 +366,15 @@ func (t *try) attrs() map[string]any {
 	return m
 }
 
-// lookup asks the servers in order, for 1+retries rounds, for name's
+// lookup asks servers in order, for 1+retries rounds, for name's
 // records of type qtype, moving on to the next server when one does not
 // reply. A reply ends the search: a truncated UDP reply is asked again over
-// TCP (tcp_fallback), and a reply with an error rcode, truncated or
-// malformed fails the lookup.
-func (r *Resolver) lookup(ctx context.Context, callAt time.Time, name string, qtype uint16) lookup {
+// TCP (tcp_fallback), and a reply with an rcode not in r.rcodes (an error
+// rcode by default), truncated or malformed fails the lookup.
+func (r *Resolver) lookup(ctx context.Context, callAt time.Time, servers []server, name string, qtype uint16) lookup {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
+	m.RecursionDesired = !r.norec
 	m.AuthenticatedData = true // ask for the AD bit (RFC 6840 §5.7)
 	if r.edns > 0 {
 		m.SetEdns0(r.edns, r.do)
@@ -382,7 +385,7 @@ func (r *Resolver) lookup(ctx context.Context, callAt time.Time, name string, qt
 		class sdk.Class
 	)
 	for range r.retries + 1 {
-		for _, s := range r.servers {
+		for _, s := range servers {
 			if c, err := ctxDone(ctx); c != "" {
 				return l.failed(c, true, fmt.Sprintf("%s: %v", what(name, qtype, s), err))
 			}
@@ -424,8 +427,12 @@ func (r *Resolver) lookup(ctx context.Context, callAt time.Time, name string, qt
 				return l.failed(sdk.ClassDNSMalformed, false, fmt.Sprintf("%s: malformed reply: %v", what(name, qtype, s), err))
 			}
 			l.reply = rep
-			if rep.msg.Rcode != dns.RcodeSuccess {
-				return l.failed(rcodeClass(rep.msg.Rcode), false, what(name, qtype, s)+": "+rcodeString(rep.msg.Rcode))
+			if !r.validRcode(rep.msg.Rcode) {
+				msg := what(name, qtype, s) + ": " + rcodeString(rep.msg.Rcode)
+				if r.rcodes != nil {
+					msg += ", not one of valid_rcodes"
+				}
+				return l.failed(rcodeClass(rep.msg.Rcode), false, msg)
 			}
 			for _, rr := range rep.msg.Answer {
 				var ip net.IP
@@ -448,6 +455,14 @@ func (r *Resolver) lookup(ctx context.Context, callAt time.Time, name string, qt
 		}
 	}
 	return l.failed(class, false, strings.Join(errs, "; "))
+}
+
+// validRcode reports whether rcode ends a lookup well.
+func (r *Resolver) validRcode(rcode int) bool {
+	if r.rcodes == nil {
+		return rcode == dns.RcodeSuccess
+	}
+	return slices.Contains(r.rcodes, rcode)
 }
 
 // failed ends the lookup with a failure; byCtx says the context caused it.
@@ -493,8 +508,11 @@ func (r *Resolver) send(ctx context.Context, l *lookup, callAt time.Time, m *dns
 // fills in t's connect and round-trip times. A reply that arrived but does
 // not parse is returned with its error.
 func (r *Resolver) exchange(ctx context.Context, t *try, begin time.Time, m *dns.Msg, s server) (*reply, error) {
-	deadline := begin.Add(r.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+	var deadline time.Time
+	if r.timeout > 0 {
+		deadline = begin.Add(r.timeout)
+	}
+	if d, ok := ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
 		deadline = d
 	}
 	if t.transport == "doh" {
@@ -581,6 +599,8 @@ func ctxDone(ctx context.Context) (sdk.Class, error) {
 // rcodeClass returns the failure class of a reply with a failing rcode.
 func rcodeClass(rcode int) sdk.Class {
 	switch rcode {
+	case dns.RcodeSuccess: // not one of the query dialer's valid_rcodes
+		return ClassUnexpectedRcode
 	case dns.RcodeNameError:
 		return sdk.ClassDNSNXDomain
 	case dns.RcodeServerFailure:

@@ -36,7 +36,8 @@ func (u *unbound) dohURL() string {
 }
 
 // unboundZone is the zone unbound serves: probe.test. and nothing else
-// (the daemon package refuses every other name).
+// (the daemon package refuses every other name); startUnbound adds the
+// lab's zone.probe.test. (daemon.UnboundZone: SOA, NS, MX, TXT).
 const unboundZone = `
 	local-zone: "probe.test." static
 	local-data: "api.probe.test. 60 IN A 127.0.0.1"
@@ -67,6 +68,7 @@ func startUnbound(t *testing.T) *unbound {
 	}
 	var zone strings.Builder
 	zone.WriteString(unboundZone)
+	zone.WriteString(daemon.UnboundZone)
 	for _, a := range manyAddrs() {
 		fmt.Fprintf(&zone, "\tlocal-data: \"many.probe.test. 60 IN A %s\"\n", a)
 	}

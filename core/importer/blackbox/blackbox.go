@@ -174,8 +174,8 @@ func Convert(file string, src []byte, targets []Target) (*Result, error) {
 			c.icmpPipeline(m)
 		case m.prober == "grpc":
 			c.grpcPipeline(m)
-		case m.prober == "dns" && len(c.res.Modules[name]) == 0 && m.dns.name != "":
-			c.note(m.proberLine, name, "prober dns", "no scrape job names a DNS server for it (--prometheus): no pipeline written")
+		case m.prober == "dns":
+			c.dnsPipeline(m)
 		}
 	}
 
@@ -438,16 +438,16 @@ func (c *converter) target(t Target) {
 		}
 		pipeline = c.icmpPipeline(m)
 	case "dns":
-		server, sport, err := hostPort(t.Target, 53)
-		if err != nil {
+		def := 53
+		if m.dns != nil && m.dns.tls {
+			def = 853
+		}
+		var err error
+		if host, port, err = hostPort(t.Target, def); err != nil {
 			c.noteTarget(t, fmt.Sprintf("target %q: %v", t.Target, err))
 			return
 		}
-		pipeline, host = c.dnsPipeline(m, net.JoinHostPort(server, strconv.Itoa(sport)))
-		port = sport
-		if pipeline == "" {
-			return
-		}
+		pipeline = c.dnsPipeline(m)
 	}
 	if pipeline == "" {
 		return

@@ -69,13 +69,20 @@ func TestNotes(t *testing.T) {
 		`handshake "ssh_ssh" { plugin = "ssh" }`,
 		`pipeline "ssh" { resolvers = [resolver.system] dialer = dialer.tcp handshakes = [handshake.ssh_ssh] }`,
 		`pipeline "irc" { resolvers = [resolver.system] dialer = dialer.tcp }`,
+		`dialer "resolve_dns" { plugin = "dns-miekg" query_name = "api.probe.test" query_type = "A" transport = "tcp" recursion_desired = false ` +
+			`edns_buffer_size = 0 valid_rcodes = ["NOERROR"] validate_answer_rrs = { fail_if_not_matches_regexp = ["127.0.0.1"] } }`,
+		`pipeline "resolve" { resolvers = [resolver.system] dialer = dialer.resolve_dns }`,
+		`dialer "soa_dns" { plugin = "dns-miekg" query_name = "probe.test" query_type = "SOA" transport = "tls" server_name = "dns.probe.test" ca_file = "ca.pem" ` +
+			`edns_buffer_size = 0 valid_rcodes = ["NOERROR", "NXDOMAIN"] validate_authority_rrs = { fail_if_matches_regexp = ["SOA"] } ` +
+			`validate_additional_rrs = { fail_if_all_match_regexp = ["OPT"] fail_if_none_matches_regexp = ["OPT"] } }`,
+		`dialer "any_dns" { plugin = "dns-miekg" query_name = "probe.test" query_type = "ANY" transport = "udp" edns_buffer_size = 0 }`,
 	} {
 		if !strings.Contains(hcl, want) {
 			t.Errorf("the pipeline file lacks %s:\n%s", want, res.HCL)
 		}
 	}
 	if diff := cmp.Diff(map[string][]string{"web": {"web"}, "token": {"token"}, "h2only": {"h2only"}, "tls_connect": {"tls_connect"}, "typo": {"typo"},
-		"ping": {"ping"}, "health": {"health"}, "ssh": {"ssh"}, "irc": {"irc"}},
+		"ping": {"ping"}, "health": {"health"}, "ssh": {"ssh"}, "irc": {"irc"}, "resolve": {"resolve"}, "soa": {"soa"}, "any": {"any"}},
 		res.Modules); diff != "" {
 		t.Errorf("pipelines by module (-want +got):\n%s", diff)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/miekg/dns"
 	"github.com/zclconf/go-cty/cty"
 	"gopkg.in/yaml.v3"
 )
@@ -449,98 +450,136 @@ func (c *converter) grpcPipeline(m *module) string {
 	return c.pipeline(m, "grpc", c.name("pipeline", m.name), m.grpc.resolver, hs)
 }
 
-// dnsSpec is a dns module.
+// dnsSpec is a dns module: the resolver of the DNS server's name and the
+// dns-miekg dialer's attributes.
 type dnsSpec struct {
-	name      string
-	types     []string
-	transport string
+	resolver string
+	tls      bool // DNS over TLS: the target's port defaults to 853
+	attrs    []attr
 }
 
-var rcodeOK = regexp.MustCompile(`^NOERROR$`)
+// rrChecks are the keys of blackbox's validate_*_rrs, which the dns-miekg
+// dialer takes by the same names.
+var rrChecks = []string{"fail_if_matches_regexp", "fail_if_not_matches_regexp", "fail_if_all_match_regexp", "fail_if_none_matches_regexp"}
 
+// readDNS reads a dns module. The target is the DNS server, as in
+// blackbox: its name goes through the module's resolver, and the
+// dns-miekg dialer asks it the question. nil when the module has no
+// query_name.
 func (c *converter) readDNS(m *module, o *obj) *dnsSpec {
-	d := &dnsSpec{transport: "udp"}
-	if v := o.get("query_name"); v != nil {
-		d.name = v.Value
-	} else {
+	d := &dnsSpec{resolver: c.resolver(m, o, "dns.")}
+	v := o.get("query_name")
+	if v == nil {
 		c.note(m.proberLine, m.name, "dns.query_name", "missing: blackbox requires it; no pipeline written")
+		return nil
 	}
+	d.attrs = append(d.attrs, attr{"query_name", cty.StringVal(v.Value)})
+	qtype := "ANY" // blackbox's default
 	if v := o.get("query_type"); v != nil {
-		switch strings.ToUpper(v.Value) {
-		case "A", "AAAA":
-			d.types = []string{strings.ToUpper(v.Value)}
-		default:
-			c.note(v.Line, m.name, "dns.query_type", fmt.Sprintf("not expressible: the dns-miekg resolver asks for A and AAAA only, not %s; "+
-				"the pipeline asks for A", v.Value))
-			d.types = []string{"A"}
+		qtype = strings.ToUpper(v.Value)
+		if t, ok := dns.StringToType[qtype]; !ok || t == dns.TypeNone {
+			c.note(v.Line, m.name, "dns.query_type", fmt.Sprintf("unknown record type %q (blackbox fails every probe of it): no pipeline written", v.Value))
+			return nil
 		}
-	} else {
-		c.note(m.proberLine, m.name, "dns.query_type", "blackbox asks for ANY by default; the pipeline asks for A and AAAA")
 	}
+	d.attrs = append(d.attrs, attr{"query_type", cty.StringVal(qtype)})
+	if v := o.get("query_class"); v != nil && !strings.EqualFold(v.Value, "IN") {
+		c.note(v.Line, m.name, "dns.query_class", fmt.Sprintf("not expressible: the dns-miekg dialer asks in class IN, not %s", v.Value))
+	}
+	transport := "udp"
 	if v := o.get("transport_protocol"); v != nil {
 		switch v.Value {
 		case "udp", "tcp":
-			d.transport = v.Value
+			transport = v.Value
 		default:
 			c.note(v.Line, m.name, "dns.transport_protocol", fmt.Sprintf("unknown %q: udp", v.Value))
 		}
 	}
 	if v := o.get("dns_over_tls"); v != nil && v.Value == "true" {
-		d.transport = "tls"
+		transport = "tls"
 	}
-	if v := o.get("valid_rcodes"); v != nil {
-		codes := strs(v)
-		if len(codes) != 1 || !rcodeOK.MatchString(codes[0]) {
-			c.note(v.Line, m.name, "dns.valid_rcodes", fmt.Sprintf("not expressible: the resolve phase succeeds on NOERROR with an answer only, not on %v", codes))
+	d.tls = transport == "tls"
+	d.attrs = append(d.attrs, attr{"transport", cty.StringVal(transport)})
+	if v := o.get("tls_config"); v != nil {
+		to := newObj(v)
+		for _, key := range []string{"server_name", "ca_file"} {
+			v := to.get(key)
+			switch {
+			case v == nil:
+			case transport == "tls":
+				d.attrs = append(d.attrs, attr{key, cty.StringVal(v.Value)})
+			default:
+				c.note(v.Line, m.name, "dns.tls_config."+key, "used with dns_over_tls only, as blackbox does: ignored")
+			}
 		}
-	}
-	for _, k := range []string{"validate_answer_rrs", "validate_authority_rrs", "validate_additional_rrs"} {
-		if v := o.get(k); v != nil {
-			c.note(v.Line, m.name, "dns."+k, "not expressible: the dns-miekg resolver checks no record against a regexp "+
-				"(it reports the answer's addresses as the attribute addresses)")
+		for _, k := range to.rest() {
+			c.note(k.Line, m.name, "dns.tls_config."+k.Value, "no equivalent in the dns-miekg dialer: not expressed")
 		}
 	}
 	if v := o.get("recursion_desired"); v != nil && v.Value == "false" {
-		c.note(v.Line, m.name, "dns.recursion_desired", "not expressible: the dns-miekg resolver always asks for recursion")
+		d.attrs = append(d.attrs, attr{"recursion_desired", cty.False})
 	}
-	for _, k := range []string{"preferred_ip_protocol", "ip_protocol_fallback"} {
-		if v := o.get(k); v != nil {
-			c.note(v.Line, m.name, "dns."+k, "not expressed: the DNS server is given as an address (the target)")
+	// blackbox asks without EDNS0: no OPT record, so that the reply's
+	// additional section counts the same (probe_dns_additional_rrs).
+	d.attrs = append(d.attrs, attr{"edns_buffer_size", cty.NumberIntVal(0)})
+	if v := o.get("valid_rcodes"); v != nil {
+		var codes []string
+		for _, code := range strs(v) {
+			if _, ok := dns.StringToRcode[strings.ToUpper(code)]; !ok {
+				c.note(v.Line, m.name, "dns.valid_rcodes", fmt.Sprintf("unknown rcode %q (blackbox fails every probe of the module): left out", code))
+				continue
+			}
+			codes = append(codes, strings.ToUpper(code))
+		}
+		if len(codes) > 0 {
+			d.attrs = append(d.attrs, attr{"valid_rcodes", strList(codes)})
+		}
+	}
+	for _, k := range []string{"validate_answer_rrs", "validate_authority_rrs", "validate_additional_rrs"} {
+		v := o.get(k)
+		if v == nil {
+			continue
+		}
+		if v.Kind != yaml.MappingNode {
+			c.note(v.Line, m.name, "dns."+k, "not a mapping: ignored")
+			continue
+		}
+		vo := newObj(v)
+		checks := map[string]cty.Value{}
+		for _, key := range rrChecks {
+			if re := strs(vo.get(key)); len(re) > 0 {
+				checks[key] = strList(re)
+			}
+		}
+		for _, rk := range vo.rest() {
+			c.note(rk.Line, m.name, "dns."+k+"."+rk.Value, "not a check blackbox knows: ignored")
+		}
+		if len(checks) > 0 {
+			d.attrs = append(d.attrs, attr{k, cty.MapVal(checks)})
 		}
 	}
 	if v := o.get("source_ip_address"); v != nil {
-		c.note(v.Line, m.name, "dns.source_ip_address", "not expressible: the dns-miekg resolver has no source address")
+		c.note(v.Line, m.name, "dns.source_ip_address", "not expressible: the dns-miekg dialer has no source address")
 	}
 	return d
 }
 
-// dnsPipeline returns the pipeline of m asking server, and the host the
-// target probes: the query name.
-func (c *converter) dnsPipeline(m *module, server string) (string, string) {
-	d := m.dns
-	if d.name == "" {
-		return "", ""
+// dnsPipeline returns the pipeline of a dns module: its resolver (of the
+// DNS server's name) and a dns-miekg dialer asking the question, with no
+// handshake; the exchange is the probe.
+func (c *converter) dnsPipeline(m *module) string {
+	if m.dns == nil {
+		return ""
 	}
-	if name, ok := c.pipelineOf[m.name+" dns "+server]; ok {
-		return name, d.name
+	if name, ok := c.pipelineOf[m.name+" dns"]; ok {
+		return name
 	}
-	if len(c.res.Modules[m.name]) == 0 {
-		c.note(m.proberLine, m.name, "prober dns", "a pipeline always connects after it resolves: the target's host is query_name, "+
-			"resolved through the DNS server (the blackbox target), then connected to on the server's port; "+
-			"blackbox only asks. The resolve phase is the DNS probe")
-	}
-	rname := c.name("resolver", m.name+"_"+server)
-	b := hclwrite.NewBlock("resolver", []string{rname})
+	dialer := c.name("dialer", m.name+"_dns")
+	b := hclwrite.NewBlock("dialer", []string{dialer})
 	b.Body().SetAttributeValue("plugin", cty.StringVal("dns-miekg"))
-	b.Body().SetAttributeValue("servers", strList([]string{server}))
-	b.Body().SetAttributeValue("transport", cty.StringVal(d.transport))
-	if len(d.types) > 0 {
-		b.Body().SetAttributeValue("query_types", strList(d.types))
+	for _, a := range m.dns.attrs {
+		b.Body().SetAttributeValue(a.name, a.val)
 	}
-	// blackbox asks without EDNS0: no OPT record, so that the reply's
-	// additional section counts the same (probe_dns_additional_rrs).
-	b.Body().SetAttributeValue("edns_buffer_size", cty.NumberIntVal(0))
 	c.blocks = append(c.blocks, b)
-	c.resolvers[rname] = true
-	return c.pipeline(m, "dns "+server, c.name("pipeline", rname), rname, nil), d.name
+	return c.pipelineWith(m, "dns", c.name("pipeline", m.name), m.dns.resolver, dialer, nil)
 }

@@ -25,7 +25,8 @@ type Unbound struct {
 type UnboundConfig struct {
 	// Zone is unbound's local-zone and local-data lines; empty, the zone
 	// probe.test. with api.probe.test. (A 127.0.0.1) and v6.probe.test.
-	// (AAAA ::1).
+	// (AAAA ::1), and the zone zone.probe.test. with a SOA (serial
+	// UnboundSerial), an NS, an MX and a TXT record (UnboundZone).
 	Zone string
 	// CertFile and KeyFile, when set, are the certificate and key (PEM) of
 	// a DNS over TLS and a DNS over HTTPS listener, each on a port of its
@@ -36,7 +37,22 @@ type UnboundConfig struct {
 // defaultZone is what unbound serves by default.
 const defaultZone = `	local-zone: "probe.test." static
 	local-data: "api.probe.test. 60 IN A 127.0.0.1"
-	local-data: "v6.probe.test. 60 IN AAAA ::1"`
+	local-data: "v6.probe.test. 60 IN AAAA ::1"
+` + UnboundZone
+
+// UnboundSerial is the SOA serial of zone.probe.test. in UnboundZone.
+const UnboundSerial = 2026120601
+
+// UnboundZone is a zone of its own, zone.probe.test., with the records a
+// DNS probe asks an authoritative server for beside addresses: its SOA
+// (serial UnboundSerial), an NS, an MX and a TXT record. Being a zone of
+// its own, its SOA is in no negative answer for probe.test.'s names.
+const UnboundZone = `	local-zone: "zone.probe.test." static
+	local-data: "zone.probe.test. 3600 IN SOA ns.zone.probe.test. hostmaster.zone.probe.test. 2026120601 7200 900 1209600 300"
+	local-data: "zone.probe.test. 3600 IN NS ns.zone.probe.test."
+	local-data: "zone.probe.test. 300 IN MX 10 mail.zone.probe.test."
+	local-data: 'zone.probe.test. 300 IN TXT "v=spf1 -all"'
+`
 
 // StartUnbound starts unbound (-d -c config).
 func StartUnbound(cfg UnboundConfig) (_ *Unbound, err error) {
