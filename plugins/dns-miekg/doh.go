@@ -111,6 +111,12 @@ func (d *dohTrace) fill(t *try) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t.connect, t.tls, t.reused = d.connect, d.tls, d.reused
+	if d.reused {
+		// net/http may dial for this request and then hand it an idle
+		// connection that came free first; the dial's hooks fired all the
+		// same, but its time is not this query's.
+		t.connect, t.tls = 0, 0
+	}
 	if !d.gotConn.IsZero() {
 		t.rtt = now.Sub(d.gotConn)
 	}
