@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/probe-dev/probe/internal/lab/netlab"
@@ -91,6 +92,12 @@ type accuracyOptions struct {
 	// disturbed and another is run, at most Repeats more in all.
 	MaxLate time.Duration
 	Repeats int
+	// Load, when above 0, runs `stress-ng --cpu Load` for the whole run,
+	// and the tools (probe, blackbox_exporter, curl) at a normal priority
+	// beside it, as they run on a prober's host: what they measure then
+	// includes the wait for a processor. The reference, the far lab and
+	// the link keep their real-time priority, so the truth is undisturbed.
+	Load int
 }
 
 // accuracyResult is what an accuracy run measured, in milliseconds.
@@ -168,9 +175,16 @@ func measureAccuracy(ctx context.Context, opts accuracyOptions) (res accuracyRes
 		return res, err
 	}
 	if opts.Tools {
-		if a.bb, err = startBlackbox(a.link.Near, a.resolvConf, a.far.caFile, netlab.Host); err != nil {
+		if a.bb, err = startBlackbox(a.link.Near, opts.Load == 0, a.resolvConf, a.far.caFile, netlab.Host); err != nil {
 			return res, err
 		}
+	}
+	if opts.Load > 0 {
+		var unload func() error
+		if unload, err = startStress(opts.Load); err != nil {
+			return res, err
+		}
+		defer func() { err = errors.Join(err, unload()) }()
 	}
 
 	// Run rounds until Rounds of them were undisturbed, or Repeats more
@@ -271,11 +285,26 @@ func (a *accuracy) plain(s samples) error {
 // output runs cmd on the near side and returns its standard output.
 func (a *accuracy) output(cmd *exec.Cmd) ([]byte, error) { return nearOutput(a.link, cmd) }
 
-// nearOutput runs cmd on link's near side and returns its standard output.
+// toolOutput runs a measured tool's cmd on the near side and returns its
+// standard output: at a real-time priority, or under Load at a normal one.
+func (a *accuracy) toolOutput(cmd *exec.Cmd) ([]byte, error) {
+	if a.opts.Load > 0 {
+		return runOutput(cmd, a.link.Near.Start)
+	}
+	return a.output(cmd)
+}
+
+// nearOutput runs cmd on link's near side at a real-time priority and
+// returns its standard output.
 func nearOutput(link *netlab.Link, cmd *exec.Cmd) ([]byte, error) {
+	return runOutput(cmd, link.Near.StartRealTime)
+}
+
+// runOutput runs cmd with start and returns its standard output.
+func runOutput(cmd *exec.Cmd, start func(*exec.Cmd) error) ([]byte, error) {
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := link.Near.StartRealTime(cmd); err != nil {
+	if err := start(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd, err)
 	}
 	if err := cmd.Wait(); err != nil {
@@ -299,7 +328,7 @@ type probeJSON struct {
 
 // probe runs the probe binary on the near side for PerRound attempts.
 func (a *accuracy) probe(s samples) error {
-	out, err := a.output(exec.Command(a.opts.Probe, "run", a.pipeline, "-o", "json"))
+	out, err := a.toolOutput(exec.Command(a.opts.Probe, "run", a.pipeline, "-o", "json"))
 	if err != nil {
 		return err
 	}
@@ -353,7 +382,7 @@ func (a *accuracy) curl(s samples) error {
 	cmd := exec.Command("curl", "-4", "-sS", "-o", "/dev/null", "--cacert", a.far.caFile,
 		"-w", "%{time_namelookup} %{time_connect} %{time_appconnect}", "https://"+netlab.Host+"/")
 	netlab.WithResolvConf(cmd, a.resolvConf)
-	out, err := a.output(cmd)
+	out, err := a.toolOutput(cmd)
 	if err != nil {
 		return err
 	}
@@ -392,4 +421,24 @@ func (a *accuracy) close() error {
 		errs = append(errs, os.RemoveAll(a.dir))
 	}
 	return errors.Join(errs...)
+}
+
+// startStress starts stress-ng with cpus workers spinning on the processors
+// (Debian's stress-ng) and returns what stops it.
+func startStress(cpus int) (stop func() error, err error) {
+	cmd := exec.Command("stress-ng", "--cpu", strconv.Itoa(cpus), "--quiet")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start stress-ng (Debian's stress-ng): %w", err)
+	}
+	return func() error {
+		// stress-ng's workers are its children, in its process group.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if err := cmd.Wait(); err != nil && !isKilled(err) {
+			return fmt.Errorf("stress-ng: %w; stderr: %s", err, &stderr)
+		}
+		return nil
+	}, nil
 }
