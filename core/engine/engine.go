@@ -84,8 +84,21 @@ func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
 			}
 		})
 	}
+	var pace *time.Timer
+	if e.opts.Spread > 0 {
+		pace = time.NewTimer(0)
+		defer pace.Stop()
+	}
 feed:
 	for i := range targets {
+		if pace != nil {
+			pace.Reset(time.Until(res.Started.Add(time.Duration(float64(e.opts.Spread) * float64(i) / float64(len(targets))))))
+			select {
+			case <-pace.C:
+			case <-ctx.Done():
+				break feed
+			}
+		}
 		select {
 		case next <- i:
 		case <-ctx.Done():

@@ -95,6 +95,8 @@ type Exporter struct {
 	reloaded     prometheus.Gauge
 	reloadAt     prometheus.Gauge
 	shed         prometheus.Counter
+	// lateness is how late scheduled attempts started (lateness.go).
+	lateness prometheus.Histogram
 	refused      *prometheus.CounterVec
 	// slots holds a token per probe /probe runs.
 	slots chan struct{}
@@ -138,6 +140,9 @@ func New(opts Options) (*Exporter, error) {
 			Help: "Whether the last load of the pipeline file succeeded."}),
 		reloadAt: prometheus.NewGauge(prometheus.GaugeOpts{Name: "probe_exporter_config_last_reload_success_timestamp_seconds",
 			Help: "When the pipeline file was last loaded successfully, in seconds since the Unix epoch."}),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "probe_schedule_lateness_seconds",
+			Help: "How much later than the schedule's interval after its previous attempt each scheduled attempt of a target started.",
+			Buckets: latenessBuckets}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "probe_exporter_scrapes_shed_total",
 			Help: "Scrapes of /probe answered 503 unprobed: every probe slot was busy for as long as the scrape could wait."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_adhoc_refused_total",
@@ -178,7 +183,7 @@ func New(opts Options) (*Exporter, error) {
 	reg := report.VantageRegisterer(e.registry, e.vantage)
 	e.registerer = reg
 	reg.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, e.refused, slots)
+		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, e.refused, slots, e.lateness)
 	if lines != nil {
 		reg.MustRegister(lines)
 	}
@@ -213,6 +218,10 @@ func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	opts := file.Options
 	opts.Logger = e.log
 	opts.DiscardAttempts = true
+	// Each round starts its targets evenly over the first nine tenths of
+	// the interval, leaving the last tenth for the last ones to finish, so
+	// that every target is probed the interval apart and the load is even.
+	opts.Spread = file.Schedule.Every - file.Schedule.Every/10
 	s := &state{file: file, release: release, engine: engine.New(opts), targets: make(map[string]*engine.Target, len(file.Targets))}
 	for _, t := range file.Targets {
 		s.targets[t.Name] = t
@@ -224,7 +233,7 @@ func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	}
 	hist := e.history
 	e.mu.Unlock()
-	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes}, hist, e.sinks)
+	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes}, newLateness(e.lateness, sched.Every), hist, e.sinks)
 	return s
 }
 
