@@ -97,7 +97,7 @@ type Exporter struct {
 	shed         prometheus.Counter
 	// lateness is how late scheduled attempts started (lateness.go).
 	lateness prometheus.Histogram
-	refused      *prometheus.CounterVec
+	refused  *prometheus.CounterVec
 	// slots holds a token per probe /probe runs.
 	slots chan struct{}
 
@@ -141,7 +141,7 @@ func New(opts Options) (*Exporter, error) {
 		reloadAt: prometheus.NewGauge(prometheus.GaugeOpts{Name: "probe_exporter_config_last_reload_success_timestamp_seconds",
 			Help: "When the pipeline file was last loaded successfully, in seconds since the Unix epoch."}),
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "probe_schedule_lateness_seconds",
-			Help: "How much later than the schedule's interval after its previous attempt each scheduled attempt of a target started.",
+			Help:    "How much later than the schedule's interval after its previous attempt each scheduled attempt of a target started.",
 			Buckets: latenessBuckets}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "probe_exporter_scrapes_shed_total",
 			Help: "Scrapes of /probe answered 503 unprobed: every probe slot was busy for as long as the scrape could wait."}),
