@@ -244,3 +244,30 @@ func TestAccuracyLoaded(t *testing.T) {
 		}
 	}
 }
+
+// TestServe runs the service measurement at a small size: 100 targets
+// every second, probe serve then blackbox_exporter scraped by Prometheus.
+// Each must have made about an attempt per target and interval, and every
+// figure be measured.
+func TestServe(t *testing.T) {
+	const targets, every, window = 100, time.Second, 4 * time.Second
+	res, err := measureServe(t.Context(), serveOptions{Targets: targets, Servers: 2, Every: every,
+		Warmup: 2 * time.Second, Duration: window, Probe: probeBin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	want := int(targets * window / every)
+	for name, u := range map[string]serveUsage{"probe": res.Probe, "blackbox_exporter": res.Blackbox} {
+		if u.Attempts < want/2 || u.Attempts > 2*want || u.OK < u.Attempts*9/10 || u.CPU <= 0 {
+			t.Errorf("%s: %d attempts, %d ok, CPU %v in %v; want about %d, nearly all ok, and some CPU", name, u.Attempts, u.OK, u.CPU, window, want)
+		}
+	}
+	// Each target has its own histograms of three phases and its total.
+	if res.MetricsSeries < 4*targets || res.MetricsBytes < 20*res.MetricsSeries {
+		t.Errorf("/metrics: %d series, %d bytes, want histograms of each of %d targets", res.MetricsSeries, res.MetricsBytes, targets)
+	}
+	if res.LatenessP99 <= 0 || res.LatenessP99 >= every {
+		t.Errorf("schedule lateness p99 %v, want a measured figure below the interval", res.LatenessP99)
+	}
+}

@@ -221,9 +221,17 @@ func stages(targets int) []stage {
 			}
 			return nil
 		}},
-		{"serve", func(_ context.Context, _ io.Writer, _ benchBins, add func(string, float64, int)) error {
+		{"serve", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
 			// The status page's history: 1,000 targets every 15s over 24h.
 			add("serve.history_bytes_per_target", history.BytesPerTarget(1000, 15*time.Second, history.DefaultRetain), 0)
+			// Continuous service: probe serve against blackbox_exporter
+			// scraped by Prometheus, 10,000 TLS targets every 10s.
+			sv, err := measureServe(ctx, serveOptions{Targets: 10_000, Servers: 4, Every: 10 * time.Second,
+				Warmup: 20 * time.Second, Duration: 3 * time.Minute, Probe: bins.probe, Log: log})
+			if err != nil {
+				return err
+			}
+			addServe(add, sv)
 			return nil
 		}},
 		{"startup", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
@@ -242,6 +250,21 @@ func stages(targets int) []stage {
 			return nil
 		}},
 	}
+}
+
+// addServe adds the figures of a service run.
+func addServe(add func(string, float64, int), sv serveResult) {
+	add("serve.cpu_s_per_1k_attempts", sv.Probe.perK(), 3)
+	add("serve.blackbox_cpu_s_per_1k_attempts", sv.Blackbox.perK(), 3)
+	add("serve.cpu_vs_blackbox", sv.Probe.perK()/sv.Blackbox.perK(), 2)
+	add("serve.attempts", float64(sv.Probe.Attempts), 0)
+	add("serve.ok_attempts", float64(sv.Probe.OK), 0)
+	add("serve.blackbox_attempts", float64(sv.Blackbox.Attempts), 0)
+	add("serve.blackbox_ok_attempts", float64(sv.Blackbox.OK), 0)
+	add("serve.rss_drift_mb", sv.Probe.RSSDrift, 1)
+	add("serve.schedule_lateness_p99_ms", sdk.Milliseconds(sv.LatenessP99), 2)
+	add("serve.metrics_series", float64(sv.MetricsSeries), 0)
+	add("serve.metrics_bytes", float64(sv.MetricsBytes), 0)
 }
 
 // run runs the stages named in only (all when empty) and logs progress on
