@@ -78,6 +78,7 @@ type Options struct {
 type Exporter struct {
 	load     func() (*config.File, io.Closer, error)
 	vantage  string
+	layout   report.Layout // of the histograms of scheduled probing
 	log      hclog.Logger
 	unsink   func() // deregisters the log line counter
 	registry *prometheus.Registry
@@ -131,7 +132,6 @@ func New(opts Options) (*Exporter, error) {
 		log:      opts.Logger,
 		unsink:   func() {},
 		registry: prometheus.NewRegistry(),
-		metrics:  report.NewMetrics(),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_probes_total",
 			Help: "Attempts probed, by what asked for them (scrape or schedule) and their result."}, []string{"trigger", "result"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_config_reloads_total",
@@ -178,8 +178,11 @@ func New(opts Options) (*Exporter, error) {
 		e.unsink()
 		return nil, err
 	}
-	// The first file's vantage labels every series for the exporter's life.
+	// The first file's vantage labels every series for the exporter's life,
+	// and its histogram layout shapes them.
 	e.vantage = file.Vantage
+	e.layout = layout(file)
+	e.metrics = report.NewMetrics(e.layout)
 	reg := report.VantageRegisterer(e.registry, e.vantage)
 	e.registerer = reg
 	reg.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -306,6 +309,12 @@ func (e *Exporter) Reload() error {
 			_ = release.Close()
 		}
 		err = fmt.Errorf("the file's vantage is now %q, not %q: a vantage labels every series from the start, so changing it takes a restart", file.Vantage, e.vantage)
+	} else if err == nil && layout(file) != e.layout {
+		_ = file.Close()
+		if release != nil {
+			_ = release.Close()
+		}
+		err = fmt.Errorf("the schedule's histograms are now %q, not %q: the layout of the histograms is set from the start, so changing it takes a restart", layout(file), e.layout)
 	}
 	if err != nil {
 		e.reloads.WithLabelValues("failure").Inc()
@@ -335,6 +344,11 @@ func (e *Exporter) Reload() error {
 	e.loaded()
 	e.log.Info("reloaded", "targets", len(file.Targets), "pipelines", len(file.Pipelines))
 	return nil
+}
+
+// layout returns the layout of the histograms of file's schedule.
+func layout(file *config.File) report.Layout {
+	return report.Layout(cmp.Or(file.Schedule.Histograms, string(report.Native)))
 }
 
 func (e *Exporter) loaded() {

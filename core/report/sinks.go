@@ -64,7 +64,7 @@ type PrometheusSink struct {
 // NewPrometheusSink returns a PrometheusSink writing to w, every series
 // labelled vantage="..." when vantage is not empty.
 func NewPrometheusSink(w io.Writer, vantage string) *PrometheusSink {
-	return &PrometheusSink{w: w, m: NewMetrics(), vantage: vantage}
+	return &PrometheusSink{w: w, m: NewMetrics(Classic), vantage: vantage}
 }
 
 // Attempt adds a to the metrics.

@@ -42,6 +42,8 @@ func main() {
 	probe := flag.String("probe", "bin/probe", "the probe binary")
 	banner := flag.String("banner", "bin/probe-plugin-banner", "the banner example plugin's binary")
 	targets := flag.Int("targets", 100_000, "targets of the scale run")
+	serve := flag.Int("serve-targets", 10_000, "targets of the serve run")
+	window := flag.Duration("serve-window", 3*time.Minute, "the measured window of each contender of the serve run")
 	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, loaded, preconnect, throughput, otel, scale, concurrency, serve, startup")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -55,7 +57,7 @@ func main() {
 	if *only != "" {
 		stageNames = strings.Split(*only, ",")
 	}
-	figs, err := run(ctx, os.Stderr, benchBins{probe: *probe, banner: *banner, self: self}, *targets, stageNames)
+	figs, err := run(ctx, os.Stderr, benchBins{probe: *probe, banner: *banner, self: self}, sizes{*targets, *serve, *window}, stageNames)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -89,9 +91,17 @@ type stage struct {
 	run  func(ctx context.Context, log io.Writer, bins benchBins, add func(name string, v float64, decimals int)) error
 }
 
+// sizes size the stages that take them from the command line.
+type sizes struct {
+	targets      int           // of the scale run
+	serveTargets int           // of the serve run
+	serveWindow  time.Duration // the serve run's measured window, per contender
+}
+
 // stages are the measurements in the order they run: those across the delay
 // link first, while the machine is quiet.
-func stages(targets int) []stage {
+func stages(sz sizes) []stage {
+	targets := sz.targets
 	return []stage{
 		{"accuracy", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
 			acc, err := measureAccuracy(ctx, accuracyOptions{
@@ -226,8 +236,8 @@ func stages(targets int) []stage {
 			add("serve.history_bytes_per_target", history.BytesPerTarget(1000, 15*time.Second, history.DefaultRetain), 0)
 			// Continuous service: probe serve against blackbox_exporter
 			// scraped by Prometheus, 10,000 TLS targets every 10s.
-			sv, err := measureServe(ctx, serveOptions{Targets: 10_000, Servers: 4, Every: 10 * time.Second,
-				Warmup: 20 * time.Second, Duration: 3 * time.Minute, Probe: bins.probe, Log: log})
+			sv, err := measureServe(ctx, serveOptions{Targets: sz.serveTargets, Servers: 4, Every: 10 * time.Second,
+				Warmup: 20 * time.Second, Duration: sz.serveWindow, Probe: bins.probe, Log: log})
 			if err != nil {
 				return err
 			}
@@ -269,8 +279,8 @@ func addServe(add func(string, float64, int), sv serveResult) {
 
 // run runs the stages named in only (all when empty) and logs progress on
 // log.
-func run(ctx context.Context, log io.Writer, bins benchBins, targets int, only []string) ([]figure, error) {
-	all := stages(targets)
+func run(ctx context.Context, log io.Writer, bins benchBins, sz sizes, only []string) ([]figure, error) {
+	all := stages(sz)
 	names := make([]string, len(all))
 	for i, st := range all {
 		names[i] = st.name
