@@ -71,7 +71,20 @@ func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
 // with backoff, for up to the attempt's timeout, and report it as it ends
 // then.
 func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
+	return e.RunFrom(ctx, targets, time.Time{})
+}
+
+// RunFrom is Run with the targets' starts spread (Options.Spread) from
+// from rather than from the call: target i of n no earlier than from +
+// i×Spread/n. A schedule passes each round's due time, so that a round that
+// begins late (its timer fired late, the round before ran long) catches up
+// instead of making every target of it late. A zero from is the call's
+// time.
+func (e *Engine) RunFrom(ctx context.Context, targets []*Target, from time.Time) *Result {
 	res := &Result{Started: time.Now(), Targets: make([]*TargetResult, len(targets))}
+	if from.IsZero() {
+		from = res.Started
+	}
 	sched := readSched()
 	e.plan(targets)
 	run := &runAggregate{g: newAggregate()}
@@ -85,14 +98,14 @@ func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
 		})
 	}
 	var pace *time.Timer
-	if e.opts.Spread > 0 {
+	if e.opts.Spread > 0 || from.After(res.Started) {
 		pace = time.NewTimer(0)
 		defer pace.Stop()
 	}
 feed:
 	for i := range targets {
 		if pace != nil {
-			pace.Reset(time.Until(res.Started.Add(time.Duration(float64(e.opts.Spread) * float64(i) / float64(len(targets))))))
+			pace.Reset(time.Until(from.Add(time.Duration(float64(e.opts.Spread) * float64(i) / float64(len(targets))))))
 			select {
 			case <-pace.C:
 			case <-ctx.Done():

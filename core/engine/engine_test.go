@@ -139,6 +139,14 @@ func TestSpread(t *testing.T) {
 			t.Errorf("target %d started %v into the run, before its share of the spread, %v", i, tr.Attempts[0].Started.Sub(res.Started), due)
 		}
 	}
+	// From a time ahead: the first target waits for it too.
+	from := time.Now().Add(50 * time.Millisecond)
+	res = engine.New(engine.Options{Concurrency: n, Spread: spread}).RunFrom(context.Background(), targets(n, addr, p), from)
+	for i, tr := range res.Targets {
+		if due := from.Add(spread * time.Duration(i) / n); tr.Attempts[0].Started.Before(due) {
+			t.Errorf("target %d started %v before its due time from a time ahead", i, due.Sub(tr.Attempts[0].Started))
+		}
+	}
 }
 
 // TestDefaultConcurrency runs twice the default concurrency of targets

@@ -278,18 +278,20 @@ func (s *state) stopSchedule() {
 // schedule probes every target of s, every apart, until ctx ends.
 func (e *Exporter) schedule(ctx context.Context, s *state, every time.Duration) {
 	e.log.Info("scheduled probing", "targets", len(s.file.Targets), "every", every)
-	for {
-		start := time.Now()
-		s.engine.Run(ctx, s.file.Targets)
+	// Each round is due every after the one before; the engine waits for
+	// each target's share of it (Options.Spread) from that due time, so a
+	// round that begins late catches up. A round that took longer than the
+	// interval is followed at once.
+	for due := time.Now(); ; {
+		s.engine.RunFrom(ctx, s.file.Targets, due)
 		if err := s.stream.Flush(); err != nil {
 			e.log.Warn("scheduled probing: a sink failed", "error", err)
 		}
-		wait := time.NewTimer(every - time.Since(start))
-		select {
-		case <-wait.C:
-		case <-ctx.Done():
-			wait.Stop()
+		if ctx.Err() != nil {
 			return
+		}
+		if due = due.Add(every); due.Before(time.Now()) {
+			due = time.Now()
 		}
 	}
 }

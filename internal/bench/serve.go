@@ -280,6 +280,18 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 		}
 	}
 	u.RSSDrift = drift(rss)
+	var buckets []string
+	for k, v := range after {
+		if le, ok := strings.CutPrefix(k, `probe_schedule_lateness_seconds_bucket{le="`); ok {
+			buckets = append(buckets, strings.TrimSuffix(le, `"}`)+":"+strconv.FormatFloat(v-before[k], 'f', 0, 64))
+		}
+	}
+	slices.SortFunc(buckets, func(a, b string) int {
+		x, _ := strconv.ParseFloat(a[:strings.IndexByte(a, ':')], 64)
+		y, _ := strconv.ParseFloat(b[:strings.IndexByte(b, ':')], 64)
+		return cmp.Compare(x, y)
+	})
+	fmt.Fprintf(o.Log, "serve: probe: lateness, attempts at most so late (s): %s\n", strings.Join(buckets, " "))
 	fmt.Fprintf(o.Log, "serve: probe: %d attempts (%d ok), CPU %v, RSS %.0f to %.0f MB, /metrics %d series, %d bytes\n",
 		u.Attempts, u.OK, u.CPU, rss[0], rss[len(rss)-1], series, size)
 	return u, histogramQuantile(0.99, "probe_schedule_lateness_seconds", before, after), series, size, nil
