@@ -9,12 +9,27 @@ import (
 	"time"
 )
 
+// The clocks a phase's duration can come from, its attribute "clock".
+const (
+	// ClockProcess is the monotonic clock of the process, read around the
+	// work.
+	ClockProcess = "process"
+	// ClockKernel is the kernel's timing of the packets: for a TCP connect,
+	// TCP_INFO's first round-trip sample, the SYN sent to the SYN-ACK
+	// received.
+	ClockKernel = "kernel"
+)
+
 // DialTCP connects to addr over TCP, from local (nil lets the kernel
 // choose), and measures the connect alone as the phase PhaseConnect, its
 // Start relative to callAt as StartSpan's. The phase's attrs are "local"
 // and "remote", the connection's addresses, and on Linux "kernel_rtt_ms"
 // and "kernel_rttvar_ms", the kernel's smoothed round-trip time and its
-// variance read from TCP_INFO after the connect. A connect that fails is
+// variance read from TCP_INFO after the connect. Its duration is the
+// kernel's round trip of the handshake (SYN to SYN-ACK) when TCP_INFO has
+// that one sample, with the attribute "clock" ClockKernel; otherwise (a
+// retransmitted SYN, another system) the process's clock around the
+// connect, "clock" ClockProcess. A connect that fails is
 // the response's Failure, classified (tcp.refused, tcp.unreachable,
 // tcp.reset, tcp.timeout, local.fd_limit, canceled, tcp.error); the
 // response is never nil. It is dial-tcp's dial, for any dialer that
@@ -45,7 +60,15 @@ func DialTCPWith(ctx context.Context, callAt time.Time, addr netip.AddrPort, nd 
 	phase := span.End(true, attrs)
 	attrs["local"] = conn.LocalAddr().String()
 	attrs["remote"] = conn.RemoteAddr().String()
-	addKernelRTT(conn.(*net.TCPConn), attrs)
+	// The kernel timed the handshake where it happened; the process's
+	// clock adds whatever kept it from running once the SYN-ACK came (a
+	// busy machine's wait for a processor), which goes to the attempt's
+	// overhead instead.
+	attrs["clock"] = ClockProcess
+	if rtt, ok := addKernelRTT(conn.(*net.TCPConn), attrs); ok && rtt <= phase.Duration {
+		phase.Duration = rtt
+		attrs["clock"] = ClockKernel
+	}
 	return &DialResponse{Conn: conn, Phases: []Phase{phase}}
 }
 

@@ -67,7 +67,7 @@ func TestDialConnects(t *testing.T) {
 			if local.Addr() != netip.MustParseAddr("127.0.0.1") {
 				t.Errorf("local address %s, want 127.0.0.1", local)
 			}
-			if diff := cmp.Diff(map[string]any{"local": local.String(), "remote": srv.Addr.String()}, p.Attrs,
+			if diff := cmp.Diff(map[string]any{"local": local.String(), "remote": srv.Addr.String(), "clock": sdk.ClockKernel}, p.Attrs,
 				cmpopts.IgnoreMapEntries(func(k string, _ any) bool { return strings.HasPrefix(k, "kernel_") })); diff != "" {
 				t.Errorf("attrs (-want +got):\n%s", diff)
 			}
