@@ -120,12 +120,14 @@ type serveUsage struct {
 	RSSDrift float64       // MB: the probe process's resident set at the window's end less at its start
 }
 
-// perK returns the CPU seconds per 1,000 attempts.
+// perK returns the CPU seconds per 1,000 attempts that succeeded: a failed
+// one (a timeout of an overloaded machine) costs less and measures nothing,
+// so a contender that fails more would otherwise look cheaper.
 func (u serveUsage) perK() float64 {
-	if u.Attempts == 0 {
+	if u.OK == 0 {
 		return math.NaN()
 	}
-	return u.CPU.Seconds() * 1000 / float64(u.Attempts)
+	return u.CPU.Seconds() * 1000 / float64(u.OK)
 }
 
 // measureServe runs `probe serve` on Targets TLS targets every Every, then
@@ -236,6 +238,7 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 	var before, after map[string]float64
 	var cpu0 time.Duration
 	var rss []float64 // MB, sampled each interval of the window
+	var windowStart time.Time
 	start := time.Now()
 	for tick := 1; ; tick++ {
 		if err := sleepCtx(ctx, time.Until(start.Add(time.Duration(tick)*o.Every))); err != nil {
@@ -245,23 +248,31 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 		if err != nil {
 			return u, 0, 0, 0, err
 		}
+		// The warm-up lasts Warmup and two rounds of every target, so that
+		// every target has its series and its history; at most ten
+		// intervals more.
 		elapsed := time.Since(start)
-		if elapsed < o.Warmup {
-			continue
+		if before == nil {
+			probed := m[`probe_exporter_probes_total{result="success",trigger="schedule"}`] +
+				m[`probe_exporter_probes_total{result="failure",trigger="schedule"}`]
+			if elapsed < o.Warmup || probed < float64(2*o.Targets) && elapsed < o.Warmup+10*o.Every {
+				continue
+			}
+			if probed < float64(2*o.Targets) {
+				fmt.Fprintf(o.Log, "serve: probe: %.0f attempts after %v, fewer than two rounds of %d targets: it has not kept up\n",
+					probed, elapsed.Round(time.Second), o.Targets)
+			}
+			before, windowStart = m, time.Now()
+			if cpu0, err = cpuTime(pid); err != nil {
+				return u, 0, 0, 0, err
+			}
 		}
 		r, err := residentMB(pid)
 		if err != nil {
 			return u, 0, 0, 0, err
 		}
 		rss = append(rss, r)
-		if before == nil {
-			before = m
-			if cpu0, err = cpuTime(pid); err != nil {
-				return u, 0, 0, 0, err
-			}
-			continue
-		}
-		if elapsed >= o.Warmup+o.Duration {
+		if time.Since(windowStart) >= o.Duration {
 			after, series, size = m, n, b
 			break
 		}
