@@ -25,11 +25,9 @@ const (
 // Start relative to callAt as StartSpan's. The phase's attrs are "local"
 // and "remote", the connection's addresses, and on Linux "kernel_rtt_ms"
 // and "kernel_rttvar_ms", the kernel's smoothed round-trip time and its
-// variance read from TCP_INFO after the connect. Its duration is the
-// kernel's round trip of the handshake (SYN to SYN-ACK) when TCP_INFO has
-// that one sample, with the attribute "clock" ClockKernel; otherwise (a
-// retransmitted SYN, another system) the process's clock around the
-// connect, "clock" ClockProcess. A connect that fails is
+// variance read from TCP_INFO after the connect, and "clock", ClockProcess:
+// its duration is the process's clock around the connect (DialTCPClock
+// can take the kernel's). A connect that fails is
 // the response's Failure, classified (tcp.refused, tcp.unreachable,
 // tcp.reset, tcp.timeout, local.fd_limit, canceled, tcp.error); the
 // response is never nil. It is dial-tcp's dial, for any dialer that
@@ -47,6 +45,16 @@ func DialTCP(ctx context.Context, callAt time.Time, addr netip.AddrPort, local *
 // its own (a source port from a range). An error of Control fails the
 // connect as any other.
 func DialTCPWith(ctx context.Context, callAt time.Time, addr netip.AddrPort, nd *net.Dialer) *DialResponse {
+	return DialTCPClock(ctx, callAt, addr, nd, ClockProcess)
+}
+
+// DialTCPClock is DialTCPWith with the clock of the connect phase's
+// duration: ClockProcess, or ClockKernel for the kernel's round trip of the
+// handshake (TCP_INFO's first sample: the SYN sent to the SYN-ACK
+// received) where it has one, the process's clock where not (a
+// retransmitted SYN, which gives no sample; a system other than Linux).
+// The attribute "clock" says which the phase has.
+func DialTCPClock(ctx context.Context, callAt time.Time, addr netip.AddrPort, nd *net.Dialer, clock string) *DialResponse {
 	span := StartSpan(PhaseConnect, callAt)
 	conn, err := nd.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
@@ -61,11 +69,11 @@ func DialTCPWith(ctx context.Context, callAt time.Time, addr netip.AddrPort, nd 
 	attrs["local"] = conn.LocalAddr().String()
 	attrs["remote"] = conn.RemoteAddr().String()
 	// The kernel timed the handshake where it happened; the process's
-	// clock adds whatever kept it from running once the SYN-ACK came (a
-	// busy machine's wait for a processor), which goes to the attempt's
-	// overhead instead.
+	// clock adds the system calls and whatever kept it from running once
+	// the SYN-ACK came (a busy machine's wait for a processor), which goes
+	// to the attempt's overhead instead.
 	attrs["clock"] = ClockProcess
-	if rtt, ok := addKernelRTT(conn.(*net.TCPConn), attrs); ok && rtt <= phase.Duration {
+	if rtt, ok := addKernelRTT(conn.(*net.TCPConn), attrs); ok && clock == ClockKernel && rtt <= phase.Duration {
 		phase.Duration = rtt
 		attrs["clock"] = ClockKernel
 	}

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab/netlab"
 )
 
@@ -42,8 +43,9 @@ const (
 )
 
 // accuracyHCL is the pipeline probe runs across the link: the far lab's DNS
-// server asked for the A record only, as the plain loop does, TCP, and TLS
-// trusting the far lab's CA in %[2]q; %[1]d attempts one after another.
+// server asked for the A record only, as the plain loop does, TCP (the
+// connect timed by the clock %[5]q), and TLS trusting the far lab's CA in
+// %[2]q; %[1]d attempts one after another.
 const accuracyHCL = `
 run {
   mode     = "sequential"
@@ -57,7 +59,10 @@ resolver "far" {
   query_types = ["A"]
 }
 
-dialer "tcp" { plugin = "dial-tcp" }
+dialer "tcp" {
+  plugin = "dial-tcp"
+  clock  = %[5]q
+}
 
 handshake "tls" {
   plugin  = "tls"
@@ -95,7 +100,8 @@ type accuracyOptions struct {
 	// Load, when above 0, runs `stress-ng --cpu Load` for the whole run,
 	// and the tools (probe, blackbox_exporter, curl) at a normal priority
 	// beside it, as they run on a prober's host: what they measure then
-	// includes the wait for a processor. The reference, the far lab and
+	// includes the wait for a processor. probe's connect is then the
+	// kernel's (dial-tcp's clock = "kernel"). The reference, the far lab and
 	// the link keep their real-time priority, so the truth is undisturbed.
 	Load int
 }
@@ -165,7 +171,13 @@ func measureAccuracy(ctx context.Context, opts accuracyOptions) (res accuracyRes
 		return res, err
 	}
 	a.pipeline = filepath.Join(a.dir, "accuracy.hcl")
-	src := fmt.Sprintf(accuracyHCL, opts.PerRound, a.far.caFile, netlab.FarAddr, netlab.Host)
+	// Under load, probe runs as a prober on a loaded host should: its
+	// connect timed by the kernel.
+	clock := sdk.ClockProcess
+	if opts.Load > 0 {
+		clock = sdk.ClockKernel
+	}
+	src := fmt.Sprintf(accuracyHCL, opts.PerRound, a.far.caFile, netlab.FarAddr, netlab.Host, clock)
 	if err := os.WriteFile(a.pipeline, []byte(src), 0o644); err != nil {
 		return res, err
 	}

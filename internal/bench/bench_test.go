@@ -271,3 +271,24 @@ func TestServe(t *testing.T) {
 		t.Errorf("schedule lateness p99 %v, want a measured figure below the interval", res.LatenessP99)
 	}
 }
+
+func TestHistogramQuantile(t *testing.T) {
+	const name = "x_seconds"
+	before := map[string]float64{name + `_bucket{le="0.001"}`: 10, name + `_bucket{le="0.005"}`: 10,
+		name + `_bucket{le="0.01"}`: 10, name + `_bucket{le="+Inf"}`: 10}
+	after := map[string]float64{name + `_bucket{le="0.001"}`: 60, name + `_bucket{le="0.005"}`: 100,
+		name + `_bucket{le="0.01"}`: 110, name + `_bucket{le="+Inf"}`: 110, name + `_count`: 110}
+	// 100 observations between the scrapes: 50 up to 1 ms, 40 more up to 5
+	// ms, 10 more up to 10 ms; the 99th is nine tenths into the last.
+	near := func(a, b time.Duration) bool { return (a - b).Abs() < time.Microsecond }
+	if got, want := histogramQuantile(0.99, name, before, after), 9500*time.Microsecond; !near(got, want) {
+		t.Errorf("p99 = %v, want %v", got, want)
+	}
+	if got, want := histogramQuantile(0.5, name, before, after), time.Millisecond; !near(got, want) {
+		t.Errorf("p50 = %v, want %v", got, want)
+	}
+	after[name+`_bucket{le="+Inf"}`] = 120 // ten more past the last bound: p99 is at least it
+	if got, want := histogramQuantile(0.99, name, before, after), 10*time.Millisecond; !near(got, want) {
+		t.Errorf("p99 with observations past the last bound = %v, want %v", got, want)
+	}
+}
