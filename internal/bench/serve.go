@@ -272,7 +272,9 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 			return u, 0, 0, 0, err
 		}
 		rss = append(rss, r)
-		if time.Since(windowStart) >= o.Duration {
+		// The window ends at the tick Duration after its start (the start
+		// was taken after that tick's scrape).
+		if time.Since(windowStart) >= o.Duration-o.Every/2 {
 			after, series, size = m, n, b
 			break
 		}
