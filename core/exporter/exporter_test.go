@@ -705,12 +705,13 @@ func TestSchedule(t *testing.T) {
 // Prometheus with native histograms asks for, and only +Inf, the sum and
 // the count in the text format; classic ones have report.Buckets in both.
 func TestHistogramLayouts(t *testing.T) {
-	for _, tt := range []struct{ layout, block string }{
-		{"native", `schedule { every = "50ms" }`},
-		{"classic", `schedule {
+	nativeBlock, classicBlock := `schedule { every = "50ms" }`, `schedule {
   every      = "50ms"
   histograms = "classic"
-}`},
+}`
+	for _, tt := range []struct{ layout, block, other string }{
+		{"native", nativeBlock, classicBlock},
+		{"classic", classicBlock, nativeBlock},
 	} {
 		t.Run(tt.layout, func(t *testing.T) {
 			f := start(t, tt.block+targets)
@@ -750,6 +751,11 @@ func TestHistogramLayouts(t *testing.T) {
 			if tt.layout == "classic" && (buckets != len(report.Buckets)+1 || native || len(hist.Bucket) != len(report.Buckets)) {
 				t.Errorf("classic: %d buckets in the text format, %d in the protobuf format (native: %v); want %d and %d, none native",
 					buckets, len(hist.Bucket), native, len(report.Buckets)+1, len(report.Buckets))
+			}
+			// The layout is set at start: a reload may not change it.
+			f.set(tt.other + targets)
+			if err := f.exp.Reload(); err == nil || !strings.Contains(err.Error(), "restart") {
+				t.Errorf("a reload to the other layout: %v, want an error saying to restart", err)
 			}
 		})
 	}
