@@ -147,9 +147,11 @@ type Metrics struct {
 func NewMetrics(layout Layout) *Metrics {
 	opts := func(name, help string) prometheus.HistogramOpts {
 		if layout == Native {
+			// Without NativeHistogramMinResetDuration it never resets (which
+			// Prometheus would see as a counter reset): past
+			// NativeMaxBuckets it halves its resolution instead.
 			return prometheus.HistogramOpts{Name: name, Help: help, Buckets: []float64{},
-				NativeHistogramBucketFactor: 1.1, NativeHistogramMaxBucketNumber: NativeMaxBuckets,
-				NativeHistogramMinResetDuration: time.Hour}
+				NativeHistogramBucketFactor: 1.1, NativeHistogramMaxBucketNumber: NativeMaxBuckets}
 		}
 		return prometheus.HistogramOpts{Name: name, Help: help, Buckets: Buckets}
 	}
