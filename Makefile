@@ -81,11 +81,11 @@ test-tailscale:
 test: deps build lint test-tailscale unit fuzz
 
 ## bench: every benchmark figure (DESIGN §9), one "name value" line each: bench-dns's, then
-## internal/bench's: accuracy across the delay link beside blackbox_exporter and curl, preconnect's first
-## request cold and warm across it (preconnect.cold_ms, warm_ms, ratio), throughput
-## against a plain Go loop and blackbox_exporter, 100,000 targets, a million from a targets file,
-## start-up (docs/performance.md).
-## Needs root and /dev/net/tun.
+## internal/bench's: accuracy across the delay link beside blackbox_exporter and curl, idle and with
+## stress-ng saturating both cores (accuracy.loaded_*), preconnect's first request cold and warm across it
+## (preconnect.cold_ms, warm_ms, ratio), throughput against a plain Go loop and blackbox_exporter,
+## 100,000 targets, a million from a targets file, probe serve on 10,000 targets every 10s beside blackbox_exporter scraped by
+## Prometheus (serve.*), start-up, the whole process (docs/performance.md). About 20 minutes. Needs root and /dev/net/tun.
 bench: bench-dns bench-plugins probe
 	./.ci/deps bench
 	$(GO) build -o $(BIN)/probe-plugin-banner ./examples/plugins/banner

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // Schedule is a file's schedule block: how often `probe serve` probes every
@@ -16,12 +19,19 @@ type Schedule struct {
 	// Retain is how long the status page's history keeps each target's
 	// attempts (core/history); zero for its default, 24h.
 	Retain time.Duration
+	// Histograms is the layout of /metrics' duration histograms, one of
+	// HistogramLayouts (core/report's Layout); "" for the default, native.
+	Histograms string
 }
+
+// HistogramLayouts are the values of the schedule's histograms attribute.
+var HistogramLayouts = []string{"native", "classic"}
 
 var scheduleSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "every", Required: true},
 		{Name: "retain"},
+		{Name: "histograms"},
 	},
 }
 
@@ -39,6 +49,14 @@ func (d *decoder) schedule(blocks []*hcl.Block) {
 		}
 		if a, ok := content.Attributes["retain"]; ok {
 			d.file.Schedule.Retain = d.duration(a, d.ctx, false)
+		}
+		if a, ok := content.Attributes["histograms"]; ok {
+			if v, ok := d.eval(a, d.ctx, cty.String); ok {
+				if d.file.Schedule.Histograms = v.AsString(); !slices.Contains(HistogramLayouts, v.AsString()) {
+					d.attrError(a, "Invalid histogram layout", fmt.Sprintf("histograms must be one of %s; got %q.%s",
+						quoteJoin(HistogramLayouts), v.AsString(), didYouMean(v.AsString(), HistogramLayouts)))
+				}
+			}
 		}
 	}
 }

@@ -13,6 +13,8 @@ func TestSchedule(t *testing.T) {
 		want time.Duration
 		// retain is the Schedule.Retain wanted.
 		retain time.Duration
+		// histograms is the Schedule.Histograms wanted.
+		histograms string
 	}{
 		{name: "none", src: `run { attempts = 2 }`},
 		{name: "every", src: `schedule { every = "15s" }`, want: 15 * time.Second},
@@ -23,6 +25,10 @@ schedule { every = var.every }`, want: 250 * time.Millisecond},
   every  = "15s"
   retain = "2h"
 }`, want: 15 * time.Second, retain: 2 * time.Hour},
+		{name: "classic histograms", src: `schedule {
+  every      = "15s"
+  histograms = "classic"
+}`, want: 15 * time.Second, histograms: "classic"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,6 +45,21 @@ schedule { every = var.every }`, want: 250 * time.Millisecond},
 			if f.Schedule.Retain != tt.retain {
 				t.Errorf("Schedule.Retain = %v, want %v", f.Schedule.Retain, tt.retain)
 			}
+			if f.Schedule.Histograms != tt.histograms {
+				t.Errorf("Schedule.Histograms = %q, want %q", f.Schedule.Histograms, tt.histograms)
+			}
 		})
+	}
+}
+
+func TestScheduleHistogramsInvalid(t *testing.T) {
+	l := NewLoader(Options{Plugins: testPlugins(), Environ: func() []string { return nil }})
+	_, diags := l.LoadSource("schedule.hcl", []byte(`schedule {
+  every      = "15s"
+  histograms = "clasic"
+}`))
+	want := `histograms must be one of "native", "classic"; got "clasic". Did you mean "classic"?`
+	if !diags.HasErrors() || diags[0].Detail != want {
+		t.Errorf("diagnostics %v, want one saying %s", diags, want)
 	}
 }

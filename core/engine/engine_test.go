@@ -123,6 +123,32 @@ func TestScheduling(t *testing.T) {
 	}
 }
 
+// TestSpread starts 8 targets spread over 160 ms: each no earlier than its
+// share of it, 20 ms after the one before, and all of them although the
+// concurrency would have run them at once.
+func TestSpread(t *testing.T) {
+	addr := startTCP(t)
+	const spread, n = 160 * time.Millisecond, 8
+	p := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1")})
+	res := engine.New(engine.Options{Concurrency: n, Spread: spread}).Run(context.Background(), targets(n, addr, p))
+	if res.Summary.OK != n {
+		t.Fatalf("ok = %d, want %d: %+v", res.Summary.OK, n, res.Summary)
+	}
+	for i, tr := range res.Targets {
+		if due := spread * time.Duration(i) / n; tr.Attempts[0].Started.Sub(res.Started) < due {
+			t.Errorf("target %d started %v into the run, before its share of the spread, %v", i, tr.Attempts[0].Started.Sub(res.Started), due)
+		}
+	}
+	// From a time ahead: the first target waits for it too.
+	from := time.Now().Add(50 * time.Millisecond)
+	res = engine.New(engine.Options{Concurrency: n, Spread: spread}).RunFrom(context.Background(), targets(n, addr, p), from)
+	for i, tr := range res.Targets {
+		if due := from.Add(spread * time.Duration(i) / n); tr.Attempts[0].Started.Before(due) {
+			t.Errorf("target %d started %v before its due time from a time ahead", i, due.Sub(tr.Attempts[0].Started))
+		}
+	}
+}
+
 // TestDefaultConcurrency runs twice the default concurrency of targets
 // that each take delay: two batches.
 func TestDefaultConcurrency(t *testing.T) {

@@ -78,6 +78,7 @@ type Options struct {
 type Exporter struct {
 	load     func() (*config.File, io.Closer, error)
 	vantage  string
+	layout   report.Layout // of the histograms of scheduled probing
 	log      hclog.Logger
 	unsink   func() // deregisters the log line counter
 	registry *prometheus.Registry
@@ -95,7 +96,9 @@ type Exporter struct {
 	reloaded     prometheus.Gauge
 	reloadAt     prometheus.Gauge
 	shed         prometheus.Counter
-	refused      *prometheus.CounterVec
+	// lateness is how late scheduled attempts started (lateness.go).
+	lateness prometheus.Histogram
+	refused  *prometheus.CounterVec
 	// slots holds a token per probe /probe runs.
 	slots chan struct{}
 
@@ -129,7 +132,6 @@ func New(opts Options) (*Exporter, error) {
 		log:      opts.Logger,
 		unsink:   func() {},
 		registry: prometheus.NewRegistry(),
-		metrics:  report.NewMetrics(),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_probes_total",
 			Help: "Attempts probed, by what asked for them (scrape or schedule) and their result."}, []string{"trigger", "result"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_config_reloads_total",
@@ -138,6 +140,9 @@ func New(opts Options) (*Exporter, error) {
 			Help: "Whether the last load of the pipeline file succeeded."}),
 		reloadAt: prometheus.NewGauge(prometheus.GaugeOpts{Name: "probe_exporter_config_last_reload_success_timestamp_seconds",
 			Help: "When the pipeline file was last loaded successfully, in seconds since the Unix epoch."}),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "probe_schedule_lateness_seconds",
+			Help:    "How much later than the schedule's interval after its previous attempt each scheduled attempt of a target started.",
+			Buckets: latenessBuckets}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "probe_exporter_scrapes_shed_total",
 			Help: "Scrapes of /probe answered 503 unprobed: every probe slot was busy for as long as the scrape could wait."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_adhoc_refused_total",
@@ -173,12 +178,15 @@ func New(opts Options) (*Exporter, error) {
 		e.unsink()
 		return nil, err
 	}
-	// The first file's vantage labels every series for the exporter's life.
+	// The first file's vantage labels every series for the exporter's life,
+	// and its histogram layout shapes them.
 	e.vantage = file.Vantage
+	e.layout = layout(file)
+	e.metrics = report.NewMetrics(e.layout)
 	reg := report.VantageRegisterer(e.registry, e.vantage)
 	e.registerer = reg
 	reg.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, e.refused, slots)
+		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, e.refused, slots, e.lateness)
 	if lines != nil {
 		reg.MustRegister(lines)
 	}
@@ -213,6 +221,10 @@ func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	opts := file.Options
 	opts.Logger = e.log
 	opts.DiscardAttempts = true
+	// Each round starts its targets evenly over the first nine tenths of
+	// the interval, leaving the last tenth for the last ones to finish, so
+	// that every target is probed the interval apart and the load is even.
+	opts.Spread = file.Schedule.Every - file.Schedule.Every/10
 	s := &state{file: file, release: release, engine: engine.New(opts), targets: make(map[string]*engine.Target, len(file.Targets))}
 	for _, t := range file.Targets {
 		s.targets[t.Name] = t
@@ -224,7 +236,7 @@ func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	}
 	hist := e.history
 	e.mu.Unlock()
-	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes}, hist, e.sinks)
+	s.stream = sink.Attach(s.engine, e.metrics, scheduled{e.probes}, newLateness(e.lateness, sched.Every), hist, e.sinks)
 	return s
 }
 
@@ -266,18 +278,20 @@ func (s *state) stopSchedule() {
 // schedule probes every target of s, every apart, until ctx ends.
 func (e *Exporter) schedule(ctx context.Context, s *state, every time.Duration) {
 	e.log.Info("scheduled probing", "targets", len(s.file.Targets), "every", every)
-	for {
-		start := time.Now()
-		s.engine.Run(ctx, s.file.Targets)
+	// Each round is due every after the one before; the engine waits for
+	// each target's share of it (Options.Spread) from that due time, so a
+	// round that begins late catches up. A round that took longer than the
+	// interval is followed at once.
+	for due := time.Now(); ; {
+		s.engine.RunFrom(ctx, s.file.Targets, due)
 		if err := s.stream.Flush(); err != nil {
 			e.log.Warn("scheduled probing: a sink failed", "error", err)
 		}
-		wait := time.NewTimer(every - time.Since(start))
-		select {
-		case <-wait.C:
-		case <-ctx.Done():
-			wait.Stop()
+		if ctx.Err() != nil {
 			return
+		}
+		if due = due.Add(every); due.Before(time.Now()) {
+			due = time.Now()
 		}
 	}
 }
@@ -297,6 +311,12 @@ func (e *Exporter) Reload() error {
 			_ = release.Close()
 		}
 		err = fmt.Errorf("the file's vantage is now %q, not %q: a vantage labels every series from the start, so changing it takes a restart", file.Vantage, e.vantage)
+	} else if err == nil && layout(file) != e.layout {
+		_ = file.Close()
+		if release != nil {
+			_ = release.Close()
+		}
+		err = fmt.Errorf("the schedule's histograms are now %q, not %q: the layout of the histograms is set from the start, so changing it takes a restart", layout(file), e.layout)
 	}
 	if err != nil {
 		e.reloads.WithLabelValues("failure").Inc()
@@ -326,6 +346,11 @@ func (e *Exporter) Reload() error {
 	e.loaded()
 	e.log.Info("reloaded", "targets", len(file.Targets), "pipelines", len(file.Pipelines))
 	return nil
+}
+
+// layout returns the layout of the histograms of file's schedule.
+func layout(file *config.File) report.Layout {
+	return report.Layout(cmp.Or(file.Schedule.Histograms, string(report.Native)))
 }
 
 func (e *Exporter) loaded() {

@@ -26,6 +26,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/probe-dev/probe/core/config"
+	"github.com/probe-dev/probe/core/report"
 	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab"
 )
@@ -728,6 +729,67 @@ func TestSchedule(t *testing.T) {
 	}
 	if n := got["probe_exporter_probes_total"][`{result="failure",trigger="schedule"}`]; n < 2 {
 		t.Errorf("probe_exporter_probes_total of failed scheduled probes = %v, want 2 or more", n)
+	}
+}
+
+// TestHistogramLayouts reads the histograms of scheduled probing in both
+// layouts: native ones carry their buckets in the protobuf format, which a
+// Prometheus with native histograms asks for, and only +Inf, the sum and
+// the count in the text format; classic ones have report.Buckets in both.
+func TestHistogramLayouts(t *testing.T) {
+	nativeBlock, classicBlock := `schedule { every = "50ms" }`, `schedule {
+  every      = "50ms"
+  histograms = "classic"
+}`
+	for _, tt := range []struct{ layout, block, other string }{
+		{"native", nativeBlock, classicBlock},
+		{"classic", classicBlock, nativeBlock},
+	} {
+		t.Run(tt.layout, func(t *testing.T) {
+			f := start(t, tt.block+targets)
+			const name, key = "probe_attempt_phase_duration_seconds", `{phase="connect",target="api"}`
+			for deadline := time.Now().Add(5 * time.Second); f.metrics(t, "/metrics", nil)[name][key] < 2; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s%s observed fewer than 2 connects in 5s", name, key)
+				}
+			}
+			_, text := f.get(t, "/metrics", nil)
+			buckets := strings.Count(text, name+`_bucket{phase="connect",target="api"`)
+			h := http.Header{"Accept": {`application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited`}}
+			_, body := f.get(t, "/metrics", h)
+			dec := expfmt.NewDecoder(strings.NewReader(body), expfmt.NewFormat(expfmt.TypeProtoDelim))
+			var hist *dto.Histogram
+			for {
+				var mf dto.MetricFamily
+				if err := dec.Decode(&mf); err != nil {
+					break
+				}
+				if mf.GetName() == name {
+					for _, m := range mf.Metric {
+						if labels(m) == key {
+							hist = m.GetHistogram()
+						}
+					}
+				}
+			}
+			if hist == nil {
+				t.Fatalf("no %s%s in the protobuf format", name, key)
+			}
+			native := len(hist.PositiveSpan) > 0 && hist.GetSchema() == 3
+			if tt.layout == "native" && (buckets != 1 || !native || len(hist.Bucket) != 0) {
+				t.Errorf("native: %d buckets in the text format, %d classic and spans %v (schema %d) in the protobuf format; want +Inf alone, then none and native ones of schema 3",
+					buckets, len(hist.Bucket), hist.PositiveSpan, hist.GetSchema())
+			}
+			if tt.layout == "classic" && (buckets != len(report.Buckets)+1 || native || len(hist.Bucket) != len(report.Buckets)) {
+				t.Errorf("classic: %d buckets in the text format, %d in the protobuf format (native: %v); want %d and %d, none native",
+					buckets, len(hist.Bucket), native, len(report.Buckets)+1, len(report.Buckets))
+			}
+			// The layout is set at start: a reload may not change it.
+			f.set(tt.other + targets)
+			if err := f.exp.Reload(); err == nil || !strings.Contains(err.Error(), "restart") {
+				t.Errorf("a reload to the other layout: %v, want an error saying to restart", err)
+			}
+		})
 	}
 }
 

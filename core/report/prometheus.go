@@ -10,9 +10,32 @@ import (
 	"github.com/probe-dev/probe/core/engine"
 )
 
-// Buckets are the upper bounds, in seconds, of the duration histograms:
-// from half a millisecond (a loopback connect) to ten seconds.
+// Buckets are the upper bounds, in seconds, of the classic duration
+// histograms: from half a millisecond (a loopback connect) to ten seconds.
 var Buckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// Layout says how Metrics lays out its duration histograms, of which it has
+// one per target and phase, and one per target for the totals.
+type Layout string
+
+// The layouts.
+const (
+	// Classic histograms have the buckets of Buckets: 17 series each (14
+	// buckets, +Inf, the sum and the count), 75 a TLS target with its
+	// counter and gauges, in the text format as in Prometheus.
+	Classic Layout = "classic"
+	// Native histograms are Prometheus's native (sparse) histograms, their
+	// buckets 2^(1/8) apart (at most 9 % wide) wherever the observations
+	// fall, at most NativeMaxBuckets of them: one series each in a
+	// Prometheus that scrapes them (2.42 and later, with
+	// --enable-feature=native-histograms), and three in the text format,
+	// which has no native buckets (+Inf, the sum and the count).
+	Native Layout = "native"
+)
+
+// NativeMaxBuckets bounds the buckets of a native histogram: past it, the
+// histogram halves its resolution.
+const NativeMaxBuckets = 40
 
 // gauges describes the metrics of one attempt, with variable labels first
 // (none, or the target) and then each metric's own.
@@ -120,18 +143,28 @@ type Metrics struct {
 	latest map[string]*engine.Attempt
 }
 
-// NewMetrics returns an empty Metrics.
-func NewMetrics() *Metrics {
+// NewMetrics returns an empty Metrics whose histograms have layout.
+func NewMetrics(layout Layout) *Metrics {
+	opts := func(name, help string) prometheus.HistogramOpts {
+		if layout == Native {
+			// Without NativeHistogramMinResetDuration it never resets (which
+			// Prometheus would see as a counter reset): past
+			// NativeMaxBuckets it halves its resolution instead.
+			return prometheus.HistogramOpts{Name: name, Help: help, Buckets: []float64{},
+				NativeHistogramBucketFactor: 1.1, NativeHistogramMaxBucketNumber: NativeMaxBuckets}
+		}
+		return prometheus.HistogramOpts{Name: name, Help: help, Buckets: Buckets}
+	}
 	return &Metrics{
 		gauges: newGauges("probe_scheduled_", "the target's latest attempt", "target"),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_attempts_total",
 			Help: "Attempts finished."}, []string{"target"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_attempt_failures_total",
 			Help: "Attempts failed, by the phase and class of their failure."}, []string{"target", "phase", "class"}),
-		totals: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "probe_attempt_duration_seconds",
-			Help: "How long successful attempts took.", Buckets: Buckets}, []string{"target"}),
-		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "probe_attempt_phase_duration_seconds",
-			Help: "How long successful phases ran.", Buckets: Buckets}, []string{"target", "phase"}),
+		totals: prometheus.NewHistogramVec(opts("probe_attempt_duration_seconds", "How long successful attempts took."),
+			[]string{"target"}),
+		phases: prometheus.NewHistogramVec(opts("probe_attempt_phase_duration_seconds", "How long successful phases ran."),
+			[]string{"target", "phase"}),
 		latest: map[string]*engine.Attempt{},
 	}
 }
@@ -200,11 +233,18 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	// The attempts are copies that Add replaces and never changes: they are
+	// sent without the lock, which Add would otherwise wait for, and with it
+	// every attempt of a schedule, for as long as a scrape is read.
 	m.mu.Lock()
-	for name, a := range m.latest {
-		m.gauges.collect(ch, a, name)
+	latest := make([]*engine.Attempt, 0, len(m.latest))
+	for _, a := range m.latest {
+		latest = append(latest, a)
 	}
 	m.mu.Unlock()
+	for _, a := range latest {
+		m.gauges.collect(ch, a, a.Target)
+	}
 	m.attempts.Collect(ch)
 	m.failures.Collect(ch)
 	m.totals.Collect(ch)

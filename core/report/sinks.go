@@ -65,7 +65,7 @@ type PrometheusSink struct {
 // NewPrometheusSink returns a PrometheusSink writing to w, every series
 // labelled vantage="..." when vantage is not empty.
 func NewPrometheusSink(w io.Writer, vantage string) *PrometheusSink {
-	return &PrometheusSink{w: w, m: NewMetrics(), vantage: vantage}
+	return &PrometheusSink{w: w, m: NewMetrics(Classic), vantage: vantage}
 }
 
 // Registrar registers collectors in a registry.

@@ -9,12 +9,25 @@ import (
 	"time"
 )
 
+// The clocks a phase's duration can come from, its attribute "clock".
+const (
+	// ClockProcess is the monotonic clock of the process, read around the
+	// work.
+	ClockProcess = "process"
+	// ClockKernel is the kernel's timing of the packets: for a TCP connect,
+	// TCP_INFO's first round-trip sample, the SYN sent to the SYN-ACK
+	// received.
+	ClockKernel = "kernel"
+)
+
 // DialTCP connects to addr over TCP, from local (nil lets the kernel
 // choose), and measures the connect alone as the phase PhaseConnect, its
 // Start relative to callAt as StartSpan's. The phase's attrs are "local"
 // and "remote", the connection's addresses, and on Linux "kernel_rtt_ms"
 // and "kernel_rttvar_ms", the kernel's smoothed round-trip time and its
-// variance read from TCP_INFO after the connect. A connect that fails is
+// variance read from TCP_INFO after the connect, and "clock", ClockProcess:
+// its duration is the process's clock around the connect (DialTCPClock
+// can take the kernel's). A connect that fails is
 // the response's Failure, classified (tcp.refused, tcp.unreachable,
 // tcp.reset, tcp.timeout, local.fd_limit, canceled, tcp.error); the
 // response is never nil. It is dial-tcp's dial, for any dialer that
@@ -32,6 +45,16 @@ func DialTCP(ctx context.Context, callAt time.Time, addr netip.AddrPort, local *
 // its own (a source port from a range). An error of Control fails the
 // connect as any other.
 func DialTCPWith(ctx context.Context, callAt time.Time, addr netip.AddrPort, nd *net.Dialer) *DialResponse {
+	return DialTCPClock(ctx, callAt, addr, nd, ClockProcess)
+}
+
+// DialTCPClock is DialTCPWith with the clock of the connect phase's
+// duration: ClockProcess, or ClockKernel for the kernel's round trip of the
+// handshake (TCP_INFO's first sample: the SYN sent to the SYN-ACK
+// received) where it has one, the process's clock where not (a
+// retransmitted SYN, which gives no sample; a system other than Linux).
+// The attribute "clock" says which the phase has.
+func DialTCPClock(ctx context.Context, callAt time.Time, addr netip.AddrPort, nd *net.Dialer, clock string) *DialResponse {
 	span := StartSpan(PhaseConnect, callAt)
 	conn, err := nd.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
@@ -45,7 +68,15 @@ func DialTCPWith(ctx context.Context, callAt time.Time, addr netip.AddrPort, nd 
 	phase := span.End(true, attrs)
 	attrs["local"] = conn.LocalAddr().String()
 	attrs["remote"] = conn.RemoteAddr().String()
-	addKernelRTT(conn.(*net.TCPConn), attrs)
+	// The kernel timed the handshake where it happened; the process's
+	// clock adds the system calls and whatever kept it from running once
+	// the SYN-ACK came (a busy machine's wait for a processor), which goes
+	// to the attempt's overhead instead.
+	attrs["clock"] = ClockProcess
+	if rtt, ok := addKernelRTT(conn.(*net.TCPConn), attrs); ok && clock == ClockKernel && rtt <= phase.Duration {
+		phase.Duration = rtt
+		attrs["clock"] = ClockKernel
+	}
 	return &DialResponse{Conn: conn, Phases: []Phase{phase}}
 }
 

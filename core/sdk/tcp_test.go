@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"context"
 	"maps"
+	"math"
 	"net"
 	"slices"
 	"testing"
@@ -33,9 +34,24 @@ func TestDialTCP(t *testing.T) {
 	if len(resp.Phases) != 1 || p.Name != sdk.PhaseConnect || !p.OK || p.Start < 5*time.Millisecond || p.Duration <= 0 {
 		t.Errorf("phases %+v, want one connect phase that succeeded, starting 5 ms or more after the call", resp.Phases)
 	}
-	want := []string{"kernel_rtt_ms", "kernel_rttvar_ms", "local", "remote"}
+	want := []string{"clock", "kernel_rtt_ms", "kernel_rttvar_ms", "local", "remote"}
 	if got := slices.Sorted(maps.Keys(p.Attrs)); !cmp.Equal(got, want) {
 		t.Errorf("attrs %v, want %v", got, want)
+	}
+	if p.Attrs["clock"] != sdk.ClockProcess {
+		t.Errorf("clock %v, want %s", p.Attrs["clock"], sdk.ClockProcess)
+	}
+	// With the kernel's clock, its first round-trip sample is the phase's
+	// duration.
+	var nd net.Dialer
+	kresp := sdk.DialTCPClock(context.Background(), time.Now(), addr, &nd, sdk.ClockKernel)
+	if kresp.Failure != nil {
+		t.Fatalf("failure %v; want a connection", kresp.Failure)
+	}
+	kresp.Conn.Close()
+	kp := kresp.Phases[0]
+	if rtt := kp.Attrs["kernel_rtt_ms"].(float64); kp.Attrs["clock"] != sdk.ClockKernel || math.Abs(sdk.Milliseconds(kp.Duration)-rtt) > 0.0005 {
+		t.Errorf("clock %v, duration %v, kernel_rtt_ms %v; want the kernel's clock and its round trip", kp.Attrs["clock"], kp.Duration, rtt)
 	}
 	if p.Attrs["remote"] != addr.String() || p.Attrs["local"] != resp.Conn.LocalAddr().String() {
 		t.Errorf("remote %v, local %v; want %s and the connection's", p.Attrs["remote"], p.Attrs["local"], addr)

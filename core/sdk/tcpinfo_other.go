@@ -2,7 +2,10 @@
 
 package sdk
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // addKernelRTT adds nothing: TCP_INFO is read on Linux only.
-func addKernelRTT(*net.TCPConn, map[string]any) {}
+func addKernelRTT(*net.TCPConn, map[string]any) (time.Duration, bool) { return 0, false }

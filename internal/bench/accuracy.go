@@ -17,8 +17,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/probe-dev/probe/core/sdk"
 	"github.com/probe-dev/probe/internal/lab/netlab"
 )
 
@@ -41,8 +43,9 @@ const (
 )
 
 // accuracyHCL is the pipeline probe runs across the link: the far lab's DNS
-// server asked for the A record only, as the plain loop does, TCP, and TLS
-// trusting the far lab's CA in %[2]q; %[1]d attempts one after another.
+// server asked for the A record only, as the plain loop does, TCP (the
+// connect timed by the clock %[5]q), and TLS trusting the far lab's CA in
+// %[2]q; %[1]d attempts one after another.
 const accuracyHCL = `
 run {
   mode     = "sequential"
@@ -56,7 +59,10 @@ resolver "far" {
   query_types = ["A"]
 }
 
-dialer "tcp" { plugin = "dial-tcp" }
+dialer "tcp" {
+  plugin = "dial-tcp"
+  clock  = %[5]q
+}
 
 handshake "tls" {
   plugin  = "tls"
@@ -91,6 +97,13 @@ type accuracyOptions struct {
 	// disturbed and another is run, at most Repeats more in all.
 	MaxLate time.Duration
 	Repeats int
+	// Load, when above 0, runs `stress-ng --cpu Load` for the whole run,
+	// and the tools (probe, blackbox_exporter, curl) at a normal priority
+	// beside it, as they run on a prober's host: what they measure then
+	// includes the wait for a processor. probe's connect is then the
+	// kernel's (dial-tcp's clock = "kernel"). The reference, the far lab and
+	// the link keep their real-time priority, so the truth is undisturbed.
+	Load int
 }
 
 // accuracyResult is what an accuracy run measured, in milliseconds.
@@ -158,7 +171,13 @@ func measureAccuracy(ctx context.Context, opts accuracyOptions) (res accuracyRes
 		return res, err
 	}
 	a.pipeline = filepath.Join(a.dir, "accuracy.hcl")
-	src := fmt.Sprintf(accuracyHCL, opts.PerRound, a.far.caFile, netlab.FarAddr, netlab.Host)
+	// Under load, probe runs as a prober on a loaded host should: its
+	// connect timed by the kernel.
+	clock := sdk.ClockProcess
+	if opts.Load > 0 {
+		clock = sdk.ClockKernel
+	}
+	src := fmt.Sprintf(accuracyHCL, opts.PerRound, a.far.caFile, netlab.FarAddr, netlab.Host, clock)
 	if err := os.WriteFile(a.pipeline, []byte(src), 0o644); err != nil {
 		return res, err
 	}
@@ -168,9 +187,16 @@ func measureAccuracy(ctx context.Context, opts accuracyOptions) (res accuracyRes
 		return res, err
 	}
 	if opts.Tools {
-		if a.bb, err = startBlackbox(a.link.Near, a.resolvConf, a.far.caFile, netlab.Host); err != nil {
+		if a.bb, err = startBlackbox(a.link.Near, opts.Load == 0, a.resolvConf, a.far.caFile, netlab.Host); err != nil {
 			return res, err
 		}
+	}
+	if opts.Load > 0 {
+		var unload func() error
+		if unload, err = startStress(opts.Load); err != nil {
+			return res, err
+		}
+		defer func() { err = errors.Join(err, unload()) }()
 	}
 
 	// Run rounds until Rounds of them were undisturbed, or Repeats more
@@ -271,11 +297,26 @@ func (a *accuracy) plain(s samples) error {
 // output runs cmd on the near side and returns its standard output.
 func (a *accuracy) output(cmd *exec.Cmd) ([]byte, error) { return nearOutput(a.link, cmd) }
 
-// nearOutput runs cmd on link's near side and returns its standard output.
+// toolOutput runs a measured tool's cmd on the near side and returns its
+// standard output: at a real-time priority, or under Load at a normal one.
+func (a *accuracy) toolOutput(cmd *exec.Cmd) ([]byte, error) {
+	if a.opts.Load > 0 {
+		return runOutput(cmd, a.link.Near.Start)
+	}
+	return a.output(cmd)
+}
+
+// nearOutput runs cmd on link's near side at a real-time priority and
+// returns its standard output.
 func nearOutput(link *netlab.Link, cmd *exec.Cmd) ([]byte, error) {
+	return runOutput(cmd, link.Near.StartRealTime)
+}
+
+// runOutput runs cmd with start and returns its standard output.
+func runOutput(cmd *exec.Cmd, start func(*exec.Cmd) error) ([]byte, error) {
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := link.Near.StartRealTime(cmd); err != nil {
+	if err := start(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd, err)
 	}
 	if err := cmd.Wait(); err != nil {
@@ -299,7 +340,7 @@ type probeJSON struct {
 
 // probe runs the probe binary on the near side for PerRound attempts.
 func (a *accuracy) probe(s samples) error {
-	out, err := a.output(exec.Command(a.opts.Probe, "run", a.pipeline, "-o", "json"))
+	out, err := a.toolOutput(exec.Command(a.opts.Probe, "run", a.pipeline, "-o", "json"))
 	if err != nil {
 		return err
 	}
@@ -353,7 +394,7 @@ func (a *accuracy) curl(s samples) error {
 	cmd := exec.Command("curl", "-4", "-sS", "-o", "/dev/null", "--cacert", a.far.caFile,
 		"-w", "%{time_namelookup} %{time_connect} %{time_appconnect}", "https://"+netlab.Host+"/")
 	netlab.WithResolvConf(cmd, a.resolvConf)
-	out, err := a.output(cmd)
+	out, err := a.toolOutput(cmd)
 	if err != nil {
 		return err
 	}
@@ -392,4 +433,24 @@ func (a *accuracy) close() error {
 		errs = append(errs, os.RemoveAll(a.dir))
 	}
 	return errors.Join(errs...)
+}
+
+// startStress starts stress-ng with cpus workers spinning on the processors
+// (Debian's stress-ng) and returns what stops it.
+func startStress(cpus int) (stop func() error, err error) {
+	cmd := exec.Command("stress-ng", "--cpu", strconv.Itoa(cpus), "--quiet")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start stress-ng (Debian's stress-ng): %w", err)
+	}
+	return func() error {
+		// stress-ng's workers are its children, in its process group.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if err := cmd.Wait(); err != nil && !isKilled(err) {
+			return fmt.Errorf("stress-ng: %w; stderr: %s", err, &stderr)
+		}
+		return nil
+	}, nil
 }

@@ -259,3 +259,80 @@ func TestProcess(t *testing.T) {
 		t.Errorf("%.0f JSON bytes per attempt: want the attempts' phases", res.JSONBytesPerAttempt)
 	}
 }
+
+// TestAccuracyLoaded runs the accuracy measurement with both cores
+// saturated by stress-ng and the tools at a normal priority: every tool is
+// measured, and the reference, still at a real-time priority, stays near the
+// link's round trips. Nothing is asserted of the tools' errors: under load
+// they are what the bench measures.
+func TestAccuracyLoaded(t *testing.T) {
+	netlab.Require(t)
+	res, err := measureAccuracy(t.Context(), accuracyOptions{
+		Delay: 20 * time.Millisecond, Rounds: 1, PerRound: 4, Probe: probeBin, Self: selfBin, Tools: true,
+		MaxLate: 300 * time.Microsecond, Repeats: 2, Load: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("true %v; bias %v; errors %v; lateness p99 %v, %d rounds repeated", res.True, res.Bias, res.Err, res.Lateness, res.Repeated)
+	for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
+		if got := res.True[phase]; got < 40 || got > 100 {
+			t.Errorf("plain %s took %.3f ms across a 20 ms link under load, want 40 to 100 ms", phase, got)
+		}
+		// A tool at a normal priority beside stress-ng waits for a
+		// processor: tens of milliseconds are its figure, a second is not.
+		for _, tool := range []string{toolProbe, toolBlackbox, toolCurl} {
+			if e, ok := res.Err[tool][phase]; !ok || e > 1000 {
+				t.Errorf("%s %s error %.3f ms (measured: %v), want a figure below a second", tool, phase, e, ok)
+			}
+		}
+	}
+}
+
+// TestServe runs the service measurement at a small size: 100 targets
+// every second, probe serve then blackbox_exporter scraped by Prometheus.
+// Each must have made about an attempt per target and interval, and every
+// figure be measured.
+func TestServe(t *testing.T) {
+	const targets, every, window = 100, time.Second, 4 * time.Second
+	res, err := measureServe(t.Context(), serveOptions{Targets: targets, Servers: 2, Every: every,
+		Warmup: 2 * time.Second, Duration: window, Probe: probeBin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	want := int(targets * window / every)
+	for name, u := range map[string]serveUsage{"probe": res.Probe, "blackbox_exporter": res.Blackbox} {
+		if u.Attempts < want/2 || u.Attempts > 2*want || u.OK < u.Attempts*9/10 || u.CPU <= 0 {
+			t.Errorf("%s: %d attempts, %d ok, CPU %v in %v; want about %d, nearly all ok, and some CPU", name, u.Attempts, u.OK, u.CPU, window, want)
+		}
+	}
+	// Each target has its own histograms of three phases and its total.
+	if res.MetricsSeries < 4*targets || res.MetricsBytes < 20*res.MetricsSeries {
+		t.Errorf("/metrics: %d series, %d bytes, want histograms of each of %d targets", res.MetricsSeries, res.MetricsBytes, targets)
+	}
+	if res.LatenessP99 <= 0 || res.LatenessP99 >= every {
+		t.Errorf("schedule lateness p99 %v, want a measured figure below the interval", res.LatenessP99)
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	const name = "x_seconds"
+	before := map[string]float64{name + `_bucket{le="0.001"}`: 10, name + `_bucket{le="0.005"}`: 10,
+		name + `_bucket{le="0.01"}`: 10, name + `_bucket{le="+Inf"}`: 10}
+	after := map[string]float64{name + `_bucket{le="0.001"}`: 60, name + `_bucket{le="0.005"}`: 100,
+		name + `_bucket{le="0.01"}`: 110, name + `_bucket{le="+Inf"}`: 110, name + `_count`: 110}
+	// 100 observations between the scrapes: 50 up to 1 ms, 40 more up to 5
+	// ms, 10 more up to 10 ms; the 99th is nine tenths into the last.
+	near := func(a, b time.Duration) bool { return (a - b).Abs() < time.Microsecond }
+	if got, want := histogramQuantile(0.99, name, before, after), 9500*time.Microsecond; !near(got, want) {
+		t.Errorf("p99 = %v, want %v", got, want)
+	}
+	if got, want := histogramQuantile(0.5, name, before, after), time.Millisecond; !near(got, want) {
+		t.Errorf("p50 = %v, want %v", got, want)
+	}
+	after[name+`_bucket{le="+Inf"}`] = 120 // ten more past the last bound: p99 is at least it
+	if got, want := histogramQuantile(0.99, name, before, after), 10*time.Millisecond; !near(got, want) {
+		t.Errorf("p99 with observations past the last bound = %v, want %v", got, want)
+	}
+}

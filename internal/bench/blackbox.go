@@ -58,9 +58,10 @@ type blackbox struct {
 }
 
 // startBlackbox starts blackbox_exporter with the benchmark modules, in ns
-// when it is not nil, with resolvConf as its /etc/resolv.conf when not "".
-// It returns once the exporter answers.
-func startBlackbox(ns *netlab.Namespace, resolvConf, caFile, serverName string) (b *blackbox, err error) {
+// when it is not nil (at a real-time priority when realTime is set), with
+// resolvConf as its /etc/resolv.conf when not "". It returns once the
+// exporter answers.
+func startBlackbox(ns *netlab.Namespace, realTime bool, resolvConf, caFile, serverName string) (b *blackbox, err error) {
 	b = &blackbox{client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	defer func() {
 		if err != nil {
@@ -92,9 +93,12 @@ func startBlackbox(ns *netlab.Namespace, resolvConf, caFile, serverName string) 
 	if resolvConf != "" {
 		netlab.WithResolvConf(b.cmd, resolvConf)
 	}
-	if ns != nil {
+	switch {
+	case ns != nil && realTime:
 		err = ns.StartRealTime(b.cmd) // it measures
-	} else {
+	case ns != nil:
+		err = ns.Start(b.cmd)
+	default:
 		err = b.cmd.Start()
 	}
 	if err != nil {

@@ -45,7 +45,9 @@ func main() {
 	probe := flag.String("probe", "bin/probe", "the probe binary")
 	banner := flag.String("banner", "bin/probe-plugin-banner", "the banner example plugin's binary")
 	targets := flag.Int("targets", 100_000, "targets of the scale run")
-	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, preconnect, throughput, otel, scale, scale1m, concurrency, serve, startup, process")
+	serve := flag.Int("serve-targets", 10_000, "targets of the serve run")
+	window := flag.Duration("serve-window", 3*time.Minute, "the measured window of each contender of the serve run")
+	only := flag.String("only", "", "run only these stages, comma-separated: accuracy, loaded, preconnect, throughput, otel, scale, scale1m, concurrency, serve, startup, process")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -58,7 +60,7 @@ func main() {
 	if *only != "" {
 		stageNames = strings.Split(*only, ",")
 	}
-	figs, err := run(ctx, os.Stderr, benchBins{probe: *probe, banner: *banner, self: self}, *targets, stageNames)
+	figs, err := run(ctx, os.Stderr, benchBins{probe: *probe, banner: *banner, self: self}, sizes{*targets, *serve, *window}, stageNames)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -92,9 +94,17 @@ type stage struct {
 	run  func(ctx context.Context, log io.Writer, bins benchBins, add func(name string, v float64, decimals int)) error
 }
 
+// sizes size the stages that take them from the command line.
+type sizes struct {
+	targets      int           // of the scale run
+	serveTargets int           // of the serve run
+	serveWindow  time.Duration // the serve run's measured window, per contender
+}
+
 // stages are the measurements in the order they run: those across the delay
 // link first, while the machine is quiet.
-func stages(targets int) []stage {
+func stages(sz sizes) []stage {
+	targets := sz.targets
 	return []stage{
 		{"accuracy", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
 			acc, err := measureAccuracy(ctx, accuracyOptions{
@@ -125,6 +135,33 @@ func stages(targets int) []stage {
 			}
 			add("accuracy.link_lateness_p99_us", float64(acc.Lateness)/float64(time.Microsecond), 0)
 			add("accuracy.repeated_rounds", float64(acc.Repeated), 0)
+			return nil
+		}},
+		{"loaded", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
+			// The same across the link with both cores saturated, the tools
+			// at a normal priority beside stress-ng (docs/performance.md).
+			acc, err := measureAccuracy(ctx, accuracyOptions{
+				Delay: 20 * time.Millisecond, Rounds: 5, PerRound: 10, Probe: bins.probe, Self: bins.self,
+				Tools: true, MaxLate: 300 * time.Microsecond, Repeats: 10, Load: 2,
+			})
+			if err != nil {
+				return err
+			}
+			for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
+				add("accuracy.loaded_"+phase+"_err_ms", acc.Err[toolProbe][phase], 3)
+				add("accuracy.loaded_blackbox_"+phase+"_err_ms", acc.Err[toolBlackbox][phase], 3)
+				add("accuracy.loaded_curl_"+phase+"_err_ms", acc.Err[toolCurl][phase], 3)
+			}
+			for _, tool := range []string{toolProbe, toolBlackbox, toolCurl} {
+				for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
+					add("accuracy.loaded_"+tool+"_"+phase+"_bias_ms", acc.Bias[tool][phase], 3)
+				}
+			}
+			for _, phase := range []string{phaseResolve, phaseConnect, phaseTLS} {
+				add("accuracy.loaded_plain_"+phase+"_self_err_ms", acc.Err[toolPlain][phase], 3)
+			}
+			add("accuracy.loaded_link_lateness_p99_us", float64(acc.Lateness)/float64(time.Microsecond), 0)
+			add("accuracy.loaded_repeated_rounds", float64(acc.Repeated), 0)
 			return nil
 		}},
 		{"preconnect", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
@@ -198,9 +235,17 @@ func stages(targets int) []stage {
 			}
 			return nil
 		}},
-		{"serve", func(_ context.Context, _ io.Writer, _ benchBins, add func(string, float64, int)) error {
+		{"serve", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
 			// The status page's history: 1,000 targets every 15s over 24h.
 			add("serve.history_bytes_per_target", history.BytesPerTarget(1000, 15*time.Second, history.DefaultRetain), 0)
+			// Continuous service: probe serve against blackbox_exporter
+			// scraped by Prometheus, 10,000 TLS targets every 10s.
+			sv, err := measureServe(ctx, serveOptions{Targets: sz.serveTargets, Servers: 4, Every: 10 * time.Second,
+				Warmup: 20 * time.Second, Duration: sz.serveWindow, Probe: bins.probe, Log: log})
+			if err != nil {
+				return err
+			}
+			addServe(add, sv)
 			return nil
 		}},
 		{"startup", func(ctx context.Context, log io.Writer, bins benchBins, add func(string, float64, int)) error {
@@ -232,13 +277,32 @@ func stages(targets int) []stage {
 	}
 }
 
+// addServe adds the figures of a service run.
+func addServe(add func(string, float64, int), sv serveResult) {
+	add("serve.cpu_s_per_1k_attempts", sv.Probe.perK(), 3)
+	add("serve.blackbox_cpu_s_per_1k_attempts", sv.Blackbox.perK(), 3)
+	add("serve.cpu_vs_blackbox", sv.Probe.perK()/sv.Blackbox.perK(), 2)
+	add("serve.attempts", float64(sv.Probe.Attempts), 0)
+	add("serve.ok_attempts", float64(sv.Probe.OK), 0)
+	add("serve.blackbox_attempts", float64(sv.Blackbox.Attempts), 0)
+	add("serve.blackbox_ok_attempts", float64(sv.Blackbox.OK), 0)
+	add("serve.rss_drift_mb", sv.Probe.RSSDrift, 1)
+	add("serve.schedule_lateness_p99_ms", sdk.Milliseconds(sv.LatenessP99), 2)
+	add("serve.metrics_series", float64(sv.MetricsSeries), 0)
+	add("serve.metrics_bytes", float64(sv.MetricsBytes), 0)
+}
+
 // run runs the stages named in only (all when empty) and logs progress on
 // log.
-func run(ctx context.Context, log io.Writer, bins benchBins, targets int, only []string) ([]figure, error) {
-	all := stages(targets)
+func run(ctx context.Context, log io.Writer, bins benchBins, sz sizes, only []string) ([]figure, error) {
+	all := stages(sz)
+	names := make([]string, len(all))
+	for i, st := range all {
+		names[i] = st.name
+	}
 	for _, name := range only {
-		if !slices.ContainsFunc(all, func(st stage) bool { return st.name == name }) {
-			return nil, fmt.Errorf("no stage %q: the stages are accuracy, preconnect, throughput, otel, scale, scale1m, concurrency, serve, startup and process", name)
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("no stage %q: the stages are %s", name, strings.Join(names, ", "))
 		}
 	}
 	var figs []figure

@@ -122,7 +122,7 @@ func measureThroughput(ctx context.Context, o throughputOptions) (res throughput
 		return res, err
 	}
 	defer isolated.Close()
-	bb, err := startBlackbox(nil, "", l.CAFile, labHost)
+	bb, err := startBlackbox(nil, false, "", l.CAFile, labHost)
 	if err != nil {
 		return res, err
 	}

@@ -24,6 +24,7 @@ type Dialer struct {
 	portHi  uint16        // inclusive
 	fwmark  uint32        // SO_MARK, 0 for none
 	timeout time.Duration // cap on the connect, 0 for none
+	clock   string        // of the connect phase's duration: sdk.ClockProcess or sdk.ClockKernel
 	start   func() uint32 // where in the source_port range to start, modulo its size: random
 }
 
@@ -56,6 +57,13 @@ func New(cfg cty.Value) (*Dialer, error) {
 	d.fwmark = uint32(mark)
 	if d.timeout, err = sdk.Duration(cfg, "timeout"); err != nil {
 		return nil, err
+	}
+	switch d.clock = sdk.String(cfg, "clock"); d.clock {
+	case "":
+		d.clock = sdk.ClockProcess
+	case sdk.ClockProcess, sdk.ClockKernel:
+	default:
+		return nil, sdk.AttrErrorf("clock", "Invalid clock", "clock must be %q or %q, got %q.", sdk.ClockProcess, sdk.ClockKernel, d.clock)
 	}
 	return d, nil
 }
@@ -103,7 +111,7 @@ func (d *Dialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespo
 			return err
 		}
 	}
-	return sdk.DialTCPWith(ctx, callAt, req.Address, &nd), nil
+	return sdk.DialTCPClock(ctx, callAt, req.Address, &nd, d.clock), nil
 }
 
 // control sets SO_MARK on the socket fd and binds it to a port of the

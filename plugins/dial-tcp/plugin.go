@@ -30,6 +30,8 @@ func Plugin() *sdk.Plugin {
 				Description: "Firewall mark (SO_MARK) for policy routing and netfilter, 1 to 4294967295; 0 sets none. Needs CAP_NET_ADMIN."},
 			{Name: "timeout", Type: cty.String,
 				Description: "Cap on the connect alone (\"2s\"), within the attempt's deadline; unset means the attempt's deadline only."},
+			{Name: "clock", Type: cty.String, Default: cty.StringVal(sdk.ClockProcess),
+				Description: "Where the connect phase's duration comes from: \"process\", probe's clock around the connect, or \"kernel\", the kernel's round trip of the handshake (TCP_INFO), which a busy machine's wait to run probe does not lengthen."},
 		}},
 		NewDialer: func(cfg cty.Value) (sdk.Dialer, error) { return New(cfg) },
 	}
