@@ -11,7 +11,10 @@ import (
 // required are values for the built-ins' required attributes, by plugin,
 // kind and name.
 var required = map[string]map[sdk.Kind]map[string]cty.Value{
-	"dns-miekg":         {sdk.KindResolver: {"servers": cty.ListVal([]cty.Value{cty.StringVal("127.0.0.1")})}},
+	"dns-miekg": {
+		sdk.KindResolver: {"servers": cty.ListVal([]cty.Value{cty.StringVal("127.0.0.1")})},
+		sdk.KindDialer:   {"query_name": cty.StringVal("probe.test")},
+	},
 	"dial-socks5":       {sdk.KindDialer: {"proxy": cty.StringVal("127.0.0.1:1080")}},
 	"dial-http-connect": {sdk.KindDialer: {"proxy": cty.StringVal("http://127.0.0.1:3128")}},
 	"udp-payload":       {sdk.KindHandshake: {"payload": cty.StringVal("status")}},
