@@ -132,11 +132,13 @@ type output struct {
 	// sink returns the sink writing the format to w, for a run of the
 	// pipeline file named file, probed from vantage (none when empty).
 	sink func(w io.Writer, file, vantage string) sink.Sink
-	// whole is true when the sink reads the attempts from the run's result,
-	// which must then keep them; else they stream to it alone.
+	// whole is true when the sink reads the attempts from the targets'
+	// results, which must then keep them; else they stream to it alone.
 	whole bool
-	// stream is true when the sink reads nothing of the result's targets
-	// either: the run keeps no target's result (engine.Options.DiscardTargets).
+	// stream is true when the sink reads nothing of the result's targets:
+	// the run keeps no target's result (engine.Options.DiscardTargets), and
+	// hands each to the sink as it is done when it is a sink.TargetSink
+	// (json), else to nobody.
 	stream bool
 }
 
@@ -144,7 +146,7 @@ type output struct {
 // run take them from here.
 var outputs = []output{
 	{"table", func(w io.Writer, _, _ string) sink.Sink { return report.TableSink(w) }, true, false},
-	{"json", func(w io.Writer, file, vantage string) sink.Sink { return report.JSONSink(w, file, vantage) }, true, false},
+	{"json", func(w io.Writer, file, vantage string) sink.Sink { return report.JSONSink(w, file, vantage) }, true, true},
 	{"jsonl", func(w io.Writer, _, vantage string) sink.Sink { return report.NewJSONLines(w, vantage) }, false, true},
 	{"waterfall", func(w io.Writer, _, _ string) sink.Sink { return report.WaterfallSink(w, colorful(w)) }, true, false},
 	{"prometheus", func(w io.Writer, _, vantage string) sink.Sink { return report.NewPrometheusSink(w, vantage) }, false, true},

@@ -21,6 +21,7 @@ type Engine struct {
 	// mu serialises OnAttempt calls.
 	mu        sync.Mutex
 	onAttempt func(Attempt)
+	onTarget  func(int, *TargetResult)
 	// done and planned count rounds for Progress.
 	done, planned atomic.Int64
 }
@@ -40,6 +41,17 @@ func (e *Engine) Options() Options { return e.opts }
 // goroutine that ran it, before the target's next attempt, and delays that
 // attempt by as long as it takes, never a measurement.
 func (e *Engine) OnAttempt(fn func(Attempt)) { e.onAttempt = fn }
+
+// OnTarget registers fn to be called with each target's result as the
+// target is done, after OnAttempt had its last attempt: i is the target's
+// place among the run's targets (from 0), and the targets come in the
+// order they finish. Calls may overlap, each on the goroutine that ran its
+// target (or read it, for a target an interrupted run never probed). The
+// result is redacted as the Result's targets are, and fn's to keep: under
+// Options.DiscardTargets the run keeps nothing of it, so a consumer that
+// renders a run target by target (the JSON document) holds only the
+// targets not yet done, with Options.DiscardAttempts unset their attempts.
+func (e *Engine) OnTarget(fn func(i int, tr *TargetResult)) { e.onTarget = fn }
 
 // Redactor returns the redactor of the engine's secrets (Options.Secrets),
 // which redacts every attempt and result before anyone sees them: for a
@@ -122,6 +134,9 @@ func (e *Engine) RunSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 	)
 	done := func(i int, tr *TargetResult) {
 		run.target(ctx, i, tr)
+		if e.onTarget != nil {
+			e.onTarget(i, tr)
+		}
 		if !e.opts.DiscardTargets {
 			mu.Lock()
 			res.Targets[i] = tr

@@ -76,7 +76,9 @@ type Options struct {
 	// Result.Targets is nil. With DiscardAttempts and targets read as the
 	// run goes (RunSeq), a run holds nothing that grows with its targets:
 	// for a caller that streams the attempts and needs the Summary and the
-	// run's Phases and Stats alone (`probe run -o jsonl`). Default false.
+	// run's Phases and Stats alone (`probe run -o jsonl`), or takes each
+	// target's result as it is done (OnTarget, `probe run -o json`).
+	// Default false.
 	DiscardTargets bool
 	// Secrets are strings no output may show (the values of sensitive
 	// variables and those derived from them): the engine replaces them, and

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -200,13 +200,13 @@ func TestFormatDuration(t *testing.T) {
 	}
 }
 
-// TestDocumentInParallel checks that the document, its targets encoded
-// in parallel, is the one writeJSON writes, byte for byte: with one
-// target and with several, a vantage and a file name that hold the
+// TestJSONDocumentStreamed checks that the document written target by
+// target, the targets done in another order than the run's, decodes to the
+// Document of the whole result, indented as MarshalIndent indents: with no
+// target, one and several, a vantage and a file name that hold the
 // targets' key, and a C1 control to escape in a target and in the head.
-func TestDocumentInParallel(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
-	for _, n := range []int{1, 2, 3, 9} {
+func TestJSONDocumentStreamed(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 9} {
 		res := interruptedResult()
 		for len(res.Targets) < n {
 			tr := *res.Targets[len(res.Targets)%3]
@@ -216,17 +216,47 @@ func TestDocumentInParallel(t *testing.T) {
 			res.Targets = append(res.Targets, &tr)
 		}
 		res.Targets = res.Targets[:n]
-		doc := NewDocument("a\n  \"targets\": []\u0085.hcl", res)
-		doc.Vantage = `"targets": []`
-		var want, got bytes.Buffer
-		if err := writeJSON(&want, doc, "  "); err != nil {
+		file, vantage := "a\n  \"targets\": []\u0085.hcl", `"targets": []`
+		var got bytes.Buffer
+		d := NewJSONDocument(&got, file, vantage)
+		for _, i := range rand.New(rand.NewPCG(uint64(n), 1)).Perm(n) {
+			if err := d.Target(i, res.Targets[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Close(res); err != nil {
 			t.Fatal(err)
 		}
-		if err := writeDocument(&got, doc); err != nil {
+		want := NewDocument(file, res)
+		want.Vantage = vantage
+		var decoded Document
+		if err := json.Unmarshal(got.Bytes(), &decoded); err != nil {
+			t.Fatalf("%d targets: %v\n%s", n, err, &got)
+		}
+		var wantJSON bytes.Buffer
+		if err := writeJSON(&wantJSON, want, "  "); err != nil {
 			t.Fatal(err)
 		}
-		if got.String() != want.String() {
-			t.Errorf("%d targets: writeDocument wrote\n%s\nwant, as writeJSON writes it,\n%s", n, &got, &want)
+		var wantDecoded Document
+		if err := json.Unmarshal(wantJSON.Bytes(), &wantDecoded); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(wantDecoded, decoded); diff != "" {
+			t.Errorf("%d targets: the streamed document decodes otherwise (-whole +streamed):\n%s", n, diff)
+		}
+		var compact, indented bytes.Buffer
+		if err := json.Compact(&compact, got.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Indent(&indented, compact.Bytes(), "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		if indented.String()+"\n" != got.String() {
+			t.Errorf("%d targets: not indented as MarshalIndent indents:\n%s", n, &got)
+		}
+		if bytes.Contains(got.Bytes(), []byte("\u0085")) || !bytes.Contains(got.Bytes(), []byte(`\u0085`)) ||
+			n > 3 && !bytes.Contains(got.Bytes(), []byte(`\u009b`)) {
+			t.Errorf("%d targets: a C1 control unescaped:\n%s", n, &got)
 		}
 	}
 }
