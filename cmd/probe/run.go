@@ -140,17 +140,21 @@ type output struct {
 	// hands each to the sink as it is done when it is a sink.TargetSink
 	// (json), else to nobody.
 	stream bool
+	// exact is true when the run keeps its statistics exact though it keeps
+	// no attempt (engine.Options.ExactStats): json, which holds far more of
+	// each attempt itself.
+	exact bool
 }
 
 // outputs are the output formats: -o's help, its completion, its check and
 // run take them from here.
 var outputs = []output{
-	{"table", func(w io.Writer, _, _ string) sink.Sink { return report.TableSink(w) }, true, false},
-	{"json", func(w io.Writer, file, vantage string) sink.Sink { return report.JSONSink(w, file, vantage) }, true, true},
-	{"jsonl", func(w io.Writer, _, vantage string) sink.Sink { return report.NewJSONLines(w, vantage) }, false, true},
-	{"waterfall", func(w io.Writer, _, _ string) sink.Sink { return report.WaterfallSink(w, colorful(w)) }, true, false},
-	{"prometheus", func(w io.Writer, _, vantage string) sink.Sink { return report.NewPrometheusSink(w, vantage) }, false, true},
-	{"html", func(w io.Writer, file, _ string) sink.Sink { return status.NewReport(w, file) }, false, false},
+	{"table", func(w io.Writer, _, _ string) sink.Sink { return report.TableSink(w) }, true, false, false},
+	{"json", func(w io.Writer, file, vantage string) sink.Sink { return report.JSONSink(w, file, vantage) }, false, true, true},
+	{"jsonl", func(w io.Writer, _, vantage string) sink.Sink { return report.NewJSONLines(w, vantage) }, false, true, false},
+	{"waterfall", func(w io.Writer, _, _ string) sink.Sink { return report.WaterfallSink(w, colorful(w)) }, true, false, false},
+	{"prometheus", func(w io.Writer, _, vantage string) sink.Sink { return report.NewPrometheusSink(w, vantage) }, false, true, false},
+	{"html", func(w io.Writer, file, _ string) sink.Sink { return status.NewReport(w, file) }, false, false, false},
 }
 
 // outputNames are the names of outputs, in order.
@@ -375,6 +379,7 @@ func runFiles(ctx context.Context, w io.Writer, file, vantage string, opts engin
 	// reads nothing of the result's targets no target's result.
 	opts.DiscardAttempts = !out.whole
 	opts.DiscardTargets = out.stream
+	opts.ExactStats = out.exact
 	eng := engine.New(opts)
 	primary := out.sink(w, file, vantage)
 	if p, ok := primary.(*report.PrometheusSink); ok {

@@ -120,7 +120,7 @@ func (e *Engine) RunSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 	res := &Result{Started: time.Now()}
 	sched := readSched()
 	e.planned.Add(rounds)
-	run := &runAggregate{g: newAggregate(e.opts.DiscardAttempts), first: map[string]phaseKey{}}
+	run := &runAggregate{g: newAggregate(e.boundedStats()), first: map[string]phaseKey{}}
 	type job struct {
 		i int
 		t *Target
@@ -159,7 +159,7 @@ func (e *Engine) RunSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 				workers++
 				wg.Go(func() {
 					for j := range next {
-						done(j.i, e.runTarget(ctx, j.t, run))
+						done(j.i, e.runTarget(ctx, j.i, j.t, run))
 					}
 				})
 			}
@@ -187,6 +187,11 @@ func (e *Engine) RunSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 	return res
 }
 
+// boundedStats reports whether the run's statistics estimate percentiles
+// past stats.NewBounded's samples: when it keeps no attempt, unless told
+// to keep them exact.
+func (e *Engine) boundedStats() bool { return e.opts.DiscardAttempts && !e.opts.ExactStats }
+
 // workers returns how many targets to run at once: Concurrency, and no
 // more than the file descriptors left allow. RunSeq starts no more workers
 // than it has targets.
@@ -200,15 +205,15 @@ func (e *Engine) workers() int {
 	return n
 }
 
-// runTarget runs the attempts of one target, Interval apart, and adds each
-// finished one to run.
-func (e *Engine) runTarget(ctx context.Context, t *Target, run *runAggregate) *TargetResult {
+// runTarget runs the attempts of t, the run's place-th target, Interval
+// apart, and adds each finished one to run.
+func (e *Engine) runTarget(ctx context.Context, place int, t *Target, run *runAggregate) *TargetResult {
 	rounds := e.attempts(t)
 	tr := &TargetResult{Target: e.redactor.Target(t)}
-	g := newAggregate(e.opts.DiscardAttempts)
+	g := newAggregate(e.boundedStats())
 	var byAddr *addressAggregates
 	if t.Pipeline.AddressPolicy == AddressAll {
-		byAddr = &addressAggregates{bounded: e.opts.DiscardAttempts}
+		byAddr = &addressAggregates{bounded: e.boundedStats()}
 	}
 	// finished holds the target's finished attempts; under DiscardAttempts
 	// only the last round's, whose slots the next round reuses.
@@ -225,6 +230,7 @@ func (e *Engine) runTarget(ctx context.Context, t *Target, run *runAggregate) *T
 			if ctx.Err() != nil && a.Failure != nil && errors.Is(ctx.Err(), context.Canceled) {
 				continue // interrupted, not finished
 			}
+			a.Place = place
 			e.redactor.attempt(&a)
 			if log := e.opts.Logger; log.IsDebug() {
 				args := []any{"target", a.Target, "seq", a.Seq, "address", a.Address, "ok", a.OK, "total", a.Total, "overhead", a.Overhead}

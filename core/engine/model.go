@@ -71,6 +71,11 @@ type Options struct {
 	// statistics, rather than that and every attempt's phases and
 	// attributes. Default false: every attempt is kept.
 	DiscardAttempts bool
+	// ExactStats, under DiscardAttempts, keeps the statistics exact all
+	// the same: every duration is kept for the percentiles, 8 bytes per
+	// phase per attempt, for a caller that holds far more of each attempt
+	// itself (`probe run -o json`, which encodes each attempt as it comes).
+	ExactStats bool
 	// DiscardTargets, when set, leaves the targets' results out of the
 	// Result too: Run counts each target in the Summary as it is done, and
 	// Result.Targets is nil. With DiscardAttempts and targets read as the

@@ -8,6 +8,7 @@ package report
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -245,19 +246,23 @@ func JSON(w io.Writer, file string, res *engine.Result) error {
 }
 
 // JSONDocument is the sink of -o json: it writes the run as one indented
-// Document as the run goes, each target as soon as it is done and those
-// before it are written, so that a run holds the attempts of the targets
-// not yet done (and the encoding of those done ahead of an earlier one),
-// not every attempt to its end, and encodes them while it probes. Its
+// Document as the run goes, each attempt encoded as it finishes and each
+// target written as soon as it is done and those before it are written,
+// so that a run holds the encoded attempts of the targets not yet written,
+// not every attempt whole to its end, and encodes while it probes. Its
 // members are in the order of the Document's fields, but for the run's
 // own (started_at, duration_ms, interrupted), which its end sets: they
-// follow the targets, before the stats and the summary. It takes the
-// targets from the engine (sink.TargetSink) and reads none from the
-// result, whose targets the run may discard.
+// follow the targets, before the stats and the summary. It takes each
+// target's result from the engine as it is done (sink.TargetSink), and
+// reads no target from the run's result, nor any attempt from a target's
+// result but those it was not given one by one.
 type JSONDocument struct {
 	mu   sync.Mutex
 	w    *bufio.Writer
 	head docHead
+	// attempts holds the encoded attempts of the targets not yet done, by
+	// their place in the run: the elements of their attempts array.
+	attempts map[int][]byte
 	// next is the place of the next target to write; ready holds the
 	// encoding of those done ahead of it, by their place.
 	next  int
@@ -283,27 +288,90 @@ type docTail struct {
 // NewJSONDocument returns a sink writing the document of a run of the
 // pipeline file named file to w, with the vantage when it is not empty.
 func NewJSONDocument(w io.Writer, file, vantage string) *JSONDocument {
-	return &JSONDocument{w: bufio.NewWriter(w), head: docHead{File: file, Vantage: vantage}, ready: map[int][]byte{}}
+	return &JSONDocument{w: bufio.NewWriter(w), head: docHead{File: file, Vantage: vantage},
+		attempts: map[int][]byte{}, ready: map[int][]byte{}}
 }
 
-// Attempt does nothing: a target's attempts come with its result.
-func (d *JSONDocument) Attempt(*engine.Attempt) error { return nil }
+// Indentation of the document's members, as MarshalIndent of the whole
+// document has it: an element of the targets array, of a target's
+// attempts array, and a target's members.
+const (
+	targetIndent  = "    "
+	attemptIndent = "        "
+	memberIndent  = "      "
+)
 
-// Target encodes the run's i-th target, and writes it, and whatever it
-// held up, once the targets before it are written. Targets encode in
+// attemptsMark is where an indented target with no attempt holds its
+// attempts; a newline never occurs within a JSON string, so it occurs
+// once.
+const attemptsMark = "\n" + targetIndent + "  \"attempts\": []"
+
+// Attempt encodes a as an element of its target's attempts array.
+func (d *JSONDocument) Attempt(a *engine.Attempt) error {
+	aj := NewAttempt(a)
+	b, err := json.MarshalIndent(&aj, attemptIndent, "  ")
+	if err != nil {
+		return fmt.Errorf("attempt %d of target %q: %w", a.Seq, a.Target, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.attempts[a.Place] = appendElement(d.attempts[a.Place], attemptIndent, escapeC1(b))
+	return nil
+}
+
+// appendElement appends elem, encoded with prefix indent, to the elements
+// of an indented array in buf.
+func appendElement(buf []byte, indent string, elem []byte) []byte {
+	if len(buf) > 0 {
+		buf = append(buf, ',')
+	}
+	buf = append(buf, '\n')
+	buf = append(buf, indent...)
+	return append(buf, elem...)
+}
+
+// Target encodes the run's i-th target with the attempts Attempt encoded
+// (or, when it had none of them, those of tr), and writes it, and whatever
+// it held up, once the targets before it are written. Targets encode in
 // parallel, on the goroutines that probed them.
 func (d *JSONDocument) Target(i int, tr *engine.TargetResult) error {
 	t := NewTarget(tr)
-	// An element of the targets array: each line after the first four
-	// spaces in, as MarshalIndent of the whole document has it.
-	b, err := json.MarshalIndent(&t, "    ", "  ")
+	var attempts []byte
+	for k := range t.Attempts {
+		b, err := json.MarshalIndent(&t.Attempts[k], attemptIndent, "  ")
+		if err != nil {
+			return fmt.Errorf("attempt %d of target %q: %w", t.Attempts[k].Seq, tr.Target.Name, err)
+		}
+		attempts = appendElement(attempts, attemptIndent, escapeC1(b))
+	}
+	t.Attempts = []AttemptJSON{}
+	b, err := json.MarshalIndent(&t, targetIndent, "  ")
 	if err != nil {
 		return fmt.Errorf("target %q: %w", tr.Target.Name, err)
 	}
-	b = escapeC1(b)
+	at := bytes.Index(b, []byte(attemptsMark))
+	if at < 0 {
+		return fmt.Errorf("target %q: no %q in its encoding", tr.Target.Name, attemptsMark)
+	}
+	at += len(attemptsMark) - len("]")
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.ready[i] = b
+	if attempts == nil {
+		attempts = d.attempts[i]
+		delete(d.attempts, i)
+	}
+	var elem []byte
+	if attempts == nil {
+		elem = escapeC1(b)
+	} else {
+		elem = make([]byte, 0, len(b)+len(attempts)+len(memberIndent)+1)
+		elem = append(elem, escapeC1(b[:at])...)
+		elem = append(elem, attempts...)
+		elem = append(elem, '\n')
+		elem = append(elem, memberIndent...)
+		elem = append(elem, escapeC1(b[at:])...)
+	}
+	d.ready[i] = elem
 	for {
 		b, ok := d.ready[d.next]
 		if !ok {
@@ -315,7 +383,7 @@ func (d *JSONDocument) Target(i int, tr *engine.TargetResult) error {
 		} else {
 			d.w.WriteByte(',')
 		}
-		d.w.WriteString("\n    ")
+		d.w.WriteString("\n" + targetIndent)
 		d.w.Write(b)
 		d.next++
 	}

@@ -217,46 +217,67 @@ func TestJSONDocumentStreamed(t *testing.T) {
 		}
 		res.Targets = res.Targets[:n]
 		file, vantage := "a\n  \"targets\": []\u0085.hcl", `"targets": []`
-		var got bytes.Buffer
-		d := NewJSONDocument(&got, file, vantage)
-		for _, i := range rand.New(rand.NewPCG(uint64(n), 1)).Perm(n) {
-			if err := d.Target(i, res.Targets[i]); err != nil {
+		for _, streamed := range []bool{false, true} {
+			var got bytes.Buffer
+			d := NewJSONDocument(&got, file, vantage)
+			for _, i := range rand.New(rand.NewPCG(uint64(n), 1)).Perm(n) {
+				tr := res.Targets[i]
+				if streamed { // the attempts one by one, as a run that keeps none gives them
+					for _, a := range tr.Attempts {
+						a.Place = i
+						if err := d.Attempt(&a); err != nil {
+							t.Fatal(err)
+						}
+					}
+					kept := *tr
+					kept.Attempts = nil
+					tr = &kept
+				}
+				if err := d.Target(i, tr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := d.Close(res); err != nil {
 				t.Fatal(err)
 			}
+			checkStreamed(t, fmt.Sprintf("%d targets, attempts streamed %v", n, streamed), res, file, vantage, &got)
 		}
-		if err := d.Close(res); err != nil {
-			t.Fatal(err)
-		}
-		want := NewDocument(file, res)
-		want.Vantage = vantage
-		var decoded Document
-		if err := json.Unmarshal(got.Bytes(), &decoded); err != nil {
-			t.Fatalf("%d targets: %v\n%s", n, err, &got)
-		}
-		var wantJSON bytes.Buffer
-		if err := writeJSON(&wantJSON, want, "  "); err != nil {
-			t.Fatal(err)
-		}
-		var wantDecoded Document
-		if err := json.Unmarshal(wantJSON.Bytes(), &wantDecoded); err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(wantDecoded, decoded); diff != "" {
-			t.Errorf("%d targets: the streamed document decodes otherwise (-whole +streamed):\n%s", n, diff)
-		}
-		var compact, indented bytes.Buffer
-		if err := json.Compact(&compact, got.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Indent(&indented, compact.Bytes(), "", "  "); err != nil {
-			t.Fatal(err)
-		}
-		if indented.String()+"\n" != got.String() {
-			t.Errorf("%d targets: not indented as MarshalIndent indents:\n%s", n, &got)
-		}
-		if bytes.Contains(got.Bytes(), []byte("\u0085")) || !bytes.Contains(got.Bytes(), []byte(`\u0085`)) ||
-			n > 3 && !bytes.Contains(got.Bytes(), []byte(`\u009b`)) {
-			t.Errorf("%d targets: a C1 control unescaped:\n%s", n, &got)
-		}
+	}
+}
+
+// checkStreamed checks the document got against the Document of res.
+func checkStreamed(t *testing.T, name string, res *engine.Result, file, vantage string, got *bytes.Buffer) {
+	t.Helper()
+	n := len(res.Targets)
+	want := NewDocument(file, res)
+	want.Vantage = vantage
+	var decoded Document
+	if err := json.Unmarshal(got.Bytes(), &decoded); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, got)
+	}
+	var wantJSON bytes.Buffer
+	if err := writeJSON(&wantJSON, want, "  "); err != nil {
+		t.Fatal(err)
+	}
+	var wantDecoded Document
+	if err := json.Unmarshal(wantJSON.Bytes(), &wantDecoded); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantDecoded, decoded); diff != "" {
+		t.Errorf("%s: the streamed document decodes otherwise (-whole +streamed):\n%s", name, diff)
+	}
+	var compact, indented bytes.Buffer
+	if err := json.Compact(&compact, got.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Indent(&indented, compact.Bytes(), "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	if indented.String()+"\n" != got.String() {
+		t.Errorf("%s: not indented as MarshalIndent indents:\n%s", name, got)
+	}
+	if bytes.Contains(got.Bytes(), []byte("\u0085")) || !bytes.Contains(got.Bytes(), []byte(`\u0085`)) ||
+		n > 3 && !bytes.Contains(got.Bytes(), []byte(`\u009b`)) {
+		t.Errorf("%s: a C1 control unescaped:\n%s", name, got)
 	}
 }
