@@ -41,7 +41,8 @@ type Sink interface {
 	// (engine.Options.DiscardAttempts) and its targets' results unless it
 	// discarded those (engine.Options.DiscardTargets), or nil for a stream
 	// that carried the runs of a schedule, one after another. A sink that
-	// renders a whole run (a table, a JSON document) writes it here.
+	// renders a whole run (a table) writes it here; one that renders it
+	// target by target (a TargetSink: the JSON document) ends it here.
 	Close(res *engine.Result) error
 }
 
