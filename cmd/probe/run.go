@@ -132,23 +132,29 @@ type output struct {
 	// sink returns the sink writing the format to w, for a run of the
 	// pipeline file named file, probed from vantage (none when empty).
 	sink func(w io.Writer, file, vantage string) sink.Sink
-	// whole is true when the sink reads the attempts from the run's result,
-	// which must then keep them; else they stream to it alone.
+	// whole is true when the sink reads the attempts from the targets'
+	// results, which must then keep them; else they stream to it alone.
 	whole bool
-	// stream is true when the sink reads nothing of the result's targets
-	// either: the run keeps no target's result (engine.Options.DiscardTargets).
+	// stream is true when the sink reads nothing of the result's targets:
+	// the run keeps no target's result (engine.Options.DiscardTargets), and
+	// hands each to the sink as it is done when it is a sink.TargetSink
+	// (json), else to nobody.
 	stream bool
+	// exact is true when the run keeps its statistics exact though it keeps
+	// no attempt (engine.Options.ExactStats): json, which holds far more of
+	// each attempt itself.
+	exact bool
 }
 
 // outputs are the output formats: -o's help, its completion, its check and
 // run take them from here.
 var outputs = []output{
-	{"table", func(w io.Writer, _, _ string) sink.Sink { return report.TableSink(w) }, true, false},
-	{"json", func(w io.Writer, file, vantage string) sink.Sink { return report.JSONSink(w, file, vantage) }, true, false},
-	{"jsonl", func(w io.Writer, _, vantage string) sink.Sink { return report.NewJSONLines(w, vantage) }, false, true},
-	{"waterfall", func(w io.Writer, _, _ string) sink.Sink { return report.WaterfallSink(w, colorful(w)) }, true, false},
-	{"prometheus", func(w io.Writer, _, vantage string) sink.Sink { return report.NewPrometheusSink(w, vantage) }, false, true},
-	{"html", func(w io.Writer, file, _ string) sink.Sink { return status.NewReport(w, file) }, false, false},
+	{"table", func(w io.Writer, _, _ string) sink.Sink { return report.TableSink(w) }, true, false, false},
+	{"json", func(w io.Writer, file, vantage string) sink.Sink { return report.JSONSink(w, file, vantage) }, false, true, true},
+	{"jsonl", func(w io.Writer, _, vantage string) sink.Sink { return report.NewJSONLines(w, vantage) }, false, true, false},
+	{"waterfall", func(w io.Writer, _, _ string) sink.Sink { return report.WaterfallSink(w, colorful(w)) }, true, false, false},
+	{"prometheus", func(w io.Writer, _, vantage string) sink.Sink { return report.NewPrometheusSink(w, vantage) }, false, true, false},
+	{"html", func(w io.Writer, file, _ string) sink.Sink { return status.NewReport(w, file) }, false, false, false},
 }
 
 // outputNames are the names of outputs, in order.
@@ -373,6 +379,7 @@ func runFiles(ctx context.Context, w io.Writer, file, vantage string, opts engin
 	// reads nothing of the result's targets no target's result.
 	opts.DiscardAttempts = !out.whole
 	opts.DiscardTargets = out.stream
+	opts.ExactStats = out.exact
 	eng := engine.New(opts)
 	primary := out.sink(w, file, vantage)
 	if p, ok := primary.(*report.PrometheusSink); ok {

@@ -21,6 +21,7 @@ type Engine struct {
 	// mu serialises OnAttempt calls.
 	mu        sync.Mutex
 	onAttempt func(Attempt)
+	onTarget  func(int, *TargetResult)
 	// done and planned count rounds for Progress.
 	done, planned atomic.Int64
 }
@@ -40,6 +41,17 @@ func (e *Engine) Options() Options { return e.opts }
 // goroutine that ran it, before the target's next attempt, and delays that
 // attempt by as long as it takes, never a measurement.
 func (e *Engine) OnAttempt(fn func(Attempt)) { e.onAttempt = fn }
+
+// OnTarget registers fn to be called with each target's result as the
+// target is done, after OnAttempt had its last attempt: i is the target's
+// place among the run's targets (from 0), and the targets come in the
+// order they finish. Calls may overlap, each on the goroutine that ran its
+// target (or read it, for a target an interrupted run never probed). The
+// result is redacted as the Result's targets are, and fn's to keep: under
+// Options.DiscardTargets the run keeps nothing of it, so a consumer that
+// renders a run target by target (the JSON document) holds only the
+// targets not yet done, with Options.DiscardAttempts unset their attempts.
+func (e *Engine) OnTarget(fn func(i int, tr *TargetResult)) { e.onTarget = fn }
 
 // Redactor returns the redactor of the engine's secrets (Options.Secrets),
 // which redacts every attempt and result before anyone sees them: for a
@@ -132,7 +144,7 @@ func (e *Engine) runSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 	}
 	sched := readSched()
 	e.planned.Add(rounds)
-	run := &runAggregate{g: newAggregate(e.opts.DiscardAttempts), first: map[string]phaseKey{}}
+	run := &runAggregate{g: newAggregate(e.boundedStats()), first: map[string]phaseKey{}}
 	type job struct {
 		i int
 		t *Target
@@ -146,6 +158,9 @@ func (e *Engine) runSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 	)
 	done := func(i int, tr *TargetResult) {
 		run.target(ctx, i, tr)
+		if e.onTarget != nil {
+			e.onTarget(i, tr)
+		}
 		if !e.opts.DiscardTargets {
 			mu.Lock()
 			res.Targets[i] = tr
@@ -175,7 +190,7 @@ func (e *Engine) runSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 				workers++
 				wg.Go(func() {
 					for j := range next {
-						done(j.i, e.runTarget(ctx, j.t, run))
+						done(j.i, e.runTarget(ctx, j.i, j.t, run))
 					}
 				})
 			}
@@ -203,6 +218,11 @@ func (e *Engine) runSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 	return res
 }
 
+// boundedStats reports whether the run's statistics estimate percentiles
+// past stats.NewBounded's samples: when it keeps no attempt, unless told
+// to keep them exact.
+func (e *Engine) boundedStats() bool { return e.opts.DiscardAttempts && !e.opts.ExactStats }
+
 // workers returns how many targets to run at once: Concurrency, and no
 // more than the file descriptors left allow. RunSeq starts no more workers
 // than it has targets.
@@ -216,15 +236,15 @@ func (e *Engine) workers() int {
 	return n
 }
 
-// runTarget runs the attempts of one target, Interval apart, and adds each
-// finished one to run.
-func (e *Engine) runTarget(ctx context.Context, t *Target, run *runAggregate) *TargetResult {
+// runTarget runs the attempts of t, the run's place-th target, Interval
+// apart, and adds each finished one to run.
+func (e *Engine) runTarget(ctx context.Context, place int, t *Target, run *runAggregate) *TargetResult {
 	rounds := e.attempts(t)
 	tr := &TargetResult{Target: e.redactor.Target(t)}
-	g := newAggregate(e.opts.DiscardAttempts)
+	g := newAggregate(e.boundedStats())
 	var byAddr *addressAggregates
 	if t.Pipeline.AddressPolicy == AddressAll {
-		byAddr = &addressAggregates{bounded: e.opts.DiscardAttempts}
+		byAddr = &addressAggregates{bounded: e.boundedStats()}
 	}
 	// finished holds the target's finished attempts; under DiscardAttempts
 	// only the last round's, whose slots the next round reuses.
@@ -241,6 +261,7 @@ func (e *Engine) runTarget(ctx context.Context, t *Target, run *runAggregate) *T
 			if ctx.Err() != nil && a.Failure != nil && errors.Is(ctx.Err(), context.Canceled) {
 				continue // interrupted, not finished
 			}
+			a.Place = place
 			e.redactor.attempt(&a)
 			if log := e.opts.Logger; log.IsDebug() {
 				args := []any{"target", a.Target, "seq", a.Seq, "address", a.Address, "ok", a.OK, "total", a.Total, "overhead", a.Overhead}

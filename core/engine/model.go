@@ -78,12 +78,19 @@ type Options struct {
 	// statistics, rather than that and every attempt's phases and
 	// attributes. Default false: every attempt is kept.
 	DiscardAttempts bool
+	// ExactStats, under DiscardAttempts, keeps the statistics exact all
+	// the same: every duration is kept for the percentiles, 8 bytes per
+	// phase per attempt, for a caller that holds far more of each attempt
+	// itself (`probe run -o json`, which encodes each attempt as it comes).
+	ExactStats bool
 	// DiscardTargets, when set, leaves the targets' results out of the
 	// Result too: Run counts each target in the Summary as it is done, and
 	// Result.Targets is nil. With DiscardAttempts and targets read as the
 	// run goes (RunSeq), a run holds nothing that grows with its targets:
 	// for a caller that streams the attempts and needs the Summary and the
-	// run's Phases and Stats alone (`probe run -o jsonl`). Default false.
+	// run's Phases and Stats alone (`probe run -o jsonl`), or takes each
+	// target's result as it is done (OnTarget, `probe run -o json`).
+	// Default false.
 	DiscardTargets bool
 	// Secrets are strings no output may show (the values of sensitive
 	// variables and those derived from them): the engine replaces them, and

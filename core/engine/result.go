@@ -30,6 +30,10 @@ type Attempt struct {
 	Target string
 	// Seq numbers the target's attempts from 1.
 	Seq int
+	// Place is the target's place among the targets of the run that made
+	// the attempt (from 0; the i of OnTarget): which target it is when two
+	// share a name. 0 for Probe's.
+	Place int
 	// Address is the address dialed; invalid when resolution failed.
 	Address netip.AddrPort
 	// Started is the wall-clock time the attempt began.

@@ -9,15 +9,13 @@ package report
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/netip"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/probe-dev/probe/core/engine"
@@ -148,29 +146,38 @@ func NewDocument(file string, res *engine.Result) *Document {
 		Interrupted: res.Interrupted,
 		Targets:     make([]TargetJSON, 0, len(res.Targets)),
 		Stats:       summaries(res.Stats),
-		Summary: SummaryCountsJSON{Targets: res.Summary.Targets, OK: res.Summary.OK, Failed: res.Summary.Failed,
-			Interrupted: res.Summary.Interrupted, FailuresByClass: nonNil(res.Summary.FailuresByClass),
-			SchedLatency: schedLatencyJSON(res.SchedLatency)},
+		Summary:     summaryJSON(res),
 	}
 	for _, tr := range res.Targets {
-		t := TargetJSON{
-			Name: tr.Target.Name, Host: tr.Target.Host, Port: tr.Target.Port,
-			OK: tr.OK, Interrupted: tr.Interrupted, Attempts: make([]AttemptJSON, 0, len(tr.Attempts)),
-			Stats: summaries(tr.Stats), FailuresByClass: nonNil(tr.FailuresByClass),
-		}
-		if tr.Target.Pipeline != nil {
-			t.Pipeline = tr.Target.Pipeline.Name
-		}
-		for i := range tr.Attempts {
-			t.Attempts = append(t.Attempts, NewAttempt(&tr.Attempts[i]))
-		}
-		for _, ar := range tr.ByAddress {
-			t.ByAddress = append(t.ByAddress, AddressJSON{Address: addrJSON(ar.Address), OK: ar.OK,
-				Stats: summaries(ar.Stats), FailuresByClass: nonNil(ar.FailuresByClass)})
-		}
-		doc.Targets = append(doc.Targets, t)
+		doc.Targets = append(doc.Targets, NewTarget(tr))
 	}
 	return doc
+}
+
+// NewTarget converts one target's result into its JSON form.
+func NewTarget(tr *engine.TargetResult) TargetJSON {
+	t := TargetJSON{
+		Name: tr.Target.Name, Host: tr.Target.Host, Port: tr.Target.Port,
+		OK: tr.OK, Interrupted: tr.Interrupted, Attempts: make([]AttemptJSON, 0, len(tr.Attempts)),
+		Stats: summaries(tr.Stats), FailuresByClass: nonNil(tr.FailuresByClass),
+	}
+	if tr.Target.Pipeline != nil {
+		t.Pipeline = tr.Target.Pipeline.Name
+	}
+	for i := range tr.Attempts {
+		t.Attempts = append(t.Attempts, NewAttempt(&tr.Attempts[i]))
+	}
+	for _, ar := range tr.ByAddress {
+		t.ByAddress = append(t.ByAddress, AddressJSON{Address: addrJSON(ar.Address), OK: ar.OK,
+			Stats: summaries(ar.Stats), FailuresByClass: nonNil(ar.FailuresByClass)})
+	}
+	return t
+}
+
+func summaryJSON(res *engine.Result) SummaryCountsJSON {
+	return SummaryCountsJSON{Targets: res.Summary.Targets, OK: res.Summary.OK, Failed: res.Summary.Failed,
+		Interrupted: res.Summary.Interrupted, FailuresByClass: nonNil(res.Summary.FailuresByClass),
+		SchedLatency: schedLatencyJSON(res.SchedLatency)}
 }
 
 // NewAttempt converts one attempt into its JSON form.
@@ -226,68 +233,210 @@ func nonNil(m map[sdk.Class]int) map[sdk.Class]int {
 	return m
 }
 
-// JSON writes the whole run as one indented JSON document.
+// JSON writes the whole run as one indented JSON document, as the sink of
+// -o json (NewJSONDocument) writes it.
 func JSON(w io.Writer, file string, res *engine.Result) error {
-	return writeDocument(w, NewDocument(file, res))
+	d := NewJSONDocument(w, file, "")
+	for i, tr := range res.Targets {
+		if err := d.Target(i, tr); err != nil {
+			return err
+		}
+	}
+	return d.Close(res)
 }
 
-// targetsMark is where an indented Document with no target holds its
-// targets; a newline never occurs within a JSON string, so it occurs once.
-const targetsMark = "\n  \"targets\": []"
+// JSONDocument is the sink of -o json: it writes the run as one indented
+// Document as the run goes, each attempt encoded as it finishes and each
+// target written as soon as it is done and those before it are written,
+// so that a run holds the encoded attempts of the targets not yet written,
+// not every attempt whole to its end, and encodes while it probes. Its
+// members are in the order of the Document's fields, but for the run's
+// own (started_at, duration_ms, interrupted), which its end sets: they
+// follow the targets, before the stats and the summary. It takes each
+// target's result from the engine as it is done (sink.TargetSink), and
+// reads no target from the run's result, nor any attempt from a target's
+// result but those it was not given one by one.
+type JSONDocument struct {
+	mu   sync.Mutex
+	w    *bufio.Writer
+	head docHead
+	// attempts holds the encoded attempts of the targets not yet done, by
+	// their place in the run: the elements of their attempts array.
+	attempts map[int][]byte
+	// next is the place of the next target to write; ready holds the
+	// encoding of those done ahead of it, by their place.
+	next  int
+	ready map[int][]byte
+	err   error // the first error writing
+}
 
-// writeDocument writes doc as writeJSON(w, doc, "  ") does, byte for byte,
-// with its targets encoded GOMAXPROCS at a time: a document is written
-// once the run is over, so a run of many attempts waits for its encoding
-// at the end, where one core encoding everything would leave the others
-// idle (docs/performance.md, the whole process).
-func writeDocument(w io.Writer, doc *Document) error {
-	workers := min(runtime.GOMAXPROCS(0), len(doc.Targets))
-	if workers < 2 {
-		return writeJSON(w, doc, "  ")
-	}
-	shell := *doc
-	shell.Targets = []TargetJSON{}
-	head, err := json.MarshalIndent(&shell, "", "  ")
+// docHead is the part of a Document written before its targets.
+type docHead struct {
+	File    string `json:"file"`
+	Vantage string `json:"vantage,omitempty"`
+}
+
+// docTail is the part of a Document written after its targets.
+type docTail struct {
+	StartedAt   time.Time              `json:"started_at"`
+	DurationMS  float64                `json:"duration_ms"`
+	Interrupted bool                   `json:"interrupted"`
+	Stats       map[string]SummaryJSON `json:"stats"`
+	Summary     SummaryCountsJSON      `json:"summary"`
+}
+
+// NewJSONDocument returns a sink writing the document of a run of the
+// pipeline file named file to w, with the vantage when it is not empty.
+func NewJSONDocument(w io.Writer, file, vantage string) *JSONDocument {
+	return &JSONDocument{w: bufio.NewWriter(w), head: docHead{File: file, Vantage: vantage},
+		attempts: map[int][]byte{}, ready: map[int][]byte{}}
+}
+
+// Indentation of the document's members, as MarshalIndent of the whole
+// document has it: an element of the targets array, of a target's
+// attempts array, and a target's members.
+const (
+	targetIndent  = "    "
+	attemptIndent = "        "
+	memberIndent  = "      "
+)
+
+// attemptsMark is where an indented target with no attempt holds its
+// attempts; a newline never occurs within a JSON string, so it occurs
+// once.
+const attemptsMark = "\n" + targetIndent + "  \"attempts\": []"
+
+// Attempt encodes a as an element of its target's attempts array.
+func (d *JSONDocument) Attempt(a *engine.Attempt) error {
+	aj := NewAttempt(a)
+	b, err := json.MarshalIndent(&aj, attemptIndent, "  ")
 	if err != nil {
-		return err
+		return fmt.Errorf("attempt %d of target %q: %w", a.Seq, a.Target, err)
 	}
-	at := bytes.Index(head, []byte(targetsMark))
-	if at < 0 {
-		return fmt.Errorf("json document: no %q in its encoding", targetsMark)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.attempts[a.Place] = appendElement(d.attempts[a.Place], attemptIndent, escapeC1(b))
+	return nil
+}
+
+// appendElement appends elem, encoded with prefix indent, to the elements
+// of an indented array in buf.
+func appendElement(buf []byte, indent string, elem []byte) []byte {
+	if len(buf) > 0 {
+		buf = append(buf, ',')
 	}
-	at += len(targetsMark) - 1 // before the "]"
-	parts := make([][]byte, len(doc.Targets))
-	errs := make([]error, len(doc.Targets))
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	for range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(parts); i = int(next.Add(1) - 1) {
-				// An element of the targets array: each line after the
-				// first four spaces in, as the whole document has it.
-				parts[i], errs[i] = json.MarshalIndent(&doc.Targets[i], "    ", "  ")
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	bw := bufio.NewWriter(w)
-	bw.Write(escapeC1(head[:at]))
-	for i, p := range parts {
-		if i > 0 {
-			bw.WriteByte(',')
+	buf = append(buf, '\n')
+	buf = append(buf, indent...)
+	return append(buf, elem...)
+}
+
+// Target encodes the run's i-th target with the attempts Attempt encoded
+// (or, when it had none of them, those of tr), and writes it, and whatever
+// it held up, once the targets before it are written. Targets encode in
+// parallel, on the goroutines that probed them.
+func (d *JSONDocument) Target(i int, tr *engine.TargetResult) error {
+	t := NewTarget(tr)
+	var attempts []byte
+	for k := range t.Attempts {
+		b, err := json.MarshalIndent(&t.Attempts[k], attemptIndent, "  ")
+		if err != nil {
+			return fmt.Errorf("attempt %d of target %q: %w", t.Attempts[k].Seq, tr.Target.Name, err)
 		}
-		bw.WriteString("\n    ")
-		bw.Write(escapeC1(p))
+		attempts = appendElement(attempts, attemptIndent, escapeC1(b))
 	}
-	bw.WriteString("\n  ")
-	bw.Write(escapeC1(head[at:]))
-	bw.WriteByte('\n')
-	return bw.Flush()
+	t.Attempts = []AttemptJSON{}
+	b, err := json.MarshalIndent(&t, targetIndent, "  ")
+	if err != nil {
+		return fmt.Errorf("target %q: %w", tr.Target.Name, err)
+	}
+	at := bytes.Index(b, []byte(attemptsMark))
+	if at < 0 {
+		return fmt.Errorf("target %q: no %q in its encoding", tr.Target.Name, attemptsMark)
+	}
+	at += len(attemptsMark) - len("]")
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if attempts == nil {
+		attempts = d.attempts[i]
+		delete(d.attempts, i)
+	}
+	var elem []byte
+	if attempts == nil {
+		elem = escapeC1(b)
+	} else {
+		elem = make([]byte, 0, len(b)+len(attempts)+len(memberIndent)+1)
+		elem = append(elem, escapeC1(b[:at])...)
+		elem = append(elem, attempts...)
+		elem = append(elem, '\n')
+		elem = append(elem, memberIndent...)
+		elem = append(elem, escapeC1(b[at:])...)
+	}
+	d.ready[i] = elem
+	for {
+		b, ok := d.ready[d.next]
+		if !ok {
+			break
+		}
+		delete(d.ready, d.next)
+		if d.next == 0 {
+			d.writeHead()
+		} else {
+			d.w.WriteByte(',')
+		}
+		d.w.WriteString("\n" + targetIndent)
+		d.w.Write(b)
+		d.next++
+	}
+	return d.err
+}
+
+// writeHead writes the document up to its first target.
+func (d *JSONDocument) writeHead() {
+	b, err := json.MarshalIndent(&d.head, "", "  ")
+	if err != nil {
+		d.err = cmp.Or(d.err, err)
+		return
+	}
+	d.w.Write(escapeC1(b[:len(b)-len("\n}")]))
+	d.w.WriteString(",\n  \"targets\": [")
+}
+
+// Flush writes out what the document holds written, so that a reader
+// sees the targets done so far.
+func (d *JSONDocument) Flush() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return cmp.Or(d.err, d.w.Flush())
+}
+
+// Close ends the document with the run's own fields, from res: its
+// targets are written already, every one done. A nil res (a stream of a
+// schedule) writes nothing.
+func (d *JSONDocument) Close(res *engine.Result) error {
+	if res == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.ready) > 0 {
+		return fmt.Errorf("json document: %d targets done after target %d, which never was", len(d.ready), d.next)
+	}
+	if d.next == 0 {
+		d.writeHead()
+		d.w.WriteString("]")
+	} else {
+		d.w.WriteString("\n  ]")
+	}
+	tail := docTail{StartedAt: res.Started.UTC(), DurationMS: jsonMS(res.Duration), Interrupted: res.Interrupted,
+		Stats: summaries(res.Stats), Summary: summaryJSON(res)}
+	b, err := json.MarshalIndent(&tail, "", "  ")
+	if err != nil {
+		return cmp.Or(d.err, err)
+	}
+	d.w.WriteByte(',')
+	d.w.Write(escapeC1(b[len("{"):]))
+	d.w.WriteByte('\n')
+	return cmp.Or(d.err, d.w.Flush())
 }
 
 // JSONLines is the sink of -o jsonl: it writes each attempt as a JSON line

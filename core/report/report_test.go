@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -200,13 +200,13 @@ func TestFormatDuration(t *testing.T) {
 	}
 }
 
-// TestDocumentInParallel checks that the document, its targets encoded
-// in parallel, is the one writeJSON writes, byte for byte: with one
-// target and with several, a vantage and a file name that hold the
+// TestJSONDocumentStreamed checks that the document written target by
+// target, the targets done in another order than the run's, decodes to the
+// Document of the whole result, indented as MarshalIndent indents: with no
+// target, one and several, a vantage and a file name that hold the
 // targets' key, and a C1 control to escape in a target and in the head.
-func TestDocumentInParallel(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
-	for _, n := range []int{1, 2, 3, 9} {
+func TestJSONDocumentStreamed(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 9} {
 		res := interruptedResult()
 		for len(res.Targets) < n {
 			tr := *res.Targets[len(res.Targets)%3]
@@ -216,17 +216,68 @@ func TestDocumentInParallel(t *testing.T) {
 			res.Targets = append(res.Targets, &tr)
 		}
 		res.Targets = res.Targets[:n]
-		doc := NewDocument("a\n  \"targets\": []\u0085.hcl", res)
-		doc.Vantage = `"targets": []`
-		var want, got bytes.Buffer
-		if err := writeJSON(&want, doc, "  "); err != nil {
-			t.Fatal(err)
+		file, vantage := "a\n  \"targets\": []\u0085.hcl", `"targets": []`
+		for _, streamed := range []bool{false, true} {
+			var got bytes.Buffer
+			d := NewJSONDocument(&got, file, vantage)
+			for _, i := range rand.New(rand.NewPCG(uint64(n), 1)).Perm(n) {
+				tr := res.Targets[i]
+				if streamed { // the attempts one by one, as a run that keeps none gives them
+					for _, a := range tr.Attempts {
+						a.Place = i
+						if err := d.Attempt(&a); err != nil {
+							t.Fatal(err)
+						}
+					}
+					kept := *tr
+					kept.Attempts = nil
+					tr = &kept
+				}
+				if err := d.Target(i, tr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := d.Close(res); err != nil {
+				t.Fatal(err)
+			}
+			checkStreamed(t, fmt.Sprintf("%d targets, attempts streamed %v", n, streamed), res, file, vantage, &got)
 		}
-		if err := writeDocument(&got, doc); err != nil {
-			t.Fatal(err)
-		}
-		if got.String() != want.String() {
-			t.Errorf("%d targets: writeDocument wrote\n%s\nwant, as writeJSON writes it,\n%s", n, &got, &want)
-		}
+	}
+}
+
+// checkStreamed checks the document got against the Document of res.
+func checkStreamed(t *testing.T, name string, res *engine.Result, file, vantage string, got *bytes.Buffer) {
+	t.Helper()
+	n := len(res.Targets)
+	want := NewDocument(file, res)
+	want.Vantage = vantage
+	var decoded Document
+	if err := json.Unmarshal(got.Bytes(), &decoded); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, got)
+	}
+	var wantJSON bytes.Buffer
+	if err := writeJSON(&wantJSON, want, "  "); err != nil {
+		t.Fatal(err)
+	}
+	var wantDecoded Document
+	if err := json.Unmarshal(wantJSON.Bytes(), &wantDecoded); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantDecoded, decoded); diff != "" {
+		t.Errorf("%s: the streamed document decodes otherwise (-whole +streamed):\n%s", name, diff)
+	}
+	var compact, indented bytes.Buffer
+	if err := json.Compact(&compact, got.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Indent(&indented, compact.Bytes(), "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	if indented.String()+"\n" != got.String() {
+		t.Errorf("%s: not indented as MarshalIndent indents:\n%s", name, got)
+	}
+	if bytes.Contains(got.Bytes(), []byte("\u0085")) || !bytes.Contains(got.Bytes(), []byte(`\u0085`)) ||
+		n > 3 && !bytes.Contains(got.Bytes(), []byte(`\u009b`)) {
+		t.Errorf("%s: a C1 control unescaped:\n%s", name, got)
 	}
 }

@@ -32,15 +32,12 @@ func TableSink(w io.Writer) sink.Sink {
 }
 
 // JSONSink returns a sink that writes the run, of the pipeline file named
-// file, as one JSON document (JSON) to w when closed, with the vantage when
-// it is not empty. It reads the attempts from the result: the run must keep
-// them.
+// file, as one JSON document to w as the run goes (JSONDocument), with the
+// vantage when it is not empty. It reads the targets from the engine as
+// each is done, their attempts with them: the run must keep a target's
+// attempts until it is done, and need keep no target's result.
 func JSONSink(w io.Writer, file, vantage string) sink.Sink {
-	return whole(func(res *engine.Result) error {
-		doc := NewDocument(file, res)
-		doc.Vantage = vantage
-		return writeDocument(w, doc)
-	})
+	return NewJSONDocument(w, file, vantage)
 }
 
 // WaterfallSink returns a sink that draws the run's Waterfall on w when
@@ -120,8 +117,9 @@ func VantageRegisterer(reg prometheus.Registerer, vantage string) prometheus.Reg
 
 // Interface guards.
 var (
-	_ sink.Sink = whole(nil)
-	_ sink.Sink = (*PrometheusSink)(nil)
-	_ sink.Sink = (*JSONLines)(nil)
-	_ sink.Sink = (*Metrics)(nil)
+	_ sink.Sink       = whole(nil)
+	_ sink.Sink       = (*PrometheusSink)(nil)
+	_ sink.Sink       = (*JSONLines)(nil)
+	_ sink.TargetSink = (*JSONDocument)(nil)
+	_ sink.Sink       = (*Metrics)(nil)
 )

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"math"
 	"os"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -58,17 +60,59 @@ func AddTLSFacts(attrs map[string]any, state *tls.ConnectionState, verifyErr err
 		return
 	}
 	leaf := state.PeerCertificates[0]
+	f := leafFacts(leaf)
+	attrs["cert_subject"] = f.subject
+	attrs["cert_issuer"] = f.issuer
+	attrs["cert_not_before"] = f.notBefore
+	attrs["cert_not_after"] = f.notAfter
+	attrs["cert_days_left"] = int(math.Floor(time.Until(leaf.NotAfter).Hours() / 24))
+	attrs["cert_sans"] = slices.Clone(f.sans) // the caller's to keep, and to change
+}
+
+// certFacts are the facts of a leaf certificate that do not change from
+// one handshake to the next, formatted as AddTLSFacts reports them.
+type certFacts struct {
+	subject, issuer     string
+	notBefore, notAfter string
+	sans                []string
+}
+
+// maxCachedCerts bounds certCache: a run over more distinct certificates
+// than this formats some anew, as it would with no cache.
+const maxCachedCerts = 1024
+
+// certCache holds the facts of the leaf certificates seen, by their DER
+// bytes: the attempts of a target handshake with the same certificate over
+// and over, and formatting its names every time was a measurable share of
+// a handshake's cost (docs/performance.md, the whole process).
+var certCache = struct {
+	sync.Mutex
+	m map[string]*certFacts
+}{m: map[string]*certFacts{}}
+
+// leafFacts returns the facts of leaf, from certCache when it was seen.
+func leafFacts(leaf *x509.Certificate) *certFacts {
+	certCache.Lock()
+	f := certCache.m[string(leaf.Raw)]
+	certCache.Unlock()
+	if f != nil {
+		return f
+	}
 	sans := make([]string, 0, len(leaf.DNSNames)+len(leaf.IPAddresses))
 	sans = append(sans, leaf.DNSNames...)
 	for _, ip := range leaf.IPAddresses {
 		sans = append(sans, ip.String())
 	}
-	attrs["cert_subject"] = leaf.Subject.String()
-	attrs["cert_issuer"] = leaf.Issuer.String()
-	attrs["cert_not_before"] = leaf.NotBefore.UTC().Format(time.RFC3339)
-	attrs["cert_not_after"] = leaf.NotAfter.UTC().Format(time.RFC3339)
-	attrs["cert_days_left"] = int(math.Floor(time.Until(leaf.NotAfter).Hours() / 24))
-	attrs["cert_sans"] = sans
+	f = &certFacts{subject: leaf.Subject.String(), issuer: leaf.Issuer.String(),
+		notBefore: leaf.NotBefore.UTC().Format(time.RFC3339), notAfter: leaf.NotAfter.UTC().Format(time.RFC3339),
+		sans: sans}
+	certCache.Lock()
+	if len(certCache.m) >= maxCachedCerts {
+		clear(certCache.m)
+	}
+	certCache.m[string(leaf.Raw)] = f
+	certCache.Unlock()
+	return f
 }
 
 // CertClass returns the failure class of a certificate verification error.

@@ -41,8 +41,22 @@ type Sink interface {
 	// (engine.Options.DiscardAttempts) and its targets' results unless it
 	// discarded those (engine.Options.DiscardTargets), or nil for a stream
 	// that carried the runs of a schedule, one after another. A sink that
-	// renders a whole run (a table, a JSON document) writes it here.
+	// renders a whole run (a table) writes it here; one that renders it
+	// target by target (a TargetSink: the JSON document) ends it here.
 	Close(res *engine.Result) error
+}
+
+// TargetSink is a Sink that also takes each target's result as the target
+// is done: a sink that renders a run target by target (the JSON document)
+// writes each as it comes rather than holding the whole run to its end.
+type TargetSink interface {
+	Sink
+	// Target consumes the result of the run's i-th target (from 0) once
+	// Attempt had its last attempt (engine.Engine.OnTarget), in the order
+	// the targets finish. Calls may overlap each other and the Attempt
+	// calls of other targets, never Close; tr is the sink's to keep. An
+	// error stops the stream feeding this sink; Close returns it.
+	Target(i int, tr *engine.TargetResult) error
 }
 
 // Stream fans the attempts of an engine's runs out to sinks. It is safe for
@@ -54,11 +68,38 @@ type Stream struct {
 }
 
 // Attach returns a stream of e's finished attempts to sinks, registered as
-// e's OnAttempt (replacing whatever was).
+// e's OnAttempt (replacing whatever was), and of its finished targets to
+// those that are TargetSinks, as its OnTarget.
 func Attach(e *engine.Engine, sinks ...Sink) *Stream {
 	s := &Stream{sinks: sinks, errs: make([]error, len(sinks))}
 	e.OnAttempt(s.attempt)
+	e.OnTarget(s.target)
 	return s
+}
+
+// target hands tr to every TargetSink that has not failed, outside the
+// stream's lock: a sink may take its time over a target (encode it) while
+// the others' attempts stream on.
+func (s *Stream) target(i int, tr *engine.TargetResult) {
+	for k, sk := range s.sinks {
+		ts, ok := sk.(TargetSink)
+		if !ok {
+			continue
+		}
+		s.mu.Lock()
+		failed := s.errs[k] != nil
+		s.mu.Unlock()
+		if failed {
+			continue
+		}
+		if err := ts.Target(i, tr); err != nil {
+			s.mu.Lock()
+			if s.errs[k] == nil {
+				s.errs[k] = err
+			}
+			s.mu.Unlock()
+		}
+	}
 }
 
 // attempt hands a to every sink that has not failed.

@@ -7,8 +7,11 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/probe-dev/probe/core/engine"
 	"github.com/probe-dev/probe/core/sdk"
@@ -124,6 +127,70 @@ func TestStream(t *testing.T) {
 	}
 	if res.Targets[1].Target != targets[1] {
 		t.Error("a target without a secret was copied")
+	}
+}
+
+// targets is a TargetSink that records the targets it is given, by place,
+// and how many of their attempts it had by then; fail, when set, is what
+// its Target returns.
+type targets struct {
+	recorder
+	mu   sync.Mutex
+	done map[int]string
+	fail error
+}
+
+func (r *targets) Attempt(a *engine.Attempt) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.recorder.Attempt(a)
+}
+
+func (r *targets) Target(i int, tr *engine.TargetResult) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done == nil {
+		r.done = map[int]string{}
+	}
+	had := 0
+	for _, a := range r.attempts {
+		if a.Target == tr.Target.Name {
+			had++
+		}
+	}
+	r.done[i] = fmt.Sprintf("%s: %d attempts, %d streamed, ok %v", tr.Target.Name, len(tr.Attempts), had, tr.OK)
+	return r.fail
+}
+
+// TestTargetSink runs three targets, all at once, through a stream of two
+// TargetSinks, one failing, and a plain sink: each TargetSink gets every
+// target once, redacted, by its place in the run, after its last attempt
+// and with its attempts, though the run discards the targets' results; the
+// failing one gets no target after its error, which Close returns.
+func TestTargetSink(t *testing.T) {
+	p := pipeline(t)
+	port := listen(t)
+	run := []*engine.Target{
+		{Name: "api-s3cr3t", Host: "api.test", Port: port, Pipeline: p},
+		{Name: "web", Host: "web.test", Port: port, Pipeline: p},
+		{Name: "db", Host: "db.test", Port: port, Pipeline: p},
+	}
+	eng := engine.New(engine.Options{Attempts: 2, Concurrency: 3, Timeout: 2 * time.Second, Secrets: []string{"s3cr3t"},
+		DiscardTargets: true})
+	ok, failing, plain := &targets{}, &targets{fail: errors.New("disk full")}, &recorder{}
+	stream := sink.Attach(eng, ok, failing, plain)
+	res := eng.Run(context.Background(), run)
+	if err := stream.Close(res); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Close returned %v, want the failing sink's error", err)
+	}
+	want := map[int]string{0: "api-(sensitive): 2 attempts, 2 streamed, ok true", 1: "web: 2 attempts, 2 streamed, ok true",
+		2: "db: 2 attempts, 2 streamed, ok true"}
+	if diff := cmp.Diff(want, ok.done); diff != "" {
+		t.Errorf("the targets given (-want +got):\n%s", diff)
+	}
+	if len(failing.done) != 1 || len(res.Targets) != 0 || len(plain.attempts) != 6 {
+		t.Errorf("the failing sink got %d targets, the result holds %d and the plain sink got %d attempts, want 1, 0 and 6",
+			len(failing.done), len(res.Targets), len(plain.attempts))
 	}
 }
 
