@@ -253,35 +253,11 @@ func traceExporter(ctx context.Context, opts Options) (sdktrace.SpanExporter, er
 		return nil, err
 	}
 	if proto == "grpc" {
-		var o []otlptracegrpc.Option
-		switch {
-		case isURL(opts.Endpoint):
-			o = append(o, otlptracegrpc.WithEndpointURL(opts.Endpoint))
-		case opts.Endpoint != "":
-			o = append(o, otlptracegrpc.WithEndpoint(opts.Endpoint))
-		}
-		if opts.Insecure {
-			o = append(o, otlptracegrpc.WithInsecure())
-		}
-		if len(opts.Headers) > 0 {
-			o = append(o, otlptracegrpc.WithHeaders(opts.Headers))
-		}
-		return otlptracegrpc.New(ctx, o...)
+		return otlptracegrpc.New(ctx, exporterOptions(opts, "", otlptracegrpc.WithEndpointURL,
+			otlptracegrpc.WithEndpoint, otlptracegrpc.WithInsecure, otlptracegrpc.WithHeaders)...)
 	}
-	var o []otlptracehttp.Option
-	switch {
-	case isURL(opts.Endpoint):
-		o = append(o, otlptracehttp.WithEndpointURL(signalURL(opts.Endpoint, "v1/traces")))
-	case opts.Endpoint != "":
-		o = append(o, otlptracehttp.WithEndpoint(opts.Endpoint))
-	}
-	if opts.Insecure {
-		o = append(o, otlptracehttp.WithInsecure())
-	}
-	if len(opts.Headers) > 0 {
-		o = append(o, otlptracehttp.WithHeaders(opts.Headers))
-	}
-	return otlptracehttp.New(ctx, o...)
+	return otlptracehttp.New(ctx, exporterOptions(opts, "v1/traces", otlptracehttp.WithEndpointURL,
+		otlptracehttp.WithEndpoint, otlptracehttp.WithInsecure, otlptracehttp.WithHeaders)...)
 }
 
 // metricExporter makes the OTLP metric exporter of opts' protocol.
@@ -291,35 +267,35 @@ func metricExporter(ctx context.Context, opts Options) (sdkmetric.Exporter, erro
 		return nil, err
 	}
 	if proto == "grpc" {
-		var o []otlpmetricgrpc.Option
-		switch {
-		case isURL(opts.Endpoint):
-			o = append(o, otlpmetricgrpc.WithEndpointURL(opts.Endpoint))
-		case opts.Endpoint != "":
-			o = append(o, otlpmetricgrpc.WithEndpoint(opts.Endpoint))
-		}
-		if opts.Insecure {
-			o = append(o, otlpmetricgrpc.WithInsecure())
-		}
-		if len(opts.Headers) > 0 {
-			o = append(o, otlpmetricgrpc.WithHeaders(opts.Headers))
-		}
-		return otlpmetricgrpc.New(ctx, o...)
+		return otlpmetricgrpc.New(ctx, exporterOptions(opts, "", otlpmetricgrpc.WithEndpointURL,
+			otlpmetricgrpc.WithEndpoint, otlpmetricgrpc.WithInsecure, otlpmetricgrpc.WithHeaders)...)
 	}
-	var o []otlpmetrichttp.Option
+	return otlpmetrichttp.New(ctx, exporterOptions(opts, "v1/metrics", otlpmetrichttp.WithEndpointURL,
+		otlpmetrichttp.WithEndpoint, otlpmetrichttp.WithInsecure, otlpmetrichttp.WithHeaders)...)
+}
+
+// exporterOptions are the options of one OTLP exporter package (each has
+// its own option type, with the same constructors): the endpoint's URL
+// when it is one (with the signal's path appended, for HTTP, where path is
+// not ""), else the endpoint as host:port, and opts' security and headers.
+func exporterOptions[O any](opts Options, path string, withURL, withEndpoint func(string) O, insecure func() O,
+	headers func(map[string]string) O) []O {
+	var o []O
 	switch {
+	case isURL(opts.Endpoint) && path != "":
+		o = append(o, withURL(signalURL(opts.Endpoint, path)))
 	case isURL(opts.Endpoint):
-		o = append(o, otlpmetrichttp.WithEndpointURL(signalURL(opts.Endpoint, "v1/metrics")))
+		o = append(o, withURL(opts.Endpoint))
 	case opts.Endpoint != "":
-		o = append(o, otlpmetrichttp.WithEndpoint(opts.Endpoint))
+		o = append(o, withEndpoint(opts.Endpoint))
 	}
 	if opts.Insecure {
-		o = append(o, otlpmetrichttp.WithInsecure())
+		o = append(o, insecure())
 	}
 	if len(opts.Headers) > 0 {
-		o = append(o, otlpmetrichttp.WithHeaders(opts.Headers))
+		o = append(o, headers(opts.Headers))
 	}
-	return otlpmetrichttp.New(ctx, o...)
+	return o
 }
 
 // Attempt queues the trace of a for export, adds it to the metrics, and
