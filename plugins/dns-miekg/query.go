@@ -76,18 +76,8 @@ func NewQuery(cfg cty.Value) (*Query, error) {
 			return nil, err
 		}
 	}
-	size, err := sdk.Int(cfg, "edns_buffer_size")
-	if err != nil {
+	if err := r.readEDNS(cfg); err != nil {
 		return nil, err
-	}
-	if size != 0 && (size < dns.MinMsgSize || size > dns.MaxMsgSize) {
-		return nil, sdk.AttrErrorf("edns_buffer_size", "Invalid EDNS buffer size",
-			"edns_buffer_size must be 0 (no EDNS0) or from 512 to 65535, got %d.", size)
-	}
-	r.edns = uint16(size)
-	if r.do && r.edns == 0 {
-		return nil, sdk.AttrErrorf("dnssec_ok", "DNSSEC OK needs EDNS0",
-			"dnssec_ok is a flag of the EDNS0 OPT record, which edns_buffer_size = 0 turns off.")
 	}
 	if r.timeout, err = sdk.Duration(cfg, "timeout"); err != nil {
 		return nil, err

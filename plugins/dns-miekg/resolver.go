@@ -101,18 +101,8 @@ func New(cfg cty.Value) (*Resolver, error) {
 	if r.qtypes, err = parseTypes(sdk.Strings(cfg, "query_types")); err != nil {
 		return nil, err
 	}
-	size, err := sdk.Int(cfg, "edns_buffer_size")
-	if err != nil {
+	if err := r.readEDNS(cfg); err != nil {
 		return nil, err
-	}
-	if size != 0 && (size < dns.MinMsgSize || size > dns.MaxMsgSize) {
-		return nil, sdk.AttrErrorf("edns_buffer_size", "Invalid EDNS buffer size",
-			"edns_buffer_size must be 0 (no EDNS0) or from 512 to 65535, got %d.", size)
-	}
-	r.edns = uint16(size)
-	if r.do && r.edns == 0 {
-		return nil, sdk.AttrErrorf("dnssec_ok", "DNSSEC OK needs EDNS0",
-			"dnssec_ok is a flag of the EDNS0 OPT record, which edns_buffer_size = 0 turns off.")
 	}
 	if r.timeout, err = sdk.Duration(cfg, "timeout"); err != nil {
 		return nil, err
@@ -622,3 +612,22 @@ func rcodeString(rcode int) string {
 }
 
 var _ sdk.Resolver = (*Resolver)(nil)
+
+// readEDNS reads edns_buffer_size (0, no EDNS0, or a size DNS allows) and
+// checks that dnssec_ok has the OPT record it is a flag of.
+func (r *Resolver) readEDNS(cfg cty.Value) error {
+	size, err := sdk.Int(cfg, "edns_buffer_size")
+	if err != nil {
+		return err
+	}
+	if size != 0 && (size < dns.MinMsgSize || size > dns.MaxMsgSize) {
+		return sdk.AttrErrorf("edns_buffer_size", "Invalid EDNS buffer size",
+			"edns_buffer_size must be 0 (no EDNS0) or from 512 to 65535, got %d.", size)
+	}
+	r.edns = uint16(size)
+	if r.do && r.edns == 0 {
+		return sdk.AttrErrorf("dnssec_ok", "DNSSEC OK needs EDNS0",
+			"dnssec_ok is a flag of the EDNS0 OPT record, which edns_buffer_size = 0 turns off.")
+	}
+	return nil
+}
