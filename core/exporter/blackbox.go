@@ -23,7 +23,8 @@ import (
 var blackbox = struct {
 	dnsLookup, ipProtocol, ipHash, httpDuration, httpVersion, httpSSL, httpRedirects,
 	httpContentLength, httpBodyLength, httpLastModified, sslExpiry, sslChainExpiry, sslChainInfo, tlsVersion, tlsCipher,
-	regex, httpStatus, dnsDuration, dnsAnswer, dnsAuthority, dnsAdditional, dnsSucceeded, dnsSerial *prometheus.Desc
+	regex, httpStatus, dnsDuration, dnsAnswer, dnsAuthority, dnsAdditional, dnsSucceeded, dnsSerial,
+	icmpDuration, icmpHopLimit *prometheus.Desc
 }{
 	// The help of probe's own probe_http_status_code, which it stands for
 	// when no response came: one family has one help.
@@ -51,6 +52,8 @@ var blackbox = struct {
 	dnsAdditional: prometheus.NewDesc("probe_dns_additional_rrs", "Returns number of entries in the additional resource record list", nil, nil),
 	dnsSucceeded:  prometheus.NewDesc("probe_dns_query_succeeded", "Displays whether or not the query was executed successfully", nil, nil),
 	dnsSerial:     prometheus.NewDesc("probe_dns_serial", "Returns the serial number of the zone", nil, nil),
+	icmpDuration:  prometheus.NewDesc("probe_icmp_duration_seconds", "Duration of icmp request by phase", []string{"phase"}, nil),
+	icmpHopLimit:  prometheus.NewDesc("probe_icmp_reply_hop_limit", "Replied packet hop limit (TTL for ipv4)", nil, nil),
 }
 
 // zeroTime is what blackbox reports as the last chain's expiry when no
@@ -72,7 +75,10 @@ var zeroTime = float64(time.Time{}.Unix())
 // SOA query) come from the dns phase, the DNS exchange, and the address
 // family and hash are the DNS server's, the target's. Families whose facts
 // the attempt lacks (a phase that never ran) are absent, as blackbox leaves
-// them out of a probe that failed before them.
+// them out of a probe that failed before them. A pipeline whose dialer is
+// icmp's is blackbox's icmp prober: probe_icmp_duration_seconds{phase=
+// resolve|setup|rtt} and probe_icmp_reply_hop_limit come from the icmp
+// phase (icmpMetrics).
 func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 	var out []prometheus.Metric
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
@@ -93,6 +99,10 @@ func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 	}
 	if dnsProber(t) {
 		dnsMetrics(resolve, phases["dns"], gauge)
+		return out
+	}
+	if icmpProber(t) {
+		icmpMetrics(resolve, phases["icmp"], gauge)
 		return out
 	}
 	regex := 0.0 // the http and tcp probers' regexps: expect_body's here
@@ -251,6 +261,42 @@ func dnsMetrics(resolve, q *engine.Phase, gauge func(*prometheus.Desc, float64, 
 		}
 	}
 	gauge(blackbox.dnsSucceeded, succeeded)
+}
+
+// icmpProber reports whether t is blackbox's icmp prober as probe import
+// writes it: a pipeline whose dialer is icmp's.
+func icmpProber(t *engine.Target) bool {
+	return t != nil && t.Pipeline != nil && t.Pipeline.Dialer.Plugin == "icmp"
+}
+
+// icmpMetrics returns the families of blackbox's icmp prober from the
+// resolve phase and the icmp dialer's phase: setup is the socket's opening
+// (setup_ms), rtt the round trip of the replies (rtt_ms, their mean; one
+// request as probe import writes it, as blackbox sends), 0 when none came,
+// and the hop limit is the first reply's TTL (IPv4) or hop limit (IPv6),
+// absent when no reply came or the kernel did not say, as blackbox's is.
+func icmpMetrics(resolve, q *engine.Phase, gauge func(*prometheus.Desc, float64, ...string)) {
+	var lookup, setup, rtt float64
+	if resolve != nil && resolve.OK {
+		lookup = resolve.Duration.Seconds()
+	}
+	if q != nil {
+		setup, rtt = attrNumber(q, "setup_ms")/1000, attrNumber(q, "rtt_ms")/1000
+	}
+	for _, ph := range []struct {
+		name string
+		v    float64
+	}{{"resolve", lookup}, {"setup", setup}, {"rtt", rtt}} {
+		gauge(blackbox.icmpDuration, ph.v, ph.name)
+	}
+	if q == nil {
+		return
+	}
+	for _, name := range []string{"ttl", "hop_limit"} {
+		if _, ok := q.Attrs[name]; ok {
+			gauge(blackbox.icmpHopLimit, attrNumber(q, name))
+		}
+	}
 }
 
 // hasHTTP reports whether t's pipeline ends in an http handshake: a
