@@ -33,9 +33,10 @@ var (
 		"probe_http_redirects", "probe_ssl_earliest_cert_expiry", "probe_tls_version_info", "probe_ip_protocol",
 		"probe_ip_addr_hash", "probe_http_content_length", "probe_http_uncompressed_body_length", "probe_failed_due_to_regex",
 		"probe_http_last_modified_timestamp_seconds", "probe_ssl_last_chain_expiry_timestamp_seconds", "probe_ssl_last_chain_info",
-		"probe_dns_answer_rrs", "probe_dns_authority_rrs", "probe_dns_additional_rrs", "probe_dns_query_succeeded", "probe_dns_serial"}
+		"probe_dns_answer_rrs", "probe_dns_authority_rrs", "probe_dns_additional_rrs", "probe_dns_query_succeeded", "probe_dns_serial",
+		"probe_icmp_reply_hop_limit"}
 	blackboxDurations = []string{"probe_duration_seconds", "probe_dns_lookup_time_seconds", "probe_http_duration_seconds",
-		"probe_dns_duration_seconds"}
+		"probe_dns_duration_seconds", "probe_icmp_duration_seconds"}
 )
 
 // blackboxTolerance is how far apart a duration of blackbox and of probe
@@ -48,7 +49,7 @@ const blackboxTolerance = 0.25
 // probe serve on the same imported configuration against the same servers
 // (nginx over HTTPS with h2, the lab's TLS server, unbound for DNS: an A,
 // a SOA and an MX query checked by regexps, and a TXT query a regexp
-// fails), asks
+// fails; an icmp module pinging 127.0.0.1), asks
 // each /probe in blackbox's own form (?module=NAME&target=...), and
 // compares: every blackbox family probe maps that blackbox emits comes
 // from both with the same labels, facts (status, versions, expiry, the
@@ -116,6 +117,11 @@ func TestBlackboxNames(t *testing.T) {
       query_type: TXT
       validate_answer_rrs:
         fail_if_matches_regexp: ["v=spf1"]
+  ping:
+    prober: icmp
+    icmp:
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
 `, testLab.CAFile))
 	web := startNginx(t)
 	https := fmt.Sprintf("https://127.0.0.1:%d/", web)
@@ -124,6 +130,7 @@ func TestBlackboxNames(t *testing.T) {
 	expired := fmt.Sprintf("https://127.0.0.1:%d/", testLab.Expired.Addr.Port())
 	tlsTarget := fmt.Sprintf("127.0.0.1:%d", testLab.TLS.Addr.Port())
 	dnsTarget := unbound.Addr.String()
+	pingTarget := "127.0.0.1"
 	prom := writeFileIn(t, dir, "prometheus.yml", fmt.Sprintf(`scrape_configs:
   - job_name: web
     metrics_path: /probe
@@ -149,7 +156,11 @@ func TestBlackboxNames(t *testing.T) {
     metrics_path: /probe
     params: {module: [dns_txt]}
     static_configs: [{targets: [%[6]q]}]
-`, https, missing, redirect, expired, tlsTarget, dnsTarget))
+  - job_name: ping
+    metrics_path: /probe
+    params: {module: [ping]}
+    static_configs: [{targets: [%[7]q]}]
+`, https, missing, redirect, expired, tlsTarget, dnsTarget, pingTarget))
 	hcl := filepath.Join(dir, "blackbox.hcl")
 	wantExit(t, probe(t, nil, "import", "blackbox", bb, "--prometheus", prom, "-o", hcl), exitOK)
 	srv := startServe(t, hcl)
@@ -202,10 +213,13 @@ func TestBlackboxNames(t *testing.T) {
 			"probe_dns_query_succeeded": 1, "probe_dns_serial": daemon.UnboundSerial},
 		"dns_mx " + dnsTarget:  {"probe_success": 1, "probe_dns_answer_rrs": 1, "probe_dns_query_succeeded": 1},
 		"dns_txt " + dnsTarget: {"probe_success": 0, "probe_dns_answer_rrs": 1, "probe_dns_query_succeeded": 1},
+		// Linux's default TTL, unchanged over loopback.
+		pingTarget: {"probe_success": 1, "probe_icmp_reply_hop_limit": 64},
 	}
 	cases := []struct{ module, target string }{
 		{"https_2xx", https}, {"https_2xx", missing}, {"https_2xx", redirect}, {"https_2xx", expired}, {"tls_connect", tlsTarget},
 		{"dns_a", dnsTarget}, {"dns_soa", dnsTarget}, {"dns_mx", dnsTarget}, {"dns_txt", dnsTarget},
+		{"ping", pingTarget},
 	}
 	// The name each case's target has in the imported file: the scrape's
 	// for the first job that lists it, with the module after for the
@@ -332,7 +346,12 @@ func TestBlackboxNames(t *testing.T) {
     metrics_path: /probe
     params: {module: [dns_txt]}
     static_configs: [{targets: [%[8]q]}]
-    relabel_configs: *relabel`, name, addr, https, missing, redirect, expired, tlsTarget, dnsTarget)
+    relabel_configs: *relabel
+  - job_name: %[1]s-ping
+    metrics_path: /probe
+    params: {module: [ping]}
+    static_configs: [{targets: [%[9]q]}]
+    relabel_configs: *relabel`, name, addr, https, missing, redirect, expired, tlsTarget, dnsTarget, pingTarget)
 	}
 	p := startPrometheus(t, "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:"+
 		job("blackbox", listen)+job("probe", srv.addr)+"\n", nil)
