@@ -92,7 +92,7 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 	defer cc.Close()
 	resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: h.service})
 	st := status.Convert(err)
-	attrs["code"] = st.Code().String()
+	attrs["code"], attrs["code_number"] = st.Code().String(), int(st.Code())
 	if err == nil {
 		attrs["status"] = resp.GetStatus().String()
 	}
