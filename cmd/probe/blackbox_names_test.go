@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/probe-dev/probe/internal/lab"
 	"github.com/probe-dev/probe/internal/lab/daemon"
 )
 
@@ -33,9 +34,11 @@ var (
 		"probe_http_redirects", "probe_ssl_earliest_cert_expiry", "probe_tls_version_info", "probe_ip_protocol",
 		"probe_ip_addr_hash", "probe_http_content_length", "probe_http_uncompressed_body_length", "probe_failed_due_to_regex",
 		"probe_http_last_modified_timestamp_seconds", "probe_ssl_last_chain_expiry_timestamp_seconds", "probe_ssl_last_chain_info",
-		"probe_dns_answer_rrs", "probe_dns_authority_rrs", "probe_dns_additional_rrs", "probe_dns_query_succeeded", "probe_dns_serial"}
+		"probe_dns_answer_rrs", "probe_dns_authority_rrs", "probe_dns_additional_rrs", "probe_dns_query_succeeded", "probe_dns_serial",
+		"probe_icmp_reply_hop_limit", "probe_grpc_status_code", "probe_grpc_ssl", "probe_grpc_healthcheck_response"}
 	blackboxDurations = []string{"probe_duration_seconds", "probe_dns_lookup_time_seconds", "probe_http_duration_seconds",
-		"probe_dns_duration_seconds"}
+		"probe_dns_duration_seconds", "probe_icmp_duration_seconds",
+		"probe_grpc_duration_seconds"}
 )
 
 // blackboxTolerance is how far apart a duration of blackbox and of probe
@@ -48,7 +51,8 @@ const blackboxTolerance = 0.25
 // probe serve on the same imported configuration against the same servers
 // (nginx over HTTPS with h2, the lab's TLS server, unbound for DNS: an A,
 // a SOA and an MX query checked by regexps, and a TXT query a regexp
-// fails), asks
+// fails; an icmp module pinging 127.0.0.1; grpc modules asking grpc-go's
+// health server about a service serving, one not, and one unknown), asks
 // each /probe in blackbox's own form (?module=NAME&target=...), and
 // compares: every blackbox family probe maps that blackbox emits comes
 // from both with the same labels, facts (status, versions, expiry, the
@@ -116,6 +120,29 @@ func TestBlackboxNames(t *testing.T) {
       query_type: TXT
       validate_answer_rrs:
         fail_if_matches_regexp: ["v=spf1"]
+  ping:
+    prober: icmp
+    icmp:
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
+  grpc_api:
+    prober: grpc
+    grpc:
+      service: api
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
+  grpc_batch:
+    prober: grpc
+    grpc:
+      service: batch
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
+  grpc_nosuch:
+    prober: grpc
+    grpc:
+      service: nosuch
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
 `, testLab.CAFile))
 	web := startNginx(t)
 	https := fmt.Sprintf("https://127.0.0.1:%d/", web)
@@ -124,6 +151,13 @@ func TestBlackboxNames(t *testing.T) {
 	expired := fmt.Sprintf("https://127.0.0.1:%d/", testLab.Expired.Addr.Port())
 	tlsTarget := fmt.Sprintf("127.0.0.1:%d", testLab.TLS.Addr.Port())
 	dnsTarget := unbound.Addr.String()
+	pingTarget := "127.0.0.1"
+	grpcHealth, err := lab.StartGRPCHealth(nil) // api SERVING, batch NOT_SERVING
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { grpcHealth.Close() })
+	grpcTarget := grpcHealth.Addr.String()
 	prom := writeFileIn(t, dir, "prometheus.yml", fmt.Sprintf(`scrape_configs:
   - job_name: web
     metrics_path: /probe
@@ -149,7 +183,23 @@ func TestBlackboxNames(t *testing.T) {
     metrics_path: /probe
     params: {module: [dns_txt]}
     static_configs: [{targets: [%[6]q]}]
-`, https, missing, redirect, expired, tlsTarget, dnsTarget))
+  - job_name: ping
+    metrics_path: /probe
+    params: {module: [ping]}
+    static_configs: [{targets: [%[7]q]}]
+  - job_name: grpc-api
+    metrics_path: /probe
+    params: {module: [grpc_api]}
+    static_configs: [{targets: [%[8]q]}]
+  - job_name: grpc-batch
+    metrics_path: /probe
+    params: {module: [grpc_batch]}
+    static_configs: [{targets: [%[8]q]}]
+  - job_name: grpc-nosuch
+    metrics_path: /probe
+    params: {module: [grpc_nosuch]}
+    static_configs: [{targets: [%[8]q]}]
+`, https, missing, redirect, expired, tlsTarget, dnsTarget, pingTarget, grpcTarget))
 	hcl := filepath.Join(dir, "blackbox.hcl")
 	wantExit(t, probe(t, nil, "import", "blackbox", bb, "--prometheus", prom, "-o", hcl), exitOK)
 	srv := startServe(t, hcl)
@@ -202,10 +252,18 @@ func TestBlackboxNames(t *testing.T) {
 			"probe_dns_query_succeeded": 1, "probe_dns_serial": daemon.UnboundSerial},
 		"dns_mx " + dnsTarget:  {"probe_success": 1, "probe_dns_answer_rrs": 1, "probe_dns_query_succeeded": 1},
 		"dns_txt " + dnsTarget: {"probe_success": 0, "probe_dns_answer_rrs": 1, "probe_dns_query_succeeded": 1},
+		// Linux's default TTL, unchanged over loopback.
+		pingTarget: {"probe_success": 1, "probe_icmp_reply_hop_limit": 64},
+		// grpc-go's health server: a service SERVING, one NOT_SERVING,
+		// and one it does not know (NotFound, 5), over plain HTTP/2.
+		"grpc_api " + grpcTarget:    {"probe_success": 1, "probe_grpc_status_code": 0, "probe_grpc_ssl": 0},
+		"grpc_batch " + grpcTarget:  {"probe_success": 0, "probe_grpc_status_code": 0},
+		"grpc_nosuch " + grpcTarget: {"probe_success": 0, "probe_grpc_status_code": 5},
 	}
 	cases := []struct{ module, target string }{
 		{"https_2xx", https}, {"https_2xx", missing}, {"https_2xx", redirect}, {"https_2xx", expired}, {"tls_connect", tlsTarget},
 		{"dns_a", dnsTarget}, {"dns_soa", dnsTarget}, {"dns_mx", dnsTarget}, {"dns_txt", dnsTarget},
+		{"ping", pingTarget}, {"grpc_api", grpcTarget}, {"grpc_batch", grpcTarget}, {"grpc_nosuch", grpcTarget},
 	}
 	// The name each case's target has in the imported file: the scrape's
 	// for the first job that lists it, with the module after for the
@@ -332,7 +390,27 @@ func TestBlackboxNames(t *testing.T) {
     metrics_path: /probe
     params: {module: [dns_txt]}
     static_configs: [{targets: [%[8]q]}]
-    relabel_configs: *relabel`, name, addr, https, missing, redirect, expired, tlsTarget, dnsTarget)
+    relabel_configs: *relabel
+  - job_name: %[1]s-ping
+    metrics_path: /probe
+    params: {module: [ping]}
+    static_configs: [{targets: [%[9]q]}]
+    relabel_configs: *relabel
+  - job_name: %[1]s-grpc-api
+    metrics_path: /probe
+    params: {module: [grpc_api]}
+    static_configs: [{targets: [%[10]q]}]
+    relabel_configs: *relabel
+  - job_name: %[1]s-grpc-batch
+    metrics_path: /probe
+    params: {module: [grpc_batch]}
+    static_configs: [{targets: [%[10]q]}]
+    relabel_configs: *relabel
+  - job_name: %[1]s-grpc-nosuch
+    metrics_path: /probe
+    params: {module: [grpc_nosuch]}
+    static_configs: [{targets: [%[10]q]}]
+    relabel_configs: *relabel`, name, addr, https, missing, redirect, expired, tlsTarget, dnsTarget, pingTarget, grpcTarget)
 	}
 	p := startPrometheus(t, "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:"+
 		job("blackbox", listen)+job("probe", srv.addr)+"\n", nil)

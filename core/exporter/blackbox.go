@@ -23,7 +23,8 @@ import (
 var blackbox = struct {
 	dnsLookup, ipProtocol, ipHash, httpDuration, httpVersion, httpSSL, httpRedirects,
 	httpContentLength, httpBodyLength, httpLastModified, sslExpiry, sslChainExpiry, sslChainInfo, tlsVersion, tlsCipher,
-	regex, httpStatus, dnsDuration, dnsAnswer, dnsAuthority, dnsAdditional, dnsSucceeded, dnsSerial *prometheus.Desc
+	regex, httpStatus, dnsDuration, dnsAnswer, dnsAuthority, dnsAdditional, dnsSucceeded, dnsSerial,
+	icmpDuration, icmpHopLimit, grpcDuration, grpcSSL, grpcStatus, grpcHealth *prometheus.Desc
 }{
 	// The help of probe's own probe_http_status_code, which it stands for
 	// when no response came: one family has one help.
@@ -51,6 +52,12 @@ var blackbox = struct {
 	dnsAdditional: prometheus.NewDesc("probe_dns_additional_rrs", "Returns number of entries in the additional resource record list", nil, nil),
 	dnsSucceeded:  prometheus.NewDesc("probe_dns_query_succeeded", "Displays whether or not the query was executed successfully", nil, nil),
 	dnsSerial:     prometheus.NewDesc("probe_dns_serial", "Returns the serial number of the zone", nil, nil),
+	icmpDuration:  prometheus.NewDesc("probe_icmp_duration_seconds", "Duration of icmp request by phase", []string{"phase"}, nil),
+	icmpHopLimit:  prometheus.NewDesc("probe_icmp_reply_hop_limit", "Replied packet hop limit (TTL for ipv4)", nil, nil),
+	grpcDuration:  prometheus.NewDesc("probe_grpc_duration_seconds", "Duration of gRPC request by phase", []string{"phase"}, nil),
+	grpcSSL:       prometheus.NewDesc("probe_grpc_ssl", "Indicates if SSL was used for the connection", nil, nil),
+	grpcStatus:    prometheus.NewDesc("probe_grpc_status_code", "Response gRPC status code", nil, nil),
+	grpcHealth:    prometheus.NewDesc("probe_grpc_healthcheck_response", "Response HealthCheck response", []string{"serving_status"}, nil),
 }
 
 // zeroTime is what blackbox reports as the last chain's expiry when no
@@ -72,7 +79,11 @@ var zeroTime = float64(time.Time{}.Unix())
 // SOA query) come from the dns phase, the DNS exchange, and the address
 // family and hash are the DNS server's, the target's. Families whose facts
 // the attempt lacks (a phase that never ran) are absent, as blackbox leaves
-// them out of a probe that failed before them.
+// them out of a probe that failed before them. A pipeline whose dialer is
+// icmp's is blackbox's icmp prober: probe_icmp_duration_seconds{phase=
+// resolve|setup|rtt} and probe_icmp_reply_hop_limit come from the icmp
+// phase (icmpMetrics). A pipeline ending in a grpc-health handshake is
+// blackbox's grpc prober (grpcMetrics).
 func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 	var out []prometheus.Metric
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
@@ -95,6 +106,14 @@ func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 		dnsMetrics(resolve, phases["dns"], gauge)
 		return out
 	}
+	if icmpProber(t) {
+		icmpMetrics(resolve, phases["icmp"], gauge)
+		return out
+	}
+	if hasHandshake(t, "grpc-health") {
+		grpcMetrics(phases, gauge)
+		return out
+	}
 	regex := 0.0 // the http and tcp probers' regexps: expect_body's here
 	if f := a.Failure; f != nil && f.Class == "http.body_mismatch" {
 		regex = 1
@@ -104,7 +123,7 @@ func BlackboxMetrics(a *engine.Attempt, t *engine.Target) []prometheus.Metric {
 	if tls != nil {
 		tlsMetrics(tls, gauge)
 	}
-	if http := phases["http"]; http != nil || hasHTTP(t) {
+	if http := phases["http"]; http != nil || hasHandshake(t, "http") {
 		seconds := func(name string) float64 {
 			if p := phases[name]; p != nil {
 				return p.Duration.Seconds()
@@ -253,14 +272,118 @@ func dnsMetrics(resolve, q *engine.Phase, gauge func(*prometheus.Desc, float64, 
 	gauge(blackbox.dnsSucceeded, succeeded)
 }
 
-// hasHTTP reports whether t's pipeline ends in an http handshake: a
-// probe of it has blackbox's http families even when it failed early.
-func hasHTTP(t *engine.Target) bool {
+// icmpProber reports whether t is blackbox's icmp prober as probe import
+// writes it: a pipeline whose dialer is icmp's.
+func icmpProber(t *engine.Target) bool {
+	return t != nil && t.Pipeline != nil && t.Pipeline.Dialer.Plugin == "icmp"
+}
+
+// icmpMetrics returns the families of blackbox's icmp prober from the
+// resolve phase and the icmp dialer's phase: setup is the socket's opening
+// (setup_ms), rtt the round trip of the replies (rtt_ms, their mean; one
+// request as probe import writes it, as blackbox sends), 0 when none came,
+// and the hop limit is the first reply's TTL (IPv4) or hop limit (IPv6),
+// absent when no reply came or the kernel did not say, as blackbox's is.
+func icmpMetrics(resolve, q *engine.Phase, gauge func(*prometheus.Desc, float64, ...string)) {
+	var lookup, setup, rtt float64
+	if resolve != nil && resolve.OK {
+		lookup = resolve.Duration.Seconds()
+	}
+	if q != nil {
+		setup, rtt = attrNumber(q, "setup_ms")/1000, attrNumber(q, "rtt_ms")/1000
+	}
+	for _, ph := range []struct {
+		name string
+		v    float64
+	}{{"resolve", lookup}, {"setup", setup}, {"rtt", rtt}} {
+		gauge(blackbox.icmpDuration, ph.v, ph.name)
+	}
+	if q == nil {
+		return
+	}
+	for _, name := range []string{"ttl", "hop_limit"} {
+		if _, ok := q.Attrs[name]; ok {
+			gauge(blackbox.icmpHopLimit, attrNumber(q, name))
+		}
+	}
+}
+
+// healthStatuses are the serving statuses of grpc.health.v1, each of
+// which blackbox's probe_grpc_healthcheck_response has a series of.
+var healthStatuses = []string{"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"}
+
+// unavailable is gRPC's status code Unavailable, blackbox's
+// probe_grpc_status_code when the connection failed.
+const unavailable = 14
+
+// grpcMetrics returns the families of blackbox's grpc prober from an
+// attempt's phases: probe_grpc_duration_seconds{phase=resolve} the resolve
+// phase, and once it resolved {phase=check} the connection, TLS and the
+// health call together (blackbox's check, grpc-go dialling lazily within
+// the call); the call's status code (Unavailable when the connection or
+// TLS failed, 0 when the name did not resolve), its serving status as
+// probe_grpc_healthcheck_response (1 for the status answered, 0 for the
+// others), and probe_grpc_ssl, probe_ssl_earliest_cert_expiry (0 without)
+// and the TLS version when the call was answered over TLS. The leaf's
+// facts (probe_ssl_last_chain_info) are not mapped for grpc.
+func grpcMetrics(phases map[string]*engine.Phase, gauge func(*prometheus.Desc, float64, ...string)) {
+	resolve, connect, tls, call := phases["resolve"], phases["connect"], phases["tls"], phases["grpc"]
+	var lookup float64
+	if resolve != nil && resolve.OK {
+		lookup = resolve.Duration.Seconds()
+	}
+	gauge(blackbox.grpcDuration, lookup, "resolve")
+	code, answered := 0.0, call != nil && call.Attrs["status"] != nil
+	if connect != nil {
+		var check float64
+		for _, p := range []*engine.Phase{connect, tls, call} {
+			if p != nil {
+				check += p.Duration.Seconds()
+			}
+		}
+		gauge(blackbox.grpcDuration, check, "check")
+		code = unavailable
+		if call != nil {
+			code = attrNumber(call, "code_number")
+		}
+		var status string
+		if call != nil {
+			status = attrString(call, "status")
+		}
+		for _, s := range healthStatuses {
+			v := 0.0
+			if s == status {
+				v = 1
+			}
+			gauge(blackbox.grpcHealth, v, s)
+		}
+	}
+	gauge(blackbox.grpcStatus, code)
+	ssl, expiry := 0.0, 0.0
+	if answered && tls != nil && tls.OK {
+		ssl = 1
+		if at, ok := attrTime(tls, "certs_earliest_not_after"); ok {
+			expiry = at
+		} else if at, ok := attrTime(tls, "cert_not_after"); ok {
+			expiry = at
+		}
+		if v, ok := tls.Attrs["version"].(string); ok {
+			gauge(blackbox.tlsVersion, 1, v)
+		}
+	}
+	gauge(blackbox.grpcSSL, ssl)
+	gauge(blackbox.sslExpiry, expiry)
+}
+
+// hasHandshake reports whether t's pipeline has a handshake of plugin: a
+// probe of one with an http handshake has blackbox's http families even
+// when it failed early.
+func hasHandshake(t *engine.Target, plugin string) bool {
 	if t == nil || t.Pipeline == nil {
 		return false
 	}
 	for _, h := range t.Pipeline.Handshakes {
-		if h.Plugin == "http" {
+		if h.Plugin == plugin {
 			return true
 		}
 	}

@@ -129,10 +129,10 @@ func TestHealth(t *testing.T) {
 			class   sdk.Class
 			attrs   map[string]any
 		}{
-			{"", "", map[string]any{"status": "SERVING", "code": "OK"}},
-			{"api", "", map[string]any{"status": "SERVING", "code": "OK"}},
-			{"batch", ClassNotServing, map[string]any{"status": "NOT_SERVING", "code": "OK"}},
-			{"nosuch", ClassStatus, map[string]any{"code": "NotFound"}}, // grpc-go's health service: unknown service
+			{"", "", map[string]any{"status": "SERVING", "code": "OK", "code_number": 0}},
+			{"api", "", map[string]any{"status": "SERVING", "code": "OK", "code_number": 0}},
+			{"batch", ClassNotServing, map[string]any{"status": "NOT_SERVING", "code": "OK", "code_number": 0}},
+			{"nosuch", ClassStatus, map[string]any{"code": "NotFound", "code_number": 5}}, // grpc-go's health service: unknown service
 		} {
 			t.Run(s.name+" "+tt.service, func(t *testing.T) {
 				before := s.srv.Accepted()

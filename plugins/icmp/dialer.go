@@ -121,8 +121,10 @@ func (d *Dialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialRespo
 			return failed(span, nil, ClassError, fmt.Sprintf("icmp to %s: %v", dst, err)), nil
 		}
 	}
+	setup := time.Since(callAt)
 	err = x.run(ctx, d.interval)
 	attrs := x.attrs()
+	attrs["setup_ms"] = sdk.Milliseconds(setup.Round(time.Microsecond))
 	received := attrs["received"].(int)
 	switch {
 	case received > 0:
