@@ -12,6 +12,9 @@ const (
 	PhaseResolve = "resolve"
 	PhaseConnect = "connect"
 	PhaseTLS     = "tls"
+	// PhaseProxy is a proxy dialer's second phase: the tunnel through the
+	// proxy to the target (DialProxy).
+	PhaseProxy = "proxy"
 )
 
 // Phase is one measured step of an attempt.

@@ -121,34 +121,7 @@ func loadRoots(path string) (*x509.CertPool, error) {
 // to the target. The returned connection is the socket to the proxy (or
 // the TLS connection over it), now a tunnel to the target.
 func (d *Dialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
-	callAt := time.Now()
-	if d.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.timeout)
-		defer cancel()
-	}
-	resp := sdk.DialTCP(ctx, callAt, d.proxy, nil)
-	resp.Phases[0].Attrs["proxy"] = d.proxy.String()
-	if resp.Failure != nil {
-		return resp, nil
-	}
-	target := req.Address.String()
-	if d.remote {
-		target = net.JoinHostPort(req.Host, strconv.Itoa(int(req.Address.Port())))
-	}
-	attrs := map[string]any{"target": target}
-	span := sdk.StartSpan(PhaseProxy, callAt)
-	conn, class, err := d.connect(ctx, resp.Conn, target, attrs)
-	if err != nil {
-		_ = conn.Close()
-		resp.Conn = nil
-		resp.Phases = append(resp.Phases, span.End(false, attrs))
-		resp.Failure = &sdk.Failure{Phase: PhaseProxy, Class: class, Message: fmt.Sprintf("CONNECT %s via %s: %v", target, d.proxy, err)}
-		return resp, nil
-	}
-	resp.Conn = conn
-	resp.Phases = append(resp.Phases, span.End(true, attrs))
-	return resp, nil
+	return sdk.DialProxy(ctx, req, sdk.ProxyDial{Proxy: d.proxy, Timeout: d.timeout, Remote: d.remote, Verb: "CONNECT", Tunnel: d.connect}), nil
 }
 
 // connect runs the proxy phase over raw: TLS to an https proxy, then the

@@ -17,7 +17,7 @@ import (
 const Name = "dial-http-connect"
 
 // PhaseProxy is the phase of the proxy reaching the target.
-const PhaseProxy = "proxy"
+const PhaseProxy = sdk.PhaseProxy
 
 // The failure classes of the proxy phase.
 const (

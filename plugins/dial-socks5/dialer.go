@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -92,33 +91,15 @@ func parseProxy(s string) (netip.AddrPort, error) {
 // asks it to connect to the target (phase "proxy"). The returned connection
 // is the socket to the proxy, now a tunnel to the target.
 func (d *Dialer) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
-	callAt := time.Now()
-	if d.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.timeout)
-		defer cancel()
+	return sdk.DialProxy(ctx, req, sdk.ProxyDial{Proxy: d.proxy, Timeout: d.timeout, Remote: d.remote, Verb: "socks5", Tunnel: d.tunnel}), nil
+}
+
+// tunnel asks the SOCKS5 proxy over conn to connect to target.
+func (d *Dialer) tunnel(ctx context.Context, conn net.Conn, target string, _ map[string]any) (net.Conn, sdk.Class, error) {
+	if _, err := d.socks.DialWithConn(ctx, conn, "tcp", target); err != nil {
+		return conn, classify(ctx, err), err
 	}
-	resp := sdk.DialTCP(ctx, callAt, d.proxy, nil)
-	resp.Phases[0].Attrs["proxy"] = d.proxy.String()
-	if resp.Failure != nil {
-		return resp, nil
-	}
-	target := req.Address.String()
-	if d.remote {
-		target = net.JoinHostPort(req.Host, strconv.Itoa(int(req.Address.Port())))
-	}
-	attrs := map[string]any{"target": target}
-	span := sdk.StartSpan(PhaseProxy, callAt)
-	_, err := d.socks.DialWithConn(ctx, resp.Conn, "tcp", target)
-	if err != nil {
-		_ = resp.Conn.Close()
-		resp.Conn = nil
-		resp.Phases = append(resp.Phases, span.End(false, attrs))
-		resp.Failure = &sdk.Failure{Phase: PhaseProxy, Class: classify(ctx, err), Message: fmt.Sprintf("socks5 %s via %s: %v", target, d.proxy, err)}
-		return resp, nil
-	}
-	resp.Phases = append(resp.Phases, span.End(true, attrs))
-	return resp, nil
+	return conn, "", nil
 }
 
 // classify returns the failure class of a SOCKS5 exchange's error. The

@@ -16,7 +16,7 @@ import (
 const Name = "dial-socks5"
 
 // PhaseProxy is the phase of the proxy reaching the target.
-const PhaseProxy = "proxy"
+const PhaseProxy = sdk.PhaseProxy
 
 // The failure classes of the proxy phase.
 const (
