@@ -42,18 +42,26 @@ var warmState struct {
 // /etc/ssl/certs too, nearly all garbage once parsed: warmUp collects it.
 // Left to the runtime, the heap's first collection (at 4 MB) fell in the
 // first attempts, and its concurrent marking took a first tls phase of 1.5
-// ms to 2-20 ms on 2 cores.
+// ms to 2-20 ms on 2 cores. With ca_file the same held without the roots:
+// start-up, the configuration and warm's own handshake reach 3 MB, and the
+// first collection came about 40 ms into the process, in the first
+// attempts (GODEBUG=gctrace=1), so warmUp collects after warm too.
 func warmUp(systemRoots bool) {
 	warmState.Lock()
 	defer warmState.Unlock()
+	collect := false
 	if systemRoots && !warmState.systemRoots {
 		_, _ = x509.SystemCertPool()
-		runtime.GC()
 		warmState.systemRoots = true
+		collect = true
 	}
 	if !warmState.warmed {
 		_ = warm()
 		warmState.warmed = true
+		collect = true
+	}
+	if collect {
+		runtime.GC()
 	}
 }
 
