@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/probe-dev/probe/core/engine"
@@ -24,38 +25,32 @@ import (
 
 // heldTarget is the attempts of one target, encoded as they finished.
 type heldTarget struct {
-	// buf holds the attempts' text and their attributes' values, which
-	// the spans below index.
-	buf      []byte
 	attempts []heldAttempt
-	phases   []heldPhase
-	attrs    []heldAttr
+	size     int // the bytes of the attempts' text and values
 }
 
-// span is buf[from:to] of a heldTarget.
-type span struct{ from, to int }
-
 // heldAttempt is an attempt encoded as an element of its target's attempts
-// array but for its phases' attrs, which go at each phase's at: text is
-// the attempt, phases[first:end] of the heldTarget its phases.
+// array but for its phases' attrs, which go at each phase's at: buf holds
+// the attempt's text, buf[:text], then its attributes' values.
 type heldAttempt struct {
-	text       span
-	first, end int
+	buf    []byte
+	text   int
+	phases []heldPhase
 }
 
 // heldPhase is a phase of a held attempt: its name, the place of its attrs
-// object in the attempt's text (an offset into buf), and attrs[first:end]
-// of the heldTarget its attributes, by key.
+// object in the attempt's text, and its attributes, by key.
 type heldPhase struct {
-	name       string
-	at         int
-	first, end int
+	name  string
+	at    int
+	attrs []heldAttr
 }
 
-// heldAttr is an attribute of a held phase and its value's JSON, compact.
+// heldAttr is an attribute of a held phase and its value's JSON, compact:
+// buf[from:to] of its attempt.
 type heldAttr struct {
-	key   string
-	value span
+	key      string
+	from, to int
 }
 
 // Indentation within an attempt, an element of a target's attempts array
@@ -75,6 +70,20 @@ const (
 	factIndent       = factsPhaseIndent + "  "
 )
 
+// scratch is where add encodes an attempt before it holds it in a buffer
+// of its size.
+type scratch struct {
+	buf   []byte
+	attrs []keyValue
+}
+
+type keyValue struct {
+	key   string
+	value any
+}
+
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
 // add encodes a, the target's next attempt, as MarshalIndent of its
 // AttemptJSON (NewAttempt) would, but for its phases' attrs, and holds it.
 func (h *heldTarget) add(a *engine.Attempt) error {
@@ -82,8 +91,9 @@ func (h *heldTarget) add(a *engine.Attempt) error {
 	if y := started.Year(); y < 0 || y > 9999 {
 		return fmt.Errorf("attempt %d of target %q: started_at %v: year outside of range [0,9999]", a.Seq, a.Target, started)
 	}
-	from, b := len(h.buf), h.buf
-	b = append(b, "{\n"+attemptMemberIndent+`"seq": `...)
+	sc := scratches.Get().(*scratch)
+	defer scratches.Put(sc)
+	b := append(sc.buf[:0], "{\n"+attemptMemberIndent+`"seq": `...)
 	b = strconv.AppendInt(b, int64(a.Seq), 10)
 	b = append(b, ",\n"+attemptMemberIndent+`"ok": `...)
 	b = strconv.AppendBool(b, a.OK)
@@ -102,7 +112,8 @@ func (h *heldTarget) add(a *engine.Attempt) error {
 	b = append(b, ",\n"+attemptMemberIndent+`"overhead_ms": `...)
 	b = appendFloat(b, jsonMS(a.Overhead))
 	b = append(b, ",\n"+attemptMemberIndent+`"phases": [`...)
-	first := len(h.phases)
+	held := heldAttempt{phases: make([]heldPhase, len(a.Phases))}
+	n := 0
 	for k := range a.Phases {
 		p := &a.Phases[k]
 		if k > 0 {
@@ -119,10 +130,11 @@ func (h *heldTarget) add(a *engine.Attempt) error {
 		b = append(b, ",\n"+phaseMemberIndent+`"ok": `...)
 		b = strconv.AppendBool(b, p.OK)
 		b = append(b, ",\n"+phaseMemberIndent+`"attrs": `...)
-		// The attributes' values go after the text; the phase's attrs
-		// object is written at its place when the target is done.
-		h.phases = append(h.phases, heldPhase{name: p.Name, at: len(b), first: len(h.attrs)})
+		// The phase's attrs object is written here once the target is
+		// done.
+		held.phases[k] = heldPhase{name: p.Name, at: len(b)}
 		b = append(b, "\n"+phaseIndent+"}"...)
+		n += len(p.Attrs)
 	}
 	if len(a.Phases) > 0 {
 		b = append(b, "\n"+attemptMemberIndent...)
@@ -140,33 +152,41 @@ func (h *heldTarget) add(a *engine.Attempt) error {
 		b = append(b, "null"...)
 	}
 	b = append(b, "\n"+attemptIndent+"}"...)
-	h.attempts = append(h.attempts, heldAttempt{text: span{from, len(b)}, first: first, end: len(h.phases)})
+	held.text = len(b)
+	// The attributes' values follow the text, each phase's by key.
+	attrs := make([]heldAttr, 0, n)
 	for k := range a.Phases {
-		hp := &h.phases[first+k]
-		hp.first = len(h.attrs)
-		for key := range a.Phases[k].Attrs {
-			h.attrs = append(h.attrs, heldAttr{key: key})
+		kv := sc.attrs[:0]
+		for key, v := range a.Phases[k].Attrs {
+			kv = append(kv, keyValue{key, v})
 		}
-		attrs := h.attrs[hp.first:]
-		slices.SortFunc(attrs, func(x, y heldAttr) int { return strings.Compare(x.key, y.key) })
-		for i := range attrs {
+		slices.SortFunc(kv, func(x, y keyValue) int { return strings.Compare(x.key, y.key) })
+		first := len(attrs)
+		for _, x := range kv {
 			from := len(b)
 			var err error
-			if b, err = appendValue(b, a.Phases[k].Attrs[attrs[i].key]); err != nil {
-				return fmt.Errorf("attempt %d of target %q: phase %s: attribute %q: %w", a.Seq, a.Target, hp.name, attrs[i].key, err)
+			if b, err = appendValue(b, x.value); err != nil {
+				return fmt.Errorf("attempt %d of target %q: phase %s: attribute %q: %w", a.Seq, a.Target, a.Phases[k].Name, x.key, err)
 			}
-			attrs[i].value = span{from, len(b)}
+			attrs = append(attrs, heldAttr{key: x.key, from: from, to: len(b)})
 		}
-		hp.end = len(h.attrs)
+		held.phases[k].attrs = attrs[first:len(attrs):len(attrs)]
+		clear(kv) // the pool keeps no value
+		sc.attrs = kv
 	}
-	h.buf = b
+	held.buf = slices.Clone(b)
+	sc.buf = b
+	h.attempts = append(h.attempts, held)
+	h.size += len(held.buf)
 	return nil
 }
 
 // phaseFacts is the facts of one phase of a target: the attributes, of
-// the first attempt in which the phase ran, that are facts.
+// the first attempt in which the phase ran, that are facts, and that
+// attempt's buf, which holds their values.
 type phaseFacts struct {
 	name  string
+	buf   []byte
 	attrs []heldAttr
 }
 
@@ -174,42 +194,41 @@ type phaseFacts struct {
 // out.
 func (h *heldTarget) facts() []phaseFacts {
 	var out []phaseFacts
-	var fact []bool // of the attributes of out[k]'s first phase, which are facts
-	var firsts []*heldPhase
-	for i := range h.phases {
-		p := &h.phases[i]
-		k := slices.IndexFunc(firsts, func(f *heldPhase) bool { return f.name == p.name })
-		if k < 0 {
-			firsts = append(firsts, p)
-			out = append(out, phaseFacts{name: p.name, attrs: h.attrs[p.first:p.end]})
-			continue
-		}
-		// Both p's attributes and those of its first occurrence are by key.
-		fact = fact[:0]
-		theirs, j := h.attrs[p.first:p.end], 0
-		for _, f := range out[k].attrs {
-			for j < len(theirs) && theirs[j].key < f.key {
-				j++
+	var fact []bool // of the attributes of out[k], which are facts
+	for _, a := range h.attempts {
+		for _, p := range a.phases {
+			k := slices.IndexFunc(out, func(f phaseFacts) bool { return f.name == p.name })
+			if k < 0 {
+				out = append(out, phaseFacts{name: p.name, buf: a.buf, attrs: p.attrs})
+				continue
 			}
-			fact = append(fact, j < len(theirs) && theirs[j].key == f.key && bytes.Equal(h.bytes(theirs[j].value), h.bytes(f.value)))
-		}
-		if !slices.Contains(fact, false) {
-			continue
-		}
-		kept := make([]heldAttr, 0, len(fact))
-		for n, f := range out[k].attrs {
-			if fact[n] {
-				kept = append(kept, f)
+			// Both p's attributes and out[k]'s are by key.
+			f := &out[k]
+			fact = fact[:0]
+			j := 0
+			for _, x := range f.attrs {
+				for j < len(p.attrs) && p.attrs[j].key < x.key {
+					j++
+				}
+				fact = append(fact, j < len(p.attrs) && p.attrs[j].key == x.key &&
+					bytes.Equal(a.buf[p.attrs[j].from:p.attrs[j].to], f.buf[x.from:x.to]))
 			}
+			if !slices.Contains(fact, false) {
+				continue
+			}
+			kept := make([]heldAttr, 0, len(fact))
+			for n, x := range f.attrs {
+				if fact[n] {
+					kept = append(kept, x)
+				}
+			}
+			f.attrs = kept
 		}
-		out[k].attrs = kept
 	}
 	out = slices.DeleteFunc(out, func(f phaseFacts) bool { return len(f.attrs) == 0 })
 	slices.SortFunc(out, func(x, y phaseFacts) int { return strings.Compare(x.name, y.name) })
 	return out
 }
-
-func (h *heldTarget) bytes(s span) []byte { return h.buf[s.from:s.to] }
 
 // appendFacts appends the facts member of a target and its attempts
 // member, their elements the held attempts with what facts states left out
@@ -223,11 +242,11 @@ func (h *heldTarget) appendFacts(b []byte, facts []phaseFacts) []byte {
 		b = append(b, "\n"+factsPhaseIndent...)
 		b = appendString(b, f.name)
 		b = append(b, ": {"...)
-		for i, a := range f.attrs {
+		for i, x := range f.attrs {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = h.appendAttr(b, factIndent, a)
+			b = appendAttr(b, factIndent, x.key, f.buf[x.from:x.to])
 		}
 		b = append(b, "\n"+factsPhaseIndent+"}"...)
 	}
@@ -240,9 +259,9 @@ func (h *heldTarget) appendFacts(b []byte, facts []phaseFacts) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, "\n"+attemptIndent...)
-		at := a.text.from
-		for _, p := range h.phases[a.first:a.end] {
-			b = append(b, h.buf[at:p.at]...)
+		at := 0
+		for _, p := range a.phases {
+			b = append(b, a.buf[at:p.at]...)
 			at = p.at
 			var known []heldAttr
 			if k := slices.IndexFunc(facts, func(f phaseFacts) bool { return f.name == p.name }); k >= 0 {
@@ -250,24 +269,24 @@ func (h *heldTarget) appendFacts(b []byte, facts []phaseFacts) []byte {
 			}
 			b = append(b, '{')
 			wrote, j := false, 0
-			for _, attr := range h.attrs[p.first:p.end] {
-				for j < len(known) && known[j].key < attr.key {
+			for _, x := range p.attrs {
+				for j < len(known) && known[j].key < x.key {
 					j++
 				}
-				if j < len(known) && known[j].key == attr.key {
+				if j < len(known) && known[j].key == x.key {
 					continue // a fact, whose value is this one
 				}
 				if wrote {
 					b = append(b, ',')
 				}
-				b, wrote = h.appendAttr(b, attrIndent, attr), true
+				b, wrote = appendAttr(b, attrIndent, x.key, a.buf[x.from:x.to]), true
 			}
 			if wrote {
 				b = append(b, "\n"+phaseMemberIndent...)
 			}
 			b = append(b, '}')
 		}
-		b = append(b, h.buf[at:a.text.to]...)
+		b = append(b, a.buf[at:a.text]...)
 	}
 	if len(h.attempts) > 0 {
 		b = append(b, "\n"+memberIndent...)
@@ -275,14 +294,13 @@ func (h *heldTarget) appendFacts(b []byte, facts []phaseFacts) []byte {
 	return append(b, ']')
 }
 
-// appendAttr appends a, a member of an object whose members are indented
-// by indent, to b.
-func (h *heldTarget) appendAttr(b []byte, indent string, a heldAttr) []byte {
+// appendAttr appends the attribute key of value v, compact JSON, as a
+// member of an object whose members are indented by indent, to b.
+func appendAttr(b []byte, indent, key string, v []byte) []byte {
 	b = append(b, '\n')
 	b = append(b, indent...)
-	b = appendString(b, a.key)
+	b = appendString(b, key)
 	b = append(b, ": "...)
-	v := h.bytes(a.value)
 	if v[0] != '[' && v[0] != '{' {
 		return append(b, v...)
 	}

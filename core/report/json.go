@@ -370,7 +370,7 @@ func (d *JSONDocument) Target(i int, tr *engine.TargetResult) error {
 	if at < 0 {
 		return fmt.Errorf("target %q: no %q in its encoding", tr.Target.Name, attemptsMark)
 	}
-	elem := make([]byte, 0, len(b)+len(h.buf)+len(h.buf)/4)
+	elem := make([]byte, 0, len(b)+h.size+h.size/4)
 	elem = append(elem, b[:at]...)
 	elem = h.appendFacts(elem, h.facts())
 	elem = escapeC1(append(elem, b[at+len(attemptsMark):]...))
