@@ -49,7 +49,7 @@ func VerifyPeer(certs []*x509.Certificate, name string, roots *x509.CertPool) ([
 // resumed, verified, verify_error and the cert_ facts.
 func AddTLSFacts(attrs map[string]any, state *tls.ConnectionState, verifyErr error) {
 	attrs["version"] = tls.VersionName(state.Version)
-	attrs["cipher"] = tls.CipherSuiteName(state.CipherSuite)
+	attrs["cipher"] = cipherName(state.CipherSuite)
 	attrs["alpn"] = state.NegotiatedProtocol
 	attrs["resumed"] = state.DidResume
 	attrs["verified"] = verifyErr == nil
@@ -70,11 +70,34 @@ func AddTLSFacts(attrs map[string]any, state *tls.ConnectionState, verifyErr err
 }
 
 // certFacts are the facts of a leaf certificate that do not change from
-// one handshake to the next, formatted as AddTLSFacts reports them.
+// one handshake to the next, formatted as AddTLSFacts reports them: the
+// strings held as attribute values already, so that adding them to a
+// handshake's attributes allocates nothing.
 type certFacts struct {
-	subject, issuer     string
-	notBefore, notAfter string
+	subject, issuer     any
+	notBefore, notAfter any
 	sans                []string
+}
+
+// cipherNames holds the name of every cipher suite crypto/tls knows, by
+// its ID, as attribute values: tls.CipherSuiteName lists them anew, a
+// dozen allocations, on each call.
+var cipherNames = sync.OnceValue(func() map[uint16]any {
+	m := map[uint16]any{}
+	for _, c := range slices.Concat(tls.CipherSuites(), tls.InsecureCipherSuites()) {
+		if _, ok := m[c.ID]; !ok { // the first, as tls.CipherSuiteName looks
+			m[c.ID] = c.Name
+		}
+	}
+	return m
+})
+
+// cipherName is tls.CipherSuiteName(id), an attribute value.
+func cipherName(id uint16) any {
+	if name, ok := cipherNames()[id]; ok {
+		return name
+	}
+	return tls.CipherSuiteName(id)
 }
 
 // maxCachedCerts bounds certCache: a run over more distinct certificates

@@ -60,3 +60,15 @@ func TestTLSFactsCached(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSFactsCipher checks that the cipher attribute, whose names are
+// held once, is tls.CipherSuiteName's for every ID, known or not.
+func TestTLSFactsCipher(t *testing.T) {
+	for id := range 1 << 16 {
+		attrs := map[string]any{}
+		sdk.AddTLSFacts(attrs, &tls.ConnectionState{CipherSuite: uint16(id)}, nil)
+		if want := tls.CipherSuiteName(uint16(id)); attrs["cipher"] != want {
+			t.Fatalf("cipher %#04x: %v, want %q", id, attrs["cipher"], want)
+		}
+	}
+}
