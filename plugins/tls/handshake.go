@@ -180,7 +180,7 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 		rev = checkRevocation(ctx, h.revocation, chains[0][0], chains[0][1], conn.ConnectionState().OCSPResponse)
 		revFailure = rev.failure(ctx)
 	}
-	phase := span.End(err == nil && revFailure == nil, nil)
+	phase := span.End(err == nil && revFailure == nil, make(map[string]any, attrRoom))
 	phase.Attrs["server_name"] = sni
 	if err == nil {
 		cs := conn.ConnectionState()
@@ -214,6 +214,11 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 		Message: fmt.Sprintf("tls handshake with %s: %v", req.Address, err)}
 	return resp, nil
 }
+
+// attrRoom is room for every attribute a handshake reports: 17, and
+// those of a client certificate (4) and of a revocation check (6). The map
+// made that large at once does not grow, copying itself, as they come.
+const attrRoom = 27
 
 // names returns the name to verify the certificate against (server_name,
 // else the request's host, else the IP the connection goes to) and the server
