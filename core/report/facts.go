@@ -156,11 +156,7 @@ func (h *heldTarget) add(a *engine.Attempt) error {
 	// The attributes' values follow the text, each phase's by key.
 	attrs := make([]heldAttr, 0, n)
 	for k := range a.Phases {
-		kv := sc.attrs[:0]
-		for key, v := range a.Phases[k].Attrs {
-			kv = append(kv, keyValue{key, v})
-		}
-		slices.SortFunc(kv, func(x, y keyValue) int { return strings.Compare(x.key, y.key) })
+		kv := h.byKey(sc.attrs[:0], k, &a.Phases[k])
 		first := len(attrs)
 		for _, x := range kv {
 			from := len(b)
@@ -179,6 +175,33 @@ func (h *heldTarget) add(a *engine.Attempt) error {
 	h.attempts = append(h.attempts, held)
 	h.size += len(held.buf)
 	return nil
+}
+
+// byKey appends the attributes of p, the k-th phase of the target's next
+// attempt, to kv by key: in the order of the same phase of the previous
+// attempt when p has the same keys (a phase reports the same attributes
+// every time, as a rule), without sorting them; else sorted.
+func (h *heldTarget) byKey(kv []keyValue, k int, p *engine.Phase) []keyValue {
+	if n := len(h.attempts); n > 0 {
+		if prev := h.attempts[n-1].phases; k < len(prev) && prev[k].name == p.Name && len(prev[k].attrs) == len(p.Attrs) {
+			for _, x := range prev[k].attrs {
+				v, ok := p.Attrs[x.key]
+				if !ok {
+					break
+				}
+				kv = append(kv, keyValue{x.key, v})
+			}
+			if len(kv) == len(p.Attrs) {
+				return kv
+			}
+			kv = kv[:0]
+		}
+	}
+	for key, v := range p.Attrs {
+		kv = append(kv, keyValue{key, v})
+	}
+	slices.SortFunc(kv, func(x, y keyValue) int { return strings.Compare(x.key, y.key) })
+	return kv
 }
 
 // phaseFacts is the facts of one phase of a target: the attributes, of
