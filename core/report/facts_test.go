@@ -68,7 +68,8 @@ func factsResult() *engine.Result {
 		attempt(2, "127.0.0.1:2", with(cert, "ratio", 0.25)),
 		failed,
 		attempt(4, "127.0.0.1:4", with(cert, "resumed", true)),
-		attempt(5, "127.0.0.1:5", without(cert, "none")),
+		// As many attributes as the attempt before, not the same ones.
+		attempt(5, "127.0.0.1:5", with(with(without(cert, "none"), "other", 1), "another", 2)),
 	}
 	one := attempt(1, "127.0.0.1:9", map[string]any{"version": "TLS 1.2"})
 	one.Target = "one"
