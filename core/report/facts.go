@@ -442,6 +442,8 @@ func splitFacts(t *TargetJSON, facts []phaseFacts) {
 // Expand overlays each target's facts on its attempts' attrs: each phase's
 // Attrs then holds all its attributes, as an attempt of a document decoded
 // from -o json states them with its target's facts (Facts, which stays).
+// The attempts share the facts' values: a list or an object is the same
+// one in each.
 func (d *Document) Expand() {
 	for i := range d.Targets {
 		t := &d.Targets[i]
