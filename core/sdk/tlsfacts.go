@@ -1,8 +1,10 @@
 package sdk
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"math"
 	"os"
@@ -69,6 +71,17 @@ func AddTLSFacts(attrs map[string]any, state *tls.ConnectionState, verifyErr err
 	attrs["cert_sans"] = slices.Clone(f.sans) // the caller's to keep, and to change
 }
 
+// LeafIDs returns the SHA-256 fingerprint of leaf and its serial number,
+// in hex (the serial's bytes with their leading zeros, as
+// blackbox_exporter prints it), as attribute values, from the cache of
+// the facts AddTLSFacts reports: hashing the certificate on every
+// handshake with it was a measurable share of what the tls plugin adds to
+// a handshake.
+func LeafIDs(leaf *x509.Certificate) (fingerprint, serial any) {
+	f := leafFacts(leaf)
+	return f.fingerprint, f.serial
+}
+
 // certFacts are the facts of a leaf certificate that do not change from
 // one handshake to the next, formatted as AddTLSFacts reports them: the
 // strings held as attribute values already, so that adding them to a
@@ -77,6 +90,7 @@ type certFacts struct {
 	subject, issuer     any
 	notBefore, notAfter any
 	sans                []string
+	fingerprint, serial any
 }
 
 // cipherNames holds the name of every cipher suite crypto/tls knows, by
@@ -126,9 +140,10 @@ func leafFacts(leaf *x509.Certificate) *certFacts {
 	for _, ip := range leaf.IPAddresses {
 		sans = append(sans, ip.String())
 	}
+	sum := sha256.Sum256(leaf.Raw)
 	f = &certFacts{subject: leaf.Subject.String(), issuer: leaf.Issuer.String(),
 		notBefore: leaf.NotBefore.UTC().Format(time.RFC3339), notAfter: leaf.NotAfter.UTC().Format(time.RFC3339),
-		sans: sans}
+		sans: sans, fingerprint: hex.EncodeToString(sum[:]), serial: hex.EncodeToString(leaf.SerialNumber.Bytes())}
 	certCache.Lock()
 	if len(certCache.m) >= maxCachedCerts {
 		clear(certCache.m)

@@ -1,9 +1,11 @@
 package sdk_test
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -57,6 +59,19 @@ func TestTLSFactsCached(t *testing.T) {
 		got["cert_sans"].([]string)[0] = "changed.test"
 		if diff := cmp.Diff(want("web.test", "web.test", "127.0.0.1"), facts(web)); diff != "" {
 			t.Errorf("handshake %d with web.test's certificate (-want +got):\n%s", i+1, diff)
+		}
+		for _, der := range [][]byte{api, web} {
+			leaf, err := x509.ParseCertificate(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fingerprint, serial := sdk.LeafIDs(leaf)
+			if want := fmt.Sprintf("%x", sha256.Sum256(der)); fingerprint != want {
+				t.Errorf("handshake %d: fingerprint %v, want %s", i+1, fingerprint, want)
+			}
+			if want := fmt.Sprintf("%x", leaf.SerialNumber.Bytes()); serial != want {
+				t.Errorf("handshake %d: serial %v, want %s", i+1, serial, want)
+			}
 		}
 	}
 }

@@ -3,10 +3,8 @@ package tlshandshake
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -245,9 +243,7 @@ func addChainFacts(attrs map[string]any, peer []*x509.Certificate, chains [][]*x
 	if len(peer) == 0 {
 		return
 	}
-	sum := sha256.Sum256(peer[0].Raw)
-	attrs["cert_fingerprint_sha256"] = hex.EncodeToString(sum[:])
-	attrs["cert_serial"] = hex.EncodeToString(peer[0].SerialNumber.Bytes())
+	attrs["cert_fingerprint_sha256"], attrs["cert_serial"] = sdk.LeafIDs(peer[0])
 	attrs["certs_earliest_not_after"] = earliestNotAfter(peer).UTC().Format(time.RFC3339)
 	if verifyErr != nil || len(chains) == 0 {
 		return
