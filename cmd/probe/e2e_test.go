@@ -174,12 +174,15 @@ func writeFile(t *testing.T, name, src string) string {
 	return path
 }
 
+// decodeDoc decodes the JSON document of a run, each attempt's attrs whole
+// (its target's facts overlaid: report.Document.Expand).
 func decodeDoc(t *testing.T, stdout string) *report.Document {
 	t.Helper()
 	var doc report.Document
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
 		t.Fatalf("decode JSON document: %v\n%s", err, stdout)
 	}
+	doc.Expand()
 	return &doc
 }
 
@@ -299,6 +302,45 @@ func TestRunLabJSON(t *testing.T) {
 		}
 	})
 	t.Run("attrs", func(t *testing.T) { checkAPIAttrs(t, doc.Targets[0]) })
+	t.Run("facts", func(t *testing.T) {
+		var raw report.Document
+		if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
+			t.Fatal(err)
+		}
+		checkAPIFacts(t, raw.Targets[0])
+	})
+}
+
+// checkAPIFacts checks that the healthy https target's document states
+// once what its three attempts share (the certificate, the resolution, the
+// address dialed) and in each attempt what differs (the local address).
+func checkAPIFacts(t *testing.T, api report.TargetJSON) {
+	t.Helper()
+	for phase, keys := range map[string][]string{
+		"resolve": {"addresses", "rcode", "server"}, "connect": {"remote"},
+		"tls": {"version", "alpn", "verified", "server_name", "cert_not_after", "cert_subject", "cert_sans"},
+	} {
+		for _, k := range keys {
+			if _, ok := api.Facts[phase][k]; !ok {
+				t.Errorf("facts[%q] lack %q: %v", phase, k, api.Facts[phase])
+			}
+		}
+	}
+	if _, ok := api.Facts["connect"]["local"]; ok {
+		t.Errorf("facts[connect] hold the local address, which differs from attempt to attempt: %v", api.Facts["connect"])
+	}
+	for _, a := range api.Attempts {
+		for _, p := range a.Phases {
+			for k := range p.Attrs {
+				if _, ok := api.Facts[p.Phase][k]; ok {
+					t.Errorf("attempt %d: %s attrs repeat the fact %q", a.Seq, p.Phase, k)
+				}
+			}
+		}
+		if conn := findPhase(a, "connect"); conn == nil || conn.Attrs["local"] == nil {
+			t.Errorf("attempt %d: no connect phase with its local address", a.Seq)
+		}
+	}
 }
 
 // checkLabTarget checks one target of the lab run against its expectation.

@@ -55,7 +55,7 @@ turns colour off), with what each phase learned below it.`,
   probe test mail.example.com 587 smtp
   probe test 127.0.0.1 8443 https --ca-file lab-ca.pem --sni api.probe.test
   probe test https://api.probe.test:8443/ --dns 127.0.0.1:5353 --attempts 5
-  probe test db.internal 5432 -o json | jq '.targets[0].attempts[0].phases'`,
+  probe test db.internal 5432 -o json | jq '.targets[0] | .facts, .attempts[0].phases'`,
 		Args: cobra.RangeArgs(1, 3),
 		RunE: func(c *cobra.Command, args []string) error {
 			a, guessed, err := parseTestArgs(args)

@@ -180,6 +180,7 @@ func TestHostilePlugin(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
+	doc.Expand()
 	var names []string
 	var attrs []map[string]any
 	for _, ph := range doc.Targets[0].Attempts[0].Phases {

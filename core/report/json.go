@@ -38,15 +38,20 @@ type Document struct {
 
 // TargetJSON is one target in a Document.
 type TargetJSON struct {
-	Name            string                 `json:"name"`
-	Host            string                 `json:"host"`
-	Port            uint16                 `json:"port"`
-	Pipeline        string                 `json:"pipeline"`
-	OK              bool                   `json:"ok"`
-	Interrupted     bool                   `json:"interrupted"`
-	Attempts        []AttemptJSON          `json:"attempts"`
-	Stats           map[string]SummaryJSON `json:"stats"`
-	FailuresByClass map[sdk.Class]int      `json:"failures_by_class"`
+	Name        string `json:"name"`
+	Host        string `json:"host"`
+	Port        uint16 `json:"port"`
+	Pipeline    string `json:"pipeline"`
+	OK          bool   `json:"ok"`
+	Interrupted bool   `json:"interrupted"`
+	// Facts holds, by phase name, the attributes whose value is the same
+	// in every attempt of the target in which the phase ran, which its
+	// attempts' attrs leave out: a phase's attributes are Facts[phase]
+	// overlaid by its Attrs (Document.Expand). A phase with none is absent.
+	Facts           map[string]map[string]any `json:"facts"`
+	Attempts        []AttemptJSON             `json:"attempts"`
+	Stats           map[string]SummaryJSON    `json:"stats"`
+	FailuresByClass map[sdk.Class]int         `json:"failures_by_class"`
 	// ByAddress breaks the target down by the address its attempts dialed,
 	// under address_policy "all" only.
 	ByAddress []AddressJSON `json:"by_address,omitempty"`
@@ -76,7 +81,8 @@ type AttemptJSON struct {
 	Failure    *FailureJSON `json:"failure"`
 }
 
-// PhaseJSON is one phase of an attempt.
+// PhaseJSON is one phase of an attempt. In a Document, Attrs leaves out
+// its target's Facts; in -o jsonl it has every attribute.
 type PhaseJSON struct {
 	Phase      string         `json:"phase"`
 	Plugin     string         `json:"plugin"`
@@ -138,7 +144,7 @@ type SchedLatencyJSON struct {
 func jsonMS(d time.Duration) float64 { return sdk.Milliseconds(d.Round(time.Microsecond)) }
 
 // NewDocument converts a run result for file into its JSON form.
-func NewDocument(file string, res *engine.Result) *Document {
+func NewDocument(file string, res *engine.Result) (*Document, error) {
 	doc := &Document{
 		File:        file,
 		StartedAt:   res.Started.UTC(),
@@ -149,23 +155,39 @@ func NewDocument(file string, res *engine.Result) *Document {
 		Summary:     summaryJSON(res),
 	}
 	for _, tr := range res.Targets {
-		doc.Targets = append(doc.Targets, NewTarget(tr))
+		t, err := NewTarget(tr)
+		if err != nil {
+			return nil, err
+		}
+		doc.Targets = append(doc.Targets, t)
 	}
-	return doc
+	return doc, nil
 }
 
-// NewTarget converts one target's result into its JSON form.
-func NewTarget(tr *engine.TargetResult) TargetJSON {
+// NewTarget converts one target's result into its JSON form, its facts
+// stated once.
+func NewTarget(tr *engine.TargetResult) (TargetJSON, error) {
+	t := targetJSON(tr)
+	var h heldTarget
+	for i := range tr.Attempts {
+		if err := h.add(&tr.Attempts[i]); err != nil {
+			return t, err
+		}
+		t.Attempts = append(t.Attempts, NewAttempt(&tr.Attempts[i]))
+	}
+	splitFacts(&t, h.facts())
+	return t, nil
+}
+
+// targetJSON is the JSON form of tr, with neither facts nor attempts.
+func targetJSON(tr *engine.TargetResult) TargetJSON {
 	t := TargetJSON{
 		Name: tr.Target.Name, Host: tr.Target.Host, Port: tr.Target.Port,
-		OK: tr.OK, Interrupted: tr.Interrupted, Attempts: make([]AttemptJSON, 0, len(tr.Attempts)),
+		OK: tr.OK, Interrupted: tr.Interrupted, Facts: map[string]map[string]any{}, Attempts: []AttemptJSON{},
 		Stats: summaries(tr.Stats), FailuresByClass: nonNil(tr.FailuresByClass),
 	}
 	if tr.Target.Pipeline != nil {
 		t.Pipeline = tr.Target.Pipeline.Name
-	}
-	for i := range tr.Attempts {
-		t.Attempts = append(t.Attempts, NewAttempt(&tr.Attempts[i]))
 	}
 	for _, ar := range tr.ByAddress {
 		t.ByAddress = append(t.ByAddress, AddressJSON{Address: addrJSON(ar.Address), OK: ar.OK,
@@ -246,10 +268,12 @@ func JSON(w io.Writer, file string, res *engine.Result) error {
 }
 
 // JSONDocument is the sink of -o json: it writes the run as one indented
-// Document as the run goes, each attempt encoded as it finishes and each
-// target written as soon as it is done and those before it are written,
-// so that a run holds the encoded attempts of the targets not yet written,
-// not every attempt whole to its end, and encodes while it probes. Its
+// Document as the run goes, each attempt encoded as it finishes (its
+// attributes' values apart) and each target written as soon as it is done
+// and those before it are written, its facts found by comparing its
+// attempts' encoded attributes, so that a run holds the encoded attempts
+// of the targets not yet written, not every attempt whole to its end, and
+// encodes while it probes. Its
 // members are in the order of the Document's fields, but for the run's
 // own (started_at, duration_ms, interrupted), which its end sets: they
 // follow the targets, before the stats and the summary. It takes each
@@ -261,8 +285,8 @@ type JSONDocument struct {
 	w    *bufio.Writer
 	head docHead
 	// attempts holds the encoded attempts of the targets not yet done, by
-	// their place in the run: the elements of their attempts array.
-	attempts map[int][]byte
+	// their place in the run.
+	attempts map[int]*heldTarget
 	// next is the place of the next target to write; ready holds the
 	// encoding of those done ahead of it, by their place.
 	next  int
@@ -289,7 +313,7 @@ type docTail struct {
 // pipeline file named file to w, with the vantage when it is not empty.
 func NewJSONDocument(w io.Writer, file, vantage string) *JSONDocument {
 	return &JSONDocument{w: bufio.NewWriter(w), head: docHead{File: file, Vantage: vantage},
-		attempts: map[int][]byte{}, ready: map[int][]byte{}}
+		attempts: map[int]*heldTarget{}, ready: map[int][]byte{}}
 }
 
 // Indentation of the document's members, as MarshalIndent of the whole
@@ -301,50 +325,43 @@ const (
 	memberIndent  = "      "
 )
 
-// attemptsMark is where an indented target with no attempt holds its
-// attempts; a newline never occurs within a JSON string, so it occurs
-// once.
-const attemptsMark = "\n" + targetIndent + "  \"attempts\": []"
+// attemptsMark is where an indented target with neither facts nor
+// attempts holds them; a newline never occurs within a JSON string, so it
+// occurs once.
+const attemptsMark = "\n" + memberIndent + "\"facts\": {},\n" + memberIndent + "\"attempts\": []"
 
-// Attempt encodes a as an element of its target's attempts array.
+// Attempt encodes a and holds it for its target.
 func (d *JSONDocument) Attempt(a *engine.Attempt) error {
-	aj := NewAttempt(a)
-	b, err := json.MarshalIndent(&aj, attemptIndent, "  ")
-	if err != nil {
-		return fmt.Errorf("attempt %d of target %q: %w", a.Seq, a.Target, err)
-	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.attempts[a.Place] = appendElement(d.attempts[a.Place], attemptIndent, escapeC1(b))
-	return nil
-}
-
-// appendElement appends elem, encoded with prefix indent, to the elements
-// of an indented array in buf.
-func appendElement(buf []byte, indent string, elem []byte) []byte {
-	if len(buf) > 0 {
-		buf = append(buf, ',')
+	h := d.attempts[a.Place]
+	if h == nil {
+		h = &heldTarget{}
+		d.attempts[a.Place] = h
 	}
-	buf = append(buf, '\n')
-	buf = append(buf, indent...)
-	return append(buf, elem...)
+	d.mu.Unlock()
+	// Only this target's attempts add to h, one at a time, and its
+	// Target call comes after them.
+	return h.add(a)
 }
 
-// Target encodes the run's i-th target with the attempts Attempt encoded
-// (or, when it had none of them, those of tr), and writes it, and whatever
-// it held up, once the targets before it are written. Targets encode in
-// parallel, on the goroutines that probed them.
+// Target encodes the run's i-th target with its facts and the attempts
+// Attempt encoded (or, when it had none of them, those of tr), and writes
+// it, and whatever it held up, once the targets before it are written.
+// Targets encode in parallel, on the goroutines that probed them.
 func (d *JSONDocument) Target(i int, tr *engine.TargetResult) error {
-	t := NewTarget(tr)
-	var attempts []byte
-	for k := range t.Attempts {
-		b, err := json.MarshalIndent(&t.Attempts[k], attemptIndent, "  ")
-		if err != nil {
-			return fmt.Errorf("attempt %d of target %q: %w", t.Attempts[k].Seq, tr.Target.Name, err)
+	d.mu.Lock()
+	h := d.attempts[i]
+	delete(d.attempts, i)
+	d.mu.Unlock()
+	if h == nil {
+		h = &heldTarget{}
+		for k := range tr.Attempts {
+			if err := h.add(&tr.Attempts[k]); err != nil {
+				return err
+			}
 		}
-		attempts = appendElement(attempts, attemptIndent, escapeC1(b))
 	}
-	t.Attempts = []AttemptJSON{}
+	t := targetJSON(tr)
 	b, err := json.MarshalIndent(&t, targetIndent, "  ")
 	if err != nil {
 		return fmt.Errorf("target %q: %w", tr.Target.Name, err)
@@ -353,24 +370,12 @@ func (d *JSONDocument) Target(i int, tr *engine.TargetResult) error {
 	if at < 0 {
 		return fmt.Errorf("target %q: no %q in its encoding", tr.Target.Name, attemptsMark)
 	}
-	at += len(attemptsMark) - len("]")
+	elem := make([]byte, 0, len(b)+h.size+h.size/4)
+	elem = append(elem, b[:at]...)
+	elem = h.appendFacts(elem, h.facts())
+	elem = escapeC1(append(elem, b[at+len(attemptsMark):]...))
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if attempts == nil {
-		attempts = d.attempts[i]
-		delete(d.attempts, i)
-	}
-	var elem []byte
-	if attempts == nil {
-		elem = escapeC1(b)
-	} else {
-		elem = make([]byte, 0, len(b)+len(attempts)+len(memberIndent)+1)
-		elem = append(elem, escapeC1(b[:at])...)
-		elem = append(elem, attempts...)
-		elem = append(elem, '\n')
-		elem = append(elem, memberIndent...)
-		elem = append(elem, escapeC1(b[at:])...)
-	}
 	d.ready[i] = elem
 	for {
 		b, ok := d.ready[d.next]

@@ -83,6 +83,7 @@ func TestJSONContract(t *testing.T) {
 		"attempt.total_ms": attempt["total_ms"], "attempt.overhead_ms": attempt["overhead_ms"], "attempt.failure": attempt["failure"],
 		"phase.phase": phase["phase"], "phase.plugin": phase["plugin"], "phase.start_ms": phase["start_ms"],
 		"phase.duration_ms": phase["duration_ms"], "phase.ok": phase["ok"], "phase.attrs": phase["attrs"],
+		"target.facts":  target["facts"],
 		"stats.resolve": target["stats"].(map[string]any)["resolve"],
 		"summary":       doc["summary"],
 	}
@@ -94,7 +95,9 @@ func TestJSONContract(t *testing.T) {
 		"attempt.total_ms": 1.9, "attempt.overhead_ms": 0.1, "attempt.failure": nil,
 		"phase.phase": "resolve", "phase.plugin": "dns-miekg", "phase.start_ms": 0.0,
 		"phase.duration_ms": 0.21, "phase.ok": true,
-		"phase.attrs": map[string]any{"addresses": []any{"127.0.0.1"}, "rcode": "NOERROR"},
+		"phase.attrs": map[string]any{},
+		"target.facts": map[string]any{"resolve": map[string]any{"addresses": []any{"127.0.0.1"}, "rcode": "NOERROR"},
+			"tls": map[string]any{"version": "TLS 1.3"}},
 		"stats.resolve": map[string]any{"count": 1.0, "ok": 1.0, "failed": 0.0, "min_ms": 0.21, "mean_ms": 0.21,
 			"stddev_ms": 0.0, "p50_ms": 0.21, "p90_ms": 0.21, "p99_ms": 0.21, "max_ms": 0.21},
 		"summary": map[string]any{"targets": 2.0, "ok": 1.0, "failed": 1.0, "interrupted": 0.0,
@@ -132,7 +135,10 @@ func interruptedResult() *engine.Result {
 // finished is counted as interrupted, not failed, in every output that
 // counts targets.
 func TestInterrupted(t *testing.T) {
-	doc := NewDocument("f.hcl", interruptedResult())
+	doc, err := NewDocument("f.hcl", interruptedResult())
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := SummaryCountsJSON{Targets: 3, OK: 1, Failed: 1, Interrupted: 1, FailuresByClass: map[sdk.Class]int{sdk.ClassTCPRefused: 1}}
 	if diff := cmp.Diff(want, doc.Summary, cmpopts.IgnoreFields(SummaryCountsJSON{}, "SchedLatency")); diff != "" {
 		t.Errorf("JSON summary (-want +got):\n%s", diff)
@@ -249,7 +255,10 @@ func TestJSONDocumentStreamed(t *testing.T) {
 func checkStreamed(t *testing.T, name string, res *engine.Result, file, vantage string, got *bytes.Buffer) {
 	t.Helper()
 	n := len(res.Targets)
-	want := NewDocument(file, res)
+	want, err := NewDocument(file, res)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want.Vantage = vantage
 	var decoded Document
 	if err := json.Unmarshal(got.Bytes(), &decoded); err != nil {

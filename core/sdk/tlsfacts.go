@@ -1,8 +1,10 @@
 package sdk
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"math"
 	"os"
@@ -49,7 +51,7 @@ func VerifyPeer(certs []*x509.Certificate, name string, roots *x509.CertPool) ([
 // resumed, verified, verify_error and the cert_ facts.
 func AddTLSFacts(attrs map[string]any, state *tls.ConnectionState, verifyErr error) {
 	attrs["version"] = tls.VersionName(state.Version)
-	attrs["cipher"] = tls.CipherSuiteName(state.CipherSuite)
+	attrs["cipher"] = cipherName(state.CipherSuite)
 	attrs["alpn"] = state.NegotiatedProtocol
 	attrs["resumed"] = state.DidResume
 	attrs["verified"] = verifyErr == nil
@@ -69,12 +71,47 @@ func AddTLSFacts(attrs map[string]any, state *tls.ConnectionState, verifyErr err
 	attrs["cert_sans"] = slices.Clone(f.sans) // the caller's to keep, and to change
 }
 
+// LeafIDs returns the SHA-256 fingerprint of leaf and its serial number,
+// in hex (the serial's bytes with their leading zeros, as
+// blackbox_exporter prints it), as attribute values, from the cache of
+// the facts AddTLSFacts reports: hashing the certificate on every
+// handshake with it was a measurable share of what the tls plugin adds to
+// a handshake.
+func LeafIDs(leaf *x509.Certificate) (fingerprint, serial any) {
+	f := leafFacts(leaf)
+	return f.fingerprint, f.serial
+}
+
 // certFacts are the facts of a leaf certificate that do not change from
-// one handshake to the next, formatted as AddTLSFacts reports them.
+// one handshake to the next, formatted as AddTLSFacts reports them: the
+// strings held as attribute values already, so that adding them to a
+// handshake's attributes allocates nothing.
 type certFacts struct {
-	subject, issuer     string
-	notBefore, notAfter string
+	subject, issuer     any
+	notBefore, notAfter any
 	sans                []string
+	fingerprint, serial any
+}
+
+// cipherNames holds the name of every cipher suite crypto/tls knows, by
+// its ID, as attribute values: tls.CipherSuiteName lists them anew, a
+// dozen allocations, on each call.
+var cipherNames = sync.OnceValue(func() map[uint16]any {
+	m := map[uint16]any{}
+	for _, c := range slices.Concat(tls.CipherSuites(), tls.InsecureCipherSuites()) {
+		if _, ok := m[c.ID]; !ok { // the first, as tls.CipherSuiteName looks
+			m[c.ID] = c.Name
+		}
+	}
+	return m
+})
+
+// cipherName is tls.CipherSuiteName(id), an attribute value.
+func cipherName(id uint16) any {
+	if name, ok := cipherNames()[id]; ok {
+		return name
+	}
+	return tls.CipherSuiteName(id)
 }
 
 // maxCachedCerts bounds certCache: a run over more distinct certificates
@@ -103,9 +140,10 @@ func leafFacts(leaf *x509.Certificate) *certFacts {
 	for _, ip := range leaf.IPAddresses {
 		sans = append(sans, ip.String())
 	}
+	sum := sha256.Sum256(leaf.Raw)
 	f = &certFacts{subject: leaf.Subject.String(), issuer: leaf.Issuer.String(),
 		notBefore: leaf.NotBefore.UTC().Format(time.RFC3339), notAfter: leaf.NotAfter.UTC().Format(time.RFC3339),
-		sans: sans}
+		sans: sans, fingerprint: hex.EncodeToString(sum[:]), serial: hex.EncodeToString(leaf.SerialNumber.Bytes())}
 	certCache.Lock()
 	if len(certCache.m) >= maxCachedCerts {
 		clear(certCache.m)

@@ -1,9 +1,11 @@
 package sdk_test
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -57,6 +59,31 @@ func TestTLSFactsCached(t *testing.T) {
 		got["cert_sans"].([]string)[0] = "changed.test"
 		if diff := cmp.Diff(want("web.test", "web.test", "127.0.0.1"), facts(web)); diff != "" {
 			t.Errorf("handshake %d with web.test's certificate (-want +got):\n%s", i+1, diff)
+		}
+		for _, der := range [][]byte{api, web} {
+			leaf, err := x509.ParseCertificate(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fingerprint, serial := sdk.LeafIDs(leaf)
+			if want := fmt.Sprintf("%x", sha256.Sum256(der)); fingerprint != want {
+				t.Errorf("handshake %d: fingerprint %v, want %s", i+1, fingerprint, want)
+			}
+			if want := fmt.Sprintf("%x", leaf.SerialNumber.Bytes()); serial != want {
+				t.Errorf("handshake %d: serial %v, want %s", i+1, serial, want)
+			}
+		}
+	}
+}
+
+// TestTLSFactsCipher checks that the cipher attribute, whose names are
+// held once, is tls.CipherSuiteName's for every ID, known or not.
+func TestTLSFactsCipher(t *testing.T) {
+	for id := range 1 << 16 {
+		attrs := map[string]any{}
+		sdk.AddTLSFacts(attrs, &tls.ConnectionState{CipherSuite: uint16(id)}, nil)
+		if want := tls.CipherSuiteName(uint16(id)); attrs["cipher"] != want {
+			t.Fatalf("cipher %#04x: %v, want %q", id, attrs["cipher"], want)
 		}
 	}
 }

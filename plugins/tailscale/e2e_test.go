@@ -117,8 +117,11 @@ target "offline" {
 // report is the part of probe's JSON output the test reads.
 type report struct {
 	Targets []struct {
-		Name     string
-		OK       bool
+		Name string
+		OK   bool
+		// Facts are the attributes of a phase the same in every attempt,
+		// left out of each attempt's attrs.
+		Facts    map[string]map[string]any
 		Attempts []struct {
 			OK         bool
 			TotalMS    float64 `json:"total_ms"`
@@ -196,12 +199,22 @@ func TestProbeBinary(t *testing.T) {
 			if math.Abs(sum+a.OverheadMS-a.TotalMS) > 0.01 {
 				t.Errorf("%s attempt %d: phases %.3f ms + overhead %.3f ms != total %.3f ms", tg.Name, i+1, sum, a.OverheadMS, a.TotalMS)
 			}
-			connect := a.Phases[len(a.Phases)-2]
-			if connect.Plugin != "tailscale" || connect.Attrs["proxied"] != true || connect.Attrs["peer"] != "web" {
-				t.Errorf("%s attempt %d: connect by %s with attrs %v, want tailscale, proxied, peer web", tg.Name, i+1, connect.Plugin, connect.Attrs)
+			// attr is a phase's attribute, stated in the attempt or in the
+			// target's facts.
+			attr := func(phase int, key string) any {
+				if v, ok := a.Phases[phase].Attrs[key]; ok {
+					return v
+				}
+				return tg.Facts[a.Phases[phase].Phase][key]
 			}
-			if res := a.Phases[0]; res.Attrs["dns_name"] != "web."+suffix {
-				t.Errorf("%s attempt %d: resolve attrs %v, want dns_name web.%s", tg.Name, i+1, res.Attrs, suffix)
+			connect := len(a.Phases) - 2
+			if a.Phases[connect].Plugin != "tailscale" || attr(connect, "proxied") != true || attr(connect, "peer") != "web" {
+				t.Errorf("%s attempt %d: connect by %s with attrs %v and facts %v, want tailscale, proxied, peer web", tg.Name, i+1,
+					a.Phases[connect].Plugin, a.Phases[connect].Attrs, tg.Facts["connect"])
+			}
+			if attr(0, "dns_name") != "web."+suffix {
+				t.Errorf("%s attempt %d: resolve attrs %v and facts %v, want dns_name web.%s", tg.Name, i+1, a.Phases[0].Attrs,
+					tg.Facts["resolve"], suffix)
 			}
 		}
 	}

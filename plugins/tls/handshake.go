@@ -3,10 +3,8 @@ package tlshandshake
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -180,7 +178,7 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 		rev = checkRevocation(ctx, h.revocation, chains[0][0], chains[0][1], conn.ConnectionState().OCSPResponse)
 		revFailure = rev.failure(ctx)
 	}
-	phase := span.End(err == nil && revFailure == nil, nil)
+	phase := span.End(err == nil && revFailure == nil, make(map[string]any, attrRoom))
 	phase.Attrs["server_name"] = sni
 	if err == nil {
 		cs := conn.ConnectionState()
@@ -215,6 +213,11 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 	return resp, nil
 }
 
+// attrRoom is room for every attribute a handshake reports: 17, and
+// those of a client certificate (4) and of a revocation check (6). The map
+// made that large at once does not grow, copying itself, as they come.
+const attrRoom = 27
+
 // names returns the name to verify the certificate against (server_name,
 // else the request's host, else the IP the connection goes to) and the server
 // name sent in the handshake: the same, or "" for an IP literal, which is
@@ -240,9 +243,7 @@ func addChainFacts(attrs map[string]any, peer []*x509.Certificate, chains [][]*x
 	if len(peer) == 0 {
 		return
 	}
-	sum := sha256.Sum256(peer[0].Raw)
-	attrs["cert_fingerprint_sha256"] = hex.EncodeToString(sum[:])
-	attrs["cert_serial"] = hex.EncodeToString(peer[0].SerialNumber.Bytes())
+	attrs["cert_fingerprint_sha256"], attrs["cert_serial"] = sdk.LeafIDs(peer[0])
 	attrs["certs_earliest_not_after"] = earliestNotAfter(peer).UTC().Format(time.RFC3339)
 	if verifyErr != nil || len(chains) == 0 {
 		return
