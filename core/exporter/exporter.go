@@ -220,7 +220,11 @@ func New(opts Options) (*Exporter, error) {
 func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	opts := file.Options
 	opts.Logger = e.log
+	// A round's result is dropped once it is done: the sinks have every
+	// attempt, so the engine keeps neither the attempts nor the targets'
+	// results, which would otherwise be held for the whole round.
 	opts.DiscardAttempts = true
+	opts.DiscardTargets = true
 	// Each round starts its targets evenly over the first nine tenths of
 	// the interval, leaving the last tenth for the last ones to finish, so
 	// that every target is probed the interval apart and the load is even.
