@@ -159,9 +159,12 @@ func New(opts Options) (*Exporter, error) {
 	slots.Set(float64(maxProbes))
 	// The Go collector's defaults, plus the scheduling delay histogram
 	// (go_sched_latencies_seconds): how long the process's goroutines
-	// waited to run, which its measured phases include.
+	// waited to run, which its measured phases include; and the live heap
+	// (go_gc_heap_live_bytes): what the process holds, marked by the last
+	// collection, which the resident set also counts the collector's slack
+	// in.
 	goCollector := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
-		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)}))
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$|^/gc/heap/live:bytes$`)}))
 	if e.log == nil {
 		e.log = hclog.NewNullLogger()
 	}
