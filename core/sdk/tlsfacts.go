@@ -43,13 +43,32 @@ func VerifyPeer(certs []*x509.Certificate, name string, roots *x509.CertPool) ([
 	return certs[0].Verify(opts)
 }
 
+// cipherSuiteNames are crypto/tls's names of the cipher suites it
+// implements, by ID: tls.CipherSuiteName builds its list of them anew on
+// every call, which every handshake reports.
+var cipherSuiteNames = sync.OnceValue(func() map[uint16]string {
+	names := map[uint16]string{}
+	for _, c := range slices.Concat(tls.CipherSuites(), tls.InsecureCipherSuites()) {
+		names[c.ID] = c.Name
+	}
+	return names
+})
+
+// cipherSuiteName is tls.CipherSuiteName, without the list.
+func cipherSuiteName(id uint16) string {
+	if name, ok := cipherSuiteNames()[id]; ok {
+		return name
+	}
+	return tls.CipherSuiteName(id)
+}
+
 // AddTLSFacts adds the negotiated parameters of state, the facts of its
 // leaf certificate and the verification result to attrs, as the tls
 // plugin reports them (plugins/tls/README.md): version, cipher, alpn,
 // resumed, verified, verify_error and the cert_ facts.
 func AddTLSFacts(attrs map[string]any, state *tls.ConnectionState, verifyErr error) {
 	attrs["version"] = tls.VersionName(state.Version)
-	attrs["cipher"] = tls.CipherSuiteName(state.CipherSuite)
+	attrs["cipher"] = cipherSuiteName(state.CipherSuite)
 	attrs["alpn"] = state.NegotiatedProtocol
 	attrs["resumed"] = state.DidResume
 	attrs["verified"] = verifyErr == nil
