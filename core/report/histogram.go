@@ -41,7 +41,7 @@ var nativeBounds = func() [nativeSchema + 1][]float64 {
 // histogram, which at 10,000 targets held 5 KB a histogram and grew with
 // every bucket an observation opened; this one holds a sorted slice of the
 // buckets observed (at most NativeMaxBuckets, or len(Buckets)), 16 bytes
-// each. Metrics guards it.
+// each, grown a few at a time. Metrics guards it.
 type histogram struct {
 	created time.Time
 	count   uint64
@@ -89,6 +89,11 @@ func (h *histogram) observe(v float64, layout Layout) {
 func (h *histogram) add(key int32) {
 	i, found := slices.BinarySearchFunc(h.buckets, key, func(b bucket, k int32) int { return int(b.key) - int(k) })
 	if !found {
+		if len(h.buckets) == cap(h.buckets) {
+			// A few buckets more, not twice as many: a histogram opens its
+			// buckets one at a time and lives as long as the process.
+			h.buckets = append(make([]bucket, 0, len(h.buckets)+4), h.buckets...)
+		}
 		h.buckets = slices.Insert(h.buckets, i, bucket{key: key})
 	}
 	h.buckets[i].n++

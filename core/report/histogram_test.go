@@ -115,10 +115,10 @@ func TestMetricsMemoryBounded(t *testing.T) {
 	growth := (float64(end) - float64(half)) / targets
 	t.Logf("%.0f bytes a target after %d rounds; %.0f more in the last %d", perTarget, rounds, growth, rounds/2)
 	// Four histograms of at most 40 buckets (16 bytes) each, in slices of
-	// up to 64, the series and the gist: at most 5 KB. (client_golang's
+	// up to 44, the series and the gist: at most 4 KB. (client_golang's
 	// histograms held 5 KB each at 10,000 targets of `probe serve`.)
-	if perTarget > 5120 {
-		t.Errorf("Metrics holds %.0f bytes a target, want at most 5120", perTarget)
+	if perTarget > 4096 {
+		t.Errorf("Metrics holds %.0f bytes a target, want at most 4096", perTarget)
 	}
 	if growth > 256 {
 		t.Errorf("Metrics grew by %.0f bytes a target in rounds %d to %d, want at most 256", growth, rounds/2, rounds)

@@ -170,9 +170,10 @@ func (c attemptCollector) Collect(ch chan<- prometheus.Metric) {
 // probe_attempt_phase_duration_seconds{target,phase} (successful phases).
 // It is a prometheus.Collector, safe for concurrent use.
 //
-// It holds a few hundred bytes a target (the histograms, their buckets
-// and the gist of its latest attempt), which it renders into Prometheus's
-// metrics when collected.
+// It holds 1-2 KB a target at 10,000 TLS targets (its histograms' buckets
+// the most of it, at most NativeMaxBuckets a histogram, and the gist of its
+// latest attempt), which it renders into Prometheus's metrics when
+// collected.
 type Metrics struct {
 	layout                             Layout
 	gauges                             *gauges
