@@ -159,9 +159,12 @@ func New(opts Options) (*Exporter, error) {
 	slots.Set(float64(maxProbes))
 	// The Go collector's defaults, plus the scheduling delay histogram
 	// (go_sched_latencies_seconds): how long the process's goroutines
-	// waited to run, which its measured phases include.
+	// waited to run, which its measured phases include; and the live heap
+	// (go_gc_heap_live_bytes): what the process holds, marked by the last
+	// collection, which the resident set also counts the collector's slack
+	// in.
 	goCollector := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
-		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)}))
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$|^/gc/heap/live:bytes$`)}))
 	if e.log == nil {
 		e.log = hclog.NewNullLogger()
 	}
@@ -220,7 +223,11 @@ func New(opts Options) (*Exporter, error) {
 func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	opts := file.Options
 	opts.Logger = e.log
+	// A round's result is dropped once it is done: the sinks have every
+	// attempt, so the engine keeps neither the attempts nor the targets'
+	// results, which would otherwise be held for the whole round.
 	opts.DiscardAttempts = true
+	opts.DiscardTargets = true
 	// Each round starts its targets evenly over the first nine tenths of
 	// the interval, leaving the last tenth for the last ones to finish, so
 	// that every target is probed the interval apart and the load is even.

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"runtime/metrics"
 	"strings"
 	"sync"
@@ -683,6 +684,20 @@ func TestSchedLatencies(t *testing.T) {
 	}
 	if n := series["{}"]; n < float64(before) || n > float64(after) || n == 0 {
 		t.Errorf("go_sched_latencies_seconds count %v, want between the runtime's %d and %d, and not 0", n, before, after)
+	}
+}
+
+// TestHeapLive checks that /metrics has the process's live heap, the
+// runtime's own: what the last collection marked, above 0 and below all the
+// memory the runtime has mapped.
+func TestHeapLive(t *testing.T) {
+	f := start(t, targets)
+	runtime.GC()
+	got := f.metrics(t, "/metrics", nil)["go_gc_heap_live_bytes"]["{}"]
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
+	metrics.Read(s)
+	if total := s[0].Value.Uint64(); got <= 0 || got > float64(total) {
+		t.Errorf("go_gc_heap_live_bytes = %v, want above 0 and at most the runtime's %d bytes mapped", got, total)
 	}
 }
 

@@ -118,6 +118,10 @@ type serveUsage struct {
 	Attempts int           // attempts made (for blackbox_exporter, scrapes of /probe)
 	OK       int           // of which succeeded
 	RSSDrift float64       // MB: the probe process's resident set at the window's end less at its start
+	// HeapDrift is the same of its live heap (go_gc_heap_live_bytes): what
+	// it holds, without the garbage collector's slack and the peaks of a
+	// scrape, which the resident set also counts.
+	HeapDrift float64
 }
 
 // perK returns the CPU seconds per 1,000 attempts that succeeded: a failed
@@ -225,7 +229,7 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 	}()
 	metricsURL := "http://" + listen.String() + "/metrics"
 	client := &http.Client{Timeout: o.Every}
-	keep := []string{"probe_exporter_probes_total{", "probe_schedule_lateness_seconds_bucket{"}
+	keep := []string{"probe_exporter_probes_total{", "probe_schedule_lateness_seconds_bucket{", "go_gc_heap_live_bytes"}
 	scrape := func() (map[string]float64, int, int, error) { return scrapeMetrics(ctx, client, metricsURL, keep) }
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if _, _, _, err := scrape(); err == nil {
@@ -237,7 +241,7 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 	pid := cmd.Process.Pid
 	var before, after map[string]float64
 	var cpu0 time.Duration
-	var rss []float64 // MB, sampled each interval of the window
+	var rss, heap []float64 // MB, sampled each interval of the window
 	var windowStart time.Time
 	start := time.Now()
 	for tick := 1; ; tick++ {
@@ -272,6 +276,11 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 			return u, 0, 0, 0, err
 		}
 		rss = append(rss, r)
+		live, ok := m["go_gc_heap_live_bytes"]
+		if !ok {
+			return u, 0, 0, 0, errors.New("/metrics has no go_gc_heap_live_bytes")
+		}
+		heap = append(heap, live/(1<<20))
 		// The window ends at the tick Duration after its start (the start
 		// was taken after that tick's scrape).
 		if time.Since(windowStart) >= o.Duration-o.Every/2 {
@@ -292,7 +301,7 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 			u.OK = n
 		}
 	}
-	u.RSSDrift = drift(rss)
+	u.RSSDrift, u.HeapDrift = drift(rss), drift(heap)
 	var buckets []string
 	for k, v := range after {
 		if le, ok := strings.CutPrefix(k, `probe_schedule_lateness_seconds_bucket{le="`); ok {
@@ -305,8 +314,8 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 		return cmp.Compare(x, y)
 	})
 	fmt.Fprintf(o.Log, "serve: probe: lateness, attempts at most so late (s): %s\n", strings.Join(buckets, " "))
-	fmt.Fprintf(o.Log, "serve: probe: %d attempts (%d ok), CPU %v, RSS %.0f to %.0f MB, /metrics %d series, %d bytes\n",
-		u.Attempts, u.OK, u.CPU, rss[0], rss[len(rss)-1], series, size)
+	fmt.Fprintf(o.Log, "serve: probe: %d attempts (%d ok), CPU %v, RSS %.0f to %.0f MB, live heap %.0f to %.0f MB, /metrics %d series, %d bytes\n",
+		u.Attempts, u.OK, u.CPU, rss[0], rss[len(rss)-1], heap[0], heap[len(heap)-1], series, size)
 	return u, histogramQuantile(0.99, "probe_schedule_lateness_seconds", before, after), series, size, nil
 }
 

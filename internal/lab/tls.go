@@ -31,6 +31,8 @@ type TLSOptions struct {
 	Cert  tls.Certificate
 	Delay time.Duration // hold the server's first flight (after reading the ClientHello) this long; default 0
 	Reset bool          // read the ClientHello, then reset the connection (SO_LINGER 0) instead of answering
+	// KeyExchanges are the only groups the server accepts; default crypto/tls's.
+	KeyExchanges []tls.CurveID
 	// Addr is the address to listen on; default 127.0.0.1 on a free port (port 0 picks one). The delay link
 	// (internal/lab/netlab) listens on its far side's address.
 	Addr netip.AddrPort
@@ -60,8 +62,9 @@ func StartTLS(opts TLSOptions) (*TLSServer, error) {
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				io.WriteString(w, "ok\n")
 			}),
-			TLSConfig: &tls.Config{Certificates: []tls.Certificate{opts.Cert}, NextProtos: []string{"h2", "http/1.1"}},
-			ErrorLog:  log.New(io.Discard, "", 0), // clients failing verification on purpose are the point
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{opts.Cert}, NextProtos: []string{"h2", "http/1.1"},
+				CurvePreferences: opts.KeyExchanges},
+			ErrorLog: log.New(io.Discard, "", 0), // clients failing verification on purpose are the point
 		},
 	}
 	if opts.Delay > 0 {

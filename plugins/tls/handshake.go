@@ -7,9 +7,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,6 +31,7 @@ type Handshaker struct {
 	insecure   bool             // complete the handshake when verification fails
 	minVersion uint16           // 0 means crypto/tls's default (1.2)
 	maxVersion uint16           // 0 means crypto/tls's default (1.3)
+	groups     []tls.CurveID    // key exchanges to offer, nil for crypto/tls's default
 	timeout    time.Duration    // cap on the handshake, 0 for none
 	clientCert *tls.Certificate // sent when the server asks; nil for none
 	revocation string           // revocationOff, revocationOCSP or revocationCRL
@@ -38,6 +43,18 @@ var versions = map[string]uint16{
 	"1.1": tls.VersionTLS11,
 	"1.2": tls.VersionTLS12,
 	"1.3": tls.VersionTLS13,
+}
+
+// keyExchanges maps the key exchange names of the schema to crypto/tls's
+// groups.
+var keyExchanges = map[string]tls.CurveID{
+	"X25519MLKEM768":     tls.X25519MLKEM768,
+	"SecP256r1MLKEM768":  tls.SecP256r1MLKEM768,
+	"SecP384r1MLKEM1024": tls.SecP384r1MLKEM1024,
+	"X25519":             tls.X25519,
+	"P256":               tls.CurveP256,
+	"P384":               tls.CurveP384,
+	"P521":               tls.CurveP521,
 }
 
 // New returns a Handshaker configured by cfg, a value of the plugin's
@@ -69,6 +86,14 @@ func New(cfg cty.Value) (*Handshaker, error) {
 			"max_version %s is below min_version %s (the default when unset is 1.2); lower min_version too.",
 			tls.VersionName(hi), tls.VersionName(lo))
 	}
+	for _, name := range sdk.Strings(cfg, "key_exchanges") {
+		id, ok := keyExchanges[name]
+		if !ok {
+			return nil, sdk.AttrErrorf("key_exchanges", "Invalid key exchange",
+				"Each key_exchanges entry must be one of %s, got %q.", keyExchangeNames(), name)
+		}
+		h.groups = append(h.groups, id)
+	}
 	if h.timeout, err = sdk.Duration(cfg, "timeout"); err != nil {
 		return nil, err
 	}
@@ -88,6 +113,15 @@ func New(cfg cty.Value) (*Handshaker, error) {
 	}
 	warmUp(h.roots == nil)
 	return h, nil
+}
+
+// keyExchangeNames lists the names key_exchanges accepts, quoted.
+func keyExchangeNames() string {
+	names := slices.Sorted(maps.Keys(keyExchanges))
+	for i, n := range names {
+		names[i] = strconv.Quote(n)
+	}
+	return strings.Join(names, ", ")
 }
 
 // version returns the TLS version the attribute name of cfg asks for, 0
@@ -157,6 +191,8 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 		NextProtos: h.alpn,
 		MinVersion: h.minVersion,
 		MaxVersion: h.maxVersion,
+		// nil offers crypto/tls's default, X25519MLKEM768 first.
+		CurvePreferences: h.groups,
 		// VerifyConnection verifies instead, and records what it saw.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {

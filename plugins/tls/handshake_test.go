@@ -79,6 +79,24 @@ func TestHandshake(t *testing.T) {
 	}
 	nameOnly := map[string]any{"server_name": "api.probe.test"}
 	verified := labCert(labCA, nil)
+	// A server that accepts P-256 alone, and a list of key exchanges.
+	cert, err := testLab.CA.Issue([]string{"api.probe.test", "*.probe.test"}, []net.IP{net.IPv4(127, 0, 0, 1)},
+		time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p256Only, err := lab.StartTLS(lab.TLSOptions{Cert: cert, KeyExchanges: []tls.CurveID{tls.CurveP256}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p256Only.Close()
+	groups := func(names ...string) cty.Value {
+		l := make([]cty.Value, len(names))
+		for i, n := range names {
+			l[i] = cty.StringVal(n)
+		}
+		return cty.ListVal(l)
+	}
 	unverified := labCert(labCA, map[string]any{"verified": false})
 	wrongName := labCert(labCA, map[string]any{"verified": false, "cert_subject": "CN=other.example", "cert_sans": []string{"other.example"}})
 
@@ -101,6 +119,11 @@ func TestHandshake(t *testing.T) {
 			server: testLab.TLS, host: "127.0.0.1", attrs: verified},
 		{name: "max_version 1.2", values: with("max_version", cty.StringVal("1.2")), server: testLab.TLS, host: "api.probe.test",
 			attrs: labCert(labCA, map[string]any{"version": "TLS 1.2"})},
+		{name: "key_exchanges", values: with("key_exchanges", groups("X25519")), server: testLab.TLS, host: "api.probe.test",
+			attrs: verified},
+		{name: "key_exchanges the server takes", values: with("key_exchanges", groups("P256")), server: p256Only,
+			host: "api.probe.test", attrs: verified},
+		{name: "default key exchanges", values: caFile, server: p256Only, host: "api.probe.test", attrs: verified},
 		{name: "slow server", values: caFile, server: testLab.SlowTLS, host: "api.probe.test", attrs: verified,
 			min: 40 * time.Millisecond, max: 70 * time.Millisecond},
 		{name: "insecure expired", values: with("insecure_skip_verify", cty.True), server: testLab.Expired, host: "api.probe.test",
@@ -120,6 +143,8 @@ func TestHandshake(t *testing.T) {
 			class: sdk.ClassTCPReset, attrs: nameOnly},
 		{name: "server alert", values: with("min_version", cty.StringVal("1.0"), "max_version", cty.StringVal("1.1")),
 			server: testLab.TLS, host: "api.probe.test", class: sdk.ClassTLSAlert, attrs: nameOnly},
+		{name: "key_exchanges the server refuses", values: with("key_exchanges", groups("X25519MLKEM768", "X25519")),
+			server: p256Only, host: "api.probe.test", class: sdk.ClassTLSAlert, attrs: nameOnly},
 		{name: "deadline", values: caFile, server: testLab.SlowTLS, host: "api.probe.test", ctx: timeout(20 * time.Millisecond),
 			class: sdk.ClassTLSTimeout, attrs: nameOnly, min: 15 * time.Millisecond, max: 50 * time.Millisecond},
 		{name: "timeout attribute", values: with("timeout", cty.StringVal("20ms")), server: testLab.SlowTLS, host: "api.probe.test",

@@ -20,7 +20,7 @@ func Plugin() *sdk.Plugin {
 	return &sdk.Plugin{
 		Info: sdk.Info{
 			Name:        Name,
-			Version:     "0.2.0",
+			Version:     "0.3.0",
 			Description: "TLS handshake with certificate verification, revocation checks, client certificates and certificate facts.",
 		},
 		HandshakeSchema: sdk.Schema{Attributes: []sdk.Attribute{
@@ -36,6 +36,8 @@ func Plugin() *sdk.Plugin {
 				Description: "Lowest TLS version to offer: \"1.0\", \"1.1\", \"1.2\" or \"1.3\"; unset means 1.2."},
 			{Name: "max_version", Type: cty.String,
 				Description: "Highest TLS version to offer: \"1.0\", \"1.1\", \"1.2\" or \"1.3\"; unset means 1.3."},
+			{Name: "key_exchanges", Type: cty.List(cty.String),
+				Description: "Key exchanges (TLS groups) to offer, most preferred first: \"X25519MLKEM768\", \"SecP256r1MLKEM768\", \"SecP384r1MLKEM1024\", \"X25519\", \"P256\", \"P384\", \"P521\"; unset offers Go's default (today the post-quantum hybrids first, then X25519, P256, P384 and P521)."},
 			{Name: "cert_file", Type: cty.String,
 				Description: "PEM file of the client certificate (and its chain) to send when the server asks for one (mutual TLS); needs key_file."},
 			{Name: "key_file", Type: cty.String,
