@@ -100,26 +100,11 @@ func TestFacts(t *testing.T) {
 	for _, streamed := range []bool{false, true} {
 		name := fmt.Sprintf("attempts streamed %v", streamed)
 		var got bytes.Buffer
-		d := NewJSONDocument(&got, "f.hcl", "")
-		for i, tr := range res.Targets {
-			if streamed {
-				for _, a := range tr.Attempts {
-					a.Place = i
-					if err := d.Attempt(&a); err != nil {
-						t.Fatal(err)
-					}
-				}
-				kept := *tr
-				kept.Attempts = nil
-				tr = &kept
-			}
-			if err := d.Target(i, tr); err != nil {
-				t.Fatal(err)
-			}
+		order := make([]int, len(res.Targets))
+		for i := range order {
+			order[i] = i
 		}
-		if err := d.Close(res); err != nil {
-			t.Fatal(err)
-		}
+		writeDocument(t, NewJSONDocument(&got, "f.hcl", ""), res, order, streamed)
 		checkStreamed(t, name, res, "f.hcl", "", &got)
 
 		var doc Document

@@ -225,29 +225,36 @@ func TestJSONDocumentStreamed(t *testing.T) {
 		file, vantage := "a\n  \"targets\": []\u0085.hcl", `"targets": []`
 		for _, streamed := range []bool{false, true} {
 			var got bytes.Buffer
-			d := NewJSONDocument(&got, file, vantage)
-			for _, i := range rand.New(rand.NewPCG(uint64(n), 1)).Perm(n) {
-				tr := res.Targets[i]
-				if streamed { // the attempts one by one, as a run that keeps none gives them
-					for _, a := range tr.Attempts {
-						a.Place = i
-						if err := d.Attempt(&a); err != nil {
-							t.Fatal(err)
-						}
-					}
-					kept := *tr
-					kept.Attempts = nil
-					tr = &kept
-				}
-				if err := d.Target(i, tr); err != nil {
+			writeDocument(t, NewJSONDocument(&got, file, vantage), res, rand.New(rand.NewPCG(uint64(n), 1)).Perm(n), streamed)
+			checkStreamed(t, fmt.Sprintf("%d targets, attempts streamed %v", n, streamed), res, file, vantage, &got)
+		}
+	}
+}
+
+// writeDocument writes res to d, its targets in the order given; streamed,
+// each target's attempts one by one before it, as a run that keeps none
+// gives them.
+func writeDocument(t *testing.T, d *JSONDocument, res *engine.Result, order []int, streamed bool) {
+	t.Helper()
+	for _, i := range order {
+		tr := res.Targets[i]
+		if streamed {
+			for _, a := range tr.Attempts {
+				a.Place = i
+				if err := d.Attempt(&a); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := d.Close(res); err != nil {
-				t.Fatal(err)
-			}
-			checkStreamed(t, fmt.Sprintf("%d targets, attempts streamed %v", n, streamed), res, file, vantage, &got)
+			kept := *tr
+			kept.Attempts = nil
+			tr = &kept
 		}
+		if err := d.Target(i, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Close(res); err != nil {
+		t.Fatal(err)
 	}
 }
 
