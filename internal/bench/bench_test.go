@@ -194,7 +194,7 @@ func TestScaleFile(t *testing.T) {
 // so.
 func TestConcurrency(t *testing.T) {
 	points, err := measureConcurrency(t.Context(), concurrencyOptions{Name: "test", Targets: 100, Concurrency: []int{1, 100},
-		Rounds: 1, Procs: 1, Probe: probeBin})
+		Rounds: 1, Procs: 1, Probe: probeBin, Self: selfBin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,9 +60,14 @@ type concurrencyOptions struct {
 	// flight 40 ms as a distant server would, instead of the one that
 	// answers at once.
 	ServerDelayed bool
-	Procs         int       // GOMAXPROCS of the probe process; 0 for its default
-	Probe         string    // the probe binary
-	Log           io.Writer // each run's figures and the series' table; nil for none
+	Procs         int    // GOMAXPROCS of the probe process; 0 for its default
+	Probe         string // the probe binary
+	// Self, when set, is a binary of this command that serves the lab in
+	// a process of its own (labCmd) instead of this one: a test binary's
+	// race detector makes its servers several times slower, the bottleneck
+	// instead of the probe process under study.
+	Self string
+	Log  io.Writer // each run's figures and the series' table; nil for none
 }
 
 // concurrencyPoint is what the runs at one concurrency measured, each
@@ -82,14 +87,27 @@ type concurrencyPoint struct {
 // reports the phase medians and the scheduling delay probe saw at each.
 // Every target must succeed.
 func measureConcurrency(ctx context.Context, o concurrencyOptions) (points []concurrencyPoint, err error) {
-	l, err := lab.Start()
-	if err != nil {
-		return nil, err
+	var at labAddrs
+	if o.Self != "" {
+		f, line, err := startServing(exec.Command(o.Self, labCmd), (*exec.Cmd).Start)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { err = errors.Join(err, f.close()) }()
+		if _, err := fmt.Sscan(line, &at.dns, &at.caFile, &at.tls, &at.slowTLS); err != nil {
+			return nil, fmt.Errorf("%s printed %q: %w", labCmd, line, err)
+		}
+	} else {
+		l, err := lab.Start()
+		if err != nil {
+			return nil, err
+		}
+		defer func() { err = errors.Join(err, l.Close()) }()
+		at = labAddrs{dns: l.DNS.Addr, caFile: l.CAFile, tls: l.TLS.Addr.Port(), slowTLS: l.SlowTLS.Addr.Port()}
 	}
-	defer func() { err = errors.Join(err, l.Close()) }()
-	server := l.TLS
+	port := at.tls
 	if o.ServerDelayed {
-		server = l.SlowTLS
+		port = at.slowTLS
 	}
 	dir, err := os.MkdirTemp("", "probe-bench-concurrency-")
 	if err != nil {
@@ -97,7 +115,7 @@ func measureConcurrency(ctx context.Context, o concurrencyOptions) (points []con
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "concurrency.hcl")
-	src := fmt.Sprintf(concurrencyHCL, o.Targets, l.DNS.Addr, l.CAFile, labHost, server.Addr.Port())
+	src := fmt.Sprintf(concurrencyHCL, o.Targets, at.dns, at.caFile, labHost, port)
 	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 		return nil, err
 	}
@@ -149,6 +167,35 @@ func measureConcurrency(ctx context.Context, o concurrencyOptions) (points []con
 		}
 	}
 	return points, nil
+}
+
+// labCmd is the hidden first argument under which this command serves the
+// loopback lab (labMain) for concurrency runs (concurrencyOptions.Self).
+const labCmd = "lab"
+
+// labAddrs is where a loopback lab serves what the concurrency runs use.
+type labAddrs struct {
+	dns          string // the DNS server's address
+	caFile       string
+	tls, slowTLS uint16 // the TLS servers' ports: at once, and 40 ms late
+}
+
+// labMain serves the loopback lab, prints its DNS server's address, its CA
+// file and its TLS servers' ports on one line, and stops when its standard
+// input closes.
+func labMain() int {
+	l, err := lab.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, labCmd+":", err)
+		return 1
+	}
+	fmt.Println(l.DNS.Addr, l.CAFile, l.TLS.Addr.Port(), l.SlowTLS.Addr.Port())
+	io.Copy(io.Discard, os.Stdin)
+	if err := l.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, labCmd+":", err)
+		return 1
+	}
+	return 0
 }
 
 // concurrencyRun runs `probe run -o json` of file at concurrency c and

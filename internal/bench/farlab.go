@@ -37,7 +37,8 @@ func farLabMain() int {
 	return 0
 }
 
-// farLab is a running far-lab process.
+// farLab is a running server process of this command's: the far lab, or
+// the loopback lab of the concurrency runs (labCmd).
 type farLab struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -48,32 +49,43 @@ type farLab struct {
 // startFarLab starts self's far-lab in link's far namespace and returns
 // once it serves.
 func startFarLab(link *netlab.Link, self string) (*farLab, error) {
-	f := &farLab{cmd: exec.Command(self, farLabCmd)}
+	f, line, err := startServing(exec.Command(self, farLabCmd), link.Far.StartRealTime)
+	if err != nil {
+		return nil, err
+	}
+	f.caFile = line
+	return f, nil
+}
+
+// startServing starts cmd, a server of this command's (its hidden first
+// argument), with start, and returns it with the first line it prints once
+// it serves, trimmed.
+func startServing(cmd *exec.Cmd, start func(*exec.Cmd) error) (*farLab, string, error) {
+	f := &farLab{cmd: cmd}
 	f.cmd.Stderr = &f.stderr
 	var err error
 	if f.stdin, err = f.cmd.StdinPipe(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	stdout, err := f.cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if err := link.Far.StartRealTime(f.cmd); err != nil {
-		return nil, fmt.Errorf("start %s: %w", farLabCmd, err)
+	if err := start(f.cmd); err != nil {
+		return nil, "", fmt.Errorf("start %s: %w", cmd.Args[1], err)
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("%s: %w; stderr: %s", farLabCmd, err, &f.stderr), f.close())
+		return nil, "", errors.Join(fmt.Errorf("%s: %w; stderr: %s", cmd.Args[1], err, &f.stderr), f.close())
 	}
-	f.caFile = strings.TrimSpace(line)
-	return f, nil
+	return f, strings.TrimSpace(line), nil
 }
 
 // close stops the far lab and waits for it.
 func (f *farLab) close() error {
 	f.stdin.Close()
 	if err := f.cmd.Wait(); err != nil {
-		return fmt.Errorf("%s: %w; stderr: %s", farLabCmd, err, &f.stderr)
+		return fmt.Errorf("%s: %w; stderr: %s", f.cmd.Args[1], err, &f.stderr)
 	}
 	return nil
 }

@@ -38,6 +38,8 @@ func main() {
 			os.Exit(plainTLSMain(os.Args[2:]))
 		case farLabCmd:
 			os.Exit(farLabMain())
+		case labCmd:
+			os.Exit(labMain())
 		case preconnectCmd:
 			os.Exit(preconnectMain(os.Args[2:]))
 		}
