@@ -80,19 +80,18 @@ func New(retain, every time.Duration) *History {
 // that order, and forgets the others. Targets named that have no attempt
 // yet are listed without any.
 func (h *History) Retain(names []string) {
+	kept := make(map[string]*ring, len(names))
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for name := range h.targets {
-		if !slices.Contains(names, name) {
-			delete(h.targets, name)
-		}
-	}
-	h.order = slices.Clone(names)
 	for _, name := range names {
-		if h.targets[name] == nil {
-			h.targets[name] = &ring{size: h.size}
+		if r := h.targets[name]; r != nil {
+			kept[name] = r
+		} else {
+			kept[name] = &ring{size: h.size}
 		}
 	}
+	h.targets = kept
+	h.order = slices.Clone(names)
 }
 
 // Attempt records a.

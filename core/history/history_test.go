@@ -79,6 +79,13 @@ func TestRingKeepsTheRetainedAttempts(t *testing.T) {
 	if l := h.Latest("a"); l == nil || l.Total != 60*time.Millisecond || len(l.Phases) != 3 {
 		t.Errorf("latest = %+v", l)
 	}
+	h.Retain([]string{"a", "c"})
+	if s, ok := h.Series("a", time.Time{}, now.Add(time.Second)); !ok || len(s.Started) != 8 {
+		t.Errorf("a after Retain with it: %v, want its 8 attempts kept", s)
+	}
+	if _, ok := h.Series("c", time.Time{}, now); !ok {
+		t.Error("c, newly named, is not listed after Retain")
+	}
 	h.Retain([]string{"b"})
 	if _, ok := h.Series("a", time.Time{}, now); ok {
 		t.Error("a is still kept after Retain without it")
