@@ -22,6 +22,14 @@ import (
 // done, so the JSON document holds each attempt encoded as it finishes,
 // its phases' attributes apart, each value already encoded: the target's
 // end compares their bytes and writes the attempts around what is left.
+//
+// The attempts are encoded here by hand, not by encoding/json, with a
+// measured reason: BenchmarkJSONDocument (32 targets of 60 TLS attempts)
+// took 114-152 ms, 37.6 MB and 108k allocations through MarshalIndent
+// and 17-26 ms, 8.2 MB and 6.5k allocations this way, and the sink's share
+// of a run's CPU fell from 5.4 % to 1.9 %. TestFacts checks the bytes
+// against MarshalIndent's; values of other types than the common ones
+// still go through json.Marshal.
 
 // heldTarget is the attempts of one target, encoded as they finished.
 type heldTarget struct {
