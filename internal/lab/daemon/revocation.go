@@ -139,6 +139,8 @@ type RevocationLab struct {
 	// responder's answer), "hang" (its OCSP responder and CRL server never
 	// answer), "nowhere" (its certificate names neither).
 	Servers map[string]netip.AddrPort
+	// OCSP is the address of the OCSP responder the certificates name.
+	OCSP netip.AddrPort
 }
 
 // StartRevocationLab starts the lab; it stops when tb ends.
@@ -182,6 +184,7 @@ func StartRevocationLab(tb testing.TB) *RevocationLab {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { responder.Close() })
+	l.OCSP = responder.Addr
 	openssl, err := program("openssl", "openssl")
 	if err != nil {
 		tb.Fatal(err)
