@@ -29,22 +29,6 @@ func LoadRoots(attr, path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// VerifyPeer verifies the leaf of certs for name against roots (nil for
-// the system's), the other certificates serving as intermediates, as
-// crypto/tls would. A component that verifies a peer itself, to report the
-// certificate's facts also when it does not verify, calls it from
-// tls.Config.VerifyConnection. It returns the verified chains.
-func VerifyPeer(certs []*x509.Certificate, name string, roots *x509.CertPool) ([][]*x509.Certificate, error) {
-	if len(certs) == 0 {
-		return nil, errors.New("tls: server sent no certificate")
-	}
-	opts := x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: x509.NewCertPool()}
-	for _, c := range certs[1:] {
-		opts.Intermediates.AddCert(c)
-	}
-	return certs[0].Verify(opts)
-}
-
 // AddTLSFacts adds the negotiated parameters of state, the facts of its
 // leaf certificate and the verification result to attrs, as the tls
 // plugin reports them (plugins/tls/README.md): version, cipher, alpn,
