@@ -13,7 +13,6 @@
 package history
 
 import (
-	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -112,10 +111,7 @@ func (h *History) Attempt(a *engine.Attempt) error {
 		r.since = a.Started
 	}
 	latest := *a
-	latest.Phases = slices.Clone(a.Phases)
-	for i := range latest.Phases {
-		latest.Phases[i].Attrs = maps.Clone(latest.Phases[i].Attrs)
-	}
+	latest.Phases = slices.Clone(a.Phases) // their attrs are kept as they are (sink.Sink)
 	if a.Failure != nil {
 		f := *a.Failure
 		latest.Failure = &f

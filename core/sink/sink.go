@@ -30,7 +30,9 @@ type Sink interface {
 	// Attempt consumes one finished attempt. A stream calls it one attempt
 	// at a time, in the order the attempts finished; the attempts of one
 	// target come in their order. a is the sink's to read during the call
-	// only: a sink that keeps it keeps a copy. An error stops the stream
+	// only: a sink that keeps it keeps a copy. The attrs maps of its phases
+	// and their values are not changed once the attempt has finished, by
+	// anyone: a copy may keep them as they are. An error stops the stream
 	// feeding this sink; Close returns it.
 	Attempt(a *engine.Attempt) error
 	// Flush writes out what the sink holds: a stream calls it at the end
