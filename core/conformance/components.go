@@ -127,11 +127,11 @@ func (c *checker) dialer(name string, d sdk.Dialer, set *Component) func() strin
 	if problem == "" && set.WantFailure == "" {
 		c.dialers = append(c.dialers, configured[sdk.Dialer]{name, d, set})
 	}
-	resp, took, problem := dial(c.env.refused)
+	resp, took, problem := dial(c.env.refused.Addr)
 	if problem == "" {
 		problems := phaseProblems(resp.Phases, resp.Failure, took)
 		if resp.Failure == nil {
-			problems = append(problems, fmt.Sprintf("connected to %s, where nothing listens; want a failure", c.env.refused))
+			problems = append(problems, fmt.Sprintf("connected to %s, where nothing listens; want a failure", c.env.refused.Addr))
 			if resp.Conn != nil {
 				_ = resp.Conn.Close()
 			}

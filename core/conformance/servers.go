@@ -48,7 +48,7 @@ type env struct {
 	dns     *lab.DNSServer
 	cert    tls.Certificate
 	hostKey ssh.Signer // the SSH server's
-	refused netip.AddrPort
+	refused *lab.RefusedPort
 	// silent is a port that answers no SYN: a connect hangs.
 	silent *lab.SilentTCP
 	// refusedUDP is a UDP port nothing reads, closed: the kernel answers
@@ -93,7 +93,7 @@ func startEnv() (e *env, err error) {
 	}
 	e.dns.AddAddr("api", netip.MustParseAddr("127.0.0.1"))
 	e.dns.SetBehavior("silent", lab.DNSBehavior{Silent: true})
-	if e.refused, err = lab.RefusedAddr(); err != nil {
+	if e.refused, err = lab.ReserveRefused(); err != nil {
 		return e, err
 	}
 	if e.silent, err = lab.StartSilentTCP(netip.MustParseAddr("127.0.0.1")); err != nil {
@@ -126,6 +126,9 @@ func (e *env) close() {
 	}
 	if e.silent != nil {
 		_ = e.silent.Close()
+	}
+	if e.refused != nil {
+		_ = e.refused.Close()
 	}
 	if e.silentUDP != nil {
 		_ = e.silentUDP.Close()

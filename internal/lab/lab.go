@@ -34,9 +34,11 @@ type Lab struct {
 	Untrusted *TLSServer     // cert for api.probe.test from a different CA
 	Reset     *TLSServer     // Reset: true
 	TCP       *TCPServer     // plain TCP, no banner
-	Refused   netip.AddrPort // nothing listening
+	Refused   netip.AddrPort // nothing listening: held, so no server gets it
 	CAFile    string         // path of the CA PEM in Dir
 	Dir       string         // temp dir created by Start, removed by Close
+
+	refused *RefusedPort // holds Refused's port
 }
 
 // Start starts the standard lab. On failure it closes what it had started.
@@ -94,9 +96,10 @@ func Start() (l *Lab, err error) {
 	if l.TCP, err = StartTCP(""); err != nil {
 		return l, err
 	}
-	if l.Refused, err = RefusedAddr(); err != nil {
+	if l.refused, err = ReserveRefused(); err != nil {
 		return l, err
 	}
+	l.Refused = l.refused.Addr
 
 	if l.DNS, err = StartDNS(labZone); err != nil {
 		return l, err
@@ -126,6 +129,9 @@ func (l *Lab) Close() error {
 	}
 	if l.TCP != nil {
 		errs = append(errs, l.TCP.Close())
+	}
+	if l.refused != nil {
+		errs = append(errs, l.refused.Close())
 	}
 	if l.Dir != "" {
 		errs = append(errs, os.RemoveAll(l.Dir))
