@@ -99,7 +99,12 @@ func (h *Handshaker) Handshake(ctx context.Context, req *sdk.HandshakeRequest) (
 
 	buf := make([]byte, maxDatagram)
 	span := sdk.StartSpan(Phase, callAt)
-	_, err := req.Conn.Write(h.payload)
+	// A context already done sends nothing: AfterFunc's deadline comes
+	// from a goroutine of its own, after a fast server may have replied.
+	err := ctx.Err()
+	if err == nil {
+		_, err = req.Conn.Write(h.payload)
+	}
 	n := 0
 	if err == nil {
 		n, err = req.Conn.Read(buf)
