@@ -270,10 +270,7 @@ func TestAttemptTiming(t *testing.T) {
 
 func TestFailures(t *testing.T) {
 	addr := startTCP(t)
-	refused, err := lab.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := lab.Refused(t)
 	fast := &delayResolver{addr: netip.MustParseAddr("127.0.0.1")}
 	tests := []struct {
 		name     string

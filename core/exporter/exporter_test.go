@@ -145,10 +145,7 @@ func startWith(t *testing.T, body string, opts Options) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tcp.Close() })
-	refused, err := lab.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := lab.Refused(t)
 	f := &fixture{tcp: tcp.Addr, dir: t.TempDir(),
 		ports: strings.NewReplacer("TCP", fmt.Sprint(tcp.Addr.Port()), "REFUSED", fmt.Sprint(refused.Port()))}
 	f.set(body)

@@ -78,7 +78,7 @@ func startBlackbox(ns *netlab.Namespace, realTime bool, resolvConf, caFile, serv
 	}
 	listen := "127.0.0.1:9115" // the namespace's own loopback
 	if ns == nil {
-		free, err := lab.RefusedAddr()
+		free, err := lab.FreeAddr()
 		if err != nil {
 			return b, err
 		}

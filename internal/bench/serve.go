@@ -211,7 +211,7 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 	if err := os.WriteFile(file, fmt.Appendf(nil, serveHCL, o.Every.String(), dnsServer, caFile, targets), 0o644); err != nil {
 		return u, 0, 0, 0, err
 	}
-	listen, err := lab.RefusedAddr()
+	listen, err := lab.FreeAddr()
 	if err != nil {
 		return u, 0, 0, 0, err
 	}
@@ -337,7 +337,7 @@ func serveBlackbox(ctx context.Context, o serveOptions, dir, caFile, resolvConf,
 	if err := os.WriteFile(conf, []byte(src), 0o644); err != nil {
 		return u, err
 	}
-	listen, err := lab.RefusedAddr()
+	listen, err := lab.FreeAddr()
 	if err != nil {
 		return u, err
 	}

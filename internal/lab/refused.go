@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
+	"testing"
 )
 
 // RefusedPort is a port of 127.0.0.1 where a connect is refused for as
 // long as it is held: a TCP socket bound to it that does not listen. The
 // kernel answers a SYN to it with a reset, and hands the port to no other
-// socket that asks for any free port. RefusedAddr's port, free when it
+// socket that asks for any free port. FreeAddr's port, free when it
 // returns, may be handed to another test's server a moment later; one
 // was, and a check that wanted a refusal connected (TestPluginsCheck).
 type RefusedPort struct {
@@ -46,4 +47,15 @@ func (r *RefusedPort) Close() error {
 		return fmt.Errorf("refused port %s: %w", r.Addr, err)
 	}
 	return nil
+}
+
+// Refused holds a RefusedPort for the rest of tb and returns its address.
+func Refused(tb testing.TB) netip.AddrPort {
+	tb.Helper()
+	r, err := ReserveRefused()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { r.Close() })
+	return r.Addr
 }

@@ -187,8 +187,11 @@ func StartLineEcho(greeting string) (*TCPServer, error) {
 // Close stops the server, closes its connections and waits for their goroutines.
 func (s *TCPServer) Close() error { return s.acceptor.close() }
 
-// RefusedAddr returns a 127.0.0.1 address with nothing listening (bind a port, close it).
-func RefusedAddr() (netip.AddrPort, error) {
+// FreeAddr returns a 127.0.0.1 address that was free a moment ago (bind a
+// port, close it), for a server to listen on. Another socket may take it
+// before: a test that needs a port where a connect is refused holds one
+// (Refused).
+func FreeAddr() (netip.AddrPort, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("find a free port: %w", err)

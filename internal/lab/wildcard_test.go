@@ -52,7 +52,7 @@ func TestStartOnAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	free, err := RefusedAddr()
+	free, err := FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,10 +87,7 @@ func TestTinyproxy(t *testing.T) {
 	strict := daemon.ProxyFor(t)(daemon.StartTinyproxy("ConnectPort 443"))
 	front, caFile := tlsFront(t, open)
 	echo := plugintest.LineEcho(t, "hello\n")
-	closed, err := lab.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	closed := lab.Refused(t)
 	httpURL := func(a string) cty.Value { return cty.StringVal("http://" + a) }
 	tests := []struct {
 		name   string

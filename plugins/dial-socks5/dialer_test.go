@@ -33,22 +33,12 @@ func newDialer(t *testing.T, values map[string]cty.Value) *Dialer {
 	return d
 }
 
-// closedPort returns a loopback address where nothing listens.
-func closedPort(t *testing.T) netip.AddrPort {
-	t.Helper()
-	a, err := lab.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 // TestMicrosocks dials through microsocks, a SOCKS5 proxy we did not
 // write: the tunnel reaches the target, or the failure is classed.
 func TestMicrosocks(t *testing.T) {
 	open := daemon.ProxyFor(t)(daemon.StartMicrosocks("", ""))
 	authed := daemon.ProxyFor(t)(daemon.StartMicrosocks("probe", "s3cret-pass"))
-	echo, closed := plugintest.LineEcho(t, ""), closedPort(t)
+	echo, closed := plugintest.LineEcho(t, ""), lab.Refused(t)
 	tests := []struct {
 		name   string
 		values map[string]cty.Value
@@ -134,7 +124,7 @@ func TestHostileProxy(t *testing.T) {
 		return newDialer(t, map[string]cty.Value{"proxy": cty.StringVal(addr), "timeout": cty.StringVal(timeout.String())})
 	})
 	t.Run("proxy refused", func(t *testing.T) {
-		d := newDialer(t, map[string]cty.Value{"proxy": cty.StringVal(closedPort(t).String())})
+		d := newDialer(t, map[string]cty.Value{"proxy": cty.StringVal(lab.Refused(t).String())})
 		resp, _ := d.Dial(context.Background(), &sdk.DialRequest{Address: echo, Host: "echo.test"})
 		if resp.Failure == nil || resp.Failure.Class != sdk.ClassTCPRefused || resp.Failure.Phase != sdk.PhaseConnect {
 			t.Errorf("failure %+v, want tcp.refused in connect", resp.Failure)

@@ -88,10 +88,7 @@ func TestDialConnects(t *testing.T) {
 }
 
 func TestDialFailures(t *testing.T) {
-	refused, err := lab.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := lab.Refused(t)
 	srv, err := lab.StartTCP("")
 	if err != nil {
 		t.Fatal(err)

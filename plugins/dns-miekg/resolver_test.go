@@ -636,9 +636,11 @@ func sameTry(a, b tryView) bool {
 	return a == b
 }
 
+// refusedAddr returns a UDP address of 127.0.0.1 where nothing was bound
+// a moment ago: a query to it is refused (port unreachable).
 func refusedAddr(t *testing.T) string {
 	t.Helper()
-	a, err := lab.RefusedAddr()
+	a, err := lab.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
