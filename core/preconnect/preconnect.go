@@ -198,6 +198,15 @@ func (p *Pool) keep(t *engine.Target, a *engine.Attempt, conn net.Conn) bool {
 	if p.closed {
 		return false
 	}
+	// A probe's connection has no TCP keep-alive (sdk.DialTCP); one kept
+	// for the service gets Go's default, as the service's own dial would.
+	raw := conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true})
+	}
 	p.warm[key] = append(p.warm[key], warmConn{conn: conn, at: time.Now()})
 	if ans, ok := resolved(a); ok {
 		p.dns[t.Host] = ans

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -141,6 +142,37 @@ func TestWarmConnectionServesFirstRequest(t *testing.T) {
 	get(t, c2, url)
 	if hits, misses := pool.Stats(); hits != 1 || misses != 1 {
 		t.Errorf("hits %d misses %d after a second client", hits, misses)
+	}
+}
+
+// TestWarmConnectionKeepsAlive checks that a connection the pool keeps has
+// TCP keep-alive on, as the service's own dial would give it, where a
+// probe's connection has none.
+func TestWarmConnectionKeepsAlive(t *testing.T) {
+	l := startLab(t)
+	pool, _ := warmUp(t, l, plugins())
+	if hits, _ := pool.Stats(); hits != 0 {
+		t.Fatalf("hits %d before any dial", hits)
+	}
+	c, err := pool.DialTLSContext(context.Background(), "tcp", fmt.Sprintf("api.probe.test:%d", l.TLS.Addr.Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if hits, _ := pool.Stats(); hits != 1 {
+		t.Fatalf("hits %d; want the warm connection", hits)
+	}
+	raw, err := c.(*tls.Conn).NetConn().(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var on int
+	var gerr error
+	if err := raw.Control(func(fd uintptr) { on, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) }); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	if on == 0 {
+		t.Error("SO_KEEPALIVE is off on the warm connection; want it on")
 	}
 }
 

@@ -27,7 +27,8 @@ const (
 // and "kernel_rttvar_ms", the kernel's smoothed round-trip time and its
 // variance read from TCP_INFO after the connect, and "clock", ClockProcess:
 // its duration is the process's clock around the connect (DialTCPClock
-// can take the kernel's). A connect that fails is
+// can take the kernel's). The connection has no TCP keep-alive unless
+// the dialer of DialTCPWith asks for it. A connect that fails is
 // the response's Failure, classified (tcp.refused, tcp.unreachable,
 // tcp.reset, tcp.timeout, local.fd_limit, canceled, tcp.error); the
 // response is never nil. It is dial-tcp's dial, for any dialer that
@@ -55,6 +56,14 @@ func DialTCPWith(ctx context.Context, callAt time.Time, addr netip.AddrPort, nd 
 // retransmitted SYN, which gives no sample; a system other than Linux).
 // The attribute "clock" says which the phase has.
 func DialTCPClock(ctx context.Context, callAt time.Time, addr netip.AddrPort, nd *net.Dialer, clock string) *DialResponse {
+	if nd.KeepAlive == 0 {
+		// A probe's connection lasts an attempt, so Go's default TCP
+		// keep-alive (four setsockopt calls a connect) would never send a
+		// probe. A connection kept longer turns it on (core/preconnect).
+		with := *nd
+		with.KeepAlive = -1
+		nd = &with
+	}
 	span := StartSpan(PhaseConnect, callAt)
 	conn, err := nd.DialContext(ctx, "tcp", addr.String())
 	if err != nil {

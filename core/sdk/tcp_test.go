@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +42,19 @@ func TestDialTCP(t *testing.T) {
 	if p.Attrs["clock"] != sdk.ClockProcess {
 		t.Errorf("clock %v, want %s", p.Attrs["clock"], sdk.ClockProcess)
 	}
+	// A probe's connection lasts an attempt: no keep-alive, unless the
+	// dialer asks for it.
+	if on := keepAlive(t, resp.Conn); on {
+		t.Error("SO_KEEPALIVE is on; want it off on a probe's connection")
+	}
+	asked := sdk.DialTCPWith(context.Background(), time.Now(), addr, &net.Dialer{KeepAlive: time.Minute})
+	if asked.Failure != nil {
+		t.Fatalf("failure %v; want a connection", asked.Failure)
+	}
+	if on := keepAlive(t, asked.Conn); !on {
+		t.Error("SO_KEEPALIVE is off with a dialer's KeepAlive of a minute; want it on")
+	}
+	asked.Conn.Close()
 	// With the kernel's clock, its first round-trip sample is the phase's
 	// duration.
 	var nd net.Dialer
@@ -62,4 +76,22 @@ func TestDialTCP(t *testing.T) {
 	if resp.Conn != nil || resp.Failure == nil || resp.Failure.Class != sdk.ClassTCPRefused || resp.Phases[0].OK {
 		t.Errorf("to a closed port: %+v, want a failed connect phase and tcp.refused", resp)
 	}
+}
+
+// keepAlive reports whether conn's socket has SO_KEEPALIVE on.
+func keepAlive(t *testing.T, conn net.Conn) bool {
+	t.Helper()
+	raw, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	if err := raw.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) }); err != nil {
+		t.Fatal(err)
+	}
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return v != 0
 }
