@@ -17,8 +17,9 @@ run {
 }
 
 schedule {
-  every  = "15s"
-  retain = "24h" # the status page's history, in memory: about 175 KiB per target
+  every           = "15s"
+  retain          = "24h" # the status page's history, in memory: about 28 KB per target
+  retain_attempts = "1h"  # of it, every attempt; the older ones per 5-minute bucket
 }
 
 # /probe?target=HOST:PORT&pipeline=NAME probes the file's own targets and

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -19,6 +20,10 @@ type Schedule struct {
 	// Retain is how long the status page's history keeps each target's
 	// attempts (core/history); zero for its default, 24h.
 	Retain time.Duration
+	// RetainAttempts is how long, of Retain, the history keeps every
+	// attempt one by one, the older ones per bucket of time; zero for its
+	// default, an hour.
+	RetainAttempts time.Duration
 	// Histograms is the layout of /metrics' duration histograms, one of
 	// HistogramLayouts (core/report's Layout); "" for the default, native.
 	Histograms string
@@ -31,6 +36,7 @@ var scheduleSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "every", Required: true},
 		{Name: "retain"},
+		{Name: "retain_attempts"},
 		{Name: "histograms"},
 	},
 }
@@ -49,6 +55,13 @@ func (d *decoder) schedule(blocks []*hcl.Block) {
 		}
 		if a, ok := content.Attributes["retain"]; ok {
 			d.file.Schedule.Retain = d.duration(a, d.ctx, false)
+		}
+		if a, ok := content.Attributes["retain_attempts"]; ok {
+			sc := &d.file.Schedule
+			if sc.RetainAttempts = d.duration(a, d.ctx, false); sc.RetainAttempts > cmp.Or(sc.Retain, 24*time.Hour) {
+				d.attrError(a, "Invalid retain_attempts", fmt.Sprintf("retain_attempts (%v) is longer than retain (%v): it is the part of retain whose attempts are kept one by one.",
+					sc.RetainAttempts, cmp.Or(sc.Retain, 24*time.Hour)))
+			}
 		}
 		if a, ok := content.Attributes["histograms"]; ok {
 			if v, ok := d.eval(a, d.ctx, cty.String); ok {

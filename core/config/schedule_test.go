@@ -13,6 +13,8 @@ func TestSchedule(t *testing.T) {
 		want time.Duration
 		// retain is the Schedule.Retain wanted.
 		retain time.Duration
+		// attempts is the Schedule.RetainAttempts wanted.
+		attempts time.Duration
 		// histograms is the Schedule.Histograms wanted.
 		histograms string
 	}{
@@ -25,6 +27,10 @@ schedule { every = var.every }`, want: 250 * time.Millisecond},
   every  = "15s"
   retain = "2h"
 }`, want: 15 * time.Second, retain: 2 * time.Hour},
+		{name: "retain_attempts", src: `schedule {
+  every           = "15s"
+  retain_attempts = "3h"
+}`, want: 15 * time.Second, attempts: 3 * time.Hour},
 		{name: "classic histograms", src: `schedule {
   every      = "15s"
   histograms = "classic"
@@ -45,6 +51,9 @@ schedule { every = var.every }`, want: 250 * time.Millisecond},
 			if f.Schedule.Retain != tt.retain {
 				t.Errorf("Schedule.Retain = %v, want %v", f.Schedule.Retain, tt.retain)
 			}
+			if f.Schedule.RetainAttempts != tt.attempts {
+				t.Errorf("Schedule.RetainAttempts = %v, want %v", f.Schedule.RetainAttempts, tt.attempts)
+			}
 			if f.Schedule.Histograms != tt.histograms {
 				t.Errorf("Schedule.Histograms = %q, want %q", f.Schedule.Histograms, tt.histograms)
 			}
@@ -61,5 +70,22 @@ func TestScheduleHistogramsInvalid(t *testing.T) {
 	want := `histograms must be one of "native", "classic"; got "clasic". Did you mean "classic"?`
 	if !diags.HasErrors() || diags[0].Detail != want {
 		t.Errorf("diagnostics %v, want one saying %s", diags, want)
+	}
+}
+
+func TestScheduleRetainAttemptsLonger(t *testing.T) {
+	for src, line := range map[string]int{`schedule {
+  every           = "15s"
+  retain          = "2h"
+  retain_attempts = "3h"
+}`: 4, `schedule {
+  every           = "15s"
+  retain_attempts = "25h"
+}`: 3} {
+		l := NewLoader(Options{Plugins: testPlugins(), Environ: func() []string { return nil }})
+		_, diags := l.LoadSource("schedule.hcl", []byte(src))
+		if !diags.HasErrors() || diags[0].Summary != "Invalid retain_attempts" || diags[0].Subject == nil || diags[0].Subject.Start.Line != line {
+			t.Errorf("diagnostics %v, want one on line %d saying retain_attempts is longer than retain", diags, line)
+		}
 	}
 }

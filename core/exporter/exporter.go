@@ -238,8 +238,10 @@ func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	}
 	sched := file.Schedule
 	e.mu.Lock()
-	if e.history == nil || e.history.Retention() != cmp.Or(sched.Retain, history.DefaultRetain) || e.historyEvery != sched.Every {
-		e.history, e.historyEvery = history.New(sched.Retain, sched.Every), sched.Every
+	// A reload keeps the history unless what it keeps changes.
+	fresh := history.NewWith(history.Options{Retain: sched.Retain, Attempts: sched.RetainAttempts, Every: sched.Every})
+	if e.history == nil || e.history.Retention() != fresh.Retention() || e.history.RetainAttempts() != fresh.RetainAttempts() || e.historyEvery != sched.Every {
+		e.history, e.historyEvery = fresh, sched.Every
 	}
 	hist := e.history
 	e.mu.Unlock()

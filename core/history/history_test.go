@@ -1,6 +1,7 @@
 package history
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -113,6 +114,150 @@ func TestAbsentPhase(t *testing.T) {
 	s, _ := h.Series("a", time.Time{}, now)
 	if s.Durations[2][0] >= 0 || s.Durations[2][1] != 5*time.Millisecond {
 		t.Errorf("tls durations = %v, want absent then 5ms", s.Durations[2])
+	}
+}
+
+// TestBucketsKeepTheOlderAttempts feeds five minutes of attempts a second
+// apart to a history keeping the last minute's one by one: the older ones
+// come back as 4-second buckets (a 288th of 10 minutes is less than four
+// attempts' worth), each with its count, its failures and most frequent
+// class, and the quantiles of each column, ending where the attempts kept
+// one by one begin.
+func TestBucketsKeepTheOlderAttempts(t *testing.T) {
+	h := NewWith(Options{Retain: 10 * time.Minute, Attempts: time.Minute, Every: time.Second})
+	if h.width != 4000 || h.size != 62 || h.RetainAttempts() != time.Minute {
+		t.Fatalf("width %d ms, size %d, attempts %v; want 4000, 62 and a minute", h.width, h.size, h.RetainAttempts())
+	}
+	now := time.Now()
+	base := time.UnixMilli(now.UnixMilli() - now.UnixMilli()%4000).Add(-300 * time.Second)
+	const n = 300
+	for i := range n {
+		var class sdk.Class
+		switch {
+		case i == 105:
+			class = "refused"
+		case i >= 100 && i < 108:
+			class = "timeout"
+		}
+		if err := h.Attempt(attempt("a", base.Add(time.Duration(i)*time.Second), i, class)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _ := h.Series("a", time.Time{}, now.Add(time.Second))
+	if len(s.Started) != 62 {
+		t.Fatalf("%d attempts one by one, want 62", len(s.Started))
+	}
+	b := s.Buckets
+	if b == nil {
+		t.Fatal("no buckets")
+	}
+	// The records hold attempts 238..299; the buckets the ones before,
+	// whole buckets of four: 0..235, 59 of them.
+	if len(b.Start) != 59 || b.Width != 4*time.Second {
+		t.Fatalf("%d buckets of %v, want 59 of 4s", len(b.Start), b.Width)
+	}
+	if end := b.Start[len(b.Start)-1].Add(b.Width); end.After(s.Started[0]) {
+		t.Errorf("the last bucket ends at %v, after the first attempt kept one by one, %v", end, s.Started[0])
+	}
+	for j, start := range b.Start {
+		first := 4 * j
+		if !start.Equal(base.Add(time.Duration(first) * time.Second)) {
+			t.Fatalf("bucket %d starts at %v, want %v", j, start, base.Add(time.Duration(first)*time.Second))
+		}
+		if b.Attempts[j] != 4 {
+			t.Errorf("bucket %d: %d attempts, want 4", j, b.Attempts[j])
+		}
+		// Attempt i's phases take i ms each, its total 3i: the quantiles
+		// lie between the ranks, as the page's own bands do.
+		ms := func(v float64) time.Duration { return time.Duration(math.Round(v*1000)) * time.Microsecond }
+		// Kept to 0.05 %.
+		near := func(got, want time.Duration) bool {
+			return math.Abs(float64(got-want)) <= float64(want)*0.0005+float64(time.Microsecond)
+		}
+		for k, q := range Quantiles {
+			if want := ms(float64(first) + 3*q); !near(b.Durations[0][j][k], want) {
+				t.Errorf("bucket %d: resolve's %v quantile %v, want %v", j, q, b.Durations[0][j][k], want)
+			}
+			if want := ms(3 * (float64(first) + 3*q)); !near(b.Total[j][k], want) {
+				t.Errorf("bucket %d: total's %v quantile %v, want %v", j, q, b.Total[j][k], want)
+			}
+		}
+	}
+	// Attempts 100..107 failed, 105 as refused, the others timeout.
+	for j := range b.Start {
+		want, class := 0, ""
+		if j == 25 || j == 26 {
+			want, class = 4, "timeout"
+		}
+		if b.Failures[j] != want || b.Class[j] != class {
+			t.Errorf("bucket %d: %d failures, mostly %q; want %d, %q", j, b.Failures[j], b.Class[j], want, class)
+		}
+	}
+	// A range selects buckets by their start.
+	s, _ = h.Series("a", base.Add(100*time.Second), base.Add(120*time.Second))
+	if s.Buckets == nil || len(s.Buckets.Start) != 5 || len(s.Started) != 0 {
+		t.Errorf("100 to 120 s in: %v buckets, %d attempts; want 5 buckets", s.Buckets, len(s.Started))
+	}
+	// A retention of an hour at most keeps every attempt, as before.
+	if h := New(time.Hour, time.Second); h.width != 0 || h.size != 3602 {
+		t.Errorf("an hour's retention: width %d, size %d; want every attempt kept, 3602", h.width, h.size)
+	}
+}
+
+// TestPack checks the packing of a bucket's quantiles: exact below 2,048
+// µs, within 0.05 % above, in order, and absent kept.
+func TestPack(t *testing.T) {
+	prev := uint32(0)
+	for w := uint64(0); w < absent-1; w += 1 + w/997 {
+		v := uint32(w)
+		got := unpack(pack(v))
+		if v < 2048 && got != v || math.Abs(float64(got)-float64(v)) > float64(v)*0.0005 {
+			t.Fatalf("%d µs packs to %d µs", v, got)
+		}
+		if got < prev {
+			t.Fatalf("%d µs packs to %d µs, below %d µs of a shorter one", v, got, prev)
+		}
+		prev = got
+	}
+	if got := unpack(pack(absent - 1)); got != absent-1 {
+		t.Errorf("the longest duration packs to %d µs, want %d", got, absent-1)
+	}
+	if pack(absent) != absent16 {
+		t.Errorf("absent packs to %d", pack(absent))
+	}
+}
+
+// TestBucketsRing checks that the buckets are a ring: past the retention's
+// worth, the oldest go.
+func TestBucketsRing(t *testing.T) {
+	h := NewWith(Options{Retain: time.Minute, Attempts: 10 * time.Second, Every: time.Second})
+	// A 288th of a minute is less than four attempts: 4-second buckets,
+	// 15 of them and 2 more.
+	if h.width != 4000 || h.buckets != 17 {
+		t.Fatalf("width %d, buckets %d; want 4000 and 17", h.width, h.buckets)
+	}
+	now := time.Now()
+	base := time.UnixMilli(now.UnixMilli() - now.UnixMilli()%4000).Add(-200 * time.Second)
+	for i := range 200 {
+		_ = h.Attempt(attempt("a", base.Add(time.Duration(i)*time.Second), 1, ""))
+	}
+	r := h.targets["a"]
+	if len(r.older.start) != 17 {
+		t.Fatalf("%d buckets kept, want 17", len(r.older.start))
+	}
+	s, _ := h.Series("a", time.Time{}, now.Add(time.Second))
+	if s.Buckets == nil {
+		t.Fatal("no buckets")
+	}
+	// Within the minute's retention and before the 12 records: 12 s kept
+	// one by one, so the buckets of 140..184 s.
+	for j, start := range s.Buckets.Start {
+		if start.Before(now.Add(-time.Minute)) {
+			t.Errorf("bucket %d starts at %v, before the retention", j, start)
+		}
+	}
+	if got := len(s.Buckets.Start); got < 10 || got > 13 {
+		t.Errorf("%d buckets within the minute, want 10-13", got)
 	}
 }
 

@@ -36,7 +36,7 @@ type Target struct {
 	// CertNotAfter is when the leaf certificate last seen expires; zero
 	// when no attempt reported one.
 	CertNotAfter time.Time
-	// Points is the number of attempts kept.
+	// Points is the number of attempts kept one by one.
 	Points int
 }
 
@@ -76,10 +76,14 @@ type Series struct {
 	// Durations[p][i] is the duration of Phases[p] in attempt i; negative
 	// when that phase did not run.
 	Durations [][]time.Duration
+	// Buckets are the attempts of the range older than those kept one by
+	// one (Options.Attempts); nil when there are none.
+	Buckets *Buckets
 }
 
 // Series returns target's attempts that started in [from, to) and within
-// the retention; false for a target the history does not know.
+// the retention, and the buckets of the older ones that start in it; false
+// for a target the history does not know.
 func (h *History) Series(target string, from, to time.Time) (*Series, bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -111,6 +115,9 @@ func (h *History) Series(target string, from, to time.Time) (*Series, bool) {
 			}
 			s.Durations[p] = append(s.Durations[p], d)
 		}
+	}
+	if h.width > 0 {
+		s.Buckets = h.bucketsIn(r, lo, hi)
 	}
 	return s, true
 }

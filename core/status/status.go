@@ -115,6 +115,30 @@ type seriesJSON struct {
 	// PhaseMS has, per phase, each attempt's duration, null where the phase
 	// did not run.
 	PhaseMS map[string][]*float64 `json:"phase_ms"`
+	// Buckets are the older attempts of the range, per bucket of time;
+	// absent when there are none.
+	Buckets *bucketsJSON `json:"buckets,omitempty"`
+}
+
+// bucketsJSON is the buckets of /api/v1/series (core/history's Buckets).
+type bucketsJSON struct {
+	// Seconds is the span of every bucket.
+	Seconds float64 `json:"seconds"`
+	// Quantiles are the quantiles of each bucket's durations, in order.
+	Quantiles []float64 `json:"quantiles"`
+	// T is when each bucket begins, in seconds since the Unix epoch.
+	T        []float64 `json:"t"`
+	Attempts []int     `json:"attempts"`
+	Failures []int     `json:"failures"`
+	// Class is each bucket's most frequent failure class; "" without
+	// failures.
+	Class []string `json:"class"`
+	// TotalMS has, per bucket, the quantiles of its attempts' durations;
+	// null for a bucket without one.
+	TotalMS [][]float64 `json:"total_ms"`
+	// PhaseMS has, per phase and bucket, the quantiles of the phase's
+	// durations; null where it did not run.
+	PhaseMS map[string][][]float64 `json:"phase_ms"`
 }
 
 func (a api) series(w http.ResponseWriter, r *http.Request) {
@@ -164,7 +188,33 @@ func seriesDoc(h *history.History, name string, from, to time.Time) (*seriesJSON
 		}
 		out.PhaseMS[phase] = col
 	}
+	if b := s.Buckets; b != nil {
+		out.Buckets = &bucketsJSON{Seconds: b.Width.Seconds(), Quantiles: history.Quantiles[:], Attempts: b.Attempts,
+			Failures: b.Failures, Class: b.Class, TotalMS: quantilesMS(b.Total), PhaseMS: map[string][][]float64{}}
+		for _, t := range b.Start {
+			out.Buckets.T = append(out.Buckets.T, float64(t.UnixMilli())/1000)
+		}
+		for p, phase := range s.Phases {
+			out.Buckets.PhaseMS[phase] = quantilesMS(b.Durations[p])
+		}
+	}
 	return out, true
+}
+
+// quantilesMS returns each bucket's quantiles in milliseconds, nil for a
+// bucket without them.
+func quantilesMS(qs [][len(history.Quantiles)]time.Duration) [][]float64 {
+	out := make([][]float64, len(qs))
+	for i, q := range qs {
+		if q[0] < 0 {
+			continue
+		}
+		out[i] = make([]float64, len(q))
+		for k, d := range q {
+			out[i][k] = *ms(d)
+		}
+	}
+	return out
 }
 
 // phaseJSON is a phase of /api/v1/latest's waterfall.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,7 @@ func TestAPI(t *testing.T) {
 	}
 
 	var s seriesJSON
-	if code := get(t, h, "/api/v1/series?target=slow&range=1h", &s); code != 200 || len(s.T) != 5 || len(s.PhaseMS["connect"]) != 5 || *s.PhaseMS["connect"][4] != 20 {
+	if code := get(t, h, "/api/v1/series?target=slow&range=1h", &s); code != 200 || len(s.T) != 5 || len(s.PhaseMS["connect"]) != 5 || *s.PhaseMS["connect"][4] != 20 || s.Buckets != nil {
 		t.Errorf("series: %d %+v", code, s)
 	}
 	// The 2h-old attempt is past the retention; the failed one has no
@@ -99,5 +100,43 @@ func TestAPI(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/assets/uplot/uPlot.iife.min.js", nil))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "uPlot") {
 		t.Errorf("uPlot asset: %d", rec.Code)
+	}
+}
+
+// TestAPIBuckets checks the buckets of /api/v1/series: the attempts older
+// than those kept one by one, each bucket's count, failures and class, and
+// its quantiles per phase in milliseconds.
+func TestAPIBuckets(t *testing.T) {
+	hist := history.NewWith(history.Options{Retain: 10 * time.Minute, Attempts: time.Minute, Every: time.Second})
+	now := time.Now()
+	base := time.UnixMilli(now.UnixMilli() - now.UnixMilli()%4000).Add(-300 * time.Second)
+	for i := range 300 {
+		a := &engine.Attempt{Target: "a", Started: base.Add(time.Duration(i) * time.Second), OK: i%4 != 0, Total: 2 * time.Millisecond,
+			Phases: []engine.Phase{{Name: "resolve", Duration: time.Duration(1+i%4) * time.Millisecond, OK: true}}}
+		if !a.OK {
+			a.Failure = &sdk.Failure{Phase: "resolve", Class: "nxdomain"}
+		}
+		_ = hist.Attempt(a)
+	}
+	h := Handler(func() *history.History { return hist })
+	var s seriesJSON
+	if code := get(t, h, "/api/v1/series?target=a", &s); code != 200 || s.Buckets == nil {
+		t.Fatalf("series: %d, buckets %v", code, s.Buckets)
+	}
+	b := s.Buckets
+	if b.Seconds != 4 || len(b.Quantiles) != 5 || len(b.T) != 59 || len(b.Attempts) != 59 || len(b.TotalMS) != 59 || len(b.PhaseMS["resolve"]) != 59 {
+		t.Fatalf("buckets: %+v", b)
+	}
+	if b.T[len(b.T)-1]+b.Seconds > s.T[0] {
+		t.Errorf("the last bucket ends at %v, after the first attempt kept one by one, %v", b.T[len(b.T)-1]+b.Seconds, s.T[0])
+	}
+	// Each bucket: four attempts, the first failing; resolve took 1, 2, 3
+	// and 4 ms.
+	want := []float64{1.3, 1.75, 2.5, 3.25, 3.7}
+	for i := range b.T {
+		if b.Attempts[i] != 4 || b.Failures[i] != 1 || b.Class[i] != "nxdomain" || !slices.Equal(b.PhaseMS["resolve"][i], want) || b.TotalMS[i][2] != 2 {
+			t.Errorf("bucket %d: %d attempts, %d failures (%s), resolve %v, total %v; want 4, 1 (nxdomain), %v and 2 ms",
+				i, b.Attempts[i], b.Failures[i], b.Class[i], b.PhaseMS["resolve"][i], b.TotalMS[i], want)
+		}
 	}
 }

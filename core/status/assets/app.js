@@ -34,6 +34,12 @@ async function getJSON(path) {
   return body;
 }
 
+// fmtSpan says a span of seconds: "24 h", "5 min", "0.4 s".
+function fmtSpan(sec) {
+  const [v, unit] = sec >= 3600 ? [sec / 3600, " h"] : sec >= 60 ? [sec / 60, " min"] : [sec, " s"];
+  return (Number.isInteger(v) ? String(v) : v.toFixed(1)) + unit;
+}
+
 function fmtMS(v) {
   if (v == null) return "–";
   return v >= 100 ? v.toFixed(0) + " ms" : v.toFixed(1) + " ms";
@@ -54,7 +60,7 @@ async function loadTargets() {
   const ok = body.targets.filter((t) => t.state === "ok").length;
   const failing = body.targets.filter((t) => t.state === "failing").length;
   $("#summary").textContent = `${body.targets.length} targets: ${ok} ok, ${failing} failing` +
-    (report ? "" : `; history kept ${Math.round(body.retain_seconds / 3600)} h in memory`);
+    (report ? "" : `; history kept ${fmtSpan(body.retain_seconds)} in memory`);
   drawTargets();
   if (!selected && body.targets.length) selected = body.targets[0].name;
 }
@@ -186,11 +192,21 @@ function smoke(ys) {
   return out;
 }
 
-// chart draws one phase's attempts, smokeping-style, into el.
-function chart(el, title, s, ys, width) {
-  const classes = [...new Set(s.class.filter((c) => c))].sort();
+// chart draws one phase's attempts, smokeping-style, into el: ys are the
+// attempts kept one by one, bq the quantiles of the older ones' buckets
+// (s.buckets), drawn at each bucket's middle, its median and bands the
+// bucket's own.
+function chart(el, title, s, ys, bq, width) {
+  const b = s.buckets;
+  const nb = b ? b.t.length : 0;
+  const bucketCol = (k) => (nb ? bq.map((q) => (q ? q[b.quantiles.indexOf(k)] : null)) : []);
+  const classes = [...new Set(s.class.concat(nb ? b.class : []).filter((c) => c))].sort();
   const sm = smoke(ys);
-  const data = [s.t, sm.p10, sm.p90, sm.p25, sm.p75, sm.p50, ys];
+  const t = nb ? b.t.map((x) => x + b.seconds / 2).concat(s.t) : s.t;
+  const data = [t,
+    bucketCol(0.1).concat(sm.p10), bucketCol(0.9).concat(sm.p90),
+    bucketCol(0.25).concat(sm.p25), bucketCol(0.75).concat(sm.p75),
+    bucketCol(0.5).concat(sm.p50), new Array(nb).fill(null).concat(ys)];
   const hidden = { stroke: "transparent", points: { show: false } };
   const series = [
     { label: "time" },
@@ -201,7 +217,7 @@ function chart(el, title, s, ys, width) {
   ];
   classes.forEach((c, i) => {
     const colour = css("--fail-" + (i % 5));
-    data.push(s.class.map((k) => (k === c ? 0 : null)));
+    data.push((nb ? b.class.map((k) => (k === c ? 0 : null)) : []).concat(s.class.map((k) => (k === c ? 0 : null))));
     series.push({ label: "failure: " + c, stroke: colour, paths: () => null, points: { show: true, size: 9, fill: colour, stroke: colour } });
   });
   const fg = css("--fg"), grid = css("--grid");
@@ -223,8 +239,9 @@ function chart(el, title, s, ys, width) {
   div.dataset.phase = title;
   div.dataset.failureClasses = classes.join(" ");
   div.setAttribute("role", "img");
-  const med = sm.p50.filter((v) => v != null).sort((a, b) => a - b);
-  div.setAttribute("aria-label", `${title}: ${s.t.length} attempts, median ${med.length ? fmtMS(quantile(med, 0.5)) : "none"}` +
+  const med = data[5].filter((v) => v != null).sort((a, b) => a - b);
+  const older = nb ? b.attempts.reduce((x, y) => x + y, 0) : 0;
+  div.setAttribute("aria-label", `${title}: ${s.t.length + older} attempts, median ${med.length ? fmtMS(quantile(med, 0.5)) : "none"}` +
     (classes.length ? `, failures: ${classes.join(", ")}` : ""));
   el.append(div);
   return new uPlot(opts, data, div);
@@ -244,15 +261,17 @@ async function loadDetail() {
   const t = probe.targets.find((x) => x.name === selected) || {};
   $("#detail-meta").textContent = `${t.state || ""}${t.since ? " since " + new Date(t.since).toLocaleString() : ""}` +
     (t.class ? `; failing with ${t.class} in ${t.phase}` : "") +
-    (t.cert_days_left != null ? `; certificate days left: ${t.cert_days_left}` : "") + `; ${s.t.length} attempts shown`;
+    (t.cert_days_left != null ? `; certificate days left: ${t.cert_days_left}` : "") + `; ${s.t.length} attempts shown` +
+    (s.buckets ? `, and ${s.buckets.attempts.reduce((x, y) => x + y, 0)} older ones in buckets of ${fmtSpan(s.buckets.seconds)}` : "");
   drawWaterfall(latest);
   for (const u of Object.values(probe.charts)) u.destroy();
   probe.charts = {};
   const el = $("#charts");
   el.replaceChildren();
   const width = Math.max(320, el.clientWidth - 10);
-  for (const phase of s.phases) probe.charts[phase] = chart(el, phase, s, s.phase_ms[phase], width);
-  probe.charts.total = chart(el, "total", s, s.total_ms, width);
+  const bk = s.buckets;
+  for (const phase of s.phases) probe.charts[phase] = chart(el, phase, s, s.phase_ms[phase], bk ? bk.phase_ms[phase] : null, width);
+  probe.charts.total = chart(el, "total", s, s.total_ms, bk ? bk.total_ms : null, width);
   if (probe.timings.charts == null) probe.timings.charts = performance.now();
   document.body.dataset.ready = String(Date.now());
 }
