@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -51,25 +50,12 @@ func apiSeries(t *testing.T, base, target string) bucketsSeries {
 // bucket's median and bands the API's, failure marks on the buckets that
 // failed. Screenshots go to the test's artifact directory.
 func TestStatusPageBuckets(t *testing.T) {
-	file := writeFile(t, "buckets.hcl", labHeader("1s")+fmt.Sprintf(`
+	file := statusFileWith(t, `
 schedule {
   every           = "100ms"
   retain          = "1m"
   retain_attempts = "3s"
-}
-
-target "slow" {
-  host     = "api.probe.test"
-  port     = %d
-  pipeline = pipeline.https
-}
-
-target "broken" {
-  host     = "expired.probe.test"
-  port     = %d
-  pipeline = pipeline.https
-}
-`, testLab.SlowTLS.Addr.Port(), testLab.Expired.Addr.Port()))
+}`)
 	srv := startServe(t, file)
 	base := "http://" + srv.addr
 	var slow, broken bucketsSeries

@@ -28,8 +28,12 @@ import (
 // and one whose certificate expired, on a fast schedule, then the targets
 // of extra (HCL).
 func statusFile(t *testing.T, extra ...string) string {
-	return writeFile(t, "status.hcl", labHeader("1s")+fmt.Sprintf(`
-schedule { every = "150ms" }
+	return statusFileWith(t, `schedule { every = "150ms" }`, extra...)
+}
+
+// statusFileWith is statusFile with schedule for its schedule block.
+func statusFileWith(t *testing.T, schedule string, extra ...string) string {
+	return writeFile(t, "status.hcl", labHeader("1s")+schedule+fmt.Sprintf(`
 
 target "slow" {
   host     = "api.probe.test"
