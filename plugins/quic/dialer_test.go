@@ -279,5 +279,8 @@ func TestDelayLink(t *testing.T) {
 		if try == tries {
 			t.Fatalf("handshakes %v: median not under two round trips (4·D = %v) in %d tries", took, 2*want, tries)
 		}
+		// Longer before each try, so that a disturbance of a few
+		// seconds passes (TestDelayLink of plugins/icmp).
+		time.Sleep(time.Duration(try) * 250 * time.Millisecond)
 	}
 }
