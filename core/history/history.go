@@ -88,7 +88,7 @@ type Options struct {
 	Retain time.Duration
 	// Attempts is how long, of Retain, it keeps every attempt one by one;
 	// older ones are kept per bucket. DefaultAttempts when not positive;
-	// never more than Retain.
+	// never more than Retain, never less than two buckets' worth.
 	Attempts time.Duration
 	// Every is the schedule's interval; when not positive, every attempt
 	// is kept one by one, at most MaxPoints a target.
@@ -110,13 +110,18 @@ func NewWith(o Options) *History {
 		h.attempts = h.retain
 		return h
 	}
-	if h.attempts/o.Every < MaxPoints {
-		h.size = int(h.attempts/o.Every) + 2
-	}
+	span := h.attempts
 	if h.attempts < h.retain {
-		width := max(h.retain/bucketsPerRetain, 4*o.Every, time.Millisecond)
+		// A bucket is closed from the records, which must hold its
+		// attempts whole until then: the ring holds two buckets' worth
+		// at least, and a bucket at most half the ring.
+		width := min(max(h.retain/bucketsPerRetain, 4*o.Every, time.Millisecond), MaxPoints/2*o.Every)
 		h.width = width.Milliseconds()
 		h.buckets = int(h.retain/width) + 2
+		span = max(span, 2*width)
+	}
+	if span/o.Every < MaxPoints {
+		h.size = int(span/o.Every) + 2
 	}
 	return h
 }

@@ -204,6 +204,34 @@ func TestBucketsKeepTheOlderAttempts(t *testing.T) {
 	}
 }
 
+// TestBucketsOfAShortAttempts checks that a bucket longer than the
+// attempts kept one by one still counts all of its attempts: the ring
+// holds two buckets' worth.
+func TestBucketsOfAShortAttempts(t *testing.T) {
+	h := NewWith(Options{Retain: 24 * time.Hour, Attempts: time.Second, Every: time.Second})
+	if h.width != 300_000 || h.size != 602 {
+		t.Fatalf("width %d ms, size %d; want 300,000 and two buckets of attempts, 602", h.width, h.size)
+	}
+	now := time.Now()
+	base := time.UnixMilli(now.UnixMilli() - now.UnixMilli()%300_000).Add(-time.Hour)
+	for i := range 3600 {
+		_ = h.Attempt(attempt("a", base.Add(time.Duration(i)*time.Second), 1, ""))
+	}
+	s, _ := h.Series("a", time.Time{}, now.Add(time.Second))
+	if s.Buckets == nil || len(s.Buckets.Start) < 9 {
+		t.Fatalf("buckets %+v, want 9 or more", s.Buckets)
+	}
+	for j, n := range s.Buckets.Attempts {
+		if n != 300 {
+			t.Errorf("bucket %d: %d attempts, want the 300 of its 5 minutes", j, n)
+		}
+	}
+	// Every millisecond over a day: a bucket is at most half the ring.
+	if h := NewWith(Options{Retain: 24 * time.Hour, Attempts: time.Second, Every: time.Millisecond}); h.width != MaxPoints/2 || h.size != MaxPoints {
+		t.Errorf("every 1ms: width %d ms, size %d; want %d and %d", h.width, h.size, MaxPoints/2, MaxPoints)
+	}
+}
+
 // TestPack checks the packing of a bucket's quantiles: exact below 2,048
 // µs, within 0.05 % above, in order, and absent kept.
 func TestPack(t *testing.T) {
