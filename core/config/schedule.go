@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/probe-dev/probe/core/history"
 )
 
 // Schedule is a file's schedule block: how often `probe serve` probes every
@@ -58,9 +60,10 @@ func (d *decoder) schedule(blocks []*hcl.Block) {
 		}
 		if a, ok := content.Attributes["retain_attempts"]; ok {
 			sc := &d.file.Schedule
-			if sc.RetainAttempts = d.duration(a, d.ctx, false); sc.RetainAttempts > cmp.Or(sc.Retain, 24*time.Hour) {
+			retain := cmp.Or(sc.Retain, history.DefaultRetain)
+			if sc.RetainAttempts = d.duration(a, d.ctx, false); sc.RetainAttempts > retain {
 				d.attrError(a, "Invalid retain_attempts", fmt.Sprintf("retain_attempts (%v) is longer than retain (%v): it is the part of retain whose attempts are kept one by one.",
-					sc.RetainAttempts, cmp.Or(sc.Retain, 24*time.Hour)))
+					sc.RetainAttempts, retain))
 			}
 		}
 		if a, ok := content.Attributes["histograms"]; ok {
