@@ -218,7 +218,7 @@ func rawLoop(ctx context.Context, n, concurrency int, dnsAddr netip.AddrPort, po
 	return parallel(n, concurrency, func() error {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		_, err := rawAttempt(actx, dnsAddr, labHost, port, roots)
+		_, err := rawAttempt(actx, dnsAddr, labHost, port, roots, false)
 		return err
 	})
 }
