@@ -36,7 +36,8 @@ type buckets struct {
 // bucket accounts for an attempt that started at ms (unix milliseconds)
 // in r's buckets, before the attempt is added to r's records: an attempt
 // that starts in a later bucket than the newest one closes that bucket,
-// which the records still hold whole (Attempts spans at least a bucket).
+// which the records still hold whole (they hold two buckets' worth at
+// least, NewWith).
 // An attempt that starts in a bucket already closed (a sink's calls may
 // overlap) is left out of it.
 func (h *History) bucket(r *ring, ms int64) {

@@ -200,11 +200,7 @@ func (p *Pool) keep(t *engine.Target, a *engine.Attempt, conn net.Conn) bool {
 	}
 	// A probe's connection has no TCP keep-alive (sdk.DialTCP); one kept
 	// for the service gets Go's default, as the service's own dial would.
-	raw := conn
-	if tc, ok := conn.(*tls.Conn); ok {
-		raw = tc.NetConn()
-	}
-	if tc, ok := raw.(*net.TCPConn); ok {
+	if tc, ok := socket(conn).(*net.TCPConn); ok {
 		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true})
 	}
 	p.warm[key] = append(p.warm[key], warmConn{conn: conn, at: time.Now()})
@@ -317,13 +313,18 @@ func (p *Pool) take(addr string, wantTLS bool) net.Conn {
 	return nil
 }
 
+// socket returns the connection under conn's TLS, or conn.
+func socket(conn net.Conn) net.Conn {
+	if tc, ok := conn.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return conn
+}
+
 // alive reports whether the peer has not closed conn: a peek at its socket
 // finds no end of stream. Pending bytes (a TLS 1.3 session ticket) are fine.
 func alive(conn net.Conn) bool {
-	if tc, ok := conn.(*tls.Conn); ok {
-		conn = tc.NetConn()
-	}
-	sc, ok := conn.(syscall.Conn)
+	sc, ok := socket(conn).(syscall.Conn)
 	if !ok {
 		return false
 	}
