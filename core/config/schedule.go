@@ -16,8 +16,7 @@ import (
 // target of the file on its own, between scrapes.
 type Schedule struct {
 	// Every is the time from the start of one round of all targets to the
-	// start of the next; a round that takes longer is followed at once.
-	// Zero means no scheduled probing.
+	// start of the next (engine.Schedule); zero means no scheduled probing.
 	Every time.Duration
 	// Retain is how long the status page's history keeps each target's
 	// attempts (core/history); zero for its default, 24h.

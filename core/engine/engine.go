@@ -85,17 +85,7 @@ func (e *Engine) Probe(ctx context.Context, t *Target) Attempt {
 // with backoff, for up to the attempt's timeout, and report it as it ends
 // then.
 func (e *Engine) Run(ctx context.Context, targets []*Target) *Result {
-	return e.RunFrom(ctx, targets, time.Time{})
-}
-
-// RunFrom is Run with the targets' starts spread (Options.Spread) from
-// from rather than from the call: target i of n no earlier than from +
-// i×Spread/n. A schedule passes each round's due time, so that a round that
-// begins late (its timer fired late, the round before ran long) catches up
-// instead of making every target of it late. A zero from is the call's
-// time.
-func (e *Engine) RunFrom(ctx context.Context, targets []*Target, from time.Time) *Result {
-	return e.runSeq(ctx, slices.Values(targets), e.Rounds(targets), from, len(targets))
+	return e.RunSeq(ctx, slices.Values(targets), e.Rounds(targets))
 }
 
 // Rounds returns how many rounds targets plan, the sum of their attempts:
@@ -127,21 +117,7 @@ func (e *Engine) attempts(t *Target) int {
 // When ctx is canceled, RunSeq reads the rest of seq, probing nothing, and
 // counts those targets as interrupted.
 func (e *Engine) RunSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64) *Result {
-	return e.runSeq(ctx, seq, rounds, time.Time{}, 0)
-}
-
-// runSeq is RunSeq, its n targets' starts spread from from as RunFrom says
-// when n is known (not 0).
-func (e *Engine) runSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64, from time.Time, n int) *Result {
 	res := &Result{Started: time.Now()}
-	if from.IsZero() {
-		from = res.Started
-	}
-	var pace *time.Timer
-	if n > 0 && (e.opts.Spread > 0 || from.After(res.Started)) {
-		pace = time.NewTimer(0)
-		defer pace.Stop()
-	}
 	sched := readSched()
 	e.planned.Add(rounds)
 	run := &runAggregate{g: newAggregate(e.boundedStats()), first: map[string]phaseKey{}}
@@ -175,13 +151,6 @@ func (e *Engine) runSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 			mu.Unlock()
 		}
 		fed := false
-		if pace != nil && ctx.Err() == nil {
-			pace.Reset(time.Until(from.Add(time.Duration(float64(e.opts.Spread) * float64(i) / float64(n)))))
-			select {
-			case <-pace.C:
-			case <-ctx.Done():
-			}
-		}
 		if ctx.Err() == nil {
 			if limit < 0 {
 				limit = e.workers()
@@ -237,14 +206,20 @@ func (e *Engine) workers() int {
 }
 
 // runTarget runs the attempts of t, the run's place-th target, Interval
-// apart, and adds each finished one to run.
+// apart, and adds each finished one to run. It returns the target's result
+// when there is a run or an OnTarget for it, and aggregates nothing
+// otherwise (a schedule's, streaming its attempts only): nil.
 func (e *Engine) runTarget(ctx context.Context, place int, t *Target, run *runAggregate) *TargetResult {
 	rounds := e.attempts(t)
-	tr := &TargetResult{Target: e.redactor.Target(t)}
-	g := newAggregate(e.boundedStats())
-	var byAddr *addressAggregates
-	if t.Pipeline.AddressPolicy == AddressAll {
-		byAddr = &addressAggregates{bounded: e.boundedStats()}
+	var (
+		g      *aggregate
+		byAddr *addressAggregates
+	)
+	if run != nil || e.onTarget != nil {
+		g = newAggregate(e.boundedStats())
+		if t.Pipeline.AddressPolicy == AddressAll {
+			byAddr = &addressAggregates{bounded: e.boundedStats()}
+		}
 	}
 	// finished holds the target's finished attempts; under DiscardAttempts
 	// only the last round's, whose slots the next round reuses.
@@ -292,6 +267,10 @@ func (e *Engine) runTarget(ctx context.Context, place int, t *Target, run *runAg
 			}
 		}
 	}
+	if g == nil {
+		return nil
+	}
+	tr := &TargetResult{Target: e.redactor.Target(t)}
 	if !e.opts.DiscardAttempts {
 		tr.Attempts = finished
 	}

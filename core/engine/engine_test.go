@@ -123,29 +123,62 @@ func TestScheduling(t *testing.T) {
 	}
 }
 
-// TestSpread starts 8 targets spread over 160 ms: each no earlier than its
-// share of it, 20 ms after the one before, and all of them although the
-// concurrency would have run them at once.
-func TestSpread(t *testing.T) {
+// TestSchedule probes four targets every 200 ms, the last of which hangs
+// until its 450 ms timeout: each target starts no earlier than its share of
+// each round, the others' rounds do not wait for the hanging one, and its
+// own attempts never overlap, the rounds it is still probing in skipped.
+func TestSchedule(t *testing.T) {
 	addr := startTCP(t)
-	const spread, n = 160 * time.Millisecond, 8
-	p := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1")})
-	res := engine.New(engine.Options{Concurrency: n, Spread: spread}).Run(context.Background(), targets(n, addr, p))
-	if res.Summary.OK != n {
-		t.Fatalf("ok = %d, want %d: %+v", res.Summary.OK, n, res.Summary)
+	const every, n, timeout = 200 * time.Millisecond, 4, 450 * time.Millisecond
+	ts := targets(n, addr, pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1")}))
+	hang := ts[n-1]
+	hang.Pipeline = pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: time.Hour})
+	hang.Timeout = timeout
+
+	e := engine.New(engine.Options{Concurrency: n})
+	var mu sync.Mutex
+	started := map[string][]time.Time{}
+	e.OnAttempt(func(a engine.Attempt) {
+		mu.Lock()
+		defer mu.Unlock()
+		started[a.Target] = append(started[a.Target], a.Started)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var rounds, skipped int
+	t0 := time.Now()
+	const run = 6*every + every/2 // the hanging target's second attempt ends at 1.2 s
+	time.AfterFunc(run, cancel)
+	e.Schedule(ctx, ts, every, func(s int) { rounds++; skipped += s })
+	if took := time.Since(t0); took > run+time.Second {
+		t.Errorf("Schedule returned %v after it started, %v after its context ended", took, took-5*every-every/2)
 	}
-	for i, tr := range res.Targets {
-		if due := spread * time.Duration(i) / n; tr.Attempts[0].Started.Sub(res.Started) < due {
-			t.Errorf("target %d started %v into the run, before its share of the spread, %v", i, tr.Attempts[0].Started.Sub(res.Started), due)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if rounds < 6 {
+		t.Errorf("%d rounds in %v, want at least 6", rounds, run)
+	}
+	for i, tg := range ts[:n-1] {
+		if len(started[tg.Name]) < 6 {
+			t.Errorf("target %s: %d attempts, want one a round, at least 6: a round waited for the hanging target", tg.Name, len(started[tg.Name]))
+		}
+		for k, at := range started[tg.Name] {
+			if due := t0.Add(every*time.Duration(k) + every*time.Duration(i)/n); at.Before(due) {
+				t.Errorf("target %s, round %d: started %v before its share of the round", tg.Name, k, due.Sub(at))
+			}
 		}
 	}
-	// From a time ahead: the first target waits for it too.
-	from := time.Now().Add(50 * time.Millisecond)
-	res = engine.New(engine.Options{Concurrency: n, Spread: spread}).RunFrom(context.Background(), targets(n, addr, p), from)
-	for i, tr := range res.Targets {
-		if due := from.Add(spread * time.Duration(i) / n); tr.Attempts[0].Started.Before(due) {
-			t.Errorf("target %d started %v before its due time from a time ahead", i, due.Sub(tr.Attempts[0].Started))
+	h := started[hang.Name]
+	if len(h) < 2 {
+		t.Fatalf("the hanging target: %d attempts, want at least 2", len(h))
+	}
+	for k := 1; k < len(h); k++ {
+		if gap := h[k].Sub(h[k-1]); gap < timeout {
+			t.Errorf("the hanging target's attempts %d and %d started %v apart, within its timeout %v: they overlapped", k-1, k, gap, timeout)
 		}
+	}
+	if skipped < 3 {
+		t.Errorf("%d targets skipped, want at least 3 (the hanging target while its attempt ran)", skipped)
 	}
 }
 

@@ -50,13 +50,6 @@ type Options struct {
 	// Timeout is each attempt's deadline, shared by all its phases.
 	// Default 5s.
 	Timeout time.Duration
-	// Spread, when positive, starts the targets of a Run evenly over that
-	// long rather than all at once: target i of n no earlier than i×Spread/n
-	// after Run starts (and, as ever, once a slot under Concurrency is
-	// free). A schedule that runs every target each interval spreads them
-	// over it, so that each target's attempts are the interval apart and
-	// the load is even. Default 0: at once.
-	Spread time.Duration
 	// Logger receives one debug line per finished attempt. Default: none.
 	Logger hclog.Logger
 	// Keep, when set, is offered the connection of every attempt that

@@ -161,7 +161,11 @@ func (g *aggregate) acc(name string) *stats.Accumulator {
 	return a
 }
 
+// add adds a; a nil aggregate ignores it.
 func (g *aggregate) add(a *Attempt) {
+	if g == nil {
+		return
+	}
 	for _, p := range a.Phases {
 		g.acc(p.Name).Add(p.Duration, p.OK)
 	}
@@ -210,7 +214,11 @@ func (k phaseKey) compare(o phaseKey) int {
 	return cmp.Or(cmp.Compare(k.target, o.target), cmp.Compare(k.phase, o.phase))
 }
 
+// add adds a; a nil runAggregate (a schedule's) ignores it.
 func (r *runAggregate) add(a *Attempt) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.g.add(a)

@@ -98,7 +98,10 @@ type Exporter struct {
 	shed         prometheus.Counter
 	// lateness is how late scheduled attempts started (lateness.go).
 	lateness prometheus.Histogram
-	refused  *prometheus.CounterVec
+	// skipped counts the targets a round of the schedule did not probe:
+	// their attempts of the round before were still running.
+	skipped prometheus.Counter
+	refused *prometheus.CounterVec
 	// slots holds a token per probe /probe runs.
 	slots chan struct{}
 
@@ -143,6 +146,8 @@ func New(opts Options) (*Exporter, error) {
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "probe_schedule_lateness_seconds",
 			Help:    "How much later than the schedule's interval after its previous attempt each scheduled attempt of a target started.",
 			Buckets: latenessBuckets}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "probe_schedule_skipped_total",
+			Help: "Scheduled attempts not made: the target's attempts of the round before were still running when it was due again (its timeout, or its attempts, take longer than the interval)."}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "probe_exporter_scrapes_shed_total",
 			Help: "Scrapes of /probe answered 503 unprobed: every probe slot was busy for as long as the scrape could wait."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "probe_exporter_adhoc_refused_total",
@@ -189,7 +194,7 @@ func New(opts Options) (*Exporter, error) {
 	reg := report.VantageRegisterer(e.registry, e.vantage)
 	e.registerer = reg
 	reg.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, e.refused, slots, e.lateness)
+		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, e.refused, slots, e.lateness, e.skipped)
 	if lines != nil {
 		reg.MustRegister(lines)
 	}
@@ -228,10 +233,6 @@ func (e *Exporter) newState(file *config.File, release io.Closer) *state {
 	// results, which would otherwise be held for the whole round.
 	opts.DiscardAttempts = true
 	opts.DiscardTargets = true
-	// Each round starts its targets evenly over the first nine tenths of
-	// the interval, leaving the last tenth for the last ones to finish, so
-	// that every target is probed the interval apart and the load is even.
-	opts.Spread = file.Schedule.Every - file.Schedule.Every/10
 	s := &state{file: file, release: release, engine: engine.New(opts), targets: make(map[string]*engine.Target, len(file.Targets))}
 	for _, t := range file.Targets {
 		s.targets[t.Name] = t
@@ -284,25 +285,26 @@ func (s *state) stopSchedule() {
 	}
 }
 
-// schedule probes every target of s, every apart, until ctx ends.
+// schedule probes every target of s, every apart, until ctx ends
+// (engine.Schedule: each target every apart, the targets spread over the
+// interval, none waiting for another).
 func (e *Exporter) schedule(ctx context.Context, s *state, every time.Duration) {
 	e.log.Info("scheduled probing", "targets", len(s.file.Targets), "every", every)
-	// Each round is due every after the one before; the engine waits for
-	// each target's share of it (Options.Spread) from that due time, so a
-	// round that begins late catches up. A round that took longer than the
-	// interval is followed at once.
-	for due := time.Now(); ; {
-		s.engine.RunFrom(ctx, s.file.Targets, due)
+	warned := false
+	s.engine.Schedule(ctx, s.file.Targets, every, func(skipped int) {
 		if err := s.stream.Flush(); err != nil {
 			e.log.Warn("scheduled probing: a sink failed", "error", err)
 		}
-		if ctx.Err() != nil {
+		if skipped == 0 {
 			return
 		}
-		if due = due.Add(every); due.Before(time.Now()) {
-			due = time.Now()
+		e.skipped.Add(float64(skipped))
+		if !warned {
+			warned = true
+			e.log.Warn("scheduled probing: targets still probing since the round before were not probed again; their timeout or attempts take longer than the interval (counted in probe_schedule_skipped_total)",
+				"skipped", skipped, "every", every)
 		}
-	}
+	})
 }
 
 // Reload loads the file again and swaps it in: probes in flight finish on

@@ -71,11 +71,18 @@ type Stream struct {
 
 // Attach returns a stream of e's finished attempts to sinks, registered as
 // e's OnAttempt (replacing whatever was), and of its finished targets to
-// those that are TargetSinks, as its OnTarget.
+// those that are TargetSinks, as its OnTarget (none when none is: the
+// engine then aggregates no target's result that no one reads).
 func Attach(e *engine.Engine, sinks ...Sink) *Stream {
 	s := &Stream{sinks: sinks, errs: make([]error, len(sinks))}
 	e.OnAttempt(s.attempt)
-	e.OnTarget(s.target)
+	e.OnTarget(nil)
+	for _, k := range sinks {
+		if _, ok := k.(TargetSink); ok {
+			e.OnTarget(s.target)
+			break
+		}
+	}
 	return s
 }
 
