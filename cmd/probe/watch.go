@@ -31,7 +31,8 @@ func newWatchCmd() *cobra.Command {
 		Use:   "watch FILE",
 		Short: "Probe a file's targets continuously in a live terminal view",
 		Long: `Probe every target of a pipeline file one attempt at a time, a round every
---every (default: the file's schedule, else 1s), and show one row per target:
+--every (default: the file's schedule, else 1s), its targets spread over it
+and none waiting for another, and show one row per target:
 its state, the latest attempt's phases, a sparkline of its recent totals, its
 loss over the attempts kept (the last hour) and its failure class.
 
@@ -88,15 +89,13 @@ func watch(path string, every time.Duration, ff *fileFlags) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for round := 1; probing.Err() == nil; round++ {
-			start := time.Now()
-			eng.Run(probing, file.Targets)
+		// A round does not wait for the one before: a target that hangs
+		// until its timeout holds up no other row.
+		round := 0
+		eng.Schedule(probing, file.Targets, every, func(int) {
+			round++
 			p.Send(roundMsg(round))
-			select {
-			case <-time.After(every - time.Since(start)):
-			case <-probing.Done():
-			}
-		}
+		})
 	}()
 	_, err = p.Run()
 	cancel()
