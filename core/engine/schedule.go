@@ -25,8 +25,8 @@ import (
 // Attempts stream to OnAttempt, and targets' results to OnTarget (i is the
 // target's place in targets), as Run streams them; Schedule keeps nothing
 // of either, and aggregates nothing more when OnTarget is not set. At most
-// Options.Concurrency targets are probed at once, and no more goroutines
-// run than are probing.
+// Options.Concurrency targets are probed at once; a worker is started only
+// when every one started is busy, and each probes target after target.
 func (e *Engine) Schedule(ctx context.Context, targets []*Target, every time.Duration, round func(skipped int)) {
 	if every <= 0 {
 		return
