@@ -8,7 +8,8 @@ import (
 )
 
 // Schedule probes targets, every apart, until ctx ends, and returns once
-// the attempts in flight have ended (canceled, and not recorded). A round
+// the attempts in flight have ended (canceled, and not recorded); with no
+// targets, or every not positive, it only waits for ctx. A round
 // starts every interval and spreads its targets evenly over it: target i
 // of n is due i×every/n into the round, so that each target is probed
 // every apart and the load is even.
@@ -28,7 +29,8 @@ import (
 // Options.Concurrency targets are probed at once; a worker is started only
 // when every one started is busy, and each probes target after target.
 func (e *Engine) Schedule(ctx context.Context, targets []*Target, every time.Duration, round func(skipped int)) {
-	if every <= 0 {
+	if every <= 0 || len(targets) == 0 {
+		<-ctx.Done()
 		return
 	}
 	type job struct {
@@ -93,9 +95,6 @@ feed:
 		}
 		if due = due.Add(every); due.Before(time.Now()) {
 			due = time.Now()
-		}
-		if !wait(due) {
-			break
 		}
 	}
 	close(jobs)
