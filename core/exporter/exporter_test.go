@@ -633,8 +633,10 @@ target "silent" {
 		if got["probe_success"]["{}"] != 0 || got["probe_failure"][`{class="tcp.timeout",phase="connect"}`] != 1 {
 			t.Errorf("header %v: %v, want a tcp.timeout in connect", h, got)
 		}
+		// The deadline is set as the scrape starts, the attempt's clock a
+		// moment later: it reads up to that moment (77 µs seen) short.
 		total := got["probe_duration_seconds"]["{}"]
-		if total < timeout || total > timeout+0.05 {
+		if total < timeout-0.01 || total > timeout+0.05 {
 			t.Errorf("header %v: probe_duration_seconds %v, want the %vs timeout", h, total, timeout)
 		}
 		if took < total || took > total+0.1 {

@@ -110,6 +110,12 @@ func Plugin() *sdk.Plugin {
 				Default:     cty.NumberIntVal(0),
 				Description: "How many more times to go through the server list when no server replied.",
 			},
+			{
+				Name:        "clock",
+				Type:        cty.String,
+				Default:     cty.StringVal("process"),
+				Description: `Where the resolve phase's end comes from: "process", probe's clock when the answer has been read, or with transport "udp" "kernel", the kernel's stamp of the last reply's arrival (SO_TIMESTAMPNS), which a busy machine's wait to run probe does not lengthen. The phase's attribute "clock" says which it has.`,
+			},
 		}},
 		NewResolver: func(cfg cty.Value) (sdk.Resolver, error) { return New(cfg) },
 		DialerSchema: sdk.Schema{Attributes: []sdk.Attribute{

@@ -35,8 +35,10 @@ type Resolver struct {
 	do        bool          // the DNSSEC OK bit
 	timeout   time.Duration // per query; 0 leaves only the attempt's deadline (the query dialer's default)
 	retries   int
-	rcodes    []int // the rcodes that end a lookup well; nil means NOERROR only
-	norec     bool  // clear the RD (recursion desired) bit
+	rcodes    []int        // the rcodes that end a lookup well; nil means NOERROR only
+	norec     bool         // clear the RD (recursion desired) bit
+	clock     string       // of the phase's end: sdk.ClockProcess, or sdk.ClockKernel for the kernel's stamp on a UDP reply
+	unhold    func() error // with sdk.ClockKernel: ends holdStamps
 }
 
 // server is one server to ask.
@@ -116,6 +118,20 @@ func New(cfg cty.Value) (*Resolver, error) {
 	if r.retries < 0 {
 		return nil, sdk.AttrErrorf("retries", "Invalid retries", "retries must be 0 or more, got %d.", r.retries)
 	}
+	switch r.clock = sdk.String(cfg, "clock"); r.clock {
+	case "":
+		r.clock = sdk.ClockProcess
+	case sdk.ClockProcess:
+	case sdk.ClockKernel:
+		if r.transport != "udp" {
+			return nil, sdk.AttrErrorf("clock", "Not used by this transport", `clock = %q applies to transport "udp" only; transport is %q.`, sdk.ClockKernel, r.transport)
+		}
+		if r.unhold, err = holdStamps(); err != nil {
+			return nil, fmt.Errorf("clock = %q: ask the kernel to stamp arriving packets: %w", sdk.ClockKernel, err)
+		}
+	default:
+		return nil, sdk.AttrErrorf("clock", "Invalid clock", "clock must be %q or %q, got %q.", sdk.ClockProcess, sdk.ClockKernel, r.clock)
+	}
 	return r, nil
 }
 
@@ -137,6 +153,9 @@ func (r *Resolver) Close() error {
 		if s.doh != nil {
 			s.doh.CloseIdleConnections()
 		}
+	}
+	if r.unhold != nil {
+		return r.unhold()
 	}
 	return nil
 }
@@ -217,6 +236,10 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 	}
 	lookups[0] = r.lookup(ctx, callAt, r.servers, name, r.qtypes[0])
 	wg.Wait()
+	// The phase ends here: what follows is probe's account of it, which
+	// the attrs carry and the attempt's overhead_ms counts, as dial-tcp's.
+	attrs := make(map[string]any, 16)
+	phase := r.end(span, attrs, callAt, lookups)
 
 	var (
 		addrs []netip.Addr
@@ -248,7 +271,7 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 			Message: fmt.Sprintf("query %s %s @%s: no address records", name, strings.Join(types, ", "), decisive.reply.server)}
 	}
 
-	attrs := map[string]any{"transport": r.transport, "tries": triesAttr}
+	attrs["transport"], attrs["tries"] = r.transport, triesAttr
 	if rep := decisive.reply; rep != nil {
 		attrs["server"] = rep.server
 		attrs["rcode"] = rcodeString(rep.msg.Rcode)
@@ -271,7 +294,8 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 	}
 	if fail != nil {
 		fail.Phase = sdk.PhaseResolve
-		return &sdk.ResolveResponse{Phases: []sdk.Phase{span.End(false, attrs)}, Failure: fail}, nil
+		phase.OK = false
+		return &sdk.ResolveResponse{Phases: []sdk.Phase{phase}, Failure: fail}, nil
 	}
 	strs := make([]string, len(addrs))
 	for i, a := range addrs {
@@ -279,7 +303,37 @@ func (r *Resolver) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.R
 	}
 	attrs["addresses"] = strs
 	attrs["ttl"] = int(ttl)
-	return &sdk.ResolveResponse{Addresses: addrs, Phases: []sdk.Phase{span.End(true, attrs)}}, nil
+	return &sdk.ResolveResponse{Addresses: addrs, Phases: []sdk.Phase{phase}}, nil
+}
+
+// end ends the resolve phase as its lookups have, ok until the caller
+// says otherwise: on the process's clock, or with clock = "kernel" on the
+// kernel's, at the latest stamp of the replies that ended the lookups when
+// each ended on a stamped UDP reply. The process's clock adds, after the
+// last reply arrived, the wait for the process to run (on a busy machine,
+// the phase's largest error), the read and the parse. Its attribute
+// "clock", set in attrs, says which it is.
+func (r *Resolver) end(span sdk.Span, attrs map[string]any, callAt time.Time, lookups []lookup) sdk.Phase {
+	phase := span.End(true, attrs)
+	attrs["clock"] = sdk.ClockProcess
+	if r.clock != sdk.ClockKernel {
+		return phase
+	}
+	var last time.Time
+	for i := range lookups {
+		a := lookups[i].arrived
+		if a.IsZero() {
+			return phase
+		}
+		if a.After(last) {
+			last = a
+		}
+	}
+	if d := last.Sub(callAt.Add(phase.Start)); d >= 0 && d <= phase.Duration {
+		phase.Duration = d
+		attrs["clock"] = sdk.ClockKernel
+	}
+	return phase
 }
 
 // decide returns the lookup whose outcome decides the resolution: the first
@@ -310,6 +364,7 @@ type lookup struct {
 	ttl     uint32       // least TTL of the address records
 	fail    *sdk.Failure // nil for a NOERROR reply
 	ctxFail bool         // fail is the context's: canceled, or the attempt's deadline passed
+	arrived time.Time    // when the kernel stamped the reply that ended the lookup; zero when it did not, or none did
 }
 
 // reply is a parsed reply and how it came.
@@ -319,7 +374,8 @@ type reply struct {
 	msg       *dns.Msg
 	size      int // bytes on the wire, without the TCP length prefix
 	rtt       time.Duration
-	doh       *try // over "doh": the query's connection facts
+	arrived   time.Time // the kernel's stamp of its arrival, on the monotonic clock; zero without one
+	doh       *try      // over "doh": the query's connection facts
 }
 
 // try is one query sent: the sub-timing the phase reports for it.
@@ -382,7 +438,7 @@ func (r *Resolver) lookup(ctx context.Context, callAt time.Time, servers []serve
 			rep, err := r.send(ctx, &l, callAt, m, s, r.transport)
 			if err == nil && rep.msg.Truncated && r.transport == "udp" {
 				if !r.fallback {
-					l.reply = rep
+					l.reply, l.arrived = rep, rep.arrived
 					return l.failed(sdk.ClassDNSTruncated, false, what(name, qtype, s)+": truncated reply (TC set) and tcp_fallback is off")
 				}
 				trunc := rep
@@ -416,7 +472,7 @@ func (r *Resolver) lookup(ctx context.Context, callAt time.Time, servers []serve
 			case err != nil:
 				return l.failed(sdk.ClassDNSMalformed, false, fmt.Sprintf("%s: malformed reply: %v", what(name, qtype, s), err))
 			}
-			l.reply = rep
+			l.reply, l.arrived = rep, rep.arrived
 			if !r.validRcode(rep.msg.Rcode) {
 				msg := what(name, qtype, s) + ": " + rcodeString(rep.msg.Rcode)
 				if r.rcodes != nil {
@@ -509,6 +565,10 @@ func (r *Resolver) exchange(ctx context.Context, t *try, begin time.Time, m *dns
 		return r.exchangeDoH(ctx, t, deadline, m, s)
 	}
 	d := &net.Dialer{Deadline: deadline}
+	stamped := r.clock == sdk.ClockKernel && t.transport == "udp"
+	if stamped {
+		d.Control = stampControl
+	}
 	var (
 		conn net.Conn
 		err  error
@@ -535,15 +595,26 @@ func (r *Resolver) exchange(ctx context.Context, t *try, begin time.Time, m *dns
 		return nil, err
 	}
 	for {
-		p, err := co.ReadMsgHeader(nil)
+		var (
+			p       []byte
+			arrived time.Time
+		)
+		if stamped {
+			p, arrived, err = readStamped(conn.(*net.UDPConn), r.edns, sent)
+		} else {
+			p, err = co.ReadMsgHeader(nil)
+		}
 		t.rtt = time.Since(sent)
+		if !arrived.IsZero() {
+			t.rtt = arrived.Sub(sent)
+		}
 		switch {
 		case err != nil && !errors.Is(err, dns.ErrShortRead):
 			return nil, err
 		case err == nil && t.transport == "udp" && binary.BigEndian.Uint16(p) != m.Id:
 			continue // a late reply to an earlier query, or a stray
 		}
-		rep := &reply{server: s.addr, transport: t.transport, msg: new(dns.Msg), size: len(p), rtt: t.rtt}
+		rep := &reply{server: s.addr, transport: t.transport, msg: new(dns.Msg), size: len(p), rtt: t.rtt, arrived: arrived}
 		if err == nil {
 			err = rep.msg.Unpack(p)
 		}
@@ -556,6 +627,37 @@ func (r *Resolver) exchange(ctx context.Context, t *try, begin time.Time, m *dns
 		return rep, err
 	}
 }
+
+// readStamped reads one datagram from c as dns.Conn.ReadMsgHeader does
+// (into a buffer of size, at least dns.MinMsgSize), with the kernel's
+// stamp of its arrival placed on the monotonic clock: zero when it has
+// none, or when the wall clock it is on stepped since sent.
+func readStamped(c *net.UDPConn, size uint16, sent time.Time) ([]byte, time.Time, error) {
+	p := make([]byte, max(int(size), dns.MinMsgSize))
+	oob := make([]byte, stampSpace)
+	n, oobn, _, _, err := c.ReadMsgUDPAddrPort(p, oob)
+	now := time.Now()
+	switch {
+	case err != nil:
+		return nil, time.Time{}, err
+	case n < dnsHeaderSize:
+		return nil, time.Time{}, dns.ErrShortRead
+	}
+	var arrived time.Time
+	if wall, ok := stampOf(oob[:oobn]); ok {
+		// How long ago on the wall clock, taken from now on the monotonic.
+		if ago := now.Round(0).Sub(wall); ago >= 0 {
+			if a := now.Add(-ago); !a.Before(sent) {
+				arrived = a
+			}
+		}
+	}
+	return p[:n], arrived, nil
+}
+
+// dnsHeaderSize is the length of a DNS message's header: a reply shorter
+// is dns.ErrShortRead, as miekg/dns reads it.
+const dnsHeaderSize = 12
 
 // sameQuestion checks that reply answers query's question. A reply without
 // a question section passes (some servers send none with an error rcode).

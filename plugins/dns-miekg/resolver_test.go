@@ -391,7 +391,10 @@ func TestResolve(t *testing.T) {
 			if class != tt.class {
 				t.Errorf("class = %q, want %q (failure %v)", class, tt.class, resp.Failure)
 			}
-			keys := []string{"tries"}
+			keys := []string{"tries", "clock"}
+			if _, literal := ph.Attrs["literal"]; !literal && ph.Attrs["clock"] != sdk.ClockProcess {
+				t.Errorf("clock = %v, want %q", ph.Attrs["clock"], sdk.ClockProcess)
+			}
 			if _, replied := tt.attrs["server"]; replied {
 				keys = append(keys, "rtt_ms", "size", "answer_rrs", "authority_rrs", "additional_rrs") // TestUnbound checks the counts
 				rtt, size := ph.Attrs["rtt_ms"].(float64), ph.Attrs["size"].(int)
@@ -716,6 +719,9 @@ func TestNew(t *testing.T) {
 		{name: "timeout zero", values: map[string]cty.Value{"servers": one, "timeout": cty.StringVal("0s")}, attr: "timeout"},
 		{name: "timeout negative", values: map[string]cty.Value{"servers": one, "timeout": cty.StringVal("-1s")}, attr: "timeout"},
 		{name: "retries negative", values: map[string]cty.Value{"servers": one, "retries": cty.NumberIntVal(-1)}, attr: "retries"},
+		{name: "kernel clock", values: map[string]cty.Value{"servers": one, "clock": cty.StringVal("kernel")}, servers: []string{"192.0.2.1:53"}},
+		{name: "clock", values: map[string]cty.Value{"servers": one, "clock": cty.StringVal("wall")}, attr: "clock"},
+		{name: "kernel clock over tcp", values: map[string]cty.Value{"servers": one, "transport": cty.StringVal("tcp"), "clock": cty.StringVal("kernel")}, attr: "clock"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -728,6 +734,7 @@ func TestNew(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				defer r.Close()
 				var got []string
 				for _, s := range r.servers {
 					got = append(got, s.addr)

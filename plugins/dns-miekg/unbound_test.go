@@ -190,6 +190,7 @@ func TestUnbound(t *testing.T) {
 				if _, ok := w.attrs["answer_rrs"]; !ok {
 					ignore = append(ignore, "answer_rrs", "authority_rrs", "additional_rrs")
 				}
+				w.attrs["clock"] = sdk.ClockProcess
 				if tr.transport == "doh" { // the connection's facts: TestDoH checks them
 					ignore = append(ignore, "reused", "connect_ms", "tls_ms")
 					w.attrs["url"], w.attrs["http_version"] = u.dohURL(), "HTTP/2.0"
