@@ -16,7 +16,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/probe-dev/probe/core/sdk"
-	tlshandshake "github.com/probe-dev/probe/plugins/tls"
+	"github.com/probe-dev/probe/plugins/builtins"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // The reference: what a plain Go program does for the same work, with net,
@@ -104,6 +105,21 @@ func exchangeA(ctx context.Context, server netip.AddrPort, host string) (netip.A
 	return netip.Addr{}, fmt.Errorf("answer from %s for %s: no A record (rcode %s)", server, host, dns.RcodeToString[r.Rcode])
 }
 
+// warmAsProbe readies the process for handshakes as probe's tls plugin
+// readies probe's: it builds one of the plugin's handshakers, trusting
+// caFile, which runs the plugin's warm-up (plugins/tls/warm.go).
+func warmAsProbe(caFile string) error {
+	p := builtins.Plugins()["tls"]
+	cfg, err := p.HandshakeSchema.Config(map[string]cty.Value{"ca_file": cty.StringVal(caFile)})
+	if err != nil {
+		return fmt.Errorf("warm up as probe's tls plugin: %w", err)
+	}
+	if _, err := p.NewHandshaker(cfg); err != nil {
+		return fmt.Errorf("warm up as probe's tls plugin: %w", err)
+	}
+	return nil
+}
+
 // plainLoopCmd is the hidden first argument under which this command runs
 // the plain loop in a process of its own (plainLoopMain), so that it is
 // compared with probe process for process, and never built with the race
@@ -141,15 +157,17 @@ func plainLoopMain(args []string) int {
 		}
 		times := make([]plainTimes, 0, *n)
 		// It starts as warm as probe's first attempt: the tls plugin's
-		// warm-up, a handshake in memory and a collection, before any is
-		// timed. Without it, on 2 cores beside stress-ng (--cpu 2, --cache
+		// warm-up, a handshake in memory and a collection, which building
+		// one of its handshakers runs, before any is timed. Without it, on 2 cores beside stress-ng (--cpu 2, --cache
 		// 2) or other packages' tests, probe's tls phase read 0.13-0.25 ms
 		// shorter than the reference's by the median of 60-72 samples, and
 		// -0.30 to -0.39 ms in one CI run, failing TestAccuracy; with it,
 		// -0.14 to +0.08 ms. The difference was the reference's own cold
 		// start (plugins/tls/warm.go says what one costs), not time probe
 		// left out.
-		tlshandshake.WarmUp()
+		if err := warmAsProbe(*ca); err != nil {
+			return err
+		}
 		for range *n {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			// The reference of the accuracy measurement does the work

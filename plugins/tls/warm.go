@@ -65,13 +65,6 @@ func warmUp(systemRoots bool) {
 	}
 }
 
-// WarmUp readies the process for timed handshakes as New does, once per
-// process: warm, then a collection of the garbage start-up and warm left.
-// A program that times crypto/tls handshakes of its own to compare with
-// probe's (internal/bench's accuracy reference) calls it, so that its
-// handshakes start as warm as probe's.
-func WarmUp() { warmUp(false) }
-
 // warm runs one TLS 1.3 handshake in memory, client and server in this
 // process, away from any target. Its error is for the tests: a warm-up that
 // fails only leaves the first handshake cold. The first
