@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -189,7 +190,7 @@ func (c *rrCheck) check(rrs []dns.RR) string {
 func (q *Query) Dial(ctx context.Context, req *sdk.DialRequest) (*sdk.DialResponse, error) {
 	callAt := time.Now()
 	span := sdk.StartSpan(Phase, callAt)
-	s := server{addr: req.Address.String()}
+	s := server{addr: req.Address.String(), udp: net.UDPAddrFromAddrPort(req.Address)}
 	if q.r.transport == "tls" {
 		name := q.serverName
 		if name == "" {

@@ -44,6 +44,7 @@ type Resolver struct {
 // server is one server to ask.
 type server struct {
 	addr string          // "addr:port"
+	udp  *net.UDPAddr    // the same, for transport "udp"
 	tls  *tls.Config     // with transport "tls"
 	doh  *http.Transport // with transport "doh": its connections outlive a query
 }
@@ -87,7 +88,7 @@ func New(cfg cty.Value) (*Resolver, error) {
 		}
 	}
 	for _, a := range addrs {
-		s := server{addr: a.String()}
+		s := server{addr: a.String(), udp: net.UDPAddrFromAddrPort(a)}
 		if r.doh != nil {
 			s.doh = newDoHTransport(s.addr, r.doh.url.Hostname(), roots)
 		}
@@ -566,16 +567,31 @@ func (r *Resolver) exchange(ctx context.Context, t *try, begin time.Time, m *dns
 	}
 	d := &net.Dialer{Deadline: deadline}
 	stamped := r.clock == sdk.ClockKernel && t.transport == "udp"
-	if stamped {
-		d.Control = stampControl
-	}
 	var (
 		conn net.Conn
 		err  error
 	)
-	if t.transport == "tls" {
+	switch t.transport {
+	case "tls":
 		conn, err = (&tls.Dialer{NetDialer: d, Config: s.tls}).DialContext(ctx, "tcp", s.addr)
-	} else {
+	case "udp":
+		// net.DialUDP to the address New parsed, not a Dialer's
+		// DialContext, which parses the string and runs its dial
+		// machinery on every query: dns.resolve_vs_miekg (make
+		// bench-dns) read 0.92-0.94 with it, 0.96-0.99 without. A UDP
+		// connect does not wait for the network, so there is nothing for
+		// ctx to cut short.
+		var uc *net.UDPConn
+		if uc, err = net.DialUDP("udp", nil, s.udp); err == nil {
+			conn = uc
+			if stamped {
+				if err = stampOn(uc); err != nil {
+					uc.Close()
+					err = fmt.Errorf("ask the kernel to stamp replies: %w", err)
+				}
+			}
+		}
+	default:
 		conn, err = d.DialContext(ctx, t.transport, s.addr)
 	}
 	sent := time.Now()

@@ -2,18 +2,21 @@ package dnsmiekg
 
 import (
 	"encoding/binary"
-	"syscall"
+	"net"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// stampControl is a net.Dialer Control that asks the kernel to stamp each
-// datagram the socket receives with the time it arrived (SO_TIMESTAMPNS):
-// a time no wait of the process to run delays.
-func stampControl(_, _ string, c syscall.RawConn) error {
+// stampOn asks the kernel to stamp each datagram c receives with the time
+// it arrived (SO_TIMESTAMPNS): a time no wait of the process to run delays.
+func stampOn(c *net.UDPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
 	var serr error
-	if err := c.Control(func(fd uintptr) {
+	if err := rc.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	}); err != nil {
 		return err
@@ -45,7 +48,7 @@ func holdStamps() (close func() error, err error) {
 var stampSpace = unix.CmsgSpace(16)
 
 // stampOf returns the arrival time in oob, the control messages of a
-// datagram read from a socket of stampControl's, on the wall clock.
+// datagram read from a socket of stampOn's, on the wall clock.
 func stampOf(oob []byte) (time.Time, bool) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {

@@ -23,13 +23,14 @@ func TestReadStamped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unhold()
-	lc := net.ListenConfig{Control: stampControl}
-	pc, err := lc.ListenPacket(t.Context(), "udp", "127.0.0.1:0")
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
-	c := pc.(*net.UDPConn)
+	defer c.Close()
+	if err := stampOn(c); err != nil {
+		t.Fatal(err)
+	}
 	out, err := net.Dial("udp", c.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -3,13 +3,13 @@
 package dnsmiekg
 
 import (
-	"syscall"
+	"net"
 	"time"
 )
 
-// stampControl does nothing where the kernel's stamps are not read: the
+// stampOn does nothing where the kernel's stamps are not read: the
 // resolve phase keeps the process's clock.
-func stampControl(_, _ string, _ syscall.RawConn) error { return nil }
+func stampOn(*net.UDPConn) error { return nil }
 
 // holdStamps holds nothing.
 func holdStamps() (func() error, error) { return func() error { return nil }, nil }
