@@ -158,13 +158,14 @@ func plainLoopMain(args []string) int {
 		times := make([]plainTimes, 0, *n)
 		// It starts as warm as probe's first attempt: the tls plugin's
 		// warm-up, a handshake in memory and a collection, which building
-		// one of its handshakers runs, before any is timed. Without it, on 2 cores beside stress-ng (--cpu 2, --cache
-		// 2) or other packages' tests, probe's tls phase read 0.13-0.25 ms
-		// shorter than the reference's by the median of 60-72 samples, and
-		// -0.30 to -0.39 ms in one CI run, failing TestAccuracy; with it,
-		// -0.14 to +0.08 ms. The difference was the reference's own cold
-		// start (plugins/tls/warm.go says what one costs), not time probe
-		// left out.
+		// one of its handshakers runs, before any is timed. Without it,
+		// on 2 cores beside stress-ng (--cpu 2, --cache 2) or other
+		// packages' tests, probe's tls phase read 0.13-0.25 ms shorter
+		// than the reference's by the median of 60-72 samples, and -0.30
+		// to -0.39 ms in one CI run, failing TestAccuracy; with it, -0.14
+		// to +0.08 ms. The difference was the reference's own cold start
+		// (plugins/tls/warm.go says what one costs), not time probe left
+		// out.
 		if err := warmAsProbe(*ca); err != nil {
 			return err
 		}

@@ -565,7 +565,6 @@ func (r *Resolver) exchange(ctx context.Context, t *try, begin time.Time, m *dns
 	if t.transport == "doh" {
 		return r.exchangeDoH(ctx, t, deadline, m, s)
 	}
-	d := &net.Dialer{Deadline: deadline}
 	stamped := r.clock == sdk.ClockKernel && t.transport == "udp"
 	var (
 		conn net.Conn
@@ -573,7 +572,7 @@ func (r *Resolver) exchange(ctx context.Context, t *try, begin time.Time, m *dns
 	)
 	switch t.transport {
 	case "tls":
-		conn, err = (&tls.Dialer{NetDialer: d, Config: s.tls}).DialContext(ctx, "tcp", s.addr)
+		conn, err = (&tls.Dialer{NetDialer: &net.Dialer{Deadline: deadline}, Config: s.tls}).DialContext(ctx, "tcp", s.addr)
 	case "udp":
 		// net.DialUDP to the address New parsed, not a Dialer's
 		// DialContext, which parses the string and runs its dial
@@ -592,7 +591,7 @@ func (r *Resolver) exchange(ctx context.Context, t *try, begin time.Time, m *dns
 			}
 		}
 	default:
-		conn, err = d.DialContext(ctx, t.transport, s.addr)
+		conn, err = (&net.Dialer{Deadline: deadline}).DialContext(ctx, t.transport, s.addr)
 	}
 	sent := time.Now()
 	t.connect = sent.Sub(begin)
