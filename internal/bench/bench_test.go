@@ -309,6 +309,9 @@ func TestServe(t *testing.T) {
 		if u.Attempts < want/2 || u.Attempts > 2*want || u.OK < u.Attempts*9/10 || u.CPU <= 0 {
 			t.Errorf("%s: %d attempts, %d ok, CPU %v in %v; want about %d, nearly all ok, and some CPU", name, u.Attempts, u.OK, u.CPU, window, want)
 		}
+		if !(u.Busy > 0 && u.Busy <= 1) {
+			t.Errorf("%s: the machine %v busy, want a share in (0, 1]", name, u.Busy)
+		}
 	}
 	// Each target has its own histograms of three phases and its total.
 	if res.MetricsSeries < 4*targets || res.MetricsBytes < 20*res.MetricsSeries {

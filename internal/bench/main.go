@@ -290,6 +290,8 @@ func addServe(add func(string, float64, int), sv serveResult) {
 	add("serve.blackbox_ok_attempts", float64(sv.Blackbox.OK), 0)
 	add("serve.rss_drift_mb", sv.Probe.RSSDrift, 1)
 	add("serve.heap_drift_mb", sv.Probe.HeapDrift, 1)
+	add("serve.machine_busy", sv.Probe.Busy, 2)
+	add("serve.blackbox_machine_busy", sv.Blackbox.Busy, 2)
 	add("serve.schedule_lateness_p99_ms", sdk.Milliseconds(sv.LatenessP99), 2)
 	add("serve.metrics_series", float64(sv.MetricsSeries), 0)
 	add("serve.metrics_bytes", float64(sv.MetricsBytes), 0)

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/procfs"
+
 	"github.com/probe-dev/probe/internal/lab"
 )
 
@@ -122,6 +124,11 @@ type serveUsage struct {
 	// it holds, without the garbage collector's slack and the peaks of a
 	// scrape, which the resident set also counts.
 	HeapDrift float64
+	// Busy is the share of the machine's CPU time that was busy over the
+	// window, every process's (the lab's servers too): near 1, the attempts
+	// queue for the CPU, and lateness says more of the machine than of the
+	// schedule.
+	Busy float64
 }
 
 // perK returns the CPU seconds per 1,000 attempts that succeeded: a failed
@@ -241,6 +248,7 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 	pid := cmd.Process.Pid
 	var before, after map[string]float64
 	var cpu0 time.Duration
+	var machine0 machineCPU
 	var rss, heap []float64 // MB, sampled each interval of the window
 	var windowStart time.Time
 	start := time.Now()
@@ -270,6 +278,9 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 			if cpu0, err = cpuTime(pid); err != nil {
 				return u, 0, 0, 0, err
 			}
+			if machine0, err = readMachineCPU(); err != nil {
+				return u, 0, 0, 0, err
+			}
 		}
 		r, err := residentMB(pid)
 		if err != nil {
@@ -292,7 +303,11 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 	if err != nil {
 		return u, 0, 0, 0, err
 	}
-	u.CPU = cpu1 - cpu0
+	machine1, err := readMachineCPU()
+	if err != nil {
+		return u, 0, 0, 0, err
+	}
+	u.CPU, u.Busy = cpu1-cpu0, machine1.busySince(machine0)
 	for _, result := range []string{"success", "failure"} {
 		key := `probe_exporter_probes_total{result="` + result + `",trigger="schedule"}`
 		n := int(after[key] - before[key])
@@ -314,8 +329,8 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 		return cmp.Compare(x, y)
 	})
 	fmt.Fprintf(o.Log, "serve: probe: lateness, attempts at most so late (s): %s\n", strings.Join(buckets, " "))
-	fmt.Fprintf(o.Log, "serve: probe: %d attempts (%d ok), CPU %v, RSS %.0f to %.0f MB, live heap %.0f to %.0f MB, /metrics %d series, %d bytes\n",
-		u.Attempts, u.OK, u.CPU, rss[0], rss[len(rss)-1], heap[0], heap[len(heap)-1], series, size)
+	fmt.Fprintf(o.Log, "serve: probe: %d attempts (%d ok), CPU %v, the machine %.0f %% busy, RSS %.0f to %.0f MB, live heap %.0f to %.0f MB, /metrics %d series, %d bytes\n",
+		u.Attempts, u.OK, u.CPU, 100*u.Busy, rss[0], rss[len(rss)-1], heap[0], heap[len(heap)-1], series, size)
 	return u, histogramQuantile(0.99, "probe_schedule_lateness_seconds", before, after), series, size, nil
 }
 
@@ -380,6 +395,10 @@ func serveBlackbox(ctx context.Context, o serveOptions, dir, caFile, resolvConf,
 	if err != nil {
 		return u, err
 	}
+	machine0, err := readMachineCPU()
+	if err != nil {
+		return u, err
+	}
 	start := time.Now()
 	if err := sleepCtx(ctx, o.Duration); err != nil {
 		return u, err
@@ -388,8 +407,12 @@ func serveBlackbox(ctx context.Context, o serveOptions, dir, caFile, resolvConf,
 	if err != nil {
 		return u, err
 	}
+	machine1, err := readMachineCPU()
+	if err != nil {
+		return u, err
+	}
 	end := time.Now()
-	u.CPU = cpu1 - cpu0
+	u.CPU, u.Busy = cpu1-cpu0, machine1.busySince(machine0)
 	// A scrape stamps its samples with its start: those of the window's
 	// last scrapes are in once their timeout has passed.
 	if err := sleepCtx(ctx, timeout+time.Second); err != nil {
@@ -407,7 +430,8 @@ func serveBlackbox(ctx context.Context, o serveOptions, dir, caFile, resolvConf,
 		return u, err
 	}
 	u.Attempts, u.OK = int(scrapes), int(ok)
-	fmt.Fprintf(o.Log, "serve: blackbox_exporter and Prometheus: %d scrapes (%d ok), CPU %v\n", u.Attempts, u.OK, u.CPU)
+	fmt.Fprintf(o.Log, "serve: blackbox_exporter and Prometheus: %d scrapes (%d ok), CPU %v, the machine %.0f %% busy\n",
+		u.Attempts, u.OK, u.CPU, 100*u.Busy)
 	if u.Attempts == 0 {
 		return u, fmt.Errorf("prometheus scraped nothing in %v; log: %s", o.Duration, lastLines(stderr.String(), 10))
 	}
@@ -577,6 +601,36 @@ func cpuTimes(pids []int) (time.Duration, error) {
 		sum += d
 	}
 	return sum, nil
+}
+
+// machineCPU is the CPU time of all the machine's CPUs since it booted, in
+// seconds (/proc/stat).
+type machineCPU struct{ busy, all float64 }
+
+// readMachineCPU reads the machine's CPU time: busy is all but idle and
+// waiting for I/O; time the hypervisor stole counts as busy, since no
+// process of the machine could have it.
+func readMachineCPU() (machineCPU, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return machineCPU{}, err
+	}
+	st, err := fs.Stat()
+	if err != nil {
+		return machineCPU{}, fmt.Errorf("/proc/stat: %w", err)
+	}
+	c := st.CPUTotal // guest time is within user time
+	all := c.User + c.Nice + c.System + c.Idle + c.Iowait + c.IRQ + c.SoftIRQ + c.Steal
+	return machineCPU{busy: all - c.Idle - c.Iowait, all: all}, nil
+}
+
+// busySince returns the share of the machine's CPU time that was busy
+// between then and m.
+func (m machineCPU) busySince(then machineCPU) float64 {
+	if m.all <= then.all {
+		return math.NaN()
+	}
+	return (m.busy - then.busy) / (m.all - then.all)
 }
 
 // residentMB returns process pid's resident set in MB (VmRSS).
