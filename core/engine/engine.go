@@ -16,8 +16,12 @@ import (
 
 // Engine schedules attempts. It is safe for concurrent use.
 type Engine struct {
-	opts     Options
-	redactor *Redactor
+	opts Options
+	// concurrencySet is whether the caller set Options.Concurrency (or
+	// Sequential mode): Schedule's bound then; the targets' count
+	// otherwise.
+	concurrencySet bool
+	redactor       *Redactor
 	// mu serialises OnAttempt calls.
 	mu        sync.Mutex
 	onAttempt func(Attempt)
@@ -28,7 +32,8 @@ type Engine struct {
 
 // New returns an engine with opts; zero fields take their defaults.
 func New(opts Options) *Engine {
-	return &Engine{opts: opts.withDefaults(), redactor: NewRedactor(opts.Secrets)}
+	return &Engine{opts: opts.withDefaults(), concurrencySet: opts.Concurrency > 0 || opts.Mode == Sequential,
+		redactor: NewRedactor(opts.Secrets)}
 }
 
 // Options returns the engine's options with defaults applied.
@@ -130,7 +135,7 @@ func (e *Engine) RunSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 		wg      sync.WaitGroup
 		mu      sync.Mutex // guards res.Targets
 		workers int
-		limit   = -1 // the most workers: workers(), once a target is there
+		limit   = -1 // the most workers: workers(Concurrency), once a target is there
 	)
 	done := func(i int, tr *TargetResult) {
 		run.target(ctx, i, tr)
@@ -153,7 +158,7 @@ func (e *Engine) RunSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 		fed := false
 		if ctx.Err() == nil {
 			if limit < 0 {
-				limit = e.workers()
+				limit = e.workers(e.opts.Concurrency)
 			}
 			if workers < limit {
 				workers++
@@ -192,13 +197,12 @@ func (e *Engine) RunSeq(ctx context.Context, seq iter.Seq[*Target], rounds int64
 // to keep them exact.
 func (e *Engine) boundedStats() bool { return e.opts.DiscardAttempts && !e.opts.ExactStats }
 
-// workers returns how many targets to run at once: Concurrency, and no
-// more than the file descriptors left allow. RunSeq starts no more workers
-// than it has targets.
-func (e *Engine) workers() int {
-	n := e.opts.Concurrency
+// workers returns how many targets to run at once: n, and no more than the
+// file descriptors left allow. RunSeq starts no more workers than it has
+// targets.
+func (e *Engine) workers(n int) int {
 	if fit, limit, open, ok := fdConcurrency(); ok && fit < n {
-		e.opts.Logger.Debug("concurrency capped by the file descriptor limit", "concurrency", e.opts.Concurrency,
+		e.opts.Logger.Debug("concurrency capped by the file descriptor limit", "concurrency", n,
 			"capped", fit, "nofile", limit, "open", open)
 		n = fit
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -179,6 +180,79 @@ func TestSchedule(t *testing.T) {
 	}
 	if skipped < 3 {
 		t.Errorf("%d targets skipped, want at least 3 (the hanging target while its attempt ran)", skipped)
+	}
+}
+
+// TestScheduleConcurrency probes, every 200 ms, more targets that hang
+// until their 600 ms timeout than Run's default concurrency, and four that
+// answer at once. By default the schedule is bounded by nothing but its
+// targets: the hanging ones all run at once and the others start on time.
+// With Options.Concurrency set, no more run at once than it says.
+func TestScheduleConcurrency(t *testing.T) {
+	addr := startTCP(t)
+	const every, timeout, healthy = 200 * time.Millisecond, 600 * time.Millisecond, 4
+	hanging := 2*engine.DefaultConcurrency() + 8
+	for _, concurrency := range []int{0, 8} {
+		t.Run(fmt.Sprintf("concurrency=%d", concurrency), func(t *testing.T) {
+			ts := targets(healthy+hanging, addr, pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1")}))
+			slow := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: time.Hour})
+			for _, tg := range ts[healthy:] {
+				tg.Pipeline, tg.Timeout = slow, timeout
+			}
+			e := engine.New(engine.Options{Concurrency: concurrency})
+			type span struct{ start, end time.Time }
+			var mu sync.Mutex
+			spans := map[string][]span{}
+			e.OnAttempt(func(a engine.Attempt) {
+				mu.Lock()
+				defer mu.Unlock()
+				spans[a.Target] = append(spans[a.Target], span{a.Started, time.Now()})
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 8*every)
+			defer cancel()
+			e.Schedule(ctx, ts, every, nil)
+
+			mu.Lock()
+			defer mu.Unlock()
+			// The most attempts running at once: +1 at each start, -1 at
+			// each end, in time order.
+			type edge struct {
+				at time.Time
+				d  int
+			}
+			var edges []edge
+			for _, ss := range spans {
+				for _, s := range ss {
+					edges = append(edges, edge{s.start, 1}, edge{s.end, -1})
+				}
+			}
+			slices.SortFunc(edges, func(a, b edge) int { return a.at.Compare(b.at) })
+			most, now := 0, 0
+			for _, e := range edges {
+				now += e.d
+				most = max(most, now)
+			}
+			if concurrency > 0 {
+				if most > concurrency {
+					t.Errorf("%d attempts ran at once, want at most the concurrency set, %d", most, concurrency)
+				}
+				return
+			}
+			if most < hanging {
+				t.Errorf("%d attempts ran at once, want all %d hanging targets' at least", most, hanging)
+			}
+			for _, tg := range ts[:healthy] {
+				ss := spans[tg.Name]
+				if len(ss) < 6 {
+					t.Errorf("target %s: %d attempts in %v every %v, want at least 6", tg.Name, len(ss), 8*every, every)
+				}
+				for k := 1; k < len(ss); k++ {
+					if late := ss[k].start.Sub(ss[k-1].start) - every; late > every/2 {
+						t.Errorf("target %s: attempt %d started %v late, held back by the hanging targets", tg.Name, k, late)
+					}
+				}
+			}
+		})
 	}
 }
 
