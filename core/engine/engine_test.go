@@ -185,15 +185,41 @@ func TestSchedule(t *testing.T) {
 
 // TestScheduleConcurrency probes, every 200 ms, more targets that hang
 // until their 600 ms timeout than Run's default concurrency, and four that
-// answer at once. By default the schedule is bounded by nothing but its
-// targets: the hanging ones all run at once and the others start on time.
-// With Options.Concurrency set, no more run at once than it says.
+// answer at once. By default, while the processors keep up, the schedule is
+// bounded by nothing but its targets: the hanging ones all run at once and
+// the others start on time. With Options.Concurrency set, no more run at
+// once than it says; with the processors busy (goroutines that only
+// compute), no more than Run's default.
 func TestScheduleConcurrency(t *testing.T) {
 	addr := startTCP(t)
 	const every, timeout, healthy = 200 * time.Millisecond, 600 * time.Millisecond, 4
 	hanging := 2*engine.DefaultConcurrency() + 8
-	for _, concurrency := range []int{0, 8} {
-		t.Run(fmt.Sprintf("concurrency=%d", concurrency), func(t *testing.T) {
+	for _, tt := range []struct {
+		concurrency int
+		busy        bool
+	}{{0, false}, {8, false}, {0, true}} {
+		concurrency := tt.concurrency
+		t.Run(fmt.Sprintf("concurrency=%d,busy=%v", concurrency, tt.busy), func(t *testing.T) {
+			if tt.busy {
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				for range 8 * runtime.GOMAXPROCS(0) {
+					wg.Go(func() {
+						for {
+							select {
+							case <-stop:
+								return
+							default:
+								for start := time.Now(); time.Since(start) < 50*time.Microsecond; {
+								}
+								runtime.Gosched()
+							}
+						}
+					})
+				}
+				defer wg.Wait()
+				defer close(stop)
+			}
 			ts := targets(healthy+hanging, addr, pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1")}))
 			slow := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: time.Hour})
 			for _, tg := range ts[healthy:] {
@@ -235,6 +261,12 @@ func TestScheduleConcurrency(t *testing.T) {
 			if concurrency > 0 {
 				if most > concurrency {
 					t.Errorf("%d attempts ran at once, want at most the concurrency set, %d", most, concurrency)
+				}
+				return
+			}
+			if tt.busy {
+				if most > engine.DefaultConcurrency() {
+					t.Errorf("%d attempts ran at once with the processors busy, want at most Run's default, %d", most, engine.DefaultConcurrency())
 				}
 				return
 			}

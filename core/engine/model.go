@@ -39,8 +39,8 @@ type Options struct {
 	// Concurrency bounds how many targets run at once in Parallel mode.
 	// Run lowers it to what the process's file descriptor limit
 	// (RLIMIT_NOFILE) leaves room for, about four per attempt. Default
-	// DefaultConcurrency(): 16 on two cores; Schedule's default is no
-	// bound but its targets and that limit.
+	// DefaultConcurrency(): 16 on two cores, which Schedule, when it is
+	// not set, goes past while the processors keep up.
 	Concurrency int
 	// Attempts is how many attempts each target gets. Default 1.
 	Attempts int

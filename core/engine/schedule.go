@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,10 +30,9 @@ import (
 // of either, and aggregates nothing more when OnTarget is not set. A worker
 // is started only when every one started is busy, and each probes target
 // after target. How many targets are probed at once is bounded by
-// Options.Concurrency when it was set, by the file descriptors left, and
-// otherwise by nothing but the targets: a schedule's load is its targets
-// spread over every, not a batch to pace, and a bound would hold every
-// target back while some hang until their timeouts.
+// Options.Concurrency when it was set; otherwise a target due waits for a
+// worker only when Run's default concurrency is busy and the processors are
+// too (scheduleConcurrency). The file descriptors left bound both.
 func (e *Engine) Schedule(ctx context.Context, targets []*Target, every time.Duration, round func(skipped int)) {
 	if every <= 0 || len(targets) == 0 {
 		<-ctx.Done()
@@ -46,8 +47,13 @@ func (e *Engine) Schedule(ctx context.Context, targets []*Target, every time.Dur
 		busy    = make([]atomic.Bool, len(targets)) // busy[i]: target i is being probed
 		wg      sync.WaitGroup
 		workers int
-		limit   = e.workers(e.scheduleConcurrency(len(targets)))
+		// Up to floor workers start as needed, past it up to limit only
+		// while the processors keep up (cpu.free).
+		floor, limit = e.scheduleConcurrency(len(targets))
+		cpu          = newCPUGauge()
 	)
+	limit = e.workers(limit)
+	floor = min(floor, limit)
 	worker := func() {
 		for j := range jobs {
 			tr := e.runTarget(ctx, j.i, j.t, nil)
@@ -57,6 +63,8 @@ func (e *Engine) Schedule(ctx context.Context, targets []*Target, every time.Dur
 			busy[j.i].Store(false)
 		}
 	}
+	recheck := time.NewTimer(time.Hour) // reset before each wait for a worker
+	defer recheck.Stop()
 	pace := time.NewTimer(time.Hour) // reset before each wait
 	defer pace.Stop()
 	wait := func(until time.Time) bool {
@@ -84,14 +92,24 @@ feed:
 				continue // a worker was waiting
 			default:
 			}
-			if workers < limit {
-				workers++
-				wg.Go(worker)
-			}
-			select {
-			case jobs <- job{i, t}:
-			case <-ctx.Done():
-				break feed
+			for sent := false; !sent; {
+				if workers < floor || workers < limit && cpu.free() {
+					workers++
+					wg.Go(worker)
+				}
+				// Wait for a worker; while none may start, look again at
+				// the processors every cpuRecheck.
+				if workers < limit {
+					recheck.Reset(cpuRecheck)
+				}
+				select {
+				case jobs <- job{i, t}:
+					sent = true
+				case <-recheck.C:
+				case <-ctx.Done():
+					break feed
+				}
+				recheck.Stop()
 			}
 		}
 		if round != nil {
@@ -105,20 +123,45 @@ feed:
 	wg.Wait()
 }
 
-// scheduleConcurrency returns how many of n targets a schedule probes at
-// once at most: Options.Concurrency when the caller set it, all n
-// otherwise. Run's default of a few per processor paces a batch so that
-// handshakes do not wait for each other's computation; a schedule's
-// targets come due one by one, so that as many run at once as take longer
-// than the gap between them, and they are many only while targets hang
-// (until their timeout) or the machine is too slow for the schedule. A
-// bound then holds back every target due, those that would answer at once
-// too: 10,000 TLS targets every 10 s on two cores started 1 % of their
-// attempts 140-500 ms late under Run's 16, 20 ms late unbounded
-// (docs/performance.md).
-func (e *Engine) scheduleConcurrency(n int) int {
+// scheduleConcurrency returns how many of n targets a schedule starts at
+// once as they come due (floor), and how many it may start while the
+// processors keep up (limit): Options.Concurrency for both when the caller
+// set it; otherwise Run's default and all n.
+//
+// Run's default of a few per processor paces a batch so that handshakes do
+// not wait for each other's computation. A schedule's targets come due one
+// by one, and as many run at once as take longer than the gap between
+// them: many while targets hang until their timeout or are far away, when
+// they wait for the network and not for the processors, and a bound would
+// start every target due late, those that answer at once too. Past the
+// floor, a target due starts at once only while no goroutine of the
+// process is waiting for a processor (cpuGauge): when the processors are
+// what the attempts wait for, one more would only slow the others' phases,
+// and it starts late instead.
+func (e *Engine) scheduleConcurrency(n int) (floor, limit int) {
 	if e.concurrencySet {
-		return min(n, e.opts.Concurrency)
+		return min(n, e.opts.Concurrency), min(n, e.opts.Concurrency)
 	}
-	return n
+	return min(n, e.opts.Concurrency), n
+}
+
+// cpuRecheck is how often a schedule that waits for a worker looks again
+// whether the processors keep up.
+const cpuRecheck = time.Millisecond
+
+// cpuGauge tells whether the process's goroutines find a processor as soon
+// as they can run.
+type cpuGauge struct{ sample []metrics.Sample }
+
+func newCPUGauge() *cpuGauge {
+	return &cpuGauge{sample: []metrics.Sample{{Name: "/sched/goroutines/runnable:goroutines"}}}
+}
+
+// free reports whether no more goroutines wait for a processor than there
+// are processors (GOMAXPROCS): a reading of the runtime's count, about
+// 150 ns.
+func (g *cpuGauge) free() bool {
+	metrics.Read(g.sample)
+	v := g.sample[0].Value
+	return v.Kind() != metrics.KindUint64 || v.Uint64() <= uint64(runtime.GOMAXPROCS(0))
 }

@@ -317,6 +317,11 @@ func TestServe(t *testing.T) {
 	if res.MetricsSeries < 4*targets || res.MetricsBytes < 20*res.MetricsSeries {
 		t.Errorf("/metrics: %d series, %d bytes, want histograms of each of %d targets", res.MetricsSeries, res.MetricsBytes, targets)
 	}
+	for _, phase := range []string{"resolve", "connect", "tls"} {
+		if m := res.Probe.PhaseMeans[phase]; m <= 0 || m >= every {
+			t.Errorf("probe's %s phase: mean %v, want a measured figure below the interval", phase, m)
+		}
+	}
 	if res.LatenessP99 <= 0 || res.LatenessP99 >= every {
 		t.Errorf("schedule lateness p99 %v, want a measured figure below the interval", res.LatenessP99)
 	}

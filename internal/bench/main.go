@@ -293,6 +293,9 @@ func addServe(add func(string, float64, int), sv serveResult) {
 	add("serve.machine_busy", sv.Probe.Busy, 2)
 	add("serve.blackbox_machine_busy", sv.Blackbox.Busy, 2)
 	add("serve.schedule_lateness_p99_ms", sdk.Milliseconds(sv.LatenessP99), 2)
+	for _, phase := range []string{"resolve", "connect", "tls"} {
+		add("serve."+phase+"_mean_ms", sdk.Milliseconds(sv.Probe.PhaseMeans[phase]), 3)
+	}
 	add("serve.metrics_series", float64(sv.MetricsSeries), 0)
 	add("serve.metrics_bytes", float64(sv.MetricsBytes), 0)
 }

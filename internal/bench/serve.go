@@ -124,6 +124,11 @@ type serveUsage struct {
 	// it holds, without the garbage collector's slack and the peaks of a
 	// scrape, which the resident set also counts.
 	HeapDrift float64
+	// PhaseMeans is, for probe, the mean of each phase that succeeded over
+	// the window (from its histograms' sums and counts): on a machine too
+	// busy for the schedule, the attempts wait to start (lateness) or, run
+	// alongside, in their phases.
+	PhaseMeans map[string]time.Duration
 	// Busy is the share of the machine's CPU time that was busy over the
 	// window, every process's (the lab's servers too): near 1, the attempts
 	// queue for the CPU, and lateness says more of the machine than of the
@@ -236,7 +241,8 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 	}()
 	metricsURL := "http://" + listen.String() + "/metrics"
 	client := &http.Client{Timeout: o.Every}
-	keep := []string{"probe_exporter_probes_total{", "probe_schedule_lateness_seconds_bucket{", "go_gc_heap_live_bytes"}
+	keep := []string{"probe_exporter_probes_total{", "probe_schedule_lateness_seconds_bucket{", "go_gc_heap_live_bytes",
+		"probe_attempt_phase_duration_seconds_sum{", "probe_attempt_phase_duration_seconds_count{"}
 	scrape := func() (map[string]float64, int, int, error) { return scrapeMetrics(ctx, client, metricsURL, keep) }
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if _, _, _, err := scrape(); err == nil {
@@ -317,6 +323,7 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 		}
 	}
 	u.RSSDrift, u.HeapDrift = drift(rss), drift(heap)
+	u.PhaseMeans = phaseMeans(before, after)
 	var buckets []string
 	for k, v := range after {
 		if le, ok := strings.CutPrefix(k, `probe_schedule_lateness_seconds_bucket{le="`); ok {
@@ -328,7 +335,7 @@ func serveProbe(ctx context.Context, o serveOptions, dir, caFile, dnsServer, tar
 		y, _ := strconv.ParseFloat(b[:strings.IndexByte(b, ':')], 64)
 		return cmp.Compare(x, y)
 	})
-	fmt.Fprintf(o.Log, "serve: probe: lateness, attempts at most so late (s): %s\n", strings.Join(buckets, " "))
+	fmt.Fprintf(o.Log, "serve: probe: lateness, attempts at most so late (s): %s; phases' means %v\n", strings.Join(buckets, " "), u.PhaseMeans)
 	fmt.Fprintf(o.Log, "serve: probe: %d attempts (%d ok), CPU %v, the machine %.0f %% busy, RSS %.0f to %.0f MB, live heap %.0f to %.0f MB, /metrics %d series, %d bytes\n",
 		u.Attempts, u.OK, u.CPU, 100*u.Busy, rss[0], rss[len(rss)-1], heap[0], heap[len(heap)-1], series, size)
 	return u, histogramQuantile(0.99, "probe_schedule_lateness_seconds", before, after), series, size, nil
@@ -520,6 +527,37 @@ func scrapeMetrics(ctx context.Context, client *http.Client, u string, keep []st
 		out[line[:i]] = v
 	}
 	return out, series, size, sc.Err()
+}
+
+// phaseMeans returns the mean of each phase of
+// probe_attempt_phase_duration_seconds between two scrapes, over all
+// targets.
+func phaseMeans(before, after map[string]float64) map[string]time.Duration {
+	const name = "probe_attempt_phase_duration_seconds"
+	sums, counts := map[string]float64{}, map[string]float64{}
+	for k, v := range after {
+		total := sums
+		rest, ok := strings.CutPrefix(k, name+"_sum{")
+		if !ok {
+			total = counts
+			if rest, ok = strings.CutPrefix(k, name+"_count{"); !ok {
+				continue
+			}
+		}
+		_, phase, ok := strings.Cut(rest, `phase="`)
+		if !ok {
+			continue
+		}
+		phase, _, _ = strings.Cut(phase, `"`)
+		total[phase] += v - before[k]
+	}
+	means := map[string]time.Duration{}
+	for phase, n := range counts {
+		if n > 0 {
+			means[phase] = time.Duration(sums[phase] / n * float64(time.Second))
+		}
+	}
+	return means
 }
 
 // histogramQuantile returns the q-quantile of the histogram name's
