@@ -183,6 +183,31 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
+// busyProcessors starts perProcessor goroutines a processor (GOMAXPROCS)
+// that only compute, yielding every 50 µs, and returns what stops them.
+func busyProcessors(perProcessor int) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range perProcessor * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+					for start := time.Now(); time.Since(start) < 50*time.Microsecond; {
+					}
+					runtime.Gosched()
+				}
+			}
+		})
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 // TestScheduleConcurrency probes, every 200 ms, more targets that hang
 // until their 600 ms timeout than Run's default concurrency, and four that
 // answer at once. By default, while the processors keep up, the schedule is
@@ -201,24 +226,7 @@ func TestScheduleConcurrency(t *testing.T) {
 		concurrency := tt.concurrency
 		t.Run(fmt.Sprintf("concurrency=%d,busy=%v", concurrency, tt.busy), func(t *testing.T) {
 			if tt.busy {
-				stop := make(chan struct{})
-				var wg sync.WaitGroup
-				for range 8 * runtime.GOMAXPROCS(0) {
-					wg.Go(func() {
-						for {
-							select {
-							case <-stop:
-								return
-							default:
-								for start := time.Now(); time.Since(start) < 50*time.Microsecond; {
-								}
-								runtime.Gosched()
-							}
-						}
-					})
-				}
-				defer wg.Wait()
-				defer close(stop)
+				defer busyProcessors(8)()
 			}
 			ts := targets(healthy+hanging, addr, pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1")}))
 			slow := pipeline(t, &delayResolver{addr: netip.MustParseAddr("127.0.0.1"), delay: time.Hour})
@@ -317,27 +325,12 @@ func TestRunSchedLatency(t *testing.T) {
 	opts := engine.Options{Concurrency: 10, Attempts: 5}
 	for _, overloaded := range []bool{false, true} {
 		t.Run(fmt.Sprintf("overloaded=%v", overloaded), func(t *testing.T) {
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
+			stop := func() {}
 			if overloaded {
-				for range 4 * runtime.GOMAXPROCS(0) {
-					wg.Go(func() {
-						for {
-							select {
-							case <-stop:
-								return
-							default:
-								for start := time.Now(); time.Since(start) < 50*time.Microsecond; {
-								}
-								runtime.Gosched()
-							}
-						}
-					})
-				}
+				stop = busyProcessors(4)
 			}
 			res := engine.New(opts).Run(context.Background(), targets(10, addr, p))
-			close(stop)
-			wg.Wait()
+			stop()
 			s := res.SchedLatency
 			t.Logf("%+v", s)
 			if res.Summary.OK != 10 || s.Samples == 0 {
