@@ -18,8 +18,8 @@ import (
 type Engine struct {
 	opts Options
 	// concurrencySet is whether the caller set Options.Concurrency (or
-	// Sequential mode): Schedule's bound then; the targets' count
-	// otherwise.
+	// Sequential mode): a hard bound of Schedule's then, a floor it goes
+	// past while the processors keep up otherwise (scheduleConcurrency).
 	concurrencySet bool
 	redactor       *Redactor
 	// mu serialises OnAttempt calls.

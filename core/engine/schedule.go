@@ -139,10 +139,11 @@ feed:
 // what the attempts wait for, one more would only slow the others' phases,
 // and it starts late instead.
 func (e *Engine) scheduleConcurrency(n int) (floor, limit int) {
+	floor = min(n, e.opts.Concurrency)
 	if e.concurrencySet {
-		return min(n, e.opts.Concurrency), min(n, e.opts.Concurrency)
+		return floor, floor
 	}
-	return min(n, e.opts.Concurrency), n
+	return floor, n
 }
 
 // cpuRecheck is how often a schedule that waits for a worker looks again
