@@ -32,16 +32,16 @@ type sample struct {
 // startPrometheus runs Prometheus on a free loopback port with config as
 // its prometheus.yml and files (a rule file, say) beside it. It is stopped
 // at the end of the test, and its log shown if the test failed.
-func startPrometheus(t *testing.T, config string, files map[string]string) *promServer {
+func startPrometheus(t *testing.T, config string, files map[string]string, flags ...string) *promServer {
 	t.Helper()
-	return startPrometheusWith(t, config, files, fmt.Sprintf("127.0.0.1:%d", freePort(t)), (*exec.Cmd).Start, http.DefaultClient)
+	return startPrometheusWith(t, config, files, fmt.Sprintf("127.0.0.1:%d", freePort(t)), (*exec.Cmd).Start, http.DefaultClient, flags...)
 }
 
 // startPrometheusWith is startPrometheus listening on addr, started by
 // start (in a network namespace, say) and asked through client. The names
-// of files may have a directory.
+// of files may have a directory; flags are Prometheus's own, more of them.
 func startPrometheusWith(t *testing.T, config string, files map[string]string, addr string,
-	start func(*exec.Cmd) error, client *http.Client) *promServer {
+	start func(*exec.Cmd) error, client *http.Client, flags ...string) *promServer {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -62,8 +62,8 @@ func startPrometheusWith(t *testing.T, config string, files map[string]string, a
 	}
 	p := &promServer{t: t, addr: addr, client: client}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+p.addr, "--log.level=warn")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--config.file=" + filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"), "--web.listen-address=" + p.addr, "--log.level=warn"}, flags...)...)
 	cmd.Dir = dir // rule_files are relative to it
 	log, err := os.Create(filepath.Join(dir, "prometheus.log"))
 	if err != nil {

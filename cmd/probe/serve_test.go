@@ -248,6 +248,40 @@ scrape_configs:
 	prom.eventually(`go_goroutines{job="self"}`, 1)
 }
 
+// TestServeNativeHistograms has a real Prometheus with native histograms
+// on scrape the schedule's histograms from /metrics, in the protobuf format
+// it asks for then, and checks what it read: as many TLS phases in the
+// histogram as attempts counted, in the same scrape, and their median
+// within the lab's timeout.
+func TestServeNativeHistograms(t *testing.T) {
+	t.Parallel()
+	srv := startServe(t, serveFile(t, ""))
+	prom := startPrometheus(t, fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: self
+    static_configs:
+      - targets: [%q]
+`, srv.addr), nil, "--enable-feature=native-histograms")
+
+	tls := `probe_attempt_phase_duration_seconds{job="self",target="api",phase="tls"}`
+	prom.until("histogram_count("+tls+")", "3 or more", func(s []sample) bool { return len(s) == 1 && s[0].value >= 3 })
+	if s := prom.query(`probe_attempts_total{job="self",target="api"} - on(target) histogram_count(` + tls + ")"); len(s) != 1 || s[0].value != 0 {
+		t.Errorf("attempts of api less the TLS phases in its histogram = %v, want 0: every attempt of api succeeds", s)
+	}
+	if s := prom.query("histogram_quantile(0.5, " + tls + ")"); len(s) != 1 || s[0].value <= 0 || s[0].value > 1 {
+		t.Errorf("the median TLS phase of api = %v, want a measured duration under the 1s timeout", s)
+	}
+	if s := prom.query(`probe_attempt_phase_duration_seconds_count{job="self"}`); len(s) != 0 {
+		t.Errorf("classic series %v: Prometheus did not read the histograms as native", s)
+	}
+	failures := prom.query(`probe_attempt_failures_total{job="self",target="broken[expired]",phase="tls",class="tls.cert_expired"}`)
+	if len(failures) != 1 || failures[0].value < 1 {
+		t.Errorf("scheduled failures of broken[expired] = %v, want 1 or more", failures)
+	}
+}
+
 // TestServeReload reloads the file on SIGHUP: a new target is served, a
 // broken file is reported and the last good one kept.
 func TestServeReload(t *testing.T) {

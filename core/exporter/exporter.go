@@ -86,7 +86,7 @@ type Exporter struct {
 	// vantage.
 	registerer prometheus.Registerer
 	sinks      *serial         // Options.Sinks
-	metrics    *report.Metrics // scheduled probing
+	metrics    *report.Metrics // scheduled probing; /metrics merges its families with registry's
 	// history keeps the attempts of scheduled probing for the status page;
 	// guarded by mu, replaced when a reload changes the schedule.
 	history      *history.History
@@ -190,11 +190,11 @@ func New(opts Options) (*Exporter, error) {
 	// and its histogram layout shapes them.
 	e.vantage = file.Vantage
 	e.layout = layout(file)
-	e.metrics = report.NewMetrics(e.layout)
+	e.metrics = report.NewMetrics(e.layout, e.vantage)
 	reg := report.VantageRegisterer(e.registry, e.vantage)
 	e.registerer = reg
 	reg.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		e.metrics, e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, e.refused, slots, e.lateness, e.skipped)
+		e.probes, e.reloads, e.reloaded, e.reloadAt, e.shed, e.refused, slots, e.lateness, e.skipped)
 	if lines != nil {
 		reg.MustRegister(lines)
 	}
@@ -423,7 +423,7 @@ func (e *Exporter) acquire() *state {
 func (e *Exporter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/probe", e.probe)
-	mux.Handle("/metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{Registry: e.registerer}))
+	mux.Handle("/metrics", promhttp.HandlerFor(report.Merge(e.registry, e.metrics), promhttp.HandlerOpts{Registry: e.registerer}))
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if err := e.Reload(); err != nil {
 			e.fail(w, http.StatusInternalServerError, "reload failed: "+err.Error())

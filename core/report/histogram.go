@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // nativeSchema is the resolution a native histogram starts at: buckets
@@ -135,25 +136,73 @@ func nativeKey(v float64, schema int8) int32 {
 	return int32((key + offset) >> -schema)
 }
 
-// metric returns h as a Prometheus metric of desc with labels.
-func (h *histogram) metric(desc *prometheus.Desc, layout Layout, labels ...string) prometheus.Metric {
+// write returns h as a series of layout labelled labels, as client_golang's
+// constant histograms write theirs, its parts from a.
+func (h *histogram) write(a *arena, layout Layout, labels []*dto.LabelPair) *dto.Metric {
+	c := &take(&a.histograms, 1)[0]
+	c.count, c.sum = h.count, h.sum
+	stamp(&c.created, h.created)
+	c.h.SampleCount, c.h.SampleSum, c.h.CreatedTimestamp = &c.count, &c.sum, &c.created
+	c.m.Label, c.m.Histogram = labels, &c.h
 	if layout != Native {
-		cumulative := make(map[float64]uint64, len(Buckets))
+		c.h.Bucket = take(&a.bucketPtrs, len(Buckets))
+		cells := take(&a.buckets, len(Buckets))
 		var n uint64
 		j := 0
-		for i, bound := range Buckets {
+		for i := range Buckets {
 			if j < len(h.buckets) && h.buckets[j].key == int32(i) {
 				n += h.buckets[j].n
 				j++
 			}
-			cumulative[bound] = n
+			b := &cells[i]
+			b.n = n
+			b.b.CumulativeCount, b.b.UpperBound = &b.n, &Buckets[i]
+			c.h.Bucket[i] = &b.b
 		}
-		return prometheus.MustNewConstHistogramWithCreatedTimestamp(desc, h.count, h.sum, cumulative, h.created, labels...)
+		return &c.m
 	}
-	positive := make(map[int]int64, len(h.buckets))
-	for _, b := range h.buckets {
-		positive[int(b.key)] = int64(b.n)
+	c.schema, c.zeroBand, c.zero = int32(h.schema), nativeZeroThreshold, h.zero
+	c.h.Schema, c.h.ZeroThreshold, c.h.ZeroCount = &c.schema, &c.zeroBand, &c.zero
+	if len(h.buckets) == 0 {
+		return &c.m
 	}
-	return prometheus.MustNewConstNativeHistogram(desc, h.count, h.sum, positive, nil, h.zero,
-		int32(h.schema), nativeZeroThreshold, h.created, labels...)
+	// The spans and deltas of the buckets, a gap of up to two empty
+	// buckets within a span, as client_golang's makeBucketsFromMap: first
+	// how many of each, then the spans and deltas.
+	spans, deltas := 1, len(h.buckets)
+	for i := 1; i < len(h.buckets); i++ {
+		if gap := h.buckets[i].key - h.buckets[i-1].key - 1; gap > 2 {
+			spans++
+		} else {
+			deltas += int(gap)
+		}
+	}
+	c.h.PositiveSpan, c.h.PositiveDelta = take(&a.spanPtrs, spans), take(&a.deltas, deltas)[:0]
+	cells := take(&a.spans, spans)
+	var (
+		prev int64
+		next int32
+		span *spanCell
+		k    = -1
+	)
+	for i, b := range h.buckets {
+		if gap := b.key - next; i == 0 || gap > 2 {
+			k++
+			span = &cells[k]
+			span.offset = gap
+			span.s.Offset, span.s.Length = &span.offset, &span.length
+			c.h.PositiveSpan[k] = &span.s
+		} else {
+			for range gap {
+				c.h.PositiveDelta = append(c.h.PositiveDelta, -prev)
+				prev = 0
+				span.length++
+			}
+		}
+		c.h.PositiveDelta = append(c.h.PositiveDelta, int64(b.n)-prev)
+		prev = int64(b.n)
+		span.length++
+		next = b.key + 1
+	}
+	return &c.m
 }

@@ -53,9 +53,7 @@ func TestHistogramAsClientGolang(t *testing.T) {
 				if err := want.Write(&w); err != nil {
 					t.Fatal(err)
 				}
-				if err := got.metric(prometheus.NewDesc("h", "h", nil, nil), layout).Write(&g); err != nil {
-					t.Fatal(err)
-				}
+				g.Histogram = got.write(&arena{}, layout, nil).Histogram
 				ignore := cmpopts.IgnoreUnexported(dto.Histogram{}, dto.BucketSpan{}, dto.Bucket{})
 				created := cmpopts.IgnoreFields(dto.Histogram{}, "CreatedTimestamp", "Exemplars")
 				if d := cmp.Diff(w.Histogram, g.Histogram, ignore, created, cmpopts.EquateEmpty()); d != "" {
@@ -81,7 +79,7 @@ func TestMetricsMemoryBounded(t *testing.T) {
 	for i := range names {
 		names[i] = "target-" + strconv.Itoa(i)
 	}
-	m := NewMetrics(Native)
+	m := NewMetrics(Native, "")
 	r := rand.New(rand.NewPCG(1, 2))
 	round := func() {
 		for _, name := range names {

@@ -62,7 +62,7 @@ type PrometheusSink struct {
 // NewPrometheusSink returns a PrometheusSink writing to w, every series
 // labelled vantage="..." when vantage is not empty.
 func NewPrometheusSink(w io.Writer, vantage string) *PrometheusSink {
-	return &PrometheusSink{w: w, m: NewMetrics(Classic), vantage: vantage}
+	return &PrometheusSink{w: w, m: NewMetrics(Classic, vantage), vantage: vantage}
 }
 
 // Registrar registers collectors in a registry.
@@ -85,15 +85,12 @@ func (p *PrometheusSink) Flush() error { return nil }
 // Close writes the metrics.
 func (p *PrometheusSink) Close(*engine.Result) error {
 	reg := prometheus.NewPedanticRegistry()
-	if err := VantageRegisterer(reg, p.vantage).Register(p.m); err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
 	for _, r := range p.also {
 		if err := r.Register(VantageRegisterer(reg, p.vantage)); err != nil {
 			return fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	families, err := reg.Gather()
+	families, err := Merge(reg, p.m).Gather()
 	if err != nil {
 		return fmt.Errorf("gather metrics: %w", err)
 	}
