@@ -24,6 +24,8 @@ type arena struct {
 	histograms []histogramCell
 	spans      []spanCell
 	buckets    []bucketCell
+	pairs      []pairCell
+	pairPtrs   []*dto.LabelPair
 	deltas     []int64
 	spanPtrs   []*dto.BucketSpan
 	bucketPtrs []*dto.Bucket
@@ -41,8 +43,8 @@ func take[T any](chunk *[]T, n int) []T {
 	return s
 }
 
-// A gaugeCell, counterCell, histogramCell, spanCell and bucketCell hold the
-// parts of one series, span or bucket.
+// A gaugeCell, counterCell, histogramCell, spanCell, bucketCell and
+// pairCell hold the parts of one series, span, bucket or label.
 type (
 	gaugeCell struct {
 		m dto.Metric
@@ -72,7 +74,26 @@ type (
 		b dto.Bucket
 		n uint64
 	}
+	pairCell struct {
+		p           dto.LabelPair
+		name, value string
+	}
 )
+
+// labels returns the labels of names and values, in pairs and sorted by
+// name, followed by base, whose names sort after them.
+func (a *arena) labels(base []*dto.LabelPair, pairs ...string) []*dto.LabelPair {
+	out := take(&a.pairPtrs, len(pairs)/2+len(base))
+	cells := take(&a.pairs, len(pairs)/2)
+	for i := range cells {
+		c := &cells[i]
+		c.name, c.value = pairs[2*i], pairs[2*i+1]
+		c.p.Name, c.p.Value = &c.name, &c.value
+		out[i] = &c.p
+	}
+	copy(out[len(cells):], base)
+	return out
+}
 
 // gauge returns a gauge of value v labelled labels.
 func (a *arena) gauge(v float64, labels []*dto.LabelPair) *dto.Metric {

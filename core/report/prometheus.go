@@ -112,13 +112,12 @@ func gistOf(a *engine.Attempt) gist {
 	return g
 }
 
-// each builds the gauges of g from a, each series labelled base, or for a
-// phase phase(its name), and gives put each with its gauge's index and the
-// sort key of the values of its labels before base's within the family.
-// base's names must sort after "phase" (target, vantage), so that the
-// labels stay sorted by name as the formats want them.
-func (g *gist) each(a *arena, base []*dto.LabelPair, phase func(name string) []*dto.LabelPair,
-	put func(gauge int, key string, m *dto.Metric)) {
+// each builds the gauges of g from a, each series labelled with its own
+// labels and then base, and gives put each with its gauge's index and the
+// sort key of its own labels' values within the family. base's names must
+// sort after "phase" (target, vantage), so that the labels stay sorted by
+// name as the formats want them.
+func (g *gist) each(a *arena, base []*dto.LabelPair, put func(gauge int, key string, m *dto.Metric)) {
 	success := 0.0
 	if g.ok {
 		success = 1
@@ -126,10 +125,10 @@ func (g *gist) each(a *arena, base []*dto.LabelPair, phase func(name string) []*
 	put(gaugeSuccess, "", a.gauge(success, base))
 	put(gaugeDuration, "", a.gauge(g.total.Seconds(), base))
 	for _, p := range g.phases {
-		put(gaugePhase, p.name, a.gauge(p.dur.Seconds(), phase(p.name)))
+		put(gaugePhase, p.name, a.gauge(p.dur.Seconds(), a.labels(base, "phase", p.name)))
 	}
 	if f := g.failure; f != nil {
-		put(gaugeFailure, f[1]+"\x00"+f[0], a.gauge(1, withLabels(base, "class", f[1], "phase", f[0])))
+		put(gaugeFailure, f[1]+"\x00"+f[0], a.gauge(1, a.labels(base, "class", f[1], "phase", f[0])))
 	}
 	if g.notAfter != 0 {
 		put(gaugeCert, "", a.gauge(float64(g.notAfter), base))
@@ -183,8 +182,7 @@ func (c attemptCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c attemptCollector) Collect(ch chan<- prometheus.Metric) {
 	g := gistOf(c.a)
-	phase := func(name string) []*dto.LabelPair { return withLabels(nil, "phase", name) }
-	g.each(&arena{}, nil, phase, func(i int, _ string, m *dto.Metric) { ch <- built{probeGauges.descs[i], m} })
+	g.each(&arena{}, nil, func(i int, _ string, m *dto.Metric) { ch <- built{probeGauges.descs[i], m} })
 }
 
 // built is a gauge built for a registry.
@@ -228,30 +226,12 @@ type Metrics struct {
 // series is what Metrics holds of one target.
 type series struct {
 	labels   []*dto.LabelPair // target="..." and the vantage
-	byPhase  []phaseLabels    // the labels of each phase's series, as gathered
 	created  time.Time        // of its attempts counter
 	attempts uint64
 	failures []failureCount
 	total    *histogram // nil before a successful attempt
 	phases   []phaseHistogram
 	latest   latest
-}
-
-// phaseLabels are the labels of a target's series of a phase.
-type phaseLabels struct {
-	phase  string
-	labels []*dto.LabelPair
-}
-
-// phase returns the labels of s's series of the phase named name: made
-// once, as the series are gathered every scrape. Metrics.mu is held.
-func (s *series) phase(name string) []*dto.LabelPair {
-	i := slices.IndexFunc(s.byPhase, func(p phaseLabels) bool { return p.phase == name })
-	if i < 0 {
-		i = len(s.byPhase)
-		s.byPhase = append(s.byPhase, phaseLabels{name, withLabels(s.labels, "phase", name)})
-	}
-	return s.byPhase[i].labels
 }
 
 // failureCount counts a target's failures in one phase and class.
@@ -371,12 +351,13 @@ const gatherBatch = 64
 //
 // It builds the families itself, where registering m as a collector in a
 // registry had it build a prometheus.Metric per series for the registry to
-// turn into the same families. At 10,000 TLS targets (190,000 series in the
+// turn into the same families. It keeps only each target's own label; the
+// others it makes per gather. At 10,000 TLS targets (190,000 series in the
 // text format) that took 262 ms and 1.8 million allocations (98 MB) a
 // scrape, most of it client_golang's checks and sorts of every series and
 // the native histograms' buckets taken through maps, and 450-650 ms with
-// the encoding; this takes 33-43 ms and 34,000 allocations (46 MB), and
-// 100-130 ms encoded in any of the formats (BenchmarkMetricsGather).
+// the encoding; this takes 36-57 ms and 45,000 allocations (53 MB), and
+// 110-165 ms encoded in any of the formats (BenchmarkMetricsGather).
 func (m *Metrics) Gather() ([]*dto.MetricFamily, error) {
 	m.mu.Lock()
 	if m.sorted == nil {
@@ -404,17 +385,17 @@ func (m *Metrics) Gather() ([]*dto.MetricFamily, error) {
 				continue // retired since
 			}
 			if !s.latest.started.IsZero() {
-				s.latest.each(&a, s.labels, s.phase, putGauge)
+				s.latest.each(&a, s.labels, putGauge)
 			}
 			attempts.put("", a.counter(s.attempts, s.created, s.labels))
 			for _, f := range s.failures {
-				failures.put(f.class+"\x00"+f.phase, a.counter(f.n, f.created, withLabels(s.labels, "class", f.class, "phase", f.phase)))
+				failures.put(f.class+"\x00"+f.phase, a.counter(f.n, f.created, a.labels(s.labels, "class", f.class, "phase", f.phase)))
 			}
 			if s.total != nil {
 				totals.put("", s.total.write(&a, m.layout, s.labels))
 			}
 			for _, p := range s.phases {
-				phases.put(p.name, p.write(&a, m.layout, s.phase(p.name)))
+				phases.put(p.name, p.write(&a, m.layout, a.labels(s.labels, "phase", p.name)))
 			}
 		}
 		m.mu.Unlock()

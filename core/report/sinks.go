@@ -119,4 +119,6 @@ var (
 	_ sink.Sink       = (*JSONLines)(nil)
 	_ sink.TargetSink = (*JSONDocument)(nil)
 	_ sink.Sink       = (*Metrics)(nil)
+
+	_ prometheus.Gatherer = (*Metrics)(nil)
 )
