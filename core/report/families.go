@@ -19,27 +19,34 @@ import (
 // million allocations and a third of its time (BenchmarkMetricsGather).
 // Its zero value is ready; a gather's parts live as long as its families.
 type arena struct {
-	gauges     []gaugeCell
-	counters   []counterCell
-	histograms []histogramCell
-	spans      []spanCell
-	buckets    []bucketCell
-	pairs      []pairCell
-	pairPtrs   []*dto.LabelPair
-	deltas     []int64
-	spanPtrs   []*dto.BucketSpan
-	bucketPtrs []*dto.Bucket
+	gauges     chunk[gaugeCell]
+	counters   chunk[counterCell]
+	histograms chunk[histogramCell]
+	spans      chunk[spanCell]
+	buckets    chunk[bucketCell]
+	pairs      chunk[pairCell]
+	deltas     chunk[int64]
+	spanPtrs   chunk[*dto.BucketSpan]
+	bucketPtrs chunk[*dto.Bucket]
+	pairPtrs   chunk[*dto.LabelPair]
 }
 
-// take returns n zero Ts from the front of *chunk, which it refills when
-// short, with room for twice as many as last time (at least 16, at most
-// 4,096, n if more).
-func take[T any](chunk *[]T, n int) []T {
-	if len(*chunk) < n {
-		*chunk = make([]T, max(n, min(2*cap(*chunk), 4096), 16))
+// chunk hands out Ts from chunks twice as large each time (at least 16, at
+// most 4,096): a gather of one attempt takes a few, one of 10,000 targets
+// mostly whole chunks.
+type chunk[T any] struct {
+	free []T
+	size int // of the last chunk
+}
+
+// take returns n zero Ts.
+func (c *chunk[T]) take(n int) []T {
+	if len(c.free) < n {
+		c.size = min(max(2*c.size, 16), 4096)
+		c.free = make([]T, max(n, c.size))
 	}
-	s := (*chunk)[:n:n]
-	*chunk = (*chunk)[n:]
+	s := c.free[:n:n]
+	c.free = c.free[n:]
 	return s
 }
 
@@ -83,8 +90,8 @@ type (
 // labels returns the labels of names and values, in pairs and sorted by
 // name, followed by base, whose names sort after them.
 func (a *arena) labels(base []*dto.LabelPair, pairs ...string) []*dto.LabelPair {
-	out := take(&a.pairPtrs, len(pairs)/2+len(base))
-	cells := take(&a.pairs, len(pairs)/2)
+	out := a.pairPtrs.take(len(pairs)/2 + len(base))
+	cells := a.pairs.take(len(pairs) / 2)
 	for i := range cells {
 		c := &cells[i]
 		c.name, c.value = pairs[2*i], pairs[2*i+1]
@@ -97,7 +104,7 @@ func (a *arena) labels(base []*dto.LabelPair, pairs ...string) []*dto.LabelPair 
 
 // gauge returns a gauge of value v labelled labels.
 func (a *arena) gauge(v float64, labels []*dto.LabelPair) *dto.Metric {
-	c := &take(&a.gauges, 1)[0]
+	c := &a.gauges.take(1)[0]
 	c.v = v
 	c.g.Value = &c.v
 	c.m.Label, c.m.Gauge = labels, &c.g
@@ -107,7 +114,7 @@ func (a *arena) gauge(v float64, labels []*dto.LabelPair) *dto.Metric {
 // counter returns a counter of value n, created at created, labelled
 // labels.
 func (a *arena) counter(n uint64, created time.Time, labels []*dto.LabelPair) *dto.Metric {
-	c := &take(&a.counters, 1)[0]
+	c := &a.counters.take(1)[0]
 	c.v = float64(n)
 	stamp(&c.created, created)
 	c.c.Value, c.c.CreatedTimestamp = &c.v, &c.created

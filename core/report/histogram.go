@@ -139,14 +139,14 @@ func nativeKey(v float64, schema int8) int32 {
 // write returns h as a series of layout labelled labels, as client_golang's
 // constant histograms write theirs, its parts from a.
 func (h *histogram) write(a *arena, layout Layout, labels []*dto.LabelPair) *dto.Metric {
-	c := &take(&a.histograms, 1)[0]
+	c := &a.histograms.take(1)[0]
 	c.count, c.sum = h.count, h.sum
 	stamp(&c.created, h.created)
 	c.h.SampleCount, c.h.SampleSum, c.h.CreatedTimestamp = &c.count, &c.sum, &c.created
 	c.m.Label, c.m.Histogram = labels, &c.h
 	if layout != Native {
-		c.h.Bucket = take(&a.bucketPtrs, len(Buckets))
-		cells := take(&a.buckets, len(Buckets))
+		c.h.Bucket = a.bucketPtrs.take(len(Buckets))
+		cells := a.buckets.take(len(Buckets))
 		var n uint64
 		j := 0
 		for i := range Buckets {
@@ -177,8 +177,8 @@ func (h *histogram) write(a *arena, layout Layout, labels []*dto.LabelPair) *dto
 			deltas += int(gap)
 		}
 	}
-	c.h.PositiveSpan, c.h.PositiveDelta = take(&a.spanPtrs, spans), take(&a.deltas, deltas)[:0]
-	cells := take(&a.spans, spans)
+	c.h.PositiveSpan, c.h.PositiveDelta = a.spanPtrs.take(spans), a.deltas.take(deltas)[:0]
+	cells := a.spans.take(spans)
 	var (
 		prev int64
 		next int32
