@@ -138,15 +138,9 @@ func (g *gist) each(a *arena, base []*dto.LabelPair, put func(gauge int, key str
 	}
 }
 
-// withLabels returns the label pairs of names and values, in pairs and
-// sorted by name, followed by base, whose names sort after them.
-func withLabels(base []*dto.LabelPair, pairs ...string) []*dto.LabelPair {
-	out := make([]*dto.LabelPair, 0, len(pairs)/2+len(base))
-	for i := 0; i < len(pairs); i += 2 {
-		out = append(out, &dto.LabelPair{Name: &pairs[i], Value: &pairs[i+1]})
-	}
-	return append(out, base...)
-}
+// label returns the label name="value", kept for as long as its target
+// (a gather makes its other labels with arena.labels).
+func label(name, value string) *dto.LabelPair { return &dto.LabelPair{Name: &name, Value: &value} }
 
 // certNotAfter returns the cert_not_after attribute of the first phase
 // that reports one.
@@ -263,7 +257,7 @@ func NewMetrics(layout Layout, vantage string) *Metrics {
 		targets: map[string]*series{},
 	}
 	if vantage != "" {
-		m.vantage = withLabels(nil, "vantage", vantage)
+		m.vantage = []*dto.LabelPair{label("vantage", vantage)}
 	}
 	return m
 }
@@ -289,7 +283,7 @@ func (m *Metrics) Add(a *engine.Attempt) {
 	defer m.mu.Unlock()
 	s := m.targets[a.Target]
 	if s == nil {
-		s = &series{labels: withLabels(m.vantage, "target", a.Target), created: time.Now()}
+		s = &series{labels: append([]*dto.LabelPair{label("target", a.Target)}, m.vantage...), created: time.Now()}
 		m.targets[a.Target] = s
 		m.sorted = nil
 	}
