@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/klauspost/compress/zstd"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -752,6 +755,76 @@ func TestSchedule(t *testing.T) {
 	}
 	if n := got["probe_schedule_skipped_total"]["{}"]; n < 1 {
 		t.Errorf("probe_schedule_skipped_total = %v, want slow skipped", n)
+	}
+}
+
+// TestMetricsCompressed scrapes /metrics in each encoding a client may ask
+// for (Prometheus asks gzip): the answer is in that encoding, and decodes to
+// every series of an uncompressed one taken before it.
+func TestMetricsCompressed(t *testing.T) {
+	f := start(t, `schedule { every = "50ms" }`+targets)
+	for deadline := time.Now().Add(5 * time.Second); f.metrics(t, "/metrics", nil)["probe_attempts_total"][`{target="api"}`] < 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("api not probed in 5s")
+		}
+	}
+	// The series of the schedule's targets, which later scrapes keep (and
+	// may add to, as the targets' later attempts fail in new ways).
+	series := func(body string) []string {
+		var out []string
+		for name, byLabels := range parse(t, "/metrics", http.StatusOK, body) {
+			if strings.HasPrefix(name, "probe_attempt") {
+				for l := range byLabels {
+					out = append(out, name+l)
+				}
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	_, plain := f.get(t, "/metrics", http.Header{"Accept-Encoding": {"identity"}})
+	want := series(plain)
+	decoders := map[string]func(io.Reader) (io.Reader, error){
+		"gzip": func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) },
+		"zstd": func(r io.Reader) (io.Reader, error) {
+			d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(d.Close)
+			return d, nil
+		},
+	}
+	for encoding, decode := range decoders {
+		t.Run(encoding, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, f.srv.URL+"/metrics", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Accept-Encoding", encoding)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if got := resp.Header.Get("Content-Encoding"); got != encoding {
+				t.Fatalf("Content-Encoding %q, want %q", got, encoding)
+			}
+			r, err := decode(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatalf("decode %s: %v", encoding, err)
+			}
+			got := series(string(body))
+			for _, s := range want {
+				if _, found := slices.BinarySearch(got, s); !found {
+					t.Errorf("the %s answer has no %s, which the plain one had; it has:\n%v", encoding, s, got)
+				}
+			}
+		})
 	}
 }
 
